@@ -1,0 +1,315 @@
+/* Licensed under the Apache License, Version 2.0 (the "License"); you may
+ * not use this file except in compliance with the License. You may obtain
+ * a copy of the License at http://www.apache.org/licenses/LICENSE-2.0
+ *
+ * Unless required by applicable law or agreed to in writing, software
+ * distributed under the License is distributed on an "AS IS" BASIS, WITHOUT
+ * WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied. See the
+ * License for the specific language governing permissions and limitations
+ * under the License.
+ *
+ * Copyright The mod_llm authors.
+ */
+
+/**
+ * @file mod_llm.h
+ * @brief The one header the mod_llm_* modules share.
+ *
+ * It holds the cross-module contract of the suite, and nothing else:
+ *  - the model table read from a models file (models, providers, stats),
+ *  - the per-request context that mod_llm_router fills in, and that other
+ *    modules read and extend through optional functions and hooks,
+ *  - the balance-method provider interface (group LLM_BALANCE_GROUP),
+ *  - log tags and the names of notes and environment variables.
+ *
+ * Modules never link against each other: they meet through the APR
+ * provider registry, optional functions and optional hooks, so any of
+ * them may be absent and LoadModule order between them does not matter.
+ * See docs/architecture.md for the request path these plug into.
+ */
+
+#ifndef MOD_LLM_H
+#define MOD_LLM_H
+
+#include "apr.h"
+#include "apr_hooks.h"
+#include "apr_optional.h"
+#include "apr_optional_hooks.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+#include "apr_time.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Named by pointer only, so that APR-only code can include this header
+ * without httpd.h (C11 allows the typedef to be repeated there). */
+typedef struct request_rec request_rec;
+
+#define LLM_VERSION_STRING "0.1.0"
+
+/* Linkage for the optional hooks below (plain on Unix, as PROXY_DECLARE). */
+#define LLM_DECLARE(type)            type
+#define LLM_DECLARE_NONSTD(type)     type
+#define LLM_DECLARE_DATA
+
+/**
+ * Log tag of the suite: LLMLOGNO(01001) expands to "LLM01001: ".
+ * One tag per call site, never reused; httpd's APLOGNO/AH tags belong to
+ * httpd itself. The next free number is kept in docs/log-tags-next-number.
+ * Ranges: 01xxx router, 02xxx balance, 03xxx mask, 04xxx audit,
+ * 09xxx shared core code.
+ */
+#define LLMLOGNO(n) "LLM" #n ": "
+
+/* Request notes (r->notes) and exported environment (r->subprocess_env),
+ * readable from LogFormat as %{llm-model}n and %{LLM_MODEL}e. */
+#define LLM_NOTE_MODEL     "llm-model"
+#define LLM_NOTE_PROVIDER  "llm-provider"
+#define LLM_NOTE_ATTEMPTS  "llm-attempts"
+#define LLM_NOTE_ERROR     "llm-error"
+#define LLM_ENV_MODEL      "LLM_MODEL"
+#define LLM_ENV_PROVIDER   "LLM_PROVIDER"
+
+/* ------------------------------------------------------------------ */
+/* The model table                                                     */
+/* ------------------------------------------------------------------ */
+
+/** What a provider speaks (its api_type in the models file). */
+typedef enum {
+    LLM_API_OPENAI = 0,
+    LLM_API_VLLM,
+    LLM_API_LMSTUDIO,
+    LLM_API_OLLAMA,
+    LLM_API_ANTHROPIC,
+    LLM_API__COUNT
+} llm_api_type_e;
+
+/**
+ * Counters of one provider. They are updated with apr_atomic_* only, so
+ * the struct may live in process memory or in a shared-memory slot; the
+ * balance module decides where (the router never assumes either).
+ */
+typedef struct llm_provider_stats {
+    volatile apr_uint32_t selected;   /**< times chosen by a method */
+    volatile apr_uint32_t inflight;   /**< attempts under way now */
+    volatile apr_uint32_t failures;   /**< attempts that failed */
+    volatile apr_uint32_t consecutive_failures;
+    volatile apr_uint32_t latency_ewma_us; /**< time to first byte, EWMA */
+    volatile apr_uint32_t down_until_s;    /**< epoch s, 0 when usable */
+} llm_provider_stats_t;
+
+/** One provider entry of a model, as validated from the models file. */
+typedef struct llm_provider {
+    const char *id;          /**< unique across the file */
+    const char *api_host;    /**< base URL without trailing '/' */
+    const char *origin;      /**< scheme://host:port/ (the proxy worker) */
+    llm_api_type_e api_type;
+    const char *api_token;   /**< "" when none; never logged */
+    const char *model_path;  /**< upstream model name; "" = model name */
+    apr_int64_t input_size;
+    double weight;           /**< clamped to [0,1] */
+    apr_interval_time_t keep_alive; /**< 0 when not set */
+    int tool_calling;
+    int is_embedding;
+    int sleep_tier;          /**< 1 when listed in providers_sleep */
+    int slot;                /**< index in llm_models_t.providers */
+    llm_provider_stats_t *stats;
+} llm_provider_t;
+
+/** One active model. */
+typedef struct llm_model {
+    const char *name;        /**< what clients send as "model" */
+    const char *group;       /**< the models file group it sits in */
+    apr_array_header_t *providers;       /**< llm_provider_t * */
+    apr_array_header_t *providers_sleep; /**< llm_provider_t *, fallback */
+    const char *balance;     /**< per-model method name, NULL = default */
+} llm_model_t;
+
+/** One models file, loaded and validated once per (re)start. */
+typedef struct llm_models {
+    const char *path;
+    apr_array_header_t *models;    /**< llm_model_t *, file order */
+    apr_hash_t *by_name;           /**< name -> llm_model_t * */
+    apr_array_header_t *providers; /**< every llm_provider_t *, by slot */
+    apr_time_t loaded_at;
+} llm_models_t;
+
+/* ------------------------------------------------------------------ */
+/* The per-request context                                             */
+/* ------------------------------------------------------------------ */
+
+/** The API dialect a client speaks to us (the ingress side). */
+typedef enum {
+    LLM_DIALECT_OPENAI = 0,
+    LLM_DIALECT_OLLAMA,
+    LLM_DIALECT_ANTHROPIC,
+    LLM_DIALECT_LMSTUDIO,
+    LLM_DIALECT_BUILTIN
+} llm_dialect_e;
+
+/** What a request asks for. */
+typedef enum {
+    LLM_OP_INFO = 0,         /**< answered by the gateway itself */
+    LLM_OP_CHAT,
+    LLM_OP_COMPLETION,
+    LLM_OP_EMBEDDINGS,
+    LLM_OP_RESPONSES,
+    LLM_OP_MESSAGES
+} llm_op_e;
+
+/** Token usage, normalised from every dialect; -1 = not reported. */
+typedef struct llm_usage {
+    apr_int64_t prompt_tokens;
+    apr_int64_t completion_tokens;
+    apr_int64_t total_tokens;
+    apr_int64_t cached_tokens;
+    apr_int64_t reasoning_tokens;
+} llm_usage_t;
+
+/** How one attempt against a provider ended, given to the method. */
+typedef enum {
+    LLM_OUTCOME_OK = 0,        /**< the upstream answered (any status) */
+    LLM_OUTCOME_REFUSED,       /**< no connection could be made */
+    LLM_OUTCOME_BROKEN,        /**< reset or garbage before a response */
+    LLM_OUTCOME_TIMEOUT,       /**< no answer within the timeout */
+    LLM_OUTCOME_ABORTED        /**< the client went away */
+} llm_outcome_e;
+
+typedef struct llm_attempt {
+    llm_provider_t *provider;
+    llm_outcome_e outcome;
+    int status;                /**< upstream HTTP status, 0 if none */
+    apr_time_t started;
+    apr_time_t first_byte;     /**< 0 when none reached the client */
+    apr_time_t ended;
+    void *method_data;         /**< owned by the balance method */
+} llm_attempt_t;
+
+#define LLM_REQ_CTX_VERSION 1
+
+/**
+ * Everything the suite knows about one LLM request. Owned by
+ * mod_llm_router, allocated from r->pool, reachable from other modules
+ * through the optional function llm_router_get_ctx(). Fields are filled
+ * in the order of the request path; NULL/0 means "not yet known".
+ */
+typedef struct llm_req_ctx {
+    int version;                   /**< LLM_REQ_CTX_VERSION */
+    const char *endpoint;          /**< route name, e.g. "v1/chat/completions" */
+    llm_dialect_e dialect;
+    llm_op_e op;
+    const llm_models_t *models;    /**< the table in force for r */
+    const char *model_name;
+    const llm_model_t *model;
+    int stream;                    /**< the client asked for a stream */
+
+    /** The parsed request (a json-c json_object *): modules may change it
+     *  in llm_request_parsed; the router serialises it per attempt. */
+    void *body;
+    const char *body_raw;          /**< as received, not NUL-terminated */
+    apr_size_t body_raw_len;
+    const char *body_sent;         /**< as sent in the last attempt */
+    apr_size_t body_sent_len;
+
+    apr_array_header_t *attempts;  /**< llm_attempt_t, in order */
+    llm_attempt_t *attempt;        /**< the current/last one */
+
+    apr_time_t started;
+    int status;                    /**< status given to the client */
+    const char *error_code;        /**< set when we answered an error */
+    const char *error_message;
+    llm_usage_t usage;
+} llm_req_ctx_t;
+
+/**
+ * The context of r (or of its initial request), NULL when mod_llm_router
+ * does not handle r.
+ */
+APR_DECLARE_OPTIONAL_FN(llm_req_ctx_t *, llm_router_get_ctx,
+                        (request_rec *r));
+
+/**
+ * Answer r with an error in the client's dialect (OpenAI:
+ * {"error":{"message","type","param","code"}}), and remember it in the
+ * context. Returns DONE once the response is written: a handler that
+ * refuses a request returns this value. @a code is a short machine
+ * name ("model_not_found"), @a message is shown to the client.
+ */
+APR_DECLARE_OPTIONAL_FN(int, llm_router_send_error,
+                        (request_rec *r, int status, const char *code,
+                         const char *message));
+
+/* ------------------------------------------------------------------ */
+/* Optional hooks along the request path                               */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Runs once the body is parsed and the model resolved, before a provider
+ * is chosen: guardrails, masking, key scopes and rate limits join here.
+ * Return OK or DECLINED to go on; any other value is an HTTP status that
+ * refuses the request (set ctx->error_code/error_message first; the
+ * router answers in the client's dialect).
+ */
+APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_request_parsed,
+                          (request_rec *r, llm_req_ctx_t *ctx))
+
+/**
+ * Runs before each attempt, once ctx->attempt names the provider. The
+ * return value is ignored (OK/DECLINED).
+ */
+APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_provider_chosen,
+                          (request_rec *r, llm_req_ctx_t *ctx))
+
+/**
+ * Runs once when the request is over, whatever the outcome (audit,
+ * metrics, usage accounting). The return value is ignored.
+ */
+APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_request_done,
+                          (request_rec *r, llm_req_ctx_t *ctx))
+
+/* ------------------------------------------------------------------ */
+/* Balance methods (APR providers)                                     */
+/* ------------------------------------------------------------------ */
+
+#define LLM_BALANCE_GROUP   "llm_balance"
+#define LLM_BALANCE_VERSION "0"
+#define LLM_BALANCE_DEFAULT "balanced"
+
+/**
+ * A provider-selection method, registered by mod_llm_balance (or any
+ * module) with
+ *   ap_register_provider(p, LLM_BALANCE_GROUP, name,
+ *                        LLM_BALANCE_VERSION, &method);
+ * The struct must live as long as the process. Methods are called
+ * concurrently from many threads and processes: they keep state only in
+ * llm_provider_t.stats (atomics) or behind their own locks.
+ */
+typedef struct llm_balance_method {
+    const char *name;
+
+    /**
+     * Choose one of @a candidates (usable providers of @a model, in
+     * models-file order, never empty). Returns the index chosen, or -1
+     * when none may be used now. May store per-attempt data in
+     * @a attempt->method_data.
+     */
+    int (*choose)(request_rec *r, const llm_model_t *model,
+                  llm_provider_t *const *candidates, int ncandidates,
+                  llm_attempt_t *attempt);
+
+    /**
+     * Called exactly once for every successful choose(), when the
+     * attempt is over (attempt->outcome and timings filled in). May be
+     * NULL.
+     */
+    void (*release)(request_rec *r, const llm_model_t *model,
+                    llm_attempt_t *attempt);
+} llm_balance_method_t;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MOD_LLM_H */

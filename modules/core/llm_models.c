@@ -1,0 +1,586 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * The models file: groups of models, each with providers, and the
+ * "active_models" gate that says which of them exist for clients.
+ *
+ * Validation is strict where the original router failed late or not at
+ * all (see docs/configuration.md): every problem is reported with the
+ * file, a JSON path and a reason, and stops httpd at start-up instead of
+ * failing at request time.
+ */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apr_strings.h"
+#include "apr_file_io.h"
+#include "apr_lib.h"
+#include "apr_hash.h"
+
+#include <json-c/json.h>
+
+#include "llm_models.h"
+
+static const char *const api_type_names[LLM_API__COUNT] = {
+    "openai", "vllm", "lmstudio", "ollama", "anthropic"
+};
+
+const char *llm_api_type_name(llm_api_type_e t)
+{
+    return (t >= 0 && t < LLM_API__COUNT) ? api_type_names[t] : "unknown";
+}
+
+int llm_api_type_parse(const char *s)
+{
+    int i;
+    for (i = 0; i < LLM_API__COUNT; i++) {
+        if (!strcmp(s, api_type_names[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int llm_parse_duration(const char *s, apr_interval_time_t *out)
+{
+    char *end;
+    apr_int64_t n;
+    apr_int64_t unit;
+
+    while (apr_isspace(*s)) {
+        s++;
+    }
+    if (!apr_isdigit(*s)) {
+        return -1;
+    }
+    errno = 0;
+    n = apr_strtoi64(s, &end, 10);
+    if (errno || n < 0 || n > 10L * 365 * 86400) {
+        return -1;
+    }
+    while (apr_isspace(*end)) {
+        end++;
+    }
+    switch (apr_tolower(*end)) {
+    case 's': unit = 1; break;
+    case 'm': unit = 60; break;
+    case 'h': unit = 3600; break;
+    default: return -1;
+    }
+    end++;
+    while (apr_isspace(*end)) {
+        end++;
+    }
+    if (*end) {
+        return -1;
+    }
+    *out = apr_time_from_sec(n * unit);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reporting                                                           */
+/* ------------------------------------------------------------------ */
+
+/* What a validation step needs: where errors go and the path so far. */
+typedef struct {
+    apr_pool_t *p;
+    const char *file;
+    llm_models_t *m;
+    apr_hash_t *ids;            /* provider id -> json path of first use */
+} loader_t;
+
+static const char *fail(loader_t *ld, const char *jpath, const char *why)
+{
+    return apr_psprintf(ld->p, "%s: %s: %s", ld->file, jpath, why);
+}
+
+/* A JSON path step for an object key: .key, or ["key"] when the key is
+ * not a plain identifier (model names often contain '/' and ':'). */
+static const char *path_key(apr_pool_t *p, const char *base, const char *key)
+{
+    const char *c;
+    int plain = *key && !apr_isdigit(*key);
+
+    for (c = key; *c && plain; c++) {
+        plain = apr_isalnum(*c) || *c == '_' || *c == '-';
+    }
+    return plain ? apr_pstrcat(p, base, ".", key, NULL)
+                 : apr_psprintf(p, "%s[\"%s\"]", base, key);
+}
+
+static const char *path_index(apr_pool_t *p, const char *base, size_t i)
+{
+    return apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]", base, (apr_size_t)i);
+}
+
+static const char *type_name(json_object *v)
+{
+    return v ? json_type_to_name(json_object_get_type(v)) : "null";
+}
+
+/* ------------------------------------------------------------------ */
+/* Field readers: each returns NULL or an error message                */
+/* ------------------------------------------------------------------ */
+
+/* A string field; absent or null gives @a dflt. */
+static const char *opt_string(loader_t *ld, json_object *o, const char *jp,
+                              const char *key, const char *dflt,
+                              const char **out)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(o, key, &v) || !v) {
+        *out = dflt;
+        return NULL;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        return fail(ld, path_key(ld->p, jp, key),
+                    apr_psprintf(ld->p, "must be a string, not %s",
+                                 type_name(v)));
+    }
+    *out = apr_pstrdup(ld->p, json_object_get_string(v));
+    return NULL;
+}
+
+static const char *req_string(loader_t *ld, json_object *o, const char *jp,
+                              const char *key, const char **out)
+{
+    const char *err = opt_string(ld, o, jp, key, NULL, out);
+
+    if (!err && (!*out || !**out)) {
+        err = fail(ld, path_key(ld->p, jp, key),
+                   "is required and must be a non-empty string");
+    }
+    return err;
+}
+
+static const char *opt_bool(loader_t *ld, json_object *o, const char *jp,
+                            const char *key, int *out)
+{
+    json_object *v;
+
+    *out = 0;
+    if (!json_object_object_get_ex(o, key, &v) || !v) {
+        return NULL;
+    }
+    if (!json_object_is_type(v, json_type_boolean)) {
+        return fail(ld, path_key(ld->p, jp, key),
+                    apr_psprintf(ld->p, "must be true or false, not %s",
+                                 type_name(v)));
+    }
+    *out = json_object_get_boolean(v);
+    return NULL;
+}
+
+/* input_size: an integer, or a string holding one (the original accepts
+ * both). */
+static const char *opt_size(loader_t *ld, json_object *o, const char *jp,
+                            const char *key, apr_int64_t *out)
+{
+    json_object *v;
+    const char *s;
+    char *end;
+
+    *out = 0;
+    if (!json_object_object_get_ex(o, key, &v) || !v) {
+        return NULL;
+    }
+    if (json_object_is_type(v, json_type_int)) {
+        *out = json_object_get_int64(v);
+    }
+    else if (json_object_is_type(v, json_type_string)) {
+        s = json_object_get_string(v);
+        errno = 0;
+        *out = apr_strtoi64(s, &end, 10);
+        if (!*s || *end || errno) {
+            return fail(ld, path_key(ld->p, jp, key),
+                        apr_psprintf(ld->p, "\"%s\" is not an integer", s));
+        }
+    }
+    else {
+        return fail(ld, path_key(ld->p, jp, key),
+                    apr_psprintf(ld->p, "must be an integer, not %s",
+                                 type_name(v)));
+    }
+    if (*out < 0) {
+        return fail(ld, path_key(ld->p, jp, key), "must not be negative");
+    }
+    return NULL;
+}
+
+/* weight: a number, clamped to [0,1] as the original does. */
+static const char *opt_weight(loader_t *ld, json_object *o, const char *jp,
+                              double *out)
+{
+    json_object *v;
+
+    *out = 1.0;
+    if (!json_object_object_get_ex(o, "weight", &v) || !v) {
+        return NULL;
+    }
+    if (!json_object_is_type(v, json_type_int)
+        && !json_object_is_type(v, json_type_double)) {
+        return fail(ld, path_key(ld->p, jp, "weight"),
+                    apr_psprintf(ld->p, "must be a number, not %s",
+                                 type_name(v)));
+    }
+    *out = json_object_get_double(v);
+    if (*out < 0.0) {
+        *out = 0.0;
+    }
+    else if (*out > 1.0) {
+        *out = 1.0;
+    }
+    return NULL;
+}
+
+/* api_host: an absolute http(s) URL. We keep it without the trailing
+ * '/', and derive the origin (scheme://host[:port]/) that names the
+ * connection pool shared by every provider on that server. */
+static const char *check_api_host(loader_t *ld, const char *jp,
+                                  llm_provider_t *pr)
+{
+    const char *h = pr->api_host;
+    const char *rest;
+    const char *slash;
+    char *norm;
+    apr_size_t authority;
+    apr_size_t n;
+    apr_size_t i;
+
+    if (!strncasecmp(h, "http://", 7)) {
+        rest = h + 7;
+    }
+    else if (!strncasecmp(h, "https://", 8)) {
+        rest = h + 8;
+    }
+    else {
+        return fail(ld, path_key(ld->p, jp, "api_host"),
+                    apr_psprintf(ld->p, "\"%s\" is not an http:// or "
+                                 "https:// URL", h));
+    }
+    if (!*rest || *rest == '/' || strchr(h, '?') || strchr(h, '#')) {
+        return fail(ld, path_key(ld->p, jp, "api_host"),
+                    apr_psprintf(ld->p, "\"%s\" has no host, or has a "
+                                 "query or fragment", h));
+    }
+    n = strlen(h);
+    while (n > 0 && h[n - 1] == '/') {
+        n--;
+    }
+    slash = strchr(rest, '/');
+    authority = slash ? (apr_size_t)(slash - h) : strlen(h);
+    norm = apr_pstrmemdup(ld->p, h, n);
+    /* Scheme and host are case-insensitive; mod_proxy names workers in
+     * lower case, and so do we. */
+    for (i = 0; i < authority && i < n; i++) {
+        norm[i] = apr_tolower(norm[i]);
+    }
+    pr->api_host = norm;
+    pr->origin = apr_pstrcat(ld->p, apr_pstrmemdup(ld->p, norm, authority),
+                             "/", NULL);
+    return NULL;
+}
+
+static const char *read_provider(loader_t *ld, json_object *o,
+                                 const char *jp, int sleep_tier,
+                                 llm_provider_t **out)
+{
+    llm_provider_t *pr = apr_pcalloc(ld->p, sizeof(*pr));
+    const char *s;
+    const char *err;
+    const char *seen;
+    int t;
+
+    if (!json_object_is_type(o, json_type_object)) {
+        return fail(ld, jp, apr_psprintf(ld->p, "a provider must be an "
+                                         "object, not %s", type_name(o)));
+    }
+    if ((err = req_string(ld, o, jp, "id", &pr->id))
+        || (err = req_string(ld, o, jp, "api_host", &pr->api_host))
+        || (err = check_api_host(ld, jp, pr))
+        || (err = req_string(ld, o, jp, "api_type", &s))) {
+        return err;
+    }
+    if ((t = llm_api_type_parse(s)) < 0) {
+        return fail(ld, path_key(ld->p, jp, "api_type"),
+                    apr_psprintf(ld->p, "unknown api_type \"%s\" (known: "
+                                 "openai, vllm, lmstudio, ollama, "
+                                 "anthropic)", s));
+    }
+    pr->api_type = (llm_api_type_e)t;
+    if ((err = opt_string(ld, o, jp, "api_token", "", &pr->api_token))
+        || (err = opt_string(ld, o, jp, "model_path", "", &pr->model_path))
+        || (err = opt_size(ld, o, jp, "input_size", &pr->input_size))
+        || (err = opt_weight(ld, o, jp, &pr->weight))
+        || (err = opt_bool(ld, o, jp, "tool_calling", &pr->tool_calling))
+        || (err = opt_bool(ld, o, jp, "is_embedding", &pr->is_embedding))
+        || (err = opt_string(ld, o, jp, "keep_alive", NULL, &s))) {
+        return err;
+    }
+    if (s && *s && llm_parse_duration(s, &pr->keep_alive) < 0) {
+        return fail(ld, path_key(ld->p, jp, "keep_alive"),
+                    apr_psprintf(ld->p, "\"%s\" is not a duration like "
+                                 "\"90s\", \"35m\" or \"2h\"", s));
+    }
+    if ((seen = apr_hash_get(ld->ids, pr->id, APR_HASH_KEY_STRING))) {
+        return fail(ld, path_key(ld->p, jp, "id"),
+                    apr_psprintf(ld->p, "duplicate provider id \"%s\" "
+                                 "(first used at %s)", pr->id, seen));
+    }
+    apr_hash_set(ld->ids, pr->id, APR_HASH_KEY_STRING, jp);
+    pr->sleep_tier = sleep_tier;
+    pr->slot = ld->m->providers->nelts;
+    pr->stats = apr_pcalloc(ld->p, sizeof(*pr->stats));
+    APR_ARRAY_PUSH(ld->m->providers, llm_provider_t *) = pr;
+    *out = pr;
+    return NULL;
+}
+
+static const char *read_provider_list(loader_t *ld, json_object *mo,
+                                      const char *jp, const char *key,
+                                      int sleep_tier,
+                                      apr_array_header_t **out)
+{
+    json_object *list;
+    const char *lp = path_key(ld->p, jp, key);
+    const char *err;
+    llm_provider_t *pr = NULL;
+    size_t i;
+    size_t n;
+
+    *out = apr_array_make(ld->p, 2, sizeof(llm_provider_t *));
+    if (!json_object_object_get_ex(mo, key, &list) || !list) {
+        return NULL;
+    }
+    if (!json_object_is_type(list, json_type_array)) {
+        return fail(ld, lp, apr_psprintf(ld->p, "must be a list, not %s",
+                                         type_name(list)));
+    }
+    n = json_object_array_length(list);
+    for (i = 0; i < n; i++) {
+        err = read_provider(ld, json_object_array_get_idx(list, i),
+                            path_index(ld->p, lp, i), sleep_tier, &pr);
+        if (err) {
+            return err;
+        }
+        APR_ARRAY_PUSH(*out, llm_provider_t *) = pr;
+    }
+    return NULL;
+}
+
+static const char *read_model(loader_t *ld, json_object *root,
+                              const char *group, const char *name)
+{
+    llm_model_t *model;
+    json_object *go;
+    json_object *mo;
+    const char *gp = path_key(ld->p, "$", group);
+    const char *mp = path_key(ld->p, gp, name);
+    const char *err;
+
+    if (!json_object_object_get_ex(root, group, &go)
+        || !json_object_is_type(go, json_type_object)) {
+        return fail(ld, gp, apr_psprintf(ld->p, "group \"%s\" is named in "
+                                         "active_models but is not an "
+                                         "object of the file", group));
+    }
+    if (!json_object_object_get_ex(go, name, &mo)
+        || !json_object_is_type(mo, json_type_object)) {
+        return fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active but "
+                                         "not defined in group \"%s\"",
+                                         name, group));
+    }
+    if (apr_hash_get(ld->m->by_name, name, APR_HASH_KEY_STRING)) {
+        return fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active in "
+                                         "two groups", name));
+    }
+    model = apr_pcalloc(ld->p, sizeof(*model));
+    model->name = apr_pstrdup(ld->p, name);
+    model->group = apr_pstrdup(ld->p, group);
+    if ((err = read_provider_list(ld, mo, mp, "providers", 0,
+                                  &model->providers))
+        || (err = read_provider_list(ld, mo, mp, "providers_sleep", 1,
+                                     &model->providers_sleep))
+        || (err = opt_string(ld, mo, mp, "balance", NULL,
+                             &model->balance))) {
+        return err;
+    }
+    if (model->providers->nelts == 0) {
+        return fail(ld, path_key(ld->p, mp, "providers"),
+                    "an active model needs at least one provider");
+    }
+    APR_ARRAY_PUSH(ld->m->models, llm_model_t *) = model;
+    apr_hash_set(ld->m->by_name, model->name, APR_HASH_KEY_STRING, model);
+    return NULL;
+}
+
+static const char *read_active(loader_t *ld, json_object *root)
+{
+    json_object *active;
+    const char *err;
+
+    if (!json_object_object_get_ex(root, "active_models", &active)) {
+        return fail(ld, "$", "\"active_models\" is missing: name the models "
+                    "clients may use, as {\"<group>\": [\"<model>\", ...]}");
+    }
+    if (!json_object_is_type(active, json_type_object)) {
+        return fail(ld, "$.active_models", "must be an object of lists");
+    }
+    json_object_object_foreach(active, group, names) {
+        const char *ap = path_key(ld->p, "$.active_models", group);
+        size_t i;
+        size_t n;
+
+        if (!json_object_is_type(names, json_type_array)) {
+            return fail(ld, ap, apr_psprintf(ld->p, "must be a list of model "
+                                             "names, not %s",
+                                             type_name(names)));
+        }
+        n = json_object_array_length(names);
+        for (i = 0; i < n; i++) {
+            json_object *nm = json_object_array_get_idx(names, i);
+
+            if (!json_object_is_type(nm, json_type_string)) {
+                return fail(ld, path_index(ld->p, ap, i),
+                            "a model name must be a string");
+            }
+            if ((err = read_model(ld, root, group,
+                                  json_object_get_string(nm)))) {
+                return err;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* "line L, column C" of byte @a off, for json-c parse errors. */
+static const char *where(apr_pool_t *p, const char *json, apr_size_t off)
+{
+    apr_size_t i;
+    int line = 1;
+    int col = 1;
+
+    for (i = 0; i < off; i++) {
+        if (json[i] == '\n') {
+            line++;
+            col = 1;
+        }
+        else {
+            col++;
+        }
+    }
+    return apr_psprintf(p, "line %d, column %d", line, col);
+}
+
+/* json-c objects are malloc'ed: the tree must not outlive the parse. */
+static const char *parse_root(loader_t *ld, const char *json, apr_size_t len,
+                              json_object **root)
+{
+    json_tokener *tok = json_tokener_new();
+    enum json_tokener_error jerr;
+    const char *err = NULL;
+
+    if (!tok) {
+        return fail(ld, "$", "out of memory");
+    }
+    *root = json_tokener_parse_ex(tok, json, (int)len);
+    jerr = json_tokener_get_error(tok);
+    if (!*root || jerr != json_tokener_success) {
+        err = apr_psprintf(ld->p, "%s: invalid JSON at %s: %s", ld->file,
+                           where(ld->p, json,
+                                 (apr_size_t)json_tokener_get_parse_end(tok)),
+                           jerr == json_tokener_continue
+                               ? "unexpected end of file"
+                               : json_tokener_error_desc(jerr));
+    }
+    else if (json_tokener_get_parse_end(tok) < len
+             && strspn(json + json_tokener_get_parse_end(tok), " \t\r\n")
+                < len - json_tokener_get_parse_end(tok)) {
+        err = apr_psprintf(ld->p, "%s: invalid JSON at %s: text after the "
+                           "top-level object", ld->file,
+                           where(ld->p, json,
+                                 (apr_size_t)json_tokener_get_parse_end(tok)));
+    }
+    else if (!json_object_is_type(*root, json_type_object)) {
+        err = fail(ld, "$", "the file must hold a JSON object");
+    }
+    json_tokener_free(tok);
+    if (err && *root) {
+        json_object_put(*root);
+        *root = NULL;
+    }
+    return err;
+}
+
+const char *llm_models_parse(apr_pool_t *p, const char *path,
+                             const char *json, apr_size_t len,
+                             llm_models_t **out)
+{
+    loader_t ld;
+    json_object *root = NULL;
+    const char *err;
+
+    ld.p = p;
+    ld.file = path;
+    ld.ids = apr_hash_make(p);
+    ld.m = apr_pcalloc(p, sizeof(*ld.m));
+    ld.m->path = apr_pstrdup(p, path);
+    ld.m->models = apr_array_make(p, 8, sizeof(llm_model_t *));
+    ld.m->providers = apr_array_make(p, 8, sizeof(llm_provider_t *));
+    ld.m->by_name = apr_hash_make(p);
+    ld.m->loaded_at = apr_time_now();
+
+    if ((err = parse_root(&ld, json, len, &root))) {
+        return err;
+    }
+    err = read_active(&ld, root);
+    json_object_put(root);
+    if (!err) {
+        *out = ld.m;
+    }
+    return err;
+}
+
+const char *llm_models_load(apr_pool_t *p, const char *path,
+                            llm_models_t **out)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    apr_size_t n;
+    char *buf;
+    char ebuf[120];
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
+                       APR_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        if (rv == APR_SUCCESS && fi.size > 64 * 1024 * 1024) {
+            apr_file_close(f);
+            return apr_psprintf(p, "%s: larger than 64 MiB", path);
+        }
+        if (rv == APR_SUCCESS) {
+            n = (apr_size_t)fi.size;
+            buf = apr_palloc(p, n + 1);
+            rv = apr_file_read_full(f, buf, n, &n);
+            buf[n] = '\0';
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: cannot read: %s", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+    }
+    return llm_models_parse(p, path, buf, n, out);
+}
+
+const llm_model_t *llm_models_find(const llm_models_t *m, const char *name)
+{
+    return m ? apr_hash_get(m->by_name, name, APR_HASH_KEY_STRING) : NULL;
+}

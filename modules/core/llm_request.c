@@ -1,0 +1,445 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * What a request to the gateway may be, and what it becomes on its way
+ * to a provider. Kept free of httpd so that the rules are unit-tested on
+ * their own (t/unit/test_request.c).
+ */
+
+#include <string.h>
+
+#include "apr_strings.h"
+#include "apr_lib.h"
+
+#include <json-c/json.h>
+
+#include "llm_request.h"
+
+/* ------------------------------------------------------------------ */
+/* The endpoint table                                                  */
+/* ------------------------------------------------------------------ */
+
+#define GET  "GET"
+#define POST "POST"
+
+static const llm_endpoint_t endpoints[] = {
+    { "/ping", 0, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO, LLM_INFO_PING,
+      "ping" },
+    { "/ping", 1, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO, LLM_INFO_PING,
+      "ping" },
+    { "/version", 0, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO,
+      LLM_INFO_VERSION, "version" },
+    { "/version", 1, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO,
+      LLM_INFO_VERSION, "version" },
+    { "/models", 0, GET, LLM_DIALECT_OPENAI, LLM_OP_INFO, LLM_INFO_MODELS,
+      "models" },
+    { "/v1/models", 0, GET, LLM_DIALECT_OPENAI, LLM_OP_INFO,
+      LLM_INFO_MODELS, "v1/models" },
+    { "/v1/chat/completions", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
+      LLM_INFO_NONE, "v1/chat/completions" },
+    { "/chat/completions", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
+      LLM_INFO_NONE, "chat/completions" },
+    { "/chat/completions", 1, POST, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
+      LLM_INFO_NONE, "chat/completions" },
+    { "/v1/completions", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_COMPLETION,
+      LLM_INFO_NONE, "v1/completions" },
+    { "/v1/embeddings", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
+      LLM_INFO_NONE, "v1/embeddings" },
+    { "/embeddings", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
+      LLM_INFO_NONE, "embeddings" },
+    { "/embeddings", 1, POST, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
+      LLM_INFO_NONE, "embeddings" },
+    { "/v1/responses", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_RESPONSES,
+      LLM_INFO_NONE, "v1/responses" },
+    { "/responses", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_RESPONSES,
+      LLM_INFO_NONE, "responses" },
+};
+
+#define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
+
+const llm_endpoint_t *llm_endpoint_find(const char *prefix, const char *path)
+{
+    apr_size_t plen = strlen(prefix);
+    int under_prefix = plen && !strncmp(path, prefix, plen)
+                       && path[plen] == '/';
+    apr_size_t i;
+
+    for (i = 0; i < N_ENDPOINTS; i++) {
+        const llm_endpoint_t *e = &endpoints[i];
+
+        if (e->prefixed ? (under_prefix && !strcmp(path + plen, e->route))
+                        : !strcmp(path, e->route)) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+int llm_endpoint_in_namespace(const char *prefix, const char *path)
+{
+    apr_size_t plen = strlen(prefix);
+
+    if (!strncmp(path, "/v1/", 4) || !strcmp(path, "/v1")) {
+        return 1;
+    }
+    return plen && !strncmp(path, prefix, plen)
+           && (path[plen] == '/' || path[plen] == '\0');
+}
+
+/* ------------------------------------------------------------------ */
+/* Parsing and validation                                              */
+/* ------------------------------------------------------------------ */
+
+static void set_error(llm_error_t *err, int status, const char *code,
+                      const char *param, const char *message)
+{
+    err->status = status;
+    err->code = code;
+    err->param = param;
+    err->message = message;
+}
+
+struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
+                                      apr_size_t len, llm_error_t *err)
+{
+    json_tokener *tok;
+    json_object *obj;
+    enum json_tokener_error jerr;
+    size_t end;
+
+    if (len == 0) {
+        set_error(err, 400, "invalid_json", NULL,
+                  "The request body is empty; a JSON object is required.");
+        return NULL;
+    }
+    if (len > (apr_size_t)INT32_MAX || !(tok = json_tokener_new())) {
+        set_error(err, 413, "request_too_large", NULL,
+                  "The request body is too large to parse.");
+        return NULL;
+    }
+    obj = json_tokener_parse_ex(tok, buf, (int)len);
+    jerr = json_tokener_get_error(tok);
+    end = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    if (!obj || jerr != json_tokener_success) {
+        if (obj) {
+            json_object_put(obj);
+        }
+        set_error(err, 400, "invalid_json", NULL,
+                  apr_psprintf(p, "The request body is not valid JSON "
+                               "(at byte %" APR_SIZE_T_FMT ": %s).",
+                               (apr_size_t)end,
+                               jerr == json_tokener_continue
+                                   ? "unexpected end of input"
+                                   : json_tokener_error_desc(jerr)));
+        return NULL;
+    }
+    while (end < len && apr_isspace(buf[end])) {
+        end++;
+    }
+    if (end < len) {
+        json_object_put(obj);
+        set_error(err, 400, "invalid_json", NULL,
+                  apr_psprintf(p, "The request body is not valid JSON "
+                               "(text after the value at byte %"
+                               APR_SIZE_T_FMT ").", (apr_size_t)end));
+        return NULL;
+    }
+    if (!json_object_is_type(obj, json_type_object)) {
+        set_error(err, 400, "invalid_json", NULL,
+                  apr_psprintf(p, "The request body must be a JSON object, "
+                               "not %s.",
+                               json_type_to_name(json_object_get_type(obj))));
+        json_object_put(obj);
+        return NULL;
+    }
+    return obj;
+}
+
+static int is_string(json_object *v)
+{
+    return json_object_is_type(v, json_type_string);
+}
+
+static int is_nonempty_array(json_object *v)
+{
+    return json_object_is_type(v, json_type_array)
+           && json_object_array_length(v) > 0;
+}
+
+static int missing(apr_pool_t *p, const char *field, const char *what,
+                   llm_error_t *err)
+{
+    set_error(err, 400, "missing_required_parameter", field,
+              apr_psprintf(p, "Missing required parameter: '%s' (%s).",
+                           field, what));
+    return -1;
+}
+
+static int invalid(apr_pool_t *p, const char *field, const char *what,
+                   llm_error_t *err)
+{
+    set_error(err, 400, "invalid_type", field,
+              apr_psprintf(p, "Invalid type for '%s': expected %s.",
+                           field, what));
+    return -1;
+}
+
+static int check_messages(apr_pool_t *p, json_object *msgs, llm_error_t *err)
+{
+    size_t i;
+    size_t n;
+
+    if (!msgs) {
+        return missing(p, "messages", "a non-empty array of messages", err);
+    }
+    if (!is_nonempty_array(msgs)) {
+        return invalid(p, "messages", "a non-empty array of messages", err);
+    }
+    n = json_object_array_length(msgs);
+    for (i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(msgs, i);
+        json_object *role;
+
+        if (!json_object_is_type(m, json_type_object)
+            || !json_object_object_get_ex(m, "role", &role)
+            || !is_string(role)) {
+            return invalid(p, apr_psprintf(p, "messages[%" APR_SIZE_T_FMT
+                                           "]", (apr_size_t)i),
+                           "an object with a string 'role'", err);
+        }
+    }
+    return 0;
+}
+
+/* prompt / input: a string or a non-empty array. */
+static int check_text_input(apr_pool_t *p, json_object *body,
+                            const char *field, int required, llm_error_t *err)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(body, field, &v) || !v) {
+        return required ? missing(p, field, "a string or an array", err) : 0;
+    }
+    if (!is_string(v) && !is_nonempty_array(v)) {
+        return invalid(p, field, "a string or a non-empty array", err);
+    }
+    return 0;
+}
+
+static int check_model(apr_pool_t *p, json_object *body, const char **name,
+                       llm_error_t *err)
+{
+    json_object *v = NULL;
+
+    /* "model" is the OpenAI field; the original router also took
+     * "model_name" (its built-in endpoints use it). */
+    if ((!json_object_object_get_ex(body, "model", &v) || !v)
+        && (!json_object_object_get_ex(body, "model_name", &v) || !v)) {
+        return missing(p, "model", "the name of a model", err);
+    }
+    if (!is_string(v) || !*json_object_get_string(v)) {
+        return invalid(p, "model", "a non-empty string", err);
+    }
+    *name = json_object_get_string(v);
+    return 0;
+}
+
+int llm_request_validate(apr_pool_t *p, llm_op_e op, json_object *body,
+                         const char **model_name, int *stream,
+                         llm_error_t *err)
+{
+    json_object *v;
+
+    if (check_model(p, body, model_name, err) < 0) {
+        return -1;
+    }
+    *stream = 0;
+    if (json_object_object_get_ex(body, "stream", &v) && v) {
+        if (!json_object_is_type(v, json_type_boolean)) {
+            return invalid(p, "stream", "a boolean", err);
+        }
+        *stream = json_object_get_boolean(v);
+    }
+    switch (op) {
+    case LLM_OP_CHAT:
+        json_object_object_get_ex(body, "messages", &v);
+        return check_messages(p, v, err);
+    case LLM_OP_COMPLETION:
+        return check_text_input(p, body, "prompt", 1, err);
+    case LLM_OP_EMBEDDINGS:
+        if (*stream) {
+            return invalid(p, "stream", "false (embeddings do not stream)",
+                           err);
+        }
+        return check_text_input(p, body, "input", 1, err);
+    case LLM_OP_RESPONSES:
+        return check_text_input(p, body, "input", 0, err);
+    default:
+        return 0;
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Upstream                                                            */
+/* ------------------------------------------------------------------ */
+
+int llm_dialect_reaches(const llm_endpoint_t *endpoint, llm_api_type_e t)
+{
+    if (endpoint->dialect != LLM_DIALECT_OPENAI) {
+        return 0;
+    }
+    /* Ollama serves the OpenAI API under /v1 as well; its native API is
+     * used once the dialect translation lands (see docs/dialects.md). */
+    return t == LLM_API_OPENAI || t == LLM_API_VLLM
+           || t == LLM_API_LMSTUDIO || t == LLM_API_OLLAMA;
+}
+
+static const char *openai_path(llm_op_e op)
+{
+    switch (op) {
+    case LLM_OP_COMPLETION: return "/v1/completions";
+    case LLM_OP_EMBEDDINGS: return "/v1/embeddings";
+    case LLM_OP_RESPONSES:  return "/v1/responses";
+    default:                return "/v1/chat/completions";
+    }
+}
+
+const char *llm_upstream_url(apr_pool_t *p, const llm_endpoint_t *endpoint,
+                             const llm_provider_t *provider)
+{
+    const char *path = openai_path(endpoint->op);
+    apr_size_t n = strlen(provider->api_host);
+
+    /* A base URL written the OpenAI-SDK way ("http://h:8000/v1") must not
+     * become ".../v1/v1/chat/completions". */
+    if (n >= 3 && !strcmp(provider->api_host + n - 3, "/v1")) {
+        path += 3;
+    }
+    return apr_pstrcat(p, provider->api_host, path, NULL);
+}
+
+/* Fields a provider without tool calling must not see: sending "tools"
+ * to such a server fails the whole request, and a tool_choice without
+ * tools is itself an error. */
+static const char *const tool_fields[] = {
+    "tools", "functions", "tool_choice", "function_call",
+    "parallel_tool_calls", NULL
+};
+
+static int in_list(const char *key, const char *const *list)
+{
+    for (; *list; list++) {
+        if (!strcmp(key, *list)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Decide what happens to one top-level field on its way to @a pr:
+ * 0 keep, 1 drop. */
+static int drop_field(const char *key, json_object *val,
+                      const llm_provider_t *pr)
+{
+    if (!strcmp(key, "model") || !strcmp(key, "model_name")) {
+        return 1;                       /* re-added below */
+    }
+    if (!pr->tool_calling && in_list(key, tool_fields)) {
+        return 1;
+    }
+    if (pr->api_type == LLM_API_VLLM) {
+        /* The original router's vLLM mapping: "language" belongs to its
+         * built-in endpoints, and vLLM rejects max_tokens < 1. */
+        if (!strcmp(key, "language")) {
+            return 1;
+        }
+        if (!strcmp(key, "max_tokens") && json_object_get_int64(val) < 1) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+json_object *llm_request_for_provider(json_object *body,
+                                      const llm_model_t *model,
+                                      const llm_provider_t *pr,
+                                      const char **text, apr_size_t *len)
+{
+    json_object *out = json_object_new_object();
+    json_object *mnt;
+    size_t n;
+    const char *upstream_model = *pr->model_path ? pr->model_path
+                                                 : model->name;
+
+    /* The model first, as clients usually send it. The values of the
+     * client's object are shared by reference count, not copied; keys
+     * are borrowed (the client's object outlives this one). */
+    json_object_object_add_ex(out, "model",
+                              json_object_new_string(upstream_model),
+                              JSON_C_OBJECT_ADD_KEY_IS_NEW
+                              | JSON_C_OBJECT_KEY_IS_CONSTANT);
+    json_object_object_foreach(body, key, val) {
+        if (drop_field(key, val, pr)) {
+            continue;
+        }
+        if (pr->api_type == LLM_API_VLLM && !strcmp(key, "max_new_tokens")) {
+            if (json_object_object_get_ex(body, "max_tokens", &mnt)) {
+                continue;
+            }
+            key = "max_tokens";
+            if (json_object_get_int64(val) < 1) {
+                continue;
+            }
+        }
+        json_object_object_add_ex(out, key, json_object_get(val),
+                                  JSON_C_OBJECT_KEY_IS_CONSTANT);
+    }
+    *text = json_object_to_json_string_length(
+                out, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+                &n);
+    *len = n;
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* Error bodies                                                        */
+/* ------------------------------------------------------------------ */
+
+const char *llm_json_quote(apr_pool_t *p, const char *s)
+{
+    json_object *js = json_object_new_string(s ? s : "");
+    const char *q = apr_pstrdup(p, json_object_to_json_string_ext(
+                                    js, JSON_C_TO_STRING_PLAIN
+                                        | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(js);
+    return q;
+}
+
+static const char *openai_error_type(int status)
+{
+    switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "invalid_request_error";
+    case 429: return "rate_limit_error";
+    default:  return status < 500 ? "invalid_request_error" : "api_error";
+    }
+}
+
+const char *llm_error_json_openai(apr_pool_t *p, int status,
+                                  const char *type, const char *code,
+                                  const char *param, const char *message)
+{
+    return apr_pstrcat(p, "{\"error\":{\"message\":",
+                       llm_json_quote(p, message), ",\"type\":",
+                       llm_json_quote(p, type ? type
+                                              : openai_error_type(status)),
+                       ",\"param\":",
+                       param ? llm_json_quote(p, param) : "null",
+                       ",\"code\":",
+                       code ? llm_json_quote(p, code) : "null", "}}\n",
+                       NULL);
+}

@@ -1,0 +1,107 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/**
+ * @file llm_request.h
+ * @brief The endpoint table, request validation and the per-provider
+ *        rewrite of a request body. APR and json-c only: no httpd.
+ */
+
+#ifndef LLM_REQUEST_H
+#define LLM_REQUEST_H
+
+#include "apr_pools.h"
+#include "mod_llm.h"
+
+struct json_object;
+
+/** What a built-in (LLM_OP_INFO) endpoint answers. */
+typedef enum {
+    LLM_INFO_NONE = 0,
+    LLM_INFO_PING,
+    LLM_INFO_VERSION,
+    LLM_INFO_MODELS
+} llm_info_e;
+
+/** One route of the gateway. */
+typedef struct llm_endpoint {
+    const char *route;        /**< path after the prefix, leading '/' */
+    int prefixed;             /**< the route sits under LLMRouterPrefix */
+    const char *method;       /**< "GET" or "POST" */
+    llm_dialect_e dialect;
+    llm_op_e op;
+    llm_info_e info;
+    const char *name;         /**< stable name for logs and notes */
+} llm_endpoint_t;
+
+/**
+ * The endpoint whose path is @a path under @a prefix ("" for none), or
+ * NULL. The method is not checked: the caller answers 405 on mismatch.
+ */
+const llm_endpoint_t *llm_endpoint_find(const char *prefix, const char *path);
+
+/** True when @a path is one the gateway owns (under the prefix or /v1/),
+ *  so an unknown route there gets a JSON 404 rather than httpd's page. */
+int llm_endpoint_in_namespace(const char *prefix, const char *path);
+
+/** A client error found in a request body. */
+typedef struct llm_error {
+    int status;               /**< HTTP status */
+    const char *code;         /**< machine name, e.g. "invalid_json" */
+    const char *param;        /**< offending field or NULL */
+    const char *message;
+} llm_error_t;
+
+/**
+ * Parse a request body. On success returns the object (owned by the
+ * caller: json_object_put it, e.g. from a pool cleanup) and leaves @a err
+ * alone; on failure returns NULL and fills @a err (400).
+ */
+struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
+                                      apr_size_t len, llm_error_t *err);
+
+/**
+ * Check the fields @a op needs (model, messages, input, ...) and their
+ * types. Returns 0, or -1 with @a err filled (400). Sets @a *model_name
+ * and @a *stream on success.
+ */
+int llm_request_validate(apr_pool_t *p, llm_op_e op, struct json_object *body,
+                         const char **model_name, int *stream,
+                         llm_error_t *err);
+
+/** True when @a endpoint's dialect can be sent to a provider of @a t
+ *  (this release: the OpenAI dialect to OpenAI-compatible servers). */
+int llm_dialect_reaches(const llm_endpoint_t *endpoint, llm_api_type_e t);
+
+/** The upstream URL of @a endpoint on @a provider. */
+const char *llm_upstream_url(apr_pool_t *p, const llm_endpoint_t *endpoint,
+                             const llm_provider_t *provider);
+
+/**
+ * The body to send to @a provider for @a model: the client's object with
+ * "model" set to the provider's model_path (or the model name), and the
+ * fields the provider cannot take removed or renamed. The client's object
+ * is not changed (its values are shared, not copied). Returns the new
+ * top-level object (caller puts it; the text lives as long as it does)
+ * and sets @a *text / @a *len to its serialisation.
+ */
+struct json_object *llm_request_for_provider(struct json_object *body,
+                                             const llm_model_t *model,
+                                             const llm_provider_t *provider,
+                                             const char **text,
+                                             apr_size_t *len);
+
+/**
+ * An error body in the OpenAI shape:
+ * {"error":{"message":...,"type":...,"param":...,"code":...}}.
+ * @a type NULL picks the one OpenAI uses for @a status.
+ */
+const char *llm_error_json_openai(apr_pool_t *p, int status,
+                                  const char *type, const char *code,
+                                  const char *param, const char *message);
+
+/** A JSON string literal (with quotes) for @a s. */
+const char *llm_json_quote(apr_pool_t *p, const char *s);
+
+#endif /* LLM_REQUEST_H */

@@ -1,0 +1,221 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * Reading the client's body, and replaying the rewritten one to
+ * mod_proxy.
+ *
+ * The body is read whole (the model to route to is inside it), into one
+ * buffer sized from Content-Length when the client sent one: one copy
+ * out of the network buckets, none after. The rewritten body goes back
+ * through the LLM_BODY input filter as a bucket over memory that lives in
+ * r->pool, so mod_proxy_http reads it without another copy.
+ */
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+
+#include "llm_router_private.h"
+
+/* The status an input filter put in an error bucket, if any. */
+static int error_bucket_status(apr_bucket_brigade *bb)
+{
+    apr_bucket *e;
+
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        if (AP_BUCKET_IS_ERROR(e)) {
+            return ((ap_bucket_error *)e->data)->status;
+        }
+    }
+    return 0;
+}
+
+static int too_large(request_rec *r, apr_off_t limit)
+{
+    /* Do not read (and discard) the rest of a body we refuse: close. */
+    r->connection->keepalive = AP_CONN_CLOSE;
+    return llm_router_send_error(r, HTTP_REQUEST_ENTITY_TOO_LARGE,
+        "request_too_large",
+        apr_psprintf(r->pool, "The request body is larger than the %"
+                     APR_OFF_T_FMT " bytes this endpoint accepts.", limit));
+}
+
+static int read_failed(request_rec *r, apr_status_t rv,
+                       apr_bucket_brigade *bb)
+{
+    int status = error_bucket_status(bb);
+
+    if (!status) {
+        status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+    }
+    if (status == AP_FILTER_ERROR || r->connection->aborted) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, LLMLOGNO(01020)
+                      "%s: client went away while sending the body",
+                      r->uri);
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return DONE;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, rv, r, LLMLOGNO(01021)
+                  "%s: reading the request body failed (%d)", r->uri,
+                  status);
+    r->connection->keepalive = AP_CONN_CLOSE;
+    return llm_router_send_error(r, status, "invalid_body",
+                                 "The request body could not be read.");
+}
+
+int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
+                         apr_size_t *len)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t expect = 0;
+    apr_size_t cap;
+    apr_size_t used = 0;
+    char *data;
+    apr_bucket_brigade *bb;
+    int seen_eos = 0;
+
+    if (cl && (!ap_parse_strict_length(&expect, cl) || expect < 0)) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return llm_router_send_error(r, HTTP_BAD_REQUEST, "invalid_body",
+                                     "The Content-Length header is invalid.");
+    }
+    if (expect > limit) {
+        return too_large(r, limit);
+    }
+    cap = cl ? (apr_size_t)expect + 1 : 8192;
+    data = apr_palloc(r->pool, cap);
+    bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    while (!seen_eos) {
+        apr_status_t rv = ap_get_brigade(r->input_filters, bb,
+                                         AP_MODE_READBYTES, APR_BLOCK_READ,
+                                         HUGE_STRING_LEN);
+        apr_bucket *e;
+
+        if (rv != APR_SUCCESS) {
+            return read_failed(r, rv, bb);
+        }
+        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+             e = APR_BUCKET_NEXT(e)) {
+            const char *d;
+            apr_size_t n;
+
+            if (APR_BUCKET_IS_EOS(e)) {
+                seen_eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(e)) {
+                continue;
+            }
+            rv = apr_bucket_read(e, &d, &n, APR_BLOCK_READ);
+            if (rv != APR_SUCCESS) {
+                return read_failed(r, rv, bb);
+            }
+            if ((apr_off_t)(used + n) > limit) {
+                apr_brigade_cleanup(bb);
+                return too_large(r, limit);
+            }
+            if (used + n >= cap) {
+                char *bigger;
+
+                cap = (used + n) * 2 + 1;
+                bigger = apr_palloc(r->pool, cap);
+                memcpy(bigger, data, used);
+                data = bigger;
+            }
+            memcpy(data + used, d, n);
+            used += n;
+        }
+        apr_brigade_cleanup(bb);
+    }
+    apr_brigade_destroy(bb);
+    data[used] = '\0';
+    *buf = data;
+    *len = used;
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* LLM_BODY: replay a body from memory                                 */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    const char *data;
+    apr_size_t len;
+    apr_size_t off;
+    ap_filter_t *saved_proto;   /* non-NULL while we stand in for it */
+} replay_ctx_t;
+
+apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
+                             ap_input_mode_t mode, apr_read_type_e block,
+                             apr_off_t readbytes)
+{
+    replay_ctx_t *ctx = f->ctx;
+    apr_bucket_alloc_t *ba = f->c->bucket_alloc;
+    apr_size_t n;
+
+    if (mode != AP_MODE_READBYTES && mode != AP_MODE_SPECULATIVE) {
+        return ap_get_brigade(f->next, bb, mode, block, readbytes);
+    }
+    n = ctx->len - ctx->off;
+    if (readbytes > 0 && (apr_off_t)n > readbytes) {
+        n = (apr_size_t)readbytes;
+    }
+    if (n > 0) {
+        /* The memory belongs to r->pool (the request's JSON objects),
+         * which outlives every reader of r->input_filters: no copy. */
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(
+                                        ctx->data + ctx->off, n, ba));
+        if (mode == AP_MODE_READBYTES) {
+            ctx->off += n;
+        }
+    }
+    if (ctx->off == ctx->len || n == 0) {
+        APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(ba));
+    }
+    return APR_SUCCESS;
+}
+
+ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
+                                    apr_size_t len)
+{
+    replay_ctx_t *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
+    ap_filter_t *f;
+
+    ctx->data = body;
+    ctx->len = len;
+    apr_table_setn(r->headers_in, "Content-Length",
+                   apr_off_t_toa(r->pool, (apr_off_t)len));
+    apr_table_unset(r->headers_in, "Transfer-Encoding");
+    f = ap_add_input_filter(LLM_BODY_FILTER, ctx, r, r->connection);
+    /* mod_proxy_http trusts Content-Length and streams the body only
+     * when no filter sits above the protocol filters; otherwise it
+     * spools any body over 16 KiB to memory or a temporary file just to
+     * count it. Our filter serves exactly Content-Length bytes, so for
+     * the length of the attempt it stands in as the protocol chain; the
+     * HTTP_IN below it has already delivered its EOS.
+     * llm_router_end_replay() undoes this. */
+    if (r->input_filters == f) {
+        ctx->saved_proto = r->proto_input_filters;
+        r->proto_input_filters = f;
+    }
+    return f;
+}
+
+void llm_router_end_replay(request_rec *r, ap_filter_t *f)
+{
+    replay_ctx_t *ctx = f->ctx;
+
+    ap_remove_input_filter(f);
+    if (ctx->saved_proto) {
+        r->proto_input_filters = ctx->saved_proto;
+        ctx->saved_proto = NULL;
+    }
+    /* mod_proxy_http keeps what it read of the body for a fail-over to
+     * the same worker; the next attempt may send a different body. */
+    apr_pool_userdata_setn(NULL, "proxy-req-input", NULL, r->pool);
+}

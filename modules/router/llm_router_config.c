@@ -1,0 +1,443 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * Directives, the per-directory merge, and the start-up work that turns
+ * models files into proxy workers.
+ *
+ * A models file named by several scopes is read once per configuration
+ * pass. Every provider origin (scheme://host:port/) gets one mod_proxy
+ * worker, defined in the main server in post_config, so that all
+ * VirtualHosts and Locations routing to a server share one pool of
+ * keep-alive connections per child process. Worker pointers are looked
+ * up in child_init: mod_proxy keeps workers in an array that moves when
+ * it grows, so a pointer taken while workers are still being defined
+ * would dangle.
+ */
+
+#include "apr_strings.h"
+#include "apr_lib.h"
+#include "http_core.h"
+#include "ap_provider.h"
+
+#include "llm_router_private.h"
+
+/* Models files of the current configuration pass, by absolute path.
+ * Reset in pre_config; lives in pconf. */
+static apr_hash_t *loaded_tables;
+static const llm_balance_method_t *default_balance;
+
+/* ------------------------------------------------------------------ */
+/* Create and merge                                                    */
+/* ------------------------------------------------------------------ */
+
+void *llm_router_create_dir_conf(apr_pool_t *p, char *dir)
+{
+    (void)dir;
+    return apr_pcalloc(p, sizeof(llm_router_dir_conf_t));
+}
+
+#define MERGE(field) \
+    do { \
+        c->field = add->field##_set ? add->field : base->field; \
+        c->field##_set = add->field##_set || base->field##_set; \
+    } while (0)
+
+void *llm_router_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    llm_router_dir_conf_t *base = basev;
+    llm_router_dir_conf_t *add = addv;
+    llm_router_dir_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    MERGE(enabled);
+    MERGE(table);
+    MERGE(prefix);
+    MERGE(language);
+    MERGE(max_body);
+    MERGE(timeout);
+    MERGE(balance);
+    c->balance_name = add->balance_set ? add->balance_name
+                                       : base->balance_name;
+    return c;
+}
+
+void *llm_router_create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    llm_router_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    (void)s;
+    c->connect_timeout = LLM_DEFAULT_CONNECT;
+    return c;
+}
+
+const char *llm_router_prefix(const llm_router_dir_conf_t *c)
+{
+    return c->prefix_set ? c->prefix : LLM_DEFAULT_PREFIX;
+}
+
+apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
+{
+    return c->max_body_set ? c->max_body : LLM_DEFAULT_MAX_BODY;
+}
+
+apr_interval_time_t llm_router_timeout(const llm_router_dir_conf_t *c)
+{
+    return c->timeout_set ? c->timeout : LLM_DEFAULT_TIMEOUT;
+}
+
+const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
+                                               const llm_model_t *model)
+{
+    const llm_balance_method_t *m;
+
+    /* A method named for the model in the models file wins over the
+     * scope's; both were checked at start-up. */
+    if (model->balance
+        && (m = ap_lookup_provider(LLM_BALANCE_GROUP, model->balance,
+                                   LLM_BALANCE_VERSION))) {
+        return m;
+    }
+    return c->balance_set ? c->balance : default_balance;
+}
+
+/* ------------------------------------------------------------------ */
+/* Directives                                                          */
+/* ------------------------------------------------------------------ */
+
+static const char *set_enabled(cmd_parms *cmd, void *dc, int on)
+{
+    llm_router_dir_conf_t *c = dc;
+
+    (void)cmd;
+    c->enabled = on;
+    c->enabled_set = 1;
+    return NULL;
+}
+
+static const char *set_models(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    const char *path = ap_server_root_relative(cmd->pool, arg);
+    llm_router_table_t *t;
+    const char *err;
+
+    if (!path) {
+        return apr_pstrcat(cmd->pool, "LLMRouterModels: invalid path ",
+                           arg, NULL);
+    }
+    t = apr_hash_get(loaded_tables, path, APR_HASH_KEY_STRING);
+    if (!t) {
+        t = apr_pcalloc(cmd->pool, sizeof(*t));
+        if ((err = llm_models_load(cmd->pool, path, &t->models))) {
+            return apr_pstrcat(cmd->pool, "LLMRouterModels: ", err, NULL);
+        }
+        t->workers = apr_pcalloc(cmd->pool, sizeof(proxy_worker *)
+                                 * (t->models->providers->nelts + 1));
+        apr_hash_set(loaded_tables, t->models->path, APR_HASH_KEY_STRING, t);
+    }
+    c->table = t;
+    c->table_set = 1;
+    return NULL;
+}
+
+static const char *set_prefix(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    apr_size_t n;
+
+    /* As the original's LLM_ROUTER_EP_PREFIX: trimmed, a leading '/'
+     * added when missing, "" (or "none") for no prefix. We also drop a
+     * trailing '/', which the original kept and turned into "//". */
+    while (apr_isspace(*arg)) {
+        arg++;
+    }
+    if (!strcasecmp(arg, "none")) {
+        arg = "";
+    }
+    n = strlen(arg);
+    while (n > 0 && (arg[n - 1] == '/' || apr_isspace(arg[n - 1]))) {
+        n--;
+    }
+    if (n == 0) {
+        c->prefix = "";
+    }
+    else {
+        c->prefix = apr_pstrcat(cmd->pool, arg[0] == '/' ? "" : "/",
+                                apr_pstrmemdup(cmd->pool, arg, n), NULL);
+    }
+    if (ap_strchr_c(c->prefix, '?') || ap_strchr_c(c->prefix, '#')) {
+        return "LLMRouterPrefix must be a plain path such as /api";
+    }
+    c->prefix_set = 1;
+    return NULL;
+}
+
+static const char *set_language(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    const char *s;
+
+    for (s = arg; *s; s++) {
+        if (!apr_isalpha(*s) && *s != '-' && *s != '_') {
+            return "LLMRouterDefaultLanguage takes a language code such as "
+                   "en or pl";
+        }
+    }
+    if (!*arg) {
+        return "LLMRouterDefaultLanguage must not be empty";
+    }
+    c->language = apr_pstrdup(cmd->pool, arg);
+    ap_str_tolower((char *)c->language);
+    c->language_set = 1;
+    return NULL;
+}
+
+/* "10485760", "512K", "10M", "1G". */
+static const char *set_max_body(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    char *end;
+    apr_off_t n;
+
+    if (apr_strtoff(&n, arg, &end, 10) != APR_SUCCESS || n <= 0) {
+        return "LLMRouterMaxBody takes a positive size such as 10M";
+    }
+    switch (apr_toupper(*end)) {
+    case '\0': break;
+    case 'K': n *= 1024; end++; break;
+    case 'M': n *= 1024 * 1024; end++; break;
+    case 'G': n *= 1024 * 1024 * 1024; end++; break;
+    default: end = "x";
+    }
+    if (*end) {
+        return apr_pstrcat(cmd->pool, "LLMRouterMaxBody: cannot read size ",
+                           arg, NULL);
+    }
+    c->max_body = n;
+    c->max_body_set = 1;
+    return NULL;
+}
+
+static const char *parse_timeout(cmd_parms *cmd, const char *arg,
+                                 apr_interval_time_t *out)
+{
+    if (ap_timeout_parameter_parse(arg, out, "s") != APR_SUCCESS
+        || *out <= 0) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " takes a positive "
+                           "time such as 300 (seconds) or 1500ms", NULL);
+    }
+    return NULL;
+}
+
+static const char *set_timeout(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    const char *err = parse_timeout(cmd, arg, &c->timeout);
+
+    c->timeout_set = !err;
+    return err;
+}
+
+static const char *set_connect_timeout(cmd_parms *cmd, void *dc,
+                                       const char *arg)
+{
+    llm_router_srv_conf_t *c =
+        ap_get_module_config(cmd->server->module_config, &llm_router_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dc;
+    return err ? err : parse_timeout(cmd, arg, &c->connect_timeout);
+}
+
+static const char *unknown_balance(apr_pool_t *p, const char *name)
+{
+    apr_array_header_t *names = ap_list_provider_names(p, LLM_BALANCE_GROUP,
+                                                       LLM_BALANCE_VERSION);
+    const char *known = "";
+    int i;
+
+    if (!names || names->nelts == 0) {
+        return apr_psprintf(p, "no balance methods are registered (is "
+                            "mod_llm_balance loaded?), so \"%s\" is unknown",
+                            name);
+    }
+    for (i = 0; i < names->nelts; i++) {
+        known = apr_pstrcat(p, known, i ? ", " : "",
+                            APR_ARRAY_IDX(names, i, ap_list_provider_names_t)
+                                .provider_name, NULL);
+    }
+    return apr_psprintf(p, "unknown balance method \"%s\" (known: %s)",
+                        name, known);
+}
+
+static const char *set_balance(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+
+    c->balance = ap_lookup_provider(LLM_BALANCE_GROUP, arg,
+                                    LLM_BALANCE_VERSION);
+    if (!c->balance) {
+        return apr_pstrcat(cmd->pool, "LLMRouterBalance: ",
+                           unknown_balance(cmd->pool, arg), NULL);
+    }
+    c->balance_name = apr_pstrdup(cmd->pool, arg);
+    c->balance_set = 1;
+    return NULL;
+}
+
+const command_rec llm_router_cmds[] = {
+    AP_INIT_FLAG("LLMRouter", set_enabled, NULL, RSRC_CONF | ACCESS_CONF,
+                 "On to serve the LLM API here (default Off)"),
+    AP_INIT_TAKE1("LLMRouterModels", set_models, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "the models file (models-config.json schema)"),
+    AP_INIT_TAKE1("LLMRouterPrefix", set_prefix, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "path prefix of the prefixed routes (default /api; "
+                  "\"none\" for no prefix)"),
+    AP_INIT_TAKE1("LLMRouterDefaultLanguage", set_language, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "language of built-in prompts when a request names none "
+                  "(default pl)"),
+    AP_INIT_TAKE1("LLMRouterMaxBody", set_max_body, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "largest request body accepted, e.g. 10M (default 10M)"),
+    AP_INIT_TAKE1("LLMRouterTimeout", set_timeout, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "how long a provider may stay silent, before its first "
+                  "byte or between two reads (default 300s)"),
+    AP_INIT_TAKE1("LLMRouterConnectTimeout", set_connect_timeout, NULL,
+                  RSRC_CONF,
+                  "time to open a connection to a provider (default 5s; "
+                  "global)"),
+    AP_INIT_TAKE1("LLMRouterBalance", set_balance, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "provider selection method (default balanced)"),
+    { NULL }
+};
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                            */
+/* ------------------------------------------------------------------ */
+
+int llm_router_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    loaded_tables = apr_hash_make(pconf);
+    default_balance = NULL;
+    return OK;
+}
+
+/* One worker per provider origin, in the main server's mod_proxy
+ * configuration. A worker the admin already defined (ProxyPass to the
+ * same origin) is shared rather than duplicated. */
+static int define_workers(apr_pool_t *pconf, apr_pool_t *ptemp,
+                          server_rec *s, llm_router_table_t *t)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    llm_router_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                                     &llm_router_module);
+    int i;
+
+    for (i = 0; i < t->models->providers->nelts; i++) {
+        llm_provider_t *pr = APR_ARRAY_IDX(t->models->providers, i,
+                                           llm_provider_t *);
+        proxy_worker *w = ap_proxy_get_worker(ptemp, NULL, pc, pr->origin);
+        char *err;
+
+        if (w && !strcmp(w->s->name_ex, pr->origin)) {
+            continue;
+        }
+        err = ap_proxy_define_worker(pconf, &w, NULL, pc, pr->origin, 0);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(01001)
+                         "%s: provider %s: cannot define a proxy worker "
+                         "for %s: %s", t->models->path, pr->id, pr->origin,
+                         err);
+            return !OK;
+        }
+        /* Health is mod_llm_balance's business, not mod_proxy's: a
+         * refused connection must not silently disable the worker. */
+        w->s->status |= PROXY_WORKER_IGNORE_ERRORS;
+        w->s->conn_timeout = sc->connect_timeout;
+        w->s->conn_timeout_set = 1;
+    }
+    return OK;
+}
+
+static int check_model_methods(server_rec *s, llm_router_table_t *t)
+{
+    int i;
+
+    for (i = 0; i < t->models->models->nelts; i++) {
+        llm_model_t *m = APR_ARRAY_IDX(t->models->models, i, llm_model_t *);
+
+        if (m->balance && !ap_lookup_provider(LLM_BALANCE_GROUP, m->balance,
+                                              LLM_BALANCE_VERSION)) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(01002)
+                         "%s: model \"%s\": %s", t->models->path, m->name,
+                         unknown_balance(s->process->pool, m->balance));
+            return !OK;
+        }
+    }
+    return OK;
+}
+
+int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_index_t *hi;
+
+    (void)plog;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG
+        || apr_hash_count(loaded_tables) == 0) {
+        return OK;
+    }
+    default_balance = ap_lookup_provider(LLM_BALANCE_GROUP,
+                                         LLM_BALANCE_DEFAULT,
+                                         LLM_BALANCE_VERSION);
+    if (!default_balance) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(01003)
+                     "mod_llm_router: the default balance method \"%s\" is "
+                     "not registered; load mod_llm_balance",
+                     LLM_BALANCE_DEFAULT);
+        return !OK;
+    }
+    for (hi = apr_hash_first(ptemp, loaded_tables); hi;
+         hi = apr_hash_next(hi)) {
+        llm_router_table_t *t = apr_hash_this_val(hi);
+
+        if (define_workers(pconf, ptemp, s, t) != OK
+            || check_model_methods(s, t) != OK) {
+            return !OK;
+        }
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, LLMLOGNO(01004)
+                     "%s: %d active models, %d providers", t->models->path,
+                     t->models->models->nelts,
+                     t->models->providers->nelts);
+    }
+    return OK;
+}
+
+void llm_router_child_init(apr_pool_t *p, server_rec *s)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    apr_hash_index_t *hi;
+    int i;
+
+    for (hi = apr_hash_first(p, loaded_tables); hi; hi = apr_hash_next(hi)) {
+        llm_router_table_t *t = apr_hash_this_val(hi);
+
+        for (i = 0; i < t->models->providers->nelts; i++) {
+            llm_provider_t *pr = APR_ARRAY_IDX(t->models->providers, i,
+                                               llm_provider_t *);
+
+            t->workers[i] = ap_proxy_get_worker(p, NULL, pc, pr->origin);
+        }
+    }
+}

@@ -1,0 +1,323 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * The request path of mod_llm_router.
+ *
+ * fixups (after httpd's auth): is this URI one of our routes? If so the
+ * request becomes ours (handler "llm-router") with a context in
+ * r->request_config. Nothing is read yet, so a request refused by auth
+ * never costs us a body read.
+ *
+ * handler: read the body (capped), parse and validate it, resolve the
+ * model, let other modules look at it (llm_request_parsed), choose a
+ * provider through the balance method and hand the rewritten request to
+ * mod_proxy (llm_router_proxy.c). Every refusal is a JSON error in the
+ * client's dialect (llm_router_reply.c).
+ */
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include <json-c/json.h>
+
+#include "llm_router_private.h"
+
+llm_router_req_t *llm_router_req(request_rec *r)
+{
+    while (r->prev) {
+        r = r->prev;
+    }
+    while (r->main) {
+        r = r->main;
+    }
+    return ap_get_module_config(r->request_config, &llm_router_module);
+}
+
+llm_req_ctx_t *llm_router_get_ctx(request_rec *r)
+{
+    llm_router_req_t *rq = llm_router_req(r);
+
+    return rq ? &rq->pub : NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* fixups                                                              */
+/* ------------------------------------------------------------------ */
+
+static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
+                                 const llm_endpoint_t *ep)
+{
+    llm_router_req_t *rq = apr_pcalloc(r->pool, sizeof(*rq));
+
+    rq->pub.version = LLM_REQ_CTX_VERSION;
+    rq->pub.started = r->request_time;
+    rq->pub.attempts = apr_array_make(r->pool, 2, sizeof(llm_attempt_t));
+    rq->pub.usage.prompt_tokens = -1;
+    rq->pub.usage.completion_tokens = -1;
+    rq->pub.usage.total_tokens = -1;
+    rq->pub.usage.cached_tokens = -1;
+    rq->pub.usage.reasoning_tokens = -1;
+    rq->endpoint = ep;
+    rq->conf = c;
+    rq->table = c->table;
+    rq->pub.models = c->table ? c->table->models : NULL;
+    if (ep) {
+        rq->pub.endpoint = ep->name;
+        rq->pub.dialect = ep->dialect;
+        rq->pub.op = ep->op;
+    }
+    return rq;
+}
+
+int llm_router_fixups(request_rec *r)
+{
+    llm_router_dir_conf_t *c = ap_get_module_config(r->per_dir_config,
+                                                    &llm_router_module);
+    const llm_endpoint_t *ep;
+    const char *prefix;
+
+    if (!c->enabled || !ap_is_initial_req(r) || r->proxyreq) {
+        return DECLINED;
+    }
+    prefix = llm_router_prefix(c);
+    ep = llm_endpoint_find(prefix, r->uri);
+    if (!ep && !llm_endpoint_in_namespace(prefix, r->uri)) {
+        return DECLINED;
+    }
+    ap_set_module_config(r->request_config, &llm_router_module,
+                         new_req(r, c, ep));
+    r->handler = LLM_ROUTER_HANDLER;
+    /* The URI names an API route, not a file: keep mod_dir and friends
+     * from acting on whatever the document root holds there. */
+    r->finfo.filetype = APR_NOFILE;
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* handler                                                             */
+/* ------------------------------------------------------------------ */
+
+static int is_json_type(const char *ct)
+{
+    const char *semi;
+    apr_size_t n;
+
+    /* A client that names no type gets the benefit of the doubt: many
+     * send JSON without saying so. A type that is not JSON does not. */
+    if (!ct || !*ct) {
+        return 1;
+    }
+    semi = ap_strchr_c(ct, ';');
+    n = semi ? (apr_size_t)(semi - ct) : strlen(ct);
+    while (n > 0 && apr_isspace(ct[n - 1])) {
+        n--;
+    }
+    return (n == 16 && !strncasecmp(ct, "application/json", 16))
+           || (n > 5 && !strncasecmp(ct + n - 5, "+json", 5));
+}
+
+static apr_status_t put_json(void *obj)
+{
+    json_object_put(obj);
+    return APR_SUCCESS;
+}
+
+/* Body -> parsed, validated context, or an error answered. Returns OK
+ * when the request may go on, else the handler's return value. */
+static int take_body(request_rec *r, llm_router_req_t *rq)
+{
+    llm_req_ctx_t *ctx = &rq->pub;
+    llm_error_t err;
+    json_object *body;
+    int rc;
+
+    if (!is_json_type(apr_table_get(r->headers_in, "Content-Type"))) {
+        return llm_router_send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                     "unsupported_media_type",
+                                     apr_psprintf(r->pool, "Content-Type "
+                                         "must be application/json, not "
+                                         "%s", apr_table_get(r->headers_in,
+                                         "Content-Type")));
+    }
+    rc = llm_router_read_body(r, llm_router_max_body(rq->conf),
+                              &ctx->body_raw, &ctx->body_raw_len);
+    if (rc != OK) {
+        return rc;
+    }
+    body = llm_request_parse(r->pool, ctx->body_raw, ctx->body_raw_len,
+                             &err);
+    if (!body) {
+        return llm_router_send_error_param(r, err.status, err.code,
+                                           err.param, err.message);
+    }
+    apr_pool_cleanup_register(r->pool, body, put_json,
+                              apr_pool_cleanup_null);
+    ctx->body = body;
+    if (llm_request_validate(r->pool, ctx->op, body, &ctx->model_name,
+                             &ctx->stream, &err) < 0) {
+        return llm_router_send_error_param(r, err.status, err.code,
+                                           err.param, err.message);
+    }
+    return OK;
+}
+
+static int resolve_model(request_rec *r, llm_router_req_t *rq)
+{
+    llm_req_ctx_t *ctx = &rq->pub;
+
+    if (!rq->table) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01010)
+                      "LLMRouter is on for %s but no LLMRouterModels file "
+                      "applies here", r->uri);
+        return llm_router_send_error(r, HTTP_INTERNAL_SERVER_ERROR,
+                                     "no_models_configured",
+                                     "The gateway has no models configured "
+                                     "for this location.");
+    }
+    ctx->model = llm_models_find(rq->table->models, ctx->model_name);
+    if (!ctx->model) {
+        return llm_router_send_error_param(r, HTTP_NOT_FOUND,
+            "model_not_found", "model",
+            apr_psprintf(r->pool, "The model '%s' does not exist or is not "
+                         "active.", ctx->model_name));
+    }
+    apr_table_setn(r->notes, LLM_NOTE_MODEL, ctx->model->name);
+    apr_table_setn(r->subprocess_env, LLM_ENV_MODEL, ctx->model->name);
+    return OK;
+}
+
+/* The providers of @a model this endpoint can reach: the primary tier,
+ * or when it has none the providers_sleep tier. */
+static int candidates(llm_router_req_t *rq, const llm_model_t *model,
+                      llm_provider_t **out)
+{
+    const apr_array_header_t *tiers[2];
+    int n = 0;
+    int t;
+    int i;
+
+    tiers[0] = model->providers;
+    tiers[1] = model->providers_sleep;
+    for (t = 0; t < 2 && n == 0; t++) {
+        for (i = 0; i < tiers[t]->nelts; i++) {
+            llm_provider_t *pr = APR_ARRAY_IDX(tiers[t], i,
+                                               llm_provider_t *);
+
+            if (llm_dialect_reaches(rq->endpoint, pr->api_type)) {
+                out[n++] = pr;
+            }
+        }
+    }
+    return n;
+}
+
+static int no_provider(request_rec *r, const llm_model_t *model, int any)
+{
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(01011)
+                  "%s: no provider of model %s %s", r->uri, model->name,
+                  any ? "is available now" : "speaks this API");
+    return llm_router_send_error(r, HTTP_SERVICE_UNAVAILABLE,
+        "no_provider_available",
+        apr_psprintf(r->pool, any ? "No provider of model '%s' is available "
+                     "now; retry later." : "No provider of model '%s' can "
+                     "serve this API.", model->name));
+}
+
+static int route(request_rec *r, llm_router_req_t *rq)
+{
+    llm_req_ctx_t *ctx = &rq->pub;
+    const llm_model_t *model = ctx->model;
+    const llm_balance_method_t *method = llm_router_balance(rq->conf, model);
+    llm_provider_t **cand = apr_palloc(r->pool, sizeof(*cand)
+                                       * (model->providers->nelts
+                                          + model->providers_sleep->nelts));
+    llm_attempt_t *at;
+    int n = candidates(rq, model, cand);
+    int i;
+    int rc;
+
+    if (n == 0) {
+        return no_provider(r, model, 0);
+    }
+    at = apr_array_push(ctx->attempts);
+    memset(at, 0, sizeof(*at));
+    ctx->attempt = at;
+    i = method->choose(r, model, cand, n, at);
+    if (i < 0 || i >= n) {
+        ctx->attempts->nelts--;
+        ctx->attempt = NULL;
+        return no_provider(r, model, 1);
+    }
+    at->provider = cand[i];
+    apr_table_setn(r->notes, LLM_NOTE_PROVIDER, at->provider->id);
+    apr_table_setn(r->subprocess_env, LLM_ENV_PROVIDER, at->provider->id);
+    llm_run_llm_provider_chosen(r, ctx);
+    rc = llm_router_attempt(r, rq, at, rq->table->workers[at->provider->slot]);
+    if (method->release) {
+        method->release(r, model, at);
+    }
+    apr_table_setn(r->notes, LLM_NOTE_ATTEMPTS,
+                   apr_itoa(r->pool, ctx->attempts->nelts));
+    return rc;
+}
+
+static int serve(request_rec *r, llm_router_req_t *rq)
+{
+    int rc;
+
+    if (!rq->endpoint) {
+        return llm_router_send_error(r, HTTP_NOT_FOUND, "unknown_route",
+            apr_psprintf(r->pool, "There is no API route %s %s here.",
+                         r->method, r->uri));
+    }
+    if (strcmp(r->method, rq->endpoint->method)
+        && !(r->header_only && !strcmp(rq->endpoint->method, "GET"))) {
+        apr_table_setn(r->err_headers_out, "Allow",
+                       apr_pstrcat(r->pool, rq->endpoint->method,
+                                   strcmp(rq->endpoint->method, "GET")
+                                       ? "" : ", HEAD", NULL));
+        return llm_router_send_error(r, HTTP_METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            apr_psprintf(r->pool, "%s is not allowed on %s; use %s.",
+                         r->method, r->uri, rq->endpoint->method));
+    }
+    if (rq->endpoint->op == LLM_OP_INFO) {
+        return llm_router_send_info(r, rq);
+    }
+    if ((rc = take_body(r, rq)) != OK || (rc = resolve_model(r, rq)) != OK) {
+        return rc;
+    }
+    rc = llm_run_llm_request_parsed(r, &rq->pub);
+    if (rc != OK && rc != DECLINED) {
+        return llm_router_send_error(r, rc, rq->pub.error_code
+                                     ? rq->pub.error_code : "refused",
+                                     rq->pub.error_message
+                                     ? rq->pub.error_message
+                                     : "The request was refused.");
+    }
+    return route(r, rq);
+}
+
+int llm_router_handler(request_rec *r)
+{
+    llm_router_req_t *rq;
+    int rc;
+
+    if (!r->handler || strcmp(r->handler, LLM_ROUTER_HANDLER)) {
+        return DECLINED;
+    }
+    if (!(rq = llm_router_req(r))) {
+        return DECLINED;
+    }
+    rc = serve(r, rq);
+    if (!rq->pub.status) {
+        rq->pub.status = r->status;
+    }
+    llm_run_llm_request_done(r, &rq->pub);
+    return rc;
+}

@@ -1,0 +1,125 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* Shared by the files of mod_llm_router only. */
+
+#ifndef LLM_ROUTER_PRIVATE_H
+#define LLM_ROUTER_PRIVATE_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+#include "mod_proxy.h"
+
+#include "mod_llm.h"
+#include "llm_models.h"
+#include "llm_request.h"
+
+extern module AP_MODULE_DECLARE_DATA llm_router_module;
+#ifndef LLM_ROUTER_MODULE_FILE
+APLOG_USE_MODULE(llm_router);
+#endif
+
+#define LLM_ROUTER_HANDLER "llm-router"
+#define LLM_BODY_FILTER    "LLM_BODY"
+#define LLM_WATCH_FILTER   "LLM_UPSTREAM"
+
+/* A models file together with the proxy workers of its providers. */
+typedef struct llm_router_table {
+    llm_models_t *models;
+    proxy_worker **workers;       /* by provider slot; set in child_init */
+} llm_router_table_t;
+
+/* Per-directory configuration (server defaults, <VirtualHost>,
+ * <Location>); every field has a _set bit so a narrower scope overrides
+ * only what it names. */
+typedef struct {
+    int enabled;
+    llm_router_table_t *table;
+    const char *prefix;
+    const char *language;
+    apr_off_t max_body;
+    apr_interval_time_t timeout;
+    const llm_balance_method_t *balance;
+    const char *balance_name;
+    unsigned int enabled_set:1;
+    unsigned int table_set:1;
+    unsigned int prefix_set:1;
+    unsigned int language_set:1;
+    unsigned int max_body_set:1;
+    unsigned int timeout_set:1;
+    unsigned int balance_set:1;
+} llm_router_dir_conf_t;
+
+/* Global (main server) configuration. */
+typedef struct {
+    apr_interval_time_t connect_timeout;
+} llm_router_srv_conf_t;
+
+#define LLM_DEFAULT_PREFIX    "/api"
+#define LLM_DEFAULT_LANGUAGE  "pl"
+#define LLM_DEFAULT_MAX_BODY  (10 * 1024 * 1024)
+#define LLM_DEFAULT_TIMEOUT   apr_time_from_sec(300)
+#define LLM_DEFAULT_CONNECT   apr_time_from_sec(5)
+
+/* The request's private state: the public context plus what only the
+ * router needs. Lives in r->request_config. */
+typedef struct {
+    llm_req_ctx_t pub;
+    const llm_endpoint_t *endpoint;     /* NULL: unknown route (404) */
+    llm_router_dir_conf_t *conf;
+    llm_router_table_t *table;
+} llm_router_req_t;
+
+/* llm_router_config.c */
+extern const command_rec llm_router_cmds[];
+void *llm_router_create_dir_conf(apr_pool_t *p, char *dir);
+void *llm_router_merge_dir_conf(apr_pool_t *p, void *base, void *add);
+void *llm_router_create_srv_conf(apr_pool_t *p, server_rec *s);
+int llm_router_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp);
+int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s);
+void llm_router_child_init(apr_pool_t *p, server_rec *s);
+const char *llm_router_prefix(const llm_router_dir_conf_t *c);
+apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c);
+apr_interval_time_t llm_router_timeout(const llm_router_dir_conf_t *c);
+const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
+                                               const llm_model_t *model);
+
+/* llm_router_handler.c */
+int llm_router_fixups(request_rec *r);
+int llm_router_handler(request_rec *r);
+llm_router_req_t *llm_router_req(request_rec *r);
+llm_req_ctx_t *llm_router_get_ctx(request_rec *r);
+
+/* llm_router_body.c */
+int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
+                         apr_size_t *len);
+apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
+                             ap_input_mode_t mode, apr_read_type_e block,
+                             apr_off_t readbytes);
+ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
+                                    apr_size_t len);
+void llm_router_end_replay(request_rec *r, ap_filter_t *f);
+
+/* llm_router_proxy.c */
+int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
+                       llm_attempt_t *at, proxy_worker *worker);
+apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);
+int llm_router_create_req(request_rec *r, request_rec *backend);
+
+/* llm_router_reply.c */
+int llm_router_send_error(request_rec *r, int status, const char *code,
+                          const char *message);
+int llm_router_send_error_param(request_rec *r, int status, const char *code,
+                                const char *param, const char *message);
+int llm_router_send_info(request_rec *r, llm_router_req_t *rq);
+
+/* mod_llm_router.c: the optional hooks we run */
+int llm_run_llm_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
+int llm_run_llm_provider_chosen(request_rec *r, llm_req_ctx_t *ctx);
+int llm_run_llm_request_done(request_rec *r, llm_req_ctx_t *ctx);
+
+#endif /* LLM_ROUTER_PRIVATE_H */

@@ -1,0 +1,241 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * One attempt: the rewritten request handed to mod_proxy for one
+ * provider.
+ *
+ * We call mod_proxy's scheme handler ourselves instead of setting the
+ * handler to "proxy-server": mod_proxy_http still does all of the HTTP
+ * (pooled keep-alive connections, request and response streaming, flush
+ * on every upstream pause), but the outcome comes back to us, so that a
+ * failure before the first response byte becomes a JSON error in the
+ * client's dialect (or, with mod_llm_balance's fail-over, another
+ * attempt with a body rewritten for the next provider) instead of
+ * httpd's HTML error page.
+ *
+ * LLM_UPSTREAM watches what mod_proxy passes to the client: it marks the
+ * first byte, and swallows mod_proxy's "backend broke before answering"
+ * signal (an error bucket plus EOC, which would otherwise drop the
+ * client's connection) so that we can answer properly.
+ */
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+
+#include <json-c/json.h>
+
+#include "llm_router_private.h"
+
+typedef struct {
+    llm_attempt_t *at;
+    int passed;          /* response bytes went on to the client */
+    int broken;          /* mod_proxy gave up before any byte */
+} watch_ctx_t;
+
+static int brigade_has_error(apr_bucket_brigade *bb)
+{
+    apr_bucket *e;
+
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        if (AP_BUCKET_IS_ERROR(e)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    watch_ctx_t *w = f->ctx;
+
+    if (!w->passed && !APR_BRIGADE_EMPTY(bb)) {
+        if (brigade_has_error(bb)) {
+            w->broken = 1;
+            apr_brigade_cleanup(bb);
+            return APR_SUCCESS;
+        }
+        w->passed = 1;
+        w->at->first_byte = apr_time_now();
+        w->at->status = f->r->status;
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* What goes upstream besides the body. The client's credentials for the
+ * gateway are not the provider's: they are dropped, and the provider's
+ * token is sent instead. Compression is turned off upstream so that the
+ * stream can be read (and later translated) as it flows. */
+static void prepare_headers(request_rec *r, const llm_provider_t *pr)
+{
+    apr_table_t *h = r->headers_in;
+
+    apr_table_unset(h, "Authorization");
+    apr_table_unset(h, "Proxy-Authorization");
+    apr_table_unset(h, "X-Api-Key");
+    apr_table_unset(h, "Cookie");
+    apr_table_unset(h, "Accept-Encoding");
+    apr_table_unset(h, "Expect");
+    r->expecting_100 = 0;
+    apr_table_setn(h, "Content-Type", "application/json");
+    if (*pr->api_token) {
+        apr_table_setn(h, "Authorization",
+                       apr_pstrcat(r->pool, "Bearer ", pr->api_token, NULL));
+    }
+}
+
+static apr_status_t put_json(void *obj)
+{
+    json_object_put(obj);
+    return APR_SUCCESS;
+}
+
+static void build_body(request_rec *r, llm_req_ctx_t *ctx,
+                       const llm_provider_t *pr)
+{
+    json_object *out = llm_request_for_provider(ctx->body, ctx->model, pr,
+                                                &ctx->body_sent,
+                                                &ctx->body_sent_len);
+
+    apr_pool_cleanup_register(r->pool, out, put_json,
+                              apr_pool_cleanup_null);
+}
+
+static const char *outcome_name(llm_outcome_e o)
+{
+    switch (o) {
+    case LLM_OUTCOME_REFUSED: return "connection refused or failed";
+    case LLM_OUTCOME_BROKEN:  return "connection reset or bad answer";
+    case LLM_OUTCOME_TIMEOUT: return "timed out before answering";
+    case LLM_OUTCOME_ABORTED: return "client went away";
+    default:                  return "answered";
+    }
+}
+
+/* mod_proxy's verdict, when nothing reached the client, as our outcome. */
+static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
+                              int status)
+{
+    if (r->connection->aborted) {
+        return LLM_OUTCOME_ABORTED;
+    }
+    if (apr_table_get(r->notes, "proxy_timedout")) {
+        return LLM_OUTCOME_TIMEOUT;
+    }
+    if (!w->broken && status == HTTP_SERVICE_UNAVAILABLE) {
+        return LLM_OUTCOME_REFUSED;
+    }
+    return LLM_OUTCOME_BROKEN;
+}
+
+static int answer_failure(request_rec *r, llm_attempt_t *at)
+{
+    const llm_provider_t *pr = at->provider;
+
+    /* mod_proxy left its own status line and notes for an HTML page we
+     * do not send. */
+    r->status_line = NULL;
+    apr_table_clear(r->headers_out);
+    apr_table_unset(r->notes, "error-notes");
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01030)
+                  "%s: provider %s (%s): %s", r->uri, pr->id,
+                  pr->origin, outcome_name(at->outcome));
+    if (at->outcome == LLM_OUTCOME_TIMEOUT) {
+        return llm_router_send_error(r, HTTP_GATEWAY_TIME_OUT,
+            "upstream_timeout",
+            apr_psprintf(r->pool, "Provider '%s' did not answer in time.",
+                         pr->id));
+    }
+    return llm_router_send_error(r, HTTP_BAD_GATEWAY,
+        at->outcome == LLM_OUTCOME_REFUSED ? "upstream_unreachable"
+                                           : "upstream_failed",
+        apr_psprintf(r->pool, at->outcome == LLM_OUTCOME_REFUSED
+                         ? "Provider '%s' could not be reached."
+                         : "Provider '%s' closed the connection without a "
+                           "valid answer.", pr->id));
+}
+
+static int finish(request_rec *r, llm_attempt_t *at, const watch_ctx_t *w,
+                  int status)
+{
+    if (w->passed) {
+        at->outcome = r->connection->aborted ? LLM_OUTCOME_ABORTED
+                                             : LLM_OUTCOME_OK;
+        if (status != OK && status != DONE && !r->connection->aborted) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01031)
+                          "%s: provider %s failed after the response "
+                          "began (%d)", r->uri, at->provider->id, status);
+        }
+        return OK;
+    }
+    at->outcome = classify(r, w, status);
+    if (at->outcome == LLM_OUTCOME_ABORTED) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(01032)
+                      "%s: client went away before provider %s answered",
+                      r->uri, at->provider->id);
+        return DONE;
+    }
+    return answer_failure(r, at);
+}
+
+int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
+                       llm_attempt_t *at, proxy_worker *worker)
+{
+    proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
+                                                 &proxy_module);
+    char *url = apr_pstrdup(r->pool, llm_upstream_url(r->pool, rq->endpoint,
+                                                      at->provider));
+    watch_ctx_t *w = apr_pcalloc(r->pool, sizeof(*w));
+    ap_filter_t *in;
+    ap_filter_t *out;
+    int status;
+
+    if (!worker) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01033)
+                      "%s: no proxy worker for provider %s (%s); is "
+                      "mod_proxy_http loaded?", r->uri, at->provider->id,
+                      at->provider->origin);
+        at->outcome = LLM_OUTCOME_REFUSED;
+        return llm_router_send_error(r, HTTP_BAD_GATEWAY,
+                                     "upstream_unreachable",
+                                     "The provider cannot be reached.");
+    }
+    build_body(r, &rq->pub, at->provider);
+    prepare_headers(r, at->provider);
+    in = llm_router_replay_body(r, rq->pub.body_sent, rq->pub.body_sent_len);
+    w->at = at;
+    out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
+    r->proxyreq = PROXYREQ_REVERSE;
+    apr_table_unset(r->notes, "proxy_timedout");
+
+    at->started = apr_time_now();
+    status = proxy_run_scheme_handler(r, worker, pc, url, NULL, 0);
+    at->ended = apr_time_now();
+
+    llm_router_end_replay(r, in);
+    ap_remove_output_filter(out);
+    r->proxyreq = PROXYREQ_NONE;
+    return finish(r, at, w, status);
+}
+
+/* The provider's silence limit, per request: the backend connection's
+ * socket timeout, set when mod_proxy_http is about to read the answer
+ * (the connection may come from the pool with another one). */
+int llm_router_create_req(request_rec *r, request_rec *backend)
+{
+    llm_router_req_t *rq;
+    apr_socket_t *sock;
+
+    if (!r->handler || strcmp(r->handler, LLM_ROUTER_HANDLER)
+        || !(rq = llm_router_req(r))
+        || !(sock = ap_get_conn_socket(backend->connection))) {
+        return DECLINED;
+    }
+    apr_socket_timeout_set(sock, llm_router_timeout(rq->conf));
+    return OK;
+}

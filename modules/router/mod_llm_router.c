@@ -1,0 +1,67 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * mod_llm_router: an LLM gateway in httpd's request path.
+ *
+ * This file only wires things together: the module record, the hooks,
+ * the filters, the optional functions and optional hooks other mod_llm
+ * modules use. What each piece does is in the file named after it; the
+ * request's way through them is in docs/architecture.md.
+ */
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_request.h"
+#include "util_filter.h"
+
+/* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
+#define LLM_ROUTER_MODULE_FILE
+#include "llm_router_private.h"
+
+/* Optional hooks: other modules join them with APR_OPTIONAL_HOOK(llm,
+ * <name>, ...) and need not be linked against this one. */
+APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_request_parsed,
+                                    (request_rec *r, llm_req_ctx_t *ctx),
+                                    (r, ctx), OK, DECLINED)
+APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_provider_chosen,
+                                    (request_rec *r, llm_req_ctx_t *ctx),
+                                    (r, ctx), OK, DECLINED)
+APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_request_done,
+                                    (request_rec *r, llm_req_ctx_t *ctx),
+                                    (r, ctx), OK, DECLINED)
+
+static void register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_pre_config(llm_router_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(llm_router_post_config, NULL, NULL,
+                        APR_HOOK_MIDDLE);
+    ap_hook_child_init(llm_router_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_fixups(llm_router_fixups, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_handler(llm_router_handler, NULL, NULL, APR_HOOK_FIRST);
+    APR_OPTIONAL_HOOK(proxy, create_req, llm_router_create_req, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+
+    ap_register_input_filter(LLM_BODY_FILTER, llm_body_filter, NULL,
+                             AP_FTYPE_RESOURCE);
+    ap_register_output_filter(LLM_WATCH_FILTER, llm_watch_filter, NULL,
+                              AP_FTYPE_CONTENT_SET);
+
+    APR_REGISTER_OPTIONAL_FN(llm_router_get_ctx);
+    APR_REGISTER_OPTIONAL_FN(llm_router_send_error);
+}
+
+AP_DECLARE_MODULE(llm_router) = {
+    STANDARD20_MODULE_STUFF,
+    llm_router_create_dir_conf,
+    llm_router_merge_dir_conf,
+    llm_router_create_srv_conf,
+    NULL,
+    llm_router_cmds,
+    register_hooks,
+#ifdef AP_MODULE_FLAG_NONE
+    AP_MODULE_FLAG_NONE
+#endif
+};

@@ -1,0 +1,283 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* Routes, request validation and the per-provider rewrite. */
+
+#include <stdlib.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+
+#include <json-c/json.h>
+
+#include "llm_request.h"
+#include "tap.h"
+
+static apr_pool_t *pool;
+
+static void test_routes(void)
+{
+    const llm_endpoint_t *e;
+
+    e = llm_endpoint_find("/api", "/v1/chat/completions");
+    ok(e && e->op == LLM_OP_CHAT && !strcmp(e->method, "POST"),
+       "/v1/chat/completions is chat");
+    e = llm_endpoint_find("/api", "/api/chat/completions");
+    ok(e && e->op == LLM_OP_CHAT, "prefixed chat");
+    e = llm_endpoint_find("/api", "/chat/completions");
+    ok(e && e->op == LLM_OP_CHAT, "unprefixed chat");
+    e = llm_endpoint_find("/v2x", "/v2x/ping");
+    ok(e && e->info == LLM_INFO_PING, "ping under a custom prefix");
+    ok(llm_endpoint_find("/v2x", "/api/ping") == NULL,
+       "the default prefix is gone when another is set");
+    e = llm_endpoint_find("", "/embeddings");
+    ok(e && e->op == LLM_OP_EMBEDDINGS, "no prefix");
+    e = llm_endpoint_find("/api", "/v1/completions");
+    ok(e && e->op == LLM_OP_COMPLETION,
+       "/v1/completions is the legacy completion, not chat");
+    e = llm_endpoint_find("/api", "/v1/responses");
+    ok(e && e->op == LLM_OP_RESPONSES, "responses");
+    e = llm_endpoint_find("/api", "/models");
+    ok(e && e->info == LLM_INFO_MODELS && !strcmp(e->method, "GET"),
+       "/models is a GET list");
+    ok(llm_endpoint_find("/api", "/v1/chat/completions/") == NULL,
+       "no trailing-slash variant");
+    ok(llm_endpoint_find("/api", "/apichat/completions") == NULL,
+       "prefix must end at a /");
+    ok(llm_endpoint_in_namespace("/api", "/v1/nope"), "/v1/* is ours");
+    ok(llm_endpoint_in_namespace("/api", "/api/nope"), "/api/* is ours");
+    ok(!llm_endpoint_in_namespace("/api", "/index.html"), "/ is not");
+    ok(!llm_endpoint_in_namespace("", "/x"), "nothing with no prefix");
+}
+
+static json_object *parse(const char *s, llm_error_t *err)
+{
+    return llm_request_parse(pool, s, strlen(s), err);
+}
+
+static void test_parse(void)
+{
+    llm_error_t err;
+    json_object *o;
+
+    o = parse("{\"model\":\"m\"} \n", &err);
+    ok(o != NULL, "object with trailing space parses");
+    json_object_put(o);
+    ok(parse("", &err) == NULL && err.status == 400, "empty body");
+    ok(parse("{\"model\":", &err) == NULL && err.status == 400
+       && !strcmp(err.code, "invalid_json"), "truncated JSON");
+    like(err.message, "unexpected end of input", "says what is wrong");
+    ok(parse("[1,2]", &err) == NULL, "array refused");
+    like(err.message, "must be a JSON object, not array", "array message");
+    ok(parse("{} {}", &err) == NULL, "two values refused");
+    like(err.message, "text after the value", "trailing text message");
+}
+
+static int validate(const char *body, llm_op_e op, const char **model,
+                    int *stream, llm_error_t *err)
+{
+    json_object *o = parse(body, err);
+    int rc;
+
+    if (!o) {
+        return -2;
+    }
+    rc = llm_request_validate(pool, op, o, model, stream, err);
+    /* model points into o: keep a copy before o goes */
+    if (rc == 0) {
+        *model = apr_pstrdup(pool, *model);
+    }
+    json_object_put(o);
+    return rc;
+}
+
+static void test_validate(void)
+{
+    const char *model;
+    int stream;
+    llm_error_t err;
+
+    ok(validate("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"hi\"}],\"stream\":true}", LLM_OP_CHAT,
+                &model, &stream, &err) == 0 && stream
+       && !strcmp(model, "m"), "valid chat");
+    ok(validate("{\"model_name\":\"n\",\"messages\":[{\"role\":\"user\"}]}",
+                LLM_OP_CHAT, &model, &stream, &err) == 0
+       && !strcmp(model, "n") && !stream, "model_name accepted");
+    ok(validate("{\"messages\":[{\"role\":\"user\"}]}", LLM_OP_CHAT, &model,
+                &stream, &err) < 0 && !strcmp(err.param, "model")
+       && !strcmp(err.code, "missing_required_parameter"), "model missing");
+    ok(validate("{\"model\":7,\"messages\":[{\"role\":\"user\"}]}",
+                LLM_OP_CHAT, &model, &stream, &err) < 0
+       && !strcmp(err.code, "invalid_type"), "model not a string");
+    ok(validate("{\"model\":\"\",\"messages\":[{\"role\":\"user\"}]}",
+                LLM_OP_CHAT, &model, &stream, &err) < 0, "model empty");
+    ok(validate("{\"model\":\"m\"}", LLM_OP_CHAT, &model, &stream, &err) < 0
+       && !strcmp(err.param, "messages"), "messages missing");
+    ok(validate("{\"model\":\"m\",\"messages\":[]}", LLM_OP_CHAT, &model,
+                &stream, &err) < 0, "messages empty");
+    ok(validate("{\"model\":\"m\",\"messages\":[{\"content\":\"x\"}]}",
+                LLM_OP_CHAT, &model, &stream, &err) < 0
+       && !strcmp(err.param, "messages[0]"), "message without role");
+    ok(validate("{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}],"
+                "\"stream\":\"yes\"}", LLM_OP_CHAT, &model, &stream,
+                &err) < 0 && !strcmp(err.param, "stream"),
+       "stream must be a boolean");
+    ok(validate("{\"model\":\"m\",\"prompt\":\"x\"}", LLM_OP_COMPLETION,
+                &model, &stream, &err) == 0, "completion with prompt");
+    ok(validate("{\"model\":\"m\"}", LLM_OP_COMPLETION, &model, &stream,
+                &err) < 0 && !strcmp(err.param, "prompt"),
+       "completion needs prompt");
+    ok(validate("{\"model\":\"m\",\"input\":[\"a\",\"b\"]}",
+                LLM_OP_EMBEDDINGS, &model, &stream, &err) == 0,
+       "embeddings with input list");
+    ok(validate("{\"model\":\"m\",\"input\":[]}", LLM_OP_EMBEDDINGS, &model,
+                &stream, &err) < 0, "embeddings input empty");
+    ok(validate("{\"model\":\"m\",\"input\":\"a\",\"stream\":true}",
+                LLM_OP_EMBEDDINGS, &model, &stream, &err) < 0,
+       "embeddings do not stream");
+    ok(validate("{\"model\":\"m\"}", LLM_OP_RESPONSES, &model, &stream,
+                &err) == 0, "responses: input optional");
+    ok(validate("{\"model\":\"m\",\"input\":5}", LLM_OP_RESPONSES, &model,
+                &stream, &err) < 0, "responses: input type");
+}
+
+static llm_provider_t *provider(llm_api_type_e t, const char *host,
+                                const char *model_path, int tools)
+{
+    llm_provider_t *p = apr_pcalloc(pool, sizeof(*p));
+
+    p->id = "p";
+    p->api_host = host;
+    p->api_type = t;
+    p->api_token = "";
+    p->model_path = model_path;
+    p->tool_calling = tools;
+    return p;
+}
+
+static const char *rewrite(const char *in, const llm_provider_t *p)
+{
+    llm_error_t err;
+    json_object *body = parse(in, &err);
+    llm_model_t model = { "public-name", "g", NULL, NULL, NULL };
+    const char *text;
+    const char *copy;
+    apr_size_t len;
+    json_object *out = llm_request_for_provider(body, &model, p, &text,
+                                                &len);
+
+    copy = apr_pstrmemdup(pool, text, len);
+    ok(strlen(copy) == len, "length matches the text");
+    json_object_put(out);
+    json_object_put(body);
+    return copy;
+}
+
+static void test_rewrite(void)
+{
+    llm_provider_t *vllm = provider(LLM_API_VLLM, "http://h", "served/m", 0);
+    llm_provider_t *oai = provider(LLM_API_OPENAI, "http://h", "", 1);
+    llm_error_t err;
+    json_object *body;
+    llm_model_t model = { "public-name", "g", NULL, NULL, NULL };
+    const char *text;
+    apr_size_t len;
+    json_object *out;
+
+    is_str(rewrite("{\"model\":\"public-name\",\"temperature\":0.20,"
+                   "\"messages\":[{\"role\":\"user\",\"content\":"
+                   "\"za\\u017c\\u00f3\\u0142\\u0107 / x\"}],\"foo\":\"bar\"}",
+                   vllm),
+           "{\"model\":\"served/m\",\"temperature\":0.20,\"messages\":"
+           "[{\"role\":\"user\",\"content\":\"zażółć / x\"}],"
+           "\"foo\":\"bar\"}",
+           "model_path replaces the model; numbers, UTF-8, unknown fields "
+           "kept as sent");
+    is_str(rewrite("{\"model_name\":\"public-name\",\"tools\":[],"
+                   "\"tool_choice\":\"auto\",\"functions\":[],"
+                   "\"parallel_tool_calls\":true,\"language\":\"pl\","
+                   "\"max_new_tokens\":64}", vllm),
+           "{\"model\":\"served/m\",\"max_tokens\":64}",
+           "vLLM without tools: tool fields, language and model_name go, "
+           "max_new_tokens is renamed");
+    is_str(rewrite("{\"model\":\"x\",\"max_tokens\":0}", vllm),
+           "{\"model\":\"served/m\"}", "vLLM: max_tokens < 1 dropped");
+    is_str(rewrite("{\"model\":\"x\",\"max_tokens\":9,\"max_new_tokens\":5}",
+                   vllm), "{\"model\":\"served/m\",\"max_tokens\":9}",
+           "vLLM: max_tokens wins over max_new_tokens");
+    is_str(rewrite("{\"model\":\"x\",\"tools\":[{\"type\":\"function\"}],"
+                   "\"language\":\"pl\"}", oai),
+           "{\"model\":\"public-name\",\"tools\":[{\"type\":\"function\"}],"
+           "\"language\":\"pl\"}",
+           "openai with tools: kept; model name when no model_path");
+
+    body = parse("{\"model\":\"x\",\"tools\":[1]}", &err);
+    out = llm_request_for_provider(body, &model, vllm, &text, &len);
+    json_object_put(out);
+    is_str(json_object_to_json_string_ext(body, JSON_C_TO_STRING_PLAIN),
+           "{\"model\":\"x\",\"tools\":[1]}",
+           "the client's object is left as it was (for a fail-over)");
+    json_object_put(body);
+}
+
+static void test_urls(void)
+{
+    const llm_endpoint_t *chat = llm_endpoint_find("", "/v1/chat/completions");
+    const llm_endpoint_t *emb = llm_endpoint_find("", "/v1/embeddings");
+    const llm_endpoint_t *cmp = llm_endpoint_find("", "/v1/completions");
+    const llm_endpoint_t *rsp = llm_endpoint_find("", "/v1/responses");
+
+    is_str(llm_upstream_url(pool, chat, provider(LLM_API_VLLM,
+                                                 "http://h:1", "", 0)),
+           "http://h:1/v1/chat/completions", "chat path");
+    is_str(llm_upstream_url(pool, chat, provider(LLM_API_OPENAI,
+                                                 "https://h/x/v1", "", 0)),
+           "https://h/x/v1/chat/completions", "a /v1 base is not doubled");
+    is_str(llm_upstream_url(pool, emb, provider(LLM_API_OLLAMA,
+                                                "http://h", "", 0)),
+           "http://h/v1/embeddings", "embeddings path");
+    is_str(llm_upstream_url(pool, cmp, provider(LLM_API_VLLM,
+                                                "http://h", "", 0)),
+           "http://h/v1/completions", "legacy completions path");
+    is_str(llm_upstream_url(pool, rsp, provider(LLM_API_VLLM,
+                                                "http://h", "", 0)),
+           "http://h/v1/responses", "responses path");
+    ok(llm_dialect_reaches(chat, LLM_API_VLLM)
+       && llm_dialect_reaches(chat, LLM_API_LMSTUDIO)
+       && llm_dialect_reaches(chat, LLM_API_OPENAI)
+       && llm_dialect_reaches(chat, LLM_API_OLLAMA),
+       "OpenAI dialect reaches OpenAI-compatible servers");
+    ok(!llm_dialect_reaches(chat, LLM_API_ANTHROPIC),
+       "not Anthropic (until its dialect lands)");
+}
+
+static void test_errors(void)
+{
+    is_str(llm_error_json_openai(pool, 404, NULL, "model_not_found", "model",
+                                 "The model 'x\"' does not exist."),
+           "{\"error\":{\"message\":\"The model 'x\\\"' does not exist.\","
+           "\"type\":\"invalid_request_error\",\"param\":\"model\","
+           "\"code\":\"model_not_found\"}}\n", "OpenAI error shape, escaped");
+    like(llm_error_json_openai(pool, 502, NULL, NULL, NULL, "x"),
+         "\"type\":\"api_error\",\"param\":null,\"code\":null",
+         "5xx type, nulls");
+    like(llm_error_json_openai(pool, 429, NULL, "c", NULL, "x"),
+         "\"rate_limit_error\"", "429 type");
+}
+
+int main(void)
+{
+    apr_initialize();
+    atexit(apr_terminate);
+    apr_pool_create(&pool, NULL);
+    test_routes();
+    test_parse();
+    test_validate();
+    test_rewrite();
+    test_urls();
+    test_errors();
+    apr_pool_destroy(pool);
+    return tap_done();
+}
