@@ -1,0 +1,43 @@
+# Configuration per VirtualHost and per Location, with a real merge.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test;
+use Apache::TestRequest;
+use lib 't/lib';
+use LLMTest;
+
+plan tests => 12, need_module 'llm_router', 'proxy_http';
+
+# Gateway B: its own models file and prefix.
+Apache::TestRequest::module('gateway_b');
+my $d = json_of(GET '/v1/models');
+ok join(',', map { $_->{id} } @{ $d->{data} }) eq 'b-only';
+ok GET('/v2x/ping')->code == 200;
+ok GET('/api/ping')->code == 404;    # the default prefix is not B's
+$d = json_of(post_json('/v2x/chat/completions', chat_body('b-only'),
+                       'X-Mock-Echo' => 1));
+ok $d->{uri} eq '/p=b1/v1/chat/completions' or diag jdump($d);
+is_error(post_json('/v1/chat/completions', chat_body('mock-chat')), 404,
+         'model_not_found', 'gateway A\'s model is unknown on B');
+
+# Gateway A does not know B's model.
+Apache::TestRequest::module('default');
+is_error(post_json('/v1/chat/completions', chat_body('b-only')), 404,
+         'model_not_found', 'B\'s model is unknown on A');
+ok post_json('/v1/chat/completions', chat_body('mock-chat'))->code == 200;
+
+# A Location overrides the body limit and keeps the rest (models,
+# timeout) from the server.
+my $small = chat_body('mock-chat', pad => 'x' x 700);
+ok post_json('/small/chat/completions', $small)->code == 200;
+is_error(post_json('/small/chat/completions',
+                   chat_body('mock-chat', pad => 'x' x 1100)),
+         413, 'request_too_large', '1K limit in <Location /small>');
+ok post_json('/v1/chat/completions',
+             chat_body('mock-chat', pad => 'x' x 1100))->code == 200;
+# A Location with LLMRouter Off is not the gateway's.
+my $res = post_json('/noprefix-off/chat/completions', chat_body('mock-chat'));
+ok $res->code == 404 && $res->content !~ /"error"/;
+# The /quick Location changed only the timeout: the prefix is its own.
+ok post_json('/quick/chat/completions', chat_body('mock-chat'))->code == 200;
