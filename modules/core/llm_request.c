@@ -8,6 +8,7 @@
  * their own (t/unit/test_request.c).
  */
 
+#include <locale.h>
 #include <string.h>
 
 #include "apr_strings.h"
@@ -101,6 +102,26 @@ static void set_error(llm_error_t *err, int status, const char *code,
     err->message = message;
 }
 
+/* json-c switches the thread to the "C" numeric locale around every
+ * parse with duplocale()/newlocale(). Duplicating the global locale
+ * takes glibc's process-wide locale lock: a global lock per request.
+ * When the thread already runs on the static "C" locale object, both
+ * calls return that object without locking or allocating, so we swap it
+ * in (uselocale() is a thread-local pointer swap) for the parse. */
+static json_object *parse_in_c_locale(json_tokener *tok, const char *buf,
+                                      int len)
+{
+    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
+    json_object *obj = json_tokener_parse_ex(tok, buf, len);
+
+    if (c_locale) {
+        uselocale(old);
+        freelocale(c_locale);
+    }
+    return obj;
+}
+
 struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                                       apr_size_t len, llm_error_t *err)
 {
@@ -119,7 +140,7 @@ struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                   "The request body is too large to parse.");
         return NULL;
     }
-    obj = json_tokener_parse_ex(tok, buf, (int)len);
+    obj = parse_in_c_locale(tok, buf, (int)len);
     jerr = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
     json_tokener_free(tok);

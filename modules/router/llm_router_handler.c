@@ -5,10 +5,10 @@
 /*
  * The request path of mod_llm_router.
  *
- * fixups (after httpd's auth): is this URI one of our routes? If so the
- * request becomes ours (handler "llm-router") with a context in
- * r->request_config. Nothing is read yet, so a request refused by auth
- * never costs us a body read.
+ * map_to_storage (before httpd's auth): is this URI one of our routes?
+ * If so the request becomes ours (handler "llm-router") with a context
+ * in r->request_config. Nothing is read yet, so a request refused by
+ * auth never costs us a body read.
  *
  * handler: read the body (capped), parse and validate it, resolve the
  * model, let other modules look at it (llm_request_parsed), choose a
@@ -45,7 +45,7 @@ llm_req_ctx_t *llm_router_get_ctx(request_rec *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* fixups                                                              */
+/* map_to_storage                                                      */
 /* ------------------------------------------------------------------ */
 
 static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
@@ -73,7 +73,7 @@ static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
     return rq;
 }
 
-int llm_router_fixups(request_rec *r)
+int llm_router_map_to_storage(request_rec *r)
 {
     llm_router_dir_conf_t *c = ap_get_module_config(r->per_dir_config,
                                                     &llm_router_module);
@@ -91,8 +91,12 @@ int llm_router_fixups(request_rec *r)
     ap_set_module_config(r->request_config, &llm_router_module,
                          new_req(r, c, ep));
     r->handler = LLM_ROUTER_HANDLER;
-    /* The URI names an API route, not a file: keep mod_dir and friends
-     * from acting on whatever the document root holds there. */
+    /* The URI names an API route, not a file: like mod_proxy, we spare
+     * the request core's directory and file walks (a stat and an
+     * .htaccess lookup per path segment) by answering OK here. Access
+     * control for routes is therefore <Location>'s, as for any proxied
+     * path. */
+    r->filename = apr_pstrcat(r->pool, LLM_ROUTER_HANDLER ":", r->uri, NULL);
     r->finfo.filetype = APR_NOFILE;
     return OK;
 }
@@ -314,6 +318,10 @@ int llm_router_handler(request_rec *r)
     if (!(rq = llm_router_req(r))) {
         return DECLINED;
     }
+    /* The final per-directory merge (second <Location> walk, <If>). */
+    rq->conf = ap_get_module_config(r->per_dir_config, &llm_router_module);
+    rq->table = rq->conf->table;
+    rq->pub.models = rq->table ? rq->table->models : NULL;
     rc = serve(r, rq);
     if (!rq->pub.status) {
         rq->pub.status = r->status;

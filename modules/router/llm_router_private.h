@@ -89,7 +89,7 @@ const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
                                                const llm_model_t *model);
 
 /* llm_router_handler.c */
-int llm_router_fixups(request_rec *r);
+int llm_router_map_to_storage(request_rec *r);
 int llm_router_handler(request_rec *r);
 llm_router_req_t *llm_router_req(request_rec *r);
 llm_req_ctx_t *llm_router_get_ctx(request_rec *r);

@@ -39,7 +39,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(llm_router_post_config, NULL, NULL,
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(llm_router_child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_fixups(llm_router_fixups, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_map_to_storage(llm_router_map_to_storage, NULL, NULL,
+                           APR_HOOK_FIRST);
     ap_hook_handler(llm_router_handler, NULL, NULL, APR_HOOK_FIRST);
     APR_OPTIONAL_HOOK(proxy, create_req, llm_router_create_req, NULL, NULL,
                       APR_HOOK_MIDDLE);
