@@ -5,10 +5,11 @@
 /*
  * The request path of mod_llm_router.
  *
- * map_to_storage (before httpd's auth): is this URI one of our routes?
- * If so the request becomes ours (handler "llm-router") with a context
- * in r->request_config. Nothing is read yet, so a request refused by
- * auth never costs us a body read.
+ * translate_name (after the first <Location> walk, before httpd's auth):
+ * is this URI one of our routes? If so the request becomes ours (handler
+ * "llm-router") with a context in r->request_config, and map_to_storage
+ * skips the filesystem for it. Nothing is read yet, so a request refused
+ * by auth never costs us a body read.
  *
  * handler: read the body (capped), parse and validate it, resolve the
  * model, let other modules look at it (llm_request_parsed), choose a
@@ -45,7 +46,7 @@ llm_req_ctx_t *llm_router_get_ctx(request_rec *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* map_to_storage                                                      */
+/* translate_name and map_to_storage                                   */
 /* ------------------------------------------------------------------ */
 
 static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
@@ -73,7 +74,7 @@ static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
     return rq;
 }
 
-int llm_router_map_to_storage(request_rec *r)
+int llm_router_translate(request_rec *r)
 {
     llm_router_dir_conf_t *c = ap_get_module_config(r->per_dir_config,
                                                     &llm_router_module);
@@ -91,14 +92,22 @@ int llm_router_map_to_storage(request_rec *r)
     ap_set_module_config(r->request_config, &llm_router_module,
                          new_req(r, c, ep));
     r->handler = LLM_ROUTER_HANDLER;
-    /* The URI names an API route, not a file: like mod_proxy, we spare
-     * the request core's directory and file walks (a stat and an
-     * .htaccess lookup per path segment) by answering OK here. Access
-     * control for routes is therefore <Location>'s, as for any proxied
-     * path. */
     r->filename = apr_pstrcat(r->pool, LLM_ROUTER_HANDLER ":", r->uri, NULL);
     r->finfo.filetype = APR_NOFILE;
     return OK;
+}
+
+int llm_router_map_to_storage(request_rec *r)
+{
+    /* The URI names an API route, not a file: like mod_proxy, we spare
+     * the request core's directory and file walks (a stat and an
+     * .htaccess lookup per path segment). Access control for routes is
+     * therefore <Location>'s, as for any proxied path. */
+    if (r->handler && !strcmp(r->handler, LLM_ROUTER_HANDLER)
+        && ap_get_module_config(r->request_config, &llm_router_module)) {
+        return OK;
+    }
+    return DECLINED;
 }
 
 /* ------------------------------------------------------------------ */

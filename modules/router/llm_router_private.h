@@ -24,6 +24,7 @@ APLOG_USE_MODULE(llm_router);
 #define LLM_ROUTER_HANDLER "llm-router"
 #define LLM_BODY_FILTER    "LLM_BODY"
 #define LLM_WATCH_FILTER   "LLM_UPSTREAM"
+#define LLM_ERROR_FILTER   "LLM_ERROR_JSON"
 
 /* A models file together with the proxy workers of its providers. */
 typedef struct llm_router_table {
@@ -89,6 +90,7 @@ const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
                                                const llm_model_t *model);
 
 /* llm_router_handler.c */
+int llm_router_translate(request_rec *r);
 int llm_router_map_to_storage(request_rec *r);
 int llm_router_handler(request_rec *r);
 llm_router_req_t *llm_router_req(request_rec *r);
@@ -116,6 +118,8 @@ int llm_router_send_error(request_rec *r, int status, const char *code,
 int llm_router_send_error_param(request_rec *r, int status, const char *code,
                                 const char *param, const char *message);
 int llm_router_send_info(request_rec *r, llm_router_req_t *rq);
+void llm_router_insert_error_filter(request_rec *r);
+apr_status_t llm_error_type_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 
 /* mod_llm_router.c: the optional hooks we run */
 int llm_run_llm_request_parsed(request_rec *r, llm_req_ctx_t *ctx);

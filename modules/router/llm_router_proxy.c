@@ -133,7 +133,8 @@ static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
     return LLM_OUTCOME_BROKEN;
 }
 
-static int answer_failure(request_rec *r, llm_attempt_t *at)
+static int answer_failure(request_rec *r, const llm_model_t *model,
+                          llm_attempt_t *at)
 {
     const llm_provider_t *pr = at->provider;
 
@@ -143,8 +144,8 @@ static int answer_failure(request_rec *r, llm_attempt_t *at)
     apr_table_clear(r->headers_out);
     apr_table_unset(r->notes, "error-notes");
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01030)
-                  "%s: provider %s (%s): %s", r->uri, pr->id,
-                  pr->origin, outcome_name(at->outcome));
+                  "%s: model %s, provider %s (%s): %s", r->uri, model->name,
+                  pr->id, pr->origin, outcome_name(at->outcome));
     if (at->outcome == LLM_OUTCOME_TIMEOUT) {
         return llm_router_send_error(r, HTTP_GATEWAY_TIME_OUT,
             "upstream_timeout",
@@ -160,8 +161,8 @@ static int answer_failure(request_rec *r, llm_attempt_t *at)
                            "valid answer.", pr->id));
 }
 
-static int finish(request_rec *r, llm_attempt_t *at, const watch_ctx_t *w,
-                  int status)
+static int finish(request_rec *r, const llm_model_t *model,
+                  llm_attempt_t *at, const watch_ctx_t *w, int status)
 {
     if (w->passed) {
         at->outcome = r->connection->aborted ? LLM_OUTCOME_ABORTED
@@ -180,7 +181,7 @@ static int finish(request_rec *r, llm_attempt_t *at, const watch_ctx_t *w,
                       r->uri, at->provider->id);
         return DONE;
     }
-    return answer_failure(r, at);
+    return answer_failure(r, model, at);
 }
 
 int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
@@ -220,7 +221,7 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
     llm_router_end_replay(r, in);
     ap_remove_output_filter(out);
     r->proxyreq = PROXYREQ_NONE;
-    return finish(r, at, w, status);
+    return finish(r, rq->pub.model, at, w, status);
 }
 
 /* The provider's silence limit, per request: the backend connection's

@@ -59,6 +59,61 @@ int llm_router_send_error(request_rec *r, int status, const char *code,
 }
 
 /* ------------------------------------------------------------------ */
+/* Errors httpd answers itself on our routes                           */
+/* ------------------------------------------------------------------ */
+
+/* When httpd refuses one of our requests before the handler runs (auth:
+ * 401 and 403; 408; LimitRequestBody's 413; ...), it writes its HTML
+ * error page. Clients of an LLM API expect JSON: for our routes the page
+ * becomes a JSON error in the client's dialect, with httpd's status and
+ * headers (WWW-Authenticate, Allow, ...) kept. */
+static const char *httpd_error_code(int status)
+{
+    switch (status) {
+    case HTTP_UNAUTHORIZED:             return "unauthorized";
+    case HTTP_FORBIDDEN:                return "forbidden";
+    case HTTP_NOT_FOUND:                return "not_found";
+    case HTTP_METHOD_NOT_ALLOWED:       return "method_not_allowed";
+    case HTTP_REQUEST_TIME_OUT:         return "request_timeout";
+    case HTTP_REQUEST_ENTITY_TOO_LARGE: return "request_too_large";
+    case HTTP_TOO_MANY_REQUESTS:        return "rate_limit_exceeded";
+    case HTTP_SERVICE_UNAVAILABLE:      return "service_unavailable";
+    default:                            return status < 500 ? "bad_request"
+                                                            : "server_error";
+    }
+}
+
+void llm_router_insert_error_filter(request_rec *r)
+{
+    llm_router_req_t *rq = ap_get_module_config(r->request_config,
+                                                &llm_router_module);
+    const char *line;
+
+    if (!rq || r->status < 400 || rq->pub.error_code) {
+        return;
+    }
+    line = ap_get_status_line(r->status);
+    rq->pub.status = r->status;
+    rq->pub.error_code = httpd_error_code(r->status);
+    rq->pub.error_message = apr_pstrcat(r->pool, "The server refused the "
+                                        "request: ", line + 4, ".", NULL);
+    apr_table_setn(r->notes, LLM_NOTE_ERROR, rq->pub.error_code);
+    ap_custom_response(r, r->status,
+                       llm_error_json_openai(r->pool, r->status, NULL,
+                                             rq->pub.error_code, NULL,
+                                             rq->pub.error_message));
+    ap_add_output_filter(LLM_ERROR_FILTER, NULL, r, r->connection);
+}
+
+/* httpd labels every error page text/html after the hook above ran. */
+apr_status_t llm_error_type_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    ap_set_content_type(f->r, "application/json");
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* ------------------------------------------------------------------ */
 /* Built-in endpoints                                                  */
 /* ------------------------------------------------------------------ */
 

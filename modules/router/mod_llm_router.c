@@ -34,11 +34,17 @@ APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_request_done,
 
 static void register_hooks(apr_pool_t *p)
 {
+    /* Alias, Redirect, ProxyPass and mod_rewrite claim URIs before us. */
+    static const char *const after[] = { "mod_alias.c", "mod_rewrite.c",
+                                          "mod_proxy.c", NULL };
+
     (void)p;
     ap_hook_pre_config(llm_router_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(llm_router_post_config, NULL, NULL,
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(llm_router_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(llm_router_translate, after, NULL,
+                           APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(llm_router_map_to_storage, NULL, NULL,
                            APR_HOOK_FIRST);
     ap_hook_handler(llm_router_handler, NULL, NULL, APR_HOOK_FIRST);
@@ -49,6 +55,10 @@ static void register_hooks(apr_pool_t *p)
                              AP_FTYPE_RESOURCE);
     ap_register_output_filter(LLM_WATCH_FILTER, llm_watch_filter, NULL,
                               AP_FTYPE_CONTENT_SET);
+    ap_hook_insert_error_filter(llm_router_insert_error_filter, NULL, NULL,
+                                APR_HOOK_MIDDLE);
+    ap_register_output_filter(LLM_ERROR_FILTER, llm_error_type_filter, NULL,
+                              AP_FTYPE_RESOURCE);
 
     APR_REGISTER_OPTIONAL_FN(llm_router_get_ctx);
     APR_REGISTER_OPTIONAL_FN(llm_router_send_error);

@@ -834,6 +834,11 @@ static int send_echo(mock_ctx *ctx)
     jadd(o, "body", json_object_new_string_len(ctx->body,
                                                (int)ctx->body_len));
     jadd(o, "body_length", jint((apr_int64_t)ctx->body_len));
+    /* Which connection it came on, so that tests can see the gateway
+     * reuse its pooled connections: the peer's port and how many
+     * requests came before this one on the connection. */
+    jadd(o, "peer_port", jint((apr_int64_t)r->connection->client_addr->port));
+    jadd(o, "conn_requests", jint((apr_int64_t)r->connection->keepalives));
     return send_json(r, HTTP_OK, o);
 }
 

@@ -9,7 +9,7 @@ use Time::HiRes qw(time);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 32, need_module 'llm_router', 'proxy_http';
+plan tests => 34, need_module 'llm_router', 'proxy_http';
 
 my $chat = '/v1/chat/completions';
 my $mark = error_log_mark();
@@ -71,11 +71,17 @@ is_error(post_json($chat, chat_body('dead-model', stream => JSON::PP::true)),
 my $log = error_log_since($mark);
 ok $log =~ m{LLM01040: POST /v1/chat/completions: 404 model_not_found}
     or diag $log;
-my @refused = $log =~ m{(LLM\d+: /v1/chat/completions: provider dead-1 .*)}g;
+my @refused = $log =~ m{(LLM\d+: /v1/chat/completions: model dead-model, provider dead-1 .*)}g;
 ok @refused == 2 or diag "dead-1 lines:\n" . join("\n", @refused);
-ok $log =~ m{LLM01030: /quick/chat/completions: provider hang-1 .*timed out}
+ok $log =~ m{LLM01030: /quick/chat/completions: model hang-model, provider hang-1 .*timed out}
     && $log =~ m{LLM01011: /v1/chat/completions: no provider of model anthropic-only};
 ok $log !~ /AH0\d+.*(proxy|error reading)/i && $log !~ /Segmentation|exit signal/
     or diag $log;
 
 ok GET('/ping')->code == 200;
+
+# The routing decision and the error code are notes, for the access log.
+open my $fh, '<', Apache::Test::vars('serverroot') . '/logs/llm_access_log';
+my @access = <$fh>;
+ok grep { m{"POST /v1/chat/completions HTTP/1\.1" 404 \d+ model=- provider=- err=model_not_found} } @access;
+ok grep { m{"POST /v1/chat/completions HTTP/1\.1" 502 \d+ model=dead-model provider=dead-1 err=upstream_unreachable} } @access;

@@ -7,7 +7,7 @@ use Apache::TestRequest;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 12, need_module 'llm_router', 'proxy_http';
+plan tests => 18, need_module 'llm_router', 'proxy_http';
 
 # Gateway B: its own models file and prefix.
 Apache::TestRequest::module('gateway_b');
@@ -15,9 +15,21 @@ my $d = json_of(GET '/v1/models');
 ok join(',', map { $_->{id} } @{ $d->{data} }) eq 'b-only';
 ok GET('/v2x/ping')->code == 200;
 ok GET('/api/ping')->code == 404;    # the default prefix is not B's
+# httpd's own auth on a route: its refusals are JSON too.
+my $res = post_json('/v2x/chat/completions', chat_body('b-only'));
+is_error($res, 401, 'unauthorized', 'AuthType Basic without credentials');
+ok(($res->header('WWW-Authenticate') // '') =~ /^Basic realm="gateway B"/);
+is_error(post_json('/v2x/embeddings', { model => 'b-only', input => 'a' }),
+         403, 'forbidden', 'Require all denied');
 $d = json_of(post_json('/v2x/chat/completions', chat_body('b-only'),
-                       'X-Mock-Echo' => 1));
+                       'X-Mock-Echo' => 1,
+                       'Authorization' => 'Basic YWxpY2U6d29uZGVybGFuZA=='));
 ok $d->{uri} eq '/p=b1/v1/chat/completions' or diag jdump($d);
+ok !grep { lc eq 'authorization' } keys %{ $d->{headers} };
+# LimitRequestBody (100000 here) is httpd's; its 413 is JSON as well.
+is_error(post_json('/v1/completions', { model => 'b-only',
+                                        prompt => 'x' x 150_000 }),
+         413, 'request_too_large', 'over LimitRequestBody');
 is_error(post_json('/v1/chat/completions', chat_body('mock-chat')), 404,
          'model_not_found', 'gateway A\'s model is unknown on B');
 
@@ -37,7 +49,10 @@ is_error(post_json('/small/chat/completions',
 ok post_json('/v1/chat/completions',
              chat_body('mock-chat', pad => 'x' x 1100))->code == 200;
 # A Location with LLMRouter Off is not the gateway's.
-my $res = post_json('/noprefix-off/chat/completions', chat_body('mock-chat'));
+$res = post_json('/noprefix-off/chat/completions', chat_body('mock-chat'));
 ok $res->code == 404 && $res->content !~ /"error"/;
+# An Alias claims its URI before the gateway does.
+$res = GET '/api/static/index.html';
+ok $res->code == 200 && $res->content =~ /welcome/;
 # The /quick Location changed only the timeout: the prefix is its own.
 ok post_json('/quick/chat/completions', chat_body('mock-chat'))->code == 200;
