@@ -49,8 +49,7 @@ llm_req_ctx_t *llm_router_get_ctx(request_rec *r)
 /* translate_name and map_to_storage                                   */
 /* ------------------------------------------------------------------ */
 
-static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
-                                 const llm_endpoint_t *ep)
+static llm_router_req_t *new_req(request_rec *r, const llm_endpoint_t *ep)
 {
     llm_router_req_t *rq = apr_pcalloc(r->pool, sizeof(*rq));
 
@@ -63,9 +62,6 @@ static llm_router_req_t *new_req(request_rec *r, llm_router_dir_conf_t *c,
     rq->pub.usage.cached_tokens = -1;
     rq->pub.usage.reasoning_tokens = -1;
     rq->endpoint = ep;
-    rq->conf = c;
-    rq->table = c->table;
-    rq->pub.models = c->table ? c->table->models : NULL;
     if (ep) {
         rq->pub.endpoint = ep->name;
         rq->pub.dialect = ep->dialect;
@@ -90,7 +86,7 @@ int llm_router_translate(request_rec *r)
         return DECLINED;
     }
     ap_set_module_config(r->request_config, &llm_router_module,
-                         new_req(r, c, ep));
+                         new_req(r, ep));
     r->handler = LLM_ROUTER_HANDLER;
     r->filename = apr_pstrcat(r->pool, LLM_ROUTER_HANDLER ":", r->uri, NULL);
     r->finfo.filetype = APR_NOFILE;
