@@ -7,7 +7,7 @@ use Apache::TestRequest;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 18, need_module 'llm_router', 'proxy_http';
+plan tests => 20, need_module 'llm_router', 'proxy_http';
 
 # Gateway B: its own models file and prefix.
 Apache::TestRequest::module('gateway_b');
@@ -48,6 +48,12 @@ is_error(post_json('/small/chat/completions',
          413, 'request_too_large', '1K limit in <Location /small>');
 ok post_json('/v1/chat/completions',
              chat_body('mock-chat', pad => 'x' x 1100))->code == 200;
+# A Location with its own models file and prefix, inside gateway A.
+$d = json_of(post_json('/team-c/chat/completions', chat_body('b-only'),
+                       'X-Mock-Echo' => 1));
+ok $d && $d->{uri} eq '/p=b1/v1/chat/completions';
+is_error(post_json('/team-c/chat/completions', chat_body('mock-chat')), 404,
+         'model_not_found', 'gateway A\'s models are not /team-c\'s');
 # A Location with LLMRouter Off is not the gateway's.
 $res = post_json('/noprefix-off/chat/completions', chat_body('mock-chat'));
 ok $res->code == 404 && $res->content !~ /"error"/;
