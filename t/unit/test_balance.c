@@ -8,6 +8,7 @@
 
 #include "apr_general.h"
 #include "apr_strings.h"
+#include "apr_thread_proc.h"
 
 #include "llm_lb.h"
 #include "tap.h"
@@ -74,6 +75,60 @@ static void test_catch_up(void)
     ok(c[0]->stats->failures == 1, "a client abort is not the provider's");
 }
 
+/* Many threads at once: no choice is lost or counted twice, every one
+ * is released, and the split ends within one. (That the split also stays
+ * within one at every instant, the point of the compare-and-swap, is not
+ * observable from here without locks.) */
+typedef struct {
+    llm_provider_t **c;
+    int n;
+    int rounds;
+} race_t;
+
+static void *APR_THREAD_FUNC racer(apr_thread_t *t, void *data)
+{
+    race_t *race = data;
+    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    int i;
+
+    for (i = 0; i < race->rounds; i++) {
+        llm_attempt_t at = { 0 };
+        int k = llm_lb_balanced.choose(NULL, &model, race->c, race->n, &at);
+
+        at.provider = race->c[k];
+        llm_lb_balanced.release(NULL, &model, &at);
+    }
+    apr_thread_exit(t, APR_SUCCESS);
+    return NULL;
+}
+
+static void test_concurrent(void)
+{
+    llm_provider_t *c[3] = { provider("a"), provider("b"), provider("c") };
+    race_t race = { c, 3, 20000 };
+    apr_thread_t *t[4];
+    apr_status_t rv;
+    apr_uint32_t lo, hi;
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        apr_thread_create(&t[i], NULL, racer, &race, pool);
+    }
+    for (i = 0; i < 4; i++) {
+        apr_thread_join(&rv, t[i]);
+    }
+    lo = hi = c[0]->stats->selected;
+    for (i = 1; i < 3; i++) {
+        lo = c[i]->stats->selected < lo ? c[i]->stats->selected : lo;
+        hi = c[i]->stats->selected > hi ? c[i]->stats->selected : hi;
+    }
+    is_int(c[0]->stats->selected + c[1]->stats->selected
+           + c[2]->stats->selected, 80000, "4 threads x 20000 choices");
+    ok(hi - lo <= 1, "racing threads: the split ends within one");
+    ok(c[0]->stats->inflight == 0 && c[1]->stats->inflight == 0,
+       "every choice released");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -81,6 +136,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
     test_even_split();
     test_catch_up();
+    test_concurrent();
     apr_pool_destroy(pool);
     return tap_done();
 }
