@@ -46,6 +46,7 @@ extern "C" {
 /* Named by pointer only, so that APR-only code can include this header
  * without httpd.h (C11 allows the typedef to be repeated there). */
 typedef struct request_rec request_rec;
+typedef struct server_rec server_rec;
 
 #define LLM_VERSION_STRING "0.1.0"
 
@@ -244,6 +245,17 @@ APR_DECLARE_OPTIONAL_FN(int, llm_router_send_error,
 /* ------------------------------------------------------------------ */
 /* Optional hooks along the request path                               */
 /* ------------------------------------------------------------------ */
+
+/**
+ * Runs at start-up (post_config, once the configuration is final) for
+ * every models file loaded, before any child process exists. Modules
+ * that keep state per provider set it up here; mod_llm_balance moves
+ * llm_provider_t.stats into shared memory. Return OK or DECLINED; any
+ * other value stops httpd (log why at EMERG first).
+ */
+APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_models_loaded,
+                          (apr_pool_t *pconf, server_rec *s,
+                           llm_models_t *models))
 
 /**
  * Runs once the body is parsed and the model resolved, before a provider

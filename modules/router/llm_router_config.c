@@ -411,9 +411,15 @@ int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
          hi = apr_hash_next(hi)) {
         llm_router_table_t *t = apr_hash_this_val(hi);
 
+        int rc;
+
         if (define_workers(pconf, ptemp, s, t) != OK
             || check_model_methods(s, t) != OK) {
             return !OK;
+        }
+        rc = llm_run_llm_models_loaded(pconf, s, t->models);
+        if (rc != OK && rc != DECLINED) {
+            return rc;
         }
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, LLMLOGNO(01004)
                      "%s: %d active models, %d providers", t->models->path,

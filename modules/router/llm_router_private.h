@@ -122,6 +122,8 @@ void llm_router_insert_error_filter(request_rec *r);
 apr_status_t llm_error_type_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 
 /* mod_llm_router.c: the optional hooks we run */
+int llm_run_llm_models_loaded(apr_pool_t *pconf, server_rec *s,
+                              llm_models_t *models);
 int llm_run_llm_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
 int llm_run_llm_provider_chosen(request_rec *r, llm_req_ctx_t *ctx);
 int llm_run_llm_request_done(request_rec *r, llm_req_ctx_t *ctx);

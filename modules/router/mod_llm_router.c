@@ -22,6 +22,10 @@
 
 /* Optional hooks: other modules join them with APR_OPTIONAL_HOOK(llm,
  * <name>, ...) and need not be linked against this one. */
+APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_models_loaded,
+                                    (apr_pool_t *pconf, server_rec *s,
+                                     llm_models_t *models),
+                                    (pconf, s, models), OK, DECLINED)
 APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_request_parsed,
                                     (request_rec *r, llm_req_ctx_t *ctx),
                                     (r, ctx), OK, DECLINED)

@@ -20,6 +20,6 @@ for (1 .. 60) {
 diag join ', ', map { "$_=$seen{$_}" } sort keys %seen;
 ok !$seen{none};
 ok $seen{a} && $seen{b};
-# Counters are per child process in this release; sequential requests
-# mostly meet one child, so the split is exact or nearly so.
-ok abs(($seen{a} // 0) - ($seen{b} // 0)) <= 4;
+# Counters are shared by every child (t/balance/multiprocess.t), so the
+# split is exact whichever child serves.
+ok abs(($seen{a} // 0) - ($seen{b} // 0)) <= 1;
