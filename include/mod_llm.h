@@ -175,6 +175,7 @@ typedef enum {
     LLM_OUTCOME_REFUSED,       /**< no connection could be made */
     LLM_OUTCOME_BROKEN,        /**< reset or garbage before a response */
     LLM_OUTCOME_TIMEOUT,       /**< no answer within the timeout */
+    LLM_OUTCOME_HTTP_ERROR,    /**< answered 429 or 5xx */
     LLM_OUTCOME_ABORTED        /**< the client went away */
 } llm_outcome_e;
 
@@ -182,6 +183,7 @@ typedef struct llm_attempt {
     llm_provider_t *provider;
     llm_outcome_e outcome;
     int status;                /**< upstream HTTP status, 0 if none */
+    int failed_over;           /**< its answer was withheld for a retry */
     apr_time_t started;
     apr_time_t first_byte;     /**< 0 when none reached the client */
     apr_time_t ended;

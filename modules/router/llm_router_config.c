@@ -56,6 +56,7 @@ void *llm_router_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(language);
     MERGE(max_body);
     MERGE(timeout);
+    MERGE(max_attempts);
     MERGE(balance);
     c->balance_name = add->balance_set ? add->balance_name
                                        : base->balance_name;
@@ -84,6 +85,11 @@ apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
 apr_interval_time_t llm_router_timeout(const llm_router_dir_conf_t *c)
 {
     return c->timeout_set ? c->timeout : LLM_DEFAULT_TIMEOUT;
+}
+
+int llm_router_max_attempts(const llm_router_dir_conf_t *c)
+{
+    return c->max_attempts_set ? c->max_attempts : LLM_DEFAULT_ATTEMPTS;
 }
 
 const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
@@ -239,6 +245,22 @@ static const char *set_timeout(cmd_parms *cmd, void *dc, const char *arg)
     return err;
 }
 
+static const char *set_max_attempts(cmd_parms *cmd, void *dc,
+                                    const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    char *end;
+    long n = strtol(arg, &end, 10);
+
+    (void)cmd;
+    if (*end || n < 1 || n > 16) {
+        return "LLMRouterMaxAttempts takes a number of attempts from 1 to 16";
+    }
+    c->max_attempts = (int)n;
+    c->max_attempts_set = 1;
+    return NULL;
+}
+
 static const char *set_connect_timeout(cmd_parms *cmd, void *dc,
                                        const char *arg)
 {
@@ -307,6 +329,10 @@ const command_rec llm_router_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "how long a provider may stay silent, before its first "
                   "byte or between two reads (default 300s)"),
+    AP_INIT_TAKE1("LLMRouterMaxAttempts", set_max_attempts, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "providers tried per request before giving up, the first "
+                  "included (default 3; 1 = no fail-over)"),
     AP_INIT_TAKE1("LLMRouterConnectTimeout", set_connect_timeout, NULL,
                   RSRC_CONF,
                   "time to open a connection to a provider (default 5s; "

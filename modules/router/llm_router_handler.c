@@ -199,10 +199,11 @@ static int resolve_model(request_rec *r, llm_router_req_t *rq)
     return OK;
 }
 
-/* The providers of @a model this endpoint can reach: the primary tier,
- * or when it has none the providers_sleep tier. */
+/* The providers of @a model this endpoint can reach and this request has
+ * not tried yet: the primary tier, or when it has none left the
+ * providers_sleep tier (both tiers with @a both_tiers, to count). */
 static int candidates(llm_router_req_t *rq, const llm_model_t *model,
-                      llm_provider_t **out)
+                      const char *tried, llm_provider_t **out, int both_tiers)
 {
     const apr_array_header_t *tiers[2];
     int n = 0;
@@ -211,12 +212,13 @@ static int candidates(llm_router_req_t *rq, const llm_model_t *model,
 
     tiers[0] = model->providers;
     tiers[1] = model->providers_sleep;
-    for (t = 0; t < 2 && n == 0; t++) {
+    for (t = 0; t < 2 && (n == 0 || both_tiers); t++) {
         for (i = 0; i < tiers[t]->nelts; i++) {
             llm_provider_t *pr = APR_ARRAY_IDX(tiers[t], i,
                                                llm_provider_t *);
 
-            if (llm_dialect_reaches(rq->endpoint, pr->api_type)) {
+            if (!tried[pr->slot]
+                && llm_dialect_reaches(rq->endpoint, pr->api_type)) {
                 out[n++] = pr;
             }
         }
@@ -237,41 +239,81 @@ static int no_provider(request_rec *r, const llm_model_t *model, int any)
                      "serve this API.", model->name));
 }
 
-static int route(request_rec *r, llm_router_req_t *rq)
+/* One attempt at one provider chosen by the method among @a cand. */
+static int attempt_one(request_rec *r, llm_router_req_t *rq,
+                       const llm_balance_method_t *method,
+                       llm_provider_t **cand, int n, int may_retry,
+                       llm_attempt_t **last)
 {
     llm_req_ctx_t *ctx = &rq->pub;
-    const llm_model_t *model = ctx->model;
-    const llm_balance_method_t *method = llm_router_balance(rq->conf, model);
-    llm_provider_t **cand = apr_palloc(r->pool, sizeof(*cand)
-                                       * (model->providers->nelts
-                                          + model->providers_sleep->nelts));
-    llm_attempt_t *at;
-    int n = candidates(rq, model, cand);
+    llm_attempt_t *at = apr_array_push(ctx->attempts);
     int i;
     int rc;
 
-    if (n == 0) {
-        return no_provider(r, model, 0);
-    }
-    at = apr_array_push(ctx->attempts);
     memset(at, 0, sizeof(*at));
     ctx->attempt = at;
-    i = method->choose(r, model, cand, n, at);
+    i = method->choose(r, ctx->model, cand, n, at);
     if (i < 0 || i >= n) {
         ctx->attempts->nelts--;
-        ctx->attempt = NULL;
-        return no_provider(r, model, 1);
+        ctx->attempt = *last;
+        return DECLINED;
     }
     at->provider = cand[i];
     apr_table_setn(r->notes, LLM_NOTE_PROVIDER, at->provider->id);
     apr_table_setn(r->subprocess_env, LLM_ENV_PROVIDER, at->provider->id);
     llm_run_llm_provider_chosen(r, ctx);
-    rc = llm_router_attempt(r, rq, at, rq->table->workers[at->provider->slot]);
+    rc = llm_router_attempt(r, rq, at,
+                            rq->table->workers[at->provider->slot],
+                            may_retry);
     if (method->release) {
-        method->release(r, model, at);
+        method->release(r, ctx->model, at);
+    }
+    *last = at;
+    return rc;
+}
+
+/* Providers are tried one after another until one answers, for at most
+ * LLMRouterMaxAttempts attempts: a provider that cannot be reached, breaks
+ * the connection, stays silent, or answers 429/5xx before anything went
+ * to the client makes way for the next untried one. The last attempt's
+ * answer, whatever it is, goes to the client. */
+static int route(request_rec *r, llm_router_req_t *rq)
+{
+    llm_req_ctx_t *ctx = &rq->pub;
+    const llm_model_t *model = ctx->model;
+    const llm_balance_method_t *method = llm_router_balance(rq->conf, model);
+    int max = llm_router_max_attempts(rq->conf);
+    char *tried = apr_pcalloc(r->pool, rq->table->models->providers->nelts);
+    llm_provider_t **cand = apr_palloc(r->pool, sizeof(*cand)
+                                       * (model->providers->nelts
+                                          + model->providers_sleep->nelts));
+    llm_attempt_t *last = NULL;
+    int rc = DECLINED;
+    int k;
+
+    for (k = 0; k < max; k++) {
+        int left = candidates(rq, model, tried, cand, 1);
+        int n = candidates(rq, model, tried, cand, 0);
+        int more = k + 1 < max && left > 1;
+
+        if (n == 0) {
+            break;
+        }
+        rc = attempt_one(r, rq, method, cand, n, more, &last);
+        if (rc != LLM_ATTEMPT_FAILED) {
+            break;
+        }
+        tried[last->provider->slot] = 1;
     }
     apr_table_setn(r->notes, LLM_NOTE_ATTEMPTS,
                    apr_itoa(r->pool, ctx->attempts->nelts));
+    if (rc == LLM_ATTEMPT_FAILED || (rc == DECLINED && last)) {
+        return llm_router_answer_failure(r, last);
+    }
+    if (rc == DECLINED) {
+        return no_provider(r, model,
+                           candidates(rq, model, tried, cand, 1) > 0);
+    }
     return rc;
 }
 

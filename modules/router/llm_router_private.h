@@ -42,6 +42,7 @@ typedef struct {
     const char *language;
     apr_off_t max_body;
     apr_interval_time_t timeout;
+    int max_attempts;
     const llm_balance_method_t *balance;
     const char *balance_name;
     unsigned int enabled_set:1;
@@ -50,6 +51,7 @@ typedef struct {
     unsigned int language_set:1;
     unsigned int max_body_set:1;
     unsigned int timeout_set:1;
+    unsigned int max_attempts_set:1;
     unsigned int balance_set:1;
 } llm_router_dir_conf_t;
 
@@ -63,6 +65,7 @@ typedef struct {
 #define LLM_DEFAULT_MAX_BODY  (10 * 1024 * 1024)
 #define LLM_DEFAULT_TIMEOUT   apr_time_from_sec(300)
 #define LLM_DEFAULT_CONNECT   apr_time_from_sec(5)
+#define LLM_DEFAULT_ATTEMPTS  3
 
 /* The request's private state: the public context plus what only the
  * router needs. Lives in r->request_config. */
@@ -86,6 +89,7 @@ void llm_router_child_init(apr_pool_t *p, server_rec *s);
 const char *llm_router_prefix(const llm_router_dir_conf_t *c);
 apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c);
 apr_interval_time_t llm_router_timeout(const llm_router_dir_conf_t *c);
+int llm_router_max_attempts(const llm_router_dir_conf_t *c);
 const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
                                                const llm_model_t *model);
 
@@ -107,8 +111,11 @@ ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
 void llm_router_end_replay(request_rec *r, ap_filter_t *f);
 
 /* llm_router_proxy.c */
+#define LLM_ATTEMPT_FAILED (-2)
 int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, proxy_worker *worker);
+                       llm_attempt_t *at, proxy_worker *worker,
+                       int may_retry);
+int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 int llm_router_create_req(request_rec *r, request_rec *backend);
 

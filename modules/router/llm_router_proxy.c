@@ -33,9 +33,21 @@
 
 typedef struct {
     llm_attempt_t *at;
+    int may_retry;       /* another provider can still be tried */
     int passed;          /* response bytes went on to the client */
     int broken;          /* mod_proxy gave up before any byte */
+    int withheld;        /* a 429/5xx answer kept from the client */
 } watch_ctx_t;
+
+/* Answers worth another provider: the provider is overloaded, broken or
+ * rate-limited. Anything else (4xx) is about the request itself and goes
+ * to the client as it is. */
+static int retryable_status(int status)
+{
+    return status == HTTP_TOO_MANY_REQUESTS || status == HTTP_INTERNAL_SERVER_ERROR
+           || status == HTTP_BAD_GATEWAY || status == HTTP_SERVICE_UNAVAILABLE
+           || status == HTTP_GATEWAY_TIME_OUT;
+}
 
 static int brigade_has_error(apr_bucket_brigade *bb)
 {
@@ -54,17 +66,36 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     watch_ctx_t *w = f->ctx;
 
+    if (w->withheld) {
+        apr_brigade_cleanup(bb);        /* the rest of a withheld answer */
+        return APR_SUCCESS;
+    }
     if (!w->passed && !APR_BRIGADE_EMPTY(bb)) {
         if (brigade_has_error(bb)) {
             w->broken = 1;
             apr_brigade_cleanup(bb);
             return APR_SUCCESS;
         }
+        w->at->status = f->r->status;
+        if (w->may_retry && retryable_status(f->r->status)) {
+            w->withheld = 1;
+            apr_brigade_cleanup(bb);
+            return APR_SUCCESS;
+        }
         w->passed = 1;
         w->at->first_byte = apr_time_now();
-        w->at->status = f->r->status;
     }
     return ap_pass_brigade(f->next, bb);
+}
+
+/* Undo what a withheld answer left on r, before the next attempt. */
+static void forget_answer(request_rec *r)
+{
+    r->status = HTTP_OK;
+    r->status_line = NULL;
+    r->content_type = NULL;
+    r->clength = 0;
+    apr_table_clear(r->headers_out);
 }
 
 /* What goes upstream besides the body. The client's credentials for the
@@ -112,6 +143,7 @@ static const char *outcome_name(llm_outcome_e o)
     case LLM_OUTCOME_REFUSED: return "connection refused or failed";
     case LLM_OUTCOME_BROKEN:  return "connection reset or bad answer";
     case LLM_OUTCOME_TIMEOUT: return "timed out before answering";
+    case LLM_OUTCOME_HTTP_ERROR: return "answered with an error status";
     case LLM_OUTCOME_ABORTED: return "client went away";
     default:                  return "answered";
     }
@@ -133,24 +165,24 @@ static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
     return LLM_OUTCOME_BROKEN;
 }
 
-static int answer_failure(request_rec *r, const llm_model_t *model,
-                          llm_attempt_t *at)
+int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at)
 {
     const llm_provider_t *pr = at->provider;
 
     /* mod_proxy left its own status line and notes for an HTML page we
      * do not send. */
-    r->status_line = NULL;
-    apr_table_clear(r->headers_out);
+    forget_answer(r);
     apr_table_unset(r->notes, "error-notes");
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01030)
-                  "%s: model %s, provider %s (%s): %s", r->uri, model->name,
-                  pr->id, pr->origin, outcome_name(at->outcome));
     if (at->outcome == LLM_OUTCOME_TIMEOUT) {
         return llm_router_send_error(r, HTTP_GATEWAY_TIME_OUT,
             "upstream_timeout",
             apr_psprintf(r->pool, "Provider '%s' did not answer in time.",
                          pr->id));
+    }
+    if (at->outcome == LLM_OUTCOME_HTTP_ERROR) {
+        return llm_router_send_error(r, HTTP_BAD_GATEWAY, "upstream_failed",
+            apr_psprintf(r->pool, "Provider '%s' answered %d.", pr->id,
+                         at->status));
     }
     return llm_router_send_error(r, HTTP_BAD_GATEWAY,
         at->outcome == LLM_OUTCOME_REFUSED ? "upstream_unreachable"
@@ -161,12 +193,27 @@ static int answer_failure(request_rec *r, const llm_model_t *model,
                            "valid answer.", pr->id));
 }
 
+static void log_failure(request_rec *r, const llm_model_t *model,
+                        const llm_attempt_t *at, int retrying)
+{
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01030)
+                  "%s: model %s, provider %s (%s): %s%s%s", r->uri,
+                  model->name, at->provider->id, at->provider->origin,
+                  outcome_name(at->outcome),
+                  at->outcome == LLM_OUTCOME_HTTP_ERROR
+                      ? apr_psprintf(r->pool, " %d", at->status) : "",
+                  retrying ? "; trying another provider" : "");
+}
+
+/* OK: the answer went to the client; DONE: the client went away;
+ * LLM_ATTEMPT_FAILED: nothing reached the client, at->outcome says why. */
 static int finish(request_rec *r, const llm_model_t *model,
                   llm_attempt_t *at, const watch_ctx_t *w, int status)
 {
     if (w->passed) {
         at->outcome = r->connection->aborted ? LLM_OUTCOME_ABORTED
-                                             : LLM_OUTCOME_OK;
+                      : retryable_status(at->status) ? LLM_OUTCOME_HTTP_ERROR
+                      : LLM_OUTCOME_OK;
         if (status != OK && status != DONE && !r->connection->aborted) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01031)
                           "%s: provider %s failed after the response "
@@ -174,18 +221,23 @@ static int finish(request_rec *r, const llm_model_t *model,
         }
         return OK;
     }
-    at->outcome = classify(r, w, status);
+    at->outcome = w->withheld ? LLM_OUTCOME_HTTP_ERROR
+                              : classify(r, w, status);
     if (at->outcome == LLM_OUTCOME_ABORTED) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(01032)
                       "%s: client went away before provider %s answered",
                       r->uri, at->provider->id);
         return DONE;
     }
-    return answer_failure(r, model, at);
+    at->failed_over = w->may_retry;
+    log_failure(r, model, at, w->may_retry);
+    forget_answer(r);
+    return LLM_ATTEMPT_FAILED;
 }
 
 int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, proxy_worker *worker)
+                       llm_attempt_t *at, proxy_worker *worker,
+                       int may_retry)
 {
     proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
                                                  &proxy_module);
@@ -202,14 +254,13 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
                       "mod_proxy_http loaded?", r->uri, at->provider->id,
                       at->provider->origin);
         at->outcome = LLM_OUTCOME_REFUSED;
-        return llm_router_send_error(r, HTTP_BAD_GATEWAY,
-                                     "upstream_unreachable",
-                                     "The provider cannot be reached.");
+        return LLM_ATTEMPT_FAILED;
     }
     build_body(r, &rq->pub, at->provider);
     prepare_headers(r, at->provider);
     in = llm_router_replay_body(r, rq->pub.body_sent, rq->pub.body_sent_len);
     w->at = at;
+    w->may_retry = may_retry;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
     r->proxyreq = PROXYREQ_REVERSE;
     apr_table_unset(r->notes, "proxy_timedout");

@@ -1718,9 +1718,10 @@ static int dispatch(mock_ctx *ctx)
     return ep->fn(ctx, req);
 }
 
-/* Order matters: ttfb delays everything, echo ignores the faults, and a
- * fault beats the endpoint (so a base URL with status=503 fails every
- * call made under it). */
+/* Order matters: ttfb delays everything, then the faults (hang, reset,
+ * status) win over echo, as a broken server does not echo; and a fault
+ * beats the endpoint (so a base URL with status=503 fails every call
+ * made under it). */
 static int llm_mock_handler(request_rec *r)
 {
     mock_ctx ctx;
@@ -1749,9 +1750,7 @@ static int llm_mock_handler(request_rec *r)
         return rv;
     }
     sleep_ms(ctx.opts.ttfb_ms);
-    if (ctx.opts.echo || ends_with(ctx.route, "/echo")) {
-        return send_echo(&ctx);
-    }
+    /* Faults first: a broken server does not echo. */
     if (ctx.opts.hang) {
         return hang_up(&ctx);
     }
@@ -1760,6 +1759,9 @@ static int llm_mock_handler(request_rec *r)
     }
     if (ctx.opts.status >= 400) {
         return send_fault(&ctx);
+    }
+    if (ctx.opts.echo || ends_with(ctx.route, "/echo")) {
+        return send_echo(&ctx);
     }
     return dispatch(&ctx);
 }

@@ -1,0 +1,93 @@
+# Fail-over before the first byte: a provider that cannot be reached,
+# resets, stays silent or answers 429/5xx makes way for the next one of
+# the same model, up to LLMRouterMaxAttempts; the client's own mistakes
+# (4xx) are never retried.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test;
+use Apache::TestRequest;
+use Time::HiRes qw(time);
+use lib 't/lib';
+use LLMTest;
+
+plan tests => 17, need_module 'llm_router', 'proxy_http';
+
+my $chat = '/v1/chat/completions';
+my @echo = ('X-Mock-Echo' => 1);
+my $mark = error_log_mark();
+
+# The access-log lines of a model so far.
+sub access_lines {
+    my $model = shift;
+    open my $fh, '<', Apache::Test::vars('serverroot') . '/logs/llm_access_log';
+    return grep { /model=\Q$model\E / } <$fh>;
+}
+
+# The line the last request for $model wrote. httpd logs a request after
+# its response went out, so wait (a little) for it to appear.
+my %seen;
+sub access_line {
+    my $model = shift;
+    my @l;
+    for (1 .. 40) {
+        @l = access_lines($model);
+        last if @l > ($seen{$model} // 0);
+        select undef, undef, undef, 0.05;
+    }
+    $seen{$model} = @l;
+    return $l[-1] // '';
+}
+
+# Refused, then reset, then served: the client sees only the answer.
+my $res = post_json($chat, chat_body('flaky-model'), @echo);
+my $d = json_of($res);
+ok $res->code == 200 && $d->{uri} =~ m{^/p=ok/} or diag $res->content;
+ok access_line('flaky-model') =~ /provider=flaky-ok err=- attempts=3 /;
+my $log = error_log_since($mark);
+ok $log =~ /provider flaky-dead .*connection refused.*; trying another provider/
+    && $log =~ /provider flaky-reset .*reset.*; trying another provider/
+    or diag $log;
+
+# The same for a stream: the first byte comes from the provider that
+# answers.
+$res = post_json($chat, chat_body('flaky-model', stream => JSON::PP::true));
+ok $res->code == 200 && $res->content =~ /data: \[DONE\]\n\n$/
+    && access_line('flaky-model') =~ /provider=flaky-ok .*attempts=3 /;
+
+# 503 + Retry-After from one provider: another one serves; nothing of the
+# withheld answer reaches the client.
+$res = post_json($chat, chat_body('overloaded-model'), @echo);
+$d = json_of($res);
+ok $res->code == 200 && $d->{uri} =~ m{^/p=spare/};
+ok !defined $res->header('Retry-After');
+ok access_line('overloaded-model') =~ /provider=spare err=- attempts=2 /;
+
+# The provider's 400 is about the request: passed through, not retried.
+$res = post_json($chat, chat_body('picky-model'));
+ok $res->code == 400 && json_of($res)->{error}{type} eq 'invalid_request_error';
+ok access_line('picky-model') =~ /provider=picky err=- attempts=1 /;
+
+# A silent provider is cut at the timeout (1 s under /quick) and the next
+# one answers.
+my $t0 = time;
+$res = post_json('/quick/chat/completions', chat_body('silent-model'), @echo);
+my $took = time - $t0;
+ok $res->code == 200 && json_of($res)->{uri} =~ m{^/p=awake/};
+ok $took > 0.9 && $took < 2.5 or diag "took $took s";
+
+# Every provider fails: the last failure is answered, once.
+$res = post_json($chat, chat_body('down-model'));
+is_error($res, 502, 'upstream_failed', 'all providers down');
+ok access_line('down-model') =~ /attempts=2 /;
+
+# LLMRouterMaxAttempts 1: no fail-over.
+$res = post_json('/single/chat/completions', chat_body('flaky-model'));
+is_error($res, 502, 'upstream_unreachable', 'one attempt only');
+ok access_line('flaky-model') =~ /provider=flaky-dead err=upstream_unreachable attempts=1 /;
+
+# A rate limit from the last provider left reaches the client as it is.
+$res = post_json($chat, chat_body('overloaded-model'), 'X-Mock-Status' => 429,
+                 'X-Mock-Retry-After' => 3);
+ok $res->code == 429 && $res->header('Retry-After') == 3;
+ok access_line('overloaded-model') =~ /attempts=2 /;
