@@ -99,6 +99,7 @@ typedef struct llm_provider_stats {
     volatile apr_uint32_t consecutive_failures;
     volatile apr_uint32_t latency_ewma_us; /**< time to first byte, EWMA */
     volatile apr_uint32_t down_until_s;    /**< epoch s, 0 when usable */
+    volatile apr_uint32_t probing;         /**< 1 while one probe runs */
 } llm_provider_stats_t;
 
 /** One provider entry of a model, as validated from the models file. */
@@ -184,6 +185,9 @@ typedef struct llm_attempt {
     llm_outcome_e outcome;
     int status;                /**< upstream HTTP status, 0 if none */
     int failed_over;           /**< its answer was withheld for a retry */
+    apr_interval_time_t retry_after; /**< the provider's Retry-After, 0 if none */
+    int probe;                 /**< the half-open probe of a provider that
+                                    was out (set by the balance module) */
     apr_time_t started;
     apr_time_t first_byte;     /**< 0 when none reached the client */
     apr_time_t ended;

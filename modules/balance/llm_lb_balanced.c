@@ -78,15 +78,9 @@ static int balanced_choose(request_rec *r, const llm_model_t *model,
 static void balanced_release(request_rec *r, const llm_model_t *model,
                              llm_attempt_t *attempt)
 {
-    llm_provider_stats_t *st = attempt->provider->stats;
-
     (void)r;
     (void)model;
-    apr_atomic_dec32(&st->inflight);
-    if (attempt->outcome != LLM_OUTCOME_OK
-        && attempt->outcome != LLM_OUTCOME_ABORTED) {
-        apr_atomic_inc32(&st->failures);
-    }
+    apr_atomic_dec32(&attempt->provider->stats->inflight);
 }
 
 const llm_balance_method_t llm_lb_balanced = {

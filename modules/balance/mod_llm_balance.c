@@ -8,22 +8,146 @@
  * mod_lbmethod_* register theirs for mod_proxy_balancer. A method is
  * chosen by name with LLMRouterBalance, or per model in the models file.
  *
- * Each method lives in its own llm_lb_<name>.c; the provider state the
- * methods read lives in shared memory (llm_balance_shm.c).
+ * Each method lives in its own llm_lb_<name>.c and knows only how to
+ * rank usable providers; every method registered here is wrapped in the
+ * passive health of llm_health.c (a provider that keeps failing is left
+ * out for a while, then probed), and the provider state they all read
+ * lives in shared memory (llm_balance_shm.c).
  */
 
+#include "apr_strings.h"
 #include "httpd.h"
 #include "http_config.h"
 #include "ap_provider.h"
 
 #define LLM_BALANCE_MODULE_FILE
 #include "llm_balance_private.h"
+#include "llm_health.h"
 #include "llm_lb.h"
+
+/* Global only: provider state is one per provider, whichever scope
+ * routes to it. */
+typedef struct {
+    llm_health_conf_t health;
+} llm_balance_srv_conf_t;
+
+/* The main server's settings, fixed in post_config before any child. */
+static llm_health_conf_t health;
+
+/* A method of this module with health around it. */
+#define HEALTHY_METHOD(name, inner)                                         \
+    static int name##_choose(request_rec *r, const llm_model_t *m,          \
+                             llm_provider_t *const *c, int n,               \
+                             llm_attempt_t *a)                              \
+    {                                                                       \
+        return llm_health_choose(&inner, r, m, c, n, a, apr_time_now());   \
+    }                                                                       \
+    static void name##_release(request_rec *r, const llm_model_t *m,        \
+                               llm_attempt_t *a)                            \
+    {                                                                       \
+        llm_health_release(&inner, &health, r, m, a, apr_time_now());      \
+    }                                                                       \
+    static const llm_balance_method_t name = {                              \
+        #name, name##_choose, name##_release                                \
+    }
+
+HEALTHY_METHOD(balanced, llm_lb_balanced);
+
+static void *create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    llm_balance_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
+    (void)s;
+    c->health.failures = LLM_HEALTH_DEFAULT_FAILURES;
+    c->health.retry = LLM_HEALTH_DEFAULT_RETRY;
+    c->health.max_retry_after = LLM_HEALTH_DEFAULT_MAX_RA;
+    return c;
+}
+
+static llm_balance_srv_conf_t *srv_conf(cmd_parms *cmd)
+{
+    return ap_get_module_config(cmd->server->module_config,
+                                &llm_balance_module);
+}
+
+static const char *set_failures(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long n = strtol(arg, &end, 10);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (*end || n < 1 || n > 1000) {
+        return "LLMBalanceFailures takes a number of failures from 1 to 1000";
+    }
+    srv_conf(cmd)->health.failures = (apr_uint32_t)n;
+    return NULL;
+}
+
+static const char *set_time(cmd_parms *cmd, const char *arg,
+                            apr_interval_time_t *out)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return err;
+    }
+    if (ap_timeout_parameter_parse(arg, out, "s") != APR_SUCCESS
+        || *out < apr_time_from_sec(1)) {
+        return apr_pstrcat(cmd->pool, cmd->cmd->name, " takes a time of at "
+                           "least one second, such as 30 or 2m", NULL);
+    }
+    return NULL;
+}
+
+static const char *set_retry(cmd_parms *cmd, void *dc, const char *arg)
+{
+    (void)dc;
+    return set_time(cmd, arg, &srv_conf(cmd)->health.retry);
+}
+
+static const char *set_max_retry_after(cmd_parms *cmd, void *dc,
+                                       const char *arg)
+{
+    (void)dc;
+    return set_time(cmd, arg, &srv_conf(cmd)->health.max_retry_after);
+}
+
+static const command_rec llm_balance_cmds[] = {
+    AP_INIT_TAKE1("LLMBalanceFailures", set_failures, NULL, RSRC_CONF,
+                  "failures in a row that take a provider out (default 3; "
+                  "global)"),
+    AP_INIT_TAKE1("LLMBalanceRetry", set_retry, NULL, RSRC_CONF,
+                  "how long a provider stays out before one probe request "
+                  "(default 30s; global)"),
+    AP_INIT_TAKE1("LLMBalanceMaxRetryAfter", set_max_retry_after, NULL,
+                  RSRC_CONF,
+                  "longest Retry-After of a provider that is honoured "
+                  "(default 300s; global)"),
+    { NULL }
+};
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                       apr_pool_t *ptemp, server_rec *s)
+{
+    llm_balance_srv_conf_t *c = ap_get_module_config(s->module_config,
+                                                     &llm_balance_module);
+
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    health = c->health;
+    return OK;
+}
 
 static void register_hooks(apr_pool_t *p)
 {
     ap_register_provider(p, LLM_BALANCE_GROUP, "balanced",
-                         LLM_BALANCE_VERSION, &llm_lb_balanced);
+                         LLM_BALANCE_VERSION, &balanced);
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(llm, llm_models_loaded, llm_balance_shm_attach, NULL,
                       NULL, APR_HOOK_MIDDLE);
 }
@@ -32,9 +156,9 @@ AP_DECLARE_MODULE(llm_balance) = {
     STANDARD20_MODULE_STUFF,
     NULL,
     NULL,
+    create_srv_conf,
     NULL,
-    NULL,
-    NULL,
+    llm_balance_cmds,
     register_hooks,
 #ifdef AP_MODULE_FLAG_NONE
     AP_MODULE_FLAG_NONE

@@ -226,9 +226,33 @@ static int candidates(llm_router_req_t *rq, const llm_model_t *model,
     return n;
 }
 
+/* Seconds until the first provider of @a model that is out of service
+ * may be tried again (at least 1), for Retry-After. */
+static const char *retry_after(request_rec *r, const llm_model_t *model)
+{
+    const apr_array_header_t *tiers[2] = { model->providers,
+                                           model->providers_sleep };
+    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    apr_uint32_t soonest = 0;
+    int t;
+    int i;
+
+    for (t = 0; t < 2; t++) {
+        for (i = 0; i < tiers[t]->nelts; i++) {
+            apr_uint32_t until = APR_ARRAY_IDX(tiers[t], i, llm_provider_t *)
+                                     ->stats->down_until_s;
+
+            if (until > now && (!soonest || until - now < soonest)) {
+                soonest = until - now;
+            }
+        }
+    }
+    return apr_ltoa(r->pool, soonest ? (long)soonest : 1);
+}
+
 static int no_provider(request_rec *r, const llm_model_t *model, int any)
 {
-    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    apr_table_setn(r->err_headers_out, "Retry-After", retry_after(r, model));
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(01011)
                   "%s: no provider of model %s %s", r->uri, model->name,
                   any ? "is available now" : "speaks this API");

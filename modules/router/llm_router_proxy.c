@@ -22,6 +22,7 @@
  */
 
 #include "apr_strings.h"
+#include "apr_date.h"
 #include "http_core.h"
 #include "http_protocol.h"
 #include "http_request.h"
@@ -62,6 +63,25 @@ static int brigade_has_error(apr_bucket_brigade *bb)
     return 0;
 }
 
+/* A provider's Retry-After (seconds or an HTTP date), 0 when none. */
+static apr_interval_time_t retry_after(request_rec *r)
+{
+    const char *v = apr_table_get(r->headers_out, "Retry-After");
+    apr_time_t when;
+    char *end;
+    long s;
+
+    if (!v) {
+        return 0;
+    }
+    s = strtol(v, &end, 10);
+    if (end != v && *end == '\0' && s > 0) {
+        return apr_time_from_sec(s);
+    }
+    when = apr_date_parse_http(v);
+    return when > r->request_time ? when - r->request_time : 0;
+}
+
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     watch_ctx_t *w = f->ctx;
@@ -77,6 +97,9 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
             return APR_SUCCESS;
         }
         w->at->status = f->r->status;
+        if (retryable_status(f->r->status)) {
+            w->at->retry_after = retry_after(f->r);
+        }
         if (w->may_retry && retryable_status(f->r->status)) {
             w->withheld = 1;
             apr_brigade_cleanup(bb);
@@ -215,6 +238,9 @@ static int finish(request_rec *r, const llm_model_t *model,
                       : retryable_status(at->status) ? LLM_OUTCOME_HTTP_ERROR
                       : LLM_OUTCOME_OK;
         if (status != OK && status != DONE && !r->connection->aborted) {
+            /* Too late for another provider: the stream ends without its
+             * terminating chunk, and the provider has failed. */
+            at->outcome = LLM_OUTCOME_BROKEN;
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01031)
                           "%s: provider %s failed after the response "
                           "began (%d)", r->uri, at->provider->id, status);

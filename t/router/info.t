@@ -24,7 +24,9 @@ for my $path ('/version', '/api/version') {
 my @active = ('mock-chat', 'mock-tools', 'mock-embed', 'slow-model',
               'hang-model', 'reset-model', 'dead-model', 'anthropic-only',
               'sleepy-model', 'flaky-model', 'overloaded-model',
-              'picky-model', 'silent-model', 'down-model');
+              'picky-model', 'silent-model', 'down-model',
+              'ratelimit-model', 'broken-model', 'circuit-model',
+              'recover-model');
 for my $path ('/models', '/v1/models') {
     my $res = GET $path;
     my $d = json_of($res);

@@ -109,12 +109,12 @@ $d = json_of(post_json($chat, chat_body('sleepy-model'), @echo));
 ok $d->{uri} =~ m{^/p=sleep/};
 
 # --- the provider's own errors reach the client as they are ----------------
-$res = post_json($chat, chat_body('mock-chat'), 'X-Mock-Status' => 429,
+$res = post_json($chat, chat_body('ratelimit-model'), 'X-Mock-Status' => 429,
                  'X-Mock-Retry-After' => 7);
 $d = json_of($res);
 ok $res->code == 429 && $res->header('Retry-After') == 7;
 ok $d->{error}{code} eq 'rate_limit_exceeded';
-$res = post_json($chat, chat_body('mock-chat'), 'X-Mock-Status' => 500);
+$res = post_json($chat, chat_body('broken-model'), 'X-Mock-Status' => 500);
 ok $res->code == 500 && json_of($res)->{error}{type} eq 'server_error';
 
 # --- a stream passes through as the provider sent it -----------------------
