@@ -100,6 +100,7 @@ typedef struct llm_provider_stats {
     volatile apr_uint32_t latency_ewma_us; /**< time to first byte, EWMA */
     volatile apr_uint32_t down_until_s;    /**< epoch s, 0 when usable */
     volatile apr_uint32_t probing;         /**< 1 while one probe runs */
+    volatile apr_uint32_t last_used_s;     /**< epoch s of the last choice */
 } llm_provider_stats_t;
 
 /** One provider entry of a model, as validated from the models file. */

@@ -135,6 +135,26 @@ int llm_health_choose(const llm_balance_method_t *method, request_rec *r,
     return k < 0 || k >= m ? -1 : where[k];
 }
 
+void llm_stats_observe(llm_provider_stats_t *st, const llm_attempt_t *at)
+{
+    apr_uint32_t old;
+    apr_uint64_t sample;
+
+    apr_atomic_set32(&st->last_used_s, (apr_uint32_t)apr_time_sec(
+                         at->ended ? at->ended : at->started));
+    if (at->outcome != LLM_OUTCOME_OK || at->first_byte <= at->started) {
+        return;
+    }
+    sample = (apr_uint64_t)(at->first_byte - at->started);
+    if (sample > 0xffffffffu) {
+        sample = 0xffffffffu;
+    }
+    /* Racing updates may lose one sample: an average can afford it. */
+    old = apr_atomic_read32(&st->latency_ewma_us);
+    apr_atomic_set32(&st->latency_ewma_us, old == 0 ? (apr_uint32_t)sample
+                     : (apr_uint32_t)((old * 7ULL + sample) / 8));
+}
+
 void llm_health_release(const llm_balance_method_t *method,
                         const llm_health_conf_t *c, request_rec *r,
                         const llm_model_t *model, llm_attempt_t *attempt,
@@ -143,6 +163,7 @@ void llm_health_release(const llm_balance_method_t *method,
     if (method->release) {
         method->release(r, model, attempt);
     }
+    llm_stats_observe(attempt->provider->stats, attempt);
     llm_health_record(c, attempt->provider->stats, attempt->outcome,
                       attempt->status, attempt->retry_after, attempt->probe,
                       now);

@@ -56,7 +56,12 @@ int llm_health_choose(const llm_balance_method_t *method, request_rec *r,
                       const llm_model_t *model, llm_provider_t *const *cand,
                       int n, llm_attempt_t *attempt, apr_time_t now);
 
-/** The method's release, then llm_health_record(). */
+/** Fold the time to first byte of a successful attempt into the
+ *  provider's latency EWMA (weight 1/8), and note when it was used. */
+void llm_stats_observe(llm_provider_stats_t *st, const llm_attempt_t *at);
+
+/** The method's release, then llm_stats_observe() and
+ *  llm_health_record(). */
 void llm_health_release(const llm_balance_method_t *method,
                         const llm_health_conf_t *c, request_rec *r,
                         const llm_model_t *model, llm_attempt_t *attempt,

@@ -2,14 +2,59 @@
  * Copyright The mod_llm authors.
  */
 
-/* The methods of mod_llm_balance, one llm_lb_<name>.c each. APR only:
- * the selection logic is unit-tested without httpd. */
+/* The methods of mod_llm_balance, one llm_lb_<name>.c each, and what
+ * they share (llm_lb_common.c). APR only: the selection logic is
+ * unit-tested without httpd. Candidates reach a method already filtered
+ * by health (llm_health.c), in models-file order, never empty. */
 
 #ifndef LLM_LB_H
 #define LLM_LB_H
 
 #include "mod_llm.h"
 
+/** What the methods are configured with (global, set at start-up). */
+typedef struct {
+    apr_interval_time_t queue_time;   /**< first_available*: longest wait
+                                           for a provider to free up */
+} llm_lb_conf_t;
+
+#define LLM_LB_DEFAULT_QUEUE_TIME apr_time_from_sec(10)
+
+extern llm_lb_conf_t llm_lb_conf;
+
 extern const llm_balance_method_t llm_lb_balanced;
+extern const llm_balance_method_t llm_lb_weighted;
+extern const llm_balance_method_t llm_lb_dynamic_weighted;
+extern const llm_balance_method_t llm_lb_least_inflight;
+extern const llm_balance_method_t llm_lb_latency;
+extern const llm_balance_method_t llm_lb_p2c;
+extern const llm_balance_method_t llm_lb_first_available;
+extern const llm_balance_method_t llm_lb_first_available_optim;
+extern const llm_balance_method_t llm_lb_adaptive;
+
+/* llm_lb_common.c */
+
+/** Count @a p as chosen: selected and in-flight go up by one. */
+void llm_lb_took(llm_provider_t *p);
+
+/** The release of every method: in-flight goes down by one. */
+void llm_lb_release(request_rec *r, const llm_model_t *model,
+                    llm_attempt_t *attempt);
+
+/** A fast per-thread pseudo-random number (not for secrets). */
+apr_uint32_t llm_lb_random(void);
+
+/** The weight a method uses: the provider's, or 1 for all when every
+ *  candidate has weight 0. */
+double llm_lb_weight(llm_provider_t *const *cand, int n, int i);
+
+/**
+ * Choose the candidate with the smallest (selected + 1) / w[i] and bump
+ * its "selected" with a compare-and-swap from the count that made it the
+ * smallest, looking again when another chooser got there first: the
+ * shares then follow the weights exactly over time, whatever races.
+ * @a w NULL means all weights 1 ("balanced").
+ */
+int llm_lb_stride(llm_provider_t *const *cand, int n, const double *w);
 
 #endif /* LLM_LB_H */

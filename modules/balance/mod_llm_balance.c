@@ -29,6 +29,7 @@
  * routes to it. */
 typedef struct {
     llm_health_conf_t health;
+    llm_lb_conf_t lb;
 } llm_balance_srv_conf_t;
 
 /* The main server's settings, fixed in post_config before any child. */
@@ -52,6 +53,19 @@ static llm_health_conf_t health;
     }
 
 HEALTHY_METHOD(balanced, llm_lb_balanced);
+HEALTHY_METHOD(weighted, llm_lb_weighted);
+HEALTHY_METHOD(dynamic_weighted, llm_lb_dynamic_weighted);
+HEALTHY_METHOD(least_inflight, llm_lb_least_inflight);
+HEALTHY_METHOD(latency, llm_lb_latency);
+HEALTHY_METHOD(p2c, llm_lb_p2c);
+HEALTHY_METHOD(first_available, llm_lb_first_available);
+HEALTHY_METHOD(first_available_optim, llm_lb_first_available_optim);
+HEALTHY_METHOD(adaptive, llm_lb_adaptive);
+
+static const llm_balance_method_t *const methods[] = {
+    &balanced, &weighted, &dynamic_weighted, &least_inflight, &latency,
+    &p2c, &first_available, &first_available_optim, &adaptive, NULL
+};
 
 static void *create_srv_conf(apr_pool_t *p, server_rec *s)
 {
@@ -61,6 +75,7 @@ static void *create_srv_conf(apr_pool_t *p, server_rec *s)
     c->health.failures = LLM_HEALTH_DEFAULT_FAILURES;
     c->health.retry = LLM_HEALTH_DEFAULT_RETRY;
     c->health.max_retry_after = LLM_HEALTH_DEFAULT_MAX_RA;
+    c->lb.queue_time = LLM_LB_DEFAULT_QUEUE_TIME;
     return c;
 }
 
@@ -116,7 +131,26 @@ static const char *set_max_retry_after(cmd_parms *cmd, void *dc,
     return set_time(cmd, arg, &srv_conf(cmd)->health.max_retry_after);
 }
 
+static const char *set_queue_time(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (ap_timeout_parameter_parse(arg, &srv_conf(cmd)->lb.queue_time, "s")
+        != APR_SUCCESS || srv_conf(cmd)->lb.queue_time < 0) {
+        return "LLMBalanceQueueTime takes a time such as 10 or 500ms "
+               "(0: do not wait)";
+    }
+    return NULL;
+}
+
 static const command_rec llm_balance_cmds[] = {
+    AP_INIT_TAKE1("LLMBalanceQueueTime", set_queue_time, NULL, RSRC_CONF,
+                  "first_available*: longest wait for a provider to free up "
+                  "(default 10s; global)"),
     AP_INIT_TAKE1("LLMBalanceFailures", set_failures, NULL, RSRC_CONF,
                   "failures in a row that take a provider out (default 3; "
                   "global)"),
@@ -140,13 +174,18 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     (void)plog;
     (void)ptemp;
     health = c->health;
+    llm_lb_conf = c->lb;
     return OK;
 }
 
 static void register_hooks(apr_pool_t *p)
 {
-    ap_register_provider(p, LLM_BALANCE_GROUP, "balanced",
-                         LLM_BALANCE_VERSION, &balanced);
+    const llm_balance_method_t *const *m;
+
+    for (m = methods; *m; m++) {
+        ap_register_provider(p, LLM_BALANCE_GROUP, (*m)->name,
+                             LLM_BALANCE_VERSION, *m);
+    }
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(llm, llm_models_loaded, llm_balance_shm_attach, NULL,
                       NULL, APR_HOOK_MIDDLE);

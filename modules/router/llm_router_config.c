@@ -16,6 +16,8 @@
  * would dangle.
  */
 
+#include <stdlib.h>
+
 #include "apr_strings.h"
 #include "apr_lib.h"
 #include "http_core.h"
@@ -272,6 +274,12 @@ static const char *set_connect_timeout(cmd_parms *cmd, void *dc,
     return err ? err : parse_timeout(cmd, arg, &c->connect_timeout);
 }
 
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(((const ap_list_provider_names_t *)a)->provider_name,
+                  ((const ap_list_provider_names_t *)b)->provider_name);
+}
+
 static const char *unknown_balance(apr_pool_t *p, const char *name)
 {
     apr_array_header_t *names = ap_list_provider_names(p, LLM_BALANCE_GROUP,
@@ -284,6 +292,8 @@ static const char *unknown_balance(apr_pool_t *p, const char *name)
                             "mod_llm_balance loaded?), so \"%s\" is unknown",
                             name);
     }
+    qsort(names->elts, (size_t)names->nelts, sizeof(ap_list_provider_names_t),
+          by_name);
     for (i = 0; i < names->nelts; i++) {
         known = apr_pstrcat(p, known, i ? ", " : "",
                             APR_ARRAY_IDX(names, i, ap_list_provider_names_t)

@@ -94,7 +94,7 @@ ok $rc != 0 && $out =~ /\$\.g\.m\.providers: an active model needs at least one 
 ok $rc != 0 && $out =~ m{missing\.json: cannot read} or diag $out;
 
 ($rc, $out) = httpd_with('test', 'LLMRouterBalance fastest');
-ok $rc != 0 && $out =~ /unknown balance method "fastest" \(known: balanced\)/
+ok $rc != 0 && $out =~ /unknown balance method "fastest" \(known: [^)]*\bbalanced\b[^)]*\bfirst_available\b[^)]*\)/
     or diag $out;
 
 ($rc, $out) = httpd_with('test', 'LLMRouterMaxBody lots');

@@ -26,7 +26,8 @@ my @active = ('mock-chat', 'mock-tools', 'mock-embed', 'slow-model',
               'sleepy-model', 'flaky-model', 'overloaded-model',
               'picky-model', 'silent-model', 'down-model',
               'ratelimit-model', 'broken-model', 'circuit-model',
-              'recover-model');
+              'recover-model', 'weighted-model', 'exclusive-model',
+              'exclusive-one');
 for my $path ('/models', '/v1/models') {
     my $res = GET $path;
     my $d = json_of($res);

@@ -1,0 +1,115 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * "first_available" and "first_available_optim": a provider serves one
+ * request at a time, across every child process (its in-flight count,
+ * in shared memory, is taken from 0 to 1 with a compare-and-swap).
+ *
+ * first_available takes the first free provider in models-file order.
+ * first_available_optim takes, among the free ones, the one used most
+ * recently: the host that last served this model most likely still has
+ * it loaded (the original router's host affinity).
+ *
+ * When none is free the request waits for one, polling every 10 ms, at
+ * most LLMBalanceQueueTime; then the gateway answers 503 with
+ * Retry-After. (The original router waited forever when no provider was
+ * healthy.)
+ */
+
+#include "apr_atomic.h"
+#include "apr_time.h"
+
+#include "llm_lb.h"
+
+#define POLL apr_time_from_msec(10)
+
+static int try_take(llm_provider_t *p)
+{
+    if (apr_atomic_cas32(&p->stats->inflight, 1, 0) != 0) {
+        return 0;
+    }
+    apr_atomic_inc32(&p->stats->selected);
+    return 1;
+}
+
+static int take_first(llm_provider_t *const *cand, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        if (try_take(cand[i])) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The free provider used most recently, taken; -1 when none is free. */
+static int take_warmest(llm_provider_t *const *cand, int n)
+{
+    for (;;) {
+        apr_uint32_t newest = 0;
+        int best = -1;
+        int i;
+
+        for (i = 0; i < n; i++) {
+            apr_uint32_t used = apr_atomic_read32(&cand[i]->stats->last_used_s);
+
+            if (apr_atomic_read32(&cand[i]->stats->inflight) == 0
+                && (best < 0 || used > newest)) {
+                best = i;
+                newest = used;
+            }
+        }
+        if (best < 0) {
+            return -1;
+        }
+        if (try_take(cand[best])) {
+            return best;
+        }
+        /* taken meanwhile by another request: look again */
+    }
+}
+
+static int wait_for(int (*take)(llm_provider_t *const *, int),
+                    llm_provider_t *const *cand, int n)
+{
+    apr_time_t deadline = apr_time_now() + llm_lb_conf.queue_time;
+    int i;
+
+    while ((i = take(cand, n)) < 0 && apr_time_now() < deadline) {
+        apr_sleep(POLL);
+    }
+    return i;
+}
+
+static int first_available_choose(request_rec *r, const llm_model_t *model,
+                                  llm_provider_t *const *cand, int n,
+                                  llm_attempt_t *attempt)
+{
+    (void)r;
+    (void)model;
+    (void)attempt;
+    return wait_for(take_first, cand, n);
+}
+
+static int first_available_optim_choose(request_rec *r,
+                                        const llm_model_t *model,
+                                        llm_provider_t *const *cand, int n,
+                                        llm_attempt_t *attempt)
+{
+    (void)r;
+    (void)model;
+    (void)attempt;
+    return wait_for(take_warmest, cand, n);
+}
+
+const llm_balance_method_t llm_lb_first_available = {
+    "first_available", first_available_choose, llm_lb_release
+};
+
+const llm_balance_method_t llm_lb_first_available_optim = {
+    "first_available_optim", first_available_optim_choose, llm_lb_release
+};
