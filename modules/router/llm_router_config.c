@@ -58,6 +58,9 @@ void *llm_router_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(language);
     MERGE(max_body);
     MERGE(timeout);
+    MERGE(first_byte_timeout);
+    MERGE(idle_timeout);
+    MERGE(total_timeout);
     MERGE(max_attempts);
     MERGE(balance);
     c->balance_name = add->balance_set ? add->balance_name
@@ -84,9 +87,24 @@ apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
     return c->max_body_set ? c->max_body : LLM_DEFAULT_MAX_BODY;
 }
 
-apr_interval_time_t llm_router_timeout(const llm_router_dir_conf_t *c)
+static apr_interval_time_t silence(const llm_router_dir_conf_t *c)
 {
     return c->timeout_set ? c->timeout : LLM_DEFAULT_TIMEOUT;
+}
+
+apr_interval_time_t llm_router_first_byte_timeout(const llm_router_dir_conf_t *c)
+{
+    return c->first_byte_timeout_set ? c->first_byte_timeout : silence(c);
+}
+
+apr_interval_time_t llm_router_idle_timeout(const llm_router_dir_conf_t *c)
+{
+    return c->idle_timeout_set ? c->idle_timeout : silence(c);
+}
+
+apr_interval_time_t llm_router_total_timeout(const llm_router_dir_conf_t *c)
+{
+    return c->total_timeout_set ? c->total_timeout : 0;
 }
 
 int llm_router_max_attempts(const llm_router_dir_conf_t *c)
@@ -238,14 +256,21 @@ static const char *parse_timeout(cmd_parms *cmd, const char *arg,
     return NULL;
 }
 
-static const char *set_timeout(cmd_parms *cmd, void *dc, const char *arg)
-{
-    llm_router_dir_conf_t *c = dc;
-    const char *err = parse_timeout(cmd, arg, &c->timeout);
+#define TIMEOUT_SETTER(field)                                               \
+    static const char *set_##field(cmd_parms *cmd, void *dc,                \
+                                   const char *arg)                         \
+    {                                                                       \
+        llm_router_dir_conf_t *c = dc;                                      \
+        const char *err = parse_timeout(cmd, arg, &c->field);              \
+                                                                            \
+        c->field##_set = !err;                                              \
+        return err;                                                         \
+    }
 
-    c->timeout_set = !err;
-    return err;
-}
+TIMEOUT_SETTER(timeout)
+TIMEOUT_SETTER(first_byte_timeout)
+TIMEOUT_SETTER(idle_timeout)
+TIMEOUT_SETTER(total_timeout)
 
 static const char *set_max_attempts(cmd_parms *cmd, void *dc,
                                     const char *arg)
@@ -339,6 +364,18 @@ const command_rec llm_router_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "how long a provider may stay silent, before its first "
                   "byte or between two reads (default 300s)"),
+    AP_INIT_TAKE1("LLMRouterFirstByteTimeout", set_first_byte_timeout, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "how long a provider may take to start answering "
+                  "(default LLMRouterTimeout)"),
+    AP_INIT_TAKE1("LLMRouterIdleTimeout", set_idle_timeout, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "how long a stream may stall between two reads (default "
+                  "LLMRouterTimeout)"),
+    AP_INIT_TAKE1("LLMRouterTotalTimeout", set_total_timeout, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "longest time for a whole request, streams included "
+                  "(default none)"),
     AP_INIT_TAKE1("LLMRouterMaxAttempts", set_max_attempts, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "providers tried per request before giving up, the first "

@@ -42,6 +42,9 @@ typedef struct {
     const char *language;
     apr_off_t max_body;
     apr_interval_time_t timeout;
+    apr_interval_time_t first_byte_timeout;
+    apr_interval_time_t idle_timeout;
+    apr_interval_time_t total_timeout;
     int max_attempts;
     const llm_balance_method_t *balance;
     const char *balance_name;
@@ -51,6 +54,9 @@ typedef struct {
     unsigned int language_set:1;
     unsigned int max_body_set:1;
     unsigned int timeout_set:1;
+    unsigned int first_byte_timeout_set:1;
+    unsigned int idle_timeout_set:1;
+    unsigned int total_timeout_set:1;
     unsigned int max_attempts_set:1;
     unsigned int balance_set:1;
 } llm_router_dir_conf_t;
@@ -74,6 +80,7 @@ typedef struct {
     const llm_endpoint_t *endpoint;     /* NULL: unknown route (404) */
     llm_router_dir_conf_t *conf;
     llm_router_table_t *table;
+    apr_socket_t *backend_sock;         /* of the attempt under way */
 } llm_router_req_t;
 
 /* llm_router_config.c */
@@ -88,7 +95,9 @@ int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 void llm_router_child_init(apr_pool_t *p, server_rec *s);
 const char *llm_router_prefix(const llm_router_dir_conf_t *c);
 apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c);
-apr_interval_time_t llm_router_timeout(const llm_router_dir_conf_t *c);
+apr_interval_time_t llm_router_first_byte_timeout(const llm_router_dir_conf_t *c);
+apr_interval_time_t llm_router_idle_timeout(const llm_router_dir_conf_t *c);
+apr_interval_time_t llm_router_total_timeout(const llm_router_dir_conf_t *c);
 int llm_router_max_attempts(const llm_router_dir_conf_t *c);
 const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
                                                const llm_model_t *model);

@@ -34,6 +34,7 @@
 
 typedef struct {
     llm_attempt_t *at;
+    llm_router_req_t *rq;
     int may_retry;       /* another provider can still be tried */
     int passed;          /* response bytes went on to the client */
     int broken;          /* mod_proxy gave up before any byte */
@@ -82,9 +83,64 @@ static apr_interval_time_t retry_after(request_rec *r)
     return when > r->request_time ? when - r->request_time : 0;
 }
 
+/* The provider's time limit for its next read: @a limit, cut short by
+ * LLMRouterTotalTimeout. Applied to the backend socket, whose timeout
+ * governs every read mod_proxy_http makes. */
+static void limit_next_read(request_rec *r, llm_router_req_t *rq,
+                            apr_interval_time_t limit)
+{
+    apr_interval_time_t total = llm_router_total_timeout(rq->conf);
+
+    if (total > 0) {
+        apr_interval_time_t left = r->request_time + total - apr_time_now();
+
+        if (left < limit) {
+            limit = left > 0 ? left : 1;
+        }
+    }
+    apr_socket_timeout_set(rq->backend_sock, limit);
+}
+
+/* A stream the provider broke after it began: say so in the stream,
+ * before the connection ends without its terminating chunk, so that no
+ * client can take a cut answer for a whole one. */
+static void add_stream_error(request_rec *r, apr_bucket_brigade *bb)
+{
+    static const char event[] =
+        "data: {\"error\":{\"message\":\"The provider's stream was "
+        "interrupted.\",\"type\":\"api_error\",\"param\":null,"
+        "\"code\":\"stream_interrupted\"}}\n\n";
+    apr_bucket *e;
+
+    if (!r->content_type
+        || strncasecmp(r->content_type, "text/event-stream", 17)) {
+        return;
+    }
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        if (AP_BUCKET_IS_ERROR(e)) {
+            APR_BUCKET_INSERT_BEFORE(e, apr_bucket_immortal_create(
+                event, sizeof(event) - 1, bb->bucket_alloc));
+            APR_BUCKET_INSERT_BEFORE(e, apr_bucket_flush_create(
+                bb->bucket_alloc));
+            return;
+        }
+    }
+}
+
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     watch_ctx_t *w = f->ctx;
+
+    if (w->passed) {
+        if (w->rq->backend_sock) {
+            limit_next_read(f->r, w->rq, llm_router_idle_timeout(w->rq->conf));
+        }
+        if (brigade_has_error(bb)) {
+            add_stream_error(f->r, bb);
+        }
+        return ap_pass_brigade(f->next, bb);
+    }
 
     if (w->withheld) {
         apr_brigade_cleanup(bb);        /* the rest of a withheld answer */
@@ -107,6 +163,9 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         w->passed = 1;
         w->at->first_byte = apr_time_now();
+        if (w->rq->backend_sock) {
+            limit_next_read(f->r, w->rq, llm_router_idle_timeout(w->rq->conf));
+        }
     }
     return ap_pass_brigade(f->next, bb);
 }
@@ -286,7 +345,9 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
     prepare_headers(r, at->provider);
     in = llm_router_replay_body(r, rq->pub.body_sent, rq->pub.body_sent_len);
     w->at = at;
+    w->rq = rq;
     w->may_retry = may_retry;
+    rq->backend_sock = NULL;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
     r->proxyreq = PROXYREQ_REVERSE;
     apr_table_unset(r->notes, "proxy_timedout");
@@ -297,13 +358,15 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
 
     llm_router_end_replay(r, in);
     ap_remove_output_filter(out);
+    rq->backend_sock = NULL;    /* back in mod_proxy's pool now */
     r->proxyreq = PROXYREQ_NONE;
     return finish(r, rq->pub.model, at, w, status);
 }
 
-/* The provider's silence limit, per request: the backend connection's
+/* The provider's time limits, per request: the backend connection's
  * socket timeout, set when mod_proxy_http is about to read the answer
- * (the connection may come from the pool with another one). */
+ * (the connection may come from the pool with another one's), then
+ * moved to the idle limit once the answer flows (llm_watch_filter). */
 int llm_router_create_req(request_rec *r, request_rec *backend)
 {
     llm_router_req_t *rq;
@@ -314,6 +377,7 @@ int llm_router_create_req(request_rec *r, request_rec *backend)
         || !(sock = ap_get_conn_socket(backend->connection))) {
         return DECLINED;
     }
-    apr_socket_timeout_set(sock, llm_router_timeout(rq->conf));
+    rq->backend_sock = sock;
+    limit_next_read(r, rq, llm_router_first_byte_timeout(rq->conf));
     return OK;
 }

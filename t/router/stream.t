@@ -13,16 +13,17 @@ use Time::HiRes qw(time);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 9, need_module 'llm_router', 'proxy_http';
+plan tests => 14, need_module 'llm_router', 'proxy_http';
 
 # Send a raw request; read the chunked SSE response as it arrives and
 # note, for every complete event, when it arrived (epoch microseconds).
 sub stream_events {
     my ($body, %hdr) = @_;
+    my $path = delete $hdr{path} // '/v1/chat/completions';
     my $sock = IO::Socket::INET->new(PeerAddr => 'localhost',
         PeerPort => Apache::Test::vars('port'), Timeout => 10) or die $!;
     my $headers = join '', map { "$_: $hdr{$_}\r\n" } sort keys %hdr;
-    print $sock "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+    print $sock "POST $path HTTP/1.1\r\nHost: localhost\r\n"
         . "Content-Type: application/json\r\nContent-Length: "
         . length($body) . "\r\n$headers" . "Connection: close\r\n\r\n$body";
     my ($raw, $data, @events) = ('', '');
@@ -97,6 +98,35 @@ $r = stream_events(
     'X-Mock-Chunks' => 8, 'X-Mock-Delay' => 20, 'X-Mock-Drop-After' => 3);
 @ev = @{ $r->{events} };
 ok $r->{head} =~ m{^HTTP/1\.1 200};
-ok @ev == 4 && !grep { $_->{data} eq '[DONE]' } @ev
+ok @ev == 5 && !grep { $_->{data} eq '[DONE]' } @ev
     or diag scalar(@ev) . " events";
 ok !$r->{complete};   # no terminating chunk after a cut
+# ... and says so in the stream itself, as its last event.
+ok $ev[-1]{data} =~ /"code":"stream_interrupted"/ or diag $ev[-1]{data};
+
+# A stream that stalls longer than LLMRouterIdleTimeout (1 s in /idle)
+# is cut there, with the same explicit error, though its first byte came
+# in time (first-byte limit 5 s there).
+my $t0 = time;
+$r = stream_events(
+    encode_json(chat_body('mock-chat', stream => JSON::PP::true)),
+    path => '/idle/chat/completions', 'X-Mock-Chunks' => 4,
+    'X-Mock-Delay' => 2500);
+my $took = time - $t0;
+@ev = @{ $r->{events} };
+ok $r->{head} =~ m{^HTTP/1\.1 200} && !$r->{complete}
+    && $ev[-1]{data} =~ /stream_interrupted/ or diag scalar(@ev) . " events";
+ok $took > 0.9 && $took < 2.0 or diag "idle cut after $took s";
+
+# LLMRouterTotalTimeout (1 s in /total) ends a stream that keeps flowing.
+$t0 = time;
+$r = stream_events(
+    encode_json(chat_body('mock-chat', stream => JSON::PP::true)),
+    path => '/total/chat/completions', 'X-Mock-Chunks' => 10,
+    'X-Mock-Delay' => 300);
+$took = time - $t0;
+@ev = @{ $r->{events} };
+ok !$r->{complete} && $ev[-1]{data} =~ /stream_interrupted/
+    && (grep { $_->{data} =~ /"content":"[^"]/ } @ev) < 10
+    or diag scalar(@ev) . " events";
+ok $took > 0.9 && $took < 1.6 or diag "total cut after $took s";
