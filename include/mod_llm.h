@@ -87,6 +87,16 @@ typedef enum {
     LLM_API__COUNT
 } llm_api_type_e;
 
+/** The api_type as written in models files. */
+static APR_INLINE const char *llm_api_type_name(llm_api_type_e t)
+{
+    static const char *const names[LLM_API__COUNT] = {
+        "openai", "vllm", "lmstudio", "ollama", "anthropic"
+    };
+
+    return ((int)t >= 0 && t < LLM_API__COUNT) ? names[t] : "unknown";
+}
+
 /**
  * Counters of one provider. They are updated with apr_atomic_* only, so
  * the struct may live in process memory or in a shared-memory slot; the

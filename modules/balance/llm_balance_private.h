@@ -22,4 +22,8 @@ APLOG_USE_MODULE(llm_balance);
 int llm_balance_shm_attach(apr_pool_t *pconf, server_rec *s,
                            llm_models_t *models);
 
+/* llm_balance_status.c: the status page. */
+void llm_balance_status_remember(apr_pool_t *pconf, llm_models_t *models);
+int llm_balance_status_handler(request_rec *r);
+
 #endif /* LLM_BALANCE_PRIVATE_H */

@@ -93,6 +93,7 @@ int llm_balance_shm_attach(apr_pool_t *pconf, server_rec *s,
         }
         pr->stats = slot;
     }
+    llm_balance_status_remember(pconf, m);
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LLMLOGNO(02004)
                  "%s: provider state for %d providers in shared memory %s",
                  m->path, m->providers->nelts, name);

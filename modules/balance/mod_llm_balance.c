@@ -187,6 +187,7 @@ static void register_hooks(apr_pool_t *p)
                              LLM_BALANCE_VERSION, *m);
     }
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_handler(llm_balance_status_handler, NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(llm, llm_models_loaded, llm_balance_shm_attach, NULL,
                       NULL, APR_HOOK_MIDDLE);
 }

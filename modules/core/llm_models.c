@@ -25,20 +25,12 @@
 
 #include "llm_models.h"
 
-static const char *const api_type_names[LLM_API__COUNT] = {
-    "openai", "vllm", "lmstudio", "ollama", "anthropic"
-};
-
-const char *llm_api_type_name(llm_api_type_e t)
-{
-    return (t >= 0 && t < LLM_API__COUNT) ? api_type_names[t] : "unknown";
-}
-
 int llm_api_type_parse(const char *s)
 {
     int i;
+
     for (i = 0; i < LLM_API__COUNT; i++) {
-        if (!strcmp(s, api_type_names[i])) {
+        if (!strcmp(s, llm_api_type_name((llm_api_type_e)i))) {
             return i;
         }
     }

@@ -33,8 +33,8 @@ const char *llm_models_load(apr_pool_t *p, const char *path,
 /** The active model called @a name, or NULL. */
 const llm_model_t *llm_models_find(const llm_models_t *m, const char *name);
 
-/** api_type as written in models files, and back (-1 when unknown). */
-const char *llm_api_type_name(llm_api_type_e t);
+/** The api_type written @a s (-1 when unknown); llm_api_type_name() in
+ *  mod_llm.h goes the other way. */
 int llm_api_type_parse(const char *s);
 
 /** Parse a keep_alive duration "<n>s|m|h" (spaces allowed around n).

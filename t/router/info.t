@@ -27,7 +27,7 @@ my @active = ('mock-chat', 'mock-tools', 'mock-embed', 'slow-model',
               'picky-model', 'silent-model', 'down-model',
               'ratelimit-model', 'broken-model', 'circuit-model',
               'recover-model', 'weighted-model', 'exclusive-model',
-              'exclusive-one');
+              'exclusive-one', 'status-dead');
 for my $path ('/models', '/v1/models') {
     my $res = GET $path;
     my $d = json_of($res);
