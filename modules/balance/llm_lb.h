@@ -57,4 +57,11 @@ double llm_lb_weight(llm_provider_t *const *cand, int n, int i);
  */
 int llm_lb_stride(llm_provider_t *const *cand, int n, const double *w);
 
+/** A candidate's cost for llm_lb_least(): lower wins, negative = never. */
+typedef double (*llm_lb_cost_fn)(llm_provider_t *const *cand, int n, int i);
+
+/** The candidate of least cost (ties to the earliest), counted as chosen
+ *  (llm_lb_took); -1 when every cost is negative. */
+int llm_lb_least(llm_provider_t *const *cand, int n, llm_lb_cost_fn cost);
+
 #endif /* LLM_LB_H */

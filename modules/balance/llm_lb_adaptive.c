@@ -16,36 +16,30 @@
 
 #include "llm_lb.h"
 
+static double cost(llm_provider_t *const *cand, int n, int i)
+{
+    llm_provider_stats_t *st = cand[i]->stats;
+    apr_uint32_t l = apr_atomic_read32(&st->latency_ewma_us);
+    double w = llm_lb_weight(cand, n, i);
+
+    if (w <= 0.0) {
+        return -1.0;                    /* weight 0: never */
+    }
+    if (l == 0) {
+        return 0.0;                     /* not measured yet: first */
+    }
+    return (double)l * (1.0 + apr_atomic_read32(&st->inflight))
+           * (1.0 + apr_atomic_read32(&st->consecutive_failures)) / w;
+}
+
 static int adaptive_choose(request_rec *r, const llm_model_t *model,
                            llm_provider_t *const *cand, int n,
                            llm_attempt_t *attempt)
 {
-    double best_cost = -1.0;
-    int best = 0;
-    int i;
-
     (void)r;
     (void)model;
     (void)attempt;
-    for (i = 0; i < n; i++) {
-        llm_provider_stats_t *st = cand[i]->stats;
-        apr_uint32_t l = apr_atomic_read32(&st->latency_ewma_us);
-        double w = llm_lb_weight(cand, n, i);
-        double cost;
-
-        if (w <= 0.0) {
-            continue;
-        }
-        cost = l == 0 ? 0.0
-               : (double)l * (1.0 + apr_atomic_read32(&st->inflight))
-                 * (1.0 + apr_atomic_read32(&st->consecutive_failures)) / w;
-        if (best_cost < 0.0 || cost < best_cost) {
-            best = i;
-            best_cost = cost;
-        }
-    }
-    llm_lb_took(cand[best]);
-    return best;
+    return llm_lb_least(cand, n, cost);
 }
 
 const llm_balance_method_t llm_lb_adaptive = {

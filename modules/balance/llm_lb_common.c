@@ -103,3 +103,23 @@ int llm_lb_stride(llm_provider_t *const *cand, int n, const double *w)
     apr_atomic_inc32(&cand[best]->stats->inflight);
     return best;
 }
+
+int llm_lb_least(llm_provider_t *const *cand, int n, llm_lb_cost_fn cost)
+{
+    double best_cost = 0.0;
+    int best = -1;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        double c = cost(cand, n, i);
+
+        if (c >= 0.0 && (best < 0 || c < best_cost)) {
+            best = i;
+            best_cost = c;
+        }
+    }
+    if (best >= 0) {
+        llm_lb_took(cand[best]);
+    }
+    return best;
+}

@@ -15,49 +15,30 @@
 
 #include "llm_lb.h"
 
-/* Lower is better: not measured (then least used) before measured (then
- * expected wait). */
-typedef struct {
-    int measured;
-    double cost;
-} rank_t;
+/* Not measured yet (then least used) before measured (then expected
+ * wait): a measured cost starts above any use count. */
+#define MEASURED 1e15
 
-static rank_t rank(const llm_provider_t *p)
+static double cost(llm_provider_t *const *cand, int n, int i)
 {
-    llm_provider_stats_t *st = p->stats;
+    llm_provider_stats_t *st = cand[i]->stats;
     apr_uint32_t l = apr_atomic_read32(&st->latency_ewma_us);
-    rank_t k;
 
-    k.measured = l != 0;
-    k.cost = k.measured
-             ? (double)l * (1.0 + apr_atomic_read32(&st->inflight))
-             : (double)apr_atomic_read32(&st->selected);
-    return k;
+    (void)n;
+    if (l == 0) {
+        return (double)apr_atomic_read32(&st->selected);
+    }
+    return MEASURED + (double)l * (1.0 + apr_atomic_read32(&st->inflight));
 }
 
 static int latency_choose(request_rec *r, const llm_model_t *model,
                           llm_provider_t *const *cand, int n,
                           llm_attempt_t *attempt)
 {
-    rank_t best_rank = rank(cand[0]);
-    int best = 0;
-    int i;
-
     (void)r;
     (void)model;
     (void)attempt;
-    for (i = 1; i < n; i++) {
-        rank_t k = rank(cand[i]);
-
-        if (k.measured < best_rank.measured
-            || (k.measured == best_rank.measured
-                && k.cost < best_rank.cost)) {
-            best = i;
-            best_rank = k;
-        }
-    }
-    llm_lb_took(cand[best]);
-    return best;
+    return llm_lb_least(cand, n, cost);
 }
 
 const llm_balance_method_t llm_lb_latency = {

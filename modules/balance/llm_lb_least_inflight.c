@@ -14,31 +14,22 @@
 
 #include "llm_lb.h"
 
+/* In flight first, then used: both 32-bit, so one exact double. */
+static double cost(llm_provider_t *const *cand, int n, int i)
+{
+    (void)n;
+    return (double)apr_atomic_read32(&cand[i]->stats->inflight) * 4294967296.0
+           + (double)apr_atomic_read32(&cand[i]->stats->selected);
+}
+
 static int least_inflight_choose(request_rec *r, const llm_model_t *model,
                                  llm_provider_t *const *cand, int n,
                                  llm_attempt_t *attempt)
 {
-    apr_uint32_t best_busy = 0;
-    apr_uint32_t best_used = 0;
-    int best = 0;
-    int i;
-
     (void)r;
     (void)model;
     (void)attempt;
-    for (i = 0; i < n; i++) {
-        apr_uint32_t busy = apr_atomic_read32(&cand[i]->stats->inflight);
-        apr_uint32_t used = apr_atomic_read32(&cand[i]->stats->selected);
-
-        if (i == 0 || busy < best_busy
-            || (busy == best_busy && used < best_used)) {
-            best = i;
-            best_busy = busy;
-            best_used = used;
-        }
-    }
-    llm_lb_took(cand[best]);
-    return best;
+    return llm_lb_least(cand, n, cost);
 }
 
 const llm_balance_method_t llm_lb_least_inflight = {
