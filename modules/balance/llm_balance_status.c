@@ -44,6 +44,11 @@ void llm_balance_status_remember(apr_pool_t *pconf, llm_models_t *m)
     APR_ARRAY_PUSH(tables, llm_models_t *) = m;
 }
 
+const apr_array_header_t *llm_balance_status_tables(void)
+{
+    return tables;
+}
+
 typedef struct {
     const char *state;        /* "ok", "out", "probing" */
     apr_uint32_t out_until;

@@ -19,6 +19,7 @@
 #include "httpd.h"
 #include "http_config.h"
 #include "ap_provider.h"
+#include "http_core.h"
 
 #define LLM_BALANCE_MODULE_FILE
 #include "llm_balance_private.h"
@@ -30,6 +31,7 @@
 typedef struct {
     llm_health_conf_t health;
     llm_lb_conf_t lb;
+    llm_balance_probe_conf_t probe;
 } llm_balance_srv_conf_t;
 
 /* The main server's settings, fixed in post_config before any child. */
@@ -76,6 +78,7 @@ static void *create_srv_conf(apr_pool_t *p, server_rec *s)
     c->health.retry = LLM_HEALTH_DEFAULT_RETRY;
     c->health.max_retry_after = LLM_HEALTH_DEFAULT_MAX_RA;
     c->lb.queue_time = LLM_LB_DEFAULT_QUEUE_TIME;
+    c->probe.timeout = apr_time_from_sec(2);
     return c;
 }
 
@@ -102,8 +105,9 @@ static const char *set_failures(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
-static const char *set_time(cmd_parms *cmd, const char *arg,
-                            apr_interval_time_t *out)
+static const char *parse_time(cmd_parms *cmd, const char *arg,
+                              apr_interval_time_t *out,
+                              apr_interval_time_t least)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
@@ -111,11 +115,18 @@ static const char *set_time(cmd_parms *cmd, const char *arg,
         return err;
     }
     if (ap_timeout_parameter_parse(arg, out, "s") != APR_SUCCESS
-        || *out < apr_time_from_sec(1)) {
-        return apr_pstrcat(cmd->pool, cmd->cmd->name, " takes a time of at "
-                           "least one second, such as 30 or 2m", NULL);
+        || *out < least) {
+        return apr_psprintf(cmd->pool, "%s takes a time of at least %"
+                            APR_TIME_T_FMT " ms, such as 30 or 2m",
+                            cmd->cmd->name, apr_time_as_msec(least));
     }
     return NULL;
+}
+
+static const char *set_time(cmd_parms *cmd, const char *arg,
+                            apr_interval_time_t *out)
+{
+    return parse_time(cmd, arg, out, apr_time_from_sec(1));
 }
 
 static const char *set_retry(cmd_parms *cmd, void *dc, const char *arg)
@@ -147,7 +158,34 @@ static const char *set_queue_time(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static const char *set_probe_interval(cmd_parms *cmd, void *dc,
+                                      const char *arg)
+{
+    (void)dc;
+    if (!strcmp(arg, "0") || !strcasecmp(arg, "off")) {
+        const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+        srv_conf(cmd)->probe.interval = 0;
+        return err;
+    }
+    return set_time(cmd, arg, &srv_conf(cmd)->probe.interval);
+}
+
+static const char *set_probe_timeout(cmd_parms *cmd, void *dc,
+                                     const char *arg)
+{
+    (void)dc;
+    return parse_time(cmd, arg, &srv_conf(cmd)->probe.timeout,
+                      apr_time_from_msec(10));
+}
+
 static const command_rec llm_balance_cmds[] = {
+    AP_INIT_TAKE1("LLMBalanceProbeInterval", set_probe_interval, NULL,
+                  RSRC_CONF,
+                  "probe every provider this often from the parent process "
+                  "(default off; e.g. 10s; global)"),
+    AP_INIT_TAKE1("LLMBalanceProbeTimeout", set_probe_timeout, NULL,
+                  RSRC_CONF, "time limit of one probe (default 2s; global)"),
     AP_INIT_TAKE1("LLMBalanceQueueTime", set_queue_time, NULL, RSRC_CONF,
                   "first_available*: longest wait for a provider to free up "
                   "(default 10s; global)"),
@@ -170,12 +208,15 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     llm_balance_srv_conf_t *c = ap_get_module_config(s->module_config,
                                                      &llm_balance_module);
 
-    (void)pconf;
     (void)plog;
     (void)ptemp;
     health = c->health;
     llm_lb_conf = c->lb;
-    return OK;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    c->probe.health = &health;
+    return llm_balance_probe_start(pconf, s, &c->probe);
 }
 
 static void register_hooks(apr_pool_t *p)
