@@ -100,13 +100,13 @@ int llm_health_choose(const llm_balance_method_t *method, request_rec *r,
                       const llm_model_t *model, llm_provider_t *const *cand,
                       int n, llm_attempt_t *attempt, apr_time_t now)
 {
-    llm_provider_t *up[64];
-    int where[64];
+    llm_provider_t *up[n > 0 ? n : 1];
+    int where[n > 0 ? n : 1];
     int m = 0;
     int i;
     int k;
 
-    for (i = 0; i < n && m < 64; i++) {
+    for (i = 0; i < n; i++) {
         switch (llm_health_state(cand[i]->stats, now)) {
         case LLM_HEALTH_UP:
             up[m] = cand[i];

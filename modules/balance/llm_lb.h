@@ -64,4 +64,20 @@ typedef double (*llm_lb_cost_fn)(llm_provider_t *const *cand, int n, int i);
  *  (llm_lb_took); -1 when every cost is negative. */
 int llm_lb_least(llm_provider_t *const *cand, int n, llm_lb_cost_fn cost);
 
+/** Define the method llm_lb_<name> that takes the candidate of least
+ *  @a cost (a llm_lb_cost_fn). */
+#define LLM_LB_LEAST_COST_METHOD(name, cost)                                \
+    static int name##_choose(request_rec *r, const llm_model_t *model,      \
+                             llm_provider_t *const *cand, int n,            \
+                             llm_attempt_t *attempt)                        \
+    {                                                                       \
+        (void)r;                                                            \
+        (void)model;                                                        \
+        (void)attempt;                                                      \
+        return llm_lb_least(cand, n, cost);                                 \
+    }                                                                       \
+    const llm_balance_method_t llm_lb_##name = {                            \
+        #name, name##_choose, llm_lb_release                                \
+    }
+
 #endif /* LLM_LB_H */

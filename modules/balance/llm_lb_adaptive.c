@@ -32,16 +32,4 @@ static double cost(llm_provider_t *const *cand, int n, int i)
            * (1.0 + apr_atomic_read32(&st->consecutive_failures)) / w;
 }
 
-static int adaptive_choose(request_rec *r, const llm_model_t *model,
-                           llm_provider_t *const *cand, int n,
-                           llm_attempt_t *attempt)
-{
-    (void)r;
-    (void)model;
-    (void)attempt;
-    return llm_lb_least(cand, n, cost);
-}
-
-const llm_balance_method_t llm_lb_adaptive = {
-    "adaptive", adaptive_choose, llm_lb_release
-};
+LLM_LB_LEAST_COST_METHOD(adaptive, cost);

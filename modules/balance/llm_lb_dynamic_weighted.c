@@ -22,16 +22,13 @@ static int dynamic_choose(request_rec *r, const llm_model_t *model,
                           llm_provider_t *const *cand, int n,
                           llm_attempt_t *attempt)
 {
-    double w[64];
+    double w[n > 0 ? n : 1];
     apr_uint32_t fastest = 0;
     int i;
 
     (void)r;
     (void)model;
     (void)attempt;
-    if (n > 64) {
-        n = 64;
-    }
     for (i = 0; i < n; i++) {
         apr_uint32_t l = apr_atomic_read32(&cand[i]->stats->latency_ewma_us);
 

@@ -31,16 +31,4 @@ static double cost(llm_provider_t *const *cand, int n, int i)
     return MEASURED + (double)l * (1.0 + apr_atomic_read32(&st->inflight));
 }
 
-static int latency_choose(request_rec *r, const llm_model_t *model,
-                          llm_provider_t *const *cand, int n,
-                          llm_attempt_t *attempt)
-{
-    (void)r;
-    (void)model;
-    (void)attempt;
-    return llm_lb_least(cand, n, cost);
-}
-
-const llm_balance_method_t llm_lb_latency = {
-    "latency", latency_choose, llm_lb_release
-};
+LLM_LB_LEAST_COST_METHOD(latency, cost);

@@ -20,15 +20,12 @@ static int weighted_choose(request_rec *r, const llm_model_t *model,
                            llm_provider_t *const *cand, int n,
                            llm_attempt_t *attempt)
 {
-    double w[64];
+    double w[n > 0 ? n : 1];
     int i;
 
     (void)r;
     (void)model;
     (void)attempt;
-    if (n > 64) {
-        n = 64;
-    }
     for (i = 0; i < n; i++) {
         w[i] = llm_lb_weight(cand, n, i);
     }

@@ -17,28 +17,6 @@ my $chat = '/v1/chat/completions';
 my @echo = ('X-Mock-Echo' => 1);
 my $mark = error_log_mark();
 
-# The access-log lines of a model so far.
-sub access_lines {
-    my $model = shift;
-    open my $fh, '<', Apache::Test::vars('serverroot') . '/logs/llm_access_log';
-    return grep { /model=\Q$model\E / } <$fh>;
-}
-
-# The line the last request for $model wrote. httpd logs a request after
-# its response went out, so wait (a little) for it to appear.
-my %seen;
-sub access_line {
-    my $model = shift;
-    my @l;
-    for (1 .. 40) {
-        @l = access_lines($model);
-        last if @l > ($seen{$model} // 0);
-        select undef, undef, undef, 0.05;
-    }
-    $seen{$model} = @l;
-    return $l[-1] // '';
-}
-
 # Refused, then reset, then served: the client sees only the answer.
 my $res = post_json($chat, chat_body('flaky-model'), @echo);
 my $d = json_of($res);

@@ -13,23 +13,6 @@ plan tests => 11, need_module 'llm_router', 'proxy_http';
 
 my $chat = '/v1/chat/completions';
 
-# The access-log line of the request just made for $model (httpd writes
-# it right after the response, so wait for it).
-my %seen;
-sub access_line {
-    my $model = shift;
-    my @l;
-    for (1 .. 40) {
-        open my $fh, '<',
-            Apache::Test::vars('serverroot') . '/logs/llm_access_log';
-        @l = grep { /model=\Q$model\E / } <$fh>;
-        last if @l > ($seen{$model} // 0);
-        select undef, undef, undef, 0.05;
-    }
-    $seen{$model} = @l;
-    return $l[-1] // '';
-}
-
 sub attempts {
     my ($model, @hdr) = @_;
     my $res = post_json($chat, chat_body($model), @hdr);

@@ -20,11 +20,7 @@ my $dir = Apache::Test::vars('serverroot') . '/logs/prefork';
 t_mkdir($dir);
 my $mock = Apache::TestRequest::module2url('mock_upstream', { path => '' });
 $mock =~ s{/$}{};
-my $port = do {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0) or die $!;
-    $s->sockport;
-};
+my $port = free_port();
 
 my @load = do {
     open my $fh, '<', Apache::Test::vars('httpd_conf') or die;

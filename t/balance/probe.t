@@ -18,11 +18,6 @@ my $httpd = Apache::Test::vars('httpd');
 my $dir = Apache::Test::vars('serverroot') . '/logs/probe';
 t_mkdir($dir);
 
-sub free_port {
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0, ReuseAddr => 1) or die $!;
-    return $s->sockport;
-}
 my ($gw, $prov) = (free_port(), free_port());
 
 my @load = do {

@@ -12,7 +12,8 @@ use JSON::PP;
 use Exporter 'import';
 
 our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
-                 error_log_mark error_log_since jdump diag);
+                 error_log_mark error_log_since jdump diag access_line
+                 free_port);
 
 # Test::More's diag, which Apache::Test does not export.
 sub diag { print STDERR map { "# $_\n" } map { split /\n/ } @_; 1 }
@@ -82,6 +83,32 @@ sub error_log_since {
     seek $fh, $mark, 0;
     local $/;
     return <$fh> // '';
+}
+
+# The access-log line the last request for $model wrote. httpd logs a
+# request after its response went out, so wait (a little) for a line that
+# was not there at the previous call.
+my %access_seen;
+sub access_line {
+    my $model = shift;
+    my @l;
+    for (1 .. 40) {
+        open my $fh, '<',
+            Apache::Test::vars('serverroot') . '/logs/llm_access_log';
+        @l = grep { /model=\Q$model\E / } <$fh>;
+        last if @l > ($access_seen{$model} // 0);
+        select undef, undef, undef, 0.05;
+    }
+    $access_seen{$model} = @l;
+    return $l[-1] // '';
+}
+
+# A loopback port nobody listens on now.
+sub free_port {
+    require IO::Socket::INET;
+    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
+                                  LocalPort => 0, ReuseAddr => 1) or die $!;
+    return $s->sockport;
 }
 
 1;

@@ -23,12 +23,7 @@ my @load = do {
 };
 
 # A port nobody uses, for the Listen the configurations need.
-my $port = do {
-    require IO::Socket::INET;
-    my $s = IO::Socket::INET->new(Listen => 1, LocalAddr => '127.0.0.1',
-                                  LocalPort => 0) or die $!;
-    $s->sockport;
-};
+my $port = free_port();
 
 my $n = 0;
 # Run httpd on a config with @extra directives; return (exit code,

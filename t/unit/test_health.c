@@ -136,6 +136,27 @@ static void test_choose(void)
                          at_s(11)) == -1, "all out: no provider");
 }
 
+/* No cap on a model's providers: the 70th, the least used of 70 usable
+ * ones, is found. */
+static void test_many(void)
+{
+    llm_provider_t *c[70];
+    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    llm_attempt_t at = { 0 };
+    int i;
+
+    for (i = 0; i < 70; i++) {
+        c[i] = provider("p");
+        c[i]->weight = 1.0;
+        c[i]->stats->selected = i < 69 ? 1000 : 0;
+    }
+    ok(llm_health_choose(&llm_lb_balanced, NULL, &model, c, 70, &at,
+                         t0) == 69, "70 usable providers: the least used, last");
+    memset(&at, 0, sizeof(at));
+    ok(llm_health_choose(&llm_lb_weighted, NULL, &model, c, 70, &at,
+                         t0) == 69, "the same through weighted");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -145,6 +166,7 @@ int main(void)
     test_client_side();
     test_retry_after();
     test_choose();
+    test_many();
     apr_pool_destroy(pool);
     return tap_done();
 }
