@@ -40,4 +40,39 @@ typedef struct {
 int llm_balance_probe_start(apr_pool_t *pconf, server_rec *s,
                             llm_balance_probe_conf_t *c);
 
+/* llm_balance_redis.c: selection state shared by nodes through Redis. */
+typedef struct llm_balance_redis llm_balance_redis_t;
+struct llm_redis_target;
+
+typedef enum {
+    LLM_REDIS_NONE = 0,        /* the method stays on local state */
+    LLM_REDIS_BALANCED,
+    LLM_REDIS_WEIGHTED,
+    LLM_REDIS_DYNAMIC,
+    LLM_REDIS_FIRST,
+    LLM_REDIS_WARMEST,
+    LLM_REDIS_LEAST
+} llm_redis_kind_e;
+
+/* "off" gives NULL. */
+const char *llm_balance_redis_parse(apr_pool_t *p, const char *arg,
+                                    llm_balance_redis_t **out);
+llm_balance_redis_t *llm_balance_redis_copy(apr_pool_t *p,
+                                            const llm_balance_redis_t *b);
+struct llm_redis_target *llm_balance_redis_target(llm_balance_redis_t *b);
+void llm_balance_redis_pre_config(void);
+int llm_balance_redis_post_config(apr_pool_t *pconf, server_rec *s,
+                                  llm_balance_redis_t *b);
+
+/* Choose through Redis when @a b is set and reachable, else with
+ * @a local; the release matches whichever chose. */
+int llm_balance_redis_choose(llm_balance_redis_t *b, llm_redis_kind_e kind,
+                             const llm_balance_method_t *local,
+                             request_rec *r, const llm_model_t *model,
+                             llm_provider_t *const *cand, int n,
+                             llm_attempt_t *attempt);
+void llm_balance_redis_release(const llm_balance_method_t *local,
+                               request_rec *r, const llm_model_t *model,
+                               llm_attempt_t *attempt);
+
 #endif /* LLM_BALANCE_PRIVATE_H */

@@ -57,6 +57,10 @@ double llm_lb_weight(llm_provider_t *const *cand, int n, int i);
  */
 int llm_lb_stride(llm_provider_t *const *cand, int n, const double *w);
 
+/** dynamic_weighted's weights: each provider's weight scaled by how
+ *  much slower than the fastest it answers (llm_lb_dynamic_weighted.c). */
+void llm_lb_dynamic_weights(llm_provider_t *const *cand, int n, double *w);
+
 /** A candidate's cost for llm_lb_least(): lower wins, negative = never. */
 typedef double (*llm_lb_cost_fn)(llm_provider_t *const *cand, int n, int i);
 

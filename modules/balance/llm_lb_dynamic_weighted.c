@@ -18,17 +18,11 @@
 
 #include "llm_lb.h"
 
-static int dynamic_choose(request_rec *r, const llm_model_t *model,
-                          llm_provider_t *const *cand, int n,
-                          llm_attempt_t *attempt)
+void llm_lb_dynamic_weights(llm_provider_t *const *cand, int n, double *w)
 {
-    double w[n > 0 ? n : 1];
     apr_uint32_t fastest = 0;
     int i;
 
-    (void)r;
-    (void)model;
-    (void)attempt;
     for (i = 0; i < n; i++) {
         apr_uint32_t l = apr_atomic_read32(&cand[i]->stats->latency_ewma_us);
 
@@ -44,6 +38,18 @@ static int dynamic_choose(request_rec *r, const llm_model_t *model,
             w[i] *= (double)fastest / (double)l;
         }
     }
+}
+
+static int dynamic_choose(request_rec *r, const llm_model_t *model,
+                          llm_provider_t *const *cand, int n,
+                          llm_attempt_t *attempt)
+{
+    double w[n > 0 ? n : 1];
+
+    (void)r;
+    (void)model;
+    (void)attempt;
+    llm_lb_dynamic_weights(cand, n, w);
     return llm_lb_stride(cand, n, w);
 }
 

@@ -15,40 +15,26 @@ use LLMTest;
 
 plan tests => 4, need_module 'llm_router', 'proxy_http';
 
-my $httpd = Apache::Test::vars('httpd');
 my $dir = Apache::Test::vars('serverroot') . '/logs/prefork';
 t_mkdir($dir);
 my $mock = Apache::TestRequest::module2url('mock_upstream', { path => '' });
 $mock =~ s{/$}{};
-my $port = free_port();
 
-my @load = do {
-    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-    map { s/mpm_event/mpm_prefork/gr } grep { /^LoadModule/ } <$fh>;
-};
 t_write_file("$dir/models.json", <<JSON);
 {"g":{"two":{"providers":[
   {"id":"a","api_host":"$mock/p=a","api_type":"vllm"},
   {"id":"b","api_host":"$mock/p=b","api_type":"vllm"}]}},
  "active_models":{"g":["two"]}}
 JSON
-t_write_file("$dir/httpd.conf", join '', @load, map { "$_\n" }
-    "ServerRoot $dir", "DefaultRuntimeDir $dir", "PidFile $dir/httpd.pid",
-    "ErrorLog $dir/error_log", "LogLevel warn llm_router:info",
-    "Listen 127.0.0.1:$port", 'ServerName localhost', 'TypesConfig /dev/null',
-    'StartServers 4', 'MinSpareServers 4', 'MaxSpareServers 4',
-    'ServerLimit 4', 'MaxRequestWorkers 4', 'KeepAlive Off',
-    'LogFormat "%P" pid', "CustomLog $dir/access_log pid",
-    'LLMRouter On', "LLMRouterModels $dir/models.json");
-
-system("$httpd -f $dir/httpd.conf -k start") == 0 or die "cannot start";
-END { system("$httpd -f $dir/httpd.conf -k stop 2>/dev/null") if $dir }
-my $up = 0;
-for (1 .. 50) {
-    last if $up = IO::Socket::INET->new("127.0.0.1:$port");
-    select undef, undef, undef, 0.1;
-}
-ok $up;
+my $port = eval {
+    start_httpd($dir, { mpm => 'prefork' },
+        "LogLevel warn llm_router:info",
+        'StartServers 4', 'MinSpareServers 4', 'MaxSpareServers 4',
+        'ServerLimit 4', 'MaxRequestWorkers 4', 'KeepAlive Off',
+        'LogFormat "%P" pid', "CustomLog $dir/access_log pid",
+        'LLMRouter On', "LLMRouterModels $dir/models.json");
+};
+ok $port or diag $@;
 
 # 4 clients at once, 250 requests each, every request on a fresh
 # connection so that the 4 children all serve.

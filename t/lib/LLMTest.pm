@@ -13,7 +13,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
-                 free_port);
+                 free_port start_httpd stop_httpd);
 
 # Test::More's diag, which Apache::Test does not export.
 sub diag { print STDERR map { "# $_\n" } map { split /\n/ } @_; 1 }
@@ -102,6 +102,47 @@ sub access_line {
     $access_seen{$model} = @l;
     return $l[-1] // '';
 }
+
+# Start another httpd (a second gateway node, a prefork server...) in
+# $dir with the test server's LoadModule lines (mpm_event swapped for
+# $o{mpm} when given) and @directives; it listens on the port returned
+# and is stopped at exit. Dies when it does not come up.
+my @started;
+sub start_httpd {
+    my ($dir, $o, @directives) = @_;
+    require IO::Socket::INET;
+    my $httpd = Apache::Test::vars('httpd');
+    my $port = free_port();
+    my $mpm = $o->{mpm} // 'event';
+    my @load = do {
+        open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
+        map { s/mpm_event/mpm_$mpm/gr } grep { /^LoadModule/ } <$fh>;
+    };
+    mkdir $dir;
+    open my $fh, '>', "$dir/httpd.conf" or die "$dir: $!";
+    print $fh @load, map { "$_\n" }
+        "ServerRoot $dir", "DefaultRuntimeDir $dir", "PidFile $dir/httpd.pid",
+        "ErrorLog $dir/error_log", "Listen 127.0.0.1:$port",
+        'ServerName localhost', 'TypesConfig /dev/null', @directives;
+    close $fh;
+    system("$httpd -f $dir/httpd.conf -k start") == 0
+        or die "cannot start httpd in $dir";
+    push @started, $dir;
+    for (1 .. 50) {
+        return $port if IO::Socket::INET->new("127.0.0.1:$port");
+        select undef, undef, undef, 0.1;
+    }
+    die "httpd in $dir does not answer on $port";
+}
+
+sub stop_httpd {
+    my $dir = shift;
+    my $httpd = Apache::Test::vars('httpd');
+    system("$httpd -f $dir/httpd.conf -k stop 2>/dev/null");
+    @started = grep { $_ ne $dir } @started;
+}
+
+END { local $?; stop_httpd($_) for @started }
 
 # A loopback port nobody listens on now.
 sub free_port {
