@@ -111,6 +111,9 @@ typedef struct llm_provider_stats {
     volatile apr_uint32_t down_until_s;    /**< epoch s, 0 when usable */
     volatile apr_uint32_t probing;         /**< 1 while one probe runs */
     volatile apr_uint32_t last_used_s;     /**< epoch s of the last choice */
+    volatile apr_uint32_t holder_pid;      /**< first_available: the process
+                                                that holds the provider, so
+                                                that a crash frees it */
 } llm_provider_stats_t;
 
 /** One provider entry of a model, as validated from the models file. */

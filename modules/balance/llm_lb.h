@@ -32,6 +32,10 @@ extern const llm_balance_method_t llm_lb_first_available;
 extern const llm_balance_method_t llm_lb_first_available_optim;
 extern const llm_balance_method_t llm_lb_adaptive;
 
+/** first_available*: free @a p when the process holding it is gone
+ *  (crashed or killed before its release); 1 when it was freed. */
+int llm_lb_free_orphan(llm_provider_t *p);
+
 /* llm_lb_common.c */
 
 /** Count @a p as chosen: selected and in-flight go up by one. */

@@ -18,6 +18,10 @@
  * healthy.)
  */
 
+#include <errno.h>
+#include <signal.h>
+#include <unistd.h>
+
 #include "apr_atomic.h"
 #include "apr_time.h"
 
@@ -30,7 +34,32 @@ static int try_take(llm_provider_t *p)
     if (apr_atomic_cas32(&p->stats->inflight, 1, 0) != 0) {
         return 0;
     }
+    /* Who holds it: a process that dies holding it (a crash, kill -9)
+     * runs no release; a request that finds it busy frees it then
+     * (llm_lb_free_orphan). */
+    apr_atomic_set32(&p->stats->holder_pid, (apr_uint32_t)getpid());
     apr_atomic_inc32(&p->stats->selected);
+    return 1;
+}
+
+static void give_back(request_rec *r, const llm_model_t *model,
+                      llm_attempt_t *attempt)
+{
+    apr_atomic_set32(&attempt->provider->stats->holder_pid, 0);
+    llm_lb_release(r, model, attempt);
+}
+
+int llm_lb_free_orphan(llm_provider_t *p)
+{
+    apr_uint32_t pid = apr_atomic_read32(&p->stats->holder_pid);
+
+    if (pid == 0 || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+        return 0;
+    }
+    if (apr_atomic_cas32(&p->stats->holder_pid, 0, pid) != pid) {
+        return 0;               /* released or taken again meanwhile */
+    }
+    apr_atomic_set32(&p->stats->inflight, 0);
     return 1;
 }
 
@@ -73,13 +102,32 @@ static int take_warmest(llm_provider_t *const *cand, int n)
     }
 }
 
+/* All busy: any held by a process that is gone? Only then, so the cost
+ * (a kill(pid, 0) each) is paid by waiting requests alone. */
+static int free_orphans(llm_provider_t *const *cand, int n)
+{
+    int freed = 0;
+    int i;
+
+    for (i = 0; i < n; i++) {
+        freed += llm_lb_free_orphan(cand[i]);
+    }
+    return freed;
+}
+
 static int wait_for(int (*take)(llm_provider_t *const *, int),
                     llm_provider_t *const *cand, int n)
 {
     apr_time_t deadline = apr_time_now() + llm_lb_conf.queue_time;
     int i;
 
-    while ((i = take(cand, n)) < 0 && apr_time_now() < deadline) {
+    while ((i = take(cand, n)) < 0) {
+        if (free_orphans(cand, n)) {
+            continue;
+        }
+        if (apr_time_now() >= deadline) {
+            break;
+        }
         apr_sleep(POLL);
     }
     return i;
@@ -107,9 +155,9 @@ static int first_available_optim_choose(request_rec *r,
 }
 
 const llm_balance_method_t llm_lb_first_available = {
-    "first_available", first_available_choose, llm_lb_release
+    "first_available", first_available_choose, give_back
 };
 
 const llm_balance_method_t llm_lb_first_available_optim = {
-    "first_available_optim", first_available_optim_choose, llm_lb_release
+    "first_available_optim", first_available_optim_choose, give_back
 };
