@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "llm_request.h"
+#include "llm_builtin.h"
 
 /* ------------------------------------------------------------------ */
 /* The endpoint table                                                  */
@@ -25,37 +26,98 @@
 #define GET  "GET"
 #define POST "POST"
 
+/* Field order: route, prefixed, method, dialect, op, info, name, wire,
+ * builtin. "{P}" below is LLMRouterPrefix: it replaces the "/api" segment
+ * of the Ollama and LM Studio routes. */
+#define INFO(route, pfx, dialect, info, name, wire) \
+    { route, pfx, GET, dialect, LLM_OP_INFO, info, name, wire, \
+      LLM_BUILTIN_NONE }
+#define API(route, pfx, dialect, op, name, wire) \
+    { route, pfx, POST, dialect, op, LLM_INFO_NONE, name, wire, \
+      LLM_BUILTIN_NONE }
+#define BUILTIN(name, kind) \
+    { "/" name, 1, POST, LLM_DIALECT_BUILTIN, LLM_OP_CHAT, LLM_INFO_NONE, \
+      name, LLM_WIRE_OPENAI_CHAT, kind }
+
 static const llm_endpoint_t endpoints[] = {
-    { "/ping", 0, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO, LLM_INFO_PING,
-      "ping" },
-    { "/ping", 1, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO, LLM_INFO_PING,
-      "ping" },
-    { "/version", 0, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO,
-      LLM_INFO_VERSION, "version" },
-    { "/version", 1, GET, LLM_DIALECT_BUILTIN, LLM_OP_INFO,
-      LLM_INFO_VERSION, "version" },
-    { "/models", 0, GET, LLM_DIALECT_OPENAI, LLM_OP_INFO, LLM_INFO_MODELS,
-      "models" },
-    { "/v1/models", 0, GET, LLM_DIALECT_OPENAI, LLM_OP_INFO,
-      LLM_INFO_MODELS, "v1/models" },
-    { "/v1/chat/completions", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
-      LLM_INFO_NONE, "v1/chat/completions" },
-    { "/chat/completions", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
-      LLM_INFO_NONE, "chat/completions" },
-    { "/chat/completions", 1, POST, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
-      LLM_INFO_NONE, "chat/completions" },
-    { "/v1/completions", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_COMPLETION,
-      LLM_INFO_NONE, "v1/completions" },
-    { "/v1/embeddings", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
-      LLM_INFO_NONE, "v1/embeddings" },
-    { "/embeddings", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
-      LLM_INFO_NONE, "embeddings" },
-    { "/embeddings", 1, POST, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
-      LLM_INFO_NONE, "embeddings" },
-    { "/v1/responses", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_RESPONSES,
-      LLM_INFO_NONE, "v1/responses" },
-    { "/responses", 0, POST, LLM_DIALECT_OPENAI, LLM_OP_RESPONSES,
-      LLM_INFO_NONE, "responses" },
+    /* Answered by the gateway itself. The unprefixed /ping, /version and
+     * /tags are the routes the original's READMEs promise. */
+    INFO("/", 0, LLM_DIALECT_OLLAMA, LLM_INFO_OLLAMA_HOME, "home",
+         LLM_WIRE_OLLAMA_CHAT),
+    INFO("/ping", 0, LLM_DIALECT_BUILTIN, LLM_INFO_PING, "ping",
+         LLM_WIRE_OPENAI_CHAT),
+    INFO("/ping", 1, LLM_DIALECT_BUILTIN, LLM_INFO_PING, "ping",
+         LLM_WIRE_OPENAI_CHAT),
+    INFO("/version", 0, LLM_DIALECT_BUILTIN, LLM_INFO_VERSION, "version",
+         LLM_WIRE_OPENAI_CHAT),
+    INFO("/version", 1, LLM_DIALECT_BUILTIN, LLM_INFO_VERSION, "version",
+         LLM_WIRE_OPENAI_CHAT),
+    INFO("/tags", 0, LLM_DIALECT_OLLAMA, LLM_INFO_TAGS, "tags",
+         LLM_WIRE_OLLAMA_CHAT),
+    INFO("/tags", 1, LLM_DIALECT_OLLAMA, LLM_INFO_TAGS, "tags",
+         LLM_WIRE_OLLAMA_CHAT),
+    INFO("/models", 0, LLM_DIALECT_OPENAI, LLM_INFO_MODELS, "models",
+         LLM_WIRE_OPENAI_CHAT),
+    INFO("/v1/models", 0, LLM_DIALECT_OPENAI, LLM_INFO_MODELS, "v1/models",
+         LLM_WIRE_OPENAI_CHAT),
+    INFO("/v0/models", 1, LLM_DIALECT_LMSTUDIO, LLM_INFO_LMSTUDIO_MODELS,
+         "v0/models", LLM_WIRE_LMSTUDIO_CHAT),
+    /* POST, but answered from the models file: the body names a model. */
+    { "/show", 1, POST, LLM_DIALECT_OLLAMA, LLM_OP_INFO, LLM_INFO_SHOW,
+      "show", LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+
+    /* OpenAI */
+    API("/v1/chat/completions", 0, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
+        "v1/chat/completions", LLM_WIRE_OPENAI_CHAT),
+    API("/chat/completions", 0, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
+        "chat/completions", LLM_WIRE_OPENAI_CHAT),
+    API("/chat/completions", 1, LLM_DIALECT_OPENAI, LLM_OP_CHAT,
+        "chat/completions", LLM_WIRE_OPENAI_CHAT),
+    API("/v1/completions", 0, LLM_DIALECT_OPENAI, LLM_OP_COMPLETION,
+        "v1/completions", LLM_WIRE_OPENAI_COMPLETION),
+    API("/v1/embeddings", 0, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
+        "v1/embeddings", LLM_WIRE_OPENAI_CHAT),
+    API("/embeddings", 0, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
+        "embeddings", LLM_WIRE_OPENAI_CHAT),
+    /* {P}/embeddings is also Ollama's legacy embeddings route: the body
+     * tells them apart (llm_wire_of_request). */
+    API("/embeddings", 1, LLM_DIALECT_OPENAI, LLM_OP_EMBEDDINGS,
+        "embeddings", LLM_WIRE_OPENAI_CHAT),
+    API("/v1/responses", 0, LLM_DIALECT_OPENAI, LLM_OP_RESPONSES,
+        "v1/responses", LLM_WIRE_OPENAI_RESPONSES),
+    API("/responses", 0, LLM_DIALECT_OPENAI, LLM_OP_RESPONSES,
+        "responses", LLM_WIRE_OPENAI_RESPONSES),
+
+    /* Ollama */
+    API("/chat", 1, LLM_DIALECT_OLLAMA, LLM_OP_CHAT, "chat",
+        LLM_WIRE_OLLAMA_CHAT),
+    API("/generate", 1, LLM_DIALECT_OLLAMA, LLM_OP_COMPLETION, "generate",
+        LLM_WIRE_OLLAMA_GENERATE),
+    API("/embed", 1, LLM_DIALECT_OLLAMA, LLM_OP_EMBEDDINGS, "embed",
+        LLM_WIRE_OLLAMA_CHAT),
+
+    /* LM Studio's native REST API (OpenAI bodies; answers add stats) */
+    API("/v0/chat/completions", 1, LLM_DIALECT_LMSTUDIO, LLM_OP_CHAT,
+        "v0/chat/completions", LLM_WIRE_LMSTUDIO_CHAT),
+    API("/v0/completions", 1, LLM_DIALECT_LMSTUDIO, LLM_OP_COMPLETION,
+        "v0/completions", LLM_WIRE_OPENAI_COMPLETION),
+    API("/v0/embeddings", 1, LLM_DIALECT_LMSTUDIO, LLM_OP_EMBEDDINGS,
+        "v0/embeddings", LLM_WIRE_OPENAI_CHAT),
+
+    /* Anthropic */
+    API("/v1/messages", 0, LLM_DIALECT_ANTHROPIC, LLM_OP_MESSAGES,
+        "v1/messages", LLM_WIRE_ANTHROPIC),
+
+    /* The original's built-in endpoints (llm_builtin.h) */
+    BUILTIN("conversation_with_model", LLM_BUILTIN_CONVERSATION),
+    BUILTIN("extended_conversation_with_model",
+            LLM_BUILTIN_EXTENDED_CONVERSATION),
+    BUILTIN("generate_questions", LLM_BUILTIN_GENERATE_QUESTIONS),
+    BUILTIN("translate", LLM_BUILTIN_TRANSLATE),
+    BUILTIN("simplify_text", LLM_BUILTIN_SIMPLIFY_TEXT),
+    BUILTIN("generate_article_from_text", LLM_BUILTIN_GENERATE_ARTICLE),
+    BUILTIN("create_full_article_from_texts", LLM_BUILTIN_FULL_ARTICLE),
+    BUILTIN("generative_answer", LLM_BUILTIN_GENERATIVE_ANSWER),
 };
 
 #define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
@@ -268,6 +330,9 @@ static int check_model(apr_pool_t *p, json_object *body, const char **name,
     return 0;
 }
 
+static int check_anthropic(apr_pool_t *p, json_object *body,
+                           llm_error_t *err);
+
 int llm_request_validate(apr_pool_t *p, llm_op_e op, json_object *body,
                          const char **model_name, int *stream,
                          llm_error_t *err)
@@ -298,8 +363,212 @@ int llm_request_validate(apr_pool_t *p, llm_op_e op, json_object *body,
         return check_text_input(p, body, "input", 1, err);
     case LLM_OP_RESPONSES:
         return check_text_input(p, body, "input", 0, err);
+    case LLM_OP_MESSAGES:
+        return check_anthropic(p, body, err);
     default:
         return 0;
+    }
+}
+
+/* stream: a boolean when present, else @a dflt. */
+static int check_stream(apr_pool_t *p, json_object *body, int dflt,
+                        int *stream, llm_error_t *err)
+{
+    json_object *v;
+
+    *stream = dflt;
+    if (json_object_object_get_ex(body, "stream", &v) && v) {
+        if (!json_object_is_type(v, json_type_boolean)) {
+            return invalid(p, "stream", "a boolean", err);
+        }
+        *stream = json_object_get_boolean(v);
+    }
+    return 0;
+}
+
+static int check_string_field(apr_pool_t *p, json_object *body,
+                              const char *field, int required,
+                              llm_error_t *err)
+{
+    json_object *v;
+
+    if (!json_object_object_get_ex(body, field, &v) || !v) {
+        return required ? missing(p, field, "a string", err) : 0;
+    }
+    return is_string(v) ? 0 : invalid(p, field, "a string", err);
+}
+
+static int check_object_field(apr_pool_t *p, json_object *body,
+                              const char *field, llm_error_t *err)
+{
+    json_object *v;
+
+    if (json_object_object_get_ex(body, field, &v) && v
+        && !json_object_is_type(v, json_type_object)) {
+        return invalid(p, field, "an object", err);
+    }
+    return 0;
+}
+
+/* Anthropic Messages: max_tokens is required there, and the roles of
+ * "messages" are user and assistant only (the system prompt is the
+ * top-level "system"). */
+static int check_anthropic(apr_pool_t *p, json_object *body,
+                           llm_error_t *err)
+{
+    json_object *v = NULL;
+    size_t i;
+    size_t n;
+
+    if (!json_object_object_get_ex(body, "max_tokens", &v) || !v) {
+        return missing(p, "max_tokens", "an integer >= 1", err);
+    }
+    if (!json_object_is_type(v, json_type_int)
+        || json_object_get_int64(v) < 1) {
+        return invalid(p, "max_tokens", "an integer >= 1", err);
+    }
+    if (json_object_object_get_ex(body, "system", &v) && v && !is_string(v)
+        && !json_object_is_type(v, json_type_array)) {
+        return invalid(p, "system", "a string or an array of text blocks",
+                       err);
+    }
+    json_object_object_get_ex(body, "messages", &v);
+    if (check_messages(p, v, err) < 0) {
+        return -1;
+    }
+    n = json_object_array_length(v);
+    for (i = 0; i < n; i++) {
+        json_object *m = json_object_array_get_idx(v, i);
+        json_object *role = json_object_object_get(m, "role");
+        json_object *content = json_object_object_get(m, "content");
+        const char *r = json_object_get_string(role);
+
+        if (strcmp(r, "user") && strcmp(r, "assistant")) {
+            return invalid(p, apr_psprintf(p, "messages[%" APR_SIZE_T_FMT
+                                           "].role", (apr_size_t)i),
+                           "\"user\" or \"assistant\" (the system prompt "
+                           "is the top-level \"system\")", err);
+        }
+        if (!content || (!is_string(content)
+                         && !json_object_is_type(content, json_type_array))) {
+            return invalid(p, apr_psprintf(p, "messages[%" APR_SIZE_T_FMT
+                                           "].content", (apr_size_t)i),
+                           "a string or an array of content blocks", err);
+        }
+    }
+    return 0;
+}
+
+static int check_ollama(apr_pool_t *p, llm_wire_e wire, json_object *body,
+                        llm_error_t *err)
+{
+    json_object *v = NULL;
+
+    if (check_object_field(p, body, "options", err) < 0) {
+        return -1;
+    }
+    if (json_object_object_get_ex(body, "images", &v) && v
+        && !json_object_is_type(v, json_type_array)) {
+        return invalid(p, "images", "an array of base64 strings", err);
+    }
+    if (wire == LLM_WIRE_OLLAMA_GENERATE) {
+        if (check_string_field(p, body, "system", 0, err) < 0) {
+            return -1;
+        }
+        return check_string_field(p, body, "prompt", 1, err);
+    }
+    json_object_object_get_ex(body, "messages", &v);
+    return check_messages(p, v, err);
+}
+
+static int check_embeddings(apr_pool_t *p, llm_wire_e wire, json_object *body,
+                            llm_error_t *err)
+{
+    if (wire == LLM_WIRE_OLLAMA_GENERATE) {
+        return check_string_field(p, body, "prompt", 1, err);
+    }
+    return check_text_input(p, body, "input", 1, err);
+}
+
+llm_wire_e llm_wire_of_request(const llm_endpoint_t *ep, json_object *body)
+{
+    json_object *v;
+
+    /* {P}/embeddings: Ollama's legacy route and an OpenAI alias at once.
+     * Ollama's clients send "prompt", OpenAI's "input". */
+    if (ep->op == LLM_OP_EMBEDDINGS && ep->prefixed
+        && !strcmp(ep->route, "/embeddings") && body
+        && json_object_object_get_ex(body, "prompt", &v)
+        && !json_object_object_get_ex(body, "input", &v)) {
+        return LLM_WIRE_OLLAMA_GENERATE;
+    }
+    return ep->wire;
+}
+
+static int is_ollama_wire(llm_wire_e wire)
+{
+    return wire == LLM_WIRE_OLLAMA_CHAT || wire == LLM_WIRE_OLLAMA_GENERATE;
+}
+
+static int check_show(apr_pool_t *p, json_object *body,
+                      const char **model_name, llm_error_t *err)
+{
+    json_object *v = NULL;
+
+    /* Ollama's /api/show took "name" before "model". */
+    if ((!json_object_object_get_ex(body, "model", &v) || !v)
+        && (!json_object_object_get_ex(body, "name", &v) || !v)) {
+        return missing(p, "model", "the name of a model", err);
+    }
+    if (!is_string(v) || !*json_object_get_string(v)) {
+        return invalid(p, "model", "a non-empty string", err);
+    }
+    *model_name = json_object_get_string(v);
+    return 0;
+}
+
+int llm_request_validate_endpoint(apr_pool_t *p, const llm_endpoint_t *ep,
+                                  json_object *body, const char **model_name,
+                                  int *stream, llm_error_t *err)
+{
+    llm_wire_e wire = llm_wire_of_request(ep, body);
+    json_object *msgs = NULL;
+
+    if (ep->builtin != LLM_BUILTIN_NONE) {
+        return llm_builtin_validate(p, ep->builtin, body, model_name, stream,
+                                    err);
+    }
+    if (ep->info == LLM_INFO_SHOW) {
+        *stream = 0;
+        return check_show(p, body, model_name, err);
+    }
+    if (check_model(p, body, model_name, err) < 0
+        || check_stream(p, body, is_ollama_wire(wire), stream, err) < 0) {
+        return -1;
+    }
+    if (ep->op == LLM_OP_EMBEDDINGS) {
+        if (*stream && !is_ollama_wire(wire)) {
+            return invalid(p, "stream", "false (embeddings do not stream)",
+                           err);
+        }
+        /* Ollama's embedding routes take no "stream": its default (true)
+         * means nothing there. */
+        *stream = 0;
+        return check_embeddings(p, wire, body, err);
+    }
+    switch (wire) {
+    case LLM_WIRE_OLLAMA_CHAT:
+    case LLM_WIRE_OLLAMA_GENERATE:
+        return check_ollama(p, wire, body, err);
+    case LLM_WIRE_ANTHROPIC:
+        return check_anthropic(p, body, err);
+    case LLM_WIRE_OPENAI_COMPLETION:
+        return check_text_input(p, body, "prompt", 1, err);
+    case LLM_WIRE_OPENAI_RESPONSES:
+        return check_text_input(p, body, "input", 0, err);
+    default:
+        json_object_object_get_ex(body, "messages", &msgs);
+        return check_messages(p, msgs, err);
     }
 }
 

@@ -13,6 +13,7 @@
 
 #include "apr_pools.h"
 #include "mod_llm.h"
+#include "llm_event.h"
 
 struct json_object;
 
@@ -20,9 +21,33 @@ struct json_object;
 typedef enum {
     LLM_INFO_NONE = 0,
     LLM_INFO_PING,
-    LLM_INFO_VERSION,
-    LLM_INFO_MODELS
+    LLM_INFO_VERSION,         /**< {"version":"x.y.z"}: what Ollama clients
+                                   and the original's SDK both read */
+    LLM_INFO_MODELS,          /**< OpenAI model list */
+    LLM_INFO_OLLAMA_HOME,     /**< GET /: "Ollama is running" (text) */
+    LLM_INFO_TAGS,            /**< GET {P}/tags: Ollama model list */
+    LLM_INFO_LMSTUDIO_MODELS, /**< GET {P}/v0/models: LM Studio list */
+    LLM_INFO_SHOW             /**< POST {P}/show: Ollama model details;
+                                   the body names the model ("model",
+                                   or "name" of older clients) */
 } llm_info_e;
+
+/** The built-in endpoints that build their own upstream requests
+ *  (llm_builtin.h), LLM_BUILTIN_NONE for every other route. */
+typedef enum {
+    LLM_BUILTIN_NONE = 0,
+    LLM_BUILTIN_CONVERSATION,          /**< conversation_with_model */
+    LLM_BUILTIN_EXTENDED_CONVERSATION, /**< extended_conversation_with_model */
+    LLM_BUILTIN_GENERATE_QUESTIONS,    /**< generate_questions (one call
+                                            per text) */
+    LLM_BUILTIN_TRANSLATE,             /**< translate (one call per text) */
+    LLM_BUILTIN_SIMPLIFY_TEXT,         /**< simplify_text (one call per
+                                            text) */
+    LLM_BUILTIN_GENERATE_ARTICLE,      /**< generate_article_from_text */
+    LLM_BUILTIN_FULL_ARTICLE,          /**< create_full_article_from_texts */
+    LLM_BUILTIN_GENERATIVE_ANSWER,     /**< generative_answer */
+    LLM_BUILTIN__COUNT
+} llm_builtin_e;
 
 /** One route of the gateway. */
 typedef struct llm_endpoint {
@@ -33,6 +58,13 @@ typedef struct llm_endpoint {
     llm_op_e op;
     llm_info_e info;
     const char *name;         /**< stable name for logs and notes */
+    llm_wire_e wire;          /**< the body format its clients speak (for
+                                   LLM_OP_EMBEDDINGS: OPENAI_* = OpenAI
+                                   embeddings, OLLAMA_CHAT = /api/embed,
+                                   OLLAMA_GENERATE = legacy
+                                   /api/embeddings); built-ins build
+                                   OpenAI chat requests */
+    llm_builtin_e builtin;    /**< which built-in, or LLM_BUILTIN_NONE */
 } llm_endpoint_t;
 
 /**
@@ -69,6 +101,36 @@ struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
 int llm_request_validate(apr_pool_t *p, llm_op_e op, struct json_object *body,
                          const char **model_name, int *stream,
                          llm_error_t *err);
+
+/**
+ * The check of llm_request_validate() done the way @a endpoint's clients
+ * write their bodies (its wire, or its built-in):
+ *  - the model is "model" ("model_name" accepted; built-ins and the
+ *    original's clients send it), or "name" for {P}/show;
+ *  - @a *stream defaults to TRUE for the Ollama wires (Ollama's own
+ *    default) and to false for every other one;
+ *  - OpenAI chat/LM Studio: messages; completion: prompt; Responses:
+ *    input optional; Ollama chat: messages; generate: prompt (a string);
+ *    /api/embed: input; legacy /api/embeddings: prompt (a string);
+ *    Anthropic: messages (roles user/assistant only) and max_tokens (an
+ *    integer >= 1); built-ins: their own fields (llm_builtin_validate).
+ * On {P}/embeddings the body chooses: "prompt" without "input" is the
+ * Ollama legacy form, otherwise OpenAI's (see llm_wire_of_request()).
+ * Errors are 400 (missing field, wrong type, value out of range);
+ * content that is well formed but that no provider could be sent is
+ * found later, by the translation, as 422.
+ */
+int llm_request_validate_endpoint(apr_pool_t *p,
+                                  const llm_endpoint_t *endpoint,
+                                  struct json_object *body,
+                                  const char **model_name, int *stream,
+                                  llm_error_t *err);
+
+/** The wire of a request to @a endpoint with @a body: the endpoint's
+ *  wire, except on {P}/embeddings, where an Ollama-legacy body
+ *  ({"model","prompt"}) gives LLM_WIRE_OLLAMA_GENERATE. */
+llm_wire_e llm_wire_of_request(const llm_endpoint_t *endpoint,
+                               struct json_object *body);
 
 /** True when @a endpoint's dialect can be sent to a provider of @a t
  *  (this release: the OpenAI dialect to OpenAI-compatible servers). */

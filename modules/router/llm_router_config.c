@@ -24,6 +24,7 @@
 #include "ap_provider.h"
 
 #include "llm_router_private.h"
+#include "llm_builtin.h"
 
 /* Models files of the current configuration pass, by absolute path.
  * Reset in pre_config; lives in pconf. */
@@ -56,6 +57,7 @@ void *llm_router_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(table);
     MERGE(prefix);
     MERGE(language);
+    MERGE(prompts);
     MERGE(max_body);
     MERGE(timeout);
     MERGE(first_byte_timeout);
@@ -80,6 +82,11 @@ void *llm_router_create_srv_conf(apr_pool_t *p, server_rec *s)
 const char *llm_router_prefix(const llm_router_dir_conf_t *c)
 {
     return c->prefix_set ? c->prefix : LLM_DEFAULT_PREFIX;
+}
+
+const char *llm_router_language(const llm_router_dir_conf_t *c)
+{
+    return c->language_set ? c->language : LLM_DEFAULT_LANGUAGE;
 }
 
 apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
@@ -216,6 +223,23 @@ static const char *set_language(cmd_parms *cmd, void *dc, const char *arg)
     c->language = apr_pstrdup(cmd->pool, arg);
     ap_str_tolower((char *)c->language);
     c->language_set = 1;
+    return NULL;
+}
+
+/* Read at start-up (and at each graceful restart): a broken prompt file
+ * stops httpd with its name, instead of failing requests later. */
+static const char *set_prompts(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    const char *dir = ap_server_root_relative(cmd->pool, arg);
+    const char *why = NULL;
+
+    if (!dir || llm_prompts_load(cmd->pool, dir, &c->prompts, &why)
+                != APR_SUCCESS) {
+        return apr_psprintf(cmd->pool, "LLMRouterPrompts %s: %s", arg,
+                            why ? why : "bad path");
+    }
+    c->prompts_set = 1;
     return NULL;
 }
 
@@ -357,6 +381,10 @@ const command_rec llm_router_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "language of built-in prompts when a request names none "
                   "(default pl)"),
+    AP_INIT_TAKE1("LLMRouterPrompts", set_prompts, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "directory of the built-in endpoints' system prompts "
+                  "(builtin/system/<lang>/<name>.prompt)"),
     AP_INIT_TAKE1("LLMRouterMaxBody", set_max_body, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "largest request body accepted, e.g. 10M (default 10M)"),

@@ -26,6 +26,8 @@
 #include <json-c/json.h>
 
 #include "llm_router_private.h"
+#include "llm_xlate.h"
+#include "llm_builtin.h"
 
 llm_router_req_t *llm_router_req(request_rec *r)
 {
@@ -66,6 +68,7 @@ static llm_router_req_t *new_req(request_rec *r, const llm_endpoint_t *ep)
         rq->pub.endpoint = ep->name;
         rq->pub.dialect = ep->dialect;
         rq->pub.op = ep->op;
+        rq->wire = ep->wire;
     }
     return rq;
 }
@@ -135,6 +138,22 @@ static apr_status_t put_json(void *obj)
     return APR_SUCCESS;
 }
 
+/* What the client asked of the answer's shape, kept for a translated
+ * answer (a provider of the same dialect reads them itself). */
+static void note_client_options(llm_router_req_t *rq, json_object *body)
+{
+    json_object *o;
+
+    if (json_object_object_get_ex(body, "stream_options", &o)
+        && json_object_object_get_ex(o, "include_usage", &o)) {
+        rq->include_usage = json_object_get_boolean(o);
+    }
+    if (json_object_object_get_ex(body, "encoding_format", &o)
+        && json_object_is_type(o, json_type_string)) {
+        rq->encoding_format = json_object_get_string(o);
+    }
+}
+
 /* Body -> parsed, validated context, or an error answered. Returns OK
  * when the request may go on, else the handler's return value. */
 static int take_body(request_rec *r, llm_router_req_t *rq)
@@ -144,7 +163,10 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
     json_object *body;
     int rc;
 
-    if (!is_json_type(apr_table_get(r->headers_in, "Content-Type"))) {
+    /* Ollama reads any body as JSON whatever its type, and its users'
+     * scripts (curl -d) rely on that. */
+    if (rq->endpoint->dialect != LLM_DIALECT_OLLAMA
+        && !is_json_type(apr_table_get(r->headers_in, "Content-Type"))) {
         return llm_router_send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
                                      "unsupported_media_type",
                                      apr_psprintf(r->pool, "Content-Type "
@@ -166,11 +188,14 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
     apr_pool_cleanup_register(r->pool, body, put_json,
                               apr_pool_cleanup_null);
     ctx->body = body;
-    if (llm_request_validate(r->pool, ctx->op, body, &ctx->model_name,
-                             &ctx->stream, &err) < 0) {
+    rq->wire = llm_wire_of_request(rq->endpoint, body);
+    if (llm_request_validate_endpoint(r->pool, rq->endpoint, body,
+                                      &ctx->model_name, &ctx->stream,
+                                      &err) < 0) {
         return llm_router_send_error_param(r, err.status, err.code,
                                            err.param, err.message);
     }
+    note_client_options(rq, body);
     return OK;
 }
 
@@ -218,7 +243,7 @@ static int candidates(llm_router_req_t *rq, const llm_model_t *model,
                                                llm_provider_t *);
 
             if (!tried[pr->slot]
-                && llm_dialect_reaches(rq->endpoint, pr->api_type)) {
+                && llm_provider_serves(pr->api_type, rq->pub.op)) {
                 out[n++] = pr;
             }
         }
@@ -341,6 +366,65 @@ static int route(request_rec *r, llm_router_req_t *rq)
     return rc;
 }
 
+/* After a built-in's call: what mod_proxy left on r is not the answer. */
+static void forget_call(request_rec *r)
+{
+    r->status = HTTP_OK;
+    r->status_line = NULL;
+    r->content_type = NULL;
+    r->clength = 0;
+    apr_table_clear(r->headers_out);
+}
+
+/* A built-in endpoint: its upstream request(s) built from the prompt
+ * library, each routed like any request (balancing, fail-over) but with
+ * the answer kept, and one answer in the original's envelope. A streamed
+ * single-call built-in streams as OpenAI chunks instead. */
+static int serve_builtin(request_rec *r, llm_router_req_t *rq)
+{
+    llm_req_ctx_t *ctx = &rq->pub;
+    llm_builtin_plan_t *plan;
+    llm_error_t err = { 0 };
+    const char **answers;
+    int i;
+    int rc;
+
+    if (!rq->conf->prompts) {
+        return llm_router_send_error(r, HTTP_INTERNAL_SERVER_ERROR,
+            "prompt_missing", "The built-in endpoints need a prompt library "
+            "(LLMRouterPrompts) here.");
+    }
+    if (llm_builtin_build(r->pool, rq->endpoint->builtin, ctx->body,
+                          rq->conf->prompts, llm_router_language(rq->conf),
+                          &plan, &err) < 0) {
+        return llm_router_send_error_param(r, err.status, err.code,
+                                           err.param, err.message);
+    }
+    if (ctx->stream) {
+        rq->builtin_request = APR_ARRAY_IDX(plan->requests, 0, json_object *);
+        return route(r, rq);
+    }
+    answers = apr_pcalloc(r->pool, sizeof(*answers) * plan->requests->nelts);
+    rq->collect = 1;
+    for (i = 0; i < plan->requests->nelts; i++) {
+        rq->builtin_request = APR_ARRAY_IDX(plan->requests, i, json_object *);
+        rq->collected = NULL;
+        if ((rc = route(r, rq)) != OK) {
+            return rc;              /* answered already (an error) */
+        }
+        forget_call(r);
+        if (rq->collect_status) {
+            return llm_router_send_error(r, rq->collect_status,
+                                         "upstream_error", rq->collect_error);
+        }
+        answers[i] = rq->collected ? rq->collected : "";
+    }
+    rq->collect = 0;
+    return llm_router_send_json(r, HTTP_OK, llm_builtin_response(
+        r->pool, plan, answers, plan->requests->nelts,
+        (double)(apr_time_now() - r->request_time) / APR_USEC_PER_SEC));
+}
+
 static int serve(request_rec *r, llm_router_req_t *rq)
 {
     int rc;
@@ -374,6 +458,9 @@ static int serve(request_rec *r, llm_router_req_t *rq)
                                      rq->pub.error_message
                                      ? rq->pub.error_message
                                      : "The request was refused.");
+    }
+    if (rq->endpoint->builtin != LLM_BUILTIN_NONE) {
+        return serve_builtin(r, rq);
     }
     return route(r, rq);
 }

@@ -15,6 +15,7 @@
 #include "mod_llm.h"
 #include "llm_models.h"
 #include "llm_request.h"
+#include "llm_event.h"
 
 extern module AP_MODULE_DECLARE_DATA llm_router_module;
 #ifndef LLM_ROUTER_MODULE_FILE
@@ -25,6 +26,7 @@ APLOG_USE_MODULE(llm_router);
 #define LLM_BODY_FILTER    "LLM_BODY"
 #define LLM_WATCH_FILTER   "LLM_UPSTREAM"
 #define LLM_ERROR_FILTER   "LLM_ERROR_JSON"
+#define LLM_XLATE_FILTER   "LLM_XLATE"
 
 /* A models file together with the proxy workers of its providers. */
 typedef struct llm_router_table {
@@ -40,6 +42,7 @@ typedef struct {
     llm_router_table_t *table;
     const char *prefix;
     const char *language;
+    struct llm_prompts *prompts;
     apr_off_t max_body;
     apr_interval_time_t timeout;
     apr_interval_time_t first_byte_timeout;
@@ -52,6 +55,7 @@ typedef struct {
     unsigned int table_set:1;
     unsigned int prefix_set:1;
     unsigned int language_set:1;
+    unsigned int prompts_set:1;
     unsigned int max_body_set:1;
     unsigned int timeout_set:1;
     unsigned int first_byte_timeout_set:1;
@@ -72,6 +76,7 @@ typedef struct {
 #define LLM_DEFAULT_TIMEOUT   apr_time_from_sec(300)
 #define LLM_DEFAULT_CONNECT   apr_time_from_sec(5)
 #define LLM_DEFAULT_ATTEMPTS  3
+#define LLM_ANTHROPIC_VERSION "2023-06-01"   /* what we speak upstream */
 
 /* The request's private state: the public context plus what only the
  * router needs. Lives in r->request_config. */
@@ -81,6 +86,21 @@ typedef struct {
     llm_router_dir_conf_t *conf;
     llm_router_table_t *table;
     apr_socket_t *backend_sock;         /* of the attempt under way */
+    llm_wire_e wire;                    /* what the client speaks */
+    llm_wire_e provider_wire;           /* what this attempt's provider
+                                           is spoken to in */
+    struct json_object *canon;          /* the canonical request, once
+                                           one provider needed it */
+    struct json_object *builtin_request;/* a built-in's upstream request
+                                           of the call under way */
+    int include_usage;                  /* stream_options.include_usage */
+    const char *encoding_format;        /* embeddings: float / base64 */
+    int translating;                    /* LLM_XLATE is on this attempt */
+    int collect;                        /* a built-in's call: keep the
+                                           answer's text, send nothing */
+    const char *collected;              /* that text */
+    int collect_status;                 /* the provider's error status */
+    const char *collect_error;          /* ... and message */
 } llm_router_req_t;
 
 /* llm_router_config.c */
@@ -94,6 +114,7 @@ int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s);
 void llm_router_child_init(apr_pool_t *p, server_rec *s);
 const char *llm_router_prefix(const llm_router_dir_conf_t *c);
+const char *llm_router_language(const llm_router_dir_conf_t *c);
 apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c);
 apr_interval_time_t llm_router_first_byte_timeout(const llm_router_dir_conf_t *c);
 apr_interval_time_t llm_router_idle_timeout(const llm_router_dir_conf_t *c);
@@ -128,7 +149,14 @@ int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 int llm_router_create_req(request_rec *r, request_rec *backend);
 
+/* llm_router_xlate.c */
+int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
+                                const llm_provider_t *pr, const char **url);
+ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq);
+apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb);
+
 /* llm_router_reply.c */
+int llm_router_send_json(request_rec *r, int status, const char *body);
 int llm_router_send_error(request_rec *r, int status, const char *code,
                           const char *message);
 int llm_router_send_error_param(request_rec *r, int status, const char *code,

@@ -31,6 +31,7 @@
 #include <json-c/json.h>
 
 #include "llm_router_private.h"
+#include "llm_xlate.h"
 
 typedef struct {
     llm_attempt_t *at;
@@ -136,7 +137,8 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (w->rq->backend_sock) {
             limit_next_read(f->r, w->rq, llm_router_idle_timeout(w->rq->conf));
         }
-        if (brigade_has_error(bb)) {
+        if (brigade_has_error(bb) && !w->rq->translating) {
+            /* (LLM_XLATE ends a translated stream in its own dialect.) */
             add_stream_error(f->r, bb);
         }
         return ap_pass_brigade(f->next, bb);
@@ -184,7 +186,8 @@ static void forget_answer(request_rec *r)
  * gateway are not the provider's: they are dropped, and the provider's
  * token is sent instead. Compression is turned off upstream so that the
  * stream can be read (and later translated) as it flows. */
-static void prepare_headers(request_rec *r, const llm_provider_t *pr)
+static void prepare_headers(request_rec *r, const llm_provider_t *pr,
+                            llm_wire_e wire)
 {
     apr_table_t *h = r->headers_in;
 
@@ -195,28 +198,21 @@ static void prepare_headers(request_rec *r, const llm_provider_t *pr)
     apr_table_unset(h, "Accept-Encoding");
     apr_table_unset(h, "Expect");
     r->expecting_100 = 0;
+    apr_table_unset(h, "Anthropic-Version");
+    apr_table_unset(h, "Anthropic-Beta");
     apr_table_setn(h, "Content-Type", "application/json");
+    if (wire == LLM_WIRE_ANTHROPIC) {
+        /* Anthropic's API takes its key in x-api-key, and a version. */
+        if (*pr->api_token) {
+            apr_table_setn(h, "x-api-key", pr->api_token);
+        }
+        apr_table_setn(h, "anthropic-version", LLM_ANTHROPIC_VERSION);
+        return;
+    }
     if (*pr->api_token) {
         apr_table_setn(h, "Authorization",
                        apr_pstrcat(r->pool, "Bearer ", pr->api_token, NULL));
     }
-}
-
-static apr_status_t put_json(void *obj)
-{
-    json_object_put(obj);
-    return APR_SUCCESS;
-}
-
-static void build_body(request_rec *r, llm_req_ctx_t *ctx,
-                       const llm_provider_t *pr)
-{
-    json_object *out = llm_request_for_provider(ctx->body, ctx->model, pr,
-                                                &ctx->body_sent,
-                                                &ctx->body_sent_len);
-
-    apr_pool_cleanup_register(r->pool, out, put_json,
-                              apr_pool_cleanup_null);
 }
 
 static const char *outcome_name(llm_outcome_e o)
@@ -326,11 +322,11 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
 {
     proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
                                                  &proxy_module);
-    char *url = apr_pstrdup(r->pool, llm_upstream_url(r->pool, rq->endpoint,
-                                                      at->provider));
+    const char *url;
     watch_ctx_t *w = apr_pcalloc(r->pool, sizeof(*w));
     ap_filter_t *in;
     ap_filter_t *out;
+    ap_filter_t *xlate;
     int status;
 
     if (!worker) {
@@ -341,23 +337,33 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
         at->outcome = LLM_OUTCOME_REFUSED;
         return LLM_ATTEMPT_FAILED;
     }
-    build_body(r, &rq->pub, at->provider);
-    prepare_headers(r, at->provider);
+    if ((status = llm_router_upstream_request(r, rq, at->provider, &url))
+        != OK) {
+        at->outcome = LLM_OUTCOME_OK;   /* the request's fault: answered */
+        return status;
+    }
+    prepare_headers(r, at->provider, rq->provider_wire);
     in = llm_router_replay_body(r, rq->pub.body_sent, rq->pub.body_sent_len);
     w->at = at;
     w->rq = rq;
     w->may_retry = may_retry;
     rq->backend_sock = NULL;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
+    xlate = llm_router_add_xlate(r, rq);
+    rq->translating = xlate != NULL;
     r->proxyreq = PROXYREQ_REVERSE;
     apr_table_unset(r->notes, "proxy_timedout");
 
     at->started = apr_time_now();
-    status = proxy_run_scheme_handler(r, worker, pc, url, NULL, 0);
+    status = proxy_run_scheme_handler(r, worker, pc,
+                                      apr_pstrdup(r->pool, url), NULL, 0);
     at->ended = apr_time_now();
 
     llm_router_end_replay(r, in);
     ap_remove_output_filter(out);
+    if (xlate) {
+        ap_remove_output_filter(xlate);
+    }
     rq->backend_sock = NULL;    /* back in mod_proxy's pool now */
     r->proxyreq = PROXYREQ_NONE;
     return finish(r, rq->pub.model, at, w, status);

@@ -12,10 +12,13 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
+#include <json-c/json.h>
+
 #include "llm_router_private.h"
+#include "llm_xlate.h"
 
 /* Returns DONE: the response is written, nothing else may be. */
-static int send_json(request_rec *r, int status, const char *body)
+int llm_router_send_json(request_rec *r, int status, const char *body)
 {
     apr_size_t len = strlen(body);
 
@@ -32,6 +35,7 @@ int llm_router_send_error_param(request_rec *r, int status, const char *code,
                                 const char *param, const char *message)
 {
     llm_router_req_t *rq = llm_router_req(r);
+    llm_error_t err;
 
     if (rq) {
         rq->pub.status = status;
@@ -46,10 +50,14 @@ int llm_router_send_error_param(request_rec *r, int status, const char *code,
                       "%s %s: %d %s: %s", r->method, r->uri, status, code,
                       message);
     }
-    /* Every dialect of this release answers errors the OpenAI way; the
-     * dialect of rq->pub picks the shape once others are served. */
-    return send_json(r, status, llm_error_json_openai(r->pool, status, NULL,
-                                                      code, param, message));
+    /* In the shape of the client's API (OpenAI, Anthropic, Ollama). */
+    err.status = status;
+    err.code = code;
+    err.param = param;
+    err.message = message;
+    return llm_router_send_json(r, status, llm_error_json_for_error(
+                         r->pool, rq ? rq->wire : LLM_WIRE_OPENAI_CHAT,
+                         &err));
 }
 
 int llm_router_send_error(request_rec *r, int status, const char *code,
@@ -99,9 +107,9 @@ void llm_router_insert_error_filter(request_rec *r)
                                         "request: ", line + 4, ".", NULL);
     apr_table_setn(r->notes, LLM_NOTE_ERROR, rq->pub.error_code);
     ap_custom_response(r, r->status,
-                       llm_error_json_openai(r->pool, r->status, NULL,
-                                             rq->pub.error_code, NULL,
-                                             rq->pub.error_message));
+                       llm_error_json_for(r->pool, rq->wire, r->status,
+                                          rq->pub.error_code,
+                                          rq->pub.error_message));
     ap_add_output_filter(LLM_ERROR_FILTER, NULL, r, r->connection);
 }
 
@@ -151,16 +159,138 @@ static const char *models_list(request_rec *r, const llm_models_t *models)
                        "]}\n", NULL);
 }
 
+/* Ollama's /api/tags: what the ollama clients list. Sizes, digests and
+ * quantisation are the provider's business and are not known here: left
+ * empty rather than made up (the original invented "4bit"/"mlx" and
+ * leaked each provider's address). */
+static const char *ollama_model(request_rec *r, const llm_models_t *models,
+                                const llm_model_t *m)
+{
+    char when[APR_RFC822_DATE_LEN + 40];
+    apr_time_exp_t t;
+    apr_size_t n;
+    const char *name = llm_json_quote(r->pool, m->name);
+
+    apr_time_exp_gmt(&t, models->loaded_at);
+    apr_strftime(when, &n, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &t);
+    return apr_pstrcat(r->pool, "{\"name\":", name, ",\"model\":", name,
+                       ",\"modified_at\":\"", when, "\",\"size\":0,"
+                       "\"digest\":\"\",\"details\":{\"parent_model\":\"\","
+                       "\"format\":\"\",\"family\":",
+                       llm_json_quote(r->pool, owner(m)),
+                       ",\"families\":null,\"parameter_size\":\"\","
+                       "\"quantization_level\":\"\"}}", NULL);
+}
+
+static const char *tags_list(request_rec *r, const llm_models_t *models)
+{
+    const char *data = "";
+    int i;
+
+    for (i = 0; models && i < models->models->nelts; i++) {
+        data = apr_pstrcat(r->pool, data, i ? "," : "",
+                           ollama_model(r, models, APR_ARRAY_IDX(
+                               models->models, i, llm_model_t *)), NULL);
+    }
+    return apr_pstrcat(r->pool, "{\"models\":[", data, "]}\n", NULL);
+}
+
+static int is_embedding_model(const llm_model_t *m)
+{
+    return APR_ARRAY_IDX(m->providers, 0, llm_provider_t *)->is_embedding;
+}
+
+/* LM Studio's /api/v0/models. */
+static const char *lmstudio_list(request_rec *r, const llm_models_t *models)
+{
+    const char *data = "";
+    int i;
+
+    for (i = 0; models && i < models->models->nelts; i++) {
+        const llm_model_t *m = APR_ARRAY_IDX(models->models, i,
+                                             llm_model_t *);
+        const llm_provider_t *first = APR_ARRAY_IDX(m->providers, 0,
+                                                    llm_provider_t *);
+
+        data = apr_pstrcat(r->pool, data, i ? "," : "",
+            "{\"id\":", llm_json_quote(r->pool, m->name),
+            ",\"object\":\"model\",\"type\":\"",
+            is_embedding_model(m) ? "embeddings" : "llm",
+            "\",\"publisher\":", llm_json_quote(r->pool, owner(m)),
+            ",\"arch\":\"\",\"compatibility_type\":\"\","
+            "\"quantization\":\"\",\"state\":\"loaded\","
+            "\"max_context_length\":",
+            apr_off_t_toa(r->pool, (apr_off_t)first->input_size), "}", NULL);
+    }
+    return apr_pstrcat(r->pool, "{\"object\":\"list\",\"data\":[", data,
+                       "]}\n", NULL);
+}
+
+/* Ollama's /api/show for one model named in the body. */
+static int send_show(request_rec *r, llm_router_req_t *rq)
+{
+    llm_error_t err = { 0 };
+    const char *buf;
+    apr_size_t len;
+    const char *name = NULL;
+    int stream;
+    const llm_model_t *m;
+    struct json_object *body;
+    int rc;
+
+    if ((rc = llm_router_read_body(r, llm_router_max_body(rq->conf), &buf,
+                                   &len)) != OK) {
+        return rc;
+    }
+    body = llm_request_parse(r->pool, buf, len, &err);
+    if (!body || llm_request_validate_endpoint(r->pool, rq->endpoint, body,
+                                               &name, &stream, &err) < 0) {
+        if (body) {
+            json_object_put(body);
+        }
+        return llm_router_send_error_param(r, err.status, err.code,
+                                           err.param, err.message);
+    }
+    m = rq->pub.models ? llm_models_find(rq->pub.models, name) : NULL;
+    json_object_put(body);
+    if (!m) {
+        return llm_router_send_error(r, HTTP_NOT_FOUND, "model_not_found",
+            apr_psprintf(r->pool, "model '%s' not found", name));
+    }
+    return llm_router_send_json(r, HTTP_OK, apr_pstrcat(r->pool,
+        "{\"modelfile\":\"\",\"parameters\":\"\",\"template\":\"\","
+        "\"details\":{\"parent_model\":\"\",\"format\":\"\",\"family\":",
+        llm_json_quote(r->pool, owner(m)), ",\"families\":null,"
+        "\"parameter_size\":\"\",\"quantization_level\":\"\"},"
+        "\"model_info\":{},\"capabilities\":[\"",
+        is_embedding_model(m) ? "embedding" : "completion", "\"]}\n", NULL));
+}
+
 int llm_router_send_info(request_rec *r, llm_router_req_t *rq)
 {
     switch (rq->endpoint->info) {
     case LLM_INFO_PING:
-        return send_json(r, HTTP_OK, "{\"body\":\"pong\",\"status\":true}\n");
+        return llm_router_send_json(r, HTTP_OK, "{\"body\":\"pong\",\"status\":true}\n");
     case LLM_INFO_VERSION:
-        return send_json(r, HTTP_OK,
+        return llm_router_send_json(r, HTTP_OK,
                          "{\"version\":\"" LLM_VERSION_STRING "\"}\n");
     case LLM_INFO_MODELS:
-        return send_json(r, HTTP_OK, models_list(r, rq->pub.models));
+        return llm_router_send_json(r, HTTP_OK, models_list(r, rq->pub.models));
+    case LLM_INFO_TAGS:
+        return llm_router_send_json(r, HTTP_OK, tags_list(r, rq->pub.models));
+    case LLM_INFO_LMSTUDIO_MODELS:
+        return llm_router_send_json(r, HTTP_OK, lmstudio_list(r, rq->pub.models));
+    case LLM_INFO_SHOW:
+        return send_show(r, rq);
+    case LLM_INFO_OLLAMA_HOME:
+        /* What Ollama answers, so that its clients find a server here. */
+        r->status = HTTP_OK;
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_set_content_length(r, 17);
+        if (!r->header_only) {
+            ap_rwrite("Ollama is running", 17, r);
+        }
+        return DONE;
     default:
         return llm_router_send_error(r, HTTP_NOT_FOUND, "unknown_route",
                                      "Unknown route.");

@@ -59,6 +59,9 @@ static void register_hooks(apr_pool_t *p)
                              AP_FTYPE_RESOURCE);
     ap_register_output_filter(LLM_WATCH_FILTER, llm_watch_filter, NULL,
                               AP_FTYPE_CONTENT_SET);
+    /* After LLM_UPSTREAM, which must see the provider's own bytes. */
+    ap_register_output_filter(LLM_XLATE_FILTER, llm_xlate_filter, NULL,
+                              AP_FTYPE_CONTENT_SET + 1);
     ap_hook_insert_error_filter(llm_router_insert_error_filter, NULL, NULL,
                                 APR_HOOK_MIDDLE);
     ap_register_output_filter(LLM_ERROR_FILTER, llm_error_type_filter, NULL,

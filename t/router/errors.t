@@ -60,9 +60,10 @@ ok $took >= 0.9 && $took < 2.5 or diag "timeout took $took s";
 is_error(post_json('/quick/chat/completions', chat_body('slow-model')), 504,
          'upstream_timeout', 'first byte after LLMRouterTimeout (1s)');
 ok post_json($chat, chat_body('slow-model'))->code == 200;  # 3s here
-$res = post_json($chat, chat_body('anthropic-only'));
+# Anthropic has no embeddings API: no provider of the model can serve.
+$res = post_json('/v1/embeddings', { model => 'anthropic-only', input => 'x' });
 is_error($res, 503, 'no_provider_available',
-         'no provider speaks the dialect');
+         'no provider serves the operation');
 ok $res->header('Retry-After');
 is_error(post_json($chat, chat_body('dead-model', stream => JSON::PP::true)),
          502, 'upstream_unreachable', 'a stream fails before its first byte');
@@ -74,7 +75,7 @@ ok $log =~ m{LLM01040: POST /v1/chat/completions: 404 model_not_found}
 my @refused = $log =~ m{(LLM\d+: /v1/chat/completions: model dead-model, provider dead-1 .*)}g;
 ok @refused == 2 or diag "dead-1 lines:\n" . join("\n", @refused);
 ok $log =~ m{LLM01030: /quick/chat/completions: model hang-model, provider hang-1 .*timed out}
-    && $log =~ m{LLM01011: /v1/chat/completions: no provider of model anthropic-only};
+    && $log =~ m{LLM01011: /v1/embeddings: no provider of model anthropic-only};
 ok $log !~ /AH0\d+.*(proxy|error reading)/i && $log !~ /Segmentation|exit signal/
     or diag $log;
 

@@ -143,6 +143,225 @@ static void test_validate(void)
                 &stream, &err) < 0, "responses: input type");
 }
 
+static void test_new_routes(void)
+{
+    static const struct {
+        const char *prefix;
+        const char *path;
+        const char *method;
+        llm_dialect_e dialect;
+        llm_op_e op;
+        llm_info_e info;
+        llm_wire_e wire;
+        llm_builtin_e builtin;
+    } r[] = {
+        { "/api", "/", "GET", LLM_DIALECT_OLLAMA, LLM_OP_INFO,
+          LLM_INFO_OLLAMA_HOME, LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/api/tags", "GET", LLM_DIALECT_OLLAMA, LLM_OP_INFO,
+          LLM_INFO_TAGS, LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/tags", "GET", LLM_DIALECT_OLLAMA, LLM_OP_INFO,
+          LLM_INFO_TAGS, LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/api/version", "GET", LLM_DIALECT_BUILTIN, LLM_OP_INFO,
+          LLM_INFO_VERSION, LLM_WIRE_OPENAI_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/api/chat", "POST", LLM_DIALECT_OLLAMA, LLM_OP_CHAT,
+          LLM_INFO_NONE, LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/api/generate", "POST", LLM_DIALECT_OLLAMA,
+          LLM_OP_COMPLETION, LLM_INFO_NONE, LLM_WIRE_OLLAMA_GENERATE,
+          LLM_BUILTIN_NONE },
+        { "/api", "/api/embed", "POST", LLM_DIALECT_OLLAMA,
+          LLM_OP_EMBEDDINGS, LLM_INFO_NONE, LLM_WIRE_OLLAMA_CHAT,
+          LLM_BUILTIN_NONE },
+        { "/api", "/api/show", "POST", LLM_DIALECT_OLLAMA, LLM_OP_INFO,
+          LLM_INFO_SHOW, LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/api/v0/models", "GET", LLM_DIALECT_LMSTUDIO,
+          LLM_OP_INFO, LLM_INFO_LMSTUDIO_MODELS, LLM_WIRE_LMSTUDIO_CHAT,
+          LLM_BUILTIN_NONE },
+        { "/api", "/api/v0/chat/completions", "POST", LLM_DIALECT_LMSTUDIO,
+          LLM_OP_CHAT, LLM_INFO_NONE, LLM_WIRE_LMSTUDIO_CHAT,
+          LLM_BUILTIN_NONE },
+        { "/api", "/api/v0/completions", "POST", LLM_DIALECT_LMSTUDIO,
+          LLM_OP_COMPLETION, LLM_INFO_NONE, LLM_WIRE_OPENAI_COMPLETION,
+          LLM_BUILTIN_NONE },
+        { "/api", "/api/v0/embeddings", "POST", LLM_DIALECT_LMSTUDIO,
+          LLM_OP_EMBEDDINGS, LLM_INFO_NONE, LLM_WIRE_OPENAI_CHAT,
+          LLM_BUILTIN_NONE },
+        { "/api", "/v1/messages", "POST", LLM_DIALECT_ANTHROPIC,
+          LLM_OP_MESSAGES, LLM_INFO_NONE, LLM_WIRE_ANTHROPIC,
+          LLM_BUILTIN_NONE },
+        { "/v2x", "/v2x/chat", "POST", LLM_DIALECT_OLLAMA, LLM_OP_CHAT,
+          LLM_INFO_NONE, LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },
+        { "/api", "/api/conversation_with_model", "POST",
+          LLM_DIALECT_BUILTIN, LLM_OP_CHAT, LLM_INFO_NONE,
+          LLM_WIRE_OPENAI_CHAT, LLM_BUILTIN_CONVERSATION },
+        { "/api", "/api/extended_conversation_with_model", "POST",
+          LLM_DIALECT_BUILTIN, LLM_OP_CHAT, LLM_INFO_NONE,
+          LLM_WIRE_OPENAI_CHAT, LLM_BUILTIN_EXTENDED_CONVERSATION },
+        { "/api", "/api/generative_answer", "POST", LLM_DIALECT_BUILTIN,
+          LLM_OP_CHAT, LLM_INFO_NONE, LLM_WIRE_OPENAI_CHAT,
+          LLM_BUILTIN_GENERATIVE_ANSWER },
+        { "/api", "/api/generate_questions", "POST", LLM_DIALECT_BUILTIN,
+          LLM_OP_CHAT, LLM_INFO_NONE, LLM_WIRE_OPENAI_CHAT,
+          LLM_BUILTIN_GENERATE_QUESTIONS },
+        { "/api", "/api/translate", "POST", LLM_DIALECT_BUILTIN,
+          LLM_OP_CHAT, LLM_INFO_NONE, LLM_WIRE_OPENAI_CHAT,
+          LLM_BUILTIN_TRANSLATE },
+        { "/api", "/api/simplify_text", "POST", LLM_DIALECT_BUILTIN,
+          LLM_OP_CHAT, LLM_INFO_NONE, LLM_WIRE_OPENAI_CHAT,
+          LLM_BUILTIN_SIMPLIFY_TEXT },
+        { "/api", "/api/generate_article_from_text", "POST",
+          LLM_DIALECT_BUILTIN, LLM_OP_CHAT, LLM_INFO_NONE,
+          LLM_WIRE_OPENAI_CHAT, LLM_BUILTIN_GENERATE_ARTICLE },
+        { "/api", "/api/create_full_article_from_texts", "POST",
+          LLM_DIALECT_BUILTIN, LLM_OP_CHAT, LLM_INFO_NONE,
+          LLM_WIRE_OPENAI_CHAT, LLM_BUILTIN_FULL_ARTICLE },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+        const llm_endpoint_t *e = llm_endpoint_find(r[i].prefix, r[i].path);
+
+        ok(e && !strcmp(e->method, r[i].method)
+           && e->dialect == r[i].dialect && e->op == r[i].op
+           && e->info == r[i].info && e->wire == r[i].wire
+           && e->builtin == r[i].builtin,
+           apr_psprintf(pool, "%s %s (prefix %s)", r[i].method, r[i].path,
+                        r[i].prefix));
+    }
+    ok(llm_endpoint_find("/v2x", "/api/chat") == NULL,
+       "the prefix replaces Ollama's /api");
+    ok(llm_endpoint_find("/api", "/chat") == NULL
+       && llm_endpoint_find("/api", "/api/messages") == NULL,
+       "no unprefixed Ollama chat, no prefixed messages");
+    ok(llm_endpoint_find("/api", "/v1/chat/completions")->wire
+       == LLM_WIRE_OPENAI_CHAT
+       && llm_endpoint_find("/api", "/v1/completions")->wire
+          == LLM_WIRE_OPENAI_COMPLETION
+       && llm_endpoint_find("/api", "/responses")->wire
+          == LLM_WIRE_OPENAI_RESPONSES, "the OpenAI routes' wires");
+}
+
+static int check(const char *prefix, const char *path, const char *body,
+                 const char **model, int *stream, llm_error_t *err)
+{
+    const llm_endpoint_t *e = llm_endpoint_find(prefix, path);
+    json_object *o = parse(body, err);
+    int rc;
+
+    if (!o || !e) {
+        return -2;
+    }
+    rc = llm_request_validate_endpoint(pool, e, o, model, stream, err);
+    if (rc == 0) {
+        *model = apr_pstrdup(pool, *model);
+    }
+    json_object_put(o);
+    return rc;
+}
+
+static llm_wire_e wire_of(const char *path, const char *body)
+{
+    llm_error_t err;
+    json_object *o = parse(body, &err);
+    llm_wire_e w = llm_wire_of_request(llm_endpoint_find("/api", path), o);
+
+    json_object_put(o);
+    return w;
+}
+
+static void test_validate_endpoint(void)
+{
+    const char *model;
+    int stream;
+    llm_error_t err;
+
+    ok(check("/api", "/api/chat", "{\"model\":\"m\",\"messages\":[{\"role\":"
+             "\"user\",\"content\":\"hi\"}]}", &model, &stream, &err) == 0
+       && stream && !strcmp(model, "m"),
+       "Ollama chat streams unless told not to");
+    ok(check("/api", "/api/chat", "{\"model\":\"m\",\"stream\":false,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &model,
+             &stream, &err) == 0 && !stream, "Ollama stream:false");
+    ok(check("/api", "/api/chat", "{\"model\":\"m\",\"messages\":[],"
+             "\"options\":[]}", &model, &stream, &err) < 0
+       && !strcmp(err.param, "options"), "Ollama options: an object");
+    ok(check("/api", "/api/chat", "{\"model\":\"m\"}", &model, &stream,
+             &err) < 0 && !strcmp(err.param, "messages") && err.status == 400,
+       "Ollama chat needs messages");
+    ok(check("/api", "/api/generate", "{\"model\":\"m\",\"prompt\":\"x\"}",
+             &model, &stream, &err) == 0 && stream, "Ollama generate");
+    ok(check("/api", "/api/generate", "{\"model\":\"m\",\"prompt\":[\"x\"]}",
+             &model, &stream, &err) < 0 && !strcmp(err.param, "prompt"),
+       "Ollama generate: the prompt is a string");
+    ok(check("/api", "/api/generate", "{\"model\":\"m\",\"prompt\":\"x\","
+             "\"images\":\"abc\"}", &model, &stream, &err) < 0
+       && !strcmp(err.param, "images"), "Ollama images: an array");
+    ok(check("/api", "/api/embed", "{\"model\":\"m\",\"input\":\"x\"}",
+             &model, &stream, &err) == 0 && !stream,
+       "Ollama embed: does not stream");
+    ok(check("/api", "/api/embeddings", "{\"model\":\"m\",\"prompt\":\"x\"}",
+             &model, &stream, &err) == 0, "legacy Ollama embeddings");
+    ok(check("/api", "/api/embeddings", "{\"model\":\"m\",\"input\":[\"x\"]}",
+             &model, &stream, &err) == 0, "and OpenAI's on the same route");
+    ok(check("/api", "/api/embeddings", "{\"model\":\"m\"}", &model, &stream,
+             &err) < 0 && !strcmp(err.param, "input"),
+       "neither: input is missing");
+    ok(wire_of("/api/embeddings", "{\"model\":\"m\",\"prompt\":\"x\"}")
+       == LLM_WIRE_OLLAMA_GENERATE
+       && wire_of("/api/embeddings", "{\"model\":\"m\",\"input\":\"x\"}")
+          == LLM_WIRE_OPENAI_CHAT
+       && wire_of("/v1/embeddings", "{\"model\":\"m\",\"prompt\":\"x\"}")
+          == LLM_WIRE_OPENAI_CHAT, "the body picks the wire on "
+       "{P}/embeddings only");
+    ok(check("/api", "/v1/messages", "{\"model\":\"c\",\"max_tokens\":10,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &model,
+             &stream, &err) == 0 && !stream, "Anthropic: stream false");
+    ok(check("/api", "/v1/messages", "{\"model\":\"c\",\"messages\":"
+             "[{\"role\":\"user\",\"content\":\"hi\"}]}", &model, &stream,
+             &err) < 0 && !strcmp(err.param, "max_tokens")
+       && err.status == 400, "Anthropic needs max_tokens");
+    ok(check("/api", "/v1/messages", "{\"model\":\"c\",\"max_tokens\":0,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", &model,
+             &stream, &err) < 0 && !strcmp(err.param, "max_tokens"),
+       "max_tokens >= 1");
+    ok(check("/api", "/v1/messages", "{\"model\":\"c\",\"max_tokens\":5,"
+             "\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}", &model,
+             &stream, &err) < 0 && !strcmp(err.param, "messages[0].role"),
+       "Anthropic: no system role in messages");
+    ok(check("/api", "/v1/messages", "{\"model\":\"c\",\"max_tokens\":5,"
+             "\"messages\":[{\"role\":\"user\",\"content\":5}]}", &model,
+             &stream, &err) < 0 && !strcmp(err.param, "messages[0].content"),
+       "Anthropic: content a string or blocks");
+    ok(check("/api", "/v1/messages", "{\"model\":\"c\",\"max_tokens\":5,"
+             "\"system\":5,\"messages\":[{\"role\":\"user\","
+             "\"content\":\"x\"}]}",
+             &model, &stream, &err) < 0 && !strcmp(err.param, "system"),
+       "Anthropic: system a string or blocks");
+    ok(check("/api", "/api/v0/chat/completions", "{\"model\":\"m\","
+             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", &model,
+             &stream, &err) == 0 && !stream, "LM Studio chat: OpenAI's rules");
+    ok(check("/api", "/api/v0/completions", "{\"model\":\"m\"}", &model,
+             &stream, &err) < 0 && !strcmp(err.param, "prompt"),
+       "LM Studio completion needs a prompt");
+    ok(check("/api", "/api/show", "{\"name\":\"llama3\"}", &model, &stream,
+             &err) == 0 && !strcmp(model, "llama3"),
+       "show: the older \"name\"");
+    ok(check("/api", "/api/show", "{}", &model, &stream, &err) < 0
+       && !strcmp(err.param, "model"), "show needs a model");
+    ok(check("/api", "/api/translate", "{\"model_name\":\"m\","
+             "\"texts\":[\"a\"]}", &model, &stream, &err) == 0
+       && !strcmp(model, "m") && !stream, "a built-in's own fields");
+    ok(check("/api", "/api/translate", "{\"model_name\":\"m\"}", &model,
+             &stream, &err) < 0 && err.status == 400
+       && !strcmp(err.param, "texts"), "a built-in field missing: 400");
+    ok(check("/api", "/v1/chat/completions", "{\"model\":\"m\"}", &model,
+             &stream, &err) < 0 && !strcmp(err.param, "messages"),
+       "OpenAI chat as before");
+    ok(validate("{\"model\":\"c\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"x\"}]}", LLM_OP_MESSAGES, &model, &stream, &err)
+       < 0 && !strcmp(err.param, "max_tokens"),
+       "llm_request_validate: LLM_OP_MESSAGES is Anthropic's");
+}
+
 static llm_provider_t *provider(llm_api_type_e t, const char *host,
                                 const char *model_path, int tools)
 {
@@ -275,6 +494,8 @@ int main(void)
     test_routes();
     test_parse();
     test_validate();
+    test_new_routes();
+    test_validate_endpoint();
     test_rewrite();
     test_urls();
     test_errors();

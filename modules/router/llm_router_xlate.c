@@ -1,0 +1,472 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * Any client dialect to any provider dialect, in the request path.
+ *
+ * The request: when the provider does not speak the client's wire, the
+ * client's body becomes the canonical request (an OpenAI chat request,
+ * llm_xlate_ingress, once per request) and that becomes the provider's
+ * body (llm_xlate_egress, per attempt: the next provider may speak
+ * another dialect).
+ *
+ * The answer: LLM_XLATE, an output filter after LLM_UPSTREAM, reads
+ * what mod_proxy passes on. A streamed answer (SSE, NDJSON) goes through
+ * the provider wire's decoder and the client wire's encoder bucket by
+ * bucket: each translated event leaves as soon as its input event is
+ * complete, with a FLUSH, and at most one incomplete input event is held
+ * (llm_event.h). A whole answer, an embeddings answer and an error body
+ * are small and are read to their end first. The usage the answer
+ * reported lands in the request context for metrics, limits and audit.
+ */
+
+#include "apr_strings.h"
+#include "http_core.h"
+#include "http_protocol.h"
+#include "util_filter.h"
+
+#include <json-c/json.h>
+
+#include "llm_router_private.h"
+#include "llm_xlate.h"
+
+/* An answer read whole before it is translated (a whole chat answer, an
+ * embeddings answer, an error body) may not be larger. */
+#define WHOLE_MAX (64 * 1024 * 1024)
+
+static apr_status_t put_json(void *obj)
+{
+    json_object_put(obj);
+    return APR_SUCCESS;
+}
+
+static void owned_by_pool(apr_pool_t *p, json_object *o)
+{
+    apr_pool_cleanup_register(p, o, put_json, apr_pool_cleanup_null);
+}
+
+static int refuse(request_rec *r, llm_router_req_t *rq,
+                  const llm_error_t *err)
+{
+    rq->pub.error_code = err->code;
+    rq->pub.error_message = err->message;
+    return llm_router_send_error_param(r, err->status, err->code,
+                                       err->param, err->message);
+}
+
+/* The canonical form of the client's request, made once. */
+static json_object *canonical(request_rec *r, llm_router_req_t *rq,
+                              llm_error_t *err)
+{
+    if (!rq->canon) {
+        rq->canon = llm_xlate_ingress(r->pool, rq->wire, rq->pub.op,
+                                      rq->pub.body, err);
+        if (rq->canon) {
+            owned_by_pool(r->pool, rq->canon);
+        }
+    }
+    return rq->canon;
+}
+
+int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
+                                const llm_provider_t *pr, const char **url)
+{
+    llm_req_ctx_t *ctx = &rq->pub;
+    llm_error_t err = { 0 };
+    json_object *src = ctx->body;
+    json_object *fitted;
+    json_object *out;
+    const char *text;
+    apr_size_t len;
+
+    rq->provider_wire = llm_wire_for_provider(pr->api_type, ctx->op,
+                                              rq->wire);
+    *url = llm_upstream_url_for(r->pool, pr, rq->provider_wire, ctx->op);
+    if (rq->builtin_request) {
+        src = rq->builtin_request;
+    }
+    else if (rq->provider_wire != rq->wire
+             && !(src = canonical(r, rq, &err))) {
+        return refuse(r, rq, &err);
+    }
+    /* model_path, tools the provider cannot take, vLLM's field names. */
+    fitted = llm_request_for_provider(src, ctx->model, pr, &text, &len);
+    owned_by_pool(r->pool, fitted);
+    if (src == ctx->body) {
+        ctx->body_sent = text;
+        ctx->body_sent_len = len;
+        return OK;
+    }
+    out = llm_xlate_egress(r->pool, rq->provider_wire, ctx->op, fitted, &err);
+    if (!out) {
+        return refuse(r, rq, &err);
+    }
+    owned_by_pool(r->pool, out);
+    llm_xlate_fit_provider(out, pr->api_type);
+    ctx->body_sent = llm_xlate_json_text(r->pool, out);
+    ctx->body_sent_len = strlen(ctx->body_sent);
+    return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The answer                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef enum {
+    XL_UNDECIDED = 0,
+    XL_STREAM,          /* the provider streams: decode as it flows */
+    XL_WHOLE,           /* the provider's whole JSON answer */
+    XL_EMBEDDINGS,      /* an embeddings answer (not events) */
+    XL_ERROR,           /* the provider's error body */
+    XL_COLLECT,         /* a built-in's call: its text, for the envelope */
+    XL_PASS             /* nothing to translate after all */
+} xl_mode_e;
+
+typedef struct {
+    llm_router_req_t *rq;
+    apr_pool_t *pool;
+    xl_mode_e mode;
+    llm_decoder_t *dec;
+    llm_encoder_t *enc;
+    apr_bucket_brigade *out;
+    char *buf;                   /* a whole answer, read so far */
+    apr_size_t len;
+    apr_size_t cap;
+    int too_big;
+} xl_ctx_t;
+
+static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
+{
+    xl_ctx_t *x = baton;
+
+    if (len) {
+        APR_BRIGADE_INSERT_TAIL(x->out, apr_bucket_heap_create(
+            buf, len, NULL, x->out->bucket_alloc));
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t to_encoder(void *baton, const llm_event_t *ev)
+{
+    xl_ctx_t *x = baton;
+
+    return llm_encoder_event(x->enc, ev, emit, x);
+}
+
+static int is_streamed(const char *content_type)
+{
+    return content_type
+           && (!strncasecmp(content_type, "text/event-stream", 17)
+               || !strncasecmp(content_type, "application/x-ndjson", 20));
+}
+
+static void start_encoder(request_rec *r, xl_ctx_t *x, int stream)
+{
+    llm_encode_opts_t o = { 0 };
+    llm_req_ctx_t *ctx = &x->rq->pub;
+
+    o.model = ctx->model_name;
+    o.include_usage = x->rq->include_usage;
+    x->enc = llm_encoder_create(r->pool, x->rq->wire, stream, &o);
+}
+
+/* What the client gets instead of the provider's headers. */
+static void client_headers(request_rec *r, const char *content_type,
+                           int stream)
+{
+    apr_table_unset(r->headers_out, "Content-Length");
+    apr_table_unset(r->headers_out, "Content-Encoding");
+    apr_table_unset(r->headers_out, "ETag");
+    r->clength = 0;
+    ap_set_content_type(r, content_type);
+    if (stream) {
+        apr_table_setn(r->headers_out, "Cache-Control", "no-cache");
+        apr_table_setn(r->headers_out, "X-Accel-Buffering", "no");
+    }
+}
+
+static void decide(request_rec *r, xl_ctx_t *x)
+{
+    llm_router_req_t *rq = x->rq;
+    int stream = rq->pub.stream;
+
+    if (rq->collect) {
+        x->mode = XL_COLLECT;
+        if (is_streamed(r->content_type)) {
+            x->dec = llm_decoder_create(r->pool, rq->provider_wire,
+                                        LLM_EVENT_MAX_DEFAULT);
+        }
+        return;
+    }
+    if (r->status >= 400) {
+        x->mode = XL_ERROR;
+        client_headers(r, "application/json", 0);
+        return;
+    }
+    if (rq->pub.op == LLM_OP_EMBEDDINGS) {
+        x->mode = XL_EMBEDDINGS;
+        client_headers(r, llm_wire_content_type(rq->wire, 0), 0);
+        return;
+    }
+    x->mode = is_streamed(r->content_type) ? XL_STREAM : XL_WHOLE;
+    if (x->mode == XL_STREAM) {
+        x->dec = llm_decoder_create(r->pool, rq->provider_wire,
+                                    LLM_EVENT_MAX_DEFAULT);
+    }
+    start_encoder(r, x, stream);
+    client_headers(r, llm_wire_content_type(rq->wire, stream), stream);
+}
+
+static void keep(xl_ctx_t *x, const char *data, apr_size_t len)
+{
+    if (x->too_big || x->len + len > WHOLE_MAX) {
+        x->too_big = 1;
+        return;
+    }
+    if (x->len + len > x->cap) {
+        apr_size_t cap = x->cap ? x->cap * 2 : 16384;
+        char *buf;
+
+        while (cap < x->len + len) {
+            cap *= 2;
+        }
+        buf = apr_palloc(x->pool, cap);
+        if (x->len) {
+            memcpy(buf, x->buf, x->len);
+        }
+        x->buf = buf;
+        x->cap = cap;
+    }
+    memcpy(x->buf + x->len, data, len);
+    x->len += len;
+}
+
+/* The provider's error, in the client's dialect, with its status. */
+static void finish_error(request_rec *r, xl_ctx_t *x)
+{
+    const char *msg = x->len ? llm_error_message_of(r->pool, x->buf, x->len)
+                             : NULL;
+    const char *body;
+
+    if (!msg) {
+        msg = apr_psprintf(r->pool, "The provider answered %d.", r->status);
+    }
+    x->rq->pub.error_code = "upstream_error";
+    x->rq->pub.error_message = msg;
+    body = llm_error_json_for(r->pool, x->rq->wire, r->status,
+                              "upstream_error", msg);
+    emit(x, body, strlen(body));
+}
+
+static void finish_embeddings(request_rec *r, xl_ctx_t *x)
+{
+    llm_router_req_t *rq = x->rq;
+    json_object *o = x->too_big ? NULL
+                     : llm_xlate_parse_any(x->buf, x->len);
+    const char *body = NULL;
+
+    if (o) {
+        body = llm_embeddings_response_ex(r->pool, rq->provider_wire,
+                                          rq->wire, o, rq->pub.model_name,
+                                          rq->encoding_format,
+                                          &rq->pub.usage);
+        json_object_put(o);
+    }
+    if (!body) {
+        body = llm_error_json_for(r->pool, rq->wire, HTTP_BAD_GATEWAY,
+                                  "bad_upstream_answer",
+                                  "The provider's embeddings answer could "
+                                  "not be read.");
+    }
+    emit(x, body, strlen(body));
+}
+
+static void finish_whole(request_rec *r, xl_ctx_t *x)
+{
+    if (x->too_big) {
+        llm_event_t ev = { 0 };
+
+        ev.type = LLM_EV_ERROR;
+        ev.error_type = "bad_upstream_answer";
+        ev.error_message = "The provider's answer is too large.";
+        to_encoder(x, &ev);
+    }
+    else {
+        llm_decode_body(r->pool, x->rq->provider_wire, x->buf, x->len,
+                        to_encoder, x);
+    }
+}
+
+/* A built-in's call: the answer's text, or why there is none. */
+static apr_status_t collect_event(void *baton, const llm_event_t *ev)
+{
+    xl_ctx_t *x = baton;
+    llm_router_req_t *rq = x->rq;
+
+    switch (ev->type) {
+    case LLM_EV_TEXT:
+        rq->collected = apr_pstrcat(x->pool, rq->collected ? rq->collected
+                                                           : "",
+                                    apr_pstrmemdup(x->pool, ev->text,
+                                                   ev->text_len), NULL);
+        break;
+    case LLM_EV_USAGE:
+        rq->pub.usage = ev->usage;
+        break;
+    case LLM_EV_ERROR:
+        rq->collect_status = HTTP_BAD_GATEWAY;
+        rq->collect_error = apr_pstrdup(x->pool, ev->error_message
+                                        ? ev->error_message
+                                        : "The provider's answer is broken.");
+        break;
+    default:
+        break;
+    }
+    return APR_SUCCESS;
+}
+
+static void finish_collect(request_rec *r, xl_ctx_t *x)
+{
+    llm_router_req_t *rq = x->rq;
+
+    if (r->status >= 400) {
+        const char *msg = x->len ? llm_error_message_of(r->pool, x->buf,
+                                                        x->len) : NULL;
+
+        rq->collect_status = r->status;
+        rq->collect_error = msg ? msg : apr_psprintf(r->pool,
+            "The provider answered %d.", r->status);
+        return;
+    }
+    if (x->dec) {
+        llm_decoder_end(x->dec, collect_event, x);
+    }
+    else {
+        llm_decode_body(r->pool, rq->provider_wire, x->buf, x->len,
+                        collect_event, x);
+    }
+}
+
+/* The provider's answer is over (EOS, or a broken connection). */
+static void finish(request_rec *r, xl_ctx_t *x)
+{
+    switch (x->mode) {
+    case XL_COLLECT:
+        finish_collect(r, x);
+        return;
+    case XL_ERROR:
+        finish_error(r, x);
+        return;
+    case XL_EMBEDDINGS:
+        finish_embeddings(r, x);
+        return;
+    case XL_STREAM:
+        llm_decoder_end(x->dec, to_encoder, x);
+        break;
+    case XL_WHOLE:
+        finish_whole(r, x);
+        break;
+    default:
+        return;
+    }
+    llm_encoder_end(x->enc, emit, x);
+    x->rq->pub.usage = *llm_encoder_usage(x->enc);
+    if (llm_encoder_failed(x->enc)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01041)
+                      "%s: the answer of provider %s ended badly; the "
+                      "client got an error in its dialect", r->uri,
+                      x->rq->pub.attempt ? x->rq->pub.attempt->provider->id
+                                         : "?");
+    }
+}
+
+static void take_data(xl_ctx_t *x, const char *data, apr_size_t len)
+{
+    if (x->mode == XL_STREAM) {
+        llm_decoder_feed(x->dec, data, len, to_encoder, x);
+    }
+    else if (x->mode == XL_COLLECT && x->dec) {
+        llm_decoder_feed(x->dec, data, len, collect_event, x);
+    }
+    else {
+        keep(x, data, len);
+    }
+}
+
+apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    xl_ctx_t *x = f->ctx;
+    apr_bucket *e;
+    apr_status_t rv = APR_SUCCESS;
+
+    if (x->mode == XL_UNDECIDED) {
+        if (APR_BRIGADE_EMPTY(bb)) {
+            return APR_SUCCESS;
+        }
+        decide(r, x);
+        x->out = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    }
+    while (!APR_BRIGADE_EMPTY(bb)) {
+        const char *data;
+        apr_size_t len;
+
+        e = APR_BRIGADE_FIRST(bb);
+        if (APR_BUCKET_IS_EOS(e) || AP_BUCKET_IS_ERROR(e)) {
+            /* The end, or a provider that broke off: the encoder ends
+             * the client's answer, with an error event if it is cut. */
+            finish(r, x);
+            if (x->mode == XL_COLLECT) {
+                /* Nothing of a built-in's call goes to the client: the
+                 * handler answers once every call is done. */
+                apr_brigade_cleanup(bb);
+                return APR_SUCCESS;
+            }
+            APR_BUCKET_REMOVE(e);
+            APR_BRIGADE_INSERT_TAIL(x->out, e);
+            APR_BRIGADE_CONCAT(x->out, bb);
+            return ap_pass_brigade(f->next, x->out);
+        }
+        if (APR_BUCKET_IS_FLUSH(e) && x->mode != XL_COLLECT) {
+            APR_BUCKET_REMOVE(e);
+            APR_BRIGADE_INSERT_TAIL(x->out, e);
+            if ((rv = ap_pass_brigade(f->next, x->out)) != APR_SUCCESS) {
+                return rv;
+            }
+            apr_brigade_cleanup(x->out);
+            continue;
+        }
+        if (APR_BUCKET_IS_METADATA(e)) {
+            apr_bucket_delete(e);
+            continue;
+        }
+        rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        take_data(x, data, len);
+        apr_bucket_delete(e);
+    }
+    /* What was translated goes at once: no waiting for more input. */
+    if (x->mode == XL_STREAM && !APR_BRIGADE_EMPTY(x->out)) {
+        APR_BRIGADE_INSERT_TAIL(x->out, apr_bucket_flush_create(
+            f->c->bucket_alloc));
+        rv = ap_pass_brigade(f->next, x->out);
+        apr_brigade_cleanup(x->out);
+    }
+    return rv;
+}
+
+ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
+{
+    xl_ctx_t *x;
+
+    if (rq->provider_wire == rq->wire && !rq->builtin_request) {
+        return NULL;
+    }
+    x = apr_pcalloc(r->pool, sizeof(*x));
+    x->rq = rq;
+    x->pool = r->pool;
+    return ap_add_output_filter(LLM_XLATE_FILTER, x, r, r->connection);
+}
