@@ -13,7 +13,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
-                 free_port start_httpd stop_httpd);
+                 free_port start_httpd stop_httpd stream_request);
 
 # Test::More's diag, which Apache::Test does not export.
 sub diag { print STDERR map { "# $_\n" } map { split /\n/ } @_; 1 }
@@ -143,6 +143,62 @@ sub stop_httpd {
 }
 
 END { local $?; stop_httpd($_) for @started }
+
+# POST $body (a string) to $path on the test server and read the answer
+# as it arrives: { head => status line and headers, data => the de-chunked
+# body, pieces => [[bytes, arrival time in us]...], complete => the
+# terminating chunk came }. Headers in %hdr; path => ... overrides.
+sub stream_request {
+    my ($path, $body, %hdr) = @_;
+    require IO::Select;
+    require IO::Socket::INET;
+    require Time::HiRes;
+    my $sock = IO::Socket::INET->new(PeerAddr => 'localhost',
+        PeerPort => Apache::Test::vars('port'), Timeout => 10) or die $!;
+    $hdr{'Content-Type'} //= 'application/json';
+    my $headers = join '', map { "$_: $hdr{$_}\r\n" } sort keys %hdr;
+    print $sock "POST $path HTTP/1.1\r\nHost: localhost\r\n"
+        . "Content-Length: " . length($body) . "\r\n$headers"
+        . "Connection: close\r\n\r\n$body";
+    my ($raw, $data, @pieces, $head, $complete) = ('', '');
+    my $sel = IO::Select->new($sock);
+    my $deadline = Time::HiRes::time() + 15;
+    while (Time::HiRes::time() < $deadline) {
+        last unless $sel->can_read($deadline - Time::HiRes::time());
+        my $n = sysread $sock, my $buf, 65536;
+        my $now = int(Time::HiRes::time() * 1e6);
+        last unless $n;
+        $raw .= $buf;
+        if (!defined $head) {
+            next unless $raw =~ s/^(.*?\r\n)\r\n//s;
+            $head = $1;
+            if ($head !~ /^Transfer-Encoding: chunked/mi) {
+                $data .= $raw;
+                push @pieces, [$raw, $now] if length $raw;
+                $raw = '';
+                next;
+            }
+        }
+        if ($head !~ /^Transfer-Encoding: chunked/mi) {
+            $data .= $raw;
+            push @pieces, [$raw, $now];
+            $raw = '';
+            next;
+        }
+        while ($raw =~ /^([0-9a-fA-F]+)\r\n/) {
+            my $size = hex $1;
+            my $start = length($1) + 2;
+            last if length($raw) < $start + $size + 2;
+            if ($size == 0) { $complete = 1; $raw = ''; last }
+            my $piece = substr($raw, $start, $size);
+            $data .= $piece;
+            push @pieces, [$piece, $now];
+            substr($raw, 0, $start + $size + 2, '');
+        }
+    }
+    return { head => $head // '', data => $data, pieces => \@pieces,
+             complete => $complete };
+}
 
 # A loopback port nobody listens on now.
 sub free_port {

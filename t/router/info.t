@@ -21,7 +21,8 @@ for my $path ('/version', '/api/version') {
     ok $d && $d->{version} =~ /^\d+\.\d+\.\d+$/;
 }
 
-my @active = ('mock-chat', 'mock-tools', 'mock-embed', 'slow-model',
+my @active = ('mock-chat', 'mock-tools', 'mock-embed', 'ollama-chat',
+              'ollama-embed', 'claude-chat', 'vllm-tools', 'slow-model',
               'hang-model', 'reset-model', 'dead-model', 'anthropic-only',
               'sleepy-model', 'flaky-model', 'overloaded-model',
               'picky-model', 'silent-model', 'down-model',

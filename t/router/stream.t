@@ -20,40 +20,17 @@ plan tests => 14, need_module 'llm_router', 'proxy_http';
 sub stream_events {
     my ($body, %hdr) = @_;
     my $path = delete $hdr{path} // '/v1/chat/completions';
-    my $sock = IO::Socket::INET->new(PeerAddr => 'localhost',
-        PeerPort => Apache::Test::vars('port'), Timeout => 10) or die $!;
-    my $headers = join '', map { "$_: $hdr{$_}\r\n" } sort keys %hdr;
-    print $sock "POST $path HTTP/1.1\r\nHost: localhost\r\n"
-        . "Content-Type: application/json\r\nContent-Length: "
-        . length($body) . "\r\n$headers" . "Connection: close\r\n\r\n$body";
-    my ($raw, $data, @events) = ('', '');
-    my ($head, $complete, $closed) = (undef, 0, 0);
-    my $sel = IO::Select->new($sock);
-    my $deadline = time + 15;
-    while (time < $deadline) {
-        last unless $sel->can_read($deadline - time);
-        my $n = sysread $sock, my $buf, 65536;
-        my $now = time;
-        if (!$n) { $closed = 1; last }
-        $raw .= $buf;
-        if (!defined $head) {
-            next unless $raw =~ s/^(.*?\r\n)\r\n//s;
-            $head = $1;
-        }
-        # de-chunk what is complete
-        while ($raw =~ /^([0-9a-fA-F]+)\r\n/) {
-            my $size = hex $1;
-            my $start = length($1) + 2;
-            last if length($raw) < $start + $size + 2;
-            if ($size == 0) { $complete = 1; $raw = ''; last }
-            $data .= substr($raw, $start, $size);
-            substr($raw, 0, $start + $size + 2, '');
-        }
+    my $got = stream_request($path, $body, %hdr);
+    my ($data, @events) = ('');
+    # Each event with the time the piece that completed it arrived.
+    for my $p (@{ $got->{pieces} }) {
+        $data .= $p->[0];
         while ($data =~ s/^data: (.*?)\n\n//s) {
-            push @events, { data => $1, at_us => int($now * 1e6) };
+            push @events, { data => $1, at_us => $p->[1] };
         }
     }
-    return { head => $head, events => \@events, complete => $complete };
+    return { head => $got->{head}, events => \@events,
+             complete => $got->{complete} };
 }
 
 # 10 content events, 100 ms apart; the mock stamps each one just before
