@@ -60,6 +60,8 @@ static const llm_endpoint_t endpoints[] = {
          LLM_WIRE_OPENAI_CHAT),
     INFO("/v1/models", 0, LLM_DIALECT_OPENAI, LLM_INFO_MODELS, "v1/models",
          LLM_WIRE_OPENAI_CHAT),
+    INFO("/ps", 1, LLM_DIALECT_OLLAMA, LLM_INFO_PS, "ps",
+         LLM_WIRE_OLLAMA_CHAT),
     INFO("/v0/models", 1, LLM_DIALECT_LMSTUDIO, LLM_INFO_LMSTUDIO_MODELS,
          "v0/models", LLM_WIRE_LMSTUDIO_CHAT),
     /* POST, but answered from the models file: the body names a model. */

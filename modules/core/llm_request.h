@@ -27,6 +27,8 @@ typedef enum {
     LLM_INFO_OLLAMA_HOME,     /**< GET /: "Ollama is running" (text) */
     LLM_INFO_TAGS,            /**< GET {P}/tags: Ollama model list */
     LLM_INFO_LMSTUDIO_MODELS, /**< GET {P}/v0/models: LM Studio list */
+    LLM_INFO_PS,              /**< GET {P}/ps: Ollama's loaded models
+                                   (none here: providers load them) */
     LLM_INFO_SHOW             /**< POST {P}/show: Ollama model details;
                                    the body names the model ("model",
                                    or "name" of older clients) */

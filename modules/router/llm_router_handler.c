@@ -90,6 +90,11 @@ int llm_router_translate(request_rec *r)
     }
     ap_set_module_config(r->request_config, &llm_router_module,
                          new_req(r, ep));
+    if (!ep && *prefix && !strncmp(r->uri, prefix, strlen(prefix))) {
+        /* An unknown route under the prefix is an Ollama client's
+         * (/api/pull, ...): it reads errors as {"error":"..."}. */
+        llm_router_req(r)->wire = LLM_WIRE_OLLAMA_CHAT;
+    }
     r->handler = LLM_ROUTER_HANDLER;
     r->filename = apr_pstrcat(r->pool, LLM_ROUTER_HANDLER ":", r->uri, NULL);
     r->finfo.filetype = APR_NOFILE;
@@ -154,6 +159,15 @@ static void note_client_options(llm_router_req_t *rq, json_object *body)
     }
 }
 
+static int unsupported_type(request_rec *r, const char *type)
+{
+    return llm_router_send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                 "unsupported_media_type",
+                                 apr_psprintf(r->pool, "Content-Type must "
+                                              "be application/json, not %s",
+                                              type ? type : "none"));
+}
+
 /* Body -> parsed, validated context, or an error answered. Returns OK
  * when the request may go on, else the handler's return value. */
 static int take_body(request_rec *r, llm_router_req_t *rq)
@@ -163,16 +177,14 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
     json_object *body;
     int rc;
 
+    const char *type = apr_table_get(r->headers_in, "Content-Type");
+
     /* Ollama reads any body as JSON whatever its type, and its users'
-     * scripts (curl -d) rely on that. */
-    if (rq->endpoint->dialect != LLM_DIALECT_OLLAMA
-        && !is_json_type(apr_table_get(r->headers_in, "Content-Type"))) {
-        return llm_router_send_error(r, HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                     "unsupported_media_type",
-                                     apr_psprintf(r->pool, "Content-Type "
-                                         "must be application/json, not "
-                                         "%s", apr_table_get(r->headers_in,
-                                         "Content-Type")));
+     * scripts (curl -d) rely on that; the others must say JSON. */
+    if (rq->endpoint->dialect != LLM_DIALECT_OLLAMA && !is_json_type(type)
+        && !(rq->endpoint->op == LLM_OP_EMBEDDINGS
+             && rq->endpoint->prefixed)) {
+        return unsupported_type(r, type);
     }
     rc = llm_router_read_body(r, llm_router_max_body(rq->conf),
                               &ctx->body_raw, &ctx->body_raw_len);
@@ -189,6 +201,11 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
                               apr_pool_cleanup_null);
     ctx->body = body;
     rq->wire = llm_wire_of_request(rq->endpoint, body);
+    /* {P}/embeddings is Ollama's legacy route too: the body tells. */
+    if (!is_json_type(type) && rq->wire != LLM_WIRE_OLLAMA_GENERATE
+        && rq->endpoint->dialect != LLM_DIALECT_OLLAMA) {
+        return unsupported_type(r, type);
+    }
     if (llm_request_validate_endpoint(r->pool, rq->endpoint, body,
                                       &ctx->model_name, &ctx->stream,
                                       &err) < 0) {
@@ -369,6 +386,10 @@ static int route(request_rec *r, llm_router_req_t *rq)
 /* After a built-in's call: what mod_proxy left on r is not the answer. */
 static void forget_call(request_rec *r)
 {
+    /* ap_pass_brigade() marked the EOS mod_proxy passed (LLM_XLATE kept
+     * it from the client): without this, httpd would never end the
+     * response we write next. */
+    r->eos_sent = 0;
     r->status = HTTP_OK;
     r->status_line = NULL;
     r->content_type = NULL;

@@ -175,6 +175,7 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 /* Undo what a withheld answer left on r, before the next attempt. */
 static void forget_answer(request_rec *r)
 {
+    r->eos_sent = 0;            /* the withheld answer's EOS did not go */
     r->status = HTTP_OK;
     r->status_line = NULL;
     r->content_type = NULL;

@@ -263,7 +263,9 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
         llm_json_quote(r->pool, owner(m)), ",\"families\":null,"
         "\"parameter_size\":\"\",\"quantization_level\":\"\"},"
         "\"model_info\":{},\"capabilities\":[\"",
-        is_embedding_model(m) ? "embedding" : "completion", "\"]}\n", NULL));
+        is_embedding_model(m) ? "embedding" : "completion",
+        APR_ARRAY_IDX(m->providers, 0, llm_provider_t *)->tool_calling
+            ? "\",\"tools" : "", "\"]}\n", NULL));
 }
 
 int llm_router_send_info(request_rec *r, llm_router_req_t *rq)
@@ -282,6 +284,8 @@ int llm_router_send_info(request_rec *r, llm_router_req_t *rq)
         return llm_router_send_json(r, HTTP_OK, lmstudio_list(r, rq->pub.models));
     case LLM_INFO_SHOW:
         return send_show(r, rq);
+    case LLM_INFO_PS:
+        return llm_router_send_json(r, HTTP_OK, "{\"models\":[]}\n");
     case LLM_INFO_OLLAMA_HOME:
         /* What Ollama answers, so that its clients find a server here. */
         r->status = HTTP_OK;

@@ -87,6 +87,7 @@ typedef struct {
     const char *think;          /* reasoning text sent before the answer */
     const char *models;         /* comma list of the models served */
     const char *require_key;    /* Anthropic: the x-api-key to insist on */
+    const char *record;         /* write what came to logs/mock-<it>.json */
 } mock_opts;
 
 /* Which API an endpoint speaks: it decides the shape of the errors. */
@@ -245,6 +246,10 @@ int mock_anthropic_bad_json(mock_ctx *ctx);
 int mock_anthropic_check_headers(mock_ctx *ctx);
 
 int mock_echo(mock_ctx *ctx);
+/* What echo answers, as a JSON object (the caller puts it). */
+json_object *mock_echo_object(mock_ctx *ctx);
+/* record=NAME: the echo object written to logs/mock-NAME.json. */
+void mock_record(mock_ctx *ctx);
 
 int mock_openai_chat(mock_ctx *ctx, json_object *req);
 int mock_openai_completions(mock_ctx *ctx, json_object *req);

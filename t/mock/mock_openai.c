@@ -21,6 +21,8 @@
 #include <string.h>
 
 #include "apr_base64.h"
+#include "apr_file_io.h"
+#include "apr_lib.h"
 
 #include "../t/mock/mock.h"
 
@@ -260,7 +262,7 @@ static json_object *headers_object(request_rec *r)
 
 /* The raw (still encoded) path is reported: tests want to see exactly
  * what the gateway put on the wire. */
-int mock_echo(mock_ctx *ctx)
+json_object *mock_echo_object(mock_ctx *ctx)
 {
     request_rec *r = ctx->r;
     json_object *o = json_object_new_object();
@@ -277,7 +279,48 @@ int mock_echo(mock_ctx *ctx)
      * requests came before this one on the connection. */
     jadd(o, "peer_port", jint((apr_int64_t)r->connection->client_addr->port));
     jadd(o, "conn_requests", jint((apr_int64_t)r->connection->keepalives));
-    return mock_send_json(r, HTTP_OK, o);
+    return o;
+}
+
+int mock_echo(mock_ctx *ctx)
+{
+    return mock_send_json(ctx->r, HTTP_OK, mock_echo_object(ctx));
+}
+
+/* For a gateway that translates the answer (echo's body would not
+ * survive that): what came is written to a file the test reads, and the
+ * request is answered as usual. The name is the test's: letters, digits,
+ * '-' and '_' only. */
+void mock_record(mock_ctx *ctx)
+{
+    request_rec *r = ctx->r;
+    const char *name = ctx->opts.record;
+    const char *path;
+    const char *text;
+    json_object *o;
+    apr_file_t *f;
+    const char *c;
+
+    for (c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '-' && *c != '_') {
+            return;
+        }
+    }
+    path = ap_server_root_relative(r->pool, apr_pstrcat(r->pool,
+                                   "logs/mock-", name, ".json", NULL));
+    o = mock_echo_object(ctx);
+    text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN
+                                          | JSON_C_TO_STRING_NOSLASHESCAPE);
+    if (path && apr_file_open(&f, apr_pstrcat(r->pool, path, ".tmp", NULL),
+                              APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                              | APR_FOPEN_TRUNCATE, APR_FPROT_OS_DEFAULT,
+                              r->pool) == APR_SUCCESS) {
+        apr_file_write_full(f, text, strlen(text), NULL);
+        apr_file_close(f);
+        apr_file_rename(apr_pstrcat(r->pool, path, ".tmp", NULL), path,
+                        r->pool);
+    }
+    json_object_put(o);
 }
 
 /* ------------------------------------------------------------------ */

@@ -91,6 +91,8 @@ static const mock_opt_def mock_opt_defs[] = {
       0, 0 },
     { "require_key", MOCK_OPT_TEXT,   offsetof(mock_opts, require_key),
       0, 0 },
+    { "record",      MOCK_OPT_TEXT,   offsetof(mock_opts, record),
+      0, 0 },
 };
 
 void mock_default_opts(mock_opts *o)

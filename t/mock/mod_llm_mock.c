@@ -49,6 +49,8 @@
  *   stamp=1         add "mock_sent_us" to each streamed event
  *   dim=N           embedding size
  *   echo=1          answer with what was received (as /echo does)
+ *   record=NAME     write what was received to logs/mock-NAME.json and
+ *                   answer as usual (for answers the gateway translates)
  *
  * Faults (hang, reset, status) win over echo, and echo over the endpoint.
  *
@@ -224,6 +226,9 @@ static int llm_mock_handler(request_rec *r)
     }
     if (rv != OK) {
         return rv;
+    }
+    if (ctx.opts.record && *ctx.opts.record) {
+        mock_record(&ctx);
     }
     mock_sleep_ms(ctx.opts.ttfb_ms);
     /* Faults first: a broken server does not echo. */

@@ -1,0 +1,15 @@
+# The official Anthropic npm client (@anthropic-ai/sdk) against the
+# gateway's Messages API, with providers of other dialects behind
+# (t/npm/anthropic.mjs prints the TAP). scripts/run-tests installs it
+# from the npm registry.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test;
+
+my $base = 'http://' . Apache::Test::vars('servername') . ':'
+         . Apache::Test::vars('port');
+exec 'node', 't/npm/anthropic.mjs', $base or do {
+    print "1..1\nnot ok 1 - cannot run node: $!\n";
+    exit 1;
+};
