@@ -70,6 +70,8 @@ typedef struct server_rec server_rec;
 #define LLM_NOTE_PROVIDER  "llm-provider"
 #define LLM_NOTE_ATTEMPTS  "llm-attempts"
 #define LLM_NOTE_ERROR     "llm-error"
+/** "prompt/completion/total" tokens the answer reported ("-" unknown) */
+#define LLM_NOTE_USAGE     "llm-usage"
 #define LLM_ENV_MODEL      "LLM_MODEL"
 #define LLM_ENV_PROVIDER   "LLM_PROVIDER"
 

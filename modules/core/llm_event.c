@@ -525,8 +525,20 @@ apr_status_t llm_decode_body(apr_pool_t *p, llm_wire_e wire,
                              const char *buf, apr_size_t len,
                              llm_event_fn fn, void *baton)
 {
-    llm_decoder_t *d = llm_decoder_create(p, wire, 0);
     json_object *obj = llm_json_parse(buf, len);
+    apr_status_t rv = llm_decode_object(p, wire, obj, fn, baton);
+
+    if (obj) {
+        json_object_put(obj);
+    }
+    return rv;
+}
+
+apr_status_t llm_decode_object(apr_pool_t *p, llm_wire_e wire,
+                               struct json_object *obj, llm_event_fn fn,
+                               void *baton)
+{
+    llm_decoder_t *d = llm_decoder_create(p, wire, 0);
     apr_status_t rv;
 
     d->fn = fn;
@@ -538,7 +550,6 @@ apr_status_t llm_decode_body(apr_pool_t *p, llm_wire_e wire,
     }
     else {
         rv = d->ops->body(d, obj);
-        json_object_put(obj);
         if (rv == APR_SUCCESS && !d->complete && !d->stopped) {
             rv = llm_dec_done(d);
         }

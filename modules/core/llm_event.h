@@ -25,6 +25,8 @@
 #include "apr_pools.h"
 #include "mod_llm.h"
 
+struct json_object;
+
 /** What is on the wire: the body formats of the APIs we speak. */
 typedef enum {
     LLM_WIRE_OPENAI_CHAT = 0,   /**< /v1/chat/completions (vLLM, LM Studio) */
@@ -150,6 +152,12 @@ int llm_decoder_complete(const llm_decoder_t *d);
 apr_status_t llm_decode_body(apr_pool_t *p, llm_wire_e wire,
                              const char *buf, apr_size_t len,
                              llm_event_fn fn, void *baton);
+
+/** llm_decode_body() of a body already parsed (NULL: not JSON); @a obj
+ *  stays the caller's. */
+apr_status_t llm_decode_object(apr_pool_t *p, llm_wire_e wire,
+                               struct json_object *obj, llm_event_fn fn,
+                               void *baton);
 
 /* ------------------------------------------------------------------ */
 /* Encoders: events -> client bytes                                    */

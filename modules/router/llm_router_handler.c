@@ -486,6 +486,24 @@ static int serve(request_rec *r, llm_router_req_t *rq)
     return route(r, rq);
 }
 
+static const char *tokens(apr_pool_t *p, apr_int64_t n)
+{
+    return n < 0 ? "-" : apr_off_t_toa(p, (apr_off_t)n);
+}
+
+/* For the access log (%{llm-usage}n); modules read ctx->usage. */
+static void note_usage(request_rec *r, const llm_usage_t *u)
+{
+    if (u->prompt_tokens < 0 && u->completion_tokens < 0
+        && u->total_tokens < 0) {
+        return;
+    }
+    apr_table_setn(r->notes, LLM_NOTE_USAGE,
+                   apr_pstrcat(r->pool, tokens(r->pool, u->prompt_tokens), "/",
+                               tokens(r->pool, u->completion_tokens), "/",
+                               tokens(r->pool, u->total_tokens), NULL));
+}
+
 int llm_router_handler(request_rec *r)
 {
     llm_router_req_t *rq;
@@ -505,6 +523,7 @@ int llm_router_handler(request_rec *r)
     if (!rq->pub.status) {
         rq->pub.status = r->status;
     }
+    note_usage(r, &rq->pub.usage);
     llm_run_llm_request_done(r, &rq->pub);
     return rc;
 }

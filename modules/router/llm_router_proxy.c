@@ -351,7 +351,6 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
     rq->backend_sock = NULL;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
     xlate = llm_router_add_xlate(r, rq);
-    rq->translating = xlate != NULL;
     r->proxyreq = PROXYREQ_REVERSE;
     apr_table_unset(r->notes, "proxy_timedout");
 

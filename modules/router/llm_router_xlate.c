@@ -21,6 +21,8 @@
  * reported lands in the request context for metrics, limits and audit.
  */
 
+#include <locale.h>
+
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -120,6 +122,8 @@ typedef enum {
     XL_EMBEDDINGS,      /* an embeddings answer (not events) */
     XL_ERROR,           /* the provider's error body */
     XL_COLLECT,         /* a built-in's call: its text, for the envelope */
+    XL_OBSERVE,         /* same dialect: bytes go on as they are, only
+                           the usage is read on the way */
     XL_PASS             /* nothing to translate after all */
 } xl_mode_e;
 
@@ -130,10 +134,13 @@ typedef struct {
     llm_decoder_t *dec;
     llm_encoder_t *enc;
     apr_bucket_brigade *out;
+    json_tokener *tok;           /* XL_OBSERVE of a whole answer */
+    json_object *whole;          /* ... once complete */
     char *buf;                   /* a whole answer, read so far */
     apr_size_t len;
     apr_size_t cap;
     int too_big;
+    int started;
 } xl_ctx_t;
 
 static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
@@ -186,11 +193,37 @@ static void client_headers(request_rec *r, const char *content_type,
     }
 }
 
+static apr_status_t put_tokener(void *tok)
+{
+    json_tokener_free(tok);
+    return APR_SUCCESS;
+}
+
+static void decide_observe(request_rec *r, xl_ctx_t *x)
+{
+    if (r->status >= 400) {
+        x->mode = XL_PASS;
+    }
+    else if (is_streamed(r->content_type)) {
+        x->dec = llm_decoder_create(r->pool, x->rq->provider_wire,
+                                    LLM_EVENT_MAX_DEFAULT);
+    }
+    else {
+        x->tok = json_tokener_new();
+        apr_pool_cleanup_register(r->pool, x->tok, put_tokener,
+                                  apr_pool_cleanup_null);
+    }
+}
+
 static void decide(request_rec *r, xl_ctx_t *x)
 {
     llm_router_req_t *rq = x->rq;
     int stream = rq->pub.stream;
 
+    if (x->mode == XL_OBSERVE) {
+        decide_observe(r, x);
+        return;
+    }
     if (rq->collect) {
         x->mode = XL_COLLECT;
         if (is_streamed(r->content_type)) {
@@ -298,6 +331,52 @@ static void finish_whole(request_rec *r, xl_ctx_t *x)
     }
 }
 
+static apr_status_t usage_event(void *baton, const llm_event_t *ev)
+{
+    xl_ctx_t *x = baton;
+
+    if (ev->type == LLM_EV_USAGE) {
+        x->rq->pub.usage = ev->usage;
+    }
+    return APR_SUCCESS;
+}
+
+/* The whole answer, parsed as its buckets pass: no copy of it is made.
+ * json-c runs on the thread's "C" locale (see llm_request_parse). */
+static void observe_whole(xl_ctx_t *x, const char *data, apr_size_t len)
+{
+    locale_t c_locale;
+    locale_t old;
+
+    if (!x->tok || x->whole) {
+        return;
+    }
+    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    old = c_locale ? uselocale(c_locale) : (locale_t)0;
+    x->whole = json_tokener_parse_ex(x->tok, data, (int)len);
+    if (old) {
+        uselocale(old);
+    }
+    if (!x->whole && json_tokener_get_error(x->tok) != json_tokener_continue) {
+        x->tok = NULL;          /* not JSON: nothing to learn */
+    }
+    else if (x->whole) {
+        apr_pool_cleanup_register(x->pool, x->whole, put_json,
+                                  apr_pool_cleanup_null);
+    }
+}
+
+static void finish_observe(request_rec *r, xl_ctx_t *x)
+{
+    if (x->dec) {
+        llm_decoder_end(x->dec, usage_event, x);
+    }
+    else if (x->whole) {
+        llm_decode_object(r->pool, x->rq->provider_wire, x->whole,
+                          usage_event, x);
+    }
+}
+
 /* A built-in's call: the answer's text, or why there is none. */
 static apr_status_t collect_event(void *baton, const llm_event_t *ev)
 {
@@ -355,6 +434,9 @@ static void finish(request_rec *r, xl_ctx_t *x)
     case XL_COLLECT:
         finish_collect(r, x);
         return;
+    case XL_OBSERVE:
+        finish_observe(r, x);
+        return;
     case XL_ERROR:
         finish_error(r, x);
         return;
@@ -383,6 +465,15 @@ static void finish(request_rec *r, xl_ctx_t *x)
 
 static void take_data(xl_ctx_t *x, const char *data, apr_size_t len)
 {
+    if (x->mode == XL_OBSERVE) {
+        if (x->dec) {
+            llm_decoder_feed(x->dec, data, len, usage_event, x);
+        }
+        else {
+            observe_whole(x, data, len);
+        }
+        return;
+    }
     if (x->mode == XL_STREAM) {
         llm_decoder_feed(x->dec, data, len, to_encoder, x);
     }
@@ -394,6 +485,31 @@ static void take_data(xl_ctx_t *x, const char *data, apr_size_t len)
     }
 }
 
+/* The same dialect on both sides: read, never change or hold. */
+static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
+                            apr_bucket_brigade *bb)
+{
+    apr_bucket *e;
+
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        const char *data;
+        apr_size_t len;
+
+        if (APR_BUCKET_IS_EOS(e) || AP_BUCKET_IS_ERROR(e)) {
+            finish(f->r, x);
+            x->mode = XL_PASS;
+            break;
+        }
+        if (!APR_BUCKET_IS_METADATA(e)
+            && apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
+               == APR_SUCCESS) {
+            take_data(x, data, len);
+        }
+    }
+    return ap_pass_brigade(f->next, bb);
+}
+
 apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     request_rec *r = f->r;
@@ -401,12 +517,19 @@ apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     apr_bucket *e;
     apr_status_t rv = APR_SUCCESS;
 
-    if (x->mode == XL_UNDECIDED) {
+    if (x->mode == XL_UNDECIDED || (x->mode == XL_OBSERVE && !x->started)) {
         if (APR_BRIGADE_EMPTY(bb)) {
             return APR_SUCCESS;
         }
+        x->started = 1;
         decide(r, x);
         x->out = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    }
+    if (x->mode == XL_PASS) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (x->mode == XL_OBSERVE) {
+        return observe(f, x, bb);
     }
     while (!APR_BRIGADE_EMPTY(bb)) {
         const char *data;
@@ -460,13 +583,15 @@ apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 
 ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
 {
-    xl_ctx_t *x;
+    xl_ctx_t *x = apr_pcalloc(r->pool, sizeof(*x));
+    int same = rq->provider_wire == rq->wire && !rq->builtin_request;
 
-    if (rq->provider_wire == rq->wire && !rq->builtin_request) {
+    if (same && rq->pub.op == LLM_OP_EMBEDDINGS) {
         return NULL;
     }
-    x = apr_pcalloc(r->pool, sizeof(*x));
     x->rq = rq;
     x->pool = r->pool;
+    x->mode = same ? XL_OBSERVE : XL_UNDECIDED;
+    rq->translating = !same;
     return ap_add_output_filter(LLM_XLATE_FILTER, x, r, r->connection);
 }

@@ -12,7 +12,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 61, need_module 'llm_router', 'proxy_http';
+plan tests => 65, need_module 'llm_router', 'proxy_http';
 
 my $J = JSON::PP->new->utf8;
 my $hello = 'Hello from the mock upstream.';
@@ -300,3 +300,17 @@ ok $d->{response}[0]{text} eq 'A text.'
     && $d->{response}[0]{questions}[0] eq 'Why is the sky blue?' or diag jdump($d);
 $res = post_json('/api/simplify_text', { model_name => 'mock-chat' });
 ok $res->code == 400 && json_of($res)->{error}{param} eq 'texts';
+
+# --- Usage, normalised from every dialect, in the access log -----------------
+# (%{llm-usage}n: prompt/completion/total; modules read ctx->usage)
+post_json('/v1/chat/completions', chat_body('vllm-tools'));       # passthrough
+ok access_line('vllm-tools') =~ m{usage=\d+/3/\d+ } or diag access_line('vllm-tools');
+stream_request('/v1/chat/completions', $J->encode(chat_body('mock-tools',
+    stream => JSON::PP::true, stream_options => { include_usage => JSON::PP::true })));
+ok access_line('mock-tools') =~ m{usage=\d+/3/\d+ } or diag access_line('mock-tools');
+post_json('/api/chat', { model => 'claude-chat', stream => JSON::PP::false,
+                         messages => $msgs });                     # Anthropic's
+ok access_line('claude-chat') =~ m{usage=\d+/3/\d+ } or diag access_line('claude-chat');
+stream_request('/v1/messages', $J->encode({ %$amsg, model => 'ollama-chat',
+                                            stream => JSON::PP::true }));  # Ollama's
+ok access_line('ollama-chat') =~ m{usage=\d+/3/\d+ } or diag access_line('ollama-chat');
