@@ -466,6 +466,10 @@ static int define_workers(apr_pool_t *pconf, apr_pool_t *ptemp,
         w->s->status |= PROXY_WORKER_IGNORE_ERRORS;
         w->s->conn_timeout = sc->connect_timeout;
         w->s->conn_timeout_set = 1;
+        /* Close idle pooled connections before the provider does: httpd,
+         * uvicorn (vLLM) and Ollama drop them after 5 s, and a request
+         * sent on a connection closing at that moment is lost (reset). */
+        w->s->ttl = LLM_POOL_TTL;
     }
     return OK;
 }

@@ -76,6 +76,7 @@ typedef struct {
 #define LLM_DEFAULT_TIMEOUT   apr_time_from_sec(300)
 #define LLM_DEFAULT_CONNECT   apr_time_from_sec(5)
 #define LLM_DEFAULT_ATTEMPTS  3
+#define LLM_POOL_TTL          apr_time_from_sec(4)
 #define LLM_ANTHROPIC_VERSION "2023-06-01"   /* what we speak upstream */
 
 /* The request's private state: the public context plus what only the
@@ -86,6 +87,7 @@ typedef struct {
     llm_router_dir_conf_t *conf;
     llm_router_table_t *table;
     apr_socket_t *backend_sock;         /* of the attempt under way */
+    int backend_reused;                 /* ... taken from the pool */
     llm_wire_e wire;                    /* what the client speaks */
     llm_wire_e provider_wire;           /* what this attempt's provider
                                            is spoken to in */

@@ -317,38 +317,23 @@ static int finish(request_rec *r, const llm_model_t *model,
     return LLM_ATTEMPT_FAILED;
 }
 
-int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, proxy_worker *worker,
-                       int may_retry)
+/* Pooled connections found closed by the provider, in a row, before a
+ * request gives up on that provider (each is dropped from the pool). */
+#define MAX_STALE 3
+
+/* One exchange with the provider over one connection. */
+static int exchange(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
+                    proxy_worker *worker, proxy_server_conf *pc,
+                    const char *url, watch_ctx_t *w)
 {
-    proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
-                                                 &proxy_module);
-    const char *url;
-    watch_ctx_t *w = apr_pcalloc(r->pool, sizeof(*w));
     ap_filter_t *in;
     ap_filter_t *out;
     ap_filter_t *xlate;
     int status;
 
-    if (!worker) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01033)
-                      "%s: no proxy worker for provider %s (%s); is "
-                      "mod_proxy_http loaded?", r->uri, at->provider->id,
-                      at->provider->origin);
-        at->outcome = LLM_OUTCOME_REFUSED;
-        return LLM_ATTEMPT_FAILED;
-    }
-    if ((status = llm_router_upstream_request(r, rq, at->provider, &url))
-        != OK) {
-        at->outcome = LLM_OUTCOME_OK;   /* the request's fault: answered */
-        return status;
-    }
-    prepare_headers(r, at->provider, rq->provider_wire);
     in = llm_router_replay_body(r, rq->pub.body_sent, rq->pub.body_sent_len);
-    w->at = at;
-    w->rq = rq;
-    w->may_retry = may_retry;
     rq->backend_sock = NULL;
+    rq->backend_reused = 0;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
     xlate = llm_router_add_xlate(r, rq);
     r->proxyreq = PROXYREQ_REVERSE;
@@ -366,7 +351,61 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
     }
     rq->backend_sock = NULL;    /* back in mod_proxy's pool now */
     r->proxyreq = PROXYREQ_NONE;
-    return finish(r, rq->pub.model, at, w, status);
+    return status;
+}
+
+int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
+                       llm_attempt_t *at, proxy_worker *worker,
+                       int may_retry)
+{
+    proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
+                                                 &proxy_module);
+    const char *url;
+    watch_ctx_t *w = apr_pcalloc(r->pool, sizeof(*w));
+    int status;
+    int again;
+    int rc;
+
+    if (!worker) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01033)
+                      "%s: no proxy worker for provider %s (%s); is "
+                      "mod_proxy_http loaded?", r->uri, at->provider->id,
+                      at->provider->origin);
+        at->outcome = LLM_OUTCOME_REFUSED;
+        return LLM_ATTEMPT_FAILED;
+    }
+    if ((status = llm_router_upstream_request(r, rq, at->provider, &url))
+        != OK) {
+        at->outcome = LLM_OUTCOME_OK;   /* the request's fault: answered */
+        return status;
+    }
+    prepare_headers(r, at->provider, rq->provider_wire);
+    w->at = at;
+    w->rq = rq;
+    w->may_retry = may_retry;
+    status = exchange(r, rq, at, worker, pc, url, w);
+    for (again = 0; again < MAX_STALE && !w->passed && !w->withheld
+                    && rq->backend_reused && !r->connection->aborted
+                    && !apr_table_get(r->notes, "proxy_timedout"); again++) {
+        /* A pooled connection the provider closed as we sent on it (its
+         * keep-alive timeout, or its server shedding idle connections
+         * under load): nothing was answered, so the request goes again
+         * (mod_proxy dropped that connection) without counting against
+         * the provider. */
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(01042)
+                      "%s: provider %s closed a reused connection before "
+                      "answering; sending again on a new one", r->uri,
+                      at->provider->id);
+        forget_answer(r);
+        apr_table_unset(r->notes, "error-notes");
+        memset(w, 0, sizeof(*w));
+        w->at = at;
+        w->rq = rq;
+        w->may_retry = may_retry;
+        status = exchange(r, rq, at, worker, pc, url, w);
+    }
+    rc = finish(r, rq->pub.model, at, w, status);
+    return rc;
 }
 
 /* The provider's time limits, per request: the backend connection's
@@ -384,6 +423,12 @@ int llm_router_create_req(request_rec *r, request_rec *backend)
         return DECLINED;
     }
     rq->backend_sock = sock;
+    /* A mark on the backend connection: seen before, it came from the
+     * pool (conn_config lives as long as the connection). */
+    rq->backend_reused = ap_get_module_config(backend->connection->conn_config,
+                                              &llm_router_module) != NULL;
+    ap_set_module_config(backend->connection->conn_config, &llm_router_module,
+                         (void *)1);
     limit_next_read(r, rq, llm_router_first_byte_timeout(rq->conf));
     return OK;
 }

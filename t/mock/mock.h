@@ -88,6 +88,8 @@ typedef struct {
     const char *models;         /* comma list of the models served */
     const char *require_key;    /* Anthropic: the x-api-key to insist on */
     const char *record;         /* write what came to logs/mock-<it>.json */
+    const char *stream_mode;    /* Ollama: "always" or "never" stream,
+                                   whatever the request says */
 } mock_opts;
 
 /* Which API an endpoint speaks: it decides the shape of the errors. */

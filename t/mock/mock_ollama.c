@@ -596,6 +596,11 @@ static int answer(mock_ctx *ctx, json_object *req, int chat)
         return answer_load(ctx, &rp);
     }
     rp.stream = wants_stream(req);
+    /* A server that only streams, or never does (stream_mode=). */
+    if (ctx->opts.stream_mode) {
+        rp.stream = !strcmp(ctx->opts.stream_mode, "always") ? 1
+                    : !strcmp(ctx->opts.stream_mode, "never") ? 0 : rp.stream;
+    }
     rp.prompt_tokens = mock_tokens_for_bytes(
         chat ? mock_prompt_bytes(messages)
              : mock_prompt_bytes(member(req, "prompt"))

@@ -93,6 +93,8 @@ static const mock_opt_def mock_opt_defs[] = {
       0, 0 },
     { "record",      MOCK_OPT_TEXT,   offsetof(mock_opts, record),
       0, 0 },
+    { "stream_mode", MOCK_OPT_TEXT,   offsetof(mock_opts, stream_mode),
+      0, 0 },
 };
 
 void mock_default_opts(mock_opts *o)

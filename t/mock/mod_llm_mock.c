@@ -49,6 +49,7 @@
  *   stamp=1         add "mock_sent_us" to each streamed event
  *   dim=N           embedding size
  *   echo=1          answer with what was received (as /echo does)
+ *   stream_mode=    Ollama: "always" or "never" stream, whatever asked
  *   record=NAME     write what was received to logs/mock-NAME.json and
  *                   answer as usual (for answers the gateway translates)
  *

@@ -149,4 +149,69 @@ await test('provider rate limit: RateLimitError passed through', async () => {
     }
 });
 
+// Providers of another dialect behind the gateway: Ollama's native API
+// and Anthropic's Messages API, translated both ways.
+for (const model of ['ollama-chat', 'claude-chat']) {
+    await test(`chat.completions.create on ${model}`, async () => {
+        const r = await client.chat.completions.create({ model, messages,
+                                                         max_tokens: 50 });
+        eq(r.object, 'chat.completion', 'object');
+        eq(r.model, model, 'the model asked for');
+        eq(r.choices[0].message.content, reply, 'content');
+        eq(r.choices[0].finish_reason, 'stop', 'finish_reason');
+        assert(r.usage.completion_tokens === 3, 'usage');
+    });
+    await test(`chat stream on ${model}`, async () => {
+        const stream = await client.chat.completions.create({
+            model, messages, stream: true,
+            stream_options: { include_usage: true } });
+        let text = '';
+        let usage = null;
+        for await (const chunk of stream) {
+            if (chunk.choices.length) {
+                text += chunk.choices[0].delta.content || '';
+            }
+            usage = chunk.usage || usage;
+        }
+        eq(text, reply, 'streamed text');
+        assert(usage && usage.completion_tokens === 3, 'usage chunk');
+    });
+    await test(`tool call on ${model}`, async () => {
+        const r = await client.chat.completions.create({
+            model, messages, tools: [{ type: 'function', function: {
+                name: 'get_weather', parameters: { type: 'object' } } }] },
+            { headers: { 'X-Mock-Tool': 'get_weather' } });
+        const call = r.choices[0].message.tool_calls[0];
+        eq(call.function.name, 'get_weather', 'tool name');
+        eq(typeof JSON.parse(call.function.arguments), 'object', 'arguments');
+        eq(r.choices[0].finish_reason, 'tool_calls', 'finish_reason');
+    });
+}
+
+await test('embeddings.create on an Ollama provider', async () => {
+    const r = await client.embeddings.create({ model: 'ollama-embed',
+                                               input: ['a', 'b'] });
+    eq(r.data.length, 2, 'one embedding per input');
+    assert(Array.isArray(r.data[0].embedding)
+           && r.data[0].embedding.length > 0, 'vectors (decoded from base64)');
+});
+
+await test('a provider that only streams, a client that does not', async () => {
+    const r = await client.chat.completions.create(
+        { model: 'ollama-chat', messages },
+        { headers: { 'X-Mock-Stream-Mode': 'always' } });
+    eq(r.choices[0].message.content, reply, 'aggregated by the gateway');
+});
+
+await test('a provider that never streams, a client that does', async () => {
+    const stream = await client.chat.completions.create(
+        { model: 'ollama-chat', messages, stream: true },
+        { headers: { 'X-Mock-Stream-Mode': 'never' } });
+    let text = '';
+    for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta?.content || '';
+    }
+    eq(text, reply, 'split into chunks by the gateway');
+});
+
 done();
