@@ -167,6 +167,35 @@ typedef enum {
     LLM_DIALECT_BUILTIN
 } llm_dialect_e;
 
+/** What is on the wire: the body formats of the APIs we speak. */
+typedef enum {
+    LLM_WIRE_OPENAI_CHAT = 0,   /**< /v1/chat/completions (vLLM, LM Studio) */
+    LLM_WIRE_OPENAI_COMPLETION, /**< /v1/completions (legacy text) */
+    LLM_WIRE_OPENAI_RESPONSES,  /**< /v1/responses */
+    LLM_WIRE_OLLAMA_CHAT,       /**< /api/chat, NDJSON when streamed */
+    LLM_WIRE_OLLAMA_GENERATE,   /**< /api/generate, NDJSON when streamed */
+    LLM_WIRE_ANTHROPIC,         /**< /v1/messages, named SSE events */
+    LLM_WIRE_LMSTUDIO_CHAT      /**< /api/v0/chat/completions: OpenAI chat
+                                     plus stats/model_info/runtime */
+} llm_wire_e;
+
+/** The built-in endpoints that build their own upstream requests
+ *  (llm_builtin.h), LLM_BUILTIN_NONE for every other route. */
+typedef enum {
+    LLM_BUILTIN_NONE = 0,
+    LLM_BUILTIN_CONVERSATION,          /**< conversation_with_model */
+    LLM_BUILTIN_EXTENDED_CONVERSATION, /**< extended_conversation_with_model */
+    LLM_BUILTIN_GENERATE_QUESTIONS,    /**< generate_questions (one call
+                                            per text) */
+    LLM_BUILTIN_TRANSLATE,             /**< translate (one call per text) */
+    LLM_BUILTIN_SIMPLIFY_TEXT,         /**< simplify_text (one call per
+                                            text) */
+    LLM_BUILTIN_GENERATE_ARTICLE,      /**< generate_article_from_text */
+    LLM_BUILTIN_FULL_ARTICLE,          /**< create_full_article_from_texts */
+    LLM_BUILTIN_GENERATIVE_ANSWER,     /**< generative_answer */
+    LLM_BUILTIN__COUNT
+} llm_builtin_e;
+
 /** What a request asks for. */
 typedef enum {
     LLM_OP_INFO = 0,         /**< answered by the gateway itself */
@@ -185,6 +214,28 @@ typedef struct llm_usage {
     apr_int64_t cached_tokens;
     apr_int64_t reasoning_tokens;
 } llm_usage_t;
+
+/**
+ * A transformation of the answer's text, which a module sets in
+ * ctx->answer_filter from llm_request_parsed (mod_llm_mask: un-mask the
+ * request's pseudonyms, mask PII, guard the answer). mod_llm_router runs
+ * every piece of answer text through it, whatever the dialects, before
+ * the text is encoded for the client; an answer of the client's own
+ * dialect is then decoded and encoded too. Called from one thread per
+ * request, in order.
+ */
+typedef struct llm_answer_filter {
+    /** Take @a len bytes of answer text; set what may go to the client
+     *  now in *out / *out_len (a tail that may still turn out to be a
+     *  token or PII can be held back). Return non-zero to block the
+     *  answer, with the reason in *why. */
+    int (*feed)(void *data, apr_pool_t *p, const char *in, apr_size_t len,
+                const char **out, apr_size_t *out_len, const char **why);
+    /** The answer's text is over: what was held back, or a block. */
+    int (*end)(void *data, apr_pool_t *p, const char **out,
+               apr_size_t *out_len, const char **why);
+    void *data;
+} llm_answer_filter_t;
 
 /** How one attempt against a provider ended, given to the method. */
 typedef enum {
@@ -244,6 +295,19 @@ typedef struct llm_req_ctx {
     const char *error_code;        /**< set when we answered an error */
     const char *error_message;
     llm_usage_t usage;
+
+    /* Set by mod_llm_mask in llm_request_parsed (for audit, metrics). */
+    int masked;                    /**< replacements made in the request */
+    const char *guard_verdict;     /**< NULL: no guard ran; "allowed";
+                                        "blocked"; "unchecked" (a guard
+                                        service failed, fail-open) */
+    const char *guard_reason;      /**< what decided: "category:rule" or
+                                        "service:<name>" */
+    void *mask_session;            /**< mod_llm_mask's, per request */
+    llm_answer_filter_t *answer_filter; /**< see llm_answer_filter_t */
+
+    llm_wire_e wire;               /**< the body format the client speaks */
+    llm_builtin_e builtin;         /**< which built-in, or NONE */
 } llm_req_ctx_t;
 
 /**
@@ -263,6 +327,15 @@ APR_DECLARE_OPTIONAL_FN(llm_req_ctx_t *, llm_router_get_ctx,
 APR_DECLARE_OPTIONAL_FN(int, llm_router_send_error,
                         (request_rec *r, int status, const char *code,
                          const char *message));
+
+/**
+ * mod_llm_mask's answer to {prefix}/fast_text_mask for @a text under the
+ * masking configuration in force for r: the JSON body
+ * {"text": masked, "mappings": {token: original}} (mappings empty in
+ * static mode), with a trailing newline. The router owns the route.
+ */
+APR_DECLARE_OPTIONAL_FN(const char *, llm_mask_fast_text,
+                        (request_rec *r, const char *text, apr_size_t len));
 
 /* ------------------------------------------------------------------ */
 /* Optional hooks along the request path                               */

@@ -27,17 +27,7 @@
 
 struct json_object;
 
-/** What is on the wire: the body formats of the APIs we speak. */
-typedef enum {
-    LLM_WIRE_OPENAI_CHAT = 0,   /**< /v1/chat/completions (vLLM, LM Studio) */
-    LLM_WIRE_OPENAI_COMPLETION, /**< /v1/completions (legacy text) */
-    LLM_WIRE_OPENAI_RESPONSES,  /**< /v1/responses */
-    LLM_WIRE_OLLAMA_CHAT,       /**< /api/chat, NDJSON when streamed */
-    LLM_WIRE_OLLAMA_GENERATE,   /**< /api/generate, NDJSON when streamed */
-    LLM_WIRE_ANTHROPIC,         /**< /v1/messages, named SSE events */
-    LLM_WIRE_LMSTUDIO_CHAT      /**< /api/v0/chat/completions: OpenAI chat
-                                     plus stats/model_info/runtime */
-} llm_wire_e;
+/* llm_wire_e, the body formats of the APIs we speak, is in mod_llm.h. */
 
 typedef enum {
     LLM_EV_START = 0,   /**< id, model, created known (first event) */

@@ -64,6 +64,10 @@ static const llm_endpoint_t endpoints[] = {
          LLM_WIRE_OLLAMA_CHAT),
     INFO("/v0/models", 1, LLM_DIALECT_LMSTUDIO, LLM_INFO_LMSTUDIO_MODELS,
          "v0/models", LLM_WIRE_LMSTUDIO_CHAT),
+    /* POST, answered by the gateway (mod_llm_mask) from the body alone. */
+    { "/fast_text_mask", 1, POST, LLM_DIALECT_BUILTIN, LLM_OP_INFO,
+      LLM_INFO_FAST_TEXT_MASK, "fast_text_mask", LLM_WIRE_OPENAI_CHAT,
+      LLM_BUILTIN_NONE },
     /* POST, but answered from the models file: the body names a model. */
     { "/show", 1, POST, LLM_DIALECT_OLLAMA, LLM_OP_INFO, LLM_INFO_SHOW,
       "show", LLM_WIRE_OLLAMA_CHAT, LLM_BUILTIN_NONE },

@@ -27,6 +27,8 @@ typedef enum {
     LLM_INFO_OLLAMA_HOME,     /**< GET /: "Ollama is running" (text) */
     LLM_INFO_TAGS,            /**< GET {P}/tags: Ollama model list */
     LLM_INFO_LMSTUDIO_MODELS, /**< GET {P}/v0/models: LM Studio list */
+    LLM_INFO_FAST_TEXT_MASK,  /**< POST {P}/fast_text_mask: {"text"} masked
+                                   by mod_llm_mask */
     LLM_INFO_PS,              /**< GET {P}/ps: Ollama's loaded models
                                    (none here: providers load them) */
     LLM_INFO_SHOW             /**< POST {P}/show: Ollama model details;
@@ -34,22 +36,7 @@ typedef enum {
                                    or "name" of older clients) */
 } llm_info_e;
 
-/** The built-in endpoints that build their own upstream requests
- *  (llm_builtin.h), LLM_BUILTIN_NONE for every other route. */
-typedef enum {
-    LLM_BUILTIN_NONE = 0,
-    LLM_BUILTIN_CONVERSATION,          /**< conversation_with_model */
-    LLM_BUILTIN_EXTENDED_CONVERSATION, /**< extended_conversation_with_model */
-    LLM_BUILTIN_GENERATE_QUESTIONS,    /**< generate_questions (one call
-                                            per text) */
-    LLM_BUILTIN_TRANSLATE,             /**< translate (one call per text) */
-    LLM_BUILTIN_SIMPLIFY_TEXT,         /**< simplify_text (one call per
-                                            text) */
-    LLM_BUILTIN_GENERATE_ARTICLE,      /**< generate_article_from_text */
-    LLM_BUILTIN_FULL_ARTICLE,          /**< create_full_article_from_texts */
-    LLM_BUILTIN_GENERATIVE_ANSWER,     /**< generative_answer */
-    LLM_BUILTIN__COUNT
-} llm_builtin_e;
+/* llm_builtin_e is in mod_llm.h. */
 
 /** One route of the gateway. */
 typedef struct llm_endpoint {

@@ -69,6 +69,8 @@ static llm_router_req_t *new_req(request_rec *r, const llm_endpoint_t *ep)
         rq->pub.dialect = ep->dialect;
         rq->pub.op = ep->op;
         rq->wire = ep->wire;
+        rq->pub.wire = ep->wire;
+        rq->pub.builtin = ep->builtin;
     }
     return rq;
 }
@@ -201,6 +203,7 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
                               apr_pool_cleanup_null);
     ctx->body = body;
     rq->wire = llm_wire_of_request(rq->endpoint, body);
+    ctx->wire = rq->wire;
     /* {P}/embeddings is Ollama's legacy route too: the body tells. */
     if (!is_json_type(type) && rq->wire != LLM_WIRE_OLLAMA_GENERATE
         && rq->endpoint->dialect != LLM_DIALECT_OLLAMA) {

@@ -251,8 +251,9 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
         return llm_router_send_error_param(r, err.status, err.code,
                                            err.param, err.message);
     }
-    m = rq->pub.models ? llm_models_find(rq->pub.models, name) : NULL;
+    name = apr_pstrdup(r->pool, name);      /* it lived in the body */
     json_object_put(body);
+    m = rq->pub.models ? llm_models_find(rq->pub.models, name) : NULL;
     if (!m) {
         return llm_router_send_error(r, HTTP_NOT_FOUND, "model_not_found",
             apr_psprintf(r->pool, "model '%s' not found", name));
@@ -266,6 +267,45 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
         is_embedding_model(m) ? "embedding" : "completion",
         APR_ARRAY_IDX(m->providers, 0, llm_provider_t *)->tool_calling
             ? "\",\"tools" : "", "\"]}\n", NULL));
+}
+
+/* {P}/fast_text_mask: {"text": "..."} masked by mod_llm_mask. */
+static int send_fast_text_mask(request_rec *r, llm_router_req_t *rq)
+{
+    APR_OPTIONAL_FN_TYPE(llm_mask_fast_text) *mask =
+        APR_RETRIEVE_OPTIONAL_FN(llm_mask_fast_text);
+    llm_error_t err = { 0 };
+    const char *buf;
+    apr_size_t len;
+    struct json_object *body;
+    struct json_object *text = NULL;
+    const char *answer;
+    int rc;
+
+    if (!mask) {
+        return llm_router_send_error(r, HTTP_NOT_IMPLEMENTED,
+                                     "masking_unavailable",
+                                     "Masking needs mod_llm_mask.");
+    }
+    if ((rc = llm_router_read_body(r, llm_router_max_body(rq->conf), &buf,
+                                   &len)) != OK) {
+        return rc;
+    }
+    if (!(body = llm_request_parse(r->pool, buf, len, &err))) {
+        return llm_router_send_error_param(r, err.status, err.code,
+                                           err.param, err.message);
+    }
+    if (!json_object_object_get_ex(body, "text", &text)
+        || !json_object_is_type(text, json_type_string)) {
+        json_object_put(body);
+        return llm_router_send_error_param(r, HTTP_BAD_REQUEST,
+            text ? "invalid_type" : "missing_required_parameter", "text",
+            "\"text\" must be a string.");
+    }
+    answer = mask(r, json_object_get_string(text),
+                  (apr_size_t)json_object_get_string_len(text));
+    json_object_put(body);
+    return llm_router_send_json(r, HTTP_OK, answer);
 }
 
 int llm_router_send_info(request_rec *r, llm_router_req_t *rq)
@@ -284,6 +324,8 @@ int llm_router_send_info(request_rec *r, llm_router_req_t *rq)
         return llm_router_send_json(r, HTTP_OK, lmstudio_list(r, rq->pub.models));
     case LLM_INFO_SHOW:
         return send_show(r, rq);
+    case LLM_INFO_FAST_TEXT_MASK:
+        return send_fast_text_mask(r, rq);
     case LLM_INFO_PS:
         return llm_router_send_json(r, HTTP_OK, "{\"models\":[]}\n");
     case LLM_INFO_OLLAMA_HOME:

@@ -141,6 +141,9 @@ typedef struct {
     apr_size_t cap;
     int too_big;
     int started;
+    int blocked;                 /* the answer filter refused the answer */
+    const char *block_why;
+    int text_ended;              /* the answer filter's end ran */
 } xl_ctx_t;
 
 static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
@@ -154,10 +157,84 @@ static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
     return APR_SUCCESS;
 }
 
+/* The answer filter said no: the client gets an error instead of the
+ * rest (in its dialect, by the encoder), and the request records why. */
+static apr_status_t block_answer(xl_ctx_t *x, const char *why)
+{
+    llm_event_t ev = { 0 };
+    llm_req_ctx_t *ctx = &x->rq->pub;
+
+    x->blocked = 1;
+    x->block_why = why ? apr_pstrdup(x->pool, why) : "?";
+    ctx->guard_verdict = "blocked";
+    ctx->guard_reason = apr_pstrcat(x->pool, "answer:", why ? why : "?",
+                                    NULL);
+    ev.type = LLM_EV_ERROR;
+    ev.error_type = "content_blocked";
+    ev.error_message = apr_psprintf(x->pool, "The answer was blocked by a "
+                                    "guardrail (%s).", why ? why : "?");
+    return llm_encoder_event(x->enc, &ev, emit, x);
+}
+
+static apr_status_t filtered_text(xl_ctx_t *x, const llm_event_t *ev,
+                                  const char *text, apr_size_t len)
+{
+    llm_event_t out = *ev;
+
+    if (!len) {
+        return APR_SUCCESS;
+    }
+    out.type = LLM_EV_TEXT;
+    out.text = text;
+    out.text_len = len;
+    return llm_encoder_event(x->enc, &out, emit, x);
+}
+
+/* Text goes through the answer filter; what it held back comes out
+ * before whatever ends the text (finish, usage, done, error). */
+static apr_status_t through_filter(xl_ctx_t *x, const llm_event_t *ev)
+{
+    const llm_answer_filter_t *af = x->rq->pub.answer_filter;
+    const char *out = NULL;
+    const char *why = NULL;
+    apr_size_t len = 0;
+    apr_status_t rv;
+
+    if (ev->type == LLM_EV_TEXT) {
+        if (af->feed(af->data, x->pool, ev->text, ev->text_len, &out, &len,
+                     &why)) {
+            return block_answer(x, why);
+        }
+        return filtered_text(x, ev, out, len);
+    }
+    if (!x->text_ended && (ev->type == LLM_EV_FINISH
+                           || ev->type == LLM_EV_USAGE
+                           || ev->type == LLM_EV_DONE
+                           || ev->type == LLM_EV_ERROR)) {
+        llm_event_t text = { 0 };
+
+        x->text_ended = 1;
+        if (af->end(af->data, x->pool, &out, &len, &why)) {
+            return block_answer(x, why);
+        }
+        text.type = LLM_EV_TEXT;
+        if ((rv = filtered_text(x, &text, out, len)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return llm_encoder_event(x->enc, ev, emit, x);
+}
+
 static apr_status_t to_encoder(void *baton, const llm_event_t *ev)
 {
     xl_ctx_t *x = baton;
 
+    if (x->blocked) {
+        return APR_SUCCESS;         /* nothing more after a block */
+    }
+    if (x->rq->pub.answer_filter) {
+        return through_filter(x, ev);
+    }
     return llm_encoder_event(x->enc, ev, emit, x);
 }
 
@@ -448,6 +525,21 @@ static void finish(request_rec *r, xl_ctx_t *x)
         break;
     case XL_WHOLE:
         finish_whole(r, x);
+        if (x->blocked) {
+            /* Nothing went out yet: a whole answer becomes an error
+             * answer in the client's shape, with its status. */
+            const char *body = llm_error_json_for(r->pool, x->rq->wire,
+                HTTP_FORBIDDEN, "content_blocked", apr_psprintf(r->pool,
+                "The answer was blocked by a guardrail (%s).",
+                x->block_why));
+
+            r->status = HTTP_FORBIDDEN;
+            r->status_line = NULL;
+            apr_brigade_cleanup(x->out);
+            emit(x, body, strlen(body));
+            x->rq->pub.error_code = "content_blocked";
+            return;
+        }
         break;
     default:
         return;
@@ -584,7 +676,10 @@ apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
 {
     xl_ctx_t *x = apr_pcalloc(r->pool, sizeof(*x));
-    int same = rq->provider_wire == rq->wire && !rq->builtin_request;
+    /* With an answer filter the answer's text must be read as text:
+     * even the client's own dialect is decoded and encoded again. */
+    int same = rq->provider_wire == rq->wire && !rq->builtin_request
+               && (!rq->pub.answer_filter || rq->pub.op == LLM_OP_EMBEDDINGS);
 
     if (same && rq->pub.op == LLM_OP_EMBEDDINGS) {
         return NULL;

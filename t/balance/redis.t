@@ -27,7 +27,8 @@ t_mkdir($root);
 my $rport = free_port();
 
 sub redis_start {
-    system('redis-server', '--port', $rport, '--bind', '127.0.0.1',
+    # (Without the sanitizer pass's LD_PRELOAD: redis is not ours.)
+    system('env', '-u', 'LD_PRELOAD', 'redis-server', '--port', $rport, '--bind', '127.0.0.1',
            '--save', '', '--appendonly', 'no', '--daemonize', 'yes',
            '--pidfile', "$root/redis.pid", '--logfile', "$root/redis.log",
            '--dir', $root) == 0 or die 'cannot start redis-server';
@@ -39,7 +40,7 @@ sub redis_start {
 }
 
 sub redis {
-    my $out = `redis-cli -p $rport @_ 2>/dev/null`;
+    my $out = `env -u LD_PRELOAD redis-cli -p $rport @_ 2>/dev/null`;
     chomp $out;
     return $out;
 }

@@ -259,6 +259,8 @@ int mock_openai_embeddings(mock_ctx *ctx, json_object *req);
 int mock_openai_responses(mock_ctx *ctx, json_object *req);
 int mock_openai_models(mock_ctx *ctx, json_object *req);
 int mock_health(mock_ctx *ctx, json_object *req);
+/* mock_guard.c: the original's guard services (/api/guardrails/...). */
+int mock_guard(mock_ctx *ctx, json_object *req);
 
 int mock_ollama_home(mock_ctx *ctx, json_object *req);
 int mock_ollama_version(mock_ctx *ctx, json_object *req);

@@ -61,6 +61,9 @@
  *   Ollama:    / (exactly), /api/version, /api/tags, /api/show, /api/chat,
  *              /api/generate, /api/embed, /api/embeddings
  *   Anthropic: /v1/messages
+ *   Guards:    /api/guardrails/nask_guard, /api/guardrails/sojka_guard
+ *              (the original's guard services: "UNSAFE" in a text is
+ *              unsafe)
  *   and /echo, which returns what the gateway forwarded.
  *
  * Not for production: the module trusts its client completely.
@@ -98,6 +101,10 @@ static const mock_endpoint mock_endpoints[] = {
       mock_openai_models },
     { "/health",              0, M_GET,  "GET, HEAD", MOCK_API_OPENAI,
       mock_health },
+    { "/api/guardrails/nask_guard",  0, M_POST, "POST", MOCK_API_OPENAI,
+      mock_guard },
+    { "/api/guardrails/sojka_guard", 0, M_POST, "POST", MOCK_API_OPENAI,
+      mock_guard },
     { "/v1/messages",         0, M_POST, "POST", MOCK_API_ANTHROPIC,
       mock_anthropic_messages },
     { "/api/chat",            0, M_POST, "POST", MOCK_API_OLLAMA,

@@ -303,6 +303,7 @@ ok $res->code == 400 && json_of($res)->{error}{param} eq 'texts';
 
 # --- Usage, normalised from every dialect, in the access log -----------------
 # (%{llm-usage}n: prompt/completion/total; modules read ctx->usage)
+access_line($_) for qw(vllm-tools mock-tools claude-chat ollama-chat);  # lines so far
 post_json('/v1/chat/completions', chat_body('vllm-tools'));       # passthrough
 ok access_line('vllm-tools') =~ m{usage=\d+/3/\d+ } or diag access_line('vllm-tools');
 stream_request('/v1/chat/completions', $J->encode(chat_body('mock-tools',
