@@ -329,6 +329,15 @@ APR_DECLARE_OPTIONAL_FN(int, llm_router_send_error,
                          const char *message));
 
 /**
+ * What the gateway does at the top of server (VirtualHost) @a s, its
+ * <Location>s aside: on or off, the models file (NULL when none) and the
+ * balance method in force (for the status page).
+ */
+APR_DECLARE_OPTIONAL_FN(void, llm_router_server_info,
+                        (server_rec *s, int *enabled,
+                         const char **models_path, const char **method));
+
+/**
  * mod_llm_mask's answer to {prefix}/fast_text_mask for @a text under the
  * masking configuration in force for r: the JSON body
  * {"text": masked, "mappings": {token: original}} (mappings empty in

@@ -21,6 +21,8 @@
 #include "http_protocol.h"
 #include "http_request.h"
 
+#include "http_main.h"
+
 #include "llm_balance_private.h"
 #include "llm_health.h"
 
@@ -72,9 +74,65 @@ static health_view_t view(llm_provider_stats_t *st, apr_time_t now)
     return v;
 }
 
+static const char *jstr(apr_pool_t *p, const char *s);
+
 static const char *method_of(const llm_model_t *m)
 {
     return m->balance ? m->balance : "LLMRouterBalance (default balanced)";
+}
+
+/* Each server (main, VirtualHosts) the gateway is on, with its models
+ * file and method (the router knows them: an optional function). */
+typedef void (*server_fn)(request_rec *r, server_rec *s, int first,
+                          const char *path, const char *method);
+
+static int each_server(request_rec *r, server_fn fn)
+{
+    APR_OPTIONAL_FN_TYPE(llm_router_server_info) *info =
+        APR_RETRIEVE_OPTIONAL_FN(llm_router_server_info);
+    server_rec *s;
+    int n = 0;
+
+    for (s = info ? ap_server_conf : NULL; s; s = s->next) {
+        const char *path;
+        const char *method;
+        int on;
+
+        info(s, &on, &path, &method);
+        if (on && path) {
+            fn(r, s, n++ == 0, path, method);
+        }
+    }
+    return n;
+}
+
+static const char *server_name(request_rec *r, server_rec *s)
+{
+    return apr_psprintf(r->pool, "%s:%u", s->server_hostname
+                        ? s->server_hostname : "*",
+                        s->addrs ? s->addrs->host_port : 0);
+}
+
+static void json_server(request_rec *r, server_rec *s, int first,
+                        const char *path, const char *method)
+{
+    ap_rprintf(r, "%s{\"server\":%s,\"models_file\":%s,\"method\":%s}",
+               first ? "" : ",", jstr(r->pool, server_name(r, s)),
+               jstr(r->pool, path), jstr(r->pool, method));
+}
+
+static void html_server(request_rec *r, server_rec *s, int first,
+                        const char *path, const char *method)
+{
+    if (first) {
+        ap_rputs("<h2>Servers</h2><table>\n<tr><th>server</th>"
+                 "<th>models file</th><th>method (models without their "
+                 "own)</th></tr>\n", r);
+    }
+    ap_rprintf(r, "<tr><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+               ap_escape_html2(r->pool, server_name(r, s), 1),
+               ap_escape_html2(r->pool, path, 1),
+               ap_escape_html2(r->pool, method, 1));
 }
 
 /* ------------------------------------------------------------------ */
@@ -155,8 +213,10 @@ static void send_json(request_rec *r, apr_time_t now)
     int i;
 
     ap_set_content_type(r, "application/json");
-    ap_rprintf(r, "{\"time\":%" APR_TIME_T_FMT ",\"models_files\":[",
+    ap_rprintf(r, "{\"time\":%" APR_TIME_T_FMT ",\"servers\":[",
                apr_time_sec(now));
+    each_server(r, json_server);
+    ap_rputs("],\"models_files\":[", r);
     for (t = 0; tables && t < tables->nelts; t++) {
         const llm_models_t *mf = APR_ARRAY_IDX(tables, t, llm_models_t *);
 
@@ -267,6 +327,9 @@ static void send_html(request_rec *r, apr_time_t now)
     apr_rfc822_date(date, now);
     ap_rprintf(r, "<p>Updated <span id=\"updated\">%s</span>. Machines: "
                "<a href=\"?format=json\">JSON</a>.</p>\n", date);
+    if (each_server(r, html_server)) {
+        ap_rputs("</table>\n", r);
+    }
     for (t = 0; tables && t < tables->nelts; t++) {
         const llm_models_t *mf = APR_ARRAY_IDX(tables, t, llm_models_t *);
 

@@ -84,6 +84,17 @@ const char *llm_router_prefix(const llm_router_dir_conf_t *c)
     return c->prefix_set ? c->prefix : LLM_DEFAULT_PREFIX;
 }
 
+void llm_router_server_info(server_rec *s, int *enabled,
+                            const char **models_path, const char **method)
+{
+    llm_router_dir_conf_t *c = ap_get_module_config(s->lookup_defaults,
+                                                    &llm_router_module);
+
+    *enabled = c && c->enabled;
+    *models_path = c && c->table ? c->table->models->path : NULL;
+    *method = c && c->balance_set ? c->balance_name : LLM_BALANCE_DEFAULT;
+}
+
 const char *llm_router_language(const llm_router_dir_conf_t *c)
 {
     return c->language_set ? c->language : LLM_DEFAULT_LANGUAGE;

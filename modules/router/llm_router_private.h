@@ -117,6 +117,8 @@ int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 void llm_router_child_init(apr_pool_t *p, server_rec *s);
 const char *llm_router_prefix(const llm_router_dir_conf_t *c);
 const char *llm_router_language(const llm_router_dir_conf_t *c);
+void llm_router_server_info(server_rec *s, int *enabled,
+                            const char **models_path, const char **method);
 apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c);
 apr_interval_time_t llm_router_first_byte_timeout(const llm_router_dir_conf_t *c);
 apr_interval_time_t llm_router_idle_timeout(const llm_router_dir_conf_t *c);

@@ -69,6 +69,7 @@ static void register_hooks(apr_pool_t *p)
 
     APR_REGISTER_OPTIONAL_FN(llm_router_get_ctx);
     APR_REGISTER_OPTIONAL_FN(llm_router_send_error);
+    APR_REGISTER_OPTIONAL_FN(llm_router_server_info);
 }
 
 AP_DECLARE_MODULE(llm_router) = {

@@ -9,7 +9,7 @@ use File::Temp qw(tempdir);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 13, need_module 'llm_router', 'proxy_http';
+plan tests => 15, need_module 'llm_router', 'proxy_http';
 
 sub status {
     my $res = GET '/llm-status?format=json';
@@ -54,12 +54,18 @@ ok $p->{state} eq 'out' && $p->{out_until} > time - 1
     or diag jdump($p);
 my (undef, $wm) = provider($s, 'weighted-model', 'w1');
 ok $wm->{method} eq 'weighted';
+# Per VirtualHost: its models file and the method in force there.
+my ($main) = grep { $_->{models_file} =~ m{models/main\.json$} } @{ $s->{servers} };
+my ($b) = grep { $_->{models_file} =~ m{models/b\.json$} } @{ $s->{servers} };
+ok $main && $main->{method} eq 'balanced' && $b && $b->{server} =~ /:\d+$/
+    or diag jdump($s->{servers});
 
 # HTML for people.
 $res = GET '/llm-status';
 ok $res->code == 200 && $res->header('Content-Type') =~ m{^text/html};
 ok $res->content =~ m{<tr id="p-mock-tools-mock-tools-1"><td>mock-tools-1</td><td class="s">primary</td>};
 ok $res->content =~ m{<td class="state s out">out</td>};
+ok $res->content =~ m{<h2>Servers</h2>.*models/b\.json}s;
 
 # Require all denied protects it like any other location.
 ok GET('/llm-status-closed')->code == 403;
