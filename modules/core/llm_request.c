@@ -128,6 +128,11 @@ static const llm_endpoint_t endpoints[] = {
 
 #define N_ENDPOINTS (sizeof(endpoints) / sizeof(endpoints[0]))
 
+/* GET /v1/models/{id}: the one route with a parameter. */
+static const llm_endpoint_t model_endpoint =
+    INFO("/v1/models/{id}", 0, LLM_DIALECT_OPENAI, LLM_INFO_MODEL,
+         "v1/models/id", LLM_WIRE_OPENAI_CHAT);
+
 const llm_endpoint_t *llm_endpoint_find(const char *prefix, const char *path)
 {
     apr_size_t plen = strlen(prefix);
@@ -135,6 +140,9 @@ const llm_endpoint_t *llm_endpoint_find(const char *prefix, const char *path)
                        && path[plen] == '/';
     apr_size_t i;
 
+    if (!strncmp(path, "/v1/models/", 11) && path[11]) {
+        return &model_endpoint;
+    }
     for (i = 0; i < N_ENDPOINTS; i++) {
         const llm_endpoint_t *e = &endpoints[i];
 

@@ -27,6 +27,8 @@ typedef enum {
     LLM_INFO_OLLAMA_HOME,     /**< GET /: "Ollama is running" (text) */
     LLM_INFO_TAGS,            /**< GET {P}/tags: Ollama model list */
     LLM_INFO_LMSTUDIO_MODELS, /**< GET {P}/v0/models: LM Studio list */
+    LLM_INFO_MODEL,           /**< GET /v1/models/{id}: one model (OpenAI's
+                                   shape, Anthropic's with anthropic-version) */
     LLM_INFO_FAST_TEXT_MASK,  /**< POST {P}/fast_text_mask: {"text"} masked
                                    by mod_llm_mask */
     LLM_INFO_PS,              /**< GET {P}/ps: Ollama's loaded models

@@ -269,6 +269,44 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
             ? "\",\"tools" : "", "\"]}\n", NULL));
 }
 
+/* GET /v1/models/{id}: OpenAI's model object, or Anthropic's when the
+ * client sends anthropic-version (both SDKs' models.retrieve). Model
+ * names may hold '/' (vLLM's "org/name"): the rest of the path is it. */
+static int send_model(request_rec *r, llm_router_req_t *rq)
+{
+    char *id = apr_pstrdup(r->pool, r->uri + strlen("/v1/models/"));
+    const llm_model_t *m;
+    char when[64];
+    apr_time_exp_t t;
+    apr_size_t n;
+    apr_time_t loaded;
+
+    ap_unescape_url(id);
+    if (apr_table_get(r->headers_in, "anthropic-version")) {
+        rq->wire = LLM_WIRE_ANTHROPIC;      /* its errors in its shape */
+    }
+    m = rq->pub.models ? llm_models_find(rq->pub.models, id) : NULL;
+    if (!m) {
+        return llm_router_send_error_param(r, HTTP_NOT_FOUND,
+            "model_not_found", "model", apr_psprintf(r->pool,
+            "The model '%s' does not exist or is not active.", id));
+    }
+    loaded = rq->pub.models->loaded_at;
+    if (rq->wire == LLM_WIRE_ANTHROPIC) {
+        apr_time_exp_gmt(&t, loaded);
+        apr_strftime(when, &n, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &t);
+        return llm_router_send_json(r, HTTP_OK, apr_pstrcat(r->pool,
+            "{\"type\":\"model\",\"id\":", llm_json_quote(r->pool, m->name),
+            ",\"display_name\":", llm_json_quote(r->pool, m->name),
+            ",\"created_at\":\"", when, "\"}\n", NULL));
+    }
+    return llm_router_send_json(r, HTTP_OK, apr_pstrcat(r->pool,
+        "{\"id\":", llm_json_quote(r->pool, m->name),
+        ",\"object\":\"model\",\"created\":",
+        apr_ltoa(r->pool, (long)apr_time_sec(loaded)), ",\"owned_by\":",
+        llm_json_quote(r->pool, owner(m)), "}\n", NULL));
+}
+
 /* {P}/fast_text_mask: {"text": "..."} masked by mod_llm_mask. */
 static int send_fast_text_mask(request_rec *r, llm_router_req_t *rq)
 {
@@ -324,6 +362,8 @@ int llm_router_send_info(request_rec *r, llm_router_req_t *rq)
         return llm_router_send_json(r, HTTP_OK, lmstudio_list(r, rq->pub.models));
     case LLM_INFO_SHOW:
         return send_show(r, rq);
+    case LLM_INFO_MODEL:
+        return send_model(r, rq);
     case LLM_INFO_FAST_TEXT_MASK:
         return send_fast_text_mask(r, rq);
     case LLM_INFO_PS:

@@ -12,7 +12,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 65, need_module 'llm_router', 'proxy_http';
+plan tests => 68, need_module 'llm_router', 'proxy_http';
 
 my $J = JSON::PP->new->utf8;
 my $hello = 'Hello from the mock upstream.';
@@ -243,6 +243,14 @@ ok $res->code == 404 && !ref json_of($res)->{error} or diag $res->content;
 # Ollama's clients (and curl -d) send no JSON type: Ollama routes take it.
 $res = POST '/api/embeddings', content => '{"model":"mock-embed","prompt":"a"}';
 ok $res->code == 200 && ref json_of($res)->{embedding} eq 'ARRAY';
+
+# One model: OpenAI's object, Anthropic's with anthropic-version.
+$d = json_of(GET '/v1/models/ollama-chat');
+ok $d->{id} eq 'ollama-chat' && $d->{object} eq 'model' && $d->{owned_by} eq 'ollama';
+$d = json_of(GET '/v1/models/claude-chat', 'anthropic-version' => '2023-06-01');
+ok $d->{type} eq 'model' && $d->{id} eq 'claude-chat' && $d->{created_at} =~ /Z$/;
+$res = GET '/v1/models/nope', 'anthropic-version' => '2023-06-01';
+ok $res->code == 404 && json_of($res)->{error}{type} eq 'not_found_error';
 
 # --- Cut and broken streams end in the client's own error form ---------------
 $s = stream_request('/api/chat', $J->encode({ model => 'mock-chat', messages => $msgs }),
