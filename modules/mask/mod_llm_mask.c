@@ -63,10 +63,20 @@ typedef struct {
     apr_array_header_t *services;    /* guard_service_t */
     int fail_open;                   /* LLMGuardServiceFailure open */
     apr_interval_time_t timeout;     /* LLMGuardServiceTimeout */
+    int responses;                   /* LLMMaskResponses */
+    int guard_responses;             /* LLMGuardResponses */
     unsigned int mask_set:1, anonymize_field_set:1, mode_set:1,
                  guard_set:1, services_set:1, fail_open_set:1,
-                 timeout_set:1;
+                 timeout_set:1, responses_set:1, guard_responses_set:1;
 } mask_conf_t;
+
+/* LLMMaskResponses */
+#define RESPONSES_OFF    0
+#define RESPONSES_UNMASK 1           /* the request's pseudonyms restored */
+#define RESPONSES_MASK   2           /* PII in the answer masked too */
+
+static void filter_answer(request_rec *r, const mask_conf_t *c,
+                          llm_req_ctx_t *ctx);
 
 /* The defaults, compiled once per configuration cycle. */
 static llm_mask_ruleset_t *default_rules;
@@ -126,6 +136,8 @@ static void *merge_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(services);
     MERGE(fail_open);
     MERGE(timeout);
+    MERGE(responses);
+    MERGE(guard_responses);
     c->rules = add->rules ? add->rules : base->rules;
     c->guard_rules = add->guard_rules ? add->guard_rules : base->guard_rules;
     return c;
@@ -370,6 +382,37 @@ static const char *set_timeout(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static const char *set_responses(cmd_parms *cmd, void *dc, const char *arg)
+{
+    mask_conf_t *c = dc;
+
+    (void)cmd;
+    if (!strcasecmp(arg, "off")) {
+        c->responses = RESPONSES_OFF;
+    }
+    else if (!strcasecmp(arg, "unmask")) {
+        c->responses = RESPONSES_UNMASK;
+    }
+    else if (!strcasecmp(arg, "mask")) {
+        c->responses = RESPONSES_MASK;
+    }
+    else {
+        return "LLMMaskResponses takes off, unmask or mask";
+    }
+    c->responses_set = 1;
+    return NULL;
+}
+
+static const char *set_guard_responses(cmd_parms *cmd, void *dc, int on)
+{
+    mask_conf_t *c = dc;
+
+    (void)cmd;
+    c->guard_responses = on;
+    c->guard_responses_set = 1;
+    return NULL;
+}
+
 #define SCOPES (RSRC_CONF | ACCESS_CONF)
 
 static const command_rec mask_cmds[] = {
@@ -390,6 +433,14 @@ static const command_rec mask_cmds[] = {
                       "a rule of this scope: NAME TOKEN PATTERN [VALIDATOR]"),
     AP_INIT_TAKE1("LLMMaskRulesFile", set_rules_file, NULL, SCOPES,
                   "rules of this scope from a file"),
+    AP_INIT_TAKE1("LLMMaskResponses", set_responses, NULL, SCOPES,
+                  "the answer's text: off (default), unmask (the request's "
+                  "pseudonyms back to the originals, for the client) or "
+                  "mask (PII in the answer masked too); streaming-safe"),
+    AP_INIT_FLAG("LLMGuardResponses", set_guard_responses, NULL, SCOPES,
+                 "check the answer's text with the rule guard too; a "
+                 "stream that turns unsafe ends with an error (default "
+                 "Off)"),
     AP_INIT_FLAG("LLMGuard", set_guard, NULL, SCOPES,
                  "check requests with the rule guard and the guard "
                  "services (default Off)"),
@@ -648,6 +699,7 @@ static int mask_request(request_rec *r, llm_req_ctx_t *ctx)
         return rc;
     }
     if (!wants_masking(c, ctx)) {
+        filter_answer(r, c, ctx);
         return DECLINED;
     }
     w.r = r;
@@ -660,7 +712,110 @@ static int mask_request(request_rec *r, llm_req_ctx_t *ctx)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(03003)
                       "%s: %d value(s) masked", r->uri, w.count);
     }
+    filter_answer(r, c, ctx);
     return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* The answer                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The last bytes of answer text the guard saw, looked at again with the
+ * next piece: a phrase split across two stream events is still found. */
+#define GUARD_WINDOW 256
+
+typedef struct {
+    const mask_conf_t *conf;
+    llm_mask_stream_t *stream;       /* NULL: the text is not changed */
+    const llm_guard_t *guard;        /* NULL: not guarded */
+    char window[GUARD_WINDOW];
+    apr_size_t window_len;
+} reply_t;
+
+static int guard_piece(reply_t *a, apr_pool_t *p, const char *text,
+                       apr_size_t len, const char **why)
+{
+    llm_guard_verdict_t v;
+    char *both;
+    apr_size_t keep;
+
+    if (!a->guard || !len) {
+        return 0;
+    }
+    both = apr_palloc(p, a->window_len + len);
+    memcpy(both, a->window, a->window_len);
+    memcpy(both + a->window_len, text, len);
+    if (llm_guard_check(a->guard, p, both, a->window_len + len, &v)) {
+        *why = apr_pstrcat(p, v.category, ":", v.rule, NULL);
+        return 1;
+    }
+    keep = a->window_len + len < GUARD_WINDOW ? a->window_len + len
+                                               : GUARD_WINDOW;
+    memcpy(a->window, both + a->window_len + len - keep, keep);
+    a->window_len = keep;
+    return 0;
+}
+
+static int answer_feed(void *data, apr_pool_t *p, const char *in,
+                       apr_size_t len, const char **out, apr_size_t *out_len,
+                       const char **why)
+{
+    reply_t *a = data;
+
+    if (a->stream) {
+        *out = llm_mask_stream_feed(a->stream, p, in, len, out_len);
+    }
+    else {
+        *out = in;
+        *out_len = len;
+    }
+    return guard_piece(a, p, *out, *out_len, why);
+}
+
+static int answer_end(void *data, apr_pool_t *p, const char **out,
+                      apr_size_t *out_len, const char **why)
+{
+    reply_t *a = data;
+
+    *out = "";
+    *out_len = 0;
+    if (a->stream) {
+        *out = llm_mask_stream_end(a->stream, p, out_len);
+    }
+    return guard_piece(a, p, *out, *out_len, why);
+}
+
+/* What the answer's text goes through, set for the router (LLM_XLATE). */
+static void filter_answer(request_rec *r, const mask_conf_t *c,
+                          llm_req_ctx_t *ctx)
+{
+    llm_answer_filter_t *af;
+    reply_t *a;
+    int unmask = c->responses == RESPONSES_UNMASK && ctx->mask_session
+                 && c->mode == LLM_MASK_PSEUDONYM;
+    int mask = c->responses == RESPONSES_MASK;
+
+    if (!unmask && !mask && !c->guard_responses) {
+        return;
+    }
+    a = apr_pcalloc(r->pool, sizeof(*a));
+    a->conf = c;
+    if (unmask || mask) {
+        llm_mask_session_t *s = ctx->mask_session
+            ? ctx->mask_session : llm_mask_session_create(r->pool, c->mode);
+
+        a->stream = llm_mask_stream_create(r->pool,
+                                           mask ? rules_of(c) : NULL, s,
+                                           unmask);
+    }
+    if (c->guard_responses) {
+        a->guard = c->guard_rules ? c->guard_rules : default_guard;
+    }
+    af = apr_pcalloc(r->pool, sizeof(*af));
+    af->feed = answer_feed;
+    af->end = answer_end;
+    af->data = a;
+    ctx->answer_filter = af;
 }
 
 /* ------------------------------------------------------------------ */

@@ -153,8 +153,10 @@ sub stream_request {
     require IO::Select;
     require IO::Socket::INET;
     require Time::HiRes;
-    my $sock = IO::Socket::INET->new(PeerAddr => 'localhost',
-        PeerPort => Apache::Test::vars('port'), Timeout => 10) or die $!;
+    # The current Apache::TestRequest::module's host and port.
+    my ($host, $port) = split /:/, Apache::TestRequest::hostport();
+    my $sock = IO::Socket::INET->new(PeerAddr => $host, PeerPort => $port,
+        Timeout => 10) or die $!;
     $hdr{'Content-Type'} //= 'application/json';
     my $headers = join '', map { "$_: $hdr{$_}\r\n" } sort keys %hdr;
     print $sock "POST $path HTTP/1.1\r\nHost: localhost\r\n"

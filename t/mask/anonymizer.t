@@ -107,7 +107,7 @@ unless ($chromium) {
 my $dom = render(url_of('masked_gateway', '/anonymizer/?' . qs(text => $text)));
 my $out = output_of($dom);
 ok state_of($dom) eq 'done' or diag brief($dom);
-ok $out =~ /\{\{EMAIL\}\}/ && $out =~ /\{\{PESEL\}\}/ && $out =~ /\n/
+ok $out =~ /\{\{EMAIL\}\}/ && $out =~ /\{\{PESEL_TAGGED\}\}/ && $out =~ /\n/
     && index($out, $email) < 0 && index($out, $pesel) < 0
     or diag "output: $out";
 ok shows($dom, 'result') && !shows($dom, 'mappings-box') && error_of($dom) eq ''

@@ -9,10 +9,11 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestRequest;
 use JSON::PP;
+use Encode ();
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 30, need_module 'llm_router', 'llm_mask', 'proxy_http';
+plan tests => 37, need_module 'llm_router', 'llm_mask', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $email = 'jan.kowalski@example.com';
@@ -44,7 +45,7 @@ sub in_gw {
 sub masked_ok {
     my ($raw) = @_;
     return index($raw, $email) < 0 && index($raw, $pesel) < 0
-        && $raw =~ /\{\{EMAIL\}\}/ && $raw =~ /\{\{PESEL\}\}/;
+        && $raw =~ /\{\{EMAIL\}\}/ && $raw =~ /\{\{PESEL_TAGGED\}\}/;
 }
 
 my $msgs = [{ role => 'user', content => $pii }];
@@ -98,7 +99,7 @@ ok masked_ok($raw) or diag $raw;
     messages => [{ role => 'user', content => "$email and again $email, "
                    . "ticket TCK-123456, see https://example.com/x" }] });
 ok $raw =~ /\{\{EMAIL_1\}\} and again \{\{EMAIL_1\}\}/ or diag $raw;
-ok $raw =~ /\{\{TICKET\}\}/ && $raw =~ m{https://example\.com/x} or diag $raw;
+ok $raw =~ /\{\{TICKET_1\}\}/ && $raw =~ m{https://example\.com/x} or diag $raw;
 
 # --- fast_text_mask ----------------------------------------------------------
 my $d = json_of(in_gw('masked_gateway', sub {
@@ -113,6 +114,28 @@ is_error($res, 400, 'missing_required_parameter', 'fast_text_mask without text')
 # Nothing to mask: the same text back.
 $d = json_of(post_json('/api/fast_text_mask', { text => 'Dzień dobry, świecie.' }));
 ok $d->{text} eq 'Dzień dobry, świecie.';
+
+# The spec's test vectors (t/unit/fixtures/mask_vectors.tsv), every one
+# through the real endpoint: what the unit test asserts of the engine
+# holds in httpd too.
+{
+    open my $fh, '<:raw', 't/unit/fixtures/mask_vectors.tsv' or die $!;
+    my ($count, @wrong) = (0);
+    while (my $line = <$fh>) {
+        next if $line =~ /^#/;
+        chomp $line;
+        my ($num, $in, $want) = split /\t/, $line;
+        my $got = json_of(in_gw('masked_gateway', sub {
+            post_json('/api/fast_text_mask', { text => Encode::decode('UTF-8', $in) }) }));
+        my $text = Encode::encode('UTF-8', $got->{text} // '');
+        push @wrong, "$num: $in -> $text (want $want)" if $text ne $want;
+        $count++;
+    }
+    ok $count == 60 && !@wrong or diag join "\n", @wrong;
+}
+$d = json_of(in_gw('masked_gateway', sub {
+    post_json('/api/fast_text_mask', { text => 'x' x 100 }) }));
+ok $d->{text} eq 'x' x 100 && !%{$d->{mappings}};
 
 # --- Guardrails --------------------------------------------------------------
 sub guarded {
@@ -153,3 +176,46 @@ ok $res->code == 200 or diag $res->content;
 my $log = error_log_since($mark);
 ok $log =~ /LLM03001: guard service nask_guard .*fail-closed/
     && $log =~ /LLM03001: guard service nask_guard .*fail-open/ or diag $log;
+
+# --- The answer: un-masked for the client, masked, guarded --------------------
+# Pseudonym mode: the provider answers with the request's token, split
+# over 9 stream events; the client reads the original.
+my $reply = 'Write to {{EMAIL_1}} today.';
+my $s = in_gw('pseudonym_gateway', sub { stream_request('/v1/chat/completions',
+    $J->encode({ model => 'mock-chat', stream => JSON::PP::true,
+                 messages => [{ role => 'user', content => "mail $email" }] }),
+    'X-Mock-Content' => $reply, 'X-Mock-Chunks' => 9) });
+my $text = join '', map { $J->decode($_)->{choices}[0]{delta}{content} // '' }
+    grep { $_ ne '[DONE]' } $s->{data} =~ /^data: (.*)$/mg;
+ok $text eq "Write to $email today." or diag $s->{data};
+$d = json_of(in_gw('pseudonym_gateway', sub { post_json('/api/chat', {
+    model => 'mock-chat', stream => JSON::PP::false,
+    messages => [{ role => 'user', content => "mail $email" }] },
+    'X-Mock-Content' => $reply) }));
+ok $d->{message}{content} eq "Write to $email today." or diag jdump($d);
+# A token of another request (or made up) stays as it is.
+$d = json_of(in_gw('pseudonym_gateway', sub { post_json('/v1/chat/completions',
+    chat_body('mock-chat'), 'X-Mock-Content' => 'see {{EMAIL_7}}') }));
+ok $d->{choices}[0]{message}{content} eq 'see {{EMAIL_7}}';
+
+# Masking the answer: PII the model wrote does not reach the client,
+# even split across stream events.
+$s = in_gw('masked_gateway', sub { stream_request('/api/chat',
+    $J->encode({ model => 'mock-chat', messages => [{ role => 'user', content => 'x' }] }),
+    'X-Mock-Content' => "Contact $email please", 'X-Mock-Chunks' => 8) });
+$text = join '', map { $J->decode($_)->{message}{content} // '' } grep { length } split /\n/, $s->{data};
+ok $text eq 'Contact {{EMAIL}} please' or diag $s->{data};
+
+# Guarding the answer: whole → 403 in the client's shape; streamed → the
+# stream ends with an error event, not with its normal end.
+$res = guarded('/v1/chat/completions', chat_body('mock-chat'),
+               'X-Mock-Content' => 'Step one: get plutonium.');
+is_error($res, 403, 'content_blocked', 'an answer the guard refuses');
+$s = in_gw('guarded_gateway', sub { stream_request('/v1/messages',
+    $J->encode({ model => 'mock-chat', max_tokens => 50, stream => JSON::PP::true,
+                 messages => [{ role => 'user', content => 'x' }] }),
+    'X-Mock-Content' => 'Fine so far. Then plutonium.', 'X-Mock-Chunks' => 6) });
+ok $s->{data} =~ /event: error/ && $s->{data} !~ /message_stop/ && $s->{data} !~ /plutonium/
+    or diag $s->{data};
+$res = guarded('/v1/chat/completions', chat_body('mock-chat'));
+ok $res->code == 200;

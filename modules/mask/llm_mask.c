@@ -1,0 +1,659 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * The masking engine: rule sets, compiled with PCRE2 and its JIT; the
+ * spans of PII found by every rule over the original text, arbitrated;
+ * the text written once with tokens, static or pseudonyms of a session.
+ * The order of events is in llm_mask.h; the choices in docs/masking.md.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <json-c/json.h>
+
+#include "apr_strings.h"
+#include "apr_tables.h"
+
+#include "llm_mask_private.h"
+
+/* A custom pattern that backtracks badly stops at this many steps for
+ * one match: the rule then finds nothing more in that text, which is
+ * logged by nobody but can never hang a request. The default rules
+ * never come near it (t/unit/test_mask.c). */
+#define MATCH_LIMIT 2000000
+#define DEPTH_LIMIT 20000
+
+#define TAG_MAX 40
+
+typedef struct {
+    const char *name;
+    const char *tag;            /* the token's text inside {{ }} */
+    const char *pattern;
+    llm_mask_check_fn check;
+    int ip_port;
+    int enabled;
+    pcre2_code *code;           /* NULL until compiled, or disabled */
+} rule_t;
+
+struct llm_mask_ruleset {
+    apr_pool_t *pool;
+    apr_array_header_t *rules;  /* rule_t, in priority order */
+    pcre2_match_context *mctx;
+};
+
+struct llm_mask_session {
+    apr_pool_t *pool;
+    llm_mask_mode_e mode;
+    apr_hash_t *by_value;       /* "TAG\0value" -> token */
+    apr_hash_t *counters;       /* TAG -> int* */
+    apr_hash_t *map;            /* token -> original */
+};
+
+/* ------------------------------------------------------------------ */
+/* Rule sets                                                           */
+/* ------------------------------------------------------------------ */
+
+static void free_code(rule_t *rule)
+{
+    if (rule->code) {
+        pcre2_code_free(rule->code);
+        rule->code = NULL;
+    }
+}
+
+static apr_status_t ruleset_cleanup(void *data)
+{
+    llm_mask_ruleset_t *rs = data;
+    int i;
+
+    for (i = 0; i < rs->rules->nelts; i++) {
+        free_code(&APR_ARRAY_IDX(rs->rules, i, rule_t));
+    }
+    if (rs->mctx) {
+        pcre2_match_context_free(rs->mctx);
+        rs->mctx = NULL;
+    }
+    return APR_SUCCESS;
+}
+
+llm_mask_ruleset_t *llm_mask_ruleset_create(apr_pool_t *p)
+{
+    llm_mask_ruleset_t *rs = apr_pcalloc(p, sizeof(*rs));
+    const llm_mask_rule_def_t *d;
+
+    rs->pool = p;
+    rs->rules = apr_array_make(p, 40, sizeof(rule_t));
+    for (d = llm_mask_default_rules; d->name; d++) {
+        rule_t *rule = apr_array_push(rs->rules);
+
+        memset(rule, 0, sizeof(*rule));
+        rule->name = d->name;
+        rule->tag = d->tag ? d->tag : d->name;
+        rule->pattern = d->pattern;
+        rule->check = llm_mask_check_by_name(d->check);
+        rule->ip_port = d->ip_port;
+        rule->enabled = 1;
+    }
+    apr_pool_cleanup_register(p, rs, ruleset_cleanup, apr_pool_cleanup_null);
+    return rs;
+}
+
+static rule_t *rule_named(llm_mask_ruleset_t *rs, const char *name)
+{
+    int i;
+
+    for (i = 0; i < rs->rules->nelts; i++) {
+        rule_t *rule = &APR_ARRAY_IDX(rs->rules, i, rule_t);
+
+        if (!strcasecmp(rule->name, name)) {
+            return rule;
+        }
+    }
+    return NULL;
+}
+
+int llm_mask_ruleset_enable(llm_mask_ruleset_t *rs, const char *name,
+                            int on, const char **err)
+{
+    rule_t *rule;
+    int i;
+
+    if (!strcasecmp(name, "all")) {
+        for (i = 0; i < rs->rules->nelts; i++) {
+            APR_ARRAY_IDX(rs->rules, i, rule_t).enabled = on;
+        }
+        return 0;
+    }
+    if (!(rule = rule_named(rs, name))) {
+        const char *known = "";
+
+        for (i = 0; i < rs->rules->nelts; i++) {
+            known = apr_pstrcat(rs->pool, known, i ? ", " : "",
+                                APR_ARRAY_IDX(rs->rules, i, rule_t).name,
+                                NULL);
+        }
+        *err = apr_psprintf(rs->pool, "no rule named %s (known: all, %s)",
+                            name, known);
+        return -1;
+    }
+    rule->enabled = on;
+    return 0;
+}
+
+/* "{{TICKET}}" or "TICKET" -> "TICKET"; letters, digits and '_'. */
+static const char *tag_of(apr_pool_t *p, const char *token)
+{
+    apr_size_t len = strlen(token), i;
+
+    if (len > 4 && !strncmp(token, "{{", 2)
+        && !strcmp(token + len - 2, "}}")) {
+        token += 2;
+        len -= 4;
+    }
+    if (!len || len > TAG_MAX) {
+        return NULL;
+    }
+    for (i = 0; i < len; i++) {
+        char c = token[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '_')) {
+            return NULL;
+        }
+    }
+    return apr_pstrmemdup(p, token, len);
+}
+
+int llm_mask_ruleset_add(llm_mask_ruleset_t *rs, const char *name,
+                         const char *pattern, const char *token,
+                         const char *validator, const char **err)
+{
+    llm_mask_check_fn check = NULL;
+    const char *tag = tag_of(rs->pool, token && *token ? token : name);
+    rule_t *rule;
+
+    if (!tag) {
+        *err = apr_psprintf(rs->pool, "token %s: {{NAME}} with up to %d "
+                            "letters, digits or '_'", token ? token : name,
+                            TAG_MAX);
+        return -1;
+    }
+    if (validator && *validator
+        && !(check = llm_mask_check_by_name(validator))) {
+        *err = apr_psprintf(rs->pool, "no validator named %s (known: %s)",
+                            validator, llm_mask_check_names());
+        return -1;
+    }
+    if (!pattern || !*pattern) {
+        *err = "an empty pattern";
+        return -1;
+    }
+    if (!(rule = rule_named(rs, name))) {
+        rule = apr_array_push(rs->rules);
+        memset(rule, 0, sizeof(*rule));
+        rule->name = apr_pstrdup(rs->pool, name);
+    }
+    free_code(rule);
+    rule->tag = tag;
+    rule->pattern = apr_pstrdup(rs->pool, pattern);
+    rule->check = check;
+    rule->ip_port = 0;
+    rule->enabled = 1;
+    return 0;
+}
+
+static const char *json_str(json_object *o, const char *key)
+{
+    json_object *v;
+
+    return json_object_object_get_ex(o, key, &v)
+           && json_object_is_type(v, json_type_string)
+           ? json_object_get_string(v) : NULL;
+}
+
+static int load_entry(llm_mask_ruleset_t *rs, json_object *e, int i,
+                      const char **err)
+{
+    const char *name = json_str(e, "name");
+    const char *pattern = json_str(e, "pattern");
+    json_object *on = NULL;
+    const char *why = NULL;
+
+    if (!json_object_is_type(e, json_type_object) || !name) {
+        *err = apr_psprintf(rs->pool, "$[%d].name: a rule needs a name", i);
+        return -1;
+    }
+    json_object_object_get_ex(e, "enabled", &on);
+    if (on && !json_object_is_type(on, json_type_boolean)) {
+        *err = apr_psprintf(rs->pool, "$[%d].enabled: true or false", i);
+        return -1;
+    }
+    if (pattern) {
+        if (llm_mask_ruleset_add(rs, name, pattern, json_str(e, "token"),
+                                 json_str(e, "validator"), &why) != 0) {
+            *err = apr_psprintf(rs->pool, "$[%d]: %s", i, why);
+            return -1;
+        }
+    }
+    else if (!on) {
+        *err = apr_psprintf(rs->pool, "$[%d].pattern: a new rule needs a "
+                            "pattern", i);
+        return -1;
+    }
+    if (on && llm_mask_ruleset_enable(rs, name, json_object_get_boolean(on),
+                                      &why) != 0) {
+        *err = apr_psprintf(rs->pool, "$[%d].name: %s", i, why);
+        return -1;
+    }
+    return 0;
+}
+
+apr_status_t llm_mask_ruleset_load(llm_mask_ruleset_t *rs, const char *path,
+                                   const char **err)
+{
+    json_object *root = json_object_from_file(path);
+    int i, n, rc = 0;
+
+    if (!root) {
+        *err = apr_psprintf(rs->pool, "%s: not readable JSON (%s)", path,
+                            json_util_get_last_err());
+        return APR_EINVAL;
+    }
+    if (!json_object_is_type(root, json_type_array)) {
+        json_object_put(root);
+        *err = apr_psprintf(rs->pool, "%s: $: an array of rules", path);
+        return APR_EINVAL;
+    }
+    n = (int)json_object_array_length(root);
+    for (i = 0; i < n && rc == 0; i++) {
+        rc = load_entry(rs, json_object_array_get_idx(root, i), i, err);
+    }
+    json_object_put(root);
+    if (rc != 0) {
+        *err = apr_psprintf(rs->pool, "%s: %s", path, *err);
+        return APR_EINVAL;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
+                                 const char **err)
+{
+    int code;
+    PCRE2_SIZE at;
+    PCRE2_UCHAR msg[160];
+
+    rule->code = pcre2_compile((PCRE2_SPTR)rule->pattern,
+                               PCRE2_ZERO_TERMINATED,
+                               PCRE2_UTF | PCRE2_UCP
+                               | PCRE2_MATCH_INVALID_UTF, &code, &at, NULL);
+    if (!rule->code) {
+        pcre2_get_error_message(code, msg, sizeof(msg));
+        *err = apr_psprintf(rs->pool, "rule %s: pattern error at offset "
+                            "%" APR_SIZE_T_FMT ": %s", rule->name,
+                            (apr_size_t)at, (const char *)msg);
+        return APR_EINVAL;
+    }
+    /* Without the JIT (a platform lacking it) the interpreter runs the
+     * same patterns, slower. */
+    pcre2_jit_compile(rule->code, PCRE2_JIT_COMPLETE);
+    return APR_SUCCESS;
+}
+
+apr_status_t llm_mask_ruleset_compile(llm_mask_ruleset_t *rs,
+                                      const char **err)
+{
+    int i;
+
+    if (!rs->mctx) {
+        rs->mctx = pcre2_match_context_create(NULL);
+        if (!rs->mctx) {
+            *err = "out of memory";
+            return APR_ENOMEM;
+        }
+        pcre2_set_match_limit(rs->mctx, MATCH_LIMIT);
+        pcre2_set_depth_limit(rs->mctx, DEPTH_LIMIT);
+    }
+    for (i = 0; i < rs->rules->nelts; i++) {
+        rule_t *rule = &APR_ARRAY_IDX(rs->rules, i, rule_t);
+
+        if (!rule->enabled) {
+            free_code(rule);
+        }
+        else if (!rule->code && compile_rule(rs, rule, err) != APR_SUCCESS) {
+            return APR_EINVAL;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+int llm_mask_ruleset_count(const llm_mask_ruleset_t *rs)
+{
+    int i, n = 0;
+
+    for (i = 0; i < rs->rules->nelts; i++) {
+        n += APR_ARRAY_IDX(rs->rules, i, rule_t).code != NULL;
+    }
+    return n;
+}
+
+const char *llm_mask_ruleset_name(const llm_mask_ruleset_t *rs, int i)
+{
+    int k;
+
+    for (k = 0; k < rs->rules->nelts; k++) {
+        const rule_t *rule = &APR_ARRAY_IDX(rs->rules, k, rule_t);
+
+        if (rule->code && i-- == 0) {
+            return rule->name;
+        }
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ */
+/* Spans                                                               */
+/* ------------------------------------------------------------------ */
+
+/* The replaced span: the first group that took part, else the whole. */
+static void replaced_group(const PCRE2_SIZE *ov, int groups,
+                           PCRE2_SIZE *gs, PCRE2_SIZE *ge)
+{
+    int k;
+
+    for (k = 1; k < groups; k++) {
+        if (ov[2 * k] != PCRE2_UNSET) {
+            *gs = ov[2 * k];
+            *ge = ov[2 * k + 1];
+            return;
+        }
+    }
+    *gs = ov[0];
+    *ge = ov[1];
+}
+
+static int port_ok(const char *s, apr_size_t len)
+{
+    apr_size_t i;
+    long v = 0;
+
+    for (i = 0; i < len; i++) {
+        v = v * 10 + (s[i] - '0');
+    }
+    return len && v >= 1 && v <= 65535;
+}
+
+/* One match of rule @a i as a candidate span, or 0 when it is a MISS. */
+static int judge(const rule_t *rule, int i, const char *text,
+                 const PCRE2_SIZE *ov, int groups, llm_mask_span_t *span)
+{
+    PCRE2_SIZE gs, ge;
+    llm_mask_cand_t c;
+    llm_mask_verdict_e v;
+
+    if (rule->ip_port) {
+        gs = ov[2];
+        ge = ov[3];
+    }
+    else {
+        replaced_group(ov, groups, &gs, &ge);
+    }
+    if (ge <= gs) {
+        return 0;
+    }
+    c.s = text + ov[0];
+    c.len = ov[1] - ov[0];
+    c.g = text + gs;
+    c.glen = ge - gs;
+    c.keep = c.glen;
+    v = rule->check ? rule->check(&c) : LLM_MASK_HIT;
+    if (v == LLM_MASK_MISS || !c.keep || c.keep > c.glen) {
+        return 0;
+    }
+    span->start = gs;
+    span->end = span->mid = gs + c.keep;
+    span->port = span->end;
+    span->rule = i;
+    span->verdict = v;
+    if (rule->ip_port && groups > 2 && ov[4] != PCRE2_UNSET) {
+        /* A bad port leaves the whole "address:port" as it was. */
+        if (!port_ok(text + ov[4], ov[5] - ov[4])) {
+            return 0;
+        }
+        span->port = ov[4];
+        span->end = ov[5];
+    }
+    return 1;
+}
+
+/* Every candidate of one rule whose span starts at or after @a from;
+ * the match may start before it (a label: "PESEL: "). */
+static void rule_candidates(const rule_t *rule, int i,
+                            pcre2_match_context *mctx,
+                            pcre2_match_data *md, const char *text,
+                            apr_size_t len, apr_size_t from,
+                            apr_array_header_t *out)
+{
+    PCRE2_SIZE at = 0;
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+
+    while (at <= len) {
+        llm_mask_span_t span;
+        int rc = pcre2_match(rule->code, (PCRE2_SPTR)text, len, at, 0, md,
+                             mctx);
+
+        if (rc <= 0) {
+            return;         /* no more, or a limit hit: this rule is done */
+        }
+        if (judge(rule, i, text, ov, rc, &span) && span.start >= from) {
+            *(llm_mask_span_t *)apr_array_push(out) = span;
+        }
+        /* As the original: a rejected match consumes its span for this
+         * rule (masking.md §1.4); an empty one moves on by a character. */
+        if (ov[1] > ov[0]) {
+            at = ov[1];
+        }
+        else {
+            at = ov[1] + 1;
+            while (at < len && ((unsigned char)text[at] & 0xc0) == 0x80) {
+                at++;
+            }
+        }
+    }
+}
+
+static int span_order(const void *a, const void *b)
+{
+    const llm_mask_span_t *x = a, *y = b;
+    apr_size_t lx = x->end - x->start, ly = y->end - y->start;
+
+    if (x->start != y->start) {
+        return x->start < y->start ? -1 : 1;
+    }
+    if (lx != ly) {
+        return lx > ly ? -1 : 1;
+    }
+    if (x->verdict != y->verdict) {
+        return x->verdict == LLM_MASK_HIT ? -1 : 1;
+    }
+    return x->rule - y->rule;
+}
+
+int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                   const char *text, apr_size_t len, apr_size_t from,
+                   int holds, llm_mask_span_t **spans)
+{
+    apr_array_header_t *cands = apr_array_make(p, 8, sizeof(llm_mask_span_t));
+    pcre2_match_data *md = pcre2_match_data_create(8, NULL);
+    llm_mask_span_t *all, *kept;
+    apr_size_t last_end = from;
+    int i, n = 0;
+
+    *spans = NULL;
+    if (!md) {
+        return 0;
+    }
+    for (i = 0; i < rs->rules->nelts; i++) {
+        const rule_t *rule = &APR_ARRAY_IDX(rs->rules, i, rule_t);
+
+        if (rule->code) {
+            rule_candidates(rule, i, rs->mctx, md, text, len, from, cands);
+        }
+    }
+    pcre2_match_data_free(md);
+    if (!cands->nelts) {
+        return 0;
+    }
+    all = (llm_mask_span_t *)cands->elts;
+    qsort(all, cands->nelts, sizeof(*all), span_order);
+    kept = all;         /* written over in place: kept <= all */
+    for (i = 0; i < cands->nelts; i++) {
+        if (all[i].start < last_end) {
+            continue;   /* overlaps a span taken already: it loses */
+        }
+        last_end = all[i].end;
+        if (all[i].verdict == LLM_MASK_HIT || holds) {
+            kept[n++] = all[i];
+        }
+    }
+    *spans = kept;
+    return n;
+}
+
+/* ------------------------------------------------------------------ */
+/* Sessions and tokens                                                 */
+/* ------------------------------------------------------------------ */
+
+llm_mask_session_t *llm_mask_session_create(apr_pool_t *p,
+                                            llm_mask_mode_e mode)
+{
+    llm_mask_session_t *s = apr_pcalloc(p, sizeof(*s));
+
+    s->pool = p;
+    s->mode = mode;
+    s->by_value = apr_hash_make(p);
+    s->counters = apr_hash_make(p);
+    s->map = apr_hash_make(p);
+    return s;
+}
+
+apr_hash_t *llm_mask_session_map(const llm_mask_session_t *s)
+{
+    return s->map;
+}
+
+/* The token of one value: {{TAG}}, or its pseudonym {{TAG_n}}, the
+ * same for the same value within the session. */
+static const char *token_of(llm_mask_session_t *s, apr_pool_t *p,
+                            const char *tag, const char *value,
+                            apr_size_t len)
+{
+    apr_size_t tlen = strlen(tag);
+    char *key;
+    const char *token;
+    int *count;
+
+    if (!s || s->mode == LLM_MASK_STATIC) {
+        return apr_pstrcat(p, "{{", tag, "}}", NULL);
+    }
+    key = apr_palloc(s->pool, tlen + 1 + len);
+    memcpy(key, tag, tlen + 1);
+    memcpy(key + tlen + 1, value, len);
+    if ((token = apr_hash_get(s->by_value, key, tlen + 1 + len))) {
+        return token;
+    }
+    if (!(count = apr_hash_get(s->counters, tag, APR_HASH_KEY_STRING))) {
+        count = apr_pcalloc(s->pool, sizeof(*count));
+        apr_hash_set(s->counters, apr_pstrdup(s->pool, tag),
+                     APR_HASH_KEY_STRING, count);
+    }
+    token = apr_psprintf(s->pool, "{{%s_%d}}", tag, ++*count);
+    apr_hash_set(s->by_value, key, tlen + 1 + len, token);
+    apr_hash_set(s->map, token, APR_HASH_KEY_STRING,
+                 apr_pstrmemdup(s->pool, value, len));
+    return token;
+}
+
+static char *put(char *out, const char *s, apr_size_t len)
+{
+    memcpy(out, s, len);
+    return out + len;
+}
+
+char *llm_mask_render(const llm_mask_ruleset_t *rs, llm_mask_session_t *s,
+                      apr_pool_t *p, const char *text, apr_size_t from,
+                      apr_size_t to, const llm_mask_span_t *spans,
+                      int nspans, apr_size_t *out_len, int *n)
+{
+    const char **tokens = apr_palloc(p, sizeof(*tokens) * 2 * (nspans + 1));
+    apr_size_t size = to - from, at = from;
+    char *out, *w;
+    int i, k = 0;
+
+    *n = 0;
+    for (i = 0; i < nspans; i++) {
+        const llm_mask_span_t *sp = &spans[i];
+        const rule_t *rule = &APR_ARRAY_IDX(rs->rules, sp->rule, rule_t);
+
+        tokens[2 * i] = token_of(s, p, rule->tag, text + sp->start,
+                                 sp->mid - sp->start);
+        tokens[2 * i + 1] = sp->port < sp->end
+            ? token_of(s, p, "PORT", text + sp->port, sp->end - sp->port)
+            : NULL;
+        size = size - (sp->end - sp->start) + strlen(tokens[2 * i])
+               + (sp->port - sp->mid)
+               + (tokens[2 * i + 1] ? strlen(tokens[2 * i + 1]) : 0);
+    }
+    w = out = apr_palloc(p, size + 1);
+    for (i = 0; i < nspans; i++) {
+        const llm_mask_span_t *sp = &spans[i];
+
+        w = put(w, text + at, sp->start - at);
+        w = put(w, tokens[2 * i], strlen(tokens[2 * i]));
+        if (tokens[2 * i + 1]) {
+            w = put(w, text + sp->mid, sp->port - sp->mid);
+            w = put(w, tokens[2 * i + 1], strlen(tokens[2 * i + 1]));
+            k++;
+        }
+        at = sp->end;
+        k++;
+    }
+    w = put(w, text + at, to - at);
+    *w = '\0';
+    *out_len = (apr_size_t)(w - out);
+    *n = k;
+    return out;
+}
+
+const char *llm_mask_apply(const llm_mask_ruleset_t *rs,
+                           llm_mask_session_t *s, apr_pool_t *p,
+                           const char *in, apr_size_t len,
+                           apr_size_t *out_len, int *n)
+{
+    llm_mask_span_t *spans;
+    int nspans = llm_mask_spans(rs, p, in, len, 0, 0, &spans);
+
+    if (!nspans) {
+        *out_len = len;
+        *n = 0;
+        return in;
+    }
+    return llm_mask_render(rs, s, p, in, 0, len, spans, nspans, out_len, n);
+}
+
+const char *llm_mask_find(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                          const char *text, apr_size_t len)
+{
+    llm_mask_span_t *spans;
+
+    if (!llm_mask_spans(rs, p, text, len, 0, 0, &spans)) {
+        return NULL;
+    }
+    return APR_ARRAY_IDX(rs->rules, spans[0].rule, rule_t).name;
+}

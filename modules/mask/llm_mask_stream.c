@@ -1,0 +1,317 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * A text that arrives in pieces: an answer's stream, event by event.
+ *
+ * Un-masking turns the session's pseudonyms back into the originals; a
+ * "{{" whose closing "}}" has not come yet is held back (at most
+ * LLM_MASK_TOKEN_MAX bytes).
+ *
+ * Masking holds back the last LLM_MASK_STREAM_HOLD bytes, so a value
+ * split between two pieces is seen whole: once more than twice that is
+ * pending, the text is scanned (with 64 bytes already let go as context
+ * for the look-behinds) and let go up to HOLD bytes before its end —
+ * never inside a value found, never inside a UTF-8 character. Each byte
+ * is so scanned about twice, whatever the size of the pieces.
+ *
+ * The pending bytes live in buffers owned by the stream (malloc, freed
+ * with its pool): a long answer does not grow the request's pool.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "apr_strings.h"
+
+#include "llm_mask_private.h"
+
+#define CONTEXT 64
+/* A value longer than this is not waited for: the text is let go. */
+#define PENDING_MAX (64 * 1024)
+
+typedef struct {
+    char *buf;
+    apr_size_t len;
+    apr_size_t cap;
+} pending_t;
+
+struct llm_mask_stream {
+    const llm_mask_ruleset_t *rs;
+    llm_mask_session_t *session;
+    int unmask;
+    pending_t tokens;       /* un-masking: a token's start, not its end */
+    pending_t text;         /* masking: context, then what is pending */
+    apr_size_t context;     /* bytes of text.buf that were let go */
+};
+
+static apr_status_t free_pending(void *data)
+{
+    llm_mask_stream_t *st = data;
+
+    free(st->tokens.buf);
+    free(st->text.buf);
+    st->tokens.buf = st->text.buf = NULL;
+    return APR_SUCCESS;
+}
+
+static void keep(pending_t *pd, const char *s, apr_size_t len)
+{
+    if (len > pd->cap) {
+        char *grown = realloc(pd->buf, len);
+
+        if (!grown) {
+            abort();        /* as APR's pools do on out of memory */
+        }
+        pd->buf = grown;
+        pd->cap = len;
+    }
+    memmove(pd->buf, s, len);
+    pd->len = len;
+}
+
+llm_mask_stream_t *llm_mask_stream_create(apr_pool_t *p,
+                                          const llm_mask_ruleset_t *rs,
+                                          llm_mask_session_t *s, int unmask)
+{
+    llm_mask_stream_t *st = apr_pcalloc(p, sizeof(*st));
+
+    st->rs = rs;
+    st->session = s;
+    st->unmask = unmask && s;
+    apr_pool_cleanup_register(p, st, free_pending, apr_pool_cleanup_null);
+    return st;
+}
+
+/* pending + in, in the call's pool (or @a in itself with none pending) */
+static const char *joined(apr_pool_t *p, const pending_t *pd, apr_size_t from,
+                          const char *in, apr_size_t len, apr_size_t *total)
+{
+    char *all;
+
+    *total = pd->len - from + len;
+    if (pd->len == from) {
+        return in;
+    }
+    all = apr_palloc(p, *total + 1);
+    memcpy(all, pd->buf + from, pd->len - from);
+    if (len) {
+        memcpy(all + pd->len - from, in, len);
+    }
+    all[*total] = '\0';
+    return all;
+}
+
+/* ------------------------------------------------------------------ */
+/* Un-masking                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    apr_pool_t *p;
+    char *buf;
+    apr_size_t len;
+    apr_size_t cap;
+} out_t;
+
+static void out_put(out_t *o, const char *s, apr_size_t len)
+{
+    if (o->len + len + 1 > o->cap) {
+        apr_size_t cap = (o->len + len + 1) * 2;
+        char *grown = apr_palloc(o->p, cap);
+
+        memcpy(grown, o->buf, o->len);
+        o->buf = grown;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, s, len);
+    o->len += len;
+    o->buf[o->len] = '\0';
+}
+
+/* Where the "}}" closing a token opened at @a at is, or 0. */
+static apr_size_t token_end(const char *s, apr_size_t len, apr_size_t at)
+{
+    apr_size_t i, stop = at + LLM_MASK_TOKEN_MAX < len
+                         ? at + LLM_MASK_TOKEN_MAX : len;
+
+    for (i = at + 2; i + 1 < stop; i++) {
+        if (s[i] == '}' && s[i + 1] == '}') {
+            return i + 2;
+        }
+        if (s[i] == '{') {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* The session's pseudonyms in @a s turned back; returns how many bytes
+ * were used (the rest may be the start of a token). */
+static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
+                              const char *s, apr_size_t len, int last)
+{
+    apr_hash_t *map = llm_mask_session_map(st->session);
+    apr_size_t at = 0;
+
+    while (at < len) {
+        const char *brace = memchr(s + at, '{', len - at);
+        apr_size_t i, end;
+        const char *original;
+
+        if (!brace) {
+            out_put(o, s + at, len - at);
+            return len;
+        }
+        i = (apr_size_t)(brace - s);
+        out_put(o, s + at, i - at);
+        if (i + 1 == len && !last) {
+            return i;                   /* a lone "{" at the end: wait */
+        }
+        if (i + 1 < len && s[i + 1] == '{') {
+            if ((end = token_end(s, len, i))) {
+                original = apr_hash_get(map, s + i, end - i);
+                if (original) {
+                    out_put(o, original, strlen(original));
+                }
+                else {
+                    out_put(o, s + i, end - i);
+                }
+                at = end;
+                continue;
+            }
+            if (!last && len - i < LLM_MASK_TOKEN_MAX) {
+                return i;               /* the token may end in the next */
+            }
+        }
+        out_put(o, s + i, 1);
+        at = i + 1;
+    }
+    return len;
+}
+
+static const char *unmask_feed(llm_mask_stream_t *st, apr_pool_t *p,
+                               const char *in, apr_size_t len,
+                               apr_size_t *out_len, int last)
+{
+    out_t o = { p, NULL, 0, 0 };
+    apr_size_t total, used;
+    const char *all = joined(p, &st->tokens, 0, in, len, &total);
+
+    if (!total) {
+        *out_len = 0;
+        return "";
+    }
+    used = unmask_into(st, &o, all, total, last);
+    keep(&st->tokens, all + used, total - used);
+    *out_len = o.len;
+    return o.len ? o.buf : "";
+}
+
+/* ------------------------------------------------------------------ */
+/* Masking                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Where to let go of the text: HOLD before its end, moved back to the
+ * start of a value that crosses it and to a UTF-8 character's start. */
+static apr_size_t cut_at(const char *s, apr_size_t from, apr_size_t total,
+                         const llm_mask_span_t *spans, int n, int last)
+{
+    apr_size_t cut = last ? total : total - LLM_MASK_STREAM_HOLD;
+    int i;
+
+    if (last) {
+        return cut;
+    }
+    for (i = 0; i < n; i++) {
+        if (spans[i].start < cut && spans[i].end > cut) {
+            cut = spans[i].start;
+            break;
+        }
+    }
+    while (cut > from && ((unsigned char)s[cut] & 0xc0) == 0x80) {
+        cut--;
+    }
+    if (cut == from && total - from > PENDING_MAX) {
+        cut = total - LLM_MASK_STREAM_HOLD;
+        while (cut > from && ((unsigned char)s[cut] & 0xc0) == 0x80) {
+            cut--;
+        }
+    }
+    return cut;
+}
+
+/* The HIT spans that end at or before @a cut, in place. */
+static int hits_before(llm_mask_span_t *spans, int n, apr_size_t cut)
+{
+    int i, k = 0;
+
+    for (i = 0; i < n; i++) {
+        if (spans[i].end <= cut && spans[i].verdict == LLM_MASK_HIT) {
+            spans[k++] = spans[i];
+        }
+    }
+    return k;
+}
+
+static const char *mask_feed(llm_mask_stream_t *st, apr_pool_t *p,
+                             const char *in, apr_size_t len,
+                             apr_size_t *out_len, int last)
+{
+    llm_mask_span_t *spans;
+    apr_size_t total, cut, from = st->context, ctx;
+    const char *all;
+    char *out;
+    int n, replaced;
+
+    if (!last && st->text.len - from + len <= 2 * LLM_MASK_STREAM_HOLD) {
+        all = joined(p, &st->text, 0, in, len, &total);
+        keep(&st->text, all, total);
+        *out_len = 0;
+        return "";
+    }
+    all = joined(p, &st->text, 0, in, len, &total);
+    n = llm_mask_spans(st->rs, p, all, total, from, 1, &spans);
+    cut = cut_at(all, from, total, spans, n, last);
+    n = hits_before(spans, n, cut);
+    out = llm_mask_render(st->rs, st->session, p, all, from, cut, spans, n,
+                          out_len, &replaced);
+    ctx = cut > CONTEXT ? cut - CONTEXT : 0;
+    while (ctx < cut && ((unsigned char)all[ctx] & 0xc0) == 0x80) {
+        ctx++;
+    }
+    keep(&st->text, all + ctx, total - ctx);
+    st->context = cut - ctx;
+    return out;
+}
+
+/* ------------------------------------------------------------------ */
+/* The two, chained                                                    */
+/* ------------------------------------------------------------------ */
+
+static const char *stream_step(llm_mask_stream_t *st, apr_pool_t *p,
+                               const char *in, apr_size_t len,
+                               apr_size_t *out_len, int last)
+{
+    if (st->unmask) {
+        in = unmask_feed(st, p, in, len, &len, last);
+    }
+    if (st->rs) {
+        return mask_feed(st, p, in, len, out_len, last);
+    }
+    *out_len = len;
+    return in;
+}
+
+const char *llm_mask_stream_feed(llm_mask_stream_t *st, apr_pool_t *p,
+                                 const char *in, apr_size_t len,
+                                 apr_size_t *out_len)
+{
+    return stream_step(st, p, in, len, out_len, 0);
+}
+
+const char *llm_mask_stream_end(llm_mask_stream_t *st, apr_pool_t *p,
+                                apr_size_t *out_len)
+{
+    return stream_step(st, p, "", 0, out_len, 1);
+}

@@ -1,0 +1,338 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* The masking engine without httpd: every test vector of the spec
+ * (t/unit/fixtures/mask_vectors.tsv), the validators' worked examples,
+ * span arbitration, pseudonyms per session, rule sets from config and
+ * from a file, streams split at every byte, and adversarial megabytes
+ * in linear time. */
+
+#include <stdlib.h>
+#include <time.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "apr_file_io.h"
+
+#include "tap.h"
+#include "llm_mask.h"
+
+#define VECTORS "t/unit/fixtures/mask_vectors.tsv"
+
+static apr_pool_t *pool;
+static llm_mask_ruleset_t *rules;
+
+static const char *mask(const char *in)
+{
+    apr_size_t len;
+    int n;
+
+    return llm_mask_apply(rules, NULL, pool, in, strlen(in), &len, &n);
+}
+
+static const char *mask_with(const llm_mask_ruleset_t *rs,
+                             llm_mask_session_t *s, const char *in)
+{
+    apr_size_t len;
+    int n;
+
+    return llm_mask_apply(rs, s, pool, in, strlen(in), &len, &n);
+}
+
+static void test_vectors(void)
+{
+    FILE *f = fopen(VECTORS, "r");
+    char line[1024];
+    int count = 0;
+
+    ok(f != NULL, "the spec's vectors are readable");
+    while (f && fgets(line, sizeof(line), f)) {
+        char *num, *in, *want, *save;
+
+        if (line[0] == '#') {
+            continue;
+        }
+        line[strcspn(line, "\n")] = '\0';
+        num = strtok_r(line, "\t", &save);
+        in = strtok_r(NULL, "\t", &save);
+        want = strtok_r(NULL, "\t", &save);
+        if (!num || !in || !want) {
+            continue;
+        }
+        is_str(mask(in), want, apr_psprintf(pool, "vector %s: %s", num, in));
+        count++;
+    }
+    if (f) {
+        fclose(f);
+    }
+    is_int(count, 60, "all 60 vectors were run");
+}
+
+/* Further cases: the spec's fixtures (§5) and its §6 defects. */
+static void test_more(void)
+{
+    static const char *const cases[][2] = {
+        { "PESEL 02070803628", "PESEL {{PESEL_TAGGED}}" },
+        { "nr 11111111116", "nr {{PESEL}}" },
+        { "NIP 5260250274", "NIP {{NIP}}" },
+        { "karta 5555555555554444", "karta {{CREDIT_CARD}}" },
+        { "karta 378282246310005", "karta {{CREDIT_CARD}}" },
+        { "ICCID 89480123456789012345", "ICCID {{SIM_CARD}}" },
+        { "mail jan.kowalski@example.com.", "mail {{EMAIL}}." },
+        { "see https://example.com/a?b=1.", "see {{URL}}." },
+        { "www.example.co.uk is it", "{{URL}} is it" },
+        { "host 192.168.1.10:8080 up", "host {{IP}}:{{PORT}} up" },
+        { "host 10.0.0.1 up", "host {{IP}} up" },
+        { "bad 999.1.1.1:80", "bad 999.1.1.1:80" },
+        { "port 10.0.0.1:99999", "port 10.0.0.1:99999" },
+        { "v6 2001:db8::1 ok", "v6 {{IP}} ok" },
+        { "Zapłacono 1500 zł", "Zapłacono {{MONEY}}" },
+        { "koszt $1,200.50", "koszt {{MONEY}}" },
+        { "o 14:30 w sobotę", "o {{TIME}} w sobotę" },
+        { "dnia 5 marca 2024 r.", "dnia {{DATE}} r." },
+        { "on March 5, 2024", "on {{DATE}}" },
+        { "Kod 00-950 Warszawa", "Kod {{POSTAL_CODE}} Warszawa" },
+        { "MAC 00:1A:2B:3C:4D:5E", "MAC {{MAC_ADDRESS}}" },
+        { "Nr rej. WX 12345", "Nr rej. {{CAR_PLATE}}" },
+        { "karta graficzna RTX 4090", "karta graficzna RTX 4090" },
+        { "Tel. 22 123 45 67", "Tel. {{PHONE}}" },
+        { "w roku 2024 było 100 osób", "w roku 2024 było 100 osób" },
+        { "wersja 1.2.3 działa", "wersja 1.2.3 działa" },
+        { "44051401359ą", "44051401359ą" },
+        { "", "" },
+    };
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        is_str(mask(cases[i][0]), cases[i][1], cases[i][0]);
+    }
+}
+
+static void test_pseudonyms(void)
+{
+    llm_mask_session_t *s = llm_mask_session_create(pool, LLM_MASK_PSEUDONYM);
+    llm_mask_session_t *other;
+    apr_hash_t *map;
+
+    is_str(mask_with(rules, s, "Jan, PESEL: 44051401359, tel. +48 512 345 "
+                     "678, mail jan@x.pl"),
+           "Jan, PESEL: {{PESEL_TAGGED_1}}, tel. {{PHONE_INTERNATIONAL_1}}, "
+           "mail {{EMAIL_1}}", "pseudonyms: a counter per tag");
+    map = llm_mask_session_map(s);
+    is_int(apr_hash_count(map), 3, "three values in the mapping");
+    is_str(apr_hash_get(map, "{{EMAIL_1}}", APR_HASH_KEY_STRING), "jan@x.pl",
+           "token -> original");
+    is_str(apr_hash_get(map, "{{PHONE_INTERNATIONAL_1}}", APR_HASH_KEY_STRING),
+           "+48 512 345 678", "the phone as written");
+    is_str(mask_with(rules, s, "a@b.pl, jan@x.pl, a@b.pl"),
+           "{{EMAIL_2}}, {{EMAIL_1}}, {{EMAIL_2}}",
+           "the same value keeps its token within the session");
+    is_str(mask_with(rules, s, "host 10.0.0.1:8080 and 10.0.0.2:8080"),
+           "host {{IP_1}}:{{PORT_1}} and {{IP_2}}:{{PORT_1}}",
+           "address and port get their own pseudonyms");
+    other = llm_mask_session_create(pool, LLM_MASK_PSEUDONYM);
+    is_str(mask_with(rules, other, "mail a@b.pl"), "mail {{EMAIL_1}}",
+           "another session starts afresh: nothing shared between requests");
+    ok(!apr_hash_get(llm_mask_session_map(other), "{{EMAIL_2}}",
+                     APR_HASH_KEY_STRING), "nor its mapping");
+    s = llm_mask_session_create(pool, LLM_MASK_STATIC);
+    is_str(mask_with(rules, s, "mail a@b.pl"), "mail {{EMAIL}}",
+           "static mode");
+    is_int(apr_hash_count(llm_mask_session_map(s)), 0,
+           "static mode keeps no mapping");
+}
+
+static void test_rulesets(void)
+{
+    llm_mask_ruleset_t *rs = llm_mask_ruleset_create(pool);
+    const char *err = NULL;
+    const char *path = "build/unit/mask_rules.json";
+    FILE *f;
+
+    ok(llm_mask_ruleset_enable(rs, "EMAIL", 0, &err) == 0, "disable EMAIL");
+    ok(llm_mask_ruleset_enable(rs, "NOPE", 0, &err) == -1
+       && strstr(err, "no rule named NOPE") && strstr(err, "PESEL_TAGGED"),
+       "an unknown rule's name is refused, with the known ones");
+    ok(llm_mask_ruleset_add(rs, "TICKET", "TCK-([0-9]{6})", "{{TICKET}}",
+                            NULL, &err) == 0, "a custom rule");
+    ok(llm_mask_ruleset_add(rs, "CARD2", "K([0-9]{16})K", "{{CARD}}",
+                            "luhn", &err) == 0, "a custom rule with a validator");
+    ok(llm_mask_ruleset_compile(rs, &err) == APR_SUCCESS, "compiles");
+    is_int(llm_mask_ruleset_count(rs), 34, "33 defaults - 1 + 2");
+    is_str(llm_mask_ruleset_name(rs, 0), "URL", "EMAIL is off: URL is first");
+    is_str(mask_with(rs, NULL, "a@b.pl TCK-123456 K4111111111111111K "
+                     "K4111111111111112K"),
+           "a@b.pl TCK-{{TICKET}} K{{CARD}}K K4111111111111112K",
+           "disabled, custom, validated");
+    ok(llm_mask_ruleset_add(rs, "X", "a(b", "{{X}}", NULL, &err) == 0
+       && llm_mask_ruleset_compile(rs, &err) != APR_SUCCESS
+       && strstr(err, "rule X: pattern error at offset"),
+       "a bad pattern is refused with its offset");
+    rs = llm_mask_ruleset_create(pool);
+    ok(llm_mask_ruleset_add(rs, "Y", "y", "{{Y}}", "nope", &err) == -1
+       && strstr(err, "no validator named nope"), "an unknown validator");
+    ok(llm_mask_ruleset_add(rs, "Y", "y", "{{a b}}", NULL, &err) == -1,
+       "a token with a space");
+    f = fopen(path, "w");
+    fputs("[{\"name\": \"EMAIL\", \"enabled\": false},\n"
+          " {\"name\": \"TICKET\", \"pattern\": \"(?i)tck-[0-9]{6}\",\n"
+          "  \"token\": \"{{TICKET}}\"}]\n", f);
+    fclose(f);
+    ok(llm_mask_ruleset_load(rs, path, &err) == APR_SUCCESS
+       && llm_mask_ruleset_compile(rs, &err) == APR_SUCCESS,
+       "rules from a file");
+    is_str(mask_with(rs, NULL, "a@b.pl tck-000001"), "a@b.pl {{TICKET}}",
+           "the file's rules apply");
+    f = fopen(path, "w");
+    fputs("[{\"name\": \"A\", \"pattern\": \"a\"}, {\"name\": \"B\"}]", f);
+    fclose(f);
+    ok(llm_mask_ruleset_load(llm_mask_ruleset_create(pool), path, &err)
+       != APR_SUCCESS && strstr(err, "$[1].pattern"),
+       "a bad file names the entry");
+    ok(llm_mask_ruleset_load(rs, "build/unit/none.json", &err) != APR_SUCCESS,
+       "a missing file");
+    rs = llm_mask_ruleset_create(pool);
+    llm_mask_ruleset_enable(rs, "all", 0, &err);
+    llm_mask_ruleset_enable(rs, "PESEL", 1, &err);
+    llm_mask_ruleset_compile(rs, &err);
+    is_str(mask_with(rs, NULL, "a@b.pl 44051401359"), "a@b.pl {{PESEL}}",
+           "all off, one on");
+}
+
+/* Streams: the same text cut at every byte, and fed byte by byte, comes
+ * out as the whole text masked at once. */
+static const char *stream_all(llm_mask_stream_t *st, const char *in,
+                              const apr_size_t *cuts, int ncuts)
+{
+    char *out = "";
+    apr_size_t at = 0, len;
+    int i;
+
+    for (i = 0; i <= ncuts; i++) {
+        apr_size_t end = i < ncuts ? cuts[i] : strlen(in);
+        const char *piece = llm_mask_stream_feed(st, pool, in + at, end - at,
+                                                 &len);
+
+        out = apr_pstrcat(pool, out, apr_pstrmemdup(pool, piece, len), NULL);
+        at = end;
+    }
+    return apr_pstrcat(pool, out, llm_mask_stream_end(st, pool, &len), NULL);
+}
+
+static void test_streams(void)
+{
+    const char *text = "Dzień dobry, mój PESEL: 44051401359, mail "
+        "jan.kowalski@example.com, konto PL61 1090 1014 0000 0712 1981 2874, "
+        "tel. +48 512 345 678. Zażółć gęślą jaźń. Karta 4111 1111 1111 1111.";
+    char *longer = apr_pstrcat(pool, text, " ", text, " ", text, " ", text,
+                               " ", text, NULL);
+    const char *want = mask(longer);
+    apr_size_t n = strlen(longer), i, cut;
+    int bad = 0, bad_bytes = 0;
+    apr_size_t *every = apr_palloc(pool, n * sizeof(*every));
+    llm_mask_session_t *s;
+    const char *masked, *back;
+
+    for (cut = 1; cut < n; cut++) {
+        llm_mask_stream_t *st = llm_mask_stream_create(pool, rules, NULL, 0);
+
+        const char *got = stream_all(st, longer, &cut, 1);
+
+        if (strcmp(got, want) && !bad++) {
+            printf("# cut at %d:\n# got  %s\n# want %s\n", (int)cut, got,
+                   want);
+        }
+    }
+    is_int(bad, 0, "masked stream cut in two at every byte = masked whole");
+    for (i = 0; i + 1 < n; i++) {
+        every[i] = i + 1;
+    }
+    bad_bytes = strcmp(stream_all(llm_mask_stream_create(pool, rules, NULL, 0),
+                                  longer, every, (int)n - 1), want) != 0;
+    is_int(bad_bytes, 0, "fed byte by byte = masked whole");
+
+    s = llm_mask_session_create(pool, LLM_MASK_PSEUDONYM);
+    masked = mask_with(rules, s, longer);
+    n = strlen(masked);
+    bad = 0;
+    for (cut = 1; cut < n; cut++) {
+        llm_mask_stream_t *st = llm_mask_stream_create(pool, NULL, s, 1);
+
+        back = stream_all(st, masked, &cut, 1);
+        bad += strcmp(back, longer) != 0;
+    }
+    is_int(bad, 0, "un-masked stream cut at every byte = the original");
+    back = stream_all(llm_mask_stream_create(pool, NULL, s, 1),
+                      "{{EMAIL_9}} {{ {{x}} {", NULL, 0);
+    is_str(back, "{{EMAIL_9}} {{ {{x}} {", "unknown tokens and braces stay");
+}
+
+/* Linear time: adversarial megabytes for every rule. */
+static double seconds_for(const char *unit, apr_size_t reps)
+{
+    apr_size_t ulen = strlen(unit), i, len;
+    char *big = malloc(ulen * reps + 1);
+    clock_t t0;
+    int n;
+
+    for (i = 0; i < reps; i++) {
+        memcpy(big + i * ulen, unit, ulen);
+    }
+    big[ulen * reps] = '\0';
+    t0 = clock();
+    llm_mask_apply(rules, NULL, pool, big, ulen * reps, &len, &n);
+    free(big);
+    return (double)(clock() - t0) / CLOCKS_PER_SEC;
+}
+
+static void test_linear_time(void)
+{
+    static const char *const units[] = {
+        "1", "1 ", "1-", "a", "a@", "a.", "@a.", "1.", "1:", "a1", "A1",
+        "PL", "PL1 ", "www.", "http://a", "://", "x.y", "AB-", "+1 ",
+        "0000", "ORD-", "fbid1", "FV/1", "12-", "1/", "$1,", "1 000 ",
+        "stycznia ", "Tel. ", "ą", "{{", "::", "f:", "aa:",
+    };
+    double limit = 1.0, worst = 0;
+    const char *worst_unit = "";
+    apr_size_t i;
+
+#if defined(__SANITIZE_ADDRESS__)
+    limit = 10.0;       /* the sanitizer costs several times the time */
+#endif
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        double t = seconds_for(units[i], (1024 * 1024) / strlen(units[i]));
+
+        if (t > worst) {
+            worst = t;
+            worst_unit = units[i];
+        }
+    }
+    printf("# slowest adversarial MiB: \"%s\" repeated, %.3f s\n",
+           worst_unit, worst);
+    ok(worst < limit, "every adversarial MiB is masked in well under a second");
+}
+
+int main(void)
+{
+    const char *err = NULL;
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    rules = llm_mask_ruleset_create(pool);
+    ok(llm_mask_ruleset_compile(rules, &err) == APR_SUCCESS,
+       "the default rules compile");
+    if (err) {
+        printf("# %s\n", err);
+    }
+    test_vectors();
+    test_more();
+    test_pseudonyms();
+    test_rulesets();
+    test_streams();
+    test_linear_time();
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return tap_done();
+}
