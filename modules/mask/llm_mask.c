@@ -38,6 +38,7 @@ typedef struct {
     llm_mask_check_fn check;
     int ip_port;
     int enabled;
+    const llm_mask_anchor_t *anchor;    /* NULL: scan the whole text */
     pcre2_code *code;           /* NULL until compiled, or disabled */
 } rule_t;
 
@@ -98,6 +99,7 @@ llm_mask_ruleset_t *llm_mask_ruleset_create(apr_pool_t *p)
         rule->pattern = d->pattern;
         rule->check = llm_mask_check_by_name(d->check);
         rule->ip_port = d->ip_port;
+        rule->anchor = d->anchor;
         rule->enabled = 1;
     }
     apr_pool_cleanup_register(p, rs, ruleset_cleanup, apr_pool_cleanup_null);
@@ -204,6 +206,7 @@ int llm_mask_ruleset_add(llm_mask_ruleset_t *rs, const char *name,
     rule->pattern = apr_pstrdup(rs->pool, pattern);
     rule->check = check;
     rule->ip_port = 0;
+    rule->anchor = NULL;
     rule->enabled = 1;
     return 0;
 }
@@ -291,8 +294,8 @@ static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
 
     rule->code = pcre2_compile((PCRE2_SPTR)rule->pattern,
                                PCRE2_ZERO_TERMINATED,
-                               PCRE2_UTF | PCRE2_UCP
-                               | PCRE2_MATCH_INVALID_UTF, &code, &at, NULL);
+                               PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF
+                               | PCRE2_USE_OFFSET_LIMIT, &code, &at, NULL);
     if (!rule->code) {
         pcre2_get_error_message(code, msg, sizeof(msg));
         *err = apr_psprintf(rs->pool, "rule %s: pattern error at offset "
@@ -432,39 +435,181 @@ static int judge(const rule_t *rule, int i, const char *text,
     return 1;
 }
 
-/* Every candidate of one rule whose span starts at or after @a from;
- * the match may start before it (a label: "PESEL: "). */
-static void rule_candidates(const rule_t *rule, int i,
-                            pcre2_match_context *mctx,
-                            pcre2_match_data *md, const char *text,
-                            apr_size_t len, apr_size_t from,
-                            apr_array_header_t *out)
+/* After a match at [ov[0], ov[1]): where the rule's scan goes on. As the
+ * original: a rejected match consumes its span for this rule
+ * (masking.md §1.4); an empty one moves on by a character. */
+static PCRE2_SIZE resume_at(const char *text, apr_size_t len,
+                            const PCRE2_SIZE *ov)
 {
+    PCRE2_SIZE at = ov[1];
+
+    if (ov[1] > ov[0]) {
+        return at;
+    }
+    at++;
+    while (at < len && ((unsigned char)text[at] & 0xc0) == 0x80) {
+        at++;
+    }
+    return at;
+}
+
+/* One scan's state: the text, its match data and context, and where
+ * the candidates go. */
+typedef struct {
+    const char *text;
+    apr_size_t len;
+    apr_size_t from;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    apr_array_header_t *out;
+} scan_t;
+
+/* The first match at or after @a at that starts at most at @a limit
+ * (PCRE2_UNSET: anywhere), in text[0, end). */
+static int match_in(const rule_t *rule, scan_t *sc, PCRE2_SIZE at,
+                    PCRE2_SIZE limit, PCRE2_SIZE end)
+{
+    pcre2_set_offset_limit(sc->mctx, limit);
+    return pcre2_match(rule->code, (PCRE2_SPTR)sc->text, end, at, 0, sc->md,
+                       sc->mctx);
+}
+
+static void candidate(const rule_t *rule, int i, scan_t *sc, int groups)
+{
+    llm_mask_span_t span;
+
+    if (judge(rule, i, sc->text, pcre2_get_ovector_pointer(sc->md), groups,
+              &span) && span.start >= sc->from) {
+        *(llm_mask_span_t *)apr_array_push(sc->out) = span;
+    }
+}
+
+/* A rule without an anchor: every match in the text. */
+static void scan_whole(const rule_t *rule, int i, scan_t *sc)
+{
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
     PCRE2_SIZE at = 0;
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    int rc;
 
-    while (at <= len) {
-        llm_mask_span_t span;
-        int rc = pcre2_match(rule->code, (PCRE2_SPTR)text, len, at, 0, md,
-                             mctx);
+    while (at <= sc->len
+           && (rc = match_in(rule, sc, at, PCRE2_UNSET, sc->len)) > 0) {
+        candidate(rule, i, sc, rc);
+        at = resume_at(sc->text, sc->len, ov);
+    }
+}
 
-        if (rc <= 0) {
-            return;         /* no more, or a limit hit: this rule is done */
+/*
+ * A rule with an anchor runs only around the runs of its bytes: for a
+ * run [t, e), a match whose first anchor byte is in the run starts in
+ * [t - back, e) and ends before e + span, so one search starting no
+ * later than e, in a subject cut at e + span (+ a few bytes for the
+ * look-aheads), finds it as a scan of the whole text would. A search
+ * that finds nothing there moves on to the next run.
+ */
+#define LOOKAHEAD 8
+
+/* The runs of a class's anchor bytes in the text, found once per scan
+ * for all the rules of that class. Runs less than RUN_GAP apart are
+ * one ("512 345 678", "15.03.2024 o 14:30"): the reasoning above holds
+ * for any stretch that starts and ends with an anchor byte, and one
+ * search over it costs less than one per run. */
+#define RUN_GAP 16
+typedef struct {
+    PCRE2_SIZE start;
+    PCRE2_SIZE end;
+} run_t;
+
+typedef struct {
+    const char *bytes;
+    apr_array_header_t *runs;       /* run_t, in order */
+} anchor_runs_t;
+
+static apr_array_header_t *find_runs(apr_pool_t *p, const char *text,
+                                     apr_size_t len, const char *bytes)
+{
+    apr_array_header_t *runs = apr_array_make(p, 16, sizeof(run_t));
+    const unsigned char *u = (const unsigned char *)text;
+    char is_anchor[256] = { 0 };
+    apr_size_t t = 0, e;
+
+    for (; *bytes; bytes++) {
+        is_anchor[(unsigned char)*bytes] = 1;
+    }
+    for (;;) {
+        run_t *run;
+
+        while (t < len && !is_anchor[u[t]]) {
+            t++;
         }
-        if (judge(rule, i, text, ov, rc, &span) && span.start >= from) {
-            *(llm_mask_span_t *)apr_array_push(out) = span;
+        if (t >= len) {
+            return runs;
         }
-        /* As the original: a rejected match consumes its span for this
-         * rule (masking.md §1.4); an empty one moves on by a character. */
-        if (ov[1] > ov[0]) {
-            at = ov[1];
+        for (e = t + 1; e < len && is_anchor[u[e]]; e++) {
+        }
+        if (runs->nelts && t - APR_ARRAY_IDX(runs, runs->nelts - 1,
+                                             run_t).end <= RUN_GAP) {
+            APR_ARRAY_IDX(runs, runs->nelts - 1, run_t).end = e;
         }
         else {
-            at = ov[1] + 1;
-            while (at < len && ((unsigned char)text[at] & 0xc0) == 0x80) {
-                at++;
-            }
+            run = apr_array_push(runs);
+            run->start = t;
+            run->end = e;
         }
+        t = e;
+    }
+}
+
+static apr_array_header_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
+                                   const scan_t *sc, const char *bytes)
+{
+    anchor_runs_t *ar;
+    int k;
+
+    for (k = 0; k < cache->nelts; k++) {
+        ar = &APR_ARRAY_IDX(cache, k, anchor_runs_t);
+        if (ar->bytes == bytes) {
+            return ar->runs;
+        }
+    }
+    ar = apr_array_push(cache);
+    ar->bytes = bytes;
+    ar->runs = find_runs(p, sc->text, sc->len, bytes);
+    return ar->runs;
+}
+
+/* Where anchor bytes are everywhere ("1.1.1.1..."), a search per run
+ * costs more than one scan of the whole text. */
+static int too_dense(const apr_array_header_t *runs, apr_size_t len)
+{
+    return (apr_size_t)runs->nelts > len / 64;
+}
+
+static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
+                          const apr_array_header_t *runs)
+{
+    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
+    const run_t *run = (const run_t *)runs->elts;
+    const llm_mask_anchor_t *a = rule->anchor;
+    PCRE2_SIZE at = 0, start, end;
+    int k, rc;
+
+    for (k = 0; k < runs->nelts; k++) {
+        if (run[k].end <= at) {
+            continue;           /* inside what a match consumed */
+        }
+        start = run[k].start > (PCRE2_SIZE)a->back
+                ? run[k].start - a->back : 0;
+        start = start > at ? start : at;
+        end = run[k].end + a->span + LOOKAHEAD;
+        end = end < sc->len ? end : sc->len;
+        rc = match_in(rule, sc, start, run[k].end - 1, end);
+        if (rc <= 0) {
+            at = run[k].end;
+            continue;
+        }
+        candidate(rule, i, sc, rc);
+        at = resume_at(sc->text, sc->len, ov);
+        k--;                    /* the same run may hold another match */
     }
 }
 
@@ -490,23 +635,41 @@ int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                    int holds, llm_mask_span_t **spans)
 {
     apr_array_header_t *cands = apr_array_make(p, 8, sizeof(llm_mask_span_t));
-    pcre2_match_data *md = pcre2_match_data_create(8, NULL);
+    apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
     llm_mask_span_t *all, *kept;
     apr_size_t last_end = from;
+    scan_t sc;
     int i, n = 0;
 
     *spans = NULL;
-    if (!md) {
+    sc.text = text;
+    sc.len = len;
+    sc.from = from;
+    sc.out = cands;
+    sc.md = pcre2_match_data_create(8, NULL);
+    sc.mctx = pcre2_match_context_copy(rs->mctx);
+    if (!sc.md || !sc.mctx) {
+        pcre2_match_data_free(sc.md);
+        pcre2_match_context_free(sc.mctx);
         return 0;
     }
     for (i = 0; i < rs->rules->nelts; i++) {
         const rule_t *rule = &APR_ARRAY_IDX(rs->rules, i, rule_t);
 
-        if (rule->code) {
-            rule_candidates(rule, i, rs->mctx, md, text, len, from, cands);
+        if (!rule->code) {
+            continue;
+        }
+        if (rule->anchor && !too_dense(runs_of(runs, p, &sc,
+                                               rule->anchor->bytes), len)) {
+            scan_anchored(rule, i, &sc, runs_of(runs, p, &sc,
+                                                rule->anchor->bytes));
+        }
+        else {
+            scan_whole(rule, i, &sc);
         }
     }
-    pcre2_match_data_free(md);
+    pcre2_match_data_free(sc.md);
+    pcre2_match_context_free(sc.mctx);
     if (!cands->nelts) {
         return 0;
     }

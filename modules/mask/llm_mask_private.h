@@ -10,6 +10,18 @@
 
 #include "llm_mask.h"
 
+/**
+ * Where a rule can match, so that it runs only there (llm_mask.c): every
+ * match holds one of @a bytes, starts at most @a back bytes before the
+ * first of them and is at most @a span bytes long. A rule without one
+ * (a custom rule) scans the whole text.
+ */
+typedef struct {
+    const char *bytes;
+    int back;
+    int span;
+} llm_mask_anchor_t;
+
 /** A rule of the default list. */
 typedef struct {
     const char *name;           /* EMAIL: for LLMMaskDisable/Enable */
@@ -18,6 +30,7 @@ typedef struct {
     int ip_port;                /* group 1 is an address, group 2 a port:
                                    two tokens, IP and PORT */
     const char *tag;            /* the token's text, NULL: the name */
+    const llm_mask_anchor_t *anchor;
 } llm_mask_rule_def_t;
 
 /** The default list, in priority order, ending with a NULL name. */
