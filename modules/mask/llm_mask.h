@@ -137,7 +137,8 @@ const char *llm_mask_apply(const llm_mask_ruleset_t *rs,
  * (NULL: not masked) and, with @a unmask, the session's pseudonyms
  * turned back into the originals. Each feed returns what can be let go
  * now; a value split between two pieces is still found, at the cost of
- * holding back at most twice LLM_MASK_STREAM_HOLD bytes. The state lives in
+ * holding back twice LLM_MASK_STREAM_HOLD bytes (more while a value
+ * found crosses the cut, up to 64 KiB). The state lives in
  * @a p; what each call returns is allocated from the call's pool.
  */
 llm_mask_stream_t *llm_mask_stream_create(apr_pool_t *p,
