@@ -128,6 +128,7 @@ typedef enum {
 } xl_mode_e;
 
 typedef struct {
+    request_rec *r;
     llm_router_req_t *rq;
     apr_pool_t *pool;
     xl_mode_e mode;
@@ -169,6 +170,10 @@ static apr_status_t block_answer(xl_ctx_t *x, const char *why)
     ctx->guard_verdict = "blocked";
     ctx->guard_reason = apr_pstrcat(x->pool, "answer:", why ? why : "?",
                                     NULL);
+    ctx->error_code = "content_blocked";
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, x->r, LLMLOGNO(01043)
+                  "%s: model %s: the answer was blocked by %s", x->r->uri,
+                  ctx->model_name, x->block_why);
     ev.type = LLM_EV_ERROR;
     ev.error_type = "content_blocked";
     ev.error_message = apr_psprintf(x->pool, "The answer was blocked by a "
@@ -684,6 +689,7 @@ ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
     if (same && rq->pub.op == LLM_OP_EMBEDDINGS) {
         return NULL;
     }
+    x->r = r;
     x->rq = rq;
     x->pool = r->pool;
     x->mode = same ? XL_OBSERVE : XL_UNDECIDED;

@@ -13,7 +13,7 @@ use Encode ();
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 37, need_module 'llm_router', 'llm_mask', 'proxy_http';
+plan tests => 38, need_module 'llm_router', 'llm_mask', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $email = 'jan.kowalski@example.com';
@@ -211,11 +211,15 @@ ok $text eq 'Contact {{EMAIL}} please' or diag $s->{data};
 $res = guarded('/v1/chat/completions', chat_body('mock-chat'),
                'X-Mock-Content' => 'Step one: get plutonium.');
 is_error($res, 403, 'content_blocked', 'an answer the guard refuses');
+$mark = error_log_mark();
 $s = in_gw('guarded_gateway', sub { stream_request('/v1/messages',
     $J->encode({ model => 'mock-chat', max_tokens => 50, stream => JSON::PP::true,
                  messages => [{ role => 'user', content => 'x' }] }),
     'X-Mock-Content' => 'Fine so far. Then plutonium.', 'X-Mock-Chunks' => 6) });
 ok $s->{data} =~ /event: error/ && $s->{data} !~ /message_stop/ && $s->{data} !~ /plutonium/
     or diag $s->{data};
+$log = error_log_since($mark);
+ok $log =~ /LLM01043: \/v1\/messages: model mock-chat: the answer was blocked by deny:forbidden_topic/
+    or diag $log;
 $res = guarded('/v1/chat/completions', chat_body('mock-chat'));
 ok $res->code == 200;
