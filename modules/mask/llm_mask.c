@@ -474,10 +474,32 @@ static int match_in(const rule_t *rule, scan_t *sc, PCRE2_SIZE at,
                        sc->mctx);
 }
 
+/* Does the match hold one of the rule's anchor bytes? A scan of the
+ * whole text (no anchor, or anchors everywhere) must find no more than
+ * the scan around the anchors would. */
+static int anchored_match(const rule_t *rule, const scan_t *sc,
+                          const PCRE2_SIZE *ov)
+{
+    PCRE2_SIZE k;
+
+    if (!rule->anchor) {
+        return 1;
+    }
+    for (k = ov[0]; k < ov[1]; k++) {
+        if (sc->text[k] && strchr(rule->anchor->bytes, sc->text[k])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void candidate(const rule_t *rule, int i, scan_t *sc, int groups)
 {
     llm_mask_span_t span;
 
+    if (!anchored_match(rule, sc, pcre2_get_ovector_pointer(sc->md))) {
+        return;
+    }
     if (judge(rule, i, sc->text, pcre2_get_ovector_pointer(sc->md), groups,
               &span) && span.start >= sc->from) {
         *(llm_mask_span_t *)apr_array_push(sc->out) = span;

@@ -645,13 +645,10 @@ static llm_mask_verdict_e check_eu_vat(llm_mask_cand_t *c)
     cc[0] = upper(c->g[0]);
     cc[1] = upper(c->g[1]);
     cc[2] = '\0';
-    for (p = eu; *p; p += 3) {
-        if (p[0] == cc[0] && p[1] == cc[1]) {
-            break;
+    for (p = eu; p[0] != cc[0] || p[1] != cc[1]; p += 3) {
+        if (!p[2]) {
+            return LLM_MASK_MISS;       /* the last code: not an EU one */
         }
-    }
-    if (!*p) {
-        return LLM_MASK_MISS;
     }
     n = c->glen - 2;
     for (i = 0; i < n; i++) {

@@ -58,6 +58,10 @@ static apr_status_t free_pending(void *data)
 
 static void keep(pending_t *pd, const char *s, apr_size_t len)
 {
+    pd->len = len;
+    if (!len) {
+        return;
+    }
     if (len > pd->cap) {
         char *grown = realloc(pd->buf, len);
 
@@ -68,7 +72,6 @@ static void keep(pending_t *pd, const char *s, apr_size_t len)
         pd->cap = len;
     }
     memmove(pd->buf, s, len);
-    pd->len = len;
 }
 
 llm_mask_stream_t *llm_mask_stream_create(apr_pool_t *p,
@@ -120,7 +123,9 @@ static void out_put(out_t *o, const char *s, apr_size_t len)
         apr_size_t cap = (o->len + len + 1) * 2;
         char *grown = apr_palloc(o->p, cap);
 
-        memcpy(grown, o->buf, o->len);
+        if (o->len) {
+            memcpy(grown, o->buf, o->len);
+        }
         o->buf = grown;
         o->cap = cap;
     }
