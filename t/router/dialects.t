@@ -12,7 +12,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 68, need_module 'llm_router', 'proxy_http';
+plan tests => 70, need_module 'llm_router', 'proxy_http';
 
 my $J = JSON::PP->new->utf8;
 my $hello = 'Hello from the mock upstream.';
@@ -323,3 +323,23 @@ ok access_line('claude-chat') =~ m{usage=\d+/3/\d+ } or diag access_line('claude
 stream_request('/v1/messages', $J->encode({ %$amsg, model => 'ollama-chat',
                                             stream => JSON::PP::true }));  # Ollama's
 ok access_line('ollama-chat') =~ m{usage=\d+/3/\d+ } or diag access_line('ollama-chat');
+
+# A provider that streams whatever it is asked, or never does: the client
+# still gets what it asked for (the events aggregated into one answer, or
+# one answer split into a stream).
+$res = post_json('/v1/chat/completions', chat_body('ollama-chat',
+    stream => JSON::PP::false), 'X-Mock-Stream-Mode' => 'always',
+    'X-Mock-Content' => 'one two three', 'X-Mock-Chunks' => 3);
+my $whole = json_of($res);
+ok $res->code == 200 && $res->header('Content-Type') =~ m{^application/json}
+    && $whole->{choices}[0]{message}{content} eq 'one two three'
+    && $whole->{choices}[0]{finish_reason} eq 'stop'
+    or diag $res->content;
+$s = stream_request('/v1/chat/completions', $J->encode(chat_body('ollama-chat',
+    stream => JSON::PP::true)), 'X-Mock-Stream-Mode' => 'never',
+    'X-Mock-Content' => 'one two three');
+$ev = sse($s->{data});
+my $streamed = join '', map { $_->[1] eq '[DONE]' ? ''
+    : ($J->decode($_->[1])->{choices}[0]{delta}{content} // '') } @$ev;
+ok $ev->[-1][1] eq "[DONE]" && $streamed eq "one two three"
+    or diag $s->{data};
