@@ -56,35 +56,36 @@ my ($res, $raw, $b) = sent('masked_gateway', '/v1/chat/completions',
 ok $res->code == 200 && masked_ok($raw) or diag $raw;
 ok $b->{model} eq 'served/mock-chat' && $b->{messages}[0]{role} eq 'user';
 
-($res, $raw) = sent('masked_gateway', '/api/chat', { model => 'mock-chat',
+($res, $raw, $b) = sent('masked_gateway', '/api/chat', { model => 'mock-chat',
     stream => JSON::PP::false, messages => $msgs });
-ok $res->code == 200 && masked_ok($raw) or diag $raw;
+ok $res->code == 200 && masked_ok($raw) && $b->{model} eq 'served/mock-chat' or diag $raw;
 
-($res, $raw) = sent('masked_gateway', '/v1/messages', { model => 'ollama-chat',
+($res, $raw, $b) = sent('masked_gateway', '/v1/messages', { model => 'ollama-chat',
     max_tokens => 20, system => "Reply to $email.", messages => $msgs });
 ok $res->code == 200 && masked_ok($raw) && index($raw, 'Reply to {{EMAIL}}') >= 0
+    && $b->{model} eq 'llama3.2:1b'
     or diag $raw;
 
-($res, $raw) = sent('masked_gateway', '/v1/responses', { model => 'claude-chat',
+($res, $raw, $b) = sent('masked_gateway', '/v1/responses', { model => 'claude-chat',
     input => $pii });
-ok $res->code == 200 && masked_ok($raw) or diag $raw;
+ok $res->code == 200 && masked_ok($raw) && $b->{model} eq 'claude-sonnet-4-5' or diag $raw;
 
-($res, $raw) = sent('masked_gateway', '/api/generate', { model => 'mock-chat',
+($res, $raw, $b) = sent('masked_gateway', '/api/generate', { model => 'mock-chat',
     stream => JSON::PP::false, prompt => $pii });
-ok $res->code == 200 && masked_ok($raw) or diag $raw;
+ok $res->code == 200 && masked_ok($raw) && $b->{model} eq 'served/mock-chat' or diag $raw;
 
-($res, $raw) = sent('masked_gateway', '/v1/embeddings', { model => 'mock-embed',
+($res, $raw, $b) = sent('masked_gateway', '/v1/embeddings', { model => 'mock-embed',
     input => [$pii] });
-ok $res->code == 200 && masked_ok($raw) or diag $raw;
+ok $res->code == 200 && masked_ok($raw) && $b->{model} eq 'mock-embed' or diag $raw;
 
 ($res, $raw) = sent('masked_gateway', '/api/conversation_with_model', {
     model_name => 'mock-chat', user_last_statement => $pii, language => 'en' });
 ok $res->code == 200 && masked_ok($raw) or diag $raw;
 
-# A model whose name looks like PII is still routed by its name.
+# Nothing to mask: the provider gets the text as it was.
 ($res, $raw, $b) = sent('masked_gateway', '/v1/chat/completions',
-    { model => 'mock-chat', messages => [{ role => 'user', content => 'hi' }] });
-ok $raw eq $J->encode($b) || index($raw, 'hi') >= 0;
+    { model => 'mock-chat', messages => [{ role => 'user', content => 'hi 2024' }] });
+ok $b->{messages}[0]{content} eq 'hi 2024' && $b->{model} eq 'served/mock-chat' or diag $raw;
 
 # Not masked where LLMMask is off, unless the request asks ("anonymize").
 ($res, $raw) = sent('default', '/v1/chat/completions',
