@@ -60,9 +60,12 @@ static const builtin_t builtins[] = {
       "(?:me" WS ")?(?:your|the)" WS "(?:(?:full|hidden|initial|original)"
       WS ")?(?:system" WS "prompt|system" WS "message|hidden" WS
       "instructions|initial" WS "instructions)" },
+    /* "Do Anything Now" as a name (capitalised), not "I can't do
+     * anything now". */
     { "prompt_injection", "jailbreak",
-      "(?i)\\b(?:you" WS "are" WS "now" WS "(?:DAN|in" WS "developer" WS
-      "mode)|do" WS "anything" WS "now|jailbreak(?:ed)?" WS "mode)\\b" },
+      "\\b(?:(?i:you" WS "are" WS "now" WS "(?:DAN|in" WS "developer" WS
+      "mode)|jailbreak(?:ed)?" WS "mode)|Do" WS "Anything" WS "Now|DAN"
+      WS "mode)\\b" },
     { "prompt_injection", "ignore_instructions_pl",
       "(?i)\\b(?:zignoruj|zapomnij|pomiń|pomin)" WS
       "(?:(?:wszystkie|wszelkie|swoje|twoje)" WS ")?"
@@ -178,8 +181,8 @@ static int compile_pattern(llm_guard_t *g, pattern_t *pt, const char **err)
         return 0;
     }
     pt->code = pcre2_compile((PCRE2_SPTR)pt->pattern, PCRE2_ZERO_TERMINATED,
-                             PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF,
-                             &code, &at, NULL);
+                             PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF
+                             | PCRE2_USE_OFFSET_LIMIT, &code, &at, NULL);
     if (!pt->code) {
         pcre2_get_error_message(code, msg, sizeof(msg));
         *err = apr_psprintf(g->pool, "pattern %s: error at offset %"
@@ -238,26 +241,28 @@ static int category_on(const llm_guard_t *g, const char *category)
            : !strcmp(category, "deny") ? g->deny_on : 0;
 }
 
-/* Is [s, e) inside a match of an allow pattern? */
+/* Is [s, e) inside a match of an allow pattern? Allow matches are
+ * looked for within ALLOW_REACH bytes on either side of the deny match:
+ * each deny match costs a bounded search, however long the text. */
+#define ALLOW_REACH 1024
+
 static int allowed(const llm_guard_t *g, pcre2_match_data *md,
-                   const char *text, apr_size_t len, PCRE2_SIZE s,
-                   PCRE2_SIZE e)
+                   pcre2_match_context *mctx, const char *text,
+                   apr_size_t len, PCRE2_SIZE s, PCRE2_SIZE e)
 {
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+    PCRE2_SIZE end = e + ALLOW_REACH < len ? e + ALLOW_REACH : len;
     int i;
 
+    pcre2_set_offset_limit(mctx, s);
     for (i = 0; i < g->allow->nelts; i++) {
         const pattern_t *pt = &APR_ARRAY_IDX(g->allow, i, pattern_t);
-        /* An allow match covering [s, e) starts at most 1 KiB before. */
-        PCRE2_SIZE at = s > 1024 ? s - 1024 : 0;
+        PCRE2_SIZE at = s > ALLOW_REACH ? s - ALLOW_REACH : 0;
 
-        while (at <= s && pcre2_match(pt->code, (PCRE2_SPTR)text, len, at, 0,
-                                      md, g->mctx) > 0) {
-            if (ov[0] <= s && ov[1] >= e) {
-                return 1;
-            }
-            if (ov[0] > s) {
-                break;
+        while (at <= s && pcre2_match(pt->code, (PCRE2_SPTR)text, end, at, 0,
+                                      md, mctx) > 0) {
+            if (ov[1] >= e) {
+                return 1;       /* it starts at or before s (the limit) */
             }
             at = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
         }
@@ -268,14 +273,15 @@ static int allowed(const llm_guard_t *g, pcre2_match_data *md,
 /* A match of @a pt in text, outside every allow match: 1. */
 static int denied_by(const llm_guard_t *g, const pattern_t *pt,
                      pcre2_match_data *md, pcre2_match_data *amd,
-                     const char *text, apr_size_t len)
+                     pcre2_match_context *mctx, const char *text,
+                     apr_size_t len)
 {
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
     PCRE2_SIZE at = 0;
 
     while (at <= len && pcre2_match(pt->code, (PCRE2_SPTR)text, len, at, 0,
                                     md, g->mctx) > 0) {
-        if (!allowed(g, amd, text, len, ov[0], ov[1])) {
+        if (!allowed(g, amd, mctx, text, len, ov[0], ov[1])) {
             return 1;
         }
         at = ov[1] > ov[0] ? ov[1] : ov[0] + 1;
@@ -288,14 +294,16 @@ int llm_guard_check(const llm_guard_t *g, apr_pool_t *p, const char *text,
 {
     pcre2_match_data *md = pcre2_match_data_create(4, NULL);
     pcre2_match_data *amd = pcre2_match_data_create(4, NULL);
+    pcre2_match_context *mctx = g->mctx ? pcre2_match_context_copy(g->mctx)
+                                        : pcre2_match_context_create(NULL);
     const char *rule;
     int i, blocked = 0;
 
-    for (i = 0; md && amd && i < g->deny->nelts && !blocked; i++) {
+    for (i = 0; md && amd && mctx && i < g->deny->nelts && !blocked; i++) {
         const pattern_t *pt = &APR_ARRAY_IDX(g->deny, i, pattern_t);
 
         if (pt->code && category_on(g, pt->category)
-            && denied_by(g, pt, md, amd, text, len)) {
+            && denied_by(g, pt, md, amd, mctx, text, len)) {
             v->category = pt->category;
             v->rule = pt->name;
             blocked = 1;
@@ -303,6 +311,7 @@ int llm_guard_check(const llm_guard_t *g, apr_pool_t *p, const char *text,
     }
     pcre2_match_data_free(md);
     pcre2_match_data_free(amd);
+    pcre2_match_context_free(mctx);
     if (!blocked && g->pii && g->pii_rules
         && (rule = llm_mask_find(g->pii_rules, p, text, len))) {
         v->category = "pii";

@@ -46,7 +46,9 @@ int llm_guard_deny(llm_guard_t *g, const char *name, const char *pattern,
                    const char **err);
 
 /** Never refuse because of a match that lies inside a match of
- *  @a pattern ("plutonium-free" while "plutonium" is denied). */
+ *  @a pattern ("plutonium-free" while "plutonium" is denied). The allow
+ *  match is looked for within 1 KiB on either side of the deny match
+ *  (a longer one does not excuse it): the cost stays linear. */
 int llm_guard_allow(llm_guard_t *g, const char *pattern, const char **err);
 
 /** Compile what is not yet; @a pii are the rules of category pii. */

@@ -54,6 +54,8 @@ struct llm_mask_session {
     apr_hash_t *by_value;       /* "TAG\0value" -> token */
     apr_hash_t *counters;       /* TAG -> int* */
     apr_hash_t *map;            /* token -> original */
+    apr_hash_t *lengths;        /* token -> apr_size_t: the original's
+                                   length (it may hold a NUL) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -336,6 +338,11 @@ apr_status_t llm_mask_ruleset_compile(llm_mask_ruleset_t *rs,
     return APR_SUCCESS;
 }
 
+int llm_mask_ruleset_size(const llm_mask_ruleset_t *rs)
+{
+    return rs->rules->nelts;
+}
+
 int llm_mask_ruleset_count(const llm_mask_ruleset_t *rs)
 {
     int i, n = 0;
@@ -462,7 +469,25 @@ typedef struct {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     apr_array_header_t *out;
+    const apr_size_t *start_at;     /* per rule, or NULL: 0 */
+    apr_array_header_t *steps;      /* llm_mask_step_t, or NULL */
 } scan_t;
+
+/* Where rule @a i's scan starts, and a note of where it went on. */
+static PCRE2_SIZE first_at(const scan_t *sc, int i)
+{
+    return sc->start_at ? sc->start_at[i] : 0;
+}
+
+static void step(scan_t *sc, int i, PCRE2_SIZE at)
+{
+    if (sc->steps) {
+        llm_mask_step_t *st = apr_array_push(sc->steps);
+
+        st->rule = i;
+        st->at = at;
+    }
+}
 
 /* The first match at or after @a at that starts at most at @a limit
  * (PCRE2_UNSET: anywhere), in text[0, end). */
@@ -510,13 +535,14 @@ static void candidate(const rule_t *rule, int i, scan_t *sc, int groups)
 static void scan_whole(const rule_t *rule, int i, scan_t *sc)
 {
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
-    PCRE2_SIZE at = 0;
+    PCRE2_SIZE at = first_at(sc, i);
     int rc;
 
     while (at <= sc->len
            && (rc = match_in(rule, sc, at, PCRE2_UNSET, sc->len)) > 0) {
         candidate(rule, i, sc, rc);
         at = resume_at(sc->text, sc->len, ov);
+        step(sc, i, at);
     }
 }
 
@@ -612,7 +638,7 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
     const run_t *run = (const run_t *)runs->elts;
     const llm_mask_anchor_t *a = rule->anchor;
-    PCRE2_SIZE at = 0, start, end;
+    PCRE2_SIZE at = first_at(sc, i), start, end;
     int k, rc;
 
     for (k = 0; k < runs->nelts; k++) {
@@ -627,10 +653,12 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         rc = match_in(rule, sc, start, run[k].end - 1, end);
         if (rc <= 0) {
             at = run[k].end;
+            step(sc, i, at);
             continue;
         }
         candidate(rule, i, sc, rc);
         at = resume_at(sc->text, sc->len, ov);
+        step(sc, i, at);
         k--;                    /* the same run may hold another match */
     }
 }
@@ -656,6 +684,17 @@ int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                    const char *text, apr_size_t len, apr_size_t from,
                    int holds, llm_mask_span_t **spans)
 {
+    return llm_mask_spans_resumed(rs, p, text, len, from, holds, spans, NULL,
+                                  NULL);
+}
+
+int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                           const char *text, apr_size_t len,
+                           apr_size_t from, int holds,
+                           llm_mask_span_t **spans,
+                           const apr_size_t *start_at,
+                           apr_array_header_t *steps)
+{
     apr_array_header_t *cands = apr_array_make(p, 8, sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
     llm_mask_span_t *all, *kept;
@@ -668,6 +707,8 @@ int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     sc.len = len;
     sc.from = from;
     sc.out = cands;
+    sc.start_at = start_at;
+    sc.steps = steps;
     sc.md = pcre2_match_data_create(8, NULL);
     sc.mctx = pcre2_match_context_copy(rs->mctx);
     if (!sc.md || !sc.mctx) {
@@ -725,12 +766,24 @@ llm_mask_session_t *llm_mask_session_create(apr_pool_t *p,
     s->by_value = apr_hash_make(p);
     s->counters = apr_hash_make(p);
     s->map = apr_hash_make(p);
+    s->lengths = apr_hash_make(p);
     return s;
 }
 
 apr_hash_t *llm_mask_session_map(const llm_mask_session_t *s)
 {
     return s->map;
+}
+
+const char *llm_mask_session_original(const llm_mask_session_t *s,
+                                      const char *token, apr_size_t len,
+                                      apr_size_t *original_len)
+{
+    const char *original = apr_hash_get(s->map, token, len);
+    const apr_size_t *olen = apr_hash_get(s->lengths, token, len);
+
+    *original_len = original ? *olen : 0;
+    return original;
 }
 
 /* The token of one value: {{TAG}}, or its pseudonym {{TAG_n}}, the
@@ -742,6 +795,7 @@ static const char *token_of(llm_mask_session_t *s, apr_pool_t *p,
     apr_size_t tlen = strlen(tag);
     char *key;
     const char *token;
+    apr_size_t *olen;
     int *count;
 
     if (!s || s->mode == LLM_MASK_STATIC) {
@@ -762,6 +816,9 @@ static const char *token_of(llm_mask_session_t *s, apr_pool_t *p,
     apr_hash_set(s->by_value, key, tlen + 1 + len, token);
     apr_hash_set(s->map, token, APR_HASH_KEY_STRING,
                  apr_pstrmemdup(s->pool, value, len));
+    olen = apr_palloc(s->pool, sizeof(*olen));
+    *olen = len;
+    apr_hash_set(s->lengths, token, APR_HASH_KEY_STRING, olen);
     return token;
 }
 

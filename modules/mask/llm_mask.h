@@ -118,6 +118,12 @@ llm_mask_session_t *llm_mask_session_create(apr_pool_t *p,
  *  mode). Keys and values are NUL-terminated strings. */
 apr_hash_t *llm_mask_session_map(const llm_mask_session_t *s);
 
+/** The original of one token (@a len bytes), with its length (an
+ *  original may hold a NUL byte: JSON's \u0000), or NULL. */
+const char *llm_mask_session_original(const llm_mask_session_t *s,
+                                      const char *token, apr_size_t len,
+                                      apr_size_t *original_len);
+
 /**
  * Mask @a in (@a len bytes, UTF-8): returns the masked text (from @a p,
  * NUL-terminated, @a out_len bytes) and sets @a n to the number of

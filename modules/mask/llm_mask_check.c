@@ -404,12 +404,12 @@ static int pl_area(const char *d)
                                 "85 86 87 89 91 94 95";
     const char *a;
 
-    for (a = areas; *a; a += 3) {
-        if (a[0] == d[0] && a[1] == d[1]) {
-            return 1;
+    for (a = areas; a[0] != d[0] || a[1] != d[1]; a += 3) {
+        if (!a[2]) {
+            return 0;                   /* the last area code */
         }
     }
-    return 0;
+    return 1;
 }
 
 /* A Polish number: 9 digits; a mobile range anywhere, a landline only

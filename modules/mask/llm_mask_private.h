@@ -8,6 +8,8 @@
 #ifndef LLM_MASK_PRIVATE_H
 #define LLM_MASK_PRIVATE_H
 
+#include "apr_tables.h"
+
 #include "llm_mask.h"
 
 /**
@@ -58,6 +60,28 @@ typedef struct {
 int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                    const char *text, apr_size_t len, apr_size_t from,
                    int holds, llm_mask_span_t **spans);
+
+/** Where a rule's scan went on after a match (or a run without one). */
+typedef struct {
+    int rule;
+    apr_size_t at;
+} llm_mask_step_t;
+
+/**
+ * llm_mask_spans for a stream: rule i's scan starts at @a start_at[i]
+ * (where the scan of the text before went on, so that a chain of
+ * matches is cut as a scan of the whole text cuts it), and each place
+ * a scan went on is appended to @a steps. Both may be NULL.
+ */
+int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                           const char *text, apr_size_t len,
+                           apr_size_t from, int holds,
+                           llm_mask_span_t **spans,
+                           const apr_size_t *start_at,
+                           apr_array_header_t *steps);
+
+/** The number of rules, enabled or not (the size of start_at). */
+int llm_mask_ruleset_size(const llm_mask_ruleset_t *rs);
 
 /** Write @a text with @a spans (of llm_mask_spans, [from, to) of the
  *  text) replaced by their tokens; @a n counts the values replaced. */

@@ -44,6 +44,7 @@ struct llm_mask_stream {
     pending_t tokens;       /* un-masking: a token's start, not its end */
     pending_t text;         /* masking: context, then what is pending */
     apr_size_t context;     /* bytes of text.buf that were let go */
+    apr_size_t *start_at;   /* per rule: where its scan goes on, in text */
 };
 
 static apr_status_t free_pending(void *data)
@@ -83,6 +84,10 @@ llm_mask_stream_t *llm_mask_stream_create(apr_pool_t *p,
     st->rs = rs;
     st->session = s;
     st->unmask = unmask && s;
+    if (rs) {
+        st->start_at = apr_pcalloc(p, sizeof(*st->start_at)
+                                      * (llm_mask_ruleset_size(rs) + 1));
+    }
     apr_pool_cleanup_register(p, st, free_pending, apr_pool_cleanup_null);
     return st;
 }
@@ -156,8 +161,7 @@ static apr_size_t token_end(const char *s, apr_size_t len, apr_size_t at)
 static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
                               const char *s, apr_size_t len, int last)
 {
-    apr_hash_t *map = llm_mask_session_map(st->session);
-    apr_size_t at = 0;
+    apr_size_t at = 0, olen;
 
     while (at < len) {
         const char *brace = memchr(s + at, '{', len - at);
@@ -175,9 +179,10 @@ static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
         }
         if (i + 1 < len && s[i + 1] == '{') {
             if ((end = token_end(s, len, i))) {
-                original = apr_hash_get(map, s + i, end - i);
+                original = llm_mask_session_original(st->session, s + i,
+                                                     end - i, &olen);
                 if (original) {
-                    out_put(o, original, strlen(original));
+                    out_put(o, original, olen);
                 }
                 else {
                     out_put(o, s + i, end - i);
@@ -228,14 +233,14 @@ static apr_size_t cut_at(const char *s, apr_size_t from, apr_size_t total,
     if (last) {
         return cut;
     }
-    for (i = 0; i < n; i++) {
-        if (spans[i].start < cut && spans[i].end > cut) {
-            cut = spans[i].start;
-            break;
-        }
-    }
     while (cut > from && ((unsigned char)s[cut] & 0xc0) == 0x80) {
         cut--;
+    }
+    for (i = 0; i < n; i++) {
+        if (spans[i].start < cut && spans[i].end > cut) {
+            cut = spans[i].start;       /* a character's start too */
+            break;
+        }
     }
     if (cut == from && total - from > PENDING_MAX) {
         cut = total - LLM_MASK_STREAM_HOLD;
@@ -259,12 +264,32 @@ static int hits_before(llm_mask_span_t *spans, int n, apr_size_t cut)
     return k;
 }
 
+/* Each rule's scan goes on, in the next text, where it went on last at
+ * or before the cut (the next text starts @a shift bytes later). */
+static void go_on_after(llm_mask_stream_t *st, const apr_array_header_t *steps,
+                        apr_size_t cut, apr_size_t shift)
+{
+    const llm_mask_step_t *sp = (const llm_mask_step_t *)steps->elts;
+    int i, n = llm_mask_ruleset_size(st->rs);
+
+    for (i = 0; i < steps->nelts; i++) {
+        if (sp[i].at <= cut) {
+            st->start_at[sp[i].rule] = sp[i].at;
+        }
+    }
+    for (i = 0; i < n; i++) {
+        st->start_at[i] = st->start_at[i] >= shift ? st->start_at[i] - shift
+                                                   : 0;
+    }
+}
+
 static const char *mask_feed(llm_mask_stream_t *st, apr_pool_t *p,
                              const char *in, apr_size_t len,
                              apr_size_t *out_len, int last)
 {
     llm_mask_span_t *spans;
     apr_size_t total, cut, from = st->context, ctx;
+    apr_array_header_t *steps;
     const char *all;
     char *out;
     int n, replaced;
@@ -276,7 +301,9 @@ static const char *mask_feed(llm_mask_stream_t *st, apr_pool_t *p,
         return "";
     }
     all = joined(p, &st->text, 0, in, len, &total);
-    n = llm_mask_spans(st->rs, p, all, total, from, 1, &spans);
+    steps = apr_array_make(p, 16, sizeof(llm_mask_step_t));
+    n = llm_mask_spans_resumed(st->rs, p, all, total, from, 1, &spans,
+                               st->start_at, steps);
     cut = cut_at(all, from, total, spans, n, last);
     n = hits_before(spans, n, cut);
     out = llm_mask_render(st->rs, st->session, p, all, from, cut, spans, n,
@@ -287,6 +314,7 @@ static const char *mask_feed(llm_mask_stream_t *st, apr_pool_t *p,
     }
     keep(&st->text, all + ctx, total - ctx);
     st->context = cut - ctx;
+    go_on_after(st, steps, cut, ctx);
     return out;
 }
 

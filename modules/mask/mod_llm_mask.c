@@ -842,8 +842,13 @@ static const char *llm_mask_fast_text(request_rec *r, const char *text,
         const void *k;
         void *v;
 
+        apr_size_t olen;
+        const char *original;
+
         apr_hash_this(hi, &k, NULL, &v);
-        json_object_object_add(map, k, json_object_new_string(v));
+        original = llm_mask_session_original(s, k, strlen(k), &olen);
+        json_object_object_add(map, k, json_object_new_string_len(
+                                           original, (int)olen));
     }
     json_object_object_add(o, "text",
                            json_object_new_string_len(out, (int)out_len));
