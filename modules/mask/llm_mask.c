@@ -429,6 +429,7 @@ static int judge(const rule_t *rule, int i, const char *text,
     span->start = gs;
     span->end = span->mid = gs + c.keep;
     span->port = span->end;
+    span->match_len = c.len;
     span->rule = i;
     span->verdict = v;
     if (rule->ip_port && groups > 2 && ov[4] != PCRE2_UNSET) {
@@ -676,6 +677,11 @@ static int span_order(const void *a, const void *b)
     }
     if (x->verdict != y->verdict) {
         return x->verdict == LLM_MASK_HIT ? -1 : 1;
+    }
+    /* The same value: the rule that read a label with it knows better
+     * ("Tel. 600000004" is a phone, though a valid REGON too). */
+    if (x->match_len != y->match_len) {
+        return x->match_len > y->match_len ? -1 : 1;
     }
     return x->rule - y->rule;
 }

@@ -46,6 +46,7 @@ typedef struct {
     apr_size_t end;
     apr_size_t mid;             /* == end unless a port follows */
     apr_size_t port;
+    apr_size_t match_len;       /* the whole match, label included */
     int rule;
     llm_mask_verdict_e verdict;
 } llm_mask_span_t;

@@ -100,6 +100,19 @@ static void test_more(void)
         { "w roku 2024 było 100 osób", "w roku 2024 było 100 osób" },
         { "wersja 1.2.3 działa", "wersja 1.2.3 działa" },
         { "44051401359ą", "44051401359ą" },
+        { "Tel. 600000004", "Tel. {{PHONE}}" },
+        { "REGON 600000004", "REGON {{REGON}}" },
+        { "Mamy planxy i klientow.", "Mamy planxy i klientow." },
+        { "12345 osób", "12345 osób" },
+        { "ISO 9001, PKB 2023, od 12345 do 20000",
+          "ISO 9001, PKB 2023, od 12345 do 20000" },
+        { "5 tys zł, zł 100, 1500,50 zł", "{{MONEY}}, {{MONEY}}, {{MONEY}}" },
+        { "00-950 Warszawa, lok. 5/7", "{{POSTAL_CODE}} Warszawa, lok. 5/7" },
+        { "localhost:8080", "{{IP}}:{{PORT}}" },
+        { "VAT ATU12345678, DE123456789", "VAT {{EU_VAT}}, {{EU_VAT}}" },
+        { "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwi"
+          "bmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwp"
+          "MeJf36POk6yJV_adQssw5c ok", "jwt {{JWT}} ok" },
         { "", "" },
     };
     apr_size_t i;
