@@ -109,6 +109,9 @@ static void test_more(void)
         { "5 tys zł, zł 100, 1500,50 zł", "{{MONEY}}, {{MONEY}}, {{MONEY}}" },
         { "00-950 Warszawa, lok. 5/7", "{{POSTAL_CODE}} Warszawa, lok. 5/7" },
         { "localhost:8080", "{{IP}}:{{PORT}}" },
+        { "MAC 00:11:22:33:44:55", "MAC {{MAC_ADDRESS}}" },
+        { "nr 99999999994", "nr 99999999994" },
+        { "Data 5.3.2024", "Data {{DATE}}" },
         { "VAT ATU12345678, DE123456789", "VAT {{EU_VAT}}, {{EU_VAT}}" },
         { "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwi"
           "bmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwp"
