@@ -13,7 +13,7 @@ use Encode ();
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 38, need_module 'llm_router', 'llm_mask', 'proxy_http';
+plan tests => 40, need_module 'llm_router', 'llm_mask', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $email = 'jan.kowalski@example.com';
@@ -101,6 +101,17 @@ ok masked_ok($raw) or diag $raw;
                    . "ticket TCK-123456, see https://example.com/x" }] });
 ok $raw =~ /\{\{EMAIL_1\}\} and again \{\{EMAIL_1\}\}/ or diag $raw;
 ok $raw =~ /\{\{TICKET_1\}\}/ && $raw =~ m{https://example\.com/x} or diag $raw;
+
+# Per Location: rules from a file (EMAIL off, two rules of its own), and
+# masking off.
+($res, $raw) = sent('masked_gateway', '/filed/chat/completions', { model => 'mock-chat',
+    messages => [{ role => 'user', content => "$email, tck-123456, REF4111111111111111, "
+                   . "REF4111111111111112, PESEL $pesel" }] });
+ok $res->code == 200 && index($raw, "$email, {{TICKET}}, REF{{CARD_REF}}, "
+    . 'REF4111111111111112, PESEL {{PESEL_TAGGED}}') >= 0 or diag $raw;
+($res, $raw) = sent('masked_gateway', '/plain/chat/completions', { model => 'mock-chat',
+    messages => $msgs });
+ok $res->code == 200 && index($raw, $email) >= 0 && index($raw, $pesel) >= 0 or diag $raw;
 
 # --- fast_text_mask ----------------------------------------------------------
 my $d = json_of(in_gw('masked_gateway', sub {

@@ -10,7 +10,7 @@ use File::Spec;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 11, need_module 'llm_router';
+plan tests => 15, need_module 'llm_router';
 
 my $httpd = Apache::Test::vars('httpd');
 my $dir = Apache::Test::vars('serverroot') . '/logs/config-test';
@@ -105,4 +105,19 @@ $f = models_file('method', qq({"g":{"m":{"balance":"fastest","providers":[)
 ($rc, $out) = httpd_with('start', 'LLMRouter On', "LLMRouterModels $f");
 ok $rc != 0 && $out =~ /\Q$f\E: model "m": unknown balance method "fastest"/
     or diag $out;
+# mod_llm_mask's directives: a bad rule, file or name stops httpd too.
+SKIP: {
+    skip 'mod_llm_mask not loaded', 4 unless grep { /llm_mask_module/ } @load;
+    ($rc, $out) = httpd_with('test', 'LLMMaskRule TICKET {{TICKET}} "TCK-([0-9]"');
+    ok $rc != 0 && $out =~ /rule TICKET: pattern error at offset \d+/ or diag $out;
+    ($rc, $out) = httpd_with('test', 'LLMMaskDisable NOPE');
+    ok $rc != 0 && $out =~ /no rule named NOPE \(known: all, EMAIL, URL/ or diag $out;
+    my $bad = "$dir/rules-bad.json";
+    t_write_file($bad, '[{"name": "A", "pattern": "a"}, {"name": "B"}]');
+    ($rc, $out) = httpd_with('test', "LLMMaskRulesFile $bad");
+    ok $rc != 0 && $out =~ /\Q$bad\E: \$\[1\]\.pattern: a new rule needs a pattern/
+        or diag $out;
+    ($rc, $out) = httpd_with('test', 'LLMGuardDeny x "a(b"');
+    ok $rc != 0 && $out =~ /LLMGuardDeny x: pattern a\(b: error at offset/ or diag $out;
+}
 ok $out !~ /Segmentation|core dumped/;
