@@ -222,7 +222,9 @@ typedef struct llm_usage {
  * every piece of answer text through it, whatever the dialects, before
  * the text is encoded for the client; an answer of the client's own
  * dialect is then decoded and encoded too. Called from one thread per
- * request, in order.
+ * request, in order. The pool @a p given to feed and end is cleared
+ * after the call (what *out points to is copied before that): state
+ * that must last belongs in the filter's own data.
  */
 typedef struct llm_answer_filter {
     /** Take @a len bytes of answer text; set what may go to the client

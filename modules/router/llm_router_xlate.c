@@ -145,6 +145,7 @@ typedef struct {
     int blocked;                 /* the answer filter refused the answer */
     const char *block_why;
     int text_ended;              /* the answer filter's end ran */
+    apr_pool_t *scratch;         /* the answer filter's, per event */
 } xl_ctx_t;
 
 static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
@@ -197,7 +198,24 @@ static apr_status_t filtered_text(xl_ctx_t *x, const llm_event_t *ev,
 
 /* Text goes through the answer filter; what it held back comes out
  * before whatever ends the text (finish, usage, done, error). */
+static apr_status_t filter_event(xl_ctx_t *x, const llm_event_t *ev);
+
+/* The answer filter works in a pool cleared after each event: what it
+ * returns is copied into the brigade by the encoder, so a long stream
+ * does not grow r->pool with every delta. */
 static apr_status_t through_filter(xl_ctx_t *x, const llm_event_t *ev)
+{
+    apr_status_t rv;
+
+    if (!x->scratch) {
+        apr_pool_create(&x->scratch, x->pool);
+    }
+    rv = filter_event(x, ev);
+    apr_pool_clear(x->scratch);
+    return rv;
+}
+
+static apr_status_t filter_event(xl_ctx_t *x, const llm_event_t *ev)
 {
     const llm_answer_filter_t *af = x->rq->pub.answer_filter;
     const char *out = NULL;
@@ -206,8 +224,8 @@ static apr_status_t through_filter(xl_ctx_t *x, const llm_event_t *ev)
     apr_status_t rv;
 
     if (ev->type == LLM_EV_TEXT) {
-        if (af->feed(af->data, x->pool, ev->text, ev->text_len, &out, &len,
-                     &why)) {
+        if (af->feed(af->data, x->scratch, ev->text, ev->text_len, &out,
+                     &len, &why)) {
             return block_answer(x, why);
         }
         return filtered_text(x, ev, out, len);
@@ -219,7 +237,7 @@ static apr_status_t through_filter(xl_ctx_t *x, const llm_event_t *ev)
         llm_event_t text = { 0 };
 
         x->text_ended = 1;
-        if (af->end(af->data, x->pool, &out, &len, &why)) {
+        if (af->end(af->data, x->scratch, &out, &len, &why)) {
             return block_answer(x, why);
         }
         text.type = LLM_EV_TEXT;
