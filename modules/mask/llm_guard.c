@@ -260,7 +260,7 @@ static int allowed(const llm_guard_t *g, pcre2_match_data *md,
         PCRE2_SIZE at = s > ALLOW_REACH ? s - ALLOW_REACH : 0;
 
         while (at <= s && pcre2_match(pt->code, (PCRE2_SPTR)text, end, at, 0,
-                                      md, mctx) > 0) {
+                                      md, mctx) >= 0) {
             if (ov[1] >= e) {
                 return 1;       /* it starts at or before s (the limit) */
             }
@@ -280,7 +280,7 @@ static int denied_by(const llm_guard_t *g, const pattern_t *pt,
     PCRE2_SIZE at = 0;
 
     while (at <= len && pcre2_match(pt->code, (PCRE2_SPTR)text, len, at, 0,
-                                    md, g->mctx) > 0) {
+                                    md, g->mctx) >= 0) {
         if (!allowed(g, amd, mctx, text, len, ov[0], ov[1])) {
             return 1;
         }
@@ -292,8 +292,10 @@ static int denied_by(const llm_guard_t *g, const pattern_t *pt,
 int llm_guard_check(const llm_guard_t *g, apr_pool_t *p, const char *text,
                     apr_size_t len, llm_guard_verdict_t *v)
 {
-    pcre2_match_data *md = pcre2_match_data_create(4, NULL);
-    pcre2_match_data *amd = pcre2_match_data_create(4, NULL);
+    /* Only the whole match is read: a pattern with more groups than
+     * this still matches (pcre2_match says 0 then, not a failure). */
+    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
+    pcre2_match_data *amd = pcre2_match_data_create(1, NULL);
     pcre2_match_context *mctx = g->mctx ? pcre2_match_context_copy(g->mctx)
                                         : pcre2_match_context_create(NULL);
     const char *rule;

@@ -46,6 +46,7 @@ struct llm_mask_ruleset {
     apr_pool_t *pool;
     apr_array_header_t *rules;  /* rule_t, in priority order */
     pcre2_match_context *mctx;
+    uint32_t groups;            /* the most capture groups of a rule */
 };
 
 struct llm_mask_session {
@@ -293,6 +294,7 @@ static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
     int code;
     PCRE2_SIZE at;
     PCRE2_UCHAR msg[160];
+    uint32_t groups = 0;
 
     rule->code = pcre2_compile((PCRE2_SPTR)rule->pattern,
                                PCRE2_ZERO_TERMINATED,
@@ -308,6 +310,10 @@ static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
     /* Without the JIT (a platform lacking it) the interpreter runs the
      * same patterns, slower. */
     pcre2_jit_compile(rule->code, PCRE2_JIT_COMPLETE);
+    if (pcre2_pattern_info(rule->code, PCRE2_INFO_CAPTURECOUNT, &groups) == 0
+        && groups > rs->groups) {
+        rs->groups = groups;
+    }
     return APR_SUCCESS;
 }
 
@@ -495,9 +501,14 @@ static void step(scan_t *sc, int i, PCRE2_SIZE at)
 static int match_in(const rule_t *rule, scan_t *sc, PCRE2_SIZE at,
                     PCRE2_SIZE limit, PCRE2_SIZE end)
 {
+    int rc;
+
     pcre2_set_offset_limit(sc->mctx, limit);
-    return pcre2_match(rule->code, (PCRE2_SPTR)sc->text, end, at, 0, sc->md,
-                       sc->mctx);
+    rc = pcre2_match(rule->code, (PCRE2_SPTR)sc->text, end, at, 0, sc->md,
+                     sc->mctx);
+    /* 0: a match with more groups than the match data holds (it is sized
+     * for the rule set's largest pattern, so this should not happen). */
+    return rc == 0 ? (int)pcre2_get_ovector_count(sc->md) : rc;
 }
 
 /* Does the match hold one of the rule's anchor bytes? A scan of the
@@ -715,7 +726,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     sc.out = cands;
     sc.start_at = start_at;
     sc.steps = steps;
-    sc.md = pcre2_match_data_create(8, NULL);
+    sc.md = pcre2_match_data_create(rs->groups + 1, NULL);
     sc.mctx = pcre2_match_context_copy(rs->mctx);
     if (!sc.md || !sc.mctx) {
         pcre2_match_data_free(sc.md);
@@ -807,7 +818,7 @@ static const char *token_of(llm_mask_session_t *s, apr_pool_t *p,
     if (!s || s->mode == LLM_MASK_STATIC) {
         return apr_pstrcat(p, "{{", tag, "}}", NULL);
     }
-    key = apr_palloc(s->pool, tlen + 1 + len);
+    key = apr_palloc(p, tlen + 1 + len);    /* a lookup: the call's pool */
     memcpy(key, tag, tlen + 1);
     memcpy(key + tlen + 1, value, len);
     if ((token = apr_hash_get(s->by_value, key, tlen + 1 + len))) {
@@ -819,6 +830,7 @@ static const char *token_of(llm_mask_session_t *s, apr_pool_t *p,
                      APR_HASH_KEY_STRING, count);
     }
     token = apr_psprintf(s->pool, "{{%s_%d}}", tag, ++*count);
+    key = apr_pmemdup(s->pool, key, tlen + 1 + len);
     apr_hash_set(s->by_value, key, tlen + 1 + len, token);
     apr_hash_set(s->map, token, APR_HASH_KEY_STRING,
                  apr_pstrmemdup(s->pool, value, len));

@@ -253,6 +253,9 @@ static void test_deny_allow(void)
     like(err, "[z-a]", "names the pattern");
     is_str(verdict(g, "plutonium a(b"), "deny/nuclear",
            "the guard still works after a bad pattern");
+    ok(llm_guard_deny(g, "g4", "(a)(b)(c)(d)(e)", &err) == 0,
+       "a deny pattern with five groups");
+    is_str(verdict(g, "xx abcde xx"), "deny/g4", "matches like any other");
 }
 
 /* Linear time: adversarial megabytes for every built-in pattern. */

@@ -116,6 +116,10 @@ static void test_more(void)
         { "jwt eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwi"
           "bmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwp"
           "MeJf36POk6yJV_adQssw5c ok", "jwt {{JWT}} ok" },
+        /* A local part of 24 Kelvin signs (3 bytes each) is no ASCII
+         * address: the look-behind is no longer escaped by it. */
+        { "x \xe2\x84\xaa\xe2\x84\xaa@example.com ok",
+          "x \xe2\x84\xaa\xe2\x84\xaa@example.com ok" },
         { "", "" },
     };
     apr_size_t i;
@@ -209,6 +213,12 @@ static void test_rulesets(void)
     ok(llm_mask_ruleset_load(rs, "build/unit/none.json", &err) != APR_SUCCESS,
        "a missing file");
     rs = llm_mask_ruleset_create(pool);
+    ok(llm_mask_ruleset_add(rs, "G8", "(T)(C)(K)-([0-9])([0-9])([0-9])([0-9])"
+                            "([0-9])([0-9])", "{{G8}}", NULL, &err) == 0
+       && llm_mask_ruleset_compile(rs, &err) == APR_SUCCESS,
+       "a custom rule with nine groups");
+    is_str(mask_with(rs, NULL, "id TCK-123456"), "id {{G8}}CK-123456",
+           "masks its first group, however many groups it has");
     llm_mask_ruleset_enable(rs, "all", 0, &err);
     llm_mask_ruleset_enable(rs, "PESEL", 1, &err);
     llm_mask_ruleset_compile(rs, &err);
