@@ -24,6 +24,7 @@
 
 #include "apr_pools.h"
 #include "mod_llm.h"
+#include "llm_buf.h"
 
 struct json_object;
 
@@ -227,17 +228,7 @@ extern apr_time_t (*llm_event_clock_fn)(void);
         }                                         \
     } while (0)
 
-/** A growing byte buffer in a pool, always NUL-terminated. It doubles,
- *  so its pool holds at most about twice its largest size. */
-typedef struct llm_buf {
-    apr_pool_t *pool;
-    char *data;
-    apr_size_t len;
-    apr_size_t cap;
-} llm_buf_t;
-
-void llm_buf_init(llm_buf_t *b, apr_pool_t *p);
-void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n);
+/* llm_buf_t, the growing buffer: llm_buf.h */
 
 /* json-c helpers: lookups return NULL/-1 for absent, null or mistyped
  * values, so the dialect code reads as the documents it decodes. */

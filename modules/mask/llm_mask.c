@@ -714,6 +714,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
 {
     apr_array_header_t *cands = apr_array_make(p, 8, sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
+    apr_array_header_t *around;
     llm_mask_span_t *all, *kept;
     apr_size_t last_end = from;
     scan_t sc;
@@ -739,10 +740,10 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
         if (!rule->code) {
             continue;
         }
-        if (rule->anchor && !too_dense(runs_of(runs, p, &sc,
-                                               rule->anchor->bytes), len)) {
-            scan_anchored(rule, i, &sc, runs_of(runs, p, &sc,
-                                                rule->anchor->bytes));
+        around = rule->anchor ? runs_of(runs, p, &sc, rule->anchor->bytes)
+                              : NULL;
+        if (around && !too_dense(around, len)) {
+            scan_anchored(rule, i, &sc, around);
         }
         else {
             scan_whole(rule, i, &sc);

@@ -25,6 +25,7 @@
 
 #include "apr_strings.h"
 
+#include "llm_buf.h"
 #include "llm_mask_private.h"
 
 #define CONTEXT 64
@@ -115,30 +116,6 @@ static const char *joined(apr_pool_t *p, const pending_t *pd, apr_size_t from,
 /* Un-masking                                                          */
 /* ------------------------------------------------------------------ */
 
-typedef struct {
-    apr_pool_t *p;
-    char *buf;
-    apr_size_t len;
-    apr_size_t cap;
-} out_t;
-
-static void out_put(out_t *o, const char *s, apr_size_t len)
-{
-    if (o->len + len + 1 > o->cap) {
-        apr_size_t cap = (o->len + len + 1) * 2;
-        char *grown = apr_palloc(o->p, cap);
-
-        if (o->len) {
-            memcpy(grown, o->buf, o->len);
-        }
-        o->buf = grown;
-        o->cap = cap;
-    }
-    memcpy(o->buf + o->len, s, len);
-    o->len += len;
-    o->buf[o->len] = '\0';
-}
-
 /* Where the "}}" closing a token opened at @a at is, or 0. */
 static apr_size_t token_end(const char *s, apr_size_t len, apr_size_t at)
 {
@@ -158,7 +135,7 @@ static apr_size_t token_end(const char *s, apr_size_t len, apr_size_t at)
 
 /* The session's pseudonyms in @a s turned back; returns how many bytes
  * were used (the rest may be the start of a token). */
-static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
+static apr_size_t unmask_into(const llm_mask_stream_t *st, llm_buf_t *o,
                               const char *s, apr_size_t len, int last)
 {
     apr_size_t at = 0, olen;
@@ -169,11 +146,11 @@ static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
         const char *original;
 
         if (!brace) {
-            out_put(o, s + at, len - at);
+            llm_buf_add(o, s + at, len - at);
             return len;
         }
         i = (apr_size_t)(brace - s);
-        out_put(o, s + at, i - at);
+        llm_buf_add(o, s + at, i - at);
         if (i + 1 == len && !last) {
             return i;                   /* a lone "{" at the end: wait */
         }
@@ -182,10 +159,10 @@ static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
                 original = llm_mask_session_original(st->session, s + i,
                                                      end - i, &olen);
                 if (original) {
-                    out_put(o, original, olen);
+                    llm_buf_add(o, original, olen);
                 }
                 else {
-                    out_put(o, s + i, end - i);
+                    llm_buf_add(o, s + i, end - i);
                 }
                 at = end;
                 continue;
@@ -194,7 +171,7 @@ static apr_size_t unmask_into(const llm_mask_stream_t *st, out_t *o,
                 return i;               /* the token may end in the next */
             }
         }
-        out_put(o, s + i, 1);
+        llm_buf_add(o, s + i, 1);
         at = i + 1;
     }
     return len;
@@ -204,7 +181,7 @@ static const char *unmask_feed(llm_mask_stream_t *st, apr_pool_t *p,
                                const char *in, apr_size_t len,
                                apr_size_t *out_len, int last)
 {
-    out_t o = { p, NULL, 0, 0 };
+    llm_buf_t o;
     apr_size_t total, used;
     const char *all = joined(p, &st->tokens, 0, in, len, &total);
 
@@ -212,10 +189,11 @@ static const char *unmask_feed(llm_mask_stream_t *st, apr_pool_t *p,
         *out_len = 0;
         return "";
     }
+    llm_buf_init(&o, p);
     used = unmask_into(st, &o, all, total, last);
     keep(&st->tokens, all + used, total - used);
     *out_len = o.len;
-    return o.len ? o.buf : "";
+    return o.len ? o.data : "";
 }
 
 /* ------------------------------------------------------------------ */

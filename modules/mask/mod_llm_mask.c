@@ -42,6 +42,7 @@
 #include "mod_llm.h"
 #include "llm_texts.h"
 #include "llm_mask.h"
+#include "llm_buf.h"
 #include "llm_guard.h"
 
 module AP_MODULE_DECLARE_DATA llm_mask_module;
@@ -507,37 +508,18 @@ static int mask_text(void *baton, json_object *text)
     return 0;
 }
 
-typedef struct {
-    apr_pool_t *p;
-    char *buf;
-    apr_size_t len;
-    apr_size_t cap;
-} answer_t;
-
 #define ANSWER_MAX (1024 * 1024)
 
 /* libcurl's writer: the service's answer, capped. */
 static size_t keep_answer(char *ptr, size_t size, size_t n, void *data)
 {
-    answer_t *a = data;
+    llm_buf_t *a = data;
     apr_size_t len = size * n;
 
     if (a->len + len > ANSWER_MAX) {
         return 0;               /* too big for a verdict: fail */
     }
-    if (a->len + len + 1 > a->cap) {
-        apr_size_t cap = (a->len + len + 1) * 2;
-        char *buf = apr_palloc(a->p, cap);
-
-        if (a->len) {
-            memcpy(buf, a->buf, a->len);
-        }
-        a->buf = buf;
-        a->cap = cap;
-    }
-    memcpy(a->buf + a->len, ptr, len);
-    a->len += len;
-    a->buf[a->len] = '\0';
+    llm_buf_add(a, ptr, len);
     return len;
 }
 
@@ -550,7 +532,7 @@ static int ask_service(request_rec *r, const mask_conf_t *c,
 {
     CURL *h = curl_easy_init();
     struct curl_slist *hdr = NULL;
-    answer_t answer = { r->pool, NULL, 0, 0 };
+    llm_buf_t answer;
     json_object *o;
     json_object *res;
     json_object *safe;
@@ -562,6 +544,7 @@ static int ask_service(request_rec *r, const mask_conf_t *c,
         *why = "no HTTP client";
         return -1;
     }
+    llm_buf_init(&answer, r->pool);
     hdr = curl_slist_append(hdr, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_URL, g->url);
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
@@ -579,7 +562,7 @@ static int ask_service(request_rec *r, const mask_conf_t *c,
                : apr_psprintf(r->pool, "HTTP %ld", status);
         return -1;
     }
-    o = answer.buf ? json_tokener_parse(answer.buf) : NULL;
+    o = answer.data ? json_tokener_parse(answer.data) : NULL;
     if (!o || !json_object_object_get_ex(o, "results", &res)) {
         *why = "an answer without \"results\"";
         if (o) {
@@ -725,7 +708,6 @@ static int mask_request(request_rec *r, llm_req_ctx_t *ctx)
 #define GUARD_WINDOW 256
 
 typedef struct {
-    const mask_conf_t *conf;
     llm_mask_stream_t *stream;       /* NULL: the text is not changed */
     const llm_guard_t *guard;        /* NULL: not guarded */
     char window[GUARD_WINDOW];
@@ -799,7 +781,6 @@ static void filter_answer(request_rec *r, const mask_conf_t *c,
         return;
     }
     a = apr_pcalloc(r->pool, sizeof(*a));
-    a->conf = c;
     if (unmask || mask) {
         llm_mask_session_t *s = ctx->mask_session
             ? ctx->mask_session : llm_mask_session_create(r->pool, c->mode);

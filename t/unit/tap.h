@@ -8,7 +8,9 @@
 #define LLM_TAP_H
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int tap_n;
 static int tap_failed;
@@ -67,6 +69,46 @@ static inline int tap_like(const char *got, const char *needle, const char *file
                got ? got : "(null)", needle);
     }
     return pass;
+}
+
+/* Linear time: @a check run over 1 MiB of each unit repeated; one ok()
+ * that the slowest took under a second (ten under ASan, which costs
+ * several times the time), printing which one it was. */
+typedef void (*tap_mib_fn)(void *baton, const char *text, size_t len);
+
+static inline int tap_each_mib_fast(const char *const *units, size_t n,
+                                    tap_mib_fn check, void *baton,
+                                    const char *name)
+{
+    double limit = 1.0, worst = 0;
+    const char *worst_unit = "";
+    size_t i, k;
+
+#if defined(__SANITIZE_ADDRESS__)
+    limit = 10.0;
+#endif
+    for (i = 0; i < n; i++) {
+        size_t ulen = strlen(units[i]), reps = (1024 * 1024) / ulen;
+        char *big = malloc(ulen * reps + 1);
+        clock_t t0;
+        double t;
+
+        for (k = 0; k < reps; k++) {
+            memcpy(big + k * ulen, units[i], ulen);
+        }
+        big[ulen * reps] = '\0';
+        t0 = clock();
+        check(baton, big, ulen * reps);
+        t = (double)(clock() - t0) / CLOCKS_PER_SEC;
+        free(big);
+        if (t > worst) {
+            worst = t;
+            worst_unit = units[i];
+        }
+    }
+    printf("# slowest adversarial MiB: \"%s\" repeated, %.3f s\n",
+           worst_unit, worst);
+    return tap_ok(worst < limit, __FILE__, __LINE__, name);
 }
 
 static inline int tap_done(void)

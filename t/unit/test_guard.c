@@ -259,21 +259,11 @@ static void test_deny_allow(void)
 }
 
 /* Linear time: adversarial megabytes for every built-in pattern. */
-static double seconds_for(const llm_guard_t *g, const char *unit)
+static void check_mib(void *g, const char *text, size_t len)
 {
-    apr_size_t ulen = strlen(unit), reps = (1024 * 1024) / ulen, i;
-    char *big = malloc(ulen * reps + 1);
     llm_guard_verdict_t v;
-    clock_t t0;
 
-    for (i = 0; i < reps; i++) {
-        memcpy(big + i * ulen, unit, ulen);
-    }
-    big[ulen * reps] = '\0';
-    t0 = clock();
-    llm_guard_check(g, pool, big, ulen * reps, &v);
-    free(big);
-    return (double)(clock() - t0) / CLOCKS_PER_SEC;
+    llm_guard_check(g, pool, text, len, &v);
 }
 
 static void test_linear_time(void)
@@ -287,30 +277,16 @@ static void test_linear_time(void)
         "\t\t\t\t\t", "ą", "plutonium ", "plutonium-free ",
     };
     llm_guard_t *g = default_guard();
-    double limit = 1.0, worst = 0;
-    const char *worst_unit = "", *err = NULL;
-    apr_size_t i;
+    const char *err = NULL;
 
-#if defined(__SANITIZE_ADDRESS__)
-    limit = 10.0;       /* the sanitizer costs several times the time */
-#endif
     llm_guard_category(g, "pii", 1, &err);
     llm_guard_deny(g, "nuclear", "(?i)\\bplutonium\\b", &err);
     /* Two allow patterns, the first never matching: each deny match
      * looks for them near it only (once quadratic: 10 s a MiB). */
     llm_guard_allow(g, "(?i)plutonium-based", &err);
     llm_guard_allow(g, "(?i)plutonium-free", &err);
-    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        double t = seconds_for(g, units[i]);
-
-        if (t > worst) {
-            worst = t;
-            worst_unit = units[i];
-        }
-    }
-    printf("# slowest adversarial MiB: \"%s\" repeated, %.3f s\n",
-           worst_unit, worst);
-    ok(worst < limit, "every adversarial MiB is checked in well under a second");
+    tap_each_mib_fast(units, sizeof(units) / sizeof(units[0]), check_mib, g,
+                      "every adversarial MiB is checked in well under a second");
 }
 
 int main(void)

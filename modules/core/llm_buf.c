@@ -1,0 +1,38 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+#include <string.h>
+
+#include "llm_buf.h"
+
+void llm_buf_init(llm_buf_t *b, apr_pool_t *p)
+{
+    b->pool = p;
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        apr_size_t cap = b->cap ? b->cap * 2 : 256;
+        char *data;
+
+        while (cap < b->len + n + 1) {
+            cap *= 2;
+        }
+        data = apr_palloc(b->pool, cap);
+        if (b->len) {
+            memcpy(data, b->data, b->len);
+        }
+        b->data = data;
+        b->cap = cap;
+    }
+    if (n) {
+        memcpy(b->data + b->len, s, n);
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+}

@@ -1,0 +1,25 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* A growing byte buffer in a pool (APR only): the event decoders and
+ * encoders, the masking stream and the guard services' answers use it. */
+
+#ifndef LLM_BUF_H
+#define LLM_BUF_H
+
+#include "apr_pools.h"
+
+/** A growing byte buffer in a pool, always NUL-terminated. It doubles,
+ *  so its pool holds at most about twice its largest size. */
+typedef struct llm_buf {
+    apr_pool_t *pool;
+    char *data;
+    apr_size_t len;
+    apr_size_t cap;
+} llm_buf_t;
+
+void llm_buf_init(llm_buf_t *b, apr_pool_t *p);
+void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n);
+
+#endif /* LLM_BUF_H */
