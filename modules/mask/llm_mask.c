@@ -20,7 +20,7 @@
 #include "apr_strings.h"
 #include "apr_tables.h"
 
-#include "llm_mask_private.h"
+#include "llm_mask_shape.h"
 
 /* A custom pattern that backtracks badly stops at this many steps for
  * one match: the rule then finds nothing more in that text, which is
@@ -47,6 +47,7 @@ struct llm_mask_ruleset {
     apr_array_header_t *rules;  /* rule_t, in priority order */
     pcre2_match_context *mctx;
     uint32_t groups;            /* the most capture groups of a rule */
+    int exhaustive;             /* test only: no anchors, no shapes */
 };
 
 struct llm_mask_session {
@@ -344,6 +345,11 @@ apr_status_t llm_mask_ruleset_compile(llm_mask_ruleset_t *rs,
     return APR_SUCCESS;
 }
 
+void llm_mask_ruleset_exhaustive(llm_mask_ruleset_t *rs, int on)
+{
+    rs->exhaustive = on;
+}
+
 int llm_mask_ruleset_size(const llm_mask_ruleset_t *rs)
 {
     return rs->rules->nelts;
@@ -478,6 +484,7 @@ typedef struct {
     apr_array_header_t *out;
     const apr_size_t *start_at;     /* per rule, or NULL: 0 */
     apr_array_header_t *steps;      /* llm_mask_step_t, or NULL */
+    int odd_case;                   /* llm_mask_where_t.odd_case */
 } scan_t;
 
 /* Where rule @a i's scan starts, and a note of where it went on. */
@@ -517,17 +524,9 @@ static int match_in(const rule_t *rule, scan_t *sc, PCRE2_SIZE at,
 static int anchored_match(const rule_t *rule, const scan_t *sc,
                           const PCRE2_SIZE *ov)
 {
-    PCRE2_SIZE k;
-
-    if (!rule->anchor) {
-        return 1;
-    }
-    for (k = ov[0]; k < ov[1]; k++) {
-        if (sc->text[k] && strchr(rule->anchor->bytes, sc->text[k])) {
-            return 1;
-        }
-    }
-    return 0;
+    return !rule->anchor
+           || llm_mask_holds_anchor(rule->anchor, sc->text + ov[0],
+                                    ov[1] - ov[0]);
 }
 
 static void candidate(const rule_t *rule, int i, scan_t *sc, int groups)
@@ -559,81 +558,47 @@ static void scan_whole(const rule_t *rule, int i, scan_t *sc)
 }
 
 /*
- * A rule with an anchor runs only around the runs of its bytes: for a
- * run [t, e), a match whose first anchor byte is in the run starts in
- * [t - back, e) and ends before e + span, so one search starting no
- * later than e, in a subject cut at e + span (+ a few bytes for the
- * look-aheads), finds it as a scan of the whole text would. A search
- * that finds nothing there moves on to the next run.
+ * A rule with an anchor runs only around the clusters of its bytes
+ * (llm_mask_anchor.c): for a cluster [t, e), a match whose first anchor
+ * byte is in it starts in [t - back, e) and ends before e + span, so one
+ * search starting no later than e, in a subject cut at e + span (+ a few
+ * bytes for the look-aheads), finds it as a scan of the whole text
+ * would. A search that finds nothing there moves on to the next
+ * cluster; so does one the rule's shape test rules out.
  */
 #define LOOKAHEAD 8
 
-/* The runs of a class's anchor bytes in the text, found once per scan
- * for all the rules of that class. Runs less than RUN_GAP apart are
- * one ("512 345 678", "15.03.2024 o 14:30"): the reasoning above holds
- * for any stretch that starts and ends with an anchor byte, and one
- * search over it costs less than one per run. */
-#define RUN_GAP 16
+/* The clusters of one anchor, found once per scan for all the rules
+ * that share it. */
 typedef struct {
-    PCRE2_SIZE start;
-    PCRE2_SIZE end;
-} run_t;
-
-typedef struct {
-    const char *bytes;
-    apr_array_header_t *runs;       /* run_t, in order */
+    const llm_mask_anchor_t *anchor;
+    apr_array_header_t *runs;       /* llm_mask_run_t, in order */
 } anchor_runs_t;
 
-static apr_array_header_t *find_runs(apr_pool_t *p, const char *text,
-                                     apr_size_t len, const char *bytes)
+static int same_anchor(const llm_mask_anchor_t *a, const llm_mask_anchor_t *b)
 {
-    apr_array_header_t *runs = apr_array_make(p, 16, sizeof(run_t));
-    const unsigned char *u = (const unsigned char *)text;
-    char is_anchor[256] = { 0 };
-    apr_size_t t = 0, e;
-
-    for (; *bytes; bytes++) {
-        is_anchor[(unsigned char)*bytes] = 1;
-    }
-    for (;;) {
-        run_t *run;
-
-        while (t < len && !is_anchor[u[t]]) {
-            t++;
-        }
-        if (t >= len) {
-            return runs;
-        }
-        for (e = t + 1; e < len && is_anchor[u[e]]; e++) {
-        }
-        if (runs->nelts && t - APR_ARRAY_IDX(runs, runs->nelts - 1,
-                                             run_t).end <= RUN_GAP) {
-            APR_ARRAY_IDX(runs, runs->nelts - 1, run_t).end = e;
-        }
-        else {
-            run = apr_array_push(runs);
-            run->start = t;
-            run->end = e;
-        }
-        t = e;
-    }
+    return !strcmp(a->bytes, b->bytes)
+           && (a->literal == b->literal
+               || (a->literal && b->literal
+                   && !strcmp(a->literal, b->literal)));
 }
 
 static apr_array_header_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
-                                   const scan_t *sc, const char *bytes)
+                                   const scan_t *sc,
+                                   const llm_mask_anchor_t *anchor)
 {
     anchor_runs_t *ar;
     int k;
 
     for (k = 0; k < cache->nelts; k++) {
         ar = &APR_ARRAY_IDX(cache, k, anchor_runs_t);
-        if (ar->bytes == bytes) {
+        if (same_anchor(ar->anchor, anchor)) {
             return ar->runs;
         }
     }
     ar = apr_array_push(cache);
-    ar->bytes = bytes;
-    ar->runs = find_runs(p, sc->text, sc->len, bytes);
+    ar->anchor = anchor;
+    ar->runs = llm_mask_find_runs(p, sc->text, sc->len, anchor);
     return ar->runs;
 }
 
@@ -644,12 +609,44 @@ static int too_dense(const apr_array_header_t *runs, apr_size_t len)
     return (apr_size_t)runs->nelts > len / 64;
 }
 
+/* A shape test reads about as much text as the stretch where a match
+ * may begin; over a longer one (anchors everywhere, as in "www." a
+ * megabyte long) the search runs untested, once per match found,
+ * rather than a test reading the stretch again each time. */
+#define SHAPE_MAX_STRETCH 256
+
+/* Could the rule match in [start, end), around cluster @a k? */
+static int shape_allows(const rule_t *rule, const scan_t *sc,
+                        const llm_mask_run_t *run, int nruns, int k,
+                        PCRE2_SIZE start, PCRE2_SIZE end)
+{
+    llm_mask_where_t w;
+
+    if (!rule->anchor->shape || run[k].end - start > SHAPE_MAX_STRETCH) {
+        return 1;
+    }
+    w.text = (const unsigned char *)sc->text;
+    w.len = sc->len;
+    w.start = start;
+    w.end = end;
+    w.run_start = run[k].start;
+    w.run_end = run[k].end;
+    w.own = &run[k].f;
+    w.runs = run;
+    w.nruns = nruns;
+    w.k = k;
+    w.odd_case = sc->odd_case;
+    return rule->anchor->shape(&w);
+}
+
 static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
                           const apr_array_header_t *runs)
 {
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
-    const run_t *run = (const run_t *)runs->elts;
+    const llm_mask_run_t *run = (const llm_mask_run_t *)runs->elts;
     const llm_mask_anchor_t *a = rule->anchor;
+    /* A letter of a caseless pattern may be U+212A, 3 bytes. */
+    PCRE2_SIZE back = (PCRE2_SIZE)a->back * (sc->odd_case ? 3 : 1);
     PCRE2_SIZE at = first_at(sc, i), start, end;
     int k, rc;
 
@@ -657,13 +654,12 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         if (run[k].end <= at) {
             continue;           /* inside what a match consumed */
         }
-        start = run[k].start > (PCRE2_SIZE)a->back
-                ? run[k].start - a->back : 0;
+        start = run[k].start > back ? run[k].start - back : 0;
         start = start > at ? start : at;
         end = run[k].end + a->span + LOOKAHEAD;
         end = end < sc->len ? end : sc->len;
-        rc = match_in(rule, sc, start, run[k].end - 1, end);
-        if (rc <= 0) {
+        if (!shape_allows(rule, sc, run, runs->nelts, k, start, end)
+            || (rc = match_in(rule, sc, start, run[k].end - 1, end)) <= 0) {
             at = run[k].end;
             step(sc, i, at);
             continue;
@@ -673,6 +669,28 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         step(sc, i, at);
         k--;                    /* the same run may hold another match */
     }
+}
+
+/* Caseless patterns take U+212A for k and U+017F for s (UCP). Their
+ * last bytes, 0xAA and 0xBF, are in no Polish letter: memchr finds
+ * them at memory speed where memmem would crawl. */
+static int has_odd_case(const char *text, apr_size_t len)
+{
+    const char *p;
+
+    for (p = text; (p = memchr(p, 0xaa, len - (apr_size_t)(p - text)));
+         p++) {
+        if (p - text >= 2 && !memcmp(p - 2, "\xe2\x84", 2)) {
+            return 1;
+        }
+    }
+    for (p = text; (p = memchr(p, 0xbf, len - (apr_size_t)(p - text)));
+         p++) {
+        if (p - text >= 1 && p[-1] == '\xc5') {
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static int span_order(const void *a, const void *b)
@@ -727,6 +745,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     sc.out = cands;
     sc.start_at = start_at;
     sc.steps = steps;
+    sc.odd_case = has_odd_case(text, len);
     sc.md = pcre2_match_data_create(rs->groups + 1, NULL);
     sc.mctx = pcre2_match_context_copy(rs->mctx);
     if (!sc.md || !sc.mctx) {
@@ -740,8 +759,8 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
         if (!rule->code) {
             continue;
         }
-        around = rule->anchor ? runs_of(runs, p, &sc, rule->anchor->bytes)
-                              : NULL;
+        around = rule->anchor && !rs->exhaustive
+                 ? runs_of(runs, p, &sc, rule->anchor) : NULL;
         if (around && !too_dense(around, len)) {
             scan_anchored(rule, i, &sc, around);
         }

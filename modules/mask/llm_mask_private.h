@@ -13,15 +13,115 @@
 #include "llm_mask.h"
 
 /**
+ * Chains of digit groups, each joined to the next by exactly one
+ * separator, in a cluster: the most digits and groups of one chain. A
+ * pattern whose groups of digits are joined by at most one such
+ * separator matches within one chain, and a chain lies in one cluster.
+ */
+typedef struct {
+    unsigned dash_digits;       /* ' ' or '-' */
+    unsigned dash_groups;
+    unsigned h_digits;          /* ' ', a tab, or a non-ASCII character
+                                   (NBSP, the other \h) */
+    unsigned nrb_digits;        /* ' ', '-' or a non-ASCII character */
+    unsigned dot_groups;        /* '.' */
+} llm_mask_chains_t;
+
+/** The digit structure of one cluster of anchor bytes (or of several:
+ *  llm_mask_where_wide), read by the shape tests. */
+typedef struct {
+    unsigned digits;            /* how many */
+    apr_uint32_t lens;          /* bit n: a maximal run of n digits
+                                   (bit 31: 31 or more) */
+    apr_uint32_t words;         /* bit n: a maximal ASCII word (letters,
+                                   digits, '_') of n bytes holding a
+                                   digit (bit 31: 31 or more) */
+    apr_uint32_t lwords;        /* the same, of words that begin with two
+                                   ASCII letters */
+    apr_uint32_t seps;          /* LLM_MASK_SEP_*: bytes between digits */
+    apr_uint32_t marks;         /* LLM_MASK_MARK_*: shapes of groups */
+    llm_mask_chains_t chains;   /* the longest chains of digit groups */
+} llm_mask_features_t;
+
+/** A cluster of anchor bytes: [start, end) starts and ends with one. */
+typedef struct {
+    apr_size_t start;
+    apr_size_t end;
+    llm_mask_features_t f;      /* for anchors that hold every digit */
+} llm_mask_run_t;
+
+/**
+ * What a rule's search window holds, for its shape test (below): the
+ * window [start, end) of @a text (every match lies in it and begins
+ * before run_end), and the features of the cluster searched.
+ */
+typedef struct {
+    const unsigned char *text;
+    apr_size_t len;
+    apr_size_t start;           /* where a match may begin */
+    apr_size_t end;             /* where every match ends, at the latest */
+    apr_size_t run_start;       /* the cluster searched: every match */
+    apr_size_t run_end;         /* begins in [start, run_end) */
+    const llm_mask_features_t *own;     /* the cluster's features */
+    const llm_mask_run_t *runs;         /* every cluster, for */
+    int nruns;                          /* llm_mask_where_wide */
+    int k;                              /* the one searched */
+    int odd_case;               /* the text holds U+212A or U+017F, which
+                                   caseless matching takes for k and s */
+} llm_mask_where_t;
+
+/** The features of every cluster the window touches, together. */
+void llm_mask_where_wide(const llm_mask_where_t *w, llm_mask_features_t *f);
+
+#define LLM_MASK_SEP_SPACE  0x001   /* ' ' or a tab */
+#define LLM_MASK_SEP_DASH   0x002
+#define LLM_MASK_SEP_DOT    0x004
+#define LLM_MASK_SEP_SLASH  0x008
+#define LLM_MASK_SEP_COLON  0x010
+#define LLM_MASK_SEP_COMMA  0x020
+#define LLM_MASK_SEP_UNDER  0x040   /* '_' */
+#define LLM_MASK_SEP_ALPHA  0x080   /* an ASCII letter */
+#define LLM_MASK_SEP_HIGH   0x100   /* a byte of a non-ASCII character */
+#define LLM_MASK_SEP_OTHER  0x200
+
+/* Digit groups in a row, each joined to the next by exactly what the
+ * rule allows (llm_mask_shape.c says which). */
+#define LLM_MASK_MARK_TIME      0x01    /* 2 [:.] 2 */
+#define LLM_MASK_MARK_POSTAL    0x02    /* 2 - 3 */
+#define LLM_MASK_MARK_SSN       0x04    /* 3 - 2 - 4 */
+#define LLM_MASK_MARK_HEALTH    0x08    /* 8 / 3 */
+#define LLM_MASK_MARK_DATE      0x10    /* 4 . 1-2 . 1-2 or 1-2 . 1-2 . 4 */
+#define LLM_MASK_MARK_PHONE     0x20    /* 2-3 then two or more 2-4 */
+#define LLM_MASK_MARK_COLON_HEX 0x40    /* ':' before a hex digit or ':' */
+#define LLM_MASK_MARK_REGON     0x80    /* 2 3 4 (5), \h or nothing between */
+#define LLM_MASK_MARK_NIP       0x100   /* 3 3 2 2 or 3 2 2 3, - or ' ' */
+#define LLM_MASK_MARK_LABELLED  0x200   /* letters right before (or [-_/]) */
+#define LLM_MASK_MARK_PLATE     0x400   /* 2-3 capitals, \h?, 3-5 more */
+#define LLM_MASK_MARK_HEX_PAIR  0x800   /* a 2-byte word beside ':' or '-' */
+#define LLM_MASK_MARK_IBAN      0x1000  /* two letters, [ -]?, the group */
+
+/**
+ * A rule's shape test: 0 when no match of the rule can lie in the
+ * window, from what the window holds (llm_mask_shape.c). It must never
+ * say 0 where PCRE2 would find a match: a necessary condition, cheap,
+ * checked against a scan without it by t/unit/test_mask.c and the fuzz
+ * target.
+ */
+typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
+
+/**
  * Where a rule can match, so that it runs only there (llm_mask.c): every
- * match holds one of @a bytes, starts at most @a back bytes before the
- * first of them and is at most @a span bytes long. A rule without one
- * (a custom rule) scans the whole text.
+ * match holds one of @a bytes (or @a literal, ASCII, caseless), starts
+ * at most @a back bytes before the first of them and is at most @a span
+ * bytes long; @a shape, when set, says where it cannot. A rule without
+ * an anchor (a custom rule) scans the whole text.
  */
 typedef struct {
     const char *bytes;
     int back;
     int span;
+    const char *literal;
+    llm_mask_shape_fn shape;
 } llm_mask_anchor_t;
 
 /** A rule of the default list. */
@@ -80,6 +180,10 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                            llm_mask_span_t **spans,
                            const apr_size_t *start_at,
                            apr_array_header_t *steps);
+
+/** Test only: every rule scans the whole text, no anchors, no shape
+ *  tests (what they must never change). */
+void llm_mask_ruleset_exhaustive(llm_mask_ruleset_t *rs, int on);
 
 /** The number of rules, enabled or not (the size of start_at). */
 int llm_mask_ruleset_size(const llm_mask_ruleset_t *rs);

@@ -16,7 +16,7 @@
  * t/unit/test_mask.c checks on adversarial megabytes.
  */
 
-#include "llm_mask_private.h"
+#include "llm_mask_shape.h"
 
 /* Separators inside numbers: a space, NBSP or a hyphen. */
 #define SEP "[ \\x{a0}\\-]"
@@ -66,17 +66,24 @@
 /* Where a rule can match (llm_mask_anchor_t): a match holds one of
  * these bytes, starts at most BACK bytes before the first of them and
  * is at most SPAN bytes long. BACK covers the labels and letters a
- * match may open with ("Tel. ", "PESEL: ", "PL61", "September "). */
+ * match may open with ("Tel. ", "PESEL: ", "PL61", "September "), a \h
+ * or \s counted as 3 bytes (U+3000); a text with U+212A or U+017F,
+ * which caseless patterns take for k and s, is searched three times as
+ * far back (llm_mask.c). t/unit/test_mask.c checks that a scan of the
+ * whole text finds nothing more. */
 #define DIGITS "0123456789"
-#define ANCHOR(bytes, back, span)                                          \
-    (&(const llm_mask_anchor_t){ bytes, back, span })
+#define ANCHOR(bytes, back, span, shape)                                   \
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape })
+#define ANCHOR_OR(bytes, literal, back, span, shape)                       \
+    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape })
+#define SHAPE(name) llm_mask_shape_ ## name
 
 const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "EMAIL",
       "(?i)(?<![\\p{L}\\p{N}._%+\\-])_?(?-i:[A-Za-z0-9._%+\\-]{1,64})@"
       "[A-Z0-9\\-]{1,63}(?:\\.[A-Z0-9\\-]{1,63}){0,8}\\.[A-Z]{2,24}"
       "(?![\\p{L}\\p{N}\\-])_?",
-      NULL, 0, NULL, ANCHOR("@", 70, 800) },
+      NULL, 0, NULL, ANCHOR("@", 70, 800, NULL) },
     /* http(s) with a host name, an IPv4 address or localhost; www. with
      * any number of labels (the original took one: www.x.co.uk lost
      * .uk); never the sentence's closing punctuation. */
@@ -85,7 +92,7 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "[A-Z]{2,24}|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}|localhost)"
       "|(?<![\\p{L}\\p{N}_])www\\.(?:[A-Z0-9\\-]{1,63}\\.){1,10}[A-Z]{2,24})"
       "(?![\\p{L}\\p{N}_\\-])" URL_TAIL,
-      NULL, 0, NULL, ANCHOR("/.", 8, 4200) },
+      NULL, 0, NULL, ANCHOR_OR(":", "www.", 5, 4200, SHAPE(url)) },
     /* IPv4 (octets checked), localhost, IPv6 full or compressed; an
      * optional port after IPv4 and localhost. An address that fails is
      * left whole (the original dropped its ":port"). */
@@ -95,127 +102,127 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "|(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?"
       "|::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?)"
       "(?::([0-9]{1,5}))?(?![\\w]|[.:][0-9])",
-      "ip", 1, NULL, ANCHOR(":.h", 9, 64) },
+      "ip", 1, NULL, ANCHOR_OR(":" DIGITS, "localhost", 9, 64, SHAPE(ip)) },
     { "PESEL_TAGGED",
       "(?i)\\bPESEL[:\\s]{1,8}([0-9]{11})\\b",
-      "pesel", 0, NULL, ANCHOR(DIGITS, 13, 32) },
+      "pesel", 0, NULL, ANCHOR(DIGITS, 29, 48, SHAPE(pesel_tagged)) },
     { "PESEL",
       "(?<!\\w)[_*]{0,3}([0-9]{11})[_*]{0,3}(?!\\w)",
-      "pesel", 0, NULL, ANCHOR(DIGITS, 3, 20) },
+      "pesel", 0, NULL, ANCHOR(DIGITS, 3, 20, SHAPE(pesel)) },
     /* 3-3-2-2, 3-2-2-3 (hyphens or spaces) or 10 digits. */
     { "NIP",
       "(?<![0-9])[_*]{0,3}([0-9]{3}-?[0-9]{3}-?[0-9]{2}-?[0-9]{2}"
       "|[0-9]{3}-[0-9]{2}-[0-9]{2}-[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{2} [0-9]{2}"
       "|[0-9]{3} [0-9]{2} [0-9]{2} [0-9]{3})[_*]{0,3}(?![0-9])",
-      "nip", 0, NULL, ANCHOR(DIGITS, 3, 24) },
+      "nip", 0, NULL, ANCHOR(DIGITS, 3, 24, SHAPE(nip)) },
     { "REGON",
       "\\b([0-9]{2}\\h?[0-9]{3}\\h?[0-9]{4}(?:\\h?[0-9]{5})?)\\b",
-      "regon", 0, NULL, ANCHOR(DIGITS, 0, 20) },
+      "regon", 0, NULL, ANCHOR(DIGITS, 0, 20, SHAPE(regon)) },
     { "DATE",
       "(?i)(?<!\\w)(?:[0-9]{1,2}\\.?\\h{1,3}(?:" PL_MONTHS ")\\h{1,3}[0-9]{4}"
       "|[0-9]{4}\\h{1,3}(?:" PL_MONTHS ")\\h{1,3}[0-9]{1,2}"
       "|(?:" EN_MONTHS ")\\h{1,3}[0-9]{1,2}(?:st|nd|rd|th)?(?:,\\h{0,3}|\\h{1,3})[0-9]{4}"
       "|[0-9]{1,2}(?:st|nd|rd|th)?\\h{1,3}(?:of\\h{1,3})?(?:" EN_MONTHS ")"
       ",?\\h{1,3}[0-9]{4})(?!\\w)",
-      "date_words", 0, NULL, ANCHOR(DIGITS, 16, 80) },
+      "date_words", 0, NULL, ANCHOR(DIGITS, 18, 80, SHAPE(date_words)) },
     /* YYYY-MM-DD or DD.MM.YYYY, one- or two-digit day and month, a day
      * that exists (the original took 31.02 and missed 5.3.2024). */
     { "DATE_NUMERIC",
       "(?<![0-9.])(?:[0-9]{4}\\h{0,2}[\\-./]\\h{0,2}[0-9]{1,2}\\h{0,2}[\\-./]"
       "\\h{0,2}[0-9]{1,2}|[0-9]{1,2}\\h{0,2}[\\-./]\\h{0,2}[0-9]{1,2}\\h{0,2}"
       "[\\-./]\\h{0,2}[0-9]{4})(?![0-9]|[.,][0-9])",
-      "date", 0, "DATE", ANCHOR(DIGITS, 0, 24) },
+      "date", 0, "DATE", ANCHOR(DIGITS, 0, 24, SHAPE(date_numeric)) },
     { "TIME",
       "(?<![0-9.:])(?:[01][0-9]|2[0-3])[:.][0-5][0-9](?::[0-5][0-9])?"
       "(?![0-9]|[.:][0-9])",
-      NULL, 0, NULL, ANCHOR(DIGITS, 0, 10) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 0, 10, SHAPE(time)) },
     /* Amounts of 1000 and more without a separator, "tys" without its
      * dot, "k", grosze and a leading "zł" count too. */
     { "MONEY",
       "(?i)(?<!\\w)[_*]{0,3}(?:" CURRENCY "\\h{0,2}" AMOUNT "(?:\\h{0,2}"
       MAGNITUDE ")?(?:\\h{0,2}" CURRENCY_WORD ")?|" AMOUNT "(?:\\h{0,2}"
       MAGNITUDE ")?\\h{0,2}" CURRENCY_WORD ")[_*]{0,3}(?![\\w])",
-      NULL, 0, NULL, ANCHOR(DIGITS, 10, 512) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 12, 512, SHAPE(money)) },
     { "VIN",
       "(?i)\\b([A-HJ-NPR-Z0-9]{17})\\b",
-      "vin", 0, NULL, ANCHOR(DIGITS, 16, 17) },
+      "vin", 0, NULL, ANCHOR(DIGITS, 16, 17, SHAPE(vin)) },
     /* Read generously, then cut to the country's length by the check. */
     { "BANK_ACCOUNT",
       "(?<![\\p{L}\\p{N}])([A-Za-z]{2}[ \\-]?(?:[0-9]{2}|XX|xx)"
       "(?:[ \\-]?[0-9A-Z]){8,32})",
-      "iban", 0, NULL, ANCHOR(DIGITS, 6, 80) },
+      "iban", 0, NULL, ANCHOR(DIGITS, 68, 80, SHAPE(iban)) },
     { "CAR_PLATE",
       PLATE_LABEL "(?<![\\p{L}\\p{N}\\-])([A-Z]{2,3}\\h?[0-9][0-9A-Z]{2,4})"
       "(?![\\p{L}\\p{N}\\-])",
-      "car_plate", 0, NULL, ANCHOR(DIGITS, 45, 64) },
+      "car_plate", 0, NULL, ANCHOR(DIGITS, 52, 72, SHAPE(plate)) },
     /* DD-DDD only (a bare 5-digit number is no postal code), not inside
      * a longer number, whatever follows on the line. */
     { "POSTAL_CODE",
       "(?<![0-9]|[0-9]-)[_*]{0,3}([0-9]{2}-[0-9]{3})[_*]{0,3}(?!-?[0-9])",
-      NULL, 0, NULL, ANCHOR(DIGITS, 3, 12) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 3, 12, SHAPE(postal)) },
     /* Not right after a two-letter country code (that is an IBAN), but
      * after a label such as "NRB" it is. */
     { "NRB",
       "(?<![A-Z]{2})(?<!\\b[A-Z]{2}[ \\-])(?<![0-9])([0-9]{2}(?:"
       SEP "?[0-9]{4}){6})(?![0-9])",
-      "nrb", 0, NULL, ANCHOR(DIGITS, 0, 40) },
+      "nrb", 0, NULL, ANCHOR(DIGITS, 0, 40, SHAPE(nrb)) },
     /* A labelled KRS, or the zero-padded shape; not any 10 digits. */
     { "KRS",
       "(?i)(?:\\bKRS[:\\h]{1,4}(?:nr\\.?\\h{0,2})?([0-9]{10})"
       "|(?<!\\w)(000[0-9]{7}))(?!\\w)",
-      "krs", 0, NULL, ANCHOR(DIGITS, 14, 32) },
+      "krs", 0, NULL, ANCHOR(DIGITS, 24, 42, SHAPE(krs)) },
     { "PASSPORT",
       "(?i)\\b[A-Z]{2}[0-9]{7}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 2, 9) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 2, 9, SHAPE(passport)) },
     { "ID_CARD",
       "(?i)\\b[A-Z]{3}[0-9]{6}\\b",
-      "id_card", 0, NULL, ANCHOR(DIGITS, 3, 9) },
+      "id_card", 0, NULL, ANCHOR(DIGITS, 3, 9, SHAPE(id_card)) },
     { "SSN",
       "\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b",
-      "ssn", 0, NULL, ANCHOR(DIGITS, 0, 11) },
+      "ssn", 0, NULL, ANCHOR(DIGITS, 0, 11, SHAPE(ssn)) },
     { "HEALTH_CODE",
       "\\b[0-9]{8}/[0-9]{3}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 0, 12) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 0, 12, SHAPE(health)) },
     { "PHONE_INTERNATIONAL",
       "(?<![\\w+])\\+[1-9][0-9]{0,2}+(?:[ \\-]?+[0-9]{1,4}+){2,6}+(?![0-9])",
-      "phone_international", 0, NULL, ANCHOR(DIGITS, 1, 32) },
+      "phone_international", 0, NULL, ANCHOR(DIGITS, 1, 32, SHAPE(phone_intl)) },
     { "PHONE",
       PHONE_LABEL "(?<![\\w+.,\\-])([0-9]{9}|[0-9]{2,3}(?:[ \\-][0-9]{2,4}){2,4})"
       "(?![\\w\\-]|[.,][0-9])",
-      "phone_pl", 0, NULL, ANCHOR(DIGITS, 20, 48) },
+      "phone_pl", 0, NULL, ANCHOR(DIGITS, 28, 56, SHAPE(phone)) },
     { "MAC_ADDRESS",
       "(?<![\\w:\\-])(?:[0-9A-Fa-f]{2}[:\\-]){5}[0-9A-Fa-f]{2}(?![\\w:\\-])"
       "|\\b[0-9A-Fa-f]{12}\\b",
-      "mac", 0, NULL, ANCHOR(DIGITS, 16, 17) },
+      "mac", 0, NULL, ANCHOR(DIGITS, 16, 17, SHAPE(mac)) },
     { "CREDIT_CARD",
       "\\b(?:[0-9]{4}[ \\-]?[0-9]{6}[ \\-]?[0-9]{5}|(?:[0-9]{4}[ \\-]?){3}"
       "[0-9]{1,7})\\b",
-      "luhn", 0, NULL, ANCHOR(DIGITS, 0, 25) },
+      "luhn", 0, NULL, ANCHOR(DIGITS, 0, 25, SHAPE(card)) },
     { "SSL_CERT",
       "(?<![A-Z]{2}[0-9])\\b[0-9A-Fa-f]{16,40}\\b",
-      "ssl_serial", 0, NULL, ANCHOR(DIGITS, 39, 40) },
+      "ssl_serial", 0, NULL, ANCHOR(DIGITS, 39, 40, SHAPE(cert)) },
     { "JWT",
       "(?<![A-Za-z0-9_\\-.])eyJ[A-Za-z0-9_\\-]{7,4093}+\\.[A-Za-z0-9_\\-]{10,4096}+"
       "\\.[A-Za-z0-9_\\-]{10,4096}+",
-      NULL, 0, NULL, ANCHOR("J", 2, 12300) },
+      NULL, 0, NULL, ANCHOR("J", 2, 12300, SHAPE(jwt)) },
     { "INVOICE_NUMBER",
       "(?i)\\b(?:FV|INV|INVOICE)[/\\-][0-9]{4}[/\\-][0-9]{3,6}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 8, 25) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 8, 25, SHAPE(invoice)) },
     { "ORDER_NUMBER",
       "(?i)\\b(?:ORDER|ORD)[\\-_]?[0-9]{3,10}(?:[\\-_/][0-9]{1,10}){0,3}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 6, 64) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 6, 64, SHAPE(order)) },
     { "TRANSACTION_REF",
       "(?i)(?<![A-Z]{2}-)(?<![A-Z]{2}[0-9])\\b[A-Z]{2,5}[\\-_](?![0-9]{2}[\\-_])"
       "[0-9]{4,8}[\\-_][0-9]{3,6}\\b",
-      "transaction_ref", 0, NULL, ANCHOR(DIGITS, 6, 25) },
+      "transaction_ref", 0, NULL, ANCHOR(DIGITS, 6, 25, SHAPE(transaction)) },
     { "SIM_CARD",
       "\\b(?:[0-9]{4}\\h?){4}[0-9]{1,4}\\b",
-      "iccid", 0, NULL, ANCHOR(DIGITS, 0, 30) },
+      "iccid", 0, NULL, ANCHOR(DIGITS, 0, 30, SHAPE(sim)) },
     { "SOCIAL_ID",
       "(?i)\\bfbid[0-9]{8,20}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 4, 30) },
+      NULL, 0, NULL, ANCHOR(DIGITS, 4, 30, SHAPE(social)) },
     { "EU_VAT",
       "(?i)\\b[A-Z]{2}[0-9A-Z]{8,12}\\b",
-      "eu_vat", 0, NULL, ANCHOR(DIGITS, 14, 14) },
+      "eu_vat", 0, NULL, ANCHOR(DIGITS, 14, 14, SHAPE(eu_vat)) },
     { NULL, NULL, NULL, 0, NULL, NULL }
 };

@@ -15,7 +15,11 @@
  *   - a masking stream fed the input in pieces says what llm_mask_apply
  *     says of the whole (the pieces cut where the first bytes say);
  *   - the guard answers 0 or 1 with a verdict, and with pii alone it
- *     refuses exactly what llm_mask_apply masks.
+ *     refuses exactly what llm_mask_apply masks;
+ *   - where the rules run (anchors, shape tests) changes nothing: the
+ *     spans, HOLDs included, are those of every rule scanning the whole
+ *     text, for the input alone and set in prose (where anchors are
+ *     sparse enough for the anchored scan to run).
  *
  * A violation abort()s after saying which property and on what input,
  * so that libFuzzer keeps the input as a crash file.
@@ -30,13 +34,14 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 
-#include "llm_mask.h"
+#include "llm_mask_private.h"
 #include "llm_guard.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static apr_pool_t *root;
 static llm_mask_ruleset_t *rules;
+static llm_mask_ruleset_t *exhaustive;  /* no anchors, no shape tests */
 static llm_guard_t *guard;          /* the defaults */
 static llm_guard_t *pii_guard;      /* category pii alone */
 static llm_guard_t *custom_guard;   /* deny and allow patterns, pii on */
@@ -139,7 +144,10 @@ static void setup(void)
     }
     atexit(teardown);
     rules = llm_mask_ruleset_create(root);
-    if (llm_mask_ruleset_compile(rules, &err) != APR_SUCCESS) {
+    exhaustive = llm_mask_ruleset_create(root);
+    llm_mask_ruleset_exhaustive(exhaustive, 1);
+    if (llm_mask_ruleset_compile(rules, &err) != APR_SUCCESS
+        || llm_mask_ruleset_compile(exhaustive, &err) != APR_SUCCESS) {
         fprintf(stderr, "fuzz_mask: rules: %s\n", err ? err : "?");
         abort();
     }
@@ -311,6 +319,42 @@ static void check_roundtrip(apr_pool_t *p, llm_mask_session_t *s,
     }
 }
 
+/* The spans of @a text with the anchored rules and the exhaustive ones
+ * are the same. */
+static void check_same_spans(apr_pool_t *p, const char *text,
+                             apr_size_t len, const char *what)
+{
+    llm_mask_span_t *a, *b;
+    int na = llm_mask_spans(rules, p, text, len, 0, 1, &a);
+    int nb = llm_mask_spans(exhaustive, p, text, len, 0, 1, &b);
+    int i;
+
+    CHECK(na == nb, what, text, len);
+    for (i = 0; i < na; i++) {
+        CHECK(a[i].start == b[i].start && a[i].end == b[i].end
+              && a[i].rule == b[i].rule && a[i].verdict == b[i].verdict,
+              what, text, len);
+    }
+}
+
+/* Prose around the input: 64 bytes and more without an anchor byte. */
+#define PROSE "W nawi\xc4\x85zaniu do rozmowy przesy\xc5\x82" "am informacje " \
+              "o zg\xc5\x82oszeniu klienta, kt\xc3\xb3ry poprosi\xc5\x82 " \
+              "o zmian\xc4\x99 danych w systemie. "
+
+static void check_anchors(apr_pool_t *p, const char *raw, apr_size_t len)
+{
+    apr_size_t pl = sizeof(PROSE) - 1;
+    char *framed = apr_palloc(p, 2 * pl + len);
+
+    check_same_spans(p, raw, len, "anchors and shapes change nothing");
+    memcpy(framed, PROSE, pl);
+    memcpy(framed + pl, raw, len);
+    memcpy(framed + pl + len, PROSE, pl);
+    check_same_spans(p, framed, 2 * pl + len,
+                     "anchors and shapes change nothing (in prose)");
+}
+
 static void check_guards(apr_pool_t *p, const char *raw, apr_size_t len,
                          int masked)
 {
@@ -384,6 +428,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_mask_stream(p, data, raw, size, st_out, st_len);
     check_guards(p, raw, size, st_n);
+    check_anchors(p, raw, size);
 
     free(in);
     free(raw);

@@ -1,0 +1,225 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * Where the rules run: the clusters of a rule's anchor bytes (digits,
+ * '@', ...) and literal ("www.") in a text, each with the features its
+ * shape test reads (llm_mask_shape.c). Found once per text for all the
+ * rules of one anchor (llm_mask.c caches them).
+ *
+ * Prose holds a digit every few dozen bytes at most, so the walk tests
+ * 16 bytes at a time (GCC/Clang vector extensions: SSE2 or NEON, no
+ * intrinsics) and looks at single bytes only in a block that holds an
+ * anchor.
+ */
+
+#include <string.h>
+
+#include "apr_tables.h"
+
+#include "llm_mask_shape.h"
+
+typedef unsigned char v16u __attribute__((vector_size(16)));
+typedef signed char v16s __attribute__((vector_size(16)));
+
+/* An anchor's bytes as the walk tests them: every digit, and/or up to
+ * three other bytes; any other set byte by byte from the table. */
+typedef struct {
+    char table[256];
+    int digits;
+    unsigned char other[3];
+    int nother;
+    int fast;
+} byte_class_t;
+
+static void class_of(byte_class_t *c, const char *bytes)
+{
+    const unsigned char *b;
+    int d;
+
+    memset(c, 0, sizeof(*c));
+    for (b = (const unsigned char *)bytes; *b; b++) {
+        c->table[*b] = 1;
+    }
+    for (d = '0', c->digits = 1; d <= '9'; d++) {
+        c->digits &= c->table[d];
+    }
+    c->fast = 1;
+    for (b = (const unsigned char *)bytes; *b; b++) {
+        if (c->digits && *b >= '0' && *b <= '9') {
+            continue;
+        }
+        if (c->nother == 3) {
+            c->fast = 0;
+            break;
+        }
+        c->other[c->nother++] = *b;
+    }
+}
+
+static int block_has(const byte_class_t *c, const unsigned char *u)
+{
+    v16u v;
+    v16s hit = { 0 };
+    apr_uint64_t half[2];
+    int k;
+
+    memcpy(&v, u, sizeof(v));
+    if (c->digits) {
+        hit = (v16s)((v16u)(v - (unsigned char)'0') < (unsigned char)10);
+    }
+    for (k = 0; k < c->nother; k++) {
+        hit |= (v16s)(v == c->other[k]);
+    }
+    memcpy(half, &hit, sizeof(half));
+    return (half[0] | half[1]) != 0;
+}
+
+/* The first anchor byte at or after @a t, or @a len. */
+static apr_size_t next_byte(const byte_class_t *c, const unsigned char *u,
+                            apr_size_t t, apr_size_t len)
+{
+    if (!c->digits && c->nother == 1 && c->fast) {
+        const unsigned char *hit = t < len ? memchr(u + t, c->other[0],
+                                                    len - t) : NULL;
+
+        return hit ? (apr_size_t)(hit - u) : len;
+    }
+    if (c->fast) {
+        while (t + 16 <= len && !block_has(c, u + t)) {
+            t += 16;
+        }
+    }
+    while (t < len && !c->table[u[t]]) {
+        t++;
+    }
+    return t;
+}
+
+static int same_ci(const unsigned char *s, const char *lit, apr_size_t n)
+{
+    apr_size_t i;
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = s[i], l = (unsigned char)lit[i];
+
+        if (c != l && !((c | 0x20) == (l | 0x20) && (l | 0x20) >= 'a'
+                        && (l | 0x20) <= 'z')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The places where a literal begins, caseless: its last byte (in
+ * either case) found with memchr, then the rest compared. */
+typedef struct {
+    const char *lit;
+    apr_size_t n;
+    const unsigned char *u;
+    apr_size_t len;
+    apr_size_t next[2];         /* the next last byte, in each case */
+} literal_scan_t;
+
+static apr_size_t find_byte(const literal_scan_t *ls, unsigned char c,
+                            apr_size_t from)
+{
+    const unsigned char *hit = from < ls->len
+        ? memchr(ls->u + from, c, ls->len - from) : NULL;
+
+    return hit ? (apr_size_t)(hit - ls->u) : ls->len;
+}
+
+/* The next place at or after @a t where the literal begins, or len. */
+static apr_size_t next_literal(literal_scan_t *ls, apr_size_t t)
+{
+    unsigned char last = (unsigned char)ls->lit[ls->n - 1];
+    int letter = (last | 0x20) >= 'a' && (last | 0x20) <= 'z';
+    apr_size_t at = t + ls->n - 1;
+    int k;
+
+    for (;;) {
+        for (k = 0; k < 2; k++) {
+            if (ls->next[k] < at || ls->next[k] == (apr_size_t)-1) {
+                ls->next[k] = k && !letter ? ls->len
+                              : find_byte(ls, k ? last ^ 0x20 : last, at);
+            }
+        }
+        at = ls->next[0] < ls->next[1] ? ls->next[0] : ls->next[1];
+        if (at >= ls->len) {
+            return ls->len;
+        }
+        if (same_ci(ls->u + at - (ls->n - 1), ls->lit, ls->n)) {
+            return at - (ls->n - 1);
+        }
+        at++;
+    }
+}
+
+/* Append [start, end), one with the last cluster when close enough. */
+static void add_run(apr_array_header_t *runs, apr_size_t start,
+                    apr_size_t end)
+{
+    llm_mask_run_t *last = runs->nelts
+        ? &APR_ARRAY_IDX(runs, runs->nelts - 1, llm_mask_run_t) : NULL;
+
+    if (last && start <= last->end + LLM_MASK_RUN_GAP) {
+        last->end = end > last->end ? end : last->end;
+        return;
+    }
+    last = apr_array_push(runs);
+    memset(last, 0, sizeof(*last));
+    last->start = start;
+    last->end = end;
+}
+
+apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
+                                       apr_size_t len,
+                                       const llm_mask_anchor_t *a)
+{
+    apr_array_header_t *runs = apr_array_make(p, 64, sizeof(llm_mask_run_t));
+    const unsigned char *u = (const unsigned char *)text;
+    literal_scan_t ls = { a->literal, a->literal ? strlen(a->literal) : 0,
+                          u, len, { (apr_size_t)-1, (apr_size_t)-1 } };
+    apr_size_t b, e, lit = ls.n ? next_literal(&ls, 0) : len;
+    byte_class_t c;
+    int k;
+
+    class_of(&c, a->bytes);
+    b = next_byte(&c, u, 0, len);
+    while (b < len || lit < len) {
+        if (lit < b) {
+            add_run(runs, lit, lit + ls.n);
+            lit = next_literal(&ls, lit + 1);
+            continue;
+        }
+        for (e = b + 1; e < len && c.table[u[e]]; e++) {
+        }
+        add_run(runs, b, e);
+        b = next_byte(&c, u, e, len);
+    }
+    /* The shape tests read the features of the digits' clusters; the
+     * clusters of other anchors keep theirs zero. */
+    for (k = 0; c.digits && !c.nother && k < runs->nelts; k++) {
+        llm_mask_run_t *run = &APR_ARRAY_IDX(runs, k, llm_mask_run_t);
+
+        llm_mask_cluster_features(u, len, run->start, run->end, &run->f);
+    }
+    return runs;
+}
+
+int llm_mask_holds_anchor(const llm_mask_anchor_t *a, const char *s,
+                          apr_size_t n)
+{
+    apr_size_t k, ln = a->literal ? strlen(a->literal) : 0;
+
+    for (k = 0; k < n; k++) {
+        if ((s[k] && strchr(a->bytes, s[k]))
+            || (ln && k + ln <= n
+                && same_ci((const unsigned char *)s + k, a->literal, ln))) {
+            return 1;
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,1031 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * Shape tests: for each default rule, a cheap necessary condition on a
+ * search window, so that PCRE2 runs only where the rule could match
+ * (docs/masking.md, "Speed"). Most windows of prose around a number can
+ * hold only two or three of the 33 rules: a PESEL needs a run of
+ * exactly eleven digits, an amount a currency next to it, a date in
+ * words a month's name. Each test reads the digit structure of clusters
+ * (llm_mask_features_t, computed once per cluster) and, only when that
+ * passes, a little of the window's text.
+ *
+ * A test may say "maybe" too often, never "no" where PCRE2 would find a
+ * match: each one below says from which part of its pattern it follows.
+ * t/unit/test_mask.c and the fuzz target compare every text masked with
+ * the tests and without them (llm_mask_ruleset_exhaustive).
+ *
+ * Which cluster holds a match's digits: a match begins in
+ * [start, run_end) of the cluster searched, and by then the scan is past
+ * every cluster before it (llm_mask.c), so a group of digits that
+ * begins at most 16 bytes after the match does is in this cluster: the
+ * next one begins over LLM_MASK_RUN_GAP (16) bytes after run_end. Most
+ * tests read this cluster's features (w->own); the rules whose digits
+ * may come later (a label first: PHONE, a month first: DATE, 39 hex
+ * letters first: SSL_CERT, a plate after its label) read every cluster
+ * of the window (llm_mask_where_wide). Groups joined by at most 3 bytes
+ * (one separator) are always in one cluster.
+ *
+ * Caseless patterns in UCP mode take U+212A (Kelvin) for k and U+017F
+ * (long s) for s: a test that reads letters of such a pattern says
+ * "maybe" for a text that holds either (w->odd_case).
+ */
+
+#include <string.h>
+
+#include "llm_mask_shape.h"
+
+#define BIT(n) ((apr_uint32_t)1 << (n))
+#define BITS(lo, hi) ((((apr_uint32_t)2 << (hi)) - 1) & ~(BIT(lo) - 1))
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_alpha(unsigned char c)
+{
+    return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+}
+
+static int is_upper(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z';
+}
+
+static int is_word(unsigned char c)
+{
+    return is_digit(c) || is_alpha(c) || c == '_';
+}
+
+static int is_hex(unsigned char c)
+{
+    return is_digit(c) || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+static int in(apr_size_t n, apr_size_t lo, apr_size_t hi)
+{
+    return n >= lo && n <= hi;
+}
+
+/* ------------------------------------------------------------------ */
+/* A cluster's features, from its groups of digits                     */
+/* ------------------------------------------------------------------ */
+
+#define MAX_GROUPS 64
+
+typedef struct {
+    apr_size_t start;
+    apr_size_t end;
+} group_t;
+
+typedef struct {
+    const unsigned char *u;
+    apr_size_t len;
+    group_t g[MAX_GROUPS];
+    int n;
+} groups_t;
+
+static apr_size_t glen(const groups_t *gs, int i)
+{
+    return gs->g[i].end - gs->g[i].start;
+}
+
+/* The byte before group @a i (a space at the text's start). */
+static unsigned char before(const groups_t *gs, int i)
+{
+    return gs->g[i].start ? gs->u[gs->g[i].start - 1] : ' ';
+}
+
+/* Exactly the one byte @a a or @a b between group i - 1 and group i? */
+static int joined_by(const groups_t *gs, int i, char a, char b)
+{
+    apr_size_t at;
+
+    if (i == 0) {
+        return 0;
+    }
+    at = gs->g[i - 1].end;
+    return gs->g[i].start == at + 1
+           && (gs->u[at] == (unsigned char)a || gs->u[at] == (unsigned char)b);
+}
+
+/* One character of 2 or 3 bytes outside ASCII (NBSP, the other \h)? */
+static int joined_by_high(const groups_t *gs, int i)
+{
+    apr_size_t at, n;
+
+    if (i == 0) {
+        return 0;
+    }
+    n = gs->g[i].start - gs->g[i - 1].end;
+    for (at = gs->g[i - 1].end; at < gs->g[i].start; at++) {
+        if (gs->u[at] < 0x80) {
+            return 0;
+        }
+    }
+    return n >= 2 && n <= 3;
+}
+
+/* \h or nothing: REGON's and SIM_CARD's joints. */
+static int joined_by_h(const groups_t *gs, int i)
+{
+    return joined_by(gs, i, ' ', '\t') || joined_by_high(gs, i);
+}
+
+/* DATE_NUMERIC's \h{0,2}[-./]\h{0,2}: one of "-./", spaces around. */
+static int joined_as_date(const groups_t *gs, int i)
+{
+    apr_size_t at;
+    int marks = 0;
+
+    if (gs->g[i].start - gs->g[i - 1].end > 13) {
+        return 0;
+    }
+    for (at = gs->g[i - 1].end; at < gs->g[i].start; at++) {
+        unsigned char c = gs->u[at];
+
+        if (c == '-' || c == '.' || c == '/') {
+            marks++;
+        }
+        else if (c != ' ' && c != '\t' && c < 0x80) {
+            return 0;
+        }
+    }
+    return marks == 1;
+}
+
+/* Chains: the most digits and groups of groups joined one by one. */
+static void chain_step(unsigned *digits, unsigned *groups, unsigned *most_d,
+                       unsigned *most_g, int joined, apr_size_t len)
+{
+    *digits = joined ? *digits + (unsigned)len : (unsigned)len;
+    *groups = joined ? *groups + 1 : 1;
+    *most_d = *digits > *most_d ? *digits : *most_d;
+    *most_g = *groups > *most_g ? *groups : *most_g;
+}
+
+static void read_chains(const groups_t *gs, llm_mask_chains_t *c)
+{
+    unsigned dd = 0, dg = 0, hd = 0, hg = 0, nd = 0, ng = 0, od = 0, og = 0;
+    unsigned unused = 0;
+    int i;
+
+    for (i = 0; i < gs->n; i++) {
+        apr_size_t len = glen(gs, i);
+        int dash = joined_by(gs, i, ' ', '-');
+        int high = joined_by_high(gs, i);
+
+        chain_step(&dd, &dg, &c->dash_digits, &c->dash_groups, dash, len);
+        chain_step(&hd, &hg, &c->h_digits, &unused,
+                   high || joined_by(gs, i, ' ', '\t'), len);
+        chain_step(&nd, &ng, &c->nrb_digits, &unused, dash || high, len);
+        chain_step(&od, &og, &unused, &c->dot_groups,
+                   joined_by(gs, i, '.', '.'), len);
+    }
+}
+
+/* PHONE's second form: (?<![\w+.,\-]) 2-3 digits, then two to four
+ * groups of 2-4, each after one ' ' or '-'. */
+static int phone_from(const groups_t *gs, int i)
+{
+    unsigned char b = before(gs, i);
+    int k;
+
+    if (!in(glen(gs, i), 2, 3) || is_word(b) || b == '+' || b == '.'
+        || b == ',' || b == '-') {
+        return 0;
+    }
+    for (k = i + 1; k < gs->n && k <= i + 2; k++) {
+        if (!joined_by(gs, k, ' ', '-') || !in(glen(gs, k), 2, 4)) {
+            return 0;
+        }
+    }
+    return k == i + 3;
+}
+
+/* REGON: \b 2 \h? 3 \h? 4 (\h? 5)? \b: from a group after a non-word
+ * byte, the digits so far at each joint are 2, 5 or 9, and 9 or 14 at
+ * the end of a group. */
+static int regon_from(const groups_t *gs, int i)
+{
+    apr_size_t total = 0, first = glen(gs, i);
+    int k;
+
+    if ((first != 2 && first != 5 && first != 9 && first != 14)
+        || is_word(before(gs, i))) {
+        return 0;
+    }
+    for (k = i; k < gs->n && (k == i || joined_by_h(gs, k)); k++) {
+        total += glen(gs, k);
+        if (total == 9 || total == 14) {
+            return 1;
+        }
+        if (total != 2 && total != 5) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* NIP: 3-?3-?2-?2 (the joints at 3, 6 and 8 digits), 3-2-2-3, or with
+ * single spaces 3 3 2 2 and 3 2 2 3. */
+static int nip_from(const groups_t *gs, int i)
+{
+    static const unsigned char spaced[2][4] = { { 3, 3, 2, 2 },
+                                                { 3, 2, 2, 3 } };
+    apr_size_t total = 0, first = glen(gs, i);
+    int k, f;
+
+    if (first != 3 && first != 6 && first != 8 && first != 10) {
+        return 0;
+    }
+    for (k = i; k < gs->n && (k == i || joined_by(gs, k, '-', '-')); k++) {
+        total += glen(gs, k);
+        if (total == 10) {
+            return 1;
+        }
+        if (total != 3 && total != 6 && total != 8) {
+            break;
+        }
+    }
+    for (f = 0; f < 2; f++) {
+        for (k = 0; k < 4 && i + k < gs->n; k++) {
+            if (glen(gs, i + k) != spaced[f][k]
+                || (k && !joined_by(gs, i + k, ' ', f ? '-' : ' '))) {
+                break;
+            }
+        }
+        if (k == 4) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Letters right before group @a i, or one of [-_/] after letters:
+ * ORDER123, fbid123, FV/2023, TX_1234, AB1234567 (a byte outside ASCII
+ * may be a letter: caseless, U+212A is a K). */
+static int labelled(const groups_t *gs, int i)
+{
+    apr_size_t at = gs->g[i].start;
+    unsigned char b = before(gs, i);
+
+    if (is_alpha(b) || b >= 0x80) {
+        return 1;
+    }
+    return (b == '-' || b == '_' || b == '/') && at >= 2
+           && (is_alpha(gs->u[at - 2]) || gs->u[at - 2] >= 0x80);
+}
+
+/* CAR_PLATE: (?<![\p{L}\p{N}\-]) 2-3 capitals, \h?, then this group's
+ * first digit and 2-4 more digits or capitals, not followed by a
+ * letter, a digit or '-' (a byte outside ASCII may be a letter). */
+static int plate_at(const groups_t *gs, int i)
+{
+    const unsigned char *u = gs->u;
+    apr_size_t d = gs->g[i].start, p = d, e;
+    int skipped = 0;
+
+    if (d < 2 || !(is_upper(u[d - 1]) || is_upper(u[d - 2])
+                   || (d >= 3 && is_upper(u[d - 3]))
+                   || (d >= 4 && is_upper(u[d - 4])))) {
+        return 0;               /* no capital within \h of the digit */
+    }
+    while (p > 0 && skipped < 3 && (u[p - 1] == ' ' || u[p - 1] == '\t'
+                                    || u[p - 1] >= 0x80)) {
+        p--;                    /* the \h between */
+        skipped++;
+    }
+    for (e = p; p > 0 && is_upper(u[p - 1]) && e - p < 4; p--) {
+    }
+    if (!in(e - p, 2, 3) || (p > 0 && (is_alpha(u[p - 1])
+                                       || is_digit(u[p - 1])
+                                       || u[p - 1] == '-'))) {
+        return 0;
+    }
+    for (e = d; e < gs->len && e - d < 6
+                && (is_digit(u[e]) || is_upper(u[e])); e++) {
+    }
+    /* Cut shorter, the tail stops before a digit or capital. */
+    return in(e - d, 3, 5) && (e == gs->len || u[e] >= 0x80
+                               || !(is_alpha(u[e]) || u[e] == '-'));
+}
+
+/* BANK_ACCOUNT's [A-Za-z]{2}[ \-]?[0-9]{2}: two ASCII letters, not
+ * after a letter or digit, maybe ' ' or '-', then this group. */
+static int iban_head_at(const groups_t *gs, int i)
+{
+    const unsigned char *u = gs->u;
+    apr_size_t q = gs->g[i].start;
+
+    if (q >= 1 && (u[q - 1] == ' ' || u[q - 1] == '-')) {
+        q--;
+    }
+    return q >= 2 && is_alpha(u[q - 1]) && is_alpha(u[q - 2])
+           && (q == 2 || !(is_alpha(u[q - 3]) || is_digit(u[q - 3])));
+}
+
+/* MAC_ADDRESS joined by ':' or '-': a hex pair holding a digit is a
+ * 2-byte word with ':' or '-' beside it. */
+static int hex_pair_at(const groups_t *gs, int i, apr_size_t ws,
+                       apr_size_t we)
+{
+    const unsigned char *u = gs->u;
+
+    (void)i;
+    return we - ws == 2
+           && ((ws > 0 && (u[ws - 1] == ':' || u[ws - 1] == '-'))
+               || (we < gs->len && (u[we] == ':' || u[we] == '-')));
+}
+
+static apr_uint32_t read_marks(const groups_t *gs)
+{
+    apr_uint32_t m = 0;
+    int i;
+
+    for (i = 0; i < gs->n; i++) {
+        apr_size_t a = i >= 2 ? glen(gs, i - 2) : 0;
+        apr_size_t b = i >= 1 ? glen(gs, i - 1) : 0, c = glen(gs, i);
+
+        m |= phone_from(gs, i) ? LLM_MASK_MARK_PHONE : 0;
+        m |= regon_from(gs, i) ? LLM_MASK_MARK_REGON : 0;
+        m |= nip_from(gs, i) ? LLM_MASK_MARK_NIP : 0;
+        m |= labelled(gs, i) ? LLM_MASK_MARK_LABELLED : 0;
+        m |= plate_at(gs, i) ? LLM_MASK_MARK_PLATE : 0;
+        m |= iban_head_at(gs, i) ? LLM_MASK_MARK_IBAN : 0;
+        if (i < 1) {
+            continue;
+        }
+        m |= b == 2 && c == 2 && joined_by(gs, i, ':', '.')
+             ? LLM_MASK_MARK_TIME : 0;
+        m |= b == 2 && c == 3 && joined_by(gs, i, '-', '-')
+             ? LLM_MASK_MARK_POSTAL : 0;
+        m |= b == 8 && c == 3 && joined_by(gs, i, '/', '/')
+             ? LLM_MASK_MARK_HEALTH : 0;
+        if (i < 2) {
+            continue;
+        }
+        m |= a == 3 && b == 2 && c == 4 && joined_by(gs, i - 1, '-', '-')
+             && joined_by(gs, i, '-', '-') ? LLM_MASK_MARK_SSN : 0;
+        m |= ((a == 4 && in(b, 1, 2) && in(c, 1, 2))
+              || (in(a, 1, 2) && in(b, 1, 2) && c == 4))
+             && joined_as_date(gs, i - 1) && joined_as_date(gs, i)
+             ? LLM_MASK_MARK_DATE : 0;
+    }
+    return m;
+}
+
+static apr_uint32_t len_bit(apr_size_t n)
+{
+    return BIT(n < 31 ? n : 31);
+}
+
+static apr_uint32_t sep_bit(unsigned char c)
+{
+    switch (c) {
+    case ' ': case '\t': return LLM_MASK_SEP_SPACE;
+    case '-': return LLM_MASK_SEP_DASH;
+    case '.': return LLM_MASK_SEP_DOT;
+    case '/': return LLM_MASK_SEP_SLASH;
+    case ':': return LLM_MASK_SEP_COLON;
+    case ',': return LLM_MASK_SEP_COMMA;
+    case '_': return LLM_MASK_SEP_UNDER;
+    }
+    if (c >= 0x80) {
+        return LLM_MASK_SEP_HIGH;
+    }
+    return is_alpha(c) ? LLM_MASK_SEP_ALPHA : LLM_MASK_SEP_OTHER;
+}
+
+/* The words (ASCII letters, digits, '_') around each group. */
+static void read_words(groups_t *gs, llm_mask_features_t *f)
+{
+    const unsigned char *u = gs->u;
+    int i;
+
+    for (i = 0; i < gs->n; i++) {
+        apr_size_t ws = gs->g[i].start, we = gs->g[i].end;
+
+        while (ws > 0 && is_word(u[ws - 1])) {
+            ws--;
+        }
+        while (we < gs->len && is_word(u[we])) {
+            we++;
+        }
+        f->words |= len_bit(we - ws);
+        if (we - ws >= 2 && is_alpha(u[ws]) && is_alpha(u[ws + 1])) {
+            f->lwords |= len_bit(we - ws);
+        }
+        if (hex_pair_at(gs, i, ws, we)) {
+            f->marks |= LLM_MASK_MARK_HEX_PAIR;
+        }
+    }
+}
+
+/* A cluster with more groups than MAX_GROUPS: every chain and mark, so
+ * that no test rules anything out there. */
+static void read_everything(llm_mask_features_t *f)
+{
+    memset(&f->chains, 0xff, sizeof(f->chains));
+    f->marks = ~(apr_uint32_t)0;
+    f->words = f->lwords = ~(apr_uint32_t)0;
+}
+
+void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
+                               apr_size_t start, apr_size_t end,
+                               llm_mask_features_t *f)
+{
+    groups_t gs;
+    apr_size_t i = start, a;
+
+    memset(f, 0, sizeof(*f));
+    gs.u = u;
+    gs.len = len;
+    gs.n = 0;
+    while (i < end) {
+        if (!is_digit(u[i])) {
+            if (u[i] == ':' && i + 1 < len
+                && (is_hex(u[i + 1]) || u[i + 1] == ':')) {
+                f->marks |= LLM_MASK_MARK_COLON_HEX;
+            }
+            f->seps |= sep_bit(u[i++]);
+            continue;
+        }
+        for (a = i; i < len && is_digit(u[i]); i++) {
+        }
+        f->digits += (unsigned)(i - a);
+        f->lens |= len_bit(i - a);
+        if (gs.n == MAX_GROUPS) {
+            read_everything(f);
+            return;
+        }
+        gs.g[gs.n].start = a;
+        gs.g[gs.n++].end = i;
+    }
+    read_words(&gs, f);
+    read_chains(&gs, &f->chains);
+    f->marks |= read_marks(&gs);
+}
+
+#define MOST(field) (to->field = from->field > to->field ? from->field \
+                                                       : to->field)
+static void most_chains(llm_mask_chains_t *to, const llm_mask_chains_t *from)
+{
+    MOST(dash_digits);
+    MOST(dash_groups);
+    MOST(h_digits);
+    MOST(nrb_digits);
+    MOST(dot_groups);
+}
+#undef MOST
+
+void llm_mask_where_wide(const llm_mask_where_t *w, llm_mask_features_t *f)
+{
+    int j;
+
+    memset(f, 0, sizeof(*f));
+    for (j = w->k; j > 0 && w->runs[j - 1].end > w->start; j--) {
+    }
+    for (; j < w->nruns && w->runs[j].start < w->end; j++) {
+        const llm_mask_features_t *r = &w->runs[j].f;
+
+        f->digits += r->digits;
+        f->lens |= r->lens;
+        f->words |= r->words;
+        f->lwords |= r->lwords;
+        f->seps |= r->seps;
+        f->marks |= r->marks;
+        most_chains(&f->chains, &r->chains);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Reading the window's text                                           */
+/* ------------------------------------------------------------------ */
+
+/* @a lit (lower case ASCII, or bytes outside ASCII as they are) at @a p,
+ * caseless. */
+static int at_ci(const llm_mask_where_t *w, apr_size_t p, const char *lit)
+{
+    for (; *lit; lit++, p++) {
+        unsigned char c;
+
+        if (p >= w->len) {
+            return 0;
+        }
+        c = w->text[p];
+        if ((is_upper(c) ? c | 0x20 : c) != (unsigned char)*lit) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Does @a lit begin, caseless, in [from, to)? */
+static int begins_in(const llm_mask_where_t *w, const char *lit,
+                     apr_size_t from, apr_size_t to)
+{
+    unsigned char first = (unsigned char)lit[0];
+
+    for (to = to < w->len ? to : w->len; from < to; from++) {
+        unsigned char c = w->text[from];
+
+        if ((is_upper(c) ? c | 0x20 : c) == first && at_ci(w, from, lit)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Where a match begins: [start, run_end) (llm_mask_where_t). */
+#define BEGINS_IN(w, lit) begins_in(w, lit, (w)->start, (w)->run_end)
+
+/* Does a word of @a list begin at @a p? */
+static int any_at(const llm_mask_where_t *w, apr_size_t p,
+                  const char *const *list)
+{
+    for (; *list; list++) {
+        if (at_ci(w, p, *list)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first three letters of DATE's month names (PL_MONTHS, EN_MONTHS:
+ * "pa" + 'z' or 'ź'), by their first letter. */
+static int month_at(const llm_mask_where_t *w, apr_size_t p)
+{
+    static const char *const a[] = { "apr", "aug", NULL },
+        *const c[] = { "cze", NULL }, *const d[] = { "dec", NULL },
+        *const f[] = { "feb", NULL }, *const g[] = { "gru", NULL },
+        *const j[] = { "jan", "jun", "jul", NULL },
+        *const k[] = { "kwi", NULL },
+        *const l[] = { "lut", "lip", "lis", NULL },
+        *const m[] = { "mar", "maj", "may", NULL },
+        *const n[] = { "nov", NULL }, *const o[] = { "oct", NULL },
+        *const pa[] = { "paz", "pa\xc5", NULL },
+        *const s[] = { "sty", "sie", "sep", NULL },
+        *const wr[] = { "wrz", NULL };
+
+    switch (w->text[p] | 0x20) {
+    case 'a': return any_at(w, p, a);
+    case 'c': return any_at(w, p, c);
+    case 'd': return any_at(w, p, d);
+    case 'f': return any_at(w, p, f);
+    case 'g': return any_at(w, p, g);
+    case 'j': return any_at(w, p, j);
+    case 'k': return any_at(w, p, k);
+    case 'l': return any_at(w, p, l);
+    case 'm': return any_at(w, p, m);
+    case 'n': return any_at(w, p, n);
+    case 'o': return any_at(w, p, o);
+    case 'p': return any_at(w, p, pa);
+    case 's': return any_at(w, p, s);
+    case 'w': return any_at(w, p, wr);
+    }
+    return 0;
+}
+
+/*
+ * A month's name begins where a word does: at the match's start, or
+ * after its first digits (1-2 or 4, "st", a dot) and up to 3 \h, "of"
+ * and 3 \h more: before run_end + 26.
+ */
+static int has_month(const llm_mask_where_t *w)
+{
+    apr_size_t p, to = w->run_end + 26 < w->end ? w->run_end + 26 : w->end;
+
+    for (p = w->start; p < to; p++) {
+        if (is_alpha(w->text[p]) && (p == 0 || !is_alpha(w->text[p - 1]))
+            && month_at(w, p)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The first bytes of MONEY's CURRENCY and CURRENCY_WORD: the symbols,
+ * the ISO codes, "zł..." and the Polish words, by their first byte. */
+static int currency_at(const llm_mask_where_t *w, apr_size_t p)
+{
+    static const char *const a[] = { "aud", NULL },
+        *const c[] = { "chf", "cad", "cny", "czk", NULL },
+        *const d[] = { "dkk", "dol", NULL }, *const e[] = { "eur", NULL },
+        *const f[] = { "fun", NULL }, *const g[] = { "gbp", "gr", NULL },
+        *const h[] = { "huf", NULL }, *const i[] = { "inr", NULL },
+        *const j[] = { "jpy", NULL }, *const n[] = { "nok", NULL },
+        *const pl[] = { "pln", NULL }, *const r[] = { "rub", NULL },
+        *const s[] = { "sek", NULL }, *const u[] = { "usd", NULL },
+        *const z[] = { "z\xc5\x82", "z\xc5\x81", NULL },
+        *const c2[] = { "\xc2\xa3", "\xc2\xa5", NULL },
+        *const e2[] = { "\xe2\x82\xac", "\xe2\x82\xbd", "\xe2\x82\xb9", NULL };
+    unsigned char b = w->text[p];
+
+    switch (is_upper(b) ? b | 0x20 : b) {
+    case '$': return 1;
+    case 0xc2: return any_at(w, p, c2);
+    case 0xe2: return any_at(w, p, e2);
+    case 'a': return any_at(w, p, a);
+    case 'c': return any_at(w, p, c);
+    case 'd': return any_at(w, p, d);
+    case 'e': return any_at(w, p, e);
+    case 'f': return any_at(w, p, f);
+    case 'g': return any_at(w, p, g);
+    case 'h': return any_at(w, p, h);
+    case 'i': return any_at(w, p, i);
+    case 'j': return any_at(w, p, j);
+    case 'n': return any_at(w, p, n);
+    case 'p': return any_at(w, p, pl);
+    case 'r': return any_at(w, p, r);
+    case 's': return any_at(w, p, s);
+    case 'u': return any_at(w, p, u);
+    case 'z': return any_at(w, p, z);
+    }
+    return 0;
+}
+
+/* Does a magnitude (MAGNITUDE: k, tys, mln, mld) end right before
+ * @a p? Caseless; a byte outside ASCII may be a K (U+212A). */
+static int after_magnitude(const llm_mask_where_t *w, apr_size_t p)
+{
+    unsigned char b = w->text[p - 1];
+
+    if (b >= 0x80) {
+        return 1;
+    }
+    switch (b | 0x20) {
+    case 'k':
+        return p < 2 || !is_alpha(w->text[p - 2]);
+    case 's':
+        return p >= 3 && at_ci(w, p - 3, "tys");
+    case 'n':
+        return p >= 3 && at_ci(w, p - 3, "mln");
+    case 'd':
+        return p >= 3 && at_ci(w, p - 3, "mld");
+    }
+    return 0;
+}
+
+/* A currency begins after a non-letter or right after a magnitude. */
+static int currency_in(const llm_mask_where_t *w, apr_size_t from,
+                       apr_size_t to)
+{
+    for (to = to < w->len ? to : w->len; from < to; from++) {
+        if ((from == 0 || !is_alpha(w->text[from - 1])
+             || after_magnitude(w, from))
+            && currency_at(w, from)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* The rules' tests                                                    */
+/* ------------------------------------------------------------------ */
+
+/* PESEL: [_*]{0,3}([0-9]{11}) between non-word characters: a maximal
+ * run of eleven. */
+int llm_mask_shape_pesel(const llm_mask_where_t *w)
+{
+    return (w->own->lens & BIT(11)) != 0;
+}
+
+/* PESEL_TAGGED: the same after "PESEL" and up to 8 \s (3 bytes each,
+ * outside ASCII). */
+int llm_mask_shape_pesel_tagged(const llm_mask_where_t *w)
+{
+    llm_mask_features_t all;
+
+    llm_mask_where_wide(w, &all);
+    return (all.lens & BIT(11)) != 0;
+}
+
+int llm_mask_shape_nip(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_NIP) != 0;
+}
+
+int llm_mask_shape_regon(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_REGON) != 0;
+}
+
+/* DATE: every form has a year of four digits, and a month's name; the
+ * month may come first. */
+int llm_mask_shape_date_words(const llm_mask_where_t *w)
+{
+    llm_mask_features_t all;
+
+    llm_mask_where_wide(w, &all);
+    return (all.lens & BIT(4)) && (w->odd_case || has_month(w));
+}
+
+int llm_mask_shape_date_numeric(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_DATE) != 0;
+}
+
+int llm_mask_shape_time(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_TIME) != 0;
+}
+
+/*
+ * MONEY: a currency at most 2 \h before the amount or, after it, at
+ * most 2 \h + a magnitude ("tys.") + 2 \h on. The amount begins at most
+ * 3 bytes after the match and its digits are joined by single
+ * separators: they are all in this cluster, and a currency begins in
+ * [run_start - 9, run_end + 16]. Letters and symbols in the cluster
+ * are few: when it has none, only its edges are read.
+ */
+int llm_mask_shape_money(const llm_mask_where_t *w)
+{
+    apr_size_t from = w->run_start > 12 ? w->run_start - 12 : 0;
+
+    if (w->odd_case) {
+        return 1;
+    }
+    if (!(w->own->seps & (LLM_MASK_SEP_ALPHA | LLM_MASK_SEP_HIGH
+                          | LLM_MASK_SEP_OTHER))) {
+        return currency_in(w, from, w->run_start)
+               || currency_in(w, w->run_end, w->run_end + 20);
+    }
+    return currency_in(w, from, w->run_end + 20);
+}
+
+/* VIN: \b([A-HJ-NPR-Z0-9]{17})\b, caseless: an ASCII word of 17. */
+int llm_mask_shape_vin(const llm_mask_where_t *w)
+{
+    return w->odd_case || (w->own->words & BIT(17));
+}
+
+/* BANK_ACCOUNT begins with two ASCII letters not after a letter or
+ * digit, maybe ' ' or '-', then two digits (a group of this cluster:
+ * LLM_MASK_MARK_IBAN) or "XX", after which the first digit may come 64
+ * bytes later: then the head is looked for where the match begins. */
+int llm_mask_shape_iban(const llm_mask_where_t *w)
+{
+    const unsigned char *u = w->text;
+    apr_size_t p, q, to = w->run_end < w->len ? w->run_end : w->len;
+
+    if (w->own->marks & LLM_MASK_MARK_IBAN) {
+        return 1;
+    }
+    if (w->start >= to || (!memchr(u + w->start, 'X', to - w->start)
+                           && !memchr(u + w->start, 'x', to - w->start))) {
+        return 0;
+    }
+    for (p = w->start; p < w->run_end && p + 4 <= w->len; p++) {
+        if (!is_alpha(u[p]) || !is_alpha(u[p + 1])
+            || (p > 0 && (is_alpha(u[p - 1]) || is_digit(u[p - 1])))) {
+            continue;
+        }
+        q = p + 2 + (u[p + 2] == ' ' || u[p + 2] == '-');
+        if (q + 1 < w->len
+            && ((is_digit(u[q]) && is_digit(u[q + 1]))
+                || (u[q] == 'X' && u[q + 1] == 'X')
+                || (u[q] == 'x' && u[q + 1] == 'x'))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* CAR_PLATE: after its label, up to 45 bytes, a plate (plate_at). */
+int llm_mask_shape_plate(const llm_mask_where_t *w)
+{
+    llm_mask_features_t all;
+
+    llm_mask_where_wide(w, &all);
+    return (all.marks & LLM_MASK_MARK_PLATE) != 0;
+}
+
+int llm_mask_shape_postal(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_POSTAL) != 0;
+}
+
+/* NRB: 26 digits joined by at most one ' ', NBSP or '-' each. */
+int llm_mask_shape_nrb(const llm_mask_where_t *w)
+{
+    return w->own->chains.nrb_digits >= 26;
+}
+
+/* KRS: ([0-9]{10}) after its label (up to 24 bytes), or 000[0-9]{7},
+ * not in a word. */
+int llm_mask_shape_krs(const llm_mask_where_t *w)
+{
+    llm_mask_features_t all;
+
+    llm_mask_where_wide(w, &all);
+    return (all.lens & BIT(10)) != 0;
+}
+
+/* PASSPORT: \b[A-Z]{2}[0-9]{7}\b: seven digits right after letters. */
+int llm_mask_shape_passport(const llm_mask_where_t *w)
+{
+    return (w->own->lens & BIT(7))
+           && (w->own->marks & LLM_MASK_MARK_LABELLED);
+}
+
+/* ID_CARD: \b[A-Z]{3}[0-9]{6}\b: six digits right after letters. */
+int llm_mask_shape_id_card(const llm_mask_where_t *w)
+{
+    return (w->own->lens & BIT(6))
+           && (w->own->marks & LLM_MASK_MARK_LABELLED);
+}
+
+int llm_mask_shape_ssn(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_SSN) != 0;
+}
+
+int llm_mask_shape_health(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_HEALTH) != 0;
+}
+
+/* PHONE_INTERNATIONAL begins with '+' and a digit 1-9. */
+int llm_mask_shape_phone_intl(const llm_mask_where_t *w)
+{
+    apr_size_t p;
+
+    for (p = w->start; p < w->run_end && p + 1 < w->len; p++) {
+        if (w->text[p] == '+' && w->text[p + 1] >= '1'
+            && w->text[p + 1] <= '9') {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* PHONE: after its label (up to 20 bytes), nine digits or 3 to 5
+ * groups (phone_from). */
+int llm_mask_shape_phone(const llm_mask_where_t *w)
+{
+    llm_mask_features_t all;
+
+    llm_mask_where_wide(w, &all);
+    return (all.lens & BIT(9)) || (all.marks & LLM_MASK_MARK_PHONE);
+}
+
+/* Six hex pairs joined by ':' or '-' from @a p. */
+static int mac_at(const llm_mask_where_t *w, apr_size_t p)
+{
+    int k;
+
+    for (k = 0; k < 6; k++, p += 3) {
+        if (p + 2 > w->len || !is_hex(w->text[p]) || !is_hex(w->text[p + 1])
+            || (k < 5 && (p + 3 > w->len || (w->text[p + 2] != ':'
+                                             && w->text[p + 2] != '-')))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* MAC_ADDRESS: six hex pairs joined by ':' or '-', or an ASCII word of
+ * twelve (\b[0-9A-Fa-f]{12}\b); its first digit is at most 16 bytes
+ * in. */
+int llm_mask_shape_mac(const llm_mask_where_t *w)
+{
+    apr_size_t p;
+
+    if (w->own->words & BIT(12)) {
+        return 1;
+    }
+    if (!(w->own->marks & LLM_MASK_MARK_HEX_PAIR)) {
+        return 0;
+    }
+    for (p = w->start; p < w->run_end; p++) {
+        unsigned char b = p ? w->text[p - 1] : ' ';
+
+        /* (?<![\w:\-]) */
+        if (!is_word(b) && b != ':' && b != '-' && mac_at(w, p)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* CREDIT_CARD: 13 to 19 digits joined by at most one ' ' or '-'. */
+int llm_mask_shape_card(const llm_mask_where_t *w)
+{
+    return w->own->chains.dash_digits >= 13;
+}
+
+/* SSL_CERT: \b[0-9A-Fa-f]{16,40}\b: an ASCII word of 16 to 40, whose
+ * first digit may come after 39 letters. */
+int llm_mask_shape_cert(const llm_mask_where_t *w)
+{
+    llm_mask_features_t all;
+
+    llm_mask_where_wide(w, &all);
+    return (all.words & BITS(16, 31)) != 0;
+}
+
+/* INVOICE_NUMBER begins with FV, INV or INVOICE, then [/-], four
+ * digits, [/-], 3-6 digits. */
+int llm_mask_shape_invoice(const llm_mask_where_t *w)
+{
+    return (w->own->lens & BIT(4)) && (w->own->lens & BITS(3, 6))
+           && (w->own->marks & LLM_MASK_MARK_LABELLED)
+           && (BEGINS_IN(w, "fv") || BEGINS_IN(w, "inv"));
+}
+
+/* ORDER_NUMBER begins with ORDER or ORD, maybe [-_], then 3-10 digits. */
+int llm_mask_shape_order(const llm_mask_where_t *w)
+{
+    return (w->own->lens & BITS(3, 10))
+           && (w->own->marks & LLM_MASK_MARK_LABELLED)
+           && BEGINS_IN(w, "ord");
+}
+
+/* TRANSACTION_REF: 2-5 letters, '-' or '_', 4-8 digits, '-' or '_',
+ * 3-6 digits: a letter (or, caseless, K or ſ) right before [-_] and a
+ * digit, 2 to 5 bytes (15 with a K) after the match begins. */
+int llm_mask_shape_transaction(const llm_mask_where_t *w)
+{
+    const llm_mask_features_t *f = w->own;
+    const unsigned char *u = w->text;
+    apr_size_t p;
+
+    if (!(f->lens & BITS(4, 8)) || !(f->lens & BITS(3, 6))
+        || !(f->seps & (LLM_MASK_SEP_DASH | LLM_MASK_SEP_UNDER))
+        || !(f->marks & LLM_MASK_MARK_LABELLED)) {
+        return 0;
+    }
+    for (p = w->start; p < w->run_end + 16 && p + 2 < w->len; p++) {
+        if ((is_alpha(u[p]) || u[p] >= 0x80)
+            && (u[p + 1] == '-' || u[p + 1] == '_') && is_digit(u[p + 2])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* SIM_CARD: 17 to 20 digits joined by at most one \h each. */
+int llm_mask_shape_sim(const llm_mask_where_t *w)
+{
+    return w->own->chains.h_digits >= 17;
+}
+
+/* SOCIAL_ID begins with fbid, then 8-20 digits. */
+int llm_mask_shape_social(const llm_mask_where_t *w)
+{
+    return (w->own->marks & LLM_MASK_MARK_LABELLED)
+           && BEGINS_IN(w, "fbid");
+}
+
+/* EU_VAT: \b[A-Z]{2}[0-9A-Z]{8,12}\b, caseless: an ASCII word of 10 to
+ * 14 that begins with two letters. */
+int llm_mask_shape_eu_vat(const llm_mask_where_t *w)
+{
+    return w->odd_case || (w->own->lwords & BITS(10, 14));
+}
+
+/* JWT begins with eyJ. */
+int llm_mask_shape_jwt(const llm_mask_where_t *w)
+{
+    return BEGINS_IN(w, "eyj");
+}
+
+/* IP: an IPv6 address holds ':' before a hex digit or ':' (its first
+ * ':' at most 4 bytes in), an IPv4 one four groups of 1-3 digits
+ * joined by '.'; or it is "localhost". Read from the text: IP's anchor
+ * (':', digits, "localhost") has no features. */
+int llm_mask_shape_ip(const llm_mask_where_t *w)
+{
+    const unsigned char *u = w->text;
+    apr_size_t p, to = w->run_end + 16 < w->len ? w->run_end + 16 : w->len;
+    int dots = 0;
+
+    for (p = w->start; p < to; p++) {
+        if (u[p] == ':' && p + 1 < w->len
+            && (is_hex(u[p + 1]) || u[p + 1] == ':')) {
+            return 1;
+        }
+        if (u[p] == '.' && p > 0 && is_digit(u[p - 1]) && p + 1 < w->len
+            && is_digit(u[p + 1])) {
+            if (++dots == 3) {
+                return 1;
+            }
+        }
+        else if (!is_digit(u[p])) {
+            dots = 0;
+        }
+    }
+    return BEGINS_IN(w, "localhost");
+}
+
+/* URL: "http://", "https://" (the "://" 4 or 5 bytes in) or "www.". */
+int llm_mask_shape_url(const llm_mask_where_t *w)
+{
+    return begins_in(w, "://", w->start, w->run_end + 5)
+           || BEGINS_IN(w, "www.");
+}

@@ -1,0 +1,71 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* The default rules' shape tests (llm_mask_shape.c) and the features of
+ * a cluster of anchor bytes they read (llm_mask.c finds the clusters). */
+
+#ifndef LLM_MASK_SHAPE_H
+#define LLM_MASK_SHAPE_H
+
+#include "llm_mask_private.h"
+
+/** The features of the cluster [start, end) of a text of @a len bytes
+ *  (words are read beyond the cluster, within the text). */
+void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
+                               apr_size_t start, apr_size_t end,
+                               llm_mask_features_t *f);
+
+/** Anchors less than this many bytes apart are one cluster ("512 345
+ *  678", "15.03.2024 o 14:30"): one search over a stretch that starts
+ *  and ends with an anchor byte finds what a search per run would, and
+ *  costs less. The shape tests rely on it being 16 (llm_mask_shape.c). */
+#define LLM_MASK_RUN_GAP 16
+
+/**
+ * The clusters of the anchor's bytes and literal (caseless) in @a text,
+ * in order, each with its features (llm_mask_anchor.c). Allocated from
+ * @a p.
+ */
+apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
+                                       apr_size_t len,
+                                       const llm_mask_anchor_t *a);
+
+/** Does [s, s + n) hold one of the anchor's bytes or its literal? */
+int llm_mask_holds_anchor(const llm_mask_anchor_t *a, const char *s,
+                          apr_size_t n);
+
+int llm_mask_shape_pesel(const llm_mask_where_t *w);
+int llm_mask_shape_pesel_tagged(const llm_mask_where_t *w);
+int llm_mask_shape_nip(const llm_mask_where_t *w);
+int llm_mask_shape_regon(const llm_mask_where_t *w);
+int llm_mask_shape_date_words(const llm_mask_where_t *w);
+int llm_mask_shape_date_numeric(const llm_mask_where_t *w);
+int llm_mask_shape_time(const llm_mask_where_t *w);
+int llm_mask_shape_money(const llm_mask_where_t *w);
+int llm_mask_shape_vin(const llm_mask_where_t *w);
+int llm_mask_shape_iban(const llm_mask_where_t *w);
+int llm_mask_shape_plate(const llm_mask_where_t *w);
+int llm_mask_shape_postal(const llm_mask_where_t *w);
+int llm_mask_shape_nrb(const llm_mask_where_t *w);
+int llm_mask_shape_krs(const llm_mask_where_t *w);
+int llm_mask_shape_passport(const llm_mask_where_t *w);
+int llm_mask_shape_id_card(const llm_mask_where_t *w);
+int llm_mask_shape_ssn(const llm_mask_where_t *w);
+int llm_mask_shape_health(const llm_mask_where_t *w);
+int llm_mask_shape_phone_intl(const llm_mask_where_t *w);
+int llm_mask_shape_phone(const llm_mask_where_t *w);
+int llm_mask_shape_mac(const llm_mask_where_t *w);
+int llm_mask_shape_card(const llm_mask_where_t *w);
+int llm_mask_shape_cert(const llm_mask_where_t *w);
+int llm_mask_shape_invoice(const llm_mask_where_t *w);
+int llm_mask_shape_order(const llm_mask_where_t *w);
+int llm_mask_shape_transaction(const llm_mask_where_t *w);
+int llm_mask_shape_sim(const llm_mask_where_t *w);
+int llm_mask_shape_social(const llm_mask_where_t *w);
+int llm_mask_shape_eu_vat(const llm_mask_where_t *w);
+int llm_mask_shape_ip(const llm_mask_where_t *w);
+int llm_mask_shape_url(const llm_mask_where_t *w);
+int llm_mask_shape_jwt(const llm_mask_where_t *w);
+
+#endif /* LLM_MASK_SHAPE_H */
