@@ -34,6 +34,7 @@
 typedef struct {
     const char *name;
     const char *tag;            /* the token's text inside {{ }} */
+    const char *token;          /* "{{TAG}}", once compiled */
     const char *pattern;
     llm_mask_check_fn check;
     int ip_port;
@@ -308,6 +309,7 @@ static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
                             (apr_size_t)at, (const char *)msg);
         return APR_EINVAL;
     }
+    rule->token = apr_pstrcat(rs->pool, "{{", rule->tag, "}}", NULL);
     /* Without the JIT (a platform lacking it) the interpreter runs the
      * same patterns, slower. */
     pcre2_jit_compile(rule->code, PCRE2_JIT_COMPLETE);
@@ -615,19 +617,24 @@ static int too_dense(const apr_array_header_t *runs, apr_size_t len)
  * rather than a test reading the stretch again each time. */
 #define SHAPE_MAX_STRETCH 256
 
-/* Could the rule match in [start, end), around cluster @a k? */
+/* Could the rule match in [*start, end), around cluster @a k? The test
+ * may move *start on. */
 static int shape_allows(const rule_t *rule, const scan_t *sc,
                         const llm_mask_run_t *run, int nruns, int k,
-                        PCRE2_SIZE start, PCRE2_SIZE end)
+                        PCRE2_SIZE *start, PCRE2_SIZE end)
 {
     llm_mask_where_t w;
 
-    if (!rule->anchor->shape || run[k].end - start > SHAPE_MAX_STRETCH) {
+    if (rule->anchor->quick) {
+        return rule->anchor->quick(&run[k].f);
+    }
+    if (!rule->anchor->shape || run[k].end - *start > SHAPE_MAX_STRETCH) {
         return 1;
     }
     w.text = (const unsigned char *)sc->text;
     w.len = sc->len;
-    w.start = start;
+    w.start = *start;
+    w.begin = start;
     w.end = end;
     w.run_start = run[k].start;
     w.run_end = run[k].end;
@@ -658,7 +665,8 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         start = start > at ? start : at;
         end = run[k].end + a->span + LOOKAHEAD;
         end = end < sc->len ? end : sc->len;
-        if (!shape_allows(rule, sc, run, runs->nelts, k, start, end)
+        if (!shape_allows(rule, sc, run, runs->nelts, k, &start, end)
+            || start >= run[k].end
             || (rc = match_in(rule, sc, start, run[k].end - 1, end)) <= 0) {
             at = run[k].end;
             step(sc, i, at);
@@ -730,7 +738,9 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                            const apr_size_t *start_at,
                            apr_array_header_t *steps)
 {
-    apr_array_header_t *cands = apr_array_make(p, 8, sizeof(llm_mask_span_t));
+    /* Room for a value per 128 bytes, as prose with PII has. */
+    apr_array_header_t *cands = apr_array_make(p, (int)(len / 128) + 8,
+                                               sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
     apr_array_header_t *around;
     llm_mask_span_t *all, *kept;
@@ -836,7 +846,7 @@ static const char *token_of(llm_mask_session_t *s, apr_pool_t *p,
     int *count;
 
     if (!s || s->mode == LLM_MASK_STATIC) {
-        return apr_pstrcat(p, "{{", tag, "}}", NULL);
+        return apr_pstrcat(p, "{{", tag, "}}", NULL);   /* PORT's */
     }
     key = apr_palloc(p, tlen + 1 + len);    /* a lookup: the call's pool */
     memcpy(key, tag, tlen + 1);
@@ -881,8 +891,9 @@ char *llm_mask_render(const llm_mask_ruleset_t *rs, llm_mask_session_t *s,
         const llm_mask_span_t *sp = &spans[i];
         const rule_t *rule = &APR_ARRAY_IDX(rs->rules, sp->rule, rule_t);
 
-        tokens[2 * i] = token_of(s, p, rule->tag, text + sp->start,
-                                 sp->mid - sp->start);
+        tokens[2 * i] = !s || s->mode == LLM_MASK_STATIC ? rule->token
+                        : token_of(s, p, rule->tag, text + sp->start,
+                                   sp->mid - sp->start);
         tokens[2 * i + 1] = sp->port < sp->end
             ? token_of(s, p, "PORT", text + sp->port, sp->end - sp->port)
             : NULL;

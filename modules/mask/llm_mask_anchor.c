@@ -58,7 +58,8 @@ static void class_of(byte_class_t *c, const char *bytes)
     }
 }
 
-static int block_has(const byte_class_t *c, const unsigned char *u)
+/* Where in the 16 bytes at @a u the first anchor byte is, or 16. */
+static unsigned block_first(const byte_class_t *c, const unsigned char *u)
 {
     v16u v;
     v16s hit = { 0 };
@@ -72,8 +73,14 @@ static int block_has(const byte_class_t *c, const unsigned char *u)
     for (k = 0; k < c->nother; k++) {
         hit |= (v16s)(v == c->other[k]);
     }
-    memcpy(half, &hit, sizeof(half));
-    return (half[0] | half[1]) != 0;
+    memcpy(half, &hit, sizeof(half));   /* lane i: byte i, 0xff or 0 */
+#if APR_IS_BIGENDIAN
+    return half[0] ? (unsigned)__builtin_clzll(half[0]) / 8
+         : half[1] ? 8 + (unsigned)__builtin_clzll(half[1]) / 8 : 16;
+#else
+    return half[0] ? (unsigned)__builtin_ctzll(half[0]) / 8
+         : half[1] ? 8 + (unsigned)__builtin_ctzll(half[1]) / 8 : 16;
+#endif
 }
 
 /* The first anchor byte at or after @a t, or @a len. */
@@ -87,8 +94,12 @@ static apr_size_t next_byte(const byte_class_t *c, const unsigned char *u,
         return hit ? (apr_size_t)(hit - u) : len;
     }
     if (c->fast) {
-        while (t + 16 <= len && !block_has(c, u + t)) {
-            t += 16;
+        for (; t + 16 <= len; t += 16) {
+            unsigned at = block_first(c, u + t);
+
+            if (at < 16) {
+                return t + at;
+            }
         }
     }
     while (t < len && !c->table[u[t]]) {
@@ -178,7 +189,7 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
                                        const llm_mask_anchor_t *a)
 {
-    apr_array_header_t *runs = apr_array_make(p, 64, sizeof(llm_mask_run_t));
+    apr_array_header_t *runs;
     const unsigned char *u = (const unsigned char *)text;
     literal_scan_t ls = { a->literal, a->literal ? strlen(a->literal) : 0,
                           u, len, { (apr_size_t)-1, (apr_size_t)-1 } };
@@ -187,6 +198,10 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
     int k;
 
     class_of(&c, a->bytes);
+    /* Room for a cluster of digits per 128 bytes, as prose with PII
+     * has: an array grown by doubling copies every cluster again. */
+    runs = apr_array_make(p, c.digits ? (int)(len / 128) + 16 : 16,
+                          sizeof(llm_mask_run_t));
     b = next_byte(&c, u, 0, len);
     while (b < len || lit < len) {
         if (lit < b) {
@@ -199,12 +214,17 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
         add_run(runs, b, e);
         b = next_byte(&c, u, e, len);
     }
-    /* The shape tests read the features of the digits' clusters; the
-     * clusters of other anchors keep theirs zero. */
-    for (k = 0; c.digits && !c.nother && k < runs->nelts; k++) {
+    /* The shape tests read the features of the digits' clusters, and
+     * only the separators of other anchors' clusters. */
+    for (k = 0; k < runs->nelts; k++) {
         llm_mask_run_t *run = &APR_ARRAY_IDX(runs, k, llm_mask_run_t);
 
-        llm_mask_cluster_features(u, len, run->start, run->end, &run->f);
+        if (c.digits && !c.nother) {
+            llm_mask_cluster_features(u, len, run->start, run->end, &run->f);
+        }
+        else {
+            run->f.seps = llm_mask_cluster_seps(u, run->start, run->end);
+        }
     }
     return runs;
 }

@@ -62,6 +62,9 @@ typedef struct {
     apr_size_t end;             /* where every match ends, at the latest */
     apr_size_t run_start;       /* the cluster searched: every match */
     apr_size_t run_end;         /* begins in [start, run_end) */
+    apr_size_t *begin;          /* where the search begins: a test that
+                                   knows no match begins before a later
+                                   place moves it there (never back) */
     const llm_mask_features_t *own;     /* the cluster's features */
     const llm_mask_run_t *runs;         /* every cluster, for */
     int nruns;                          /* llm_mask_where_wide */
@@ -70,8 +73,10 @@ typedef struct {
                                    caseless matching takes for k and s */
 } llm_mask_where_t;
 
-/** The features of every cluster the window touches, together. */
-void llm_mask_where_wide(const llm_mask_where_t *w, llm_mask_features_t *f);
+/** The features of every cluster the window touches, together: the
+ *  cluster's own, or those of several written in @a buf. */
+const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
+                                               llm_mask_features_t *buf);
 
 #define LLM_MASK_SEP_SPACE  0x001   /* ' ' or a tab */
 #define LLM_MASK_SEP_DASH   0x002
@@ -102,19 +107,24 @@ void llm_mask_where_wide(const llm_mask_where_t *w, llm_mask_features_t *f);
 
 /**
  * A rule's shape test: 0 when no match of the rule can lie in the
- * window, from what the window holds (llm_mask_shape.c). It must never
+ * window, from what the window holds (llm_mask_shape.c); it may move
+ * *w->begin on past where no match can begin. It must never
  * say 0 where PCRE2 would find a match: a necessary condition, cheap,
  * checked against a scan without it by t/unit/test_mask.c and the fuzz
  * target.
  */
 typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
 
+/** A shape test that reads no more than the cluster's own features:
+ *  cheaper, as it needs no window (the same contract). */
+typedef int (*llm_mask_quick_fn)(const llm_mask_features_t *own);
+
 /**
  * Where a rule can match, so that it runs only there (llm_mask.c): every
  * match holds one of @a bytes (or @a literal, ASCII, caseless), starts
  * at most @a back bytes before the first of them and is at most @a span
- * bytes long; @a shape, when set, says where it cannot. A rule without
- * an anchor (a custom rule) scans the whole text.
+ * bytes long; @a quick or @a shape, when set, says where it cannot. A
+ * rule without an anchor (a custom rule) scans the whole text.
  */
 typedef struct {
     const char *bytes;
@@ -122,6 +132,7 @@ typedef struct {
     int span;
     const char *literal;
     llm_mask_shape_fn shape;
+    llm_mask_quick_fn quick;
 } llm_mask_anchor_t;
 
 /** A rule of the default list. */

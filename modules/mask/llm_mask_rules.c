@@ -73,17 +73,20 @@
  * whole text finds nothing more. */
 #define DIGITS "0123456789"
 #define ANCHOR(bytes, back, span, shape)                                   \
-    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape })
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, NULL })
+#define ANCHOR_QUICK(bytes, back, span, quick)                             \
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, NULL, quick })
 #define ANCHOR_OR(bytes, literal, back, span, shape)                       \
-    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape })
+    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape, NULL })
 #define SHAPE(name) llm_mask_shape_ ## name
+#define QUICK(name) llm_mask_quick_ ## name
 
 const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "EMAIL",
       "(?i)(?<![\\p{L}\\p{N}._%+\\-])_?(?-i:[A-Za-z0-9._%+\\-]{1,64})@"
       "[A-Z0-9\\-]{1,63}(?:\\.[A-Z0-9\\-]{1,63}){0,8}\\.[A-Z]{2,24}"
       "(?![\\p{L}\\p{N}\\-])_?",
-      NULL, 0, NULL, ANCHOR("@", 70, 800, NULL) },
+      NULL, 0, NULL, ANCHOR("@", 70, 800, SHAPE(email)) },
     /* http(s) with a host name, an IPv4 address or localhost; www. with
      * any number of labels (the original took one: www.x.co.uk lost
      * .uk); never the sentence's closing punctuation. */
@@ -108,16 +111,16 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "pesel", 0, NULL, ANCHOR(DIGITS, 29, 48, SHAPE(pesel_tagged)) },
     { "PESEL",
       "(?<!\\w)[_*]{0,3}([0-9]{11})[_*]{0,3}(?!\\w)",
-      "pesel", 0, NULL, ANCHOR(DIGITS, 3, 20, SHAPE(pesel)) },
+      "pesel", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 20, QUICK(pesel)) },
     /* 3-3-2-2, 3-2-2-3 (hyphens or spaces) or 10 digits. */
     { "NIP",
       "(?<![0-9])[_*]{0,3}([0-9]{3}-?[0-9]{3}-?[0-9]{2}-?[0-9]{2}"
       "|[0-9]{3}-[0-9]{2}-[0-9]{2}-[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{2} [0-9]{2}"
       "|[0-9]{3} [0-9]{2} [0-9]{2} [0-9]{3})[_*]{0,3}(?![0-9])",
-      "nip", 0, NULL, ANCHOR(DIGITS, 3, 24, SHAPE(nip)) },
+      "nip", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 24, QUICK(nip)) },
     { "REGON",
       "\\b([0-9]{2}\\h?[0-9]{3}\\h?[0-9]{4}(?:\\h?[0-9]{5})?)\\b",
-      "regon", 0, NULL, ANCHOR(DIGITS, 0, 20, SHAPE(regon)) },
+      "regon", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 20, QUICK(regon)) },
     { "DATE",
       "(?i)(?<!\\w)(?:[0-9]{1,2}\\.?\\h{1,3}(?:" PL_MONTHS ")\\h{1,3}[0-9]{4}"
       "|[0-9]{4}\\h{1,3}(?:" PL_MONTHS ")\\h{1,3}[0-9]{1,2}"
@@ -131,11 +134,11 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "(?<![0-9.])(?:[0-9]{4}\\h{0,2}[\\-./]\\h{0,2}[0-9]{1,2}\\h{0,2}[\\-./]"
       "\\h{0,2}[0-9]{1,2}|[0-9]{1,2}\\h{0,2}[\\-./]\\h{0,2}[0-9]{1,2}\\h{0,2}"
       "[\\-./]\\h{0,2}[0-9]{4})(?![0-9]|[.,][0-9])",
-      "date", 0, "DATE", ANCHOR(DIGITS, 0, 24, SHAPE(date_numeric)) },
+      "date", 0, "DATE", ANCHOR_QUICK(DIGITS, 0, 24, QUICK(date_numeric)) },
     { "TIME",
       "(?<![0-9.:])(?:[01][0-9]|2[0-3])[:.][0-5][0-9](?::[0-5][0-9])?"
       "(?![0-9]|[.:][0-9])",
-      NULL, 0, NULL, ANCHOR(DIGITS, 0, 10, SHAPE(time)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 10, QUICK(time)) },
     /* Amounts of 1000 and more without a separator, "tys" without its
      * dot, "k", grosze and a leading "zł" count too. */
     { "MONEY",
@@ -159,13 +162,13 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
      * a longer number, whatever follows on the line. */
     { "POSTAL_CODE",
       "(?<![0-9]|[0-9]-)[_*]{0,3}([0-9]{2}-[0-9]{3})[_*]{0,3}(?!-?[0-9])",
-      NULL, 0, NULL, ANCHOR(DIGITS, 3, 12, SHAPE(postal)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 3, 12, QUICK(postal)) },
     /* Not right after a two-letter country code (that is an IBAN), but
      * after a label such as "NRB" it is. */
     { "NRB",
       "(?<![A-Z]{2})(?<!\\b[A-Z]{2}[ \\-])(?<![0-9])([0-9]{2}(?:"
       SEP "?[0-9]{4}){6})(?![0-9])",
-      "nrb", 0, NULL, ANCHOR(DIGITS, 0, 40, SHAPE(nrb)) },
+      "nrb", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 40, QUICK(nrb)) },
     /* A labelled KRS, or the zero-padded shape; not any 10 digits. */
     { "KRS",
       "(?i)(?:\\bKRS[:\\h]{1,4}(?:nr\\.?\\h{0,2})?([0-9]{10})"
@@ -173,16 +176,16 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "krs", 0, NULL, ANCHOR(DIGITS, 24, 42, SHAPE(krs)) },
     { "PASSPORT",
       "(?i)\\b[A-Z]{2}[0-9]{7}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 2, 9, SHAPE(passport)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 2, 9, QUICK(passport)) },
     { "ID_CARD",
       "(?i)\\b[A-Z]{3}[0-9]{6}\\b",
-      "id_card", 0, NULL, ANCHOR(DIGITS, 3, 9, SHAPE(id_card)) },
+      "id_card", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 9, QUICK(id_card)) },
     { "SSN",
       "\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b",
-      "ssn", 0, NULL, ANCHOR(DIGITS, 0, 11, SHAPE(ssn)) },
+      "ssn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 11, QUICK(ssn)) },
     { "HEALTH_CODE",
       "\\b[0-9]{8}/[0-9]{3}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 0, 12, SHAPE(health)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 12, QUICK(health)) },
     { "PHONE_INTERNATIONAL",
       "(?<![\\w+])\\+[1-9][0-9]{0,2}+(?:[ \\-]?+[0-9]{1,4}+){2,6}+(?![0-9])",
       "phone_international", 0, NULL, ANCHOR(DIGITS, 1, 32, SHAPE(phone_intl)) },
@@ -197,7 +200,7 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "CREDIT_CARD",
       "\\b(?:[0-9]{4}[ \\-]?[0-9]{6}[ \\-]?[0-9]{5}|(?:[0-9]{4}[ \\-]?){3}"
       "[0-9]{1,7})\\b",
-      "luhn", 0, NULL, ANCHOR(DIGITS, 0, 25, SHAPE(card)) },
+      "luhn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 25, QUICK(card)) },
     { "SSL_CERT",
       "(?<![A-Z]{2}[0-9])\\b[0-9A-Fa-f]{16,40}\\b",
       "ssl_serial", 0, NULL, ANCHOR(DIGITS, 39, 40, SHAPE(cert)) },
@@ -217,7 +220,7 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "transaction_ref", 0, NULL, ANCHOR(DIGITS, 6, 25, SHAPE(transaction)) },
     { "SIM_CARD",
       "\\b(?:[0-9]{4}\\h?){4}[0-9]{1,4}\\b",
-      "iccid", 0, NULL, ANCHOR(DIGITS, 0, 30, SHAPE(sim)) },
+      "iccid", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 30, QUICK(sim)) },
     { "SOCIAL_ID",
       "(?i)\\bfbid[0-9]{8,20}\\b",
       NULL, 0, NULL, ANCHOR(DIGITS, 4, 30, SHAPE(social)) },

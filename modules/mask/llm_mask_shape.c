@@ -20,13 +20,14 @@
  * Which cluster holds a match's digits: a match begins in
  * [start, run_end) of the cluster searched, and by then the scan is past
  * every cluster before it (llm_mask.c), so a group of digits that
- * begins at most 16 bytes after the match does is in this cluster: the
- * next one begins over LLM_MASK_RUN_GAP (16) bytes after run_end. Most
+ * begins at most 13 bytes after the match does is in this cluster: the
+ * next one begins over LLM_MASK_RUN_GAP (13) bytes after run_end. Most
  * tests read this cluster's features (w->own); the rules whose digits
- * may come later (a label first: PHONE, a month first: DATE, 39 hex
- * letters first: SSL_CERT, a plate after its label) read every cluster
- * of the window (llm_mask_where_wide). Groups joined by at most 3 bytes
- * (one separator) are always in one cluster.
+ * may come later (a label first: PHONE, KRS, a month first: DATE, hex
+ * letters first: SSL_CERT, MAC_ADDRESS, VIN, a plate after its label)
+ * read every cluster of the window (llm_mask_where_wide). Groups joined
+ * by at most 13 bytes (DATE_NUMERIC's "2024 - 03 - 05" in wide spaces)
+ * are always in one cluster.
  *
  * Caseless patterns in UCP mode take U+212A (Kelvin) for k and U+017F
  * (long s) for s: a test that reads letters of such a pattern says
@@ -400,6 +401,19 @@ static apr_uint32_t sep_bit(unsigned char c)
     return is_alpha(c) ? LLM_MASK_SEP_ALPHA : LLM_MASK_SEP_OTHER;
 }
 
+apr_uint32_t llm_mask_cluster_seps(const unsigned char *u, apr_size_t start,
+                                   apr_size_t end)
+{
+    apr_uint32_t seps = 0;
+
+    for (; start < end; start++) {
+        if (!is_digit(u[start])) {
+            seps |= sep_bit(u[start]);
+        }
+    }
+    return seps;
+}
+
 /* The words (ASCII letters, digits, '_') around each group. */
 static void read_words(groups_t *gs, llm_mask_features_t *f)
 {
@@ -482,24 +496,35 @@ static void most_chains(llm_mask_chains_t *to, const llm_mask_chains_t *from)
 }
 #undef MOST
 
-void llm_mask_where_wide(const llm_mask_where_t *w, llm_mask_features_t *f)
+/* Adds @a r's features to @a f. */
+static void add_features(llm_mask_features_t *f, const llm_mask_features_t *r)
 {
-    int j;
+    f->digits += r->digits;
+    f->lens |= r->lens;
+    f->words |= r->words;
+    f->lwords |= r->lwords;
+    f->seps |= r->seps;
+    f->marks |= r->marks;
+    most_chains(&f->chains, &r->chains);
+}
 
+const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
+                                               llm_mask_features_t *f)
+{
+    int j, alone = (w->k == 0 || w->runs[w->k - 1].end <= w->start)
+                   && (w->k + 1 == w->nruns
+                       || w->runs[w->k + 1].start >= w->end);
+
+    if (alone) {
+        return w->own;
+    }
     memset(f, 0, sizeof(*f));
     for (j = w->k; j > 0 && w->runs[j - 1].end > w->start; j--) {
     }
     for (; j < w->nruns && w->runs[j].start < w->end; j++) {
-        const llm_mask_features_t *r = &w->runs[j].f;
-
-        f->digits += r->digits;
-        f->lens |= r->lens;
-        f->words |= r->words;
-        f->lwords |= r->lwords;
-        f->seps |= r->seps;
-        f->marks |= r->marks;
-        most_chains(&f->chains, &r->chains);
+        add_features(f, &w->runs[j].f);
     }
+    return f;
 }
 
 /* ------------------------------------------------------------------ */
@@ -524,9 +549,11 @@ static int at_ci(const llm_mask_where_t *w, apr_size_t p, const char *lit)
     return 1;
 }
 
-/* Does @a lit begin, caseless, in [from, to)? */
-static int begins_in(const llm_mask_where_t *w, const char *lit,
-                     apr_size_t from, apr_size_t to)
+#define NOWHERE ((apr_size_t)-1)
+
+/* Where @a lit first begins, caseless, in [from, to), or NOWHERE. */
+static apr_size_t find_ci(const llm_mask_where_t *w, const char *lit,
+                          apr_size_t from, apr_size_t to)
 {
     unsigned char first = (unsigned char)lit[0];
 
@@ -534,10 +561,30 @@ static int begins_in(const llm_mask_where_t *w, const char *lit,
         unsigned char c = w->text[from];
 
         if ((is_upper(c) ? c | 0x20 : c) == first && at_ci(w, from, lit)) {
-            return 1;
+            return from;
         }
     }
-    return 0;
+    return NOWHERE;
+}
+
+static int begins_in(const llm_mask_where_t *w, const char *lit,
+                     apr_size_t from, apr_size_t to)
+{
+    return find_ci(w, lit, from, to) != NOWHERE;
+}
+
+/* No match begins before @a p: the search may start there. */
+static void begin_at(const llm_mask_where_t *w, apr_size_t p)
+{
+    if (p != NOWHERE && p > *w->begin) {
+        *w->begin = p;
+    }
+}
+
+/* The cluster's start less @a n bytes, or 0. */
+static apr_size_t run_start_less(const llm_mask_where_t *w, apr_size_t n)
+{
+    return w->run_start > n ? w->run_start - n : 0;
 }
 
 /* Where a match begins: [start, run_end) (llm_mask_where_t). */
@@ -591,21 +638,22 @@ static int month_at(const llm_mask_where_t *w, apr_size_t p)
 }
 
 /*
- * A month's name begins where a word does: at the match's start, or
- * after its first digits (1-2 or 4, "st", a dot) and up to 3 \h, "of"
- * and 3 \h more: before run_end + 26.
+ * Where a month's name first begins, or NOWHERE. It begins where a
+ * word does: at the match's start, or after its first digits (1-2 or
+ * 4, "st", a dot) and up to 3 \h, "of" and 3 \h more: before
+ * run_end + 26.
  */
-static int has_month(const llm_mask_where_t *w)
+static apr_size_t first_month(const llm_mask_where_t *w)
 {
     apr_size_t p, to = w->run_end + 26 < w->end ? w->run_end + 26 : w->end;
 
     for (p = w->start; p < to; p++) {
         if (is_alpha(w->text[p]) && (p == 0 || !is_alpha(w->text[p - 1]))
             && month_at(w, p)) {
-            return 1;
+            return p;
         }
     }
-    return 0;
+    return NOWHERE;
 }
 
 /* The first bytes of MONEY's CURRENCY and CURRENCY_WORD: the symbols,
@@ -670,18 +718,19 @@ static int after_magnitude(const llm_mask_where_t *w, apr_size_t p)
     return 0;
 }
 
-/* A currency begins after a non-letter or right after a magnitude. */
-static int currency_in(const llm_mask_where_t *w, apr_size_t from,
-                       apr_size_t to)
+/* Where a currency first begins in [from, to), or NOWHERE: after a
+ * non-letter or right after a magnitude. */
+static apr_size_t currency_in(const llm_mask_where_t *w, apr_size_t from,
+                              apr_size_t to)
 {
     for (to = to < w->len ? to : w->len; from < to; from++) {
         if ((from == 0 || !is_alpha(w->text[from - 1])
              || after_magnitude(w, from))
             && currency_at(w, from)) {
-            return 1;
+            return from;
         }
     }
-    return 0;
+    return NOWHERE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -690,49 +739,72 @@ static int currency_in(const llm_mask_where_t *w, apr_size_t from,
 
 /* PESEL: [_*]{0,3}([0-9]{11}) between non-word characters: a maximal
  * run of eleven. */
-int llm_mask_shape_pesel(const llm_mask_where_t *w)
+int llm_mask_quick_pesel(const llm_mask_features_t *own)
 {
-    return (w->own->lens & BIT(11)) != 0;
+    return (own->lens & BIT(11)) != 0;
 }
 
 /* PESEL_TAGGED: the same after "PESEL" and up to 8 \s (3 bytes each,
- * outside ASCII). */
+ * outside ASCII); the match begins at "PESEL" (caseless: ſ is an s). */
 int llm_mask_shape_pesel_tagged(const llm_mask_where_t *w)
 {
-    llm_mask_features_t all;
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
+    apr_size_t label;
 
-    llm_mask_where_wide(w, &all);
-    return (all.lens & BIT(11)) != 0;
+    all = llm_mask_where_wide(w, &buf);
+    if (!(all->lens & BIT(11))) {
+        return 0;
+    }
+    if (w->odd_case) {
+        return 1;
+    }
+    label = find_ci(w, "pesel", w->start, w->run_end);
+    begin_at(w, label);
+    return label != NOWHERE;
 }
 
-int llm_mask_shape_nip(const llm_mask_where_t *w)
+int llm_mask_quick_nip(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_NIP) != 0;
+    return (own->marks & LLM_MASK_MARK_NIP) != 0;
 }
 
-int llm_mask_shape_regon(const llm_mask_where_t *w)
+int llm_mask_quick_regon(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_REGON) != 0;
+    return (own->marks & LLM_MASK_MARK_REGON) != 0;
 }
 
 /* DATE: every form has a year of four digits, and a month's name; the
  * month may come first. */
 int llm_mask_shape_date_words(const llm_mask_where_t *w)
 {
-    llm_mask_features_t all;
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
+    apr_size_t month;
 
-    llm_mask_where_wide(w, &all);
-    return (all.lens & BIT(4)) && (w->odd_case || has_month(w));
+    all = llm_mask_where_wide(w, &buf);
+    if (!(all->lens & BIT(4))) {
+        return 0;
+    }
+    if (w->odd_case) {
+        return 1;
+    }
+    /* Without a month before the cluster, the match begins at its
+     * digits. */
+    month = first_month(w);
+    begin_at(w, month != NOWHERE && month < w->run_start ? month
+                                                        : w->run_start);
+    return month != NOWHERE;
 }
 
-int llm_mask_shape_date_numeric(const llm_mask_where_t *w)
+int llm_mask_quick_date_numeric(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_DATE) != 0;
+    return (own->marks & LLM_MASK_MARK_DATE) != 0;
 }
 
-int llm_mask_shape_time(const llm_mask_where_t *w)
+int llm_mask_quick_time(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_TIME) != 0;
+    return (own->marks & LLM_MASK_MARK_TIME) != 0;
 }
 
 /*
@@ -745,23 +817,42 @@ int llm_mask_shape_time(const llm_mask_where_t *w)
  */
 int llm_mask_shape_money(const llm_mask_where_t *w)
 {
-    apr_size_t from = w->run_start > 12 ? w->run_start - 12 : 0;
+    apr_size_t from = run_start_less(w, 12), first;
 
     if (w->odd_case) {
         return 1;
     }
     if (!(w->own->seps & (LLM_MASK_SEP_ALPHA | LLM_MASK_SEP_HIGH
                           | LLM_MASK_SEP_OTHER))) {
-        return currency_in(w, from, w->run_start)
-               || currency_in(w, w->run_end, w->run_end + 20);
+        first = currency_in(w, from, w->run_start);
+        if (first == NOWHERE) {
+            first = currency_in(w, w->run_end, w->run_end + 20);
+        }
     }
-    return currency_in(w, from, w->run_end + 20);
+    else {
+        first = currency_in(w, from, w->run_end + 20);
+    }
+    if (first == NOWHERE) {
+        return 0;
+    }
+    /* [_*]{0,3} before the currency or the amount. */
+    begin_at(w, first < w->run_start ? (first > 3 ? first - 3 : 0)
+                                     : run_start_less(w, 3));
+    return 1;
 }
 
-/* VIN: \b([A-HJ-NPR-Z0-9]{17})\b, caseless: an ASCII word of 17. */
+/* VIN: \b([A-HJ-NPR-Z0-9]{17})\b, caseless: an ASCII word of 17, whose
+ * first digit may be its last character. */
 int llm_mask_shape_vin(const llm_mask_where_t *w)
 {
-    return w->odd_case || (w->own->words & BIT(17));
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
+
+    if (w->odd_case) {
+        return 1;
+    }
+    all = llm_mask_where_wide(w, &buf);
+    return (all->words & BIT(17)) != 0;
 }
 
 /* BANK_ACCOUNT begins with two ASCII letters not after a letter or
@@ -773,12 +864,16 @@ int llm_mask_shape_iban(const llm_mask_where_t *w)
     const unsigned char *u = w->text;
     apr_size_t p, q, to = w->run_end < w->len ? w->run_end : w->len;
 
+    int xx = w->start < to && (memchr(u + w->start, 'X', to - w->start)
+                               || memchr(u + w->start, 'x', to - w->start));
+
+    if (!xx) {
+        /* The head is right before a group of this cluster. */
+        begin_at(w, run_start_less(w, 3));
+        return (w->own->marks & LLM_MASK_MARK_IBAN) != 0;
+    }
     if (w->own->marks & LLM_MASK_MARK_IBAN) {
         return 1;
-    }
-    if (w->start >= to || (!memchr(u + w->start, 'X', to - w->start)
-                           && !memchr(u + w->start, 'x', to - w->start))) {
-        return 0;
     }
     for (p = w->start; p < w->run_end && p + 4 <= w->len; p++) {
         if (!is_alpha(u[p]) || !is_alpha(u[p + 1])
@@ -799,55 +894,63 @@ int llm_mask_shape_iban(const llm_mask_where_t *w)
 /* CAR_PLATE: after its label, up to 45 bytes, a plate (plate_at). */
 int llm_mask_shape_plate(const llm_mask_where_t *w)
 {
-    llm_mask_features_t all;
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
 
-    llm_mask_where_wide(w, &all);
-    return (all.marks & LLM_MASK_MARK_PLATE) != 0;
+    all = llm_mask_where_wide(w, &buf);
+    return (all->marks & LLM_MASK_MARK_PLATE) != 0;
 }
 
-int llm_mask_shape_postal(const llm_mask_where_t *w)
+int llm_mask_quick_postal(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_POSTAL) != 0;
+    return (own->marks & LLM_MASK_MARK_POSTAL) != 0;
 }
 
 /* NRB: 26 digits joined by at most one ' ', NBSP or '-' each. */
-int llm_mask_shape_nrb(const llm_mask_where_t *w)
+int llm_mask_quick_nrb(const llm_mask_features_t *own)
 {
-    return w->own->chains.nrb_digits >= 26;
+    return own->chains.nrb_digits >= 26;
 }
 
 /* KRS: ([0-9]{10}) after its label (up to 24 bytes), or 000[0-9]{7},
  * not in a word. */
 int llm_mask_shape_krs(const llm_mask_where_t *w)
 {
-    llm_mask_features_t all;
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
 
-    llm_mask_where_wide(w, &all);
-    return (all.lens & BIT(10)) != 0;
+    all = llm_mask_where_wide(w, &buf);
+    if (!(all->lens & BIT(10))) {
+        return 0;
+    }
+    if (!w->odd_case && !begins_in(w, "krs", w->start, w->run_start)) {
+        begin_at(w, w->run_start);      /* 000[0-9]{7}, at its digits */
+    }
+    return 1;
 }
 
 /* PASSPORT: \b[A-Z]{2}[0-9]{7}\b: seven digits right after letters. */
-int llm_mask_shape_passport(const llm_mask_where_t *w)
+int llm_mask_quick_passport(const llm_mask_features_t *own)
 {
-    return (w->own->lens & BIT(7))
-           && (w->own->marks & LLM_MASK_MARK_LABELLED);
+    return (own->lens & BIT(7))
+           && (own->marks & LLM_MASK_MARK_LABELLED);
 }
 
 /* ID_CARD: \b[A-Z]{3}[0-9]{6}\b: six digits right after letters. */
-int llm_mask_shape_id_card(const llm_mask_where_t *w)
+int llm_mask_quick_id_card(const llm_mask_features_t *own)
 {
-    return (w->own->lens & BIT(6))
-           && (w->own->marks & LLM_MASK_MARK_LABELLED);
+    return (own->lens & BIT(6))
+           && (own->marks & LLM_MASK_MARK_LABELLED);
 }
 
-int llm_mask_shape_ssn(const llm_mask_where_t *w)
+int llm_mask_quick_ssn(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_SSN) != 0;
+    return (own->marks & LLM_MASK_MARK_SSN) != 0;
 }
 
-int llm_mask_shape_health(const llm_mask_where_t *w)
+int llm_mask_quick_health(const llm_mask_features_t *own)
 {
-    return (w->own->marks & LLM_MASK_MARK_HEALTH) != 0;
+    return (own->marks & LLM_MASK_MARK_HEALTH) != 0;
 }
 
 /* PHONE_INTERNATIONAL begins with '+' and a digit 1-9. */
@@ -864,14 +967,53 @@ int llm_mask_shape_phone_intl(const llm_mask_where_t *w)
     return 0;
 }
 
-/* PHONE: after its label (up to 20 bytes), nine digits or 3 to 5
- * groups (phone_from). */
+/* Does a PHONE_LABEL word (caseless) begin in [from, to)? */
+static int phone_label_in(const llm_mask_where_t *w, apr_size_t from,
+                          apr_size_t to)
+{
+    static const char *const c[] = { "call", NULL },
+        *const f[] = { "fax", NULL }, *const g[] = { "gsm", NULL },
+        *const i[] = { "infolinia", NULL }, *const k[] = { "kom", NULL },
+        *const m[] = { "mob", NULL }, *const p[] = { "phone", NULL },
+        *const t[] = { "tel", NULL };
+
+    for (to = to < w->len ? to : w->len; from < to; from++) {
+        const char *const *list;
+
+        switch (w->text[from] | 0x20) {
+        case 'c': list = c; break;
+        case 'f': list = f; break;
+        case 'g': list = g; break;
+        case 'i': list = i; break;
+        case 'k': list = k; break;
+        case 'm': list = m; break;
+        case 'p': list = p; break;
+        case 't': list = t; break;
+        default: continue;
+        }
+        if (any_at(w, from, list)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* PHONE: after its label (up to 28 bytes), nine digits or 3 to 5
+ * groups (phone_from); without a label before the cluster, the match
+ * begins at its digits. */
 int llm_mask_shape_phone(const llm_mask_where_t *w)
 {
-    llm_mask_features_t all;
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
 
-    llm_mask_where_wide(w, &all);
-    return (all.lens & BIT(9)) || (all.marks & LLM_MASK_MARK_PHONE);
+    all = llm_mask_where_wide(w, &buf);
+    if (!(all->lens & BIT(9)) && !(all->marks & LLM_MASK_MARK_PHONE)) {
+        return 0;
+    }
+    if (!w->odd_case && !phone_label_in(w, w->start, w->run_start)) {
+        begin_at(w, w->run_start);
+    }
+    return 1;
 }
 
 /* Six hex pairs joined by ':' or '-' from @a p. */
@@ -890,16 +1032,18 @@ static int mac_at(const llm_mask_where_t *w, apr_size_t p)
 }
 
 /* MAC_ADDRESS: six hex pairs joined by ':' or '-', or an ASCII word of
- * twelve (\b[0-9A-Fa-f]{12}\b); its first digit is at most 16 bytes
- * in. */
+ * twelve (\b[0-9A-Fa-f]{12}\b); its first digit may be 16 bytes in. */
 int llm_mask_shape_mac(const llm_mask_where_t *w)
 {
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
     apr_size_t p;
 
-    if (w->own->words & BIT(12)) {
+    all = llm_mask_where_wide(w, &buf);
+    if (all->words & BIT(12)) {
         return 1;
     }
-    if (!(w->own->marks & LLM_MASK_MARK_HEX_PAIR)) {
+    if (!(all->marks & LLM_MASK_MARK_HEX_PAIR)) {
         return 0;
     }
     for (p = w->start; p < w->run_end; p++) {
@@ -914,19 +1058,20 @@ int llm_mask_shape_mac(const llm_mask_where_t *w)
 }
 
 /* CREDIT_CARD: 13 to 19 digits joined by at most one ' ' or '-'. */
-int llm_mask_shape_card(const llm_mask_where_t *w)
+int llm_mask_quick_card(const llm_mask_features_t *own)
 {
-    return w->own->chains.dash_digits >= 13;
+    return own->chains.dash_digits >= 13;
 }
 
 /* SSL_CERT: \b[0-9A-Fa-f]{16,40}\b: an ASCII word of 16 to 40, whose
  * first digit may come after 39 letters. */
 int llm_mask_shape_cert(const llm_mask_where_t *w)
 {
-    llm_mask_features_t all;
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
 
-    llm_mask_where_wide(w, &all);
-    return (all.words & BITS(16, 31)) != 0;
+    all = llm_mask_where_wide(w, &buf);
+    return (all->words & BITS(16, 31)) != 0;
 }
 
 /* INVOICE_NUMBER begins with FV, INV or INVOICE, then [/-], four
@@ -951,10 +1096,16 @@ int llm_mask_shape_order(const llm_mask_where_t *w)
  * digit, 2 to 5 bytes (15 with a K) after the match begins. */
 int llm_mask_shape_transaction(const llm_mask_where_t *w)
 {
+    llm_mask_features_t buf;
+    const llm_mask_features_t *all;
     const llm_mask_features_t *f = w->own;
     const unsigned char *u = w->text;
     apr_size_t p;
 
+    if (w->odd_case) {
+        all = llm_mask_where_wide(w, &buf);   /* K is 3 bytes: 16 bytes in */
+        f = all;
+    }
     if (!(f->lens & BITS(4, 8)) || !(f->lens & BITS(3, 6))
         || !(f->seps & (LLM_MASK_SEP_DASH | LLM_MASK_SEP_UNDER))
         || !(f->marks & LLM_MASK_MARK_LABELLED)) {
@@ -970,9 +1121,9 @@ int llm_mask_shape_transaction(const llm_mask_where_t *w)
 }
 
 /* SIM_CARD: 17 to 20 digits joined by at most one \h each. */
-int llm_mask_shape_sim(const llm_mask_where_t *w)
+int llm_mask_quick_sim(const llm_mask_features_t *own)
 {
-    return w->own->chains.h_digits >= 17;
+    return own->chains.h_digits >= 17;
 }
 
 /* SOCIAL_ID begins with fbid, then 8-20 digits. */
@@ -1005,6 +1156,12 @@ int llm_mask_shape_ip(const llm_mask_where_t *w)
     apr_size_t p, to = w->run_end + 16 < w->len ? w->run_end + 16 : w->len;
     int dots = 0;
 
+    /* Its ':', its dots between digits, or the letters of "localhost"
+     * (all IP's anchors) are in the cluster. */
+    if (!(w->own->seps & (LLM_MASK_SEP_COLON | LLM_MASK_SEP_DOT
+                          | LLM_MASK_SEP_ALPHA))) {
+        return 0;
+    }
     for (p = w->start; p < to; p++) {
         if (u[p] == ':' && p + 1 < w->len
             && (is_hex(u[p + 1]) || u[p + 1] == ':')) {
@@ -1020,7 +1177,7 @@ int llm_mask_shape_ip(const llm_mask_where_t *w)
             dots = 0;
         }
     }
-    return BEGINS_IN(w, "localhost");
+    return (w->own->seps & LLM_MASK_SEP_ALPHA) && BEGINS_IN(w, "localhost");
 }
 
 /* URL: "http://", "https://" (the "://" 4 or 5 bytes in) or "www.". */
@@ -1028,4 +1185,21 @@ int llm_mask_shape_url(const llm_mask_where_t *w)
 {
     return begins_in(w, "://", w->start, w->run_end + 5)
            || BEGINS_IN(w, "www.");
+}
+
+/* EMAIL: the local part, up to 64 of [A-Za-z0-9._%+-], ends at the
+ * cluster's first '@': the match begins where that run does. */
+int llm_mask_shape_email(const llm_mask_where_t *w)
+{
+    const unsigned char *u = w->text;
+    apr_size_t p = w->run_start;
+
+    while (p > 0 && w->run_start - p < 65
+           && (is_digit(u[p - 1]) || is_alpha(u[p - 1]) || u[p - 1] == '.'
+               || u[p - 1] == '_' || u[p - 1] == '%' || u[p - 1] == '+'
+               || u[p - 1] == '-')) {
+        p--;
+    }
+    begin_at(w, p);
+    return 1;
 }

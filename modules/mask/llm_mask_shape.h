@@ -16,11 +16,16 @@ void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
                                apr_size_t start, apr_size_t end,
                                llm_mask_features_t *f);
 
+/** Only the separators' features of a cluster (for anchors other than
+ *  the digits, whose shape tests read no more). */
+apr_uint32_t llm_mask_cluster_seps(const unsigned char *u, apr_size_t start,
+                                   apr_size_t end);
+
 /** Anchors less than this many bytes apart are one cluster ("512 345
  *  678", "15.03.2024 o 14:30"): one search over a stretch that starts
  *  and ends with an anchor byte finds what a search per run would, and
- *  costs less. The shape tests rely on it being 16 (llm_mask_shape.c). */
-#define LLM_MASK_RUN_GAP 16
+ *  costs less. The shape tests rely on it being 13 (llm_mask_shape.c). */
+#define LLM_MASK_RUN_GAP 13
 
 /**
  * The clusters of the anchor's bytes and literal (caseless) in @a text,
@@ -35,37 +40,38 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
 int llm_mask_holds_anchor(const llm_mask_anchor_t *a, const char *s,
                           apr_size_t n);
 
-int llm_mask_shape_pesel(const llm_mask_where_t *w);
+int llm_mask_quick_pesel(const llm_mask_features_t *own);
 int llm_mask_shape_pesel_tagged(const llm_mask_where_t *w);
-int llm_mask_shape_nip(const llm_mask_where_t *w);
-int llm_mask_shape_regon(const llm_mask_where_t *w);
+int llm_mask_quick_nip(const llm_mask_features_t *own);
+int llm_mask_quick_regon(const llm_mask_features_t *own);
 int llm_mask_shape_date_words(const llm_mask_where_t *w);
-int llm_mask_shape_date_numeric(const llm_mask_where_t *w);
-int llm_mask_shape_time(const llm_mask_where_t *w);
+int llm_mask_quick_date_numeric(const llm_mask_features_t *own);
+int llm_mask_quick_time(const llm_mask_features_t *own);
 int llm_mask_shape_money(const llm_mask_where_t *w);
 int llm_mask_shape_vin(const llm_mask_where_t *w);
 int llm_mask_shape_iban(const llm_mask_where_t *w);
 int llm_mask_shape_plate(const llm_mask_where_t *w);
-int llm_mask_shape_postal(const llm_mask_where_t *w);
-int llm_mask_shape_nrb(const llm_mask_where_t *w);
+int llm_mask_quick_postal(const llm_mask_features_t *own);
+int llm_mask_quick_nrb(const llm_mask_features_t *own);
 int llm_mask_shape_krs(const llm_mask_where_t *w);
-int llm_mask_shape_passport(const llm_mask_where_t *w);
-int llm_mask_shape_id_card(const llm_mask_where_t *w);
-int llm_mask_shape_ssn(const llm_mask_where_t *w);
-int llm_mask_shape_health(const llm_mask_where_t *w);
+int llm_mask_quick_passport(const llm_mask_features_t *own);
+int llm_mask_quick_id_card(const llm_mask_features_t *own);
+int llm_mask_quick_ssn(const llm_mask_features_t *own);
+int llm_mask_quick_health(const llm_mask_features_t *own);
 int llm_mask_shape_phone_intl(const llm_mask_where_t *w);
 int llm_mask_shape_phone(const llm_mask_where_t *w);
 int llm_mask_shape_mac(const llm_mask_where_t *w);
-int llm_mask_shape_card(const llm_mask_where_t *w);
+int llm_mask_quick_card(const llm_mask_features_t *own);
 int llm_mask_shape_cert(const llm_mask_where_t *w);
 int llm_mask_shape_invoice(const llm_mask_where_t *w);
 int llm_mask_shape_order(const llm_mask_where_t *w);
 int llm_mask_shape_transaction(const llm_mask_where_t *w);
-int llm_mask_shape_sim(const llm_mask_where_t *w);
+int llm_mask_quick_sim(const llm_mask_features_t *own);
 int llm_mask_shape_social(const llm_mask_where_t *w);
 int llm_mask_shape_eu_vat(const llm_mask_where_t *w);
 int llm_mask_shape_ip(const llm_mask_where_t *w);
 int llm_mask_shape_url(const llm_mask_where_t *w);
 int llm_mask_shape_jwt(const llm_mask_where_t *w);
+int llm_mask_shape_email(const llm_mask_where_t *w);
 
 #endif /* LLM_MASK_SHAPE_H */
