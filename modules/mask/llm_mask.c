@@ -723,6 +723,53 @@ static int span_order(const void *a, const void *b)
     return x->rule - y->rule;
 }
 
+/* Two runs of candidates in span order, merged into @a out. */
+static void merge_two(const llm_mask_span_t *x, int nx,
+                      const llm_mask_span_t *y, int ny, llm_mask_span_t *out)
+{
+    while (nx && ny) {
+        if (span_order(y, x) < 0) {
+            *out++ = *y++;
+            ny--;
+        }
+        else {
+            *out++ = *x++;
+            nx--;
+        }
+    }
+    memcpy(out, x, nx * sizeof(*x));
+    memcpy(out + nx, y, ny * sizeof(*y));
+}
+
+/*
+ * The candidates in span order. Each rule's come in order already (its
+ * matches never overlap): the runs [bound[i], bound[i + 1]) are merged
+ * in pairs, log2(rules) passes, rather than the whole sorted again.
+ * Returns the array sorted, @a all or one from @a p.
+ */
+static llm_mask_span_t *sort_candidates(apr_pool_t *p, llm_mask_span_t *all,
+                                        int n, int *bound, int nruns)
+{
+    llm_mask_span_t *from = all, *to = apr_palloc(p, n * sizeof(*all));
+    int i, merged;
+
+    while (nruns > 1) {
+        for (i = 0, merged = 0; i < nruns; i += 2, merged++) {
+            int a = bound[i], b = bound[i + 1];
+            int c = i + 2 <= nruns ? bound[i + 2] : b;
+
+            merge_two(from + a, b - a, from + b, c - b, to + a);
+            bound[merged] = a;
+        }
+        bound[merged] = n;
+        nruns = merged;
+        all = to;
+        to = from;
+        from = all;
+    }
+    return from;
+}
+
 int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                    const char *text, apr_size_t len, apr_size_t from,
                    int holds, llm_mask_span_t **spans)
@@ -745,6 +792,8 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     apr_array_header_t *around;
     llm_mask_span_t *all, *kept;
     apr_size_t last_end = from;
+    int *bound = apr_palloc(p, (rs->rules->nelts + 2) * sizeof(*bound));
+    int nbound = 0;
     scan_t sc;
     int i, n = 0;
 
@@ -769,6 +818,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
         if (!rule->code) {
             continue;
         }
+        bound[nbound++] = cands->nelts;     /* this rule's run begins */
         around = rule->anchor && !rs->exhaustive
                  ? runs_of(runs, p, &sc, rule->anchor) : NULL;
         if (around && !too_dense(around, len)) {
@@ -783,8 +833,9 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     if (!cands->nelts) {
         return 0;
     }
-    all = (llm_mask_span_t *)cands->elts;
-    qsort(all, cands->nelts, sizeof(*all), span_order);
+    bound[nbound] = cands->nelts;
+    all = sort_candidates(p, (llm_mask_span_t *)cands->elts, cands->nelts,
+                          bound, nbound);
     kept = all;         /* written over in place: kept <= all */
     for (i = 0; i < cands->nelts; i++) {
         if (all[i].start < last_end) {

@@ -74,7 +74,8 @@ typedef struct {
 } llm_mask_where_t;
 
 /** The features of every cluster the window touches, together: the
- *  cluster's own, or those of several written in @a buf. */
+ *  cluster's own, or those of several written in @a buf (lens, words,
+ *  seps and marks only). */
 const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
                                                llm_mask_features_t *buf);
 
@@ -104,6 +105,9 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
 #define LLM_MASK_MARK_PLATE     0x400   /* 2-3 capitals, \h?, 3-5 more */
 #define LLM_MASK_MARK_HEX_PAIR  0x800   /* a 2-byte word beside ':' or '-' */
 #define LLM_MASK_MARK_IBAN      0x1000  /* two letters, [ -]?, the group */
+#define LLM_MASK_MARK_ORDER     0x2000  /* [DR] [-_]? 3-10 */
+#define LLM_MASK_MARK_INVOICE   0x4000  /* [VE] [/-] 4 */
+#define LLM_MASK_MARK_SOCIAL    0x8000  /* d 8-20 */
 
 /**
  * A rule's shape test: 0 when no match of the rule can lie in the

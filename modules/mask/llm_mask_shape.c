@@ -281,6 +281,35 @@ static int labelled(const groups_t *gs, int i)
            && (is_alpha(gs->u[at - 2]) || gs->u[at - 2] >= 0x80);
 }
 
+static unsigned char lower(unsigned char c)
+{
+    return is_upper(c) ? c | 0x20 : c;
+}
+
+/* The labels' last letters before a group (caseless, none of them a k
+ * or an s): ORDER_NUMBER's (?:ORDER|ORD)[\-_]?[0-9]{3,10}, INVOICE's
+ * (?:FV|INV|INVOICE)[/\-][0-9]{4}, SOCIAL_ID's fbid[0-9]{8,20}. */
+static apr_uint32_t label_marks(const groups_t *gs, int i)
+{
+    apr_size_t at = gs->g[i].start, n = glen(gs, i);
+    unsigned char b = before(gs, i), c = at >= 2 ? lower(gs->u[at - 2]) : 0;
+    apr_uint32_t m = 0;
+
+    b = lower(b);
+    if (in(n, 3, 10)
+        && (b == 'd' || b == 'r'
+            || ((b == '-' || b == '_') && (c == 'd' || c == 'r')))) {
+        m |= LLM_MASK_MARK_ORDER;
+    }
+    if (n == 4 && (b == '/' || b == '-') && (c == 'v' || c == 'e')) {
+        m |= LLM_MASK_MARK_INVOICE;
+    }
+    if (in(n, 8, 20) && b == 'd') {
+        m |= LLM_MASK_MARK_SOCIAL;
+    }
+    return m;
+}
+
 /* CAR_PLATE: (?<![\p{L}\p{N}\-]) 2-3 capitals, \h?, then this group's
  * first digit and 2-4 more digits or capitals, not followed by a
  * letter, a digit or '-' (a byte outside ASCII may be a letter). */
@@ -357,6 +386,7 @@ static apr_uint32_t read_marks(const groups_t *gs)
         m |= labelled(gs, i) ? LLM_MASK_MARK_LABELLED : 0;
         m |= plate_at(gs, i) ? LLM_MASK_MARK_PLATE : 0;
         m |= iban_head_at(gs, i) ? LLM_MASK_MARK_IBAN : 0;
+        m |= label_marks(gs, i);
         if (i < 1) {
             continue;
         }
@@ -484,29 +514,6 @@ void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
     f->marks |= read_marks(&gs);
 }
 
-#define MOST(field) (to->field = from->field > to->field ? from->field \
-                                                       : to->field)
-static void most_chains(llm_mask_chains_t *to, const llm_mask_chains_t *from)
-{
-    MOST(dash_digits);
-    MOST(dash_groups);
-    MOST(h_digits);
-    MOST(nrb_digits);
-    MOST(dot_groups);
-}
-#undef MOST
-
-/* Adds @a r's features to @a f. */
-static void add_features(llm_mask_features_t *f, const llm_mask_features_t *r)
-{
-    f->digits += r->digits;
-    f->lens |= r->lens;
-    f->words |= r->words;
-    f->lwords |= r->lwords;
-    f->seps |= r->seps;
-    f->marks |= r->marks;
-    most_chains(&f->chains, &r->chains);
-}
 
 const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
                                                llm_mask_features_t *f)
@@ -518,11 +525,14 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
     if (alone) {
         return w->own;
     }
-    memset(f, 0, sizeof(*f));
+    f->lens = f->words = f->seps = f->marks = 0;
     for (j = w->k; j > 0 && w->runs[j - 1].end > w->start; j--) {
     }
     for (; j < w->nruns && w->runs[j].start < w->end; j++) {
-        add_features(f, &w->runs[j].f);
+        f->lens |= w->runs[j].f.lens;
+        f->words |= w->runs[j].f.words;
+        f->seps |= w->runs[j].f.seps;
+        f->marks |= w->runs[j].f.marks;
     }
     return f;
 }
@@ -723,9 +733,20 @@ static int after_magnitude(const llm_mask_where_t *w, apr_size_t p)
 static apr_size_t currency_in(const llm_mask_where_t *w, apr_size_t from,
                               apr_size_t to)
 {
+    /* The first bytes of currency_at's cases. */
+    static const char may[256] = {
+        ['$'] = 1, [0xc2] = 1, [0xe2] = 1,
+        ['a'] = 1, ['A'] = 1, ['c'] = 1, ['C'] = 1, ['d'] = 1, ['D'] = 1,
+        ['e'] = 1, ['E'] = 1, ['f'] = 1, ['F'] = 1, ['g'] = 1, ['G'] = 1,
+        ['h'] = 1, ['H'] = 1, ['i'] = 1, ['I'] = 1, ['j'] = 1, ['J'] = 1,
+        ['n'] = 1, ['N'] = 1, ['p'] = 1, ['P'] = 1, ['r'] = 1, ['R'] = 1,
+        ['s'] = 1, ['S'] = 1, ['u'] = 1, ['U'] = 1, ['z'] = 1, ['Z'] = 1,
+    };
+
     for (to = to < w->len ? to : w->len; from < to; from++) {
-        if ((from == 0 || !is_alpha(w->text[from - 1])
-             || after_magnitude(w, from))
+        if (may[w->text[from]]
+            && (from == 0 || !is_alpha(w->text[from - 1])
+                || after_magnitude(w, from))
             && currency_at(w, from)) {
             return from;
         }
@@ -956,13 +977,16 @@ int llm_mask_quick_health(const llm_mask_features_t *own)
 /* PHONE_INTERNATIONAL begins with '+' and a digit 1-9. */
 int llm_mask_shape_phone_intl(const llm_mask_where_t *w)
 {
-    apr_size_t p;
+    const unsigned char *plus = w->text + w->start;
 
-    for (p = w->start; p < w->run_end && p + 1 < w->len; p++) {
-        if (w->text[p] == '+' && w->text[p + 1] >= '1'
-            && w->text[p + 1] <= '9') {
+    while (w->start < w->run_end
+           && (plus = memchr(plus, '+', w->run_end - (apr_size_t)
+                                         (plus - w->text)))) {
+        if ((apr_size_t)(plus - w->text) + 1 < w->len && plus[1] >= '1'
+            && plus[1] <= '9') {
             return 1;
         }
+        plus++;
     }
     return 0;
 }
@@ -1078,17 +1102,15 @@ int llm_mask_shape_cert(const llm_mask_where_t *w)
  * digits, [/-], 3-6 digits. */
 int llm_mask_shape_invoice(const llm_mask_where_t *w)
 {
-    return (w->own->lens & BIT(4)) && (w->own->lens & BITS(3, 6))
-           && (w->own->marks & LLM_MASK_MARK_LABELLED)
+    return (w->own->lens & BITS(3, 6))
+           && (w->own->marks & LLM_MASK_MARK_INVOICE)
            && (BEGINS_IN(w, "fv") || BEGINS_IN(w, "inv"));
 }
 
 /* ORDER_NUMBER begins with ORDER or ORD, maybe [-_], then 3-10 digits. */
 int llm_mask_shape_order(const llm_mask_where_t *w)
 {
-    return (w->own->lens & BITS(3, 10))
-           && (w->own->marks & LLM_MASK_MARK_LABELLED)
-           && BEGINS_IN(w, "ord");
+    return (w->own->marks & LLM_MASK_MARK_ORDER) && BEGINS_IN(w, "ord");
 }
 
 /* TRANSACTION_REF: 2-5 letters, '-' or '_', 4-8 digits, '-' or '_',
@@ -1129,8 +1151,7 @@ int llm_mask_quick_sim(const llm_mask_features_t *own)
 /* SOCIAL_ID begins with fbid, then 8-20 digits. */
 int llm_mask_shape_social(const llm_mask_where_t *w)
 {
-    return (w->own->marks & LLM_MASK_MARK_LABELLED)
-           && BEGINS_IN(w, "fbid");
+    return (w->own->marks & LLM_MASK_MARK_SOCIAL) && BEGINS_IN(w, "fbid");
 }
 
 /* EU_VAT: \b[A-Z]{2}[0-9A-Z]{8,12}\b, caseless: an ASCII word of 10 to

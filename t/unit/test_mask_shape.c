@@ -224,7 +224,8 @@ static void test_values(void)
         "abcd:ef::", "localhost:99", "00:1A:2b:3C:4d:5E", "001a2b3c4d5e",
         "cert 0123456789abcdef01", "1HGCM82633A004352", "nr rej. WA 12345",
         "plate KR1ABCD", "ORD-12345", "fbid1234567890", "TX-1234-567",
-        "INV-2024-000123", "KRS: 0000123456", "AB1234567", "ABC123456",
+        "INV-2024-000123", "INVOICE/2024/0042", "ORDER12345", "KRS: 0000123456",
+        "AB1234567", "ABC123456",
         "123-45-6789", "12345678/123", "DE123456789", "4111 1111 1111 1111",
         "8948 0000 0000 0000 0001", "https://example.com/a?b=1",
         "www.example.co.uk", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkw"
