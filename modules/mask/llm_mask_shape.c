@@ -469,13 +469,14 @@ static void read_words(groups_t *gs, llm_mask_features_t *f)
     }
 }
 
-/* A cluster with more groups than MAX_GROUPS: every chain and mark, so
- * that no test rules anything out there. */
+/* A cluster with more groups than MAX_GROUPS: every feature, so that
+ * no test rules anything out there (its bytes are not all read). */
 static void read_everything(llm_mask_features_t *f)
 {
     memset(&f->chains, 0xff, sizeof(f->chains));
-    f->marks = ~(apr_uint32_t)0;
-    f->words = f->lwords = ~(apr_uint32_t)0;
+    f->digits = ~0u >> 1;
+    f->lens = f->words = f->lwords = ~(apr_uint32_t)0;
+    f->seps = f->marks = ~(apr_uint32_t)0;
 }
 
 void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,

@@ -264,6 +264,22 @@ static void test_values(void)
               "the same spans");
 }
 
+/* A cluster of more groups than its features record (64), a value at
+ * its end: found all the same (the fuzz target's first find). */
+static void test_many_groups(void)
+{
+    char *text = "Numery: ";
+    int i;
+
+    for (i = 0; i < 70; i++) {
+        text = apr_pstrcat(pool, text, "1 ", NULL);
+    }
+    text = apr_pstrcat(pool, text, "44051401359 i dalej zwyk\xc5\x82y tekst "
+                       "bez liczb, dostatecznie d\xc5\x82ugi.", NULL);
+    ok(same_spans(text), "a cluster of 70 groups, a PESEL at its end: the "
+       "same spans");
+}
+
 static void test_generated(void)
 {
     apr_pool_t *outer = pool;
@@ -298,6 +314,7 @@ int main(void)
        "the default rules compile");
     test_vectors();
     test_values();
+    test_many_groups();
     test_generated();
     apr_pool_destroy(pool);
     apr_terminate();
