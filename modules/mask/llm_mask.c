@@ -626,7 +626,7 @@ static int shape_allows(const rule_t *rule, const scan_t *sc,
     llm_mask_where_t w;
 
     if (rule->anchor->quick) {
-        return rule->anchor->quick(&run[k].f);
+        return (run[k].f.quick & rule->anchor->quick) != 0;
     }
     if (!rule->anchor->shape || run[k].end - *start > SHAPE_MAX_STRETCH) {
         return 1;
@@ -646,6 +646,16 @@ static int shape_allows(const rule_t *rule, const scan_t *sc,
     return rule->anchor->shape(&w);
 }
 
+static int digits_in(const char *text, apr_size_t from, apr_size_t to)
+{
+    int n = 0;
+
+    for (; from < to; from++) {
+        n += text[from] >= '0' && text[from] <= '9';
+    }
+    return n;
+}
+
 static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
                           const apr_array_header_t *runs)
 {
@@ -661,6 +671,15 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         if (run[k].end <= at) {
             continue;           /* inside what a match consumed */
         }
+        if (a->quick && !sc->steps && !(run[k].f.quick & a->quick)) {
+            /* Clusters this rule cannot match in, passed in a row (a
+             * stream notes each step: it takes the loop below). */
+            while (k + 1 < runs->nelts && !(run[k + 1].f.quick & a->quick)) {
+                k++;
+            }
+            at = run[k].end > at ? run[k].end : at;
+            continue;
+        }
         start = run[k].start > back ? run[k].start - back : 0;
         start = start > at ? start : at;
         end = run[k].end + a->span + LOOKAHEAD;
@@ -675,6 +694,12 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         candidate(rule, i, sc, rc);
         at = resume_at(sc->text, sc->len, ov);
         step(sc, i, at);
+        if (a->digits && at < run[k].end
+            && digits_in(sc->text, at, run[k].end) < a->digits) {
+            at = run[k].end;    /* too few digits left for another */
+            step(sc, i, at);
+            continue;
+        }
         k--;                    /* the same run may hold another match */
     }
 }

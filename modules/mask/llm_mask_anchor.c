@@ -198,9 +198,9 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
     int k;
 
     class_of(&c, a->bytes);
-    /* Room for a cluster of digits per 128 bytes, as prose with PII
+    /* Room for a cluster of digits per 64 bytes, as prose with PII
      * has: an array grown by doubling copies every cluster again. */
-    runs = apr_array_make(p, c.digits ? (int)(len / 128) + 16 : 16,
+    runs = apr_array_make(p, c.digits ? (int)(len / 64) + 16 : 16,
                           sizeof(llm_mask_run_t));
     b = next_byte(&c, u, 0, len);
     while (b < len || lit < len) {

@@ -41,6 +41,8 @@ typedef struct {
     apr_uint32_t seps;          /* LLM_MASK_SEP_*: bytes between digits */
     apr_uint32_t marks;         /* LLM_MASK_MARK_*: shapes of groups */
     llm_mask_chains_t chains;   /* the longest chains of digit groups */
+    apr_uint32_t quick;         /* LLM_MASK_QUICK_*: the quick tests that
+                                   pass here */
 } llm_mask_features_t;
 
 /** A cluster of anchor bytes: [start, end) starts and ends with one. */
@@ -108,6 +110,7 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
 #define LLM_MASK_MARK_ORDER     0x2000  /* [DR] [-_]? 3-10 */
 #define LLM_MASK_MARK_INVOICE   0x4000  /* [VE] [/-] 4 */
 #define LLM_MASK_MARK_SOCIAL    0x8000  /* d 8-20 */
+#define LLM_MASK_MARK_NRB       0x10000 /* 2 (4){6}, not after AB */
 
 /**
  * A rule's shape test: 0 when no match of the rule can lie in the
@@ -119,9 +122,22 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
  */
 typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
 
-/** A shape test that reads no more than the cluster's own features:
- *  cheaper, as it needs no window (the same contract). */
-typedef int (*llm_mask_quick_fn)(const llm_mask_features_t *own);
+/** Shape tests that read no more than a cluster's own features, done
+ *  once per cluster for all rules (llm_mask_features_t.quick): the rule
+ *  runs only where its bit is set (the same contract). */
+#define LLM_MASK_QUICK_PESEL         0x0001
+#define LLM_MASK_QUICK_NIP           0x0002
+#define LLM_MASK_QUICK_REGON         0x0004
+#define LLM_MASK_QUICK_DATE_NUMERIC  0x0008
+#define LLM_MASK_QUICK_TIME          0x0010
+#define LLM_MASK_QUICK_POSTAL        0x0020
+#define LLM_MASK_QUICK_NRB           0x0040
+#define LLM_MASK_QUICK_PASSPORT      0x0080
+#define LLM_MASK_QUICK_ID_CARD       0x0100
+#define LLM_MASK_QUICK_SSN           0x0200
+#define LLM_MASK_QUICK_HEALTH        0x0400
+#define LLM_MASK_QUICK_CARD          0x0800
+#define LLM_MASK_QUICK_SIM           0x1000
 
 /**
  * Where a rule can match, so that it runs only there (llm_mask.c): every
@@ -136,7 +152,11 @@ typedef struct {
     int span;
     const char *literal;
     llm_mask_shape_fn shape;
-    llm_mask_quick_fn quick;
+    apr_uint32_t quick;         /* an LLM_MASK_QUICK_* bit, or 0 */
+    int digits;                 /* the fewest digits of a match, all in
+                                   the cluster where it begins (0: not
+                                   so): a cluster searched again after
+                                   a match needs as many more */
 } llm_mask_anchor_t;
 
 /** A rule of the default list. */

@@ -73,13 +73,15 @@
  * whole text finds nothing more. */
 #define DIGITS "0123456789"
 #define ANCHOR(bytes, back, span, shape)                                   \
-    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, NULL })
-#define ANCHOR_QUICK(bytes, back, span, quick)                             \
-    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, NULL, quick })
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, 0 })
+#define ANCHOR_D(bytes, back, span, shape, digits)                         \
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, digits })
+#define ANCHOR_QUICK(bytes, back, span, quick, digits)                     \
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, NULL, quick,     \
+                                 digits })
 #define ANCHOR_OR(bytes, literal, back, span, shape)                       \
-    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape, NULL })
+    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape, 0, 0 })
 #define SHAPE(name) llm_mask_shape_ ## name
-#define QUICK(name) llm_mask_quick_ ## name
 
 const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "EMAIL",
@@ -111,16 +113,16 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "pesel", 0, NULL, ANCHOR(DIGITS, 29, 48, SHAPE(pesel_tagged)) },
     { "PESEL",
       "(?<!\\w)[_*]{0,3}([0-9]{11})[_*]{0,3}(?!\\w)",
-      "pesel", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 20, QUICK(pesel)) },
+      "pesel", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 20, LLM_MASK_QUICK_PESEL, 11) },
     /* 3-3-2-2, 3-2-2-3 (hyphens or spaces) or 10 digits. */
     { "NIP",
       "(?<![0-9])[_*]{0,3}([0-9]{3}-?[0-9]{3}-?[0-9]{2}-?[0-9]{2}"
       "|[0-9]{3}-[0-9]{2}-[0-9]{2}-[0-9]{3}|[0-9]{3} [0-9]{3} [0-9]{2} [0-9]{2}"
       "|[0-9]{3} [0-9]{2} [0-9]{2} [0-9]{3})[_*]{0,3}(?![0-9])",
-      "nip", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 24, QUICK(nip)) },
+      "nip", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 24, LLM_MASK_QUICK_NIP, 10) },
     { "REGON",
       "\\b([0-9]{2}\\h?[0-9]{3}\\h?[0-9]{4}(?:\\h?[0-9]{5})?)\\b",
-      "regon", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 20, QUICK(regon)) },
+      "regon", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 20, LLM_MASK_QUICK_REGON, 9) },
     { "DATE",
       "(?i)(?<!\\w)(?:[0-9]{1,2}\\.?\\h{1,3}(?:" PL_MONTHS ")\\h{1,3}[0-9]{4}"
       "|[0-9]{4}\\h{1,3}(?:" PL_MONTHS ")\\h{1,3}[0-9]{1,2}"
@@ -134,11 +136,11 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "(?<![0-9.])(?:[0-9]{4}\\h{0,2}[\\-./]\\h{0,2}[0-9]{1,2}\\h{0,2}[\\-./]"
       "\\h{0,2}[0-9]{1,2}|[0-9]{1,2}\\h{0,2}[\\-./]\\h{0,2}[0-9]{1,2}\\h{0,2}"
       "[\\-./]\\h{0,2}[0-9]{4})(?![0-9]|[.,][0-9])",
-      "date", 0, "DATE", ANCHOR_QUICK(DIGITS, 0, 24, QUICK(date_numeric)) },
+      "date", 0, "DATE", ANCHOR_QUICK(DIGITS, 0, 24, LLM_MASK_QUICK_DATE_NUMERIC, 6) },
     { "TIME",
       "(?<![0-9.:])(?:[01][0-9]|2[0-3])[:.][0-5][0-9](?::[0-5][0-9])?"
       "(?![0-9]|[.:][0-9])",
-      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 10, QUICK(time)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 10, LLM_MASK_QUICK_TIME, 4) },
     /* Amounts of 1000 and more without a separator, "tys" without its
      * dot, "k", grosze and a leading "zł" count too. */
     { "MONEY",
@@ -162,13 +164,13 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
      * a longer number, whatever follows on the line. */
     { "POSTAL_CODE",
       "(?<![0-9]|[0-9]-)[_*]{0,3}([0-9]{2}-[0-9]{3})[_*]{0,3}(?!-?[0-9])",
-      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 3, 12, QUICK(postal)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 3, 12, LLM_MASK_QUICK_POSTAL, 5) },
     /* Not right after a two-letter country code (that is an IBAN), but
      * after a label such as "NRB" it is. */
     { "NRB",
       "(?<![A-Z]{2})(?<!\\b[A-Z]{2}[ \\-])(?<![0-9])([0-9]{2}(?:"
       SEP "?[0-9]{4}){6})(?![0-9])",
-      "nrb", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 40, QUICK(nrb)) },
+      "nrb", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 40, LLM_MASK_QUICK_NRB, 26) },
     /* A labelled KRS, or the zero-padded shape; not any 10 digits. */
     { "KRS",
       "(?i)(?:\\bKRS[:\\h]{1,4}(?:nr\\.?\\h{0,2})?([0-9]{10})"
@@ -176,16 +178,16 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "krs", 0, NULL, ANCHOR(DIGITS, 24, 42, SHAPE(krs)) },
     { "PASSPORT",
       "(?i)\\b[A-Z]{2}[0-9]{7}\\b",
-      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 2, 9, QUICK(passport)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 2, 9, LLM_MASK_QUICK_PASSPORT, 7) },
     { "ID_CARD",
       "(?i)\\b[A-Z]{3}[0-9]{6}\\b",
-      "id_card", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 9, QUICK(id_card)) },
+      "id_card", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 9, LLM_MASK_QUICK_ID_CARD, 6) },
     { "SSN",
       "\\b[0-9]{3}-[0-9]{2}-[0-9]{4}\\b",
-      "ssn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 11, QUICK(ssn)) },
+      "ssn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 11, LLM_MASK_QUICK_SSN, 9) },
     { "HEALTH_CODE",
       "\\b[0-9]{8}/[0-9]{3}\\b",
-      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 12, QUICK(health)) },
+      NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 12, LLM_MASK_QUICK_HEALTH, 11) },
     { "PHONE_INTERNATIONAL",
       "(?<![\\w+])\\+[1-9][0-9]{0,2}+(?:[ \\-]?+[0-9]{1,4}+){2,6}+(?![0-9])",
       "phone_international", 0, NULL, ANCHOR(DIGITS, 1, 32, SHAPE(phone_intl)) },
@@ -200,7 +202,7 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "CREDIT_CARD",
       "\\b(?:[0-9]{4}[ \\-]?[0-9]{6}[ \\-]?[0-9]{5}|(?:[0-9]{4}[ \\-]?){3}"
       "[0-9]{1,7})\\b",
-      "luhn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 25, QUICK(card)) },
+      "luhn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 25, LLM_MASK_QUICK_CARD, 13) },
     { "SSL_CERT",
       "(?<![A-Z]{2}[0-9])\\b[0-9A-Fa-f]{16,40}\\b",
       "ssl_serial", 0, NULL, ANCHOR(DIGITS, 39, 40, SHAPE(cert)) },
@@ -210,20 +212,20 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       NULL, 0, NULL, ANCHOR("J", 2, 12300, SHAPE(jwt)) },
     { "INVOICE_NUMBER",
       "(?i)\\b(?:FV|INV|INVOICE)[/\\-][0-9]{4}[/\\-][0-9]{3,6}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 8, 25, SHAPE(invoice)) },
+      NULL, 0, NULL, ANCHOR_D(DIGITS, 8, 25, SHAPE(invoice), 7) },
     { "ORDER_NUMBER",
       "(?i)\\b(?:ORDER|ORD)[\\-_]?[0-9]{3,10}(?:[\\-_/][0-9]{1,10}){0,3}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 6, 64, SHAPE(order)) },
+      NULL, 0, NULL, ANCHOR_D(DIGITS, 6, 64, SHAPE(order), 3) },
     { "TRANSACTION_REF",
       "(?i)(?<![A-Z]{2}-)(?<![A-Z]{2}[0-9])\\b[A-Z]{2,5}[\\-_](?![0-9]{2}[\\-_])"
       "[0-9]{4,8}[\\-_][0-9]{3,6}\\b",
       "transaction_ref", 0, NULL, ANCHOR(DIGITS, 6, 25, SHAPE(transaction)) },
     { "SIM_CARD",
       "\\b(?:[0-9]{4}\\h?){4}[0-9]{1,4}\\b",
-      "iccid", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 30, QUICK(sim)) },
+      "iccid", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 30, LLM_MASK_QUICK_SIM, 17) },
     { "SOCIAL_ID",
       "(?i)\\bfbid[0-9]{8,20}\\b",
-      NULL, 0, NULL, ANCHOR(DIGITS, 4, 30, SHAPE(social)) },
+      NULL, 0, NULL, ANCHOR_D(DIGITS, 4, 30, SHAPE(social), 8) },
     { "EU_VAT",
       "(?i)\\b[A-Z]{2}[0-9A-Z]{8,12}\\b",
       "eu_vat", 0, NULL, ANCHOR(DIGITS, 14, 14, SHAPE(eu_vat)) },

@@ -358,17 +358,54 @@ static int iban_head_at(const groups_t *gs, int i)
            && (q == 2 || !(is_alpha(u[q - 3]) || is_digit(u[q - 3])));
 }
 
-/* MAC_ADDRESS joined by ':' or '-': a hex pair holding a digit is a
- * 2-byte word with ':' or '-' beside it. */
-static int hex_pair_at(const groups_t *gs, int i, apr_size_t ws,
-                       apr_size_t we)
+/* A hex pair at @a p, then ':' or '-' (the pair after @a p - 3 ...). */
+static int pair_then_joint(const groups_t *gs, apr_size_t p)
 {
     const unsigned char *u = gs->u;
 
-    (void)i;
-    return we - ws == 2
-           && ((ws > 0 && (u[ws - 1] == ':' || u[ws - 1] == '-'))
-               || (we < gs->len && (u[we] == ':' || u[we] == '-')));
+    return p + 3 <= gs->len && is_hex(u[p]) && is_hex(u[p + 1])
+           && (u[p + 2] == ':' || u[p + 2] == '-');
+}
+
+/* MAC_ADDRESS joined by ':' or '-': a hex pair holding a digit is a
+ * 2-byte word, and of six pairs in a row every one has two more before
+ * it or two more after it. */
+static int hex_pair_at(const groups_t *gs, apr_size_t ws, apr_size_t we)
+{
+    const unsigned char *u = gs->u;
+    int before2 = ws >= 6 && pair_then_joint(gs, ws - 6)
+                  && pair_then_joint(gs, ws - 3);
+    int after2 = we + 6 <= gs->len && (u[we] == ':' || u[we] == '-')
+                 && pair_then_joint(gs, we + 1) && is_hex(u[we + 4])
+                 && is_hex(u[we + 5]);
+
+    return we - ws == 2 && (before2 || after2);
+}
+
+/* NRB: (?<![A-Z]{2})(?<!\b[A-Z]{2}[ \-])(?<![0-9]) then 2 + 6 x 4
+ * digits, each joined by at most one ' ', NBSP or '-': a first group
+ * of 2, 6, ... or 26 not right after two capitals, in a chain of 26
+ * digits or more from it. */
+static int nrb_from(const groups_t *gs, int i)
+{
+    const unsigned char *u = gs->u;
+    apr_size_t s = gs->g[i].start, total = 0, n = glen(gs, i);
+    int k;
+
+    if (n % 4 != 2 || n > 26
+        || (s >= 2 && is_upper(u[s - 1]) && is_upper(u[s - 2]))
+        || (s >= 3 && (u[s - 1] == ' ' || u[s - 1] == '-')
+            && is_upper(u[s - 2]) && is_upper(u[s - 3])
+            && (s == 3 || (u[s - 4] < 0x80 && !is_word(u[s - 4]))))) {
+        return 0;
+    }
+    for (k = i; k < gs->n; k++) {
+        if (k > i && !joined_by(gs, k, ' ', '-') && !joined_by_high(gs, k)) {
+            break;
+        }
+        total += glen(gs, k);
+    }
+    return total >= 26;
 }
 
 static apr_uint32_t read_marks(const groups_t *gs)
@@ -387,6 +424,7 @@ static apr_uint32_t read_marks(const groups_t *gs)
         m |= plate_at(gs, i) ? LLM_MASK_MARK_PLATE : 0;
         m |= iban_head_at(gs, i) ? LLM_MASK_MARK_IBAN : 0;
         m |= label_marks(gs, i);
+        m |= nrb_from(gs, i) ? LLM_MASK_MARK_NRB : 0;
         if (i < 1) {
             continue;
         }
@@ -463,7 +501,7 @@ static void read_words(groups_t *gs, llm_mask_features_t *f)
         if (we - ws >= 2 && is_alpha(u[ws]) && is_alpha(u[ws + 1])) {
             f->lwords |= len_bit(we - ws);
         }
-        if (hex_pair_at(gs, i, ws, we)) {
+        if (hex_pair_at(gs, ws, we)) {
             f->marks |= LLM_MASK_MARK_HEX_PAIR;
         }
     }
@@ -476,8 +514,10 @@ static void read_everything(llm_mask_features_t *f)
     memset(&f->chains, 0xff, sizeof(f->chains));
     f->digits = ~0u >> 1;
     f->lens = f->words = f->lwords = ~(apr_uint32_t)0;
-    f->seps = f->marks = ~(apr_uint32_t)0;
+    f->seps = f->marks = f->quick = ~(apr_uint32_t)0;
 }
+
+static apr_uint32_t read_quick(const llm_mask_features_t *f);
 
 void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
                                apr_size_t start, apr_size_t end,
@@ -513,6 +553,7 @@ void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
     read_words(&gs, f);
     read_chains(&gs, &f->chains);
     f->marks |= read_marks(&gs);
+    f->quick = read_quick(f);
 }
 
 
@@ -761,7 +802,7 @@ static apr_size_t currency_in(const llm_mask_where_t *w, apr_size_t from,
 
 /* PESEL: [_*]{0,3}([0-9]{11}) between non-word characters: a maximal
  * run of eleven. */
-int llm_mask_quick_pesel(const llm_mask_features_t *own)
+static int quick_pesel(const llm_mask_features_t *own)
 {
     return (own->lens & BIT(11)) != 0;
 }
@@ -786,12 +827,12 @@ int llm_mask_shape_pesel_tagged(const llm_mask_where_t *w)
     return label != NOWHERE;
 }
 
-int llm_mask_quick_nip(const llm_mask_features_t *own)
+static int quick_nip(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_NIP) != 0;
 }
 
-int llm_mask_quick_regon(const llm_mask_features_t *own)
+static int quick_regon(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_REGON) != 0;
 }
@@ -819,12 +860,12 @@ int llm_mask_shape_date_words(const llm_mask_where_t *w)
     return month != NOWHERE;
 }
 
-int llm_mask_quick_date_numeric(const llm_mask_features_t *own)
+static int quick_date_numeric(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_DATE) != 0;
 }
 
-int llm_mask_quick_time(const llm_mask_features_t *own)
+static int quick_time(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_TIME) != 0;
 }
@@ -923,15 +964,15 @@ int llm_mask_shape_plate(const llm_mask_where_t *w)
     return (all->marks & LLM_MASK_MARK_PLATE) != 0;
 }
 
-int llm_mask_quick_postal(const llm_mask_features_t *own)
+static int quick_postal(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_POSTAL) != 0;
 }
 
-/* NRB: 26 digits joined by at most one ' ', NBSP or '-' each. */
-int llm_mask_quick_nrb(const llm_mask_features_t *own)
+/* NRB: LLM_MASK_MARK_NRB (nrb_from). */
+static int quick_nrb(const llm_mask_features_t *own)
 {
-    return own->chains.nrb_digits >= 26;
+    return (own->marks & LLM_MASK_MARK_NRB) != 0;
 }
 
 /* KRS: ([0-9]{10}) after its label (up to 24 bytes), or 000[0-9]{7},
@@ -952,25 +993,25 @@ int llm_mask_shape_krs(const llm_mask_where_t *w)
 }
 
 /* PASSPORT: \b[A-Z]{2}[0-9]{7}\b: seven digits right after letters. */
-int llm_mask_quick_passport(const llm_mask_features_t *own)
+static int quick_passport(const llm_mask_features_t *own)
 {
     return (own->lens & BIT(7))
            && (own->marks & LLM_MASK_MARK_LABELLED);
 }
 
 /* ID_CARD: \b[A-Z]{3}[0-9]{6}\b: six digits right after letters. */
-int llm_mask_quick_id_card(const llm_mask_features_t *own)
+static int quick_id_card(const llm_mask_features_t *own)
 {
     return (own->lens & BIT(6))
            && (own->marks & LLM_MASK_MARK_LABELLED);
 }
 
-int llm_mask_quick_ssn(const llm_mask_features_t *own)
+static int quick_ssn(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_SSN) != 0;
 }
 
-int llm_mask_quick_health(const llm_mask_features_t *own)
+static int quick_health(const llm_mask_features_t *own)
 {
     return (own->marks & LLM_MASK_MARK_HEALTH) != 0;
 }
@@ -1083,7 +1124,7 @@ int llm_mask_shape_mac(const llm_mask_where_t *w)
 }
 
 /* CREDIT_CARD: 13 to 19 digits joined by at most one ' ' or '-'. */
-int llm_mask_quick_card(const llm_mask_features_t *own)
+static int quick_card(const llm_mask_features_t *own)
 {
     return own->chains.dash_digits >= 13;
 }
@@ -1144,7 +1185,7 @@ int llm_mask_shape_transaction(const llm_mask_where_t *w)
 }
 
 /* SIM_CARD: 17 to 20 digits joined by at most one \h each. */
-int llm_mask_quick_sim(const llm_mask_features_t *own)
+static int quick_sim(const llm_mask_features_t *own)
 {
     return own->chains.h_digits >= 17;
 }
@@ -1176,7 +1217,7 @@ int llm_mask_shape_ip(const llm_mask_where_t *w)
 {
     const unsigned char *u = w->text;
     apr_size_t p, to = w->run_end + 16 < w->len ? w->run_end + 16 : w->len;
-    int dots = 0;
+    int dots = 0, colons = 0;
 
     /* Its ':', its dots between digits, or the letters of "localhost"
      * (all IP's anchors) are in the cluster. */
@@ -1185,8 +1226,9 @@ int llm_mask_shape_ip(const llm_mask_where_t *w)
         return 0;
     }
     for (p = w->start; p < to; p++) {
+        /* IPv6: "::", or seven ':' before hex digits. */
         if (u[p] == ':' && p + 1 < w->len
-            && (is_hex(u[p + 1]) || u[p + 1] == ':')) {
+            && (u[p + 1] == ':' || (is_hex(u[p + 1]) && ++colons == 7))) {
             return 1;
         }
         if (u[p] == '.' && p > 0 && is_digit(u[p - 1]) && p + 1 < w->len
@@ -1224,4 +1266,25 @@ int llm_mask_shape_email(const llm_mask_where_t *w)
     }
     begin_at(w, p);
     return 1;
+}
+
+/* Every quick test of the cluster, once. */
+static apr_uint32_t read_quick(const llm_mask_features_t *f)
+{
+    apr_uint32_t q = 0;
+
+    q |= quick_pesel(f) ? LLM_MASK_QUICK_PESEL : 0;
+    q |= quick_nip(f) ? LLM_MASK_QUICK_NIP : 0;
+    q |= quick_regon(f) ? LLM_MASK_QUICK_REGON : 0;
+    q |= quick_date_numeric(f) ? LLM_MASK_QUICK_DATE_NUMERIC : 0;
+    q |= quick_time(f) ? LLM_MASK_QUICK_TIME : 0;
+    q |= quick_postal(f) ? LLM_MASK_QUICK_POSTAL : 0;
+    q |= quick_nrb(f) ? LLM_MASK_QUICK_NRB : 0;
+    q |= quick_passport(f) ? LLM_MASK_QUICK_PASSPORT : 0;
+    q |= quick_id_card(f) ? LLM_MASK_QUICK_ID_CARD : 0;
+    q |= quick_ssn(f) ? LLM_MASK_QUICK_SSN : 0;
+    q |= quick_health(f) ? LLM_MASK_QUICK_HEALTH : 0;
+    q |= quick_card(f) ? LLM_MASK_QUICK_CARD : 0;
+    q |= quick_sim(f) ? LLM_MASK_QUICK_SIM : 0;
+    return q;
 }

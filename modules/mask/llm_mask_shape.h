@@ -40,33 +40,20 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
 int llm_mask_holds_anchor(const llm_mask_anchor_t *a, const char *s,
                           apr_size_t n);
 
-int llm_mask_quick_pesel(const llm_mask_features_t *own);
 int llm_mask_shape_pesel_tagged(const llm_mask_where_t *w);
-int llm_mask_quick_nip(const llm_mask_features_t *own);
-int llm_mask_quick_regon(const llm_mask_features_t *own);
 int llm_mask_shape_date_words(const llm_mask_where_t *w);
-int llm_mask_quick_date_numeric(const llm_mask_features_t *own);
-int llm_mask_quick_time(const llm_mask_features_t *own);
 int llm_mask_shape_money(const llm_mask_where_t *w);
 int llm_mask_shape_vin(const llm_mask_where_t *w);
 int llm_mask_shape_iban(const llm_mask_where_t *w);
 int llm_mask_shape_plate(const llm_mask_where_t *w);
-int llm_mask_quick_postal(const llm_mask_features_t *own);
-int llm_mask_quick_nrb(const llm_mask_features_t *own);
 int llm_mask_shape_krs(const llm_mask_where_t *w);
-int llm_mask_quick_passport(const llm_mask_features_t *own);
-int llm_mask_quick_id_card(const llm_mask_features_t *own);
-int llm_mask_quick_ssn(const llm_mask_features_t *own);
-int llm_mask_quick_health(const llm_mask_features_t *own);
 int llm_mask_shape_phone_intl(const llm_mask_where_t *w);
 int llm_mask_shape_phone(const llm_mask_where_t *w);
 int llm_mask_shape_mac(const llm_mask_where_t *w);
-int llm_mask_quick_card(const llm_mask_features_t *own);
 int llm_mask_shape_cert(const llm_mask_where_t *w);
 int llm_mask_shape_invoice(const llm_mask_where_t *w);
 int llm_mask_shape_order(const llm_mask_where_t *w);
 int llm_mask_shape_transaction(const llm_mask_where_t *w);
-int llm_mask_quick_sim(const llm_mask_features_t *own);
 int llm_mask_shape_social(const llm_mask_where_t *w);
 int llm_mask_shape_eu_vat(const llm_mask_where_t *w);
 int llm_mask_shape_ip(const llm_mask_where_t *w);

@@ -222,6 +222,8 @@ static void test_values(void)
         "15.03.2024 o godzinie 14:30", "FV/2023/00123", "526-025-02-74",
         "5 kwietnia 2024", "00-950", "192.168.1.10:8080", "fe80::1",
         "abcd:ef::", "localhost:99", "00:1A:2b:3C:4d:5E", "001a2b3c4d5e",
+        "2001:0db8:85a3:0000:0000:8a2e:0370:7334", "abcd:abcd:abcd:abcd:abcd:"
+        "abcd:abcd:ab12",
         "cert 0123456789abcdef01", "1HGCM82633A004352", "nr rej. WA 12345",
         "plate KR1ABCD", "ORD-12345", "fbid1234567890", "TX-1234-567",
         "INV-2024-000123", "INVOICE/2024/0042", "ORDER12345", "KRS: 0000123456",
