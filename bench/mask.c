@@ -6,12 +6,16 @@
  * The masking engine's throughput on one core: MB/s over 4 MiB of
  * mixed Polish text with PII (prose, an e-mail, a PESEL, a phone, an
  * IBAN, an amount, a date every few hundred bytes), with the default
- * rules, static tokens. Not a test: prints MB/s.
+ * rules, static tokens. Not a test: prints MB/s per core, from the
+ * thread's CPU time (a shared VM's wall clock counts other guests'
+ * time too), best and median of the rounds, and the wall clock's best.
  * Built and run by bench/run (make -f Makefile.apxs bench-mask).
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "apr_general.h"
 #include "apr_strings.h"
@@ -20,7 +24,7 @@
 #include "llm_mask.h"
 
 #define TEXT_SIZE (4 * 1024 * 1024)
-#define ROUNDS 5
+#define ROUNDS 15
 
 static const char *const paragraphs[] = {
     "Szanowni Państwo, w nawiązaniu do rozmowy telefonicznej przesyłam "
@@ -40,6 +44,22 @@ static const char *const paragraphs[] = {
     "5 kwietnia 2024; kod pocztowy 00-950 Warszawa. ",
 };
 
+/* This thread's CPU time, in seconds. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
 int main(void)
 {
     apr_pool_t *p;
@@ -48,7 +68,7 @@ int main(void)
     char *text;
     apr_size_t len = 0, out_len, np = sizeof(paragraphs) / sizeof(*paragraphs);
     apr_time_t t0;
-    double best = 0;
+    double cpu[ROUNDS], c0, best_wall = 0;
     int i, n, values = 0;
 
     apr_initialize();
@@ -73,15 +93,20 @@ int main(void)
 
         apr_pool_create(&round, p);
         t0 = apr_time_now();
+        c0 = cpu_seconds();
         llm_mask_apply(rs, NULL, round, text, len, &out_len, &n);
+        cpu[i] = (double)len / 1e6 / (cpu_seconds() - c0);
         mbs = (double)len / 1e6 / ((double)(apr_time_now() - t0) / 1e6);
-        best = mbs > best ? mbs : best;
+        best_wall = mbs > best_wall ? mbs : best_wall;
         values = n;
         apr_pool_destroy(round);
     }
+    qsort(cpu, ROUNDS, sizeof(*cpu), by_value);
     printf("masking, %d rules, %.1f MiB of Polish text with %d values: "
-           "%.1f MB/s on one core (best of %d)\n", llm_mask_ruleset_count(rs),
-           (double)len / 1048576, values, best, ROUNDS);
+           "%.1f MB/s per core of CPU time (best of %d; median %.1f); "
+           "wall clock best %.1f MB/s\n", llm_mask_ruleset_count(rs),
+           (double)len / 1048576, values, cpu[ROUNDS - 1], ROUNDS,
+           cpu[ROUNDS / 2], best_wall);
     apr_terminate();
     return 0;
 }

@@ -487,6 +487,7 @@ typedef struct {
     const apr_size_t *start_at;     /* per rule, or NULL: 0 */
     apr_array_header_t *steps;      /* llm_mask_step_t, or NULL */
     int odd_case;                   /* llm_mask_where_t.odd_case */
+    int has_xx;                     /* llm_mask_where_t.has_xx */
 } scan_t;
 
 /* Where rule @a i's scan starts, and a note of where it went on. */
@@ -643,6 +644,7 @@ static int shape_allows(const rule_t *rule, const scan_t *sc,
     w.nruns = nruns;
     w.k = k;
     w.odd_case = sc->odd_case;
+    w.has_xx = sc->has_xx;
     return rule->anchor->shape(&w);
 }
 
@@ -702,6 +704,23 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         }
         k--;                    /* the same run may hold another match */
     }
+}
+
+/* "XX" or "xx" (an IBAN's check digits, masked): rare, so memchr. */
+static int has_xx(const char *text, apr_size_t len)
+{
+    static const char xs[] = "Xx";
+    const char *p, *x;
+
+    for (x = xs; *x; x++) {
+        for (p = text; (p = memchr(p, *x, len - (apr_size_t)(p - text)));
+             p++) {
+            if ((apr_size_t)(p - text) + 1 < len && p[1] == *x) {
+                return 1;
+            }
+        }
+    }
+    return 0;
 }
 
 /* Caseless patterns take U+212A for k and U+017F for s (UCP). Their
@@ -810,8 +829,8 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                            const apr_size_t *start_at,
                            apr_array_header_t *steps)
 {
-    /* Room for a value per 128 bytes, as prose with PII has. */
-    apr_array_header_t *cands = apr_array_make(p, (int)(len / 128) + 8,
+    /* Room for a candidate per 64 bytes, as prose with PII has. */
+    apr_array_header_t *cands = apr_array_make(p, (int)(len / 64) + 8,
                                                sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
     apr_array_header_t *around;
@@ -830,6 +849,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     sc.start_at = start_at;
     sc.steps = steps;
     sc.odd_case = has_odd_case(text, len);
+    sc.has_xx = has_xx(text, len);
     sc.md = pcre2_match_data_create(rs->groups + 1, NULL);
     sc.mctx = pcre2_match_context_copy(rs->mctx);
     if (!sc.md || !sc.mctx) {

@@ -123,15 +123,36 @@ static int same_ci(const unsigned char *s, const char *lit, apr_size_t n)
     return 1;
 }
 
-/* The places where a literal begins, caseless: its last byte (in
- * either case) found with memchr, then the rest compared. */
+/* The places where a literal begins, caseless: its rarest byte (in
+ * either case) found with memchr, then the whole compared. */
 typedef struct {
     const char *lit;
     apr_size_t n;
     const unsigned char *u;
     apr_size_t len;
-    apr_size_t next[2];         /* the next last byte, in each case */
+    apr_size_t next[2];         /* the next rarest byte, in each case */
+    apr_size_t key;             /* where in the literal it is */
 } literal_scan_t;
+
+/* The literal's byte that prose holds least often: a non-letter, else
+ * the first of the letters ranked rarest first (Polish and English). */
+static apr_size_t rarest(const char *lit, apr_size_t n)
+{
+    static const char rank[] = "qxjvfgbkhpmwuylcdtsnroiaez";
+    apr_size_t i, best = n - 1, best_rank = sizeof(rank);
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)(lit[i] | 0x20);
+        const char *r = c >= 'a' && c <= 'z' ? strchr(rank, c) : NULL;
+        apr_size_t at = r ? (apr_size_t)(r - rank) : 0;
+
+        if (at < best_rank) {
+            best = i;
+            best_rank = at;
+        }
+    }
+    return best;
+}
 
 static apr_size_t find_byte(const literal_scan_t *ls, unsigned char c,
                             apr_size_t from)
@@ -145,9 +166,9 @@ static apr_size_t find_byte(const literal_scan_t *ls, unsigned char c,
 /* The next place at or after @a t where the literal begins, or len. */
 static apr_size_t next_literal(literal_scan_t *ls, apr_size_t t)
 {
-    unsigned char last = (unsigned char)ls->lit[ls->n - 1];
+    unsigned char last = (unsigned char)ls->lit[ls->key];
     int letter = (last | 0x20) >= 'a' && (last | 0x20) <= 'z';
-    apr_size_t at = t + ls->n - 1;
+    apr_size_t at = t + ls->key;
     int k;
 
     for (;;) {
@@ -161,8 +182,9 @@ static apr_size_t next_literal(literal_scan_t *ls, apr_size_t t)
         if (at >= ls->len) {
             return ls->len;
         }
-        if (same_ci(ls->u + at - (ls->n - 1), ls->lit, ls->n)) {
-            return at - (ls->n - 1);
+        if (at - ls->key + ls->n <= ls->len
+            && same_ci(ls->u + at - ls->key, ls->lit, ls->n)) {
+            return at - ls->key;
         }
         at++;
     }
@@ -192,15 +214,16 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
     apr_array_header_t *runs;
     const unsigned char *u = (const unsigned char *)text;
     literal_scan_t ls = { a->literal, a->literal ? strlen(a->literal) : 0,
-                          u, len, { (apr_size_t)-1, (apr_size_t)-1 } };
+                          u, len, { (apr_size_t)-1, (apr_size_t)-1 }, 0 };
     apr_size_t b, e, lit = ls.n ? next_literal(&ls, 0) : len;
     byte_class_t c;
     int k;
 
     class_of(&c, a->bytes);
-    /* Room for a cluster of digits per 64 bytes, as prose with PII
+    ls.key = ls.n ? rarest(ls.lit, ls.n) : 0;
+    /* Room for a cluster of digits per 100 bytes, as prose with PII
      * has: an array grown by doubling copies every cluster again. */
-    runs = apr_array_make(p, c.digits ? (int)(len / 64) + 16 : 16,
+    runs = apr_array_make(p, c.digits ? (int)(len / 100) + 16 : 16,
                           sizeof(llm_mask_run_t));
     b = next_byte(&c, u, 0, len);
     while (b < len || lit < len) {
@@ -233,9 +256,11 @@ int llm_mask_holds_anchor(const llm_mask_anchor_t *a, const char *s,
                           apr_size_t n)
 {
     apr_size_t k, ln = a->literal ? strlen(a->literal) : 0;
+    int digits = strchr(a->bytes, '0') != NULL;     /* "0123456789" */
 
     for (k = 0; k < n; k++) {
-        if ((s[k] && strchr(a->bytes, s[k]))
+        if ((digits && s[k] >= '0' && s[k] <= '9')
+            || (s[k] && strchr(a->bytes, s[k]))
             || (ln && k + ln <= n
                 && same_ci((const unsigned char *)s + k, a->literal, ln))) {
             return 1;

@@ -73,6 +73,7 @@ typedef struct {
     int k;                              /* the one searched */
     int odd_case;               /* the text holds U+212A or U+017F, which
                                    caseless matching takes for k and s */
+    int has_xx;                 /* the text holds "XX" or "xx" */
 } llm_mask_where_t;
 
 /** The features of every cluster the window touches, together: the
@@ -111,6 +112,7 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
 #define LLM_MASK_MARK_INVOICE   0x4000  /* [VE] [/-] 4 */
 #define LLM_MASK_MARK_SOCIAL    0x8000  /* d 8-20 */
 #define LLM_MASK_MARK_NRB       0x10000 /* 2 (4){6}, not after AB */
+#define LLM_MASK_MARK_PLUS      0x20000 /* '+' right before [1-9] */
 
 /**
  * A rule's shape test: 0 when no match of the rule can lie in the
@@ -137,6 +139,7 @@ typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
 #define LLM_MASK_QUICK_SSN           0x0200
 #define LLM_MASK_QUICK_HEALTH        0x0400
 #define LLM_MASK_QUICK_CARD          0x0800
+#define LLM_MASK_QUICK_PHONE_INTL    0x2000
 #define LLM_MASK_QUICK_SIM           0x1000
 
 /**

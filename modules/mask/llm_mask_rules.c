@@ -190,7 +190,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 0, 12, LLM_MASK_QUICK_HEALTH, 11) },
     { "PHONE_INTERNATIONAL",
       "(?<![\\w+])\\+[1-9][0-9]{0,2}+(?:[ \\-]?+[0-9]{1,4}+){2,6}+(?![0-9])",
-      "phone_international", 0, NULL, ANCHOR(DIGITS, 1, 32, SHAPE(phone_intl)) },
+      "phone_international", 0, NULL,
+      ANCHOR_QUICK(DIGITS, 1, 32, LLM_MASK_QUICK_PHONE_INTL, 0) },
     { "PHONE",
       PHONE_LABEL "(?<![\\w+.,\\-])([0-9]{9}|[0-9]{2,3}(?:[ \\-][0-9]{2,4}){2,4})"
       "(?![\\w\\-]|[.,][0-9])",

@@ -425,6 +425,8 @@ static apr_uint32_t read_marks(const groups_t *gs)
         m |= iban_head_at(gs, i) ? LLM_MASK_MARK_IBAN : 0;
         m |= label_marks(gs, i);
         m |= nrb_from(gs, i) ? LLM_MASK_MARK_NRB : 0;
+        m |= before(gs, i) == '+' && gs->u[gs->g[i].start] != '0'
+             ? LLM_MASK_MARK_PLUS : 0;
         if (i < 1) {
             continue;
         }
@@ -927,8 +929,9 @@ int llm_mask_shape_iban(const llm_mask_where_t *w)
     const unsigned char *u = w->text;
     apr_size_t p, q, to = w->run_end < w->len ? w->run_end : w->len;
 
-    int xx = w->start < to && (memchr(u + w->start, 'X', to - w->start)
-                               || memchr(u + w->start, 'x', to - w->start));
+    int xx = w->has_xx && w->start < to
+             && (memchr(u + w->start, 'X', to - w->start)
+                 || memchr(u + w->start, 'x', to - w->start));
 
     if (!xx) {
         /* The head is right before a group of this cluster. */
@@ -1016,21 +1019,11 @@ static int quick_health(const llm_mask_features_t *own)
     return (own->marks & LLM_MASK_MARK_HEALTH) != 0;
 }
 
-/* PHONE_INTERNATIONAL begins with '+' and a digit 1-9. */
-int llm_mask_shape_phone_intl(const llm_mask_where_t *w)
+/* PHONE_INTERNATIONAL: '+', a digit 1-9 (the match's first two
+ * bytes): a group of this cluster right after a '+'. */
+static int quick_phone_intl(const llm_mask_features_t *own)
 {
-    const unsigned char *plus = w->text + w->start;
-
-    while (w->start < w->run_end
-           && (plus = memchr(plus, '+', w->run_end - (apr_size_t)
-                                         (plus - w->text)))) {
-        if ((apr_size_t)(plus - w->text) + 1 < w->len && plus[1] >= '1'
-            && plus[1] <= '9') {
-            return 1;
-        }
-        plus++;
-    }
-    return 0;
+    return (own->marks & LLM_MASK_MARK_PLUS) != 0;
 }
 
 /* Does a PHONE_LABEL word (caseless) begin in [from, to)? */
@@ -1286,5 +1279,6 @@ static apr_uint32_t read_quick(const llm_mask_features_t *f)
     q |= quick_health(f) ? LLM_MASK_QUICK_HEALTH : 0;
     q |= quick_card(f) ? LLM_MASK_QUICK_CARD : 0;
     q |= quick_sim(f) ? LLM_MASK_QUICK_SIM : 0;
+    q |= quick_phone_intl(f) ? LLM_MASK_QUICK_PHONE_INTL : 0;
     return q;
 }

@@ -47,7 +47,6 @@ int llm_mask_shape_vin(const llm_mask_where_t *w);
 int llm_mask_shape_iban(const llm_mask_where_t *w);
 int llm_mask_shape_plate(const llm_mask_where_t *w);
 int llm_mask_shape_krs(const llm_mask_where_t *w);
-int llm_mask_shape_phone_intl(const llm_mask_where_t *w);
 int llm_mask_shape_phone(const llm_mask_where_t *w);
 int llm_mask_shape_mac(const llm_mask_where_t *w);
 int llm_mask_shape_cert(const llm_mask_where_t *w);
