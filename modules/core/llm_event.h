@@ -144,6 +144,17 @@ apr_status_t llm_decode_body(apr_pool_t *p, llm_wire_e wire,
                              const char *buf, apr_size_t len,
                              llm_event_fn fn, void *baton);
 
+/**
+ * The usage a whole (not streamed) answer of @a wire reports: what
+ * llm_decode_body() would deliver as its last LLM_EV_USAGE, except that
+ * text after the JSON value is not read (as when the answer is parsed
+ * as it flows). Returns 1 with @a usage set, or 0 (none; @a usage
+ * untouched). OpenAI answers are read without building their tree
+ * (llm_event_usage.c).
+ */
+int llm_answer_usage(apr_pool_t *p, llm_wire_e wire, const char *buf,
+                     apr_size_t len, llm_usage_t *usage);
+
 /** llm_decode_body() of a body already parsed (NULL: not JSON); @a obj
  *  stays the caller's. */
 apr_status_t llm_decode_object(apr_pool_t *p, llm_wire_e wire,
@@ -210,6 +221,12 @@ const char *llm_wire_name(llm_wire_e wire);
  */
 extern void (*llm_event_random_fn)(unsigned char *buf, apr_size_t len);
 extern apr_time_t (*llm_event_clock_fn)(void);
+
+/** A json-c tokener for one parse (reset, default depth), and its
+ * return: each thread keeps one for its next parse, sparing json-c's
+ * allocation of a parse stack per parse (llm_event_util.c). */
+struct json_tokener *llm_json_tokener_take(void);
+void llm_json_tokener_give(struct json_tokener *tok);
 
 #ifdef LLM_EVENT_PRIVATE
 /* ------------------------------------------------------------------ */

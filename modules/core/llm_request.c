@@ -211,7 +211,7 @@ struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                   "The request body is empty; a JSON object is required.");
         return NULL;
     }
-    if (len > (apr_size_t)INT32_MAX || !(tok = json_tokener_new())) {
+    if (len > (apr_size_t)INT32_MAX || !(tok = llm_json_tokener_take())) {
         set_error(err, 413, "request_too_large", NULL,
                   "The request body is too large to parse.");
         return NULL;
@@ -219,7 +219,7 @@ struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
     obj = parse_in_c_locale(tok, buf, (int)len);
     jerr = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
-    json_tokener_free(tok);
+    llm_json_tokener_give(tok);
     if (!obj || jerr != json_tokener_success) {
         if (obj) {
             json_object_put(obj);

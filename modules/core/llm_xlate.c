@@ -77,7 +77,7 @@ json_object *llm_xlate_parse_any(const char *s, apr_size_t len)
     json_object *v;
     size_t end;
 
-    if (len > (apr_size_t)INT32_MAX || !(tok = json_tokener_new())) {
+    if (len > (apr_size_t)INT32_MAX || !(tok = llm_json_tokener_take())) {
         return NULL;
     }
     v = json_tokener_parse_ex(tok, s, (int)len);
@@ -86,7 +86,7 @@ json_object *llm_xlate_parse_any(const char *s, apr_size_t len)
         json_object_put(v);
         v = NULL;
     }
-    json_tokener_free(tok);
+    llm_json_tokener_give(tok);
     /* Nothing but white space may follow the value. */
     while (v && end < len && s[end] && strchr(" \t\r\n", s[end])) {
         end++;

@@ -37,6 +37,12 @@
  * embeddings answer, an error body) may not be larger. */
 #define WHOLE_MAX (64 * 1024 * 1024)
 
+/* A whole answer passing unchanged is kept up to this size (in place
+ * when it comes in one bucket) and its usage read at its end without
+ * building its tree (llm_answer_usage); a larger one is parsed as it
+ * flows instead, so that no copy of it is made. */
+#define OBSERVE_KEEP_MAX (256 * 1024)
+
 static apr_status_t put_json(void *obj)
 {
     json_object_put(obj);
@@ -135,7 +141,12 @@ typedef struct {
     llm_decoder_t *dec;
     llm_encoder_t *enc;
     apr_bucket_brigade *out;
-    json_tokener *tok;           /* XL_OBSERVE of a whole answer */
+    const char *span;            /* XL_OBSERVE: a whole answer that came
+                                    in one bucket, read in place */
+    apr_size_t span_len;
+    int parsing;                 /* ... too large to keep: parsed as
+                                    it flows, by tok */
+    json_tokener *tok;
     json_object *whole;          /* ... once complete */
     char *buf;                   /* a whole answer, read so far */
     apr_size_t len;
@@ -293,9 +304,14 @@ static void client_headers(request_rec *r, const char *content_type,
     }
 }
 
-static apr_status_t put_tokener(void *tok)
+/* A request that ends before its answer's JSON did returns the tokener
+ * too (the thread's spare, see llm_json_tokener_take). */
+static apr_status_t give_tokener(void *baton)
 {
-    json_tokener_free(tok);
+    xl_ctx_t *x = baton;
+
+    llm_json_tokener_give(x->tok);
+    x->tok = NULL;
     return APR_SUCCESS;
 }
 
@@ -307,11 +323,6 @@ static void decide_observe(request_rec *r, xl_ctx_t *x)
     else if (is_streamed(r->content_type)) {
         x->dec = llm_decoder_create(r->pool, x->rq->provider_wire,
                                     LLM_EVENT_MAX_DEFAULT);
-    }
-    else {
-        x->tok = json_tokener_new();
-        apr_pool_cleanup_register(r->pool, x->tok, put_tokener,
-                                  apr_pool_cleanup_null);
     }
 }
 
@@ -441,14 +452,14 @@ static apr_status_t usage_event(void *baton, const llm_event_t *ev)
     return APR_SUCCESS;
 }
 
-/* The whole answer, parsed as its buckets pass: no copy of it is made.
- * json-c runs on the thread's "C" locale (see llm_request_parse). */
+/* A large whole answer, parsed as its buckets pass: no copy of it is
+ * made. json-c runs on the thread's "C" locale (see llm_request_parse). */
 static void observe_whole(xl_ctx_t *x, const char *data, apr_size_t len)
 {
     locale_t c_locale;
     locale_t old;
 
-    if (!x->tok || x->whole) {
+    if (!x->tok || x->whole || !len) {
         return;
     }
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
@@ -457,12 +468,44 @@ static void observe_whole(xl_ctx_t *x, const char *data, apr_size_t len)
     if (old) {
         uselocale(old);
     }
-    if (!x->whole && json_tokener_get_error(x->tok) != json_tokener_continue) {
-        x->tok = NULL;          /* not JSON: nothing to learn */
-    }
-    else if (x->whole) {
+    if (x->whole) {
         apr_pool_cleanup_register(x->pool, x->whole, put_json,
                                   apr_pool_cleanup_null);
+    }
+    if (x->whole || json_tokener_get_error(x->tok) != json_tokener_continue) {
+        /* Done, or not JSON (nothing to learn): the tokener is free. */
+        llm_json_tokener_give(x->tok);
+        x->tok = NULL;
+    }
+}
+
+/* Bytes of a whole answer passing unchanged: @a e is their bucket. */
+static void observe_data(xl_ctx_t *x, apr_bucket_brigade *bb, apr_bucket *e,
+                         const char *data, apr_size_t len)
+{
+    apr_bucket *next = APR_BUCKET_NEXT(e);
+
+    if (x->parsing) {
+        observe_whole(x, data, len);
+    }
+    else if (!x->len && !x->span && next != APR_BRIGADE_SENTINEL(bb)
+             && APR_BUCKET_IS_EOS(next)) {
+        x->span = data;         /* all of it, alive until the EOS */
+        x->span_len = len;
+    }
+    else if (x->span || x->len + len > OBSERVE_KEEP_MAX) {
+        /* Too large to keep (or a bucket after the one read in place,
+         * which an EOS follows: never): parse as it flows from here. */
+        x->parsing = 1;
+        x->tok = llm_json_tokener_take();
+        apr_pool_cleanup_register(x->pool, x, give_tokener,
+                                  apr_pool_cleanup_null);
+        observe_whole(x, x->span ? x->span : x->buf,
+                      x->span ? x->span_len : x->len);
+        observe_whole(x, data, len);
+    }
+    else {
+        keep(x, data, len);
     }
 }
 
@@ -474,6 +517,11 @@ static void finish_observe(request_rec *r, xl_ctx_t *x)
     else if (x->whole) {
         llm_decode_object(r->pool, x->rq->provider_wire, x->whole,
                           usage_event, x);
+    }
+    else if (!x->parsing && (x->span || x->len)) {
+        llm_answer_usage(r->pool, x->rq->provider_wire,
+                         x->span ? x->span : x->buf,
+                         x->span ? x->span_len : x->len, &x->rq->pub.usage);
     }
 }
 
@@ -580,15 +628,6 @@ static void finish(request_rec *r, xl_ctx_t *x)
 
 static void take_data(xl_ctx_t *x, const char *data, apr_size_t len)
 {
-    if (x->mode == XL_OBSERVE) {
-        if (x->dec) {
-            llm_decoder_feed(x->dec, data, len, usage_event, x);
-        }
-        else {
-            observe_whole(x, data, len);
-        }
-        return;
-    }
     if (x->mode == XL_STREAM) {
         llm_decoder_feed(x->dec, data, len, to_encoder, x);
     }
@@ -616,10 +655,16 @@ static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
             x->mode = XL_PASS;
             break;
         }
-        if (!APR_BUCKET_IS_METADATA(e)
-            && apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
-               == APR_SUCCESS) {
-            take_data(x, data, len);
+        if (APR_BUCKET_IS_METADATA(e)
+            || apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
+               != APR_SUCCESS) {
+            continue;
+        }
+        if (x->dec) {
+            llm_decoder_feed(x->dec, data, len, usage_event, x);
+        }
+        else {
+            observe_data(x, bb, e, data, len);
         }
     }
     return ap_pass_brigade(f->next, bb);
