@@ -830,8 +830,8 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                            apr_array_header_t *steps)
 {
     /* Room for a candidate per 64 bytes, as prose with PII has. */
-    apr_array_header_t *cands = apr_array_make(p, (int)(len / 64) + 8,
-                                               sizeof(llm_mask_span_t));
+    apr_array_header_t *cands = llm_mask_array_make(p, (int)(len / 64) + 8,
+                                                    sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
     apr_array_header_t *around;
     llm_mask_span_t *all, *kept;

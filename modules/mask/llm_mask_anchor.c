@@ -190,6 +190,18 @@ static apr_size_t next_literal(literal_scan_t *ls, apr_size_t t)
     }
 }
 
+apr_array_header_t *llm_mask_array_make(apr_pool_t *p, int n, int size)
+{
+    apr_array_header_t *a = apr_palloc(p, sizeof(*a));
+
+    a->pool = p;
+    a->elt_size = size;
+    a->nelts = 0;
+    a->nalloc = n > 0 ? n : 1;
+    a->elts = apr_palloc(p, (apr_size_t)a->nalloc * size);
+    return a;
+}
+
 /* Append [start, end), one with the last cluster when close enough. */
 static void add_run(apr_array_header_t *runs, apr_size_t start,
                     apr_size_t end)
@@ -223,8 +235,8 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
     ls.key = ls.n ? rarest(ls.lit, ls.n) : 0;
     /* Room for a cluster of digits per 100 bytes, as prose with PII
      * has: an array grown by doubling copies every cluster again. */
-    runs = apr_array_make(p, c.digits ? (int)(len / 100) + 16 : 16,
-                          sizeof(llm_mask_run_t));
+    runs = llm_mask_array_make(p, c.digits ? (int)(len / 100) + 16 : 16,
+                               sizeof(llm_mask_run_t));
     b = next_byte(&c, u, 0, len);
     while (b < len || lit < len) {
         if (lit < b) {

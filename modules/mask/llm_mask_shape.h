@@ -36,6 +36,11 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
                                        const llm_mask_anchor_t *a);
 
+/** apr_array_make() without zeroing the room it makes (megabytes for a
+ *  long text's clusters and candidates, each written before it is
+ *  read); apr_array_push() grows it as any. */
+apr_array_header_t *llm_mask_array_make(apr_pool_t *p, int n, int size);
+
 /** Does [s, s + n) hold one of the anchor's bytes or its literal? */
 int llm_mask_holds_anchor(const llm_mask_anchor_t *a, const char *s,
                           apr_size_t n);
