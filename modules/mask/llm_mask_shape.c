@@ -656,37 +656,35 @@ static int any_at(const llm_mask_where_t *w, apr_size_t p,
     return 0;
 }
 
+/* Three bytes from @a p as one number, ASCII capitals folded (0 past
+ * the text's end): words compared in one switch. */
+#define K3(a, b, c) (((apr_uint32_t)(unsigned char)(a) << 16)              \
+                     | ((apr_uint32_t)(unsigned char)(b) << 8)             \
+                     | (apr_uint32_t)(unsigned char)(c))
+
+static apr_uint32_t key3(const llm_mask_where_t *w, apr_size_t p)
+{
+    if (p + 3 > w->len) {
+        return 0;
+    }
+    return K3(lower(w->text[p]), lower(w->text[p + 1]),
+              lower(w->text[p + 2]));
+}
+
 /* The first three letters of DATE's month names (PL_MONTHS, EN_MONTHS:
- * "pa" + 'z' or 'ź'), by their first letter. */
+ * "pa" + 'z' or 'ź'). */
 static int month_at(const llm_mask_where_t *w, apr_size_t p)
 {
-    static const char *const a[] = { "apr", "aug", NULL },
-        *const c[] = { "cze", NULL }, *const d[] = { "dec", NULL },
-        *const f[] = { "feb", NULL }, *const g[] = { "gru", NULL },
-        *const j[] = { "jan", "jun", "jul", NULL },
-        *const k[] = { "kwi", NULL },
-        *const l[] = { "lut", "lip", "lis", NULL },
-        *const m[] = { "mar", "maj", "may", NULL },
-        *const n[] = { "nov", NULL }, *const o[] = { "oct", NULL },
-        *const pa[] = { "paz", "pa\xc5", NULL },
-        *const s[] = { "sty", "sie", "sep", NULL },
-        *const wr[] = { "wrz", NULL };
-
-    switch (w->text[p] | 0x20) {
-    case 'a': return any_at(w, p, a);
-    case 'c': return any_at(w, p, c);
-    case 'd': return any_at(w, p, d);
-    case 'f': return any_at(w, p, f);
-    case 'g': return any_at(w, p, g);
-    case 'j': return any_at(w, p, j);
-    case 'k': return any_at(w, p, k);
-    case 'l': return any_at(w, p, l);
-    case 'm': return any_at(w, p, m);
-    case 'n': return any_at(w, p, n);
-    case 'o': return any_at(w, p, o);
-    case 'p': return any_at(w, p, pa);
-    case 's': return any_at(w, p, s);
-    case 'w': return any_at(w, p, wr);
+    switch (key3(w, p)) {
+    case K3('s', 't', 'y'): case K3('l', 'u', 't'): case K3('m', 'a', 'r'):
+    case K3('k', 'w', 'i'): case K3('m', 'a', 'j'): case K3('c', 'z', 'e'):
+    case K3('l', 'i', 'p'): case K3('s', 'i', 'e'): case K3('w', 'r', 'z'):
+    case K3('p', 'a', 'z'): case K3('p', 'a', 0xc5): case K3('l', 'i', 's'):
+    case K3('g', 'r', 'u'): case K3('j', 'a', 'n'): case K3('f', 'e', 'b'):
+    case K3('a', 'p', 'r'): case K3('m', 'a', 'y'): case K3('j', 'u', 'n'):
+    case K3('j', 'u', 'l'): case K3('a', 'u', 'g'): case K3('s', 'e', 'p'):
+    case K3('o', 'c', 't'): case K3('n', 'o', 'v'): case K3('d', 'e', 'c'):
+        return 1;
     }
     return 0;
 }
@@ -714,38 +712,26 @@ static apr_size_t first_month(const llm_mask_where_t *w)
  * the ISO codes, "zł..." and the Polish words, by their first byte. */
 static int currency_at(const llm_mask_where_t *w, apr_size_t p)
 {
-    static const char *const a[] = { "aud", NULL },
-        *const c[] = { "chf", "cad", "cny", "czk", NULL },
-        *const d[] = { "dkk", "dol", NULL }, *const e[] = { "eur", NULL },
-        *const f[] = { "fun", NULL }, *const g[] = { "gbp", "gr", NULL },
-        *const h[] = { "huf", NULL }, *const i[] = { "inr", NULL },
-        *const j[] = { "jpy", NULL }, *const n[] = { "nok", NULL },
-        *const pl[] = { "pln", NULL }, *const r[] = { "rub", NULL },
-        *const s[] = { "sek", NULL }, *const u[] = { "usd", NULL },
-        *const z[] = { "z\xc5\x82", "z\xc5\x81", NULL },
-        *const c2[] = { "\xc2\xa3", "\xc2\xa5", NULL },
-        *const e2[] = { "\xe2\x82\xac", "\xe2\x82\xbd", "\xe2\x82\xb9", NULL };
-    unsigned char b = w->text[p];
+    const unsigned char *u = w->text + p;
 
-    switch (is_upper(b) ? b | 0x20 : b) {
-    case '$': return 1;
-    case 0xc2: return any_at(w, p, c2);
-    case 0xe2: return any_at(w, p, e2);
-    case 'a': return any_at(w, p, a);
-    case 'c': return any_at(w, p, c);
-    case 'd': return any_at(w, p, d);
-    case 'e': return any_at(w, p, e);
-    case 'f': return any_at(w, p, f);
-    case 'g': return any_at(w, p, g);
-    case 'h': return any_at(w, p, h);
-    case 'i': return any_at(w, p, i);
-    case 'j': return any_at(w, p, j);
-    case 'n': return any_at(w, p, n);
-    case 'p': return any_at(w, p, pl);
-    case 'r': return any_at(w, p, r);
-    case 's': return any_at(w, p, s);
-    case 'u': return any_at(w, p, u);
-    case 'z': return any_at(w, p, z);
+    if (u[0] == '$') {
+        return 1;
+    }
+    if (p + 2 <= w->len && ((u[0] == 0xc2 && (u[1] == 0xa3 || u[1] == 0xa5))
+                            || (lower(u[0]) == 'g' && lower(u[1]) == 'r'))) {
+        return 1;                       /* £ ¥, gr */
+    }
+    switch (key3(w, p)) {
+    case K3(0xe2, 0x82, 0xac): case K3(0xe2, 0x82, 0xbd):
+    case K3(0xe2, 0x82, 0xb9):          /* € ₽ ₹ */
+    case K3('z', 0xc5, 0x82): case K3('z', 0xc5, 0x81):
+    case K3('a', 'u', 'd'): case K3('c', 'h', 'f'): case K3('c', 'a', 'd'):
+    case K3('c', 'n', 'y'): case K3('c', 'z', 'k'): case K3('d', 'k', 'k'):
+    case K3('d', 'o', 'l'): case K3('e', 'u', 'r'): case K3('f', 'u', 'n'):
+    case K3('g', 'b', 'p'): case K3('h', 'u', 'f'): case K3('i', 'n', 'r'):
+    case K3('j', 'p', 'y'): case K3('n', 'o', 'k'): case K3('p', 'l', 'n'):
+    case K3('r', 'u', 'b'): case K3('s', 'e', 'k'): case K3('u', 's', 'd'):
+        return 1;
     }
     return 0;
 }
