@@ -673,6 +673,11 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         if (run[k].end <= at) {
             continue;           /* inside what a match consumed */
         }
+        if (a->near && !sc->odd_case && !sc->steps
+            && !(run[k].f.near & a->near)) {
+            at = run[k].end > at ? run[k].end : at;
+            continue;           /* nothing the rule needs near here */
+        }
         if (a->quick && !sc->steps && !(run[k].f.quick & a->quick)) {
             /* Clusters this rule cannot match in, passed in a row (a
              * stream notes each step: it takes the loop below). */

@@ -261,6 +261,9 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
             run->f.seps = llm_mask_cluster_seps(u, run->start, run->end);
         }
     }
+    if (c.digits && !c.nother) {
+        llm_mask_near_features((llm_mask_run_t *)runs->elts, runs->nelts);
+    }
     return runs;
 }
 

@@ -43,7 +43,25 @@ typedef struct {
     llm_mask_chains_t chains;   /* the longest chains of digit groups */
     apr_uint32_t quick;         /* LLM_MASK_QUICK_*: the quick tests that
                                    pass here */
+    apr_uint32_t near;          /* LLM_MASK_NEAR_*: of this cluster and
+                                   every one that begins less than
+                                   LLM_MASK_NEAR_AHEAD bytes after it
+                                   (a search begins past the clusters
+                                   before the one searched) */
 } llm_mask_features_t;
+
+/* What the rules that read several clusters (llm_mask_where_wide) need
+ * in one of them: a cheap first test over a window reaching as far as
+ * any of theirs (DATE's span + LOOKAHEAD), before their own. */
+#define LLM_MASK_NEAR_AHEAD  88
+#define LLM_MASK_NEAR_YEAR   0x01   /* a group of 4: DATE */
+#define LLM_MASK_NEAR_PHONE  0x02   /* 9, or PHONE's groups */
+#define LLM_MASK_NEAR_PLATE  0x04
+#define LLM_MASK_NEAR_CERT   0x08   /* a word of 16 or more */
+#define LLM_MASK_NEAR_VIN    0x10   /* a word of 17 */
+#define LLM_MASK_NEAR_MAC    0x20   /* a word of 12, or a hex pair */
+#define LLM_MASK_NEAR_KRS    0x40   /* 10 */
+#define LLM_MASK_NEAR_PESEL  0x80   /* 11 */
 
 /** A cluster of anchor bytes: [start, end) starts and ends with one. */
 typedef struct {
@@ -160,6 +178,10 @@ typedef struct {
                                    the cluster where it begins (0: not
                                    so): a cluster searched again after
                                    a match needs as many more */
+    apr_uint32_t near;          /* LLM_MASK_NEAR_* bits one of which a
+                                   cluster's near features must hold
+                                   (but in a text with a caseless K:
+                                   VIN's words are then not ASCII) */
 } llm_mask_anchor_t;
 
 /** A rule of the default list. */

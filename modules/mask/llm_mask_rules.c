@@ -73,14 +73,18 @@
  * whole text finds nothing more. */
 #define DIGITS "0123456789"
 #define ANCHOR(bytes, back, span, shape)                                   \
-    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, 0 })
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, 0, 0 })
 #define ANCHOR_D(bytes, back, span, shape, digits)                         \
-    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, digits })
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, digits,  \
+                                 0 })
 #define ANCHOR_QUICK(bytes, back, span, quick, digits)                     \
     (&(const llm_mask_anchor_t){ bytes, back, span, NULL, NULL, quick,     \
-                                 digits })
+                                 digits, 0 })
+#define ANCHOR_NEAR(bytes, back, span, shape, near)                        \
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, 0, near })
 #define ANCHOR_OR(bytes, literal, back, span, shape)                       \
-    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape, 0, 0 })
+    (&(const llm_mask_anchor_t){ bytes, back, span, literal, shape, 0, 0,  \
+                                 0 })
 #define SHAPE(name) llm_mask_shape_ ## name
 
 const llm_mask_rule_def_t llm_mask_default_rules[] = {
@@ -110,7 +114,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "ip", 1, NULL, ANCHOR_OR(":" DIGITS, "localhost", 9, 64, SHAPE(ip)) },
     { "PESEL_TAGGED",
       "(?i)\\bPESEL[:\\s]{1,8}([0-9]{11})\\b",
-      "pesel", 0, NULL, ANCHOR(DIGITS, 29, 48, SHAPE(pesel_tagged)) },
+      "pesel", 0, NULL, ANCHOR_NEAR(DIGITS, 29, 48, SHAPE(pesel_tagged),
+                  LLM_MASK_NEAR_PESEL) },
     { "PESEL",
       "(?<!\\w)[_*]{0,3}([0-9]{11})[_*]{0,3}(?!\\w)",
       "pesel", 0, NULL, ANCHOR_QUICK(DIGITS, 3, 20, LLM_MASK_QUICK_PESEL, 11) },
@@ -129,7 +134,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "|(?:" EN_MONTHS ")\\h{1,3}[0-9]{1,2}(?:st|nd|rd|th)?(?:,\\h{0,3}|\\h{1,3})[0-9]{4}"
       "|[0-9]{1,2}(?:st|nd|rd|th)?\\h{1,3}(?:of\\h{1,3})?(?:" EN_MONTHS ")"
       ",?\\h{1,3}[0-9]{4})(?!\\w)",
-      "date_words", 0, NULL, ANCHOR(DIGITS, 18, 80, SHAPE(date_words)) },
+      "date_words", 0, NULL, ANCHOR_NEAR(DIGITS, 18, 80, SHAPE(date_words),
+                  LLM_MASK_NEAR_YEAR) },
     /* YYYY-MM-DD or DD.MM.YYYY, one- or two-digit day and month, a day
      * that exists (the original took 31.02 and missed 5.3.2024). */
     { "DATE_NUMERIC",
@@ -150,7 +156,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       NULL, 0, NULL, ANCHOR(DIGITS, 12, 512, SHAPE(money)) },
     { "VIN",
       "(?i)\\b([A-HJ-NPR-Z0-9]{17})\\b",
-      "vin", 0, NULL, ANCHOR(DIGITS, 16, 17, SHAPE(vin)) },
+      "vin", 0, NULL, ANCHOR_NEAR(DIGITS, 16, 17, SHAPE(vin),
+                  LLM_MASK_NEAR_VIN) },
     /* Read generously, then cut to the country's length by the check. */
     { "BANK_ACCOUNT",
       "(?<![\\p{L}\\p{N}])([A-Za-z]{2}[ \\-]?(?:[0-9]{2}|XX|xx)"
@@ -159,7 +166,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "CAR_PLATE",
       PLATE_LABEL "(?<![\\p{L}\\p{N}\\-])([A-Z]{2,3}\\h?[0-9][0-9A-Z]{2,4})"
       "(?![\\p{L}\\p{N}\\-])",
-      "car_plate", 0, NULL, ANCHOR(DIGITS, 52, 72, SHAPE(plate)) },
+      "car_plate", 0, NULL, ANCHOR_NEAR(DIGITS, 52, 72, SHAPE(plate),
+                  LLM_MASK_NEAR_PLATE) },
     /* DD-DDD only (a bare 5-digit number is no postal code), not inside
      * a longer number, whatever follows on the line. */
     { "POSTAL_CODE",
@@ -175,7 +183,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "KRS",
       "(?i)(?:\\bKRS[:\\h]{1,4}(?:nr\\.?\\h{0,2})?([0-9]{10})"
       "|(?<!\\w)(000[0-9]{7}))(?!\\w)",
-      "krs", 0, NULL, ANCHOR(DIGITS, 24, 42, SHAPE(krs)) },
+      "krs", 0, NULL, ANCHOR_NEAR(DIGITS, 24, 42, SHAPE(krs),
+                  LLM_MASK_NEAR_KRS) },
     { "PASSPORT",
       "(?i)\\b[A-Z]{2}[0-9]{7}\\b",
       NULL, 0, NULL, ANCHOR_QUICK(DIGITS, 2, 9, LLM_MASK_QUICK_PASSPORT, 7) },
@@ -195,18 +204,21 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
     { "PHONE",
       PHONE_LABEL "(?<![\\w+.,\\-])([0-9]{9}|[0-9]{2,3}(?:[ \\-][0-9]{2,4}){2,4})"
       "(?![\\w\\-]|[.,][0-9])",
-      "phone_pl", 0, NULL, ANCHOR(DIGITS, 28, 56, SHAPE(phone)) },
+      "phone_pl", 0, NULL, ANCHOR_NEAR(DIGITS, 28, 56, SHAPE(phone),
+                  LLM_MASK_NEAR_PHONE) },
     { "MAC_ADDRESS",
       "(?<![\\w:\\-])(?:[0-9A-Fa-f]{2}[:\\-]){5}[0-9A-Fa-f]{2}(?![\\w:\\-])"
       "|\\b[0-9A-Fa-f]{12}\\b",
-      "mac", 0, NULL, ANCHOR(DIGITS, 16, 17, SHAPE(mac)) },
+      "mac", 0, NULL, ANCHOR_NEAR(DIGITS, 16, 17, SHAPE(mac),
+                  LLM_MASK_NEAR_MAC) },
     { "CREDIT_CARD",
       "\\b(?:[0-9]{4}[ \\-]?[0-9]{6}[ \\-]?[0-9]{5}|(?:[0-9]{4}[ \\-]?){3}"
       "[0-9]{1,7})\\b",
       "luhn", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 25, LLM_MASK_QUICK_CARD, 13) },
     { "SSL_CERT",
       "(?<![A-Z]{2}[0-9])\\b[0-9A-Fa-f]{16,40}\\b",
-      "ssl_serial", 0, NULL, ANCHOR(DIGITS, 39, 40, SHAPE(cert)) },
+      "ssl_serial", 0, NULL, ANCHOR_NEAR(DIGITS, 39, 40, SHAPE(cert),
+                  LLM_MASK_NEAR_CERT) },
     { "JWT",
       "(?<![A-Za-z0-9_\\-.])eyJ[A-Za-z0-9_\\-]{7,4093}+\\.[A-Za-z0-9_\\-]{10,4096}+"
       "\\.[A-Za-z0-9_\\-]{10,4096}+",

@@ -1247,6 +1247,40 @@ int llm_mask_shape_email(const llm_mask_where_t *w)
     return 1;
 }
 
+/* The bits of the rules that read several clusters, from this one. */
+static apr_uint32_t read_near(const llm_mask_features_t *f)
+{
+    apr_uint32_t n = 0;
+
+    n |= f->lens & BIT(4) ? LLM_MASK_NEAR_YEAR : 0;
+    n |= (f->lens & BIT(9)) || (f->marks & LLM_MASK_MARK_PHONE)
+         ? LLM_MASK_NEAR_PHONE : 0;
+    n |= f->marks & LLM_MASK_MARK_PLATE ? LLM_MASK_NEAR_PLATE : 0;
+    n |= f->words & BITS(16, 31) ? LLM_MASK_NEAR_CERT : 0;
+    n |= f->words & BIT(17) ? LLM_MASK_NEAR_VIN : 0;
+    n |= (f->words & BIT(12)) || (f->marks & LLM_MASK_MARK_HEX_PAIR)
+         ? LLM_MASK_NEAR_MAC : 0;
+    n |= f->lens & BIT(10) ? LLM_MASK_NEAR_KRS : 0;
+    n |= f->lens & BIT(11) ? LLM_MASK_NEAR_PESEL : 0;
+    return n;
+}
+
+void llm_mask_near_features(llm_mask_run_t *runs, int n)
+{
+    int k, j;
+
+    for (k = 0; k < n; k++) {
+        runs[k].f.near = read_near(&runs[k].f);
+    }
+    for (k = 0; k < n; k++) {
+        for (j = k + 1;
+             j < n && runs[j].start < runs[k].end + LLM_MASK_NEAR_AHEAD;
+             j++) {
+            runs[k].f.near |= read_near(&runs[j].f);
+        }
+    }
+}
+
 /* Every quick test of the cluster, once. */
 static apr_uint32_t read_quick(const llm_mask_features_t *f)
 {

@@ -16,6 +16,10 @@ void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
                                apr_size_t start, apr_size_t end,
                                llm_mask_features_t *f);
 
+/** The clusters' near features (llm_mask_features_t.near), once the
+ *  features of all are read. */
+void llm_mask_near_features(llm_mask_run_t *runs, int n);
+
 /** Only the separators' features of a cluster (for anchors other than
  *  the digits, whose shape tests read no more). */
 apr_uint32_t llm_mask_cluster_seps(const unsigned char *u, apr_size_t start,

@@ -234,6 +234,10 @@ static void test_values(void)
         "In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
         "\xe2\x82\xac" "1.500", "3 tys. z\xc5\x82", "5kUSD", "12tysPLN",
         "Sept. 5th, 2024", "1st of March 2024", "2024 maj 3",
+        /* a day and its year more than a cluster's gap apart */
+        "5 pa\xc5\xba" "dziernika 2024", "2024 pa\xc5\xba" "dziernika 5",
+        "12." W3 W3 W3 "wrze\xc5\x9bnia" W3 W3 W3 "2024",
+        "September" W3 W3 W3 "12th," W3 W3 W3 "2024",
         "PLXX 1234 5678 9012 3456", "Tel. 21 123 45 67",
         /* the longest labels, in wide spaces */
         "PESEL" W3 W3 W3 W3 W3 W3 W3 W3 "44051401359",
