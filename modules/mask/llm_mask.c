@@ -626,8 +626,8 @@ static int shape_allows(const rule_t *rule, const scan_t *sc,
 {
     llm_mask_where_t w;
 
-    if (rule->anchor->quick) {
-        return (run[k].f.quick & rule->anchor->quick) != 0;
+    if (rule->anchor->quick && !(run[k].f.quick & rule->anchor->quick)) {
+        return 0;
     }
     if (!rule->anchor->shape || run[k].end - *start > SHAPE_MAX_STRETCH) {
         return 1;

@@ -158,13 +158,16 @@ typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
 #define LLM_MASK_QUICK_HEALTH        0x0400
 #define LLM_MASK_QUICK_CARD          0x0800
 #define LLM_MASK_QUICK_PHONE_INTL    0x2000
+#define LLM_MASK_QUICK_INVOICE       0x4000
+#define LLM_MASK_QUICK_ORDER         0x8000
+#define LLM_MASK_QUICK_SOCIAL        0x10000
 #define LLM_MASK_QUICK_SIM           0x1000
 
 /**
  * Where a rule can match, so that it runs only there (llm_mask.c): every
  * match holds one of @a bytes (or @a literal, ASCII, caseless), starts
  * at most @a back bytes before the first of them and is at most @a span
- * bytes long; @a quick or @a shape, when set, says where it cannot. A
+ * bytes long; @a quick, then @a shape, when set, say where it cannot. A
  * rule without an anchor (a custom rule) scans the whole text.
  */
 typedef struct {

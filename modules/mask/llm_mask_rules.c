@@ -74,11 +74,11 @@
 #define DIGITS "0123456789"
 #define ANCHOR(bytes, back, span, shape)                                   \
     (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, 0, 0 })
-#define ANCHOR_D(bytes, back, span, shape, digits)                         \
-    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, digits,  \
-                                 0 })
 #define ANCHOR_QUICK(bytes, back, span, quick, digits)                     \
     (&(const llm_mask_anchor_t){ bytes, back, span, NULL, NULL, quick,     \
+                                 digits, 0 })
+#define ANCHOR_QUICK_D(bytes, back, span, quick, shape, digits)            \
+    (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, quick,    \
                                  digits, 0 })
 #define ANCHOR_NEAR(bytes, back, span, shape, near)                        \
     (&(const llm_mask_anchor_t){ bytes, back, span, NULL, shape, 0, 0, near })
@@ -225,10 +225,12 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       NULL, 0, NULL, ANCHOR("J", 2, 12300, SHAPE(jwt)) },
     { "INVOICE_NUMBER",
       "(?i)\\b(?:FV|INV|INVOICE)[/\\-][0-9]{4}[/\\-][0-9]{3,6}\\b",
-      NULL, 0, NULL, ANCHOR_D(DIGITS, 8, 25, SHAPE(invoice), 7) },
+      NULL, 0, NULL, ANCHOR_QUICK_D(DIGITS, 8, 25, LLM_MASK_QUICK_INVOICE,
+                     SHAPE(invoice), 7) },
     { "ORDER_NUMBER",
       "(?i)\\b(?:ORDER|ORD)[\\-_]?[0-9]{3,10}(?:[\\-_/][0-9]{1,10}){0,3}\\b",
-      NULL, 0, NULL, ANCHOR_D(DIGITS, 6, 64, SHAPE(order), 3) },
+      NULL, 0, NULL, ANCHOR_QUICK_D(DIGITS, 6, 64, LLM_MASK_QUICK_ORDER,
+                     SHAPE(order), 3) },
     { "TRANSACTION_REF",
       "(?i)(?<![A-Z]{2}-)(?<![A-Z]{2}[0-9])\\b[A-Z]{2,5}[\\-_](?![0-9]{2}[\\-_])"
       "[0-9]{4,8}[\\-_][0-9]{3,6}\\b",
@@ -238,7 +240,8 @@ const llm_mask_rule_def_t llm_mask_default_rules[] = {
       "iccid", 0, NULL, ANCHOR_QUICK(DIGITS, 0, 30, LLM_MASK_QUICK_SIM, 17) },
     { "SOCIAL_ID",
       "(?i)\\bfbid[0-9]{8,20}\\b",
-      NULL, 0, NULL, ANCHOR_D(DIGITS, 4, 30, SHAPE(social), 8) },
+      NULL, 0, NULL, ANCHOR_QUICK_D(DIGITS, 4, 30, LLM_MASK_QUICK_SOCIAL,
+                     SHAPE(social), 8) },
     { "EU_VAT",
       "(?i)\\b[A-Z]{2}[0-9A-Z]{8,12}\\b",
       "eu_vat", 0, NULL, ANCHOR(DIGITS, 14, 14, SHAPE(eu_vat)) },

@@ -1123,15 +1123,13 @@ int llm_mask_shape_cert(const llm_mask_where_t *w)
  * digits, [/-], 3-6 digits. */
 int llm_mask_shape_invoice(const llm_mask_where_t *w)
 {
-    return (w->own->lens & BITS(3, 6))
-           && (w->own->marks & LLM_MASK_MARK_INVOICE)
-           && (BEGINS_IN(w, "fv") || BEGINS_IN(w, "inv"));
+    return BEGINS_IN(w, "fv") || BEGINS_IN(w, "inv");  /* and its quick */
 }
 
 /* ORDER_NUMBER begins with ORDER or ORD, maybe [-_], then 3-10 digits. */
 int llm_mask_shape_order(const llm_mask_where_t *w)
 {
-    return (w->own->marks & LLM_MASK_MARK_ORDER) && BEGINS_IN(w, "ord");
+    return BEGINS_IN(w, "ord");         /* and its quick test */
 }
 
 /* TRANSACTION_REF: 2-5 letters, '-' or '_', 4-8 digits, '-' or '_',
@@ -1172,7 +1170,7 @@ static int quick_sim(const llm_mask_features_t *own)
 /* SOCIAL_ID begins with fbid, then 8-20 digits. */
 int llm_mask_shape_social(const llm_mask_where_t *w)
 {
-    return (w->own->marks & LLM_MASK_MARK_SOCIAL) && BEGINS_IN(w, "fbid");
+    return BEGINS_IN(w, "fbid");        /* and its quick test */
 }
 
 /* EU_VAT: \b[A-Z]{2}[0-9A-Z]{8,12}\b, caseless: an ASCII word of 10 to
@@ -1300,5 +1298,9 @@ static apr_uint32_t read_quick(const llm_mask_features_t *f)
     q |= quick_card(f) ? LLM_MASK_QUICK_CARD : 0;
     q |= quick_sim(f) ? LLM_MASK_QUICK_SIM : 0;
     q |= quick_phone_intl(f) ? LLM_MASK_QUICK_PHONE_INTL : 0;
+    q |= (f->lens & BITS(3, 6)) && (f->marks & LLM_MASK_MARK_INVOICE)
+         ? LLM_MASK_QUICK_INVOICE : 0;
+    q |= f->marks & LLM_MASK_MARK_ORDER ? LLM_MASK_QUICK_ORDER : 0;
+    q |= f->marks & LLM_MASK_MARK_SOCIAL ? LLM_MASK_QUICK_SOCIAL : 0;
     return q;
 }
