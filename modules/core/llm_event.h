@@ -254,6 +254,10 @@ json_object *llm_json_first(json_object *array);
 const char *llm_json_str(json_object *o, const char *key, apr_size_t *len);
 apr_int64_t llm_json_int(json_object *o, const char *key);
 json_object *llm_json_parse(const char *buf, apr_size_t len);
+/** The JSON value at the start of @a buf (NULL: none), and in @a end
+ *  where it ends: what follows is not read. */
+json_object *llm_json_parse_prefix(const char *buf, apr_size_t len,
+                                   apr_size_t *end);
 json_object *llm_json_strn(const char *s, apr_size_t len);
 json_object *llm_json_args(const char *args);
 const char *llm_json_dump(json_object *o, apr_size_t *len);

@@ -25,7 +25,6 @@
  * before, so the result is always the decoder's own.
  */
 
-#include <locale.h>
 #include <string.h>
 
 #include "apr_lib.h"
@@ -323,31 +322,12 @@ static json_object *openai_skeleton(const char *buf, apr_size_t len)
 }
 
 /* The whole value at the start of @a buf, as the incremental json-c
- * parse of an answer as it flows sees it: what follows is not read.
- * On the thread's "C" locale, as llm_json_parse() explains. */
+ * parse of an answer as it flows sees it: what follows is not read. */
 static json_object *parse_prefix(const char *buf, apr_size_t len)
 {
-    json_tokener *tok;
-    json_object *o;
-    locale_t c_locale;
-    locale_t old;
+    apr_size_t end;
 
-    if (len > (apr_size_t)INT32_MAX || !(tok = llm_json_tokener_take())) {
-        return NULL;
-    }
-    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    old = c_locale ? uselocale(c_locale) : (locale_t)0;
-    o = json_tokener_parse_ex(tok, buf, (int)len);
-    if (c_locale) {
-        uselocale(old);
-        freelocale(c_locale);
-    }
-    if (o && json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(o);
-        o = NULL;
-    }
-    llm_json_tokener_give(tok);
-    return o;
+    return llm_json_parse_prefix(buf, len, &end);
 }
 
 typedef struct {

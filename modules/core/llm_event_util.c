@@ -128,14 +128,15 @@ void llm_json_tokener_give(json_tokener *tok)
  * duplicating the current locale, which takes glibc's process-wide
  * locale lock; from the static "C" object that is a pointer swap, so
  * we run the parse on it (see llm_request.c). */
-json_object *llm_json_parse(const char *buf, apr_size_t len)
+json_object *llm_json_parse_prefix(const char *buf, apr_size_t len,
+                                   apr_size_t *end)
 {
     locale_t c_locale;
     locale_t old;
     json_tokener *tok;
     json_object *obj;
-    size_t end;
 
+    *end = 0;
     if (len > (apr_size_t)INT32_MAX || !(tok = llm_json_tokener_take())) {
         return NULL;
     }
@@ -150,8 +151,16 @@ json_object *llm_json_parse(const char *buf, apr_size_t len)
         json_object_put(obj);
         obj = NULL;
     }
-    end = obj ? json_tokener_get_parse_end(tok) : 0;
+    *end = obj ? json_tokener_get_parse_end(tok) : 0;
     llm_json_tokener_give(tok);
+    return obj;
+}
+
+json_object *llm_json_parse(const char *buf, apr_size_t len)
+{
+    apr_size_t end;
+    json_object *obj = llm_json_parse_prefix(buf, len, &end);
+
     while (obj && end < len && apr_isspace(buf[end])) {
         end++;
     }
