@@ -14,23 +14,19 @@
 
 /**
  * Chains of digit groups, each joined to the next by exactly one
- * separator, in a cluster: the most digits and groups of one chain. A
- * pattern whose groups of digits are joined by at most one such
- * separator matches within one chain, and a chain lies in one cluster.
+ * separator, in a cluster: the most digits of one chain. A pattern
+ * whose groups of digits are joined by at most one such separator
+ * matches within one chain, and a chain lies in one cluster.
  */
 typedef struct {
-    unsigned dash_digits;       /* ' ' or '-' */
-    unsigned dash_groups;
+    unsigned dash_digits;       /* ' ' or '-' (CREDIT_CARD) */
     unsigned h_digits;          /* ' ', a tab, or a non-ASCII character
-                                   (NBSP, the other \h) */
-    unsigned nrb_digits;        /* ' ', '-' or a non-ASCII character */
-    unsigned dot_groups;        /* '.' */
+                                   (NBSP, the other \h: SIM_CARD) */
 } llm_mask_chains_t;
 
 /** The digit structure of one cluster of anchor bytes (or of several:
  *  llm_mask_where_wide), read by the shape tests. */
 typedef struct {
-    unsigned digits;            /* how many */
     apr_uint32_t lens;          /* bit n: a maximal run of n digits
                                    (bit 31: 31 or more) */
     apr_uint32_t words;         /* bit n: a maximal ASCII word (letters,
@@ -119,7 +115,6 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
 #define LLM_MASK_MARK_HEALTH    0x08    /* 8 / 3 */
 #define LLM_MASK_MARK_DATE      0x10    /* 4 . 1-2 . 1-2 or 1-2 . 1-2 . 4 */
 #define LLM_MASK_MARK_PHONE     0x20    /* 2-3 then two or more 2-4 */
-#define LLM_MASK_MARK_COLON_HEX 0x40    /* ':' before a hex digit or ':' */
 #define LLM_MASK_MARK_REGON     0x80    /* 2 3 4 (5), \h or nothing between */
 #define LLM_MASK_MARK_NIP       0x100   /* 3 3 2 2 or 3 2 2 3, - or ' ' */
 #define LLM_MASK_MARK_LABELLED  0x200   /* letters right before (or [-_/]) */

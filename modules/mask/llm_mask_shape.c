@@ -158,33 +158,24 @@ static int joined_as_date(const groups_t *gs, int i)
     return marks == 1;
 }
 
-/* Chains: the most digits and groups of groups joined one by one. */
-static void chain_step(unsigned *digits, unsigned *groups, unsigned *most_d,
-                       unsigned *most_g, int joined, apr_size_t len)
+/* Chains: the most digits of groups joined one by one. */
+static void chain_step(unsigned *digits, unsigned *most, int joined,
+                       apr_size_t len)
 {
     *digits = joined ? *digits + (unsigned)len : (unsigned)len;
-    *groups = joined ? *groups + 1 : 1;
-    *most_d = *digits > *most_d ? *digits : *most_d;
-    *most_g = *groups > *most_g ? *groups : *most_g;
+    *most = *digits > *most ? *digits : *most;
 }
 
 static void read_chains(const groups_t *gs, llm_mask_chains_t *c)
 {
-    unsigned dd = 0, dg = 0, hd = 0, hg = 0, nd = 0, ng = 0, od = 0, og = 0;
-    unsigned unused = 0;
+    unsigned dash = 0, h = 0;
     int i;
 
     for (i = 0; i < gs->n; i++) {
         apr_size_t len = glen(gs, i);
-        int dash = joined_by(gs, i, ' ', '-');
-        int high = joined_by_high(gs, i);
 
-        chain_step(&dd, &dg, &c->dash_digits, &c->dash_groups, dash, len);
-        chain_step(&hd, &hg, &c->h_digits, &unused,
-                   high || joined_by(gs, i, ' ', '\t'), len);
-        chain_step(&nd, &ng, &c->nrb_digits, &unused, dash || high, len);
-        chain_step(&od, &og, &unused, &c->dot_groups,
-                   joined_by(gs, i, '.', '.'), len);
+        chain_step(&dash, &c->dash_digits, joined_by(gs, i, ' ', '-'), len);
+        chain_step(&h, &c->h_digits, joined_by_h(gs, i), len);
     }
 }
 
@@ -514,7 +505,6 @@ static void read_words(groups_t *gs, llm_mask_features_t *f)
 static void read_everything(llm_mask_features_t *f)
 {
     memset(&f->chains, 0xff, sizeof(f->chains));
-    f->digits = ~0u >> 1;
     f->lens = f->words = f->lwords = ~(apr_uint32_t)0;
     f->seps = f->marks = f->quick = ~(apr_uint32_t)0;
 }
@@ -534,16 +524,11 @@ void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
     gs.n = 0;
     while (i < end) {
         if (!is_digit(u[i])) {
-            if (u[i] == ':' && i + 1 < len
-                && (is_hex(u[i + 1]) || u[i + 1] == ':')) {
-                f->marks |= LLM_MASK_MARK_COLON_HEX;
-            }
             f->seps |= sep_bit(u[i++]);
             continue;
         }
         for (a = i; i < len && is_digit(u[i]); i++) {
         }
-        f->digits += (unsigned)(i - a);
         f->lens |= len_bit(i - a);
         if (gs.n == MAX_GROUPS) {
             read_everything(f);
