@@ -4,6 +4,9 @@
 
 #include <string.h>
 
+#include "apr_lib.h"
+#include "apr_strings.h"
+
 #include "llm_buf.h"
 
 void llm_buf_init(llm_buf_t *b, apr_pool_t *p)
@@ -35,4 +38,18 @@ void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n)
     }
     b->len += n;
     b->data[b->len] = '\0';
+}
+
+const char *llm_str_trim(apr_pool_t *p, const char *s)
+{
+    apr_size_t n;
+
+    while (apr_isspace(*s)) {
+        s++;
+    }
+    n = strlen(s);
+    while (n && apr_isspace(s[n - 1])) {
+        n--;
+    }
+    return apr_pstrmemdup(p, s, n);
 }

@@ -2,8 +2,8 @@
  * Copyright The mod_llm authors.
  */
 
-/* A growing byte buffer in a pool (APR only): the event decoders and
- * encoders, the masking stream and the guard services' answers use it. */
+/* A growing byte buffer in a pool (APR only), for every module and core
+ * file that collects bytes, and the small string helpers beside it. */
 
 #ifndef LLM_BUF_H
 #define LLM_BUF_H
@@ -21,5 +21,9 @@ typedef struct llm_buf {
 
 void llm_buf_init(llm_buf_t *b, apr_pool_t *p);
 void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n);
+
+/** A copy of @a s in @a p without its leading and trailing white
+ *  space. */
+const char *llm_str_trim(apr_pool_t *p, const char *s);
 
 #endif /* LLM_BUF_H */

@@ -36,8 +36,8 @@
 #include "llm_builtin.h"
 #include "llm_xlate.h"
 
-#define get  llm_xlate_get
-#define str  llm_xlate_str
+#define get  llm_json_get
+#define str(o, key)  llm_json_str(o, key, NULL)
 
 typedef enum {
     F_STR = 0,
@@ -192,18 +192,13 @@ static int out_of_range(apr_pool_t *p, const char *field, const char *what,
                                        field, what));
 }
 
-static int is_type(json_object *v, json_type t)
-{
-    return v && json_object_is_type(v, t);
-}
-
 static int check_str_list(apr_pool_t *p, const char *name, json_object *v,
                           llm_error_t *err)
 {
     size_t n;
     size_t i;
 
-    if (!is_type(v, json_type_array)) {
+    if (!llm_json_is(v, json_type_array)) {
         return invalid(p, name, "an array of strings", err);
     }
     n = json_object_array_length(v);
@@ -211,7 +206,7 @@ static int check_str_list(apr_pool_t *p, const char *name, json_object *v,
         return out_of_range(p, name, "at least one text is needed", err);
     }
     for (i = 0; i < n; i++) {
-        if (!is_type(json_object_array_get_idx(v, i), json_type_string)) {
+        if (!llm_json_is(json_object_array_get_idx(v, i), json_type_string)) {
             return invalid(p, apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]",
                                            name, (apr_size_t)i),
                            "a string", err);
@@ -226,7 +221,7 @@ static int check_history(apr_pool_t *p, const char *name, json_object *v,
     size_t n;
     size_t i;
 
-    if (!is_type(v, json_type_array)) {
+    if (!llm_json_is(v, json_type_array)) {
         return invalid(p, name, "an array of objects", err);
     }
     n = json_object_array_length(v);
@@ -235,11 +230,11 @@ static int check_history(apr_pool_t *p, const char *name, json_object *v,
         const char *at = apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]", name,
                                       (apr_size_t)i);
 
-        if (!is_type(item, json_type_object)) {
+        if (!llm_json_is(item, json_type_object)) {
             return invalid(p, at, "an object of strings", err);
         }
         json_object_object_foreach(item, k, val) {
-            if (!is_type(val, json_type_string)) {
+            if (!llm_json_is(val, json_type_string)) {
                 return invalid(p, apr_pstrcat(p, at, ".", k, NULL),
                                "a string", err);
             }
@@ -251,10 +246,10 @@ static int check_history(apr_pool_t *p, const char *name, json_object *v,
 static int check_texts_map(apr_pool_t *p, const char *name, json_object *v,
                            llm_error_t *err)
 {
-    if (is_type(v, json_type_array)) {
+    if (llm_json_is(v, json_type_array)) {
         return check_str_list(p, name, v, err);
     }
-    if (!is_type(v, json_type_object)) {
+    if (!llm_json_is(v, json_type_object)) {
         return invalid(p, name, "an array of strings, or an object of "
                        "document name -> array of strings", err);
     }
@@ -275,10 +270,10 @@ static int check_number(apr_pool_t *p, const field_t *f, json_object *v,
 {
     double d;
 
-    if (f->type == F_INT && !is_type(v, json_type_int)) {
+    if (f->type == F_INT && !llm_json_is(v, json_type_int)) {
         return invalid(p, f->name, "an integer", err);
     }
-    if (!is_type(v, json_type_int) && !is_type(v, json_type_double)) {
+    if (!llm_json_is(v, json_type_int) && !llm_json_is(v, json_type_double)) {
         return invalid(p, f->name, "a number", err);
     }
     d = json_object_get_double(v);
@@ -302,10 +297,10 @@ static int check_field(apr_pool_t *p, const field_t *f, json_object *body,
     }
     switch (f->type) {
     case F_STR:
-        return is_type(v, json_type_string) ? 0
+        return llm_json_is(v, json_type_string) ? 0
                : invalid(p, f->name, "a string", err);
     case F_BOOL:
-        return is_type(v, json_type_boolean) ? 0
+        return llm_json_is(v, json_type_boolean) ? 0
                : invalid(p, f->name, "a boolean", err);
     case F_INT:
     case F_NUM:
@@ -357,7 +352,7 @@ int llm_builtin_validate(apr_pool_t *p, llm_builtin_e kind, json_object *body,
     json_object *v = get(body, "model_name");
     const char *param = "model_name";
 
-    if (!b || !is_type(body, json_type_object)) {
+    if (!b || !llm_json_is(body, json_type_object)) {
         return llm_xlate_fail(err, 400, "invalid_json", NULL,
                               "The request body must be a JSON object.");
     }
@@ -367,7 +362,7 @@ int llm_builtin_validate(apr_pool_t *p, llm_builtin_e kind, json_object *body,
     if (!v) {
         return missing(p, "model_name", err);
     }
-    if (!is_type(v, json_type_string) || !*json_object_get_string(v)) {
+    if (!llm_json_is(v, json_type_string) || !*json_object_get_string(v)) {
         return invalid(p, param, "a non-empty string", err);
     }
     if (check_fields(p, common_fields, body, err) < 0
@@ -392,12 +387,6 @@ int llm_builtin_validate(apr_pool_t *p, llm_builtin_e kind, json_object *body,
 /* ------------------------------------------------------------------ */
 /* The requests                                                        */
 /* ------------------------------------------------------------------ */
-
-static apr_status_t put_json(void *obj)
-{
-    json_object_put(obj);
-    return APR_SUCCESS;
-}
 
 static json_object *chat_message(const char *role, const char *content)
 {
@@ -441,7 +430,7 @@ static json_object *new_request(apr_pool_t *p, llm_builtin_plan_t *plan,
               json_object_new_int(LLM_BUILTIN_TOP_K));
     gen_field(r, "top_p", body, "top_p",
               json_object_new_double_s(0.99, LLM_BUILTIN_TOP_P));
-    apr_pool_cleanup_register(p, r, put_json, apr_pool_cleanup_null);
+    llm_json_own(p, r);
     APR_ARRAY_PUSH(plan->requests, json_object *) = r;
     return r;
 }
@@ -517,20 +506,6 @@ static void single_call(apr_pool_t *p, llm_builtin_plan_t *plan,
     new_request(p, plan, body, msgs);
 }
 
-static const char *trimmed(apr_pool_t *p, const char *s)
-{
-    apr_size_t n;
-
-    while (apr_isspace(*s)) {
-        s++;
-    }
-    n = strlen(s);
-    while (n && apr_isspace(s[n - 1])) {
-        n--;
-    }
-    return apr_pstrmemdup(p, s, n);
-}
-
 /* create_full_article_from_texts: the non-empty texts, trimmed, one
  * paragraph each. */
 static const char *joined_texts(apr_pool_t *p, json_object *texts)
@@ -540,7 +515,7 @@ static const char *joined_texts(apr_pool_t *p, json_object *texts)
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const char *t = trimmed(p, json_object_get_string(
+        const char *t = llm_str_trim(p, json_object_get_string(
                                        json_object_array_get_idx(texts, i)));
 
         if (*t) {
@@ -576,7 +551,7 @@ static const char *answer_context(apr_pool_t *p, json_object *body)
     int names = dn && json_object_get_boolean(dn);
     const char *out = "";
 
-    if (is_type(texts, json_type_array)) {
+    if (llm_json_is(texts, json_type_array)) {
         out = passages(p, out, texts, NULL);
     }
     else {
@@ -584,7 +559,7 @@ static const char *answer_context(apr_pool_t *p, json_object *body)
             out = passages(p, out, list, names ? doc : NULL);
         }
     }
-    return trimmed(p, out);
+    return llm_str_trim(p, out);
 }
 
 /* The system prompt of @a plan: the file of its language, rendered. */
@@ -718,7 +693,7 @@ static const char *strip_enumeration(apr_pool_t *p, const char *q)
         c++;
     }
     if (c > q && *c == '.' && (!c[1] || apr_isspace(c[1]))) {
-        return trimmed(p, c + 1);
+        return llm_str_trim(p, c + 1);
     }
     return q;
 }
@@ -727,7 +702,7 @@ apr_array_header_t *llm_builtin_parse_questions(apr_pool_t *p,
                                                 const char *text)
 {
     apr_array_header_t *qs = apr_array_make(p, 4, sizeof(const char *));
-    const char *t = trimmed(p, text ? text : "");
+    const char *t = llm_str_trim(p, text ? text : "");
     const char *end = t + strlen(t);
     const char *start = t;
     const char *line;
@@ -746,7 +721,7 @@ apr_array_header_t *llm_builtin_parse_questions(apr_pool_t *p,
     for (line = start; line < end; ) {
         const char *nl = strchr(line, '\n');
         const char *next = nl ? nl + 1 : end;
-        const char *q = trimmed(p, apr_pstrmemdup(p, line,
+        const char *q = llm_str_trim(p, apr_pstrmemdup(p, line,
                                                   (apr_size_t)((nl ? nl : end)
                                                                - line)));
 

@@ -283,20 +283,6 @@ static const char *replace_all(apr_pool_t *p, const char *s, const char *from,
     return apr_pstrcat(p, out, s, NULL);
 }
 
-static const char *trim(apr_pool_t *p, const char *s)
-{
-    apr_size_t n;
-
-    while (apr_isspace(*s)) {
-        s++;
-    }
-    n = strlen(s);
-    while (n && apr_isspace(s[n - 1])) {
-        n--;
-    }
-    return apr_pstrmemdup(p, s, n);
-}
-
 const char *llm_prompt_render(apr_pool_t *p, const char *tmpl,
                               const char *const *map, const char *postfix)
 {
@@ -309,7 +295,7 @@ const char *llm_prompt_render(apr_pool_t *p, const char *tmpl,
      * prompt file ends with (the original kept the file's newline, so
      * two blank lines came between). */
     if (postfix && *postfix) {
-        s = apr_pstrcat(p, trim(p, s), "\n\n", postfix, NULL);
+        s = apr_pstrcat(p, llm_str_trim(p, s), "\n\n", postfix, NULL);
     }
-    return trim(p, s);
+    return llm_str_trim(p, s);
 }

@@ -25,6 +25,7 @@
 #include "apr_pools.h"
 #include "mod_llm.h"
 #include "llm_buf.h"
+#include "llm_json.h"
 
 struct json_object;
 
@@ -222,12 +223,6 @@ const char *llm_wire_name(llm_wire_e wire);
 extern void (*llm_event_random_fn)(unsigned char *buf, apr_size_t len);
 extern apr_time_t (*llm_event_clock_fn)(void);
 
-/** A json-c tokener for one parse (reset, default depth), and its
- * return: each thread keeps one for its next parse, sparing json-c's
- * allocation of a parse stack per parse (llm_event_util.c). */
-struct json_tokener *llm_json_tokener_take(void);
-void llm_json_tokener_give(struct json_tokener *tok);
-
 #ifdef LLM_EVENT_PRIVATE
 /* ------------------------------------------------------------------ */
 /* Internals shared by the modules/core/llm_event*.c files only: they  */
@@ -246,21 +241,6 @@ void llm_json_tokener_give(struct json_tokener *tok);
     } while (0)
 
 /* llm_buf_t, the growing buffer: llm_buf.h */
-
-/* json-c helpers: lookups return NULL/-1 for absent, null or mistyped
- * values, so the dialect code reads as the documents it decodes. */
-json_object *llm_json_get(json_object *o, const char *key);
-json_object *llm_json_first(json_object *array);
-const char *llm_json_str(json_object *o, const char *key, apr_size_t *len);
-apr_int64_t llm_json_int(json_object *o, const char *key);
-json_object *llm_json_parse(const char *buf, apr_size_t len);
-/** The JSON value at the start of @a buf (NULL: none), and in @a end
- *  where it ends: what follows is not read. */
-json_object *llm_json_parse_prefix(const char *buf, apr_size_t len,
-                                   apr_size_t *end);
-json_object *llm_json_strn(const char *s, apr_size_t len);
-json_object *llm_json_args(const char *args);
-const char *llm_json_dump(json_object *o, apr_size_t *len);
 
 /* Generated ids, times and usage arithmetic. */
 const char *llm_event_new_id(apr_pool_t *p, const char *prefix);

@@ -209,21 +209,11 @@ const llm_dec_ops_t llm_dec_anthropic = {
 /* Encoding                                                            */
 /* ------------------------------------------------------------------ */
 
-static void add(json_object *o, const char *key, json_object *v)
-{
-    json_object_object_add(o, key, v);
-}
-
-static json_object *str(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 static json_object *typed(const char *type)
 {
     json_object *o = json_object_new_object();
 
-    add(o, "type", str(type));
+    llm_json_add(o, "type", llm_json_string(type));
     return o;
 }
 
@@ -247,13 +237,14 @@ static json_object *usage_json(const llm_usage_t *u, int with_input)
         input -= u->cached_tokens;
     }
     if (with_input) {
-        add(o, "input_tokens", json_object_new_int64(llm_enc_count(input)));
+        llm_json_add(o, "input_tokens",
+                     json_object_new_int64(llm_enc_count(input)));
         if (u->cached_tokens >= 0) {
-            add(o, "cache_read_input_tokens",
+            llm_json_add(o, "cache_read_input_tokens",
                 json_object_new_int64(u->cached_tokens));
         }
     }
-    add(o, "output_tokens", json_object_new_int64(llm_enc_count(
+    llm_json_add(o, "output_tokens", json_object_new_int64(llm_enc_count(
         u->completion_tokens)));
     return o;
 }
@@ -264,14 +255,15 @@ static json_object *message_json(llm_encoder_t *e, json_object *content,
 {
     json_object *o = json_object_new_object();
 
-    add(o, "id", str(e->id));
-    add(o, "type", str("message"));
-    add(o, "role", str("assistant"));
-    add(o, "model", str(e->model));
-    add(o, "content", content);
-    add(o, "stop_reason", final ? str(stop_reason(e)) : NULL);
-    add(o, "stop_sequence", NULL);
-    add(o, "usage", usage_json(&e->usage, 1));
+    llm_json_add(o, "id", llm_json_string(e->id));
+    llm_json_add(o, "type", llm_json_string("message"));
+    llm_json_add(o, "role", llm_json_string("assistant"));
+    llm_json_add(o, "model", llm_json_string(e->model));
+    llm_json_add(o, "content", content);
+    llm_json_add(o, "stop_reason",
+                 final ? llm_json_string(stop_reason(e)) : NULL);
+    llm_json_add(o, "stop_sequence", NULL);
+    llm_json_add(o, "usage", usage_json(&e->usage, 1));
     return o;
 }
 
@@ -282,17 +274,18 @@ static json_object *block_json(llm_enc_item_t *it, int whole)
 
     if (it->kind == LLM_ITEM_TOOL) {
         o = typed("tool_use");
-        add(o, "id", str(it->tool_id));
-        add(o, "name", str(it->tool_name));
-        add(o, "input", whole ? llm_json_args(it->buf.data)
+        llm_json_add(o, "id", llm_json_string(it->tool_id));
+        llm_json_add(o, "name", llm_json_string(it->tool_name));
+        llm_json_add(o, "input", whole ? llm_json_args(it->buf.data)
                               : json_object_new_object());
         return o;
     }
     o = typed(it->kind == LLM_ITEM_TEXT ? "text" : "thinking");
-    add(o, it->kind == LLM_ITEM_TEXT ? "text" : "thinking",
-        whole ? llm_json_strn(it->buf.data, it->buf.len) : str(""));
+    llm_json_add(o, it->kind == LLM_ITEM_TEXT ? "text" : "thinking",
+        whole ? llm_json_strn(it->buf.data, it->buf.len) : llm_json_string(""));
     if (it->kind == LLM_ITEM_REASONING) {
-        add(o, "signature", str(""));   /* we have none to give */
+        llm_json_add(o, "signature",
+                     llm_json_string(""));   /* we have none to give */
     }
     return o;
 }
@@ -311,7 +304,7 @@ static apr_status_t block_stop(llm_encoder_t *e)
         return APR_SUCCESS;
     }
     o = typed("content_block_stop");
-    add(o, "index", json_object_new_int(e->open_block));
+    llm_json_add(o, "index", json_object_new_int(e->open_block));
     e->open_block = -1;
     return send_event(e, "content_block_stop", o);
 }
@@ -324,8 +317,8 @@ static apr_status_t block_start(llm_encoder_t *e, llm_enc_item_t *it)
     LLM_TRY(block_stop(e));
     it->opened = 1;
     e->open_block = it->index;
-    add(o, "index", json_object_new_int(it->index));
-    add(o, "content_block", block_json(it, 0));
+    llm_json_add(o, "index", json_object_new_int(it->index));
+    llm_json_add(o, "content_block", block_json(it, 0));
     return send_event(e, "content_block_start", o);
 }
 
@@ -337,11 +330,11 @@ static apr_status_t block_delta_out(llm_encoder_t *e, llm_enc_item_t *it,
                                : it->kind == LLM_ITEM_TOOL
                                ? "input_json_delta" : "thinking_delta");
 
-    add(delta, it->kind == LLM_ITEM_TEXT ? "text"
+    llm_json_add(delta, it->kind == LLM_ITEM_TEXT ? "text"
                : it->kind == LLM_ITEM_TOOL ? "partial_json" : "thinking",
         llm_json_strn(s, n));
-    add(o, "index", json_object_new_int(it->index));
-    add(o, "delta", delta);
+    llm_json_add(o, "index", json_object_new_int(it->index));
+    llm_json_add(o, "delta", delta);
     return send_event(e, "content_block_delta", o);
 }
 
@@ -366,7 +359,7 @@ static apr_status_t anthropic_event(llm_encoder_t *e, const llm_event_t *ev,
     switch (ev->type) {
     case LLM_EV_START:
         o = typed("message_start");
-        add(o, "message", message_json(e, json_object_new_array(), 0));
+        llm_json_add(o, "message", message_json(e, json_object_new_array(), 0));
         LLM_TRY(send_event(e, "message_start", o));
         return send_event(e, "ping", typed("ping"));
     case LLM_EV_TEXT:
@@ -388,10 +381,11 @@ static apr_status_t anthropic_end(llm_encoder_t *e)
     json_object *delta = json_object_new_object();
 
     LLM_TRY(block_stop(e));
-    add(delta, "stop_reason", str(stop_reason(e)));
-    add(delta, "stop_sequence", NULL);
-    add(o, "delta", delta);
-    add(o, "usage", usage_json(&e->usage, e->usage.prompt_tokens >= 0));
+    llm_json_add(delta, "stop_reason", llm_json_string(stop_reason(e)));
+    llm_json_add(delta, "stop_sequence", NULL);
+    llm_json_add(o, "delta", delta);
+    llm_json_add(o, "usage",
+                 usage_json(&e->usage, e->usage.prompt_tokens >= 0));
     LLM_TRY(send_event(e, "message_delta", o));
     return send_event(e, "message_stop", typed("message_stop"));
 }
@@ -432,8 +426,8 @@ static apr_status_t anthropic_error_out(llm_encoder_t *e, const char *type,
     json_object *o = typed("error");
     json_object *err = typed(error_type(type));
 
-    add(err, "message", str(message));
-    add(o, "error", err);
+    llm_json_add(err, "message", llm_json_string(message));
+    llm_json_add(o, "error", err);
     return e->stream ? send_event(e, "error", o) : llm_enc_json(e, o);
 }
 

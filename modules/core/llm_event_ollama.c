@@ -207,16 +207,6 @@ const llm_dec_ops_t llm_dec_ollama_generate = {
 /* Encoding                                                            */
 /* ------------------------------------------------------------------ */
 
-static void add(json_object *o, const char *key, json_object *v)
-{
-    json_object_object_add(o, key, v);
-}
-
-static json_object *str(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 static int is_chat(const llm_encoder_t *e)
 {
     return e->wire == LLM_WIRE_OLLAMA_CHAT;
@@ -251,8 +241,9 @@ static json_object *line_head(llm_encoder_t *e)
 {
     json_object *o = json_object_new_object();
 
-    add(o, "model", str(e->model));
-    add(o, "created_at", str(rfc3339(e->scratch, e->now ? e->now
+    llm_json_add(o, "model", llm_json_string(e->model));
+    llm_json_add(o, "created_at",
+                 llm_json_string(rfc3339(e->scratch, e->now ? e->now
                                                         : llm_event_now())));
     return o;
 }
@@ -271,11 +262,11 @@ static json_object *tool_calls_json(llm_encoder_t *e)
         }
         call = json_object_new_object();
         fn = json_object_new_object();
-        add(call, "id", str(it->tool_id));
-        add(fn, "index", json_object_new_int(it->tool_seq));
-        add(fn, "name", str(it->tool_name));
-        add(fn, "arguments", llm_json_args(it->buf.data));
-        add(call, "function", fn);
+        llm_json_add(call, "id", llm_json_string(it->tool_id));
+        llm_json_add(fn, "index", json_object_new_int(it->tool_seq));
+        llm_json_add(fn, "name", llm_json_string(it->tool_name));
+        llm_json_add(fn, "arguments", llm_json_args(it->buf.data));
+        llm_json_add(call, "function", fn);
         json_object_array_add(calls, call);
     }
     return calls;
@@ -289,22 +280,22 @@ static void add_payload(llm_encoder_t *e, json_object *o, json_object *text,
     json_object *msg;
 
     if (!is_chat(e)) {
-        add(o, "response", text);
+        llm_json_add(o, "response", text);
         if (thinking) {
-            add(o, "thinking", thinking);
+            llm_json_add(o, "thinking", thinking);
         }
         return;
     }
     msg = json_object_new_object();
-    add(msg, "role", str("assistant"));
-    add(msg, "content", text);
+    llm_json_add(msg, "role", llm_json_string("assistant"));
+    llm_json_add(msg, "content", text);
     if (thinking) {
-        add(msg, "thinking", thinking);
+        llm_json_add(msg, "thinking", thinking);
     }
     if (tools) {
-        add(msg, "tool_calls", tool_calls_json(e));
+        llm_json_add(msg, "tool_calls", tool_calls_json(e));
     }
-    add(o, "message", msg);
+    llm_json_add(o, "message", msg);
 }
 
 static apr_status_t part_line(llm_encoder_t *e, json_object *text,
@@ -313,7 +304,7 @@ static apr_status_t part_line(llm_encoder_t *e, json_object *text,
     json_object *o = line_head(e);
 
     add_payload(e, o, text, thinking, tools);
-    add(o, "done", json_object_new_boolean(0));
+    llm_json_add(o, "done", json_object_new_boolean(0));
     return llm_enc_line(e, o);
 }
 
@@ -325,13 +316,13 @@ static apr_status_t flush_tools(llm_encoder_t *e)
         return APR_SUCCESS;
     }
     e->tools_flushed = 1;
-    return part_line(e, str(""), NULL, 1);
+    return part_line(e, llm_json_string(""), NULL, 1);
 }
 
 static void add_count(json_object *o, const char *key, apr_int64_t n)
 {
     if (n > 0) {
-        add(o, key, json_object_new_int64(n));
+        llm_json_add(o, key, json_object_new_int64(n));
     }
 }
 
@@ -343,8 +334,8 @@ static void add_done(llm_encoder_t *e, json_object *o)
     apr_time_t end = llm_event_now();
     apr_time_t first = e->t_first ? e->t_first : end;
 
-    add(o, "done", json_object_new_boolean(1));
-    add(o, "done_reason", str(e->finish
+    llm_json_add(o, "done", json_object_new_boolean(1));
+    llm_json_add(o, "done_reason", llm_json_string(e->finish
                               && !strcmp(e->finish, LLM_FINISH_LENGTH)
                               ? "length" : "stop"));
     add_count(o, "total_duration", (end - e->t0) * 1000);
@@ -363,8 +354,8 @@ static apr_status_t ollama_event(llm_encoder_t *e, const llm_event_t *ev,
     case LLM_EV_TEXT:
         return part_line(e, llm_json_strn(ev->text, ev->text_len), NULL, 0);
     case LLM_EV_REASONING:
-        return part_line(e, str(""), llm_json_strn(ev->text, ev->text_len),
-                         0);
+        return part_line(e, llm_json_string(""),
+                         llm_json_strn(ev->text, ev->text_len), 0);
     case LLM_EV_FINISH:
         return flush_tools(e);
     default:
@@ -378,7 +369,7 @@ static apr_status_t ollama_end(llm_encoder_t *e)
 
     LLM_TRY(flush_tools(e));
     o = line_head(e);
-    add_payload(e, o, str(""), NULL, 0);
+    add_payload(e, o, llm_json_string(""), NULL, 0);
     add_done(e, o);
     return llm_enc_line(e, o);
 }
@@ -402,7 +393,7 @@ static apr_status_t ollama_error(llm_encoder_t *e, const char *type,
     json_object *o = json_object_new_object();
 
     (void)type;
-    add(o, "error", str(message));
+    llm_json_add(o, "error", llm_json_string(message));
     return e->stream ? llm_enc_line(e, o) : llm_enc_json(e, o);
 }
 

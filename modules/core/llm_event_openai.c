@@ -211,28 +211,18 @@ const llm_dec_ops_t llm_dec_openai_completion = {
 /* Encoding                                                            */
 /* ------------------------------------------------------------------ */
 
-static void add(json_object *o, const char *key, json_object *v)
-{
-    json_object_object_add(o, key, v);
-}
-
-static json_object *str(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 /* id, object, created, model: how every OpenAI object begins. LM
  * Studio adds its model as system_fingerprint. */
 static json_object *head(llm_encoder_t *e, const char *object)
 {
     json_object *o = json_object_new_object();
 
-    add(o, "id", str(e->id));
-    add(o, "object", str(object));
-    add(o, "created", json_object_new_int64(e->created));
-    add(o, "model", str(e->model));
+    llm_json_add(o, "id", llm_json_string(e->id));
+    llm_json_add(o, "object", llm_json_string(object));
+    llm_json_add(o, "created", json_object_new_int64(e->created));
+    llm_json_add(o, "model", llm_json_string(e->model));
     if (e->wire == LLM_WIRE_LMSTUDIO_CHAT) {
-        add(o, "system_fingerprint", str(e->model));
+        llm_json_add(o, "system_fingerprint", llm_json_string(e->model));
     }
     return o;
 }
@@ -241,25 +231,25 @@ static json_object *usage_json(const llm_usage_t *u)
 {
     json_object *o = json_object_new_object();
 
-    add(o, "prompt_tokens", json_object_new_int64(llm_enc_count(
+    llm_json_add(o, "prompt_tokens", json_object_new_int64(llm_enc_count(
         u->prompt_tokens)));
-    add(o, "completion_tokens", json_object_new_int64(llm_enc_count(
+    llm_json_add(o, "completion_tokens", json_object_new_int64(llm_enc_count(
         u->completion_tokens)));
-    add(o, "total_tokens", json_object_new_int64(llm_enc_count(
+    llm_json_add(o, "total_tokens", json_object_new_int64(llm_enc_count(
         u->total_tokens)));
     if (u->cached_tokens >= 0) {
         json_object *details = json_object_new_object();
 
-        add(details, "cached_tokens", json_object_new_int64(
+        llm_json_add(details, "cached_tokens", json_object_new_int64(
             u->cached_tokens));
-        add(o, "prompt_tokens_details", details);
+        llm_json_add(o, "prompt_tokens_details", details);
     }
     if (u->reasoning_tokens >= 0) {
         json_object *details = json_object_new_object();
 
-        add(details, "reasoning_tokens", json_object_new_int64(
+        llm_json_add(details, "reasoning_tokens", json_object_new_int64(
             u->reasoning_tokens));
-        add(o, "completion_tokens_details", details);
+        llm_json_add(o, "completion_tokens_details", details);
     }
     return o;
 }
@@ -284,8 +274,8 @@ static apr_status_t stream_end(llm_encoder_t *e, const char *object)
     if (e->include_usage) {
         json_object *o = head(e, object);
 
-        add(o, "choices", json_object_new_array());
-        add(o, "usage", usage_json(&e->usage));
+        llm_json_add(o, "choices", json_object_new_array());
+        llm_json_add(o, "usage", usage_json(&e->usage));
         LLM_TRY(llm_enc_sse(e, NULL, o));
     }
     return llm_enc_write(e, "data: [DONE]\n\n", 14);
@@ -300,12 +290,13 @@ static apr_status_t chat_chunk(llm_encoder_t *e, json_object *delta,
     json_object *choice = json_object_new_object();
     json_object *choices = json_object_new_array();
 
-    add(choice, "index", json_object_new_int(0));
-    add(choice, "delta", delta);
-    add(choice, "logprobs", NULL);
-    add(choice, "finish_reason", finish ? str(finish) : NULL);
+    llm_json_add(choice, "index", json_object_new_int(0));
+    llm_json_add(choice, "delta", delta);
+    llm_json_add(choice, "logprobs", NULL);
+    llm_json_add(choice, "finish_reason",
+                 finish ? llm_json_string(finish) : NULL);
     json_object_array_add(choices, choice);
-    add(o, "choices", choices);
+    llm_json_add(o, "choices", choices);
     return llm_enc_sse(e, NULL, o);
 }
 
@@ -313,7 +304,7 @@ static json_object *text_delta(const char *key, const char *s, apr_size_t n)
 {
     json_object *delta = json_object_new_object();
 
-    add(delta, key, llm_json_strn(s, n));
+    llm_json_add(delta, key, llm_json_strn(s, n));
     return delta;
 }
 
@@ -325,17 +316,18 @@ static json_object *tool_delta(llm_enc_item_t *it, const llm_event_t *ev)
     json_object *call = json_object_new_object();
     json_object *fn = json_object_new_object();
 
-    add(call, "index", json_object_new_int(it->tool_seq));
+    llm_json_add(call, "index", json_object_new_int(it->tool_seq));
     if (!it->opened) {
         it->opened = 1;
-        add(call, "id", str(it->tool_id));
-        add(call, "type", str("function"));
-        add(fn, "name", str(it->tool_name));
+        llm_json_add(call, "id", llm_json_string(it->tool_id));
+        llm_json_add(call, "type", llm_json_string("function"));
+        llm_json_add(fn, "name", llm_json_string(it->tool_name));
     }
-    add(fn, "arguments", llm_json_strn(ev->tool_args, ev->tool_args_len));
-    add(call, "function", fn);
+    llm_json_add(fn, "arguments",
+                 llm_json_strn(ev->tool_args, ev->tool_args_len));
+    llm_json_add(call, "function", fn);
     json_object_array_add(calls, call);
-    add(delta, "tool_calls", calls);
+    llm_json_add(delta, "tool_calls", calls);
     return delta;
 }
 
@@ -347,8 +339,8 @@ static apr_status_t chat_event(llm_encoder_t *e, const llm_event_t *ev,
     switch (ev->type) {
     case LLM_EV_START:
         delta = json_object_new_object();
-        add(delta, "role", str("assistant"));
-        add(delta, "content", str(""));
+        llm_json_add(delta, "role", llm_json_string("assistant"));
+        llm_json_add(delta, "content", llm_json_string(""));
         return chat_chunk(e, delta, NULL);
     case LLM_EV_TEXT:
         return chat_chunk(e, text_delta("content", ev->text, ev->text_len),
@@ -391,11 +383,11 @@ static json_object *tool_calls_json(llm_encoder_t *e)
         }
         call = json_object_new_object();
         fn = json_object_new_object();
-        add(call, "id", str(it->tool_id));
-        add(call, "type", str("function"));
-        add(fn, "name", str(it->tool_name));
-        add(fn, "arguments", llm_json_strn(it->buf.data, it->buf.len));
-        add(call, "function", fn);
+        llm_json_add(call, "id", llm_json_string(it->tool_id));
+        llm_json_add(call, "type", llm_json_string("function"));
+        llm_json_add(fn, "name", llm_json_string(it->tool_name));
+        llm_json_add(fn, "arguments", llm_json_strn(it->buf.data, it->buf.len));
+        llm_json_add(call, "function", fn);
         json_object_array_add(calls, call);
     }
     return calls;
@@ -409,13 +401,14 @@ static json_object *chat_message(llm_encoder_t *e)
     const char *text = llm_enc_text(e, LLM_ITEM_TEXT, &len);
     const char *reasoning = llm_enc_text(e, LLM_ITEM_REASONING, &rlen);
 
-    add(msg, "role", str("assistant"));
-    add(msg, "content", len || !e->ntools ? llm_json_strn(text, len) : NULL);
+    llm_json_add(msg, "role", llm_json_string("assistant"));
+    llm_json_add(msg, "content",
+                 len || !e->ntools ? llm_json_strn(text, len) : NULL);
     if (rlen) {
-        add(msg, "reasoning_content", llm_json_strn(reasoning, rlen));
+        llm_json_add(msg, "reasoning_content", llm_json_strn(reasoning, rlen));
     }
     if (e->ntools) {
-        add(msg, "tool_calls", tool_calls_json(e));
+        llm_json_add(msg, "tool_calls", tool_calls_json(e));
     }
     return msg;
 }
@@ -426,13 +419,13 @@ static apr_status_t chat_whole(llm_encoder_t *e)
     json_object *choice = json_object_new_object();
     json_object *choices = json_object_new_array();
 
-    add(choice, "index", json_object_new_int(0));
-    add(choice, "message", chat_message(e));
-    add(choice, "logprobs", NULL);
-    add(choice, "finish_reason", str(finish_or_stop(e)));
+    llm_json_add(choice, "index", json_object_new_int(0));
+    llm_json_add(choice, "message", chat_message(e));
+    llm_json_add(choice, "logprobs", NULL);
+    llm_json_add(choice, "finish_reason", llm_json_string(finish_or_stop(e)));
     json_object_array_add(choices, choice);
-    add(o, "choices", choices);
-    add(o, "usage", usage_json(&e->usage));
+    llm_json_add(o, "choices", choices);
+    llm_json_add(o, "usage", usage_json(&e->usage));
     return llm_enc_json(e, o);
 }
 
@@ -472,11 +465,12 @@ static json_object *lmstudio_stats(llm_encoder_t *e, apr_pool_t *p)
     double tps = gen > 0 ? llm_enc_count(e->usage.completion_tokens) / gen
                          : 0;
 
-    add(o, "tokens_per_second", decimal3(p, tps));
-    add(o, "time_to_first_token",
+    llm_json_add(o, "tokens_per_second", decimal3(p, tps));
+    llm_json_add(o, "time_to_first_token",
         decimal3(p, (double)(first - e->t0) / APR_USEC_PER_SEC));
-    add(o, "generation_time", decimal3(p, gen));
-    add(o, "stop_reason", str(lmstudio_stop_reason(finish_or_stop(e))));
+    llm_json_add(o, "generation_time", decimal3(p, gen));
+    llm_json_add(o, "stop_reason",
+                 llm_json_string(lmstudio_stop_reason(finish_or_stop(e))));
     return o;
 }
 
@@ -486,14 +480,14 @@ static apr_status_t lmstudio_whole(llm_encoder_t *e)
     json_object *choice = json_object_new_object();
     json_object *choices = json_object_new_array();
 
-    add(choice, "index", json_object_new_int(0));
-    add(choice, "logprobs", NULL);
-    add(choice, "finish_reason", str(finish_or_stop(e)));
-    add(choice, "message", chat_message(e));
+    llm_json_add(choice, "index", json_object_new_int(0));
+    llm_json_add(choice, "logprobs", NULL);
+    llm_json_add(choice, "finish_reason", llm_json_string(finish_or_stop(e)));
+    llm_json_add(choice, "message", chat_message(e));
     json_object_array_add(choices, choice);
-    add(o, "choices", choices);
-    add(o, "usage", usage_json(&e->usage));
-    add(o, "stats", lmstudio_stats(e, e->scratch));
+    llm_json_add(o, "choices", choices);
+    llm_json_add(o, "usage", usage_json(&e->usage));
+    llm_json_add(o, "stats", lmstudio_stats(e, e->scratch));
     return llm_enc_json(e, o);
 }
 
@@ -512,15 +506,16 @@ static json_object *completion_json(llm_encoder_t *e, json_object *text,
     json_object *choice = json_object_new_object();
     json_object *choices = json_object_new_array();
 
-    add(choice, "text", text);
-    add(choice, "index", json_object_new_int(0));
-    add(choice, "logprobs", NULL);
+    llm_json_add(choice, "text", text);
+    llm_json_add(choice, "index", json_object_new_int(0));
+    llm_json_add(choice, "logprobs", NULL);
     if (finish && !strcmp(finish, LLM_FINISH_TOOL_CALLS)) {
         finish = LLM_FINISH_STOP;
     }
-    add(choice, "finish_reason", finish ? str(finish) : NULL);
+    llm_json_add(choice, "finish_reason",
+                 finish ? llm_json_string(finish) : NULL);
     json_object_array_add(choices, choice);
-    add(o, "choices", choices);
+    llm_json_add(o, "choices", choices);
     return o;
 }
 
@@ -534,7 +529,8 @@ static apr_status_t completion_event(llm_encoder_t *e, const llm_event_t *ev,
             e, llm_json_strn(ev->text, ev->text_len), NULL));
     }
     if (ev->type == LLM_EV_FINISH) {
-        return llm_enc_sse(e, NULL, completion_json(e, str(""), e->finish));
+        return llm_enc_sse(e, NULL, completion_json(e, llm_json_string(""),
+                                                    e->finish));
     }
     return APR_SUCCESS;
 }
@@ -543,7 +539,7 @@ static apr_status_t completion_end(llm_encoder_t *e)
 {
     if (!e->finish) {
         e->finish = LLM_FINISH_STOP;
-        LLM_TRY(llm_enc_sse(e, NULL, completion_json(e, str(""),
+        LLM_TRY(llm_enc_sse(e, NULL, completion_json(e, llm_json_string(""),
                                                      e->finish)));
     }
     return stream_end(e, "text_completion");
@@ -556,7 +552,7 @@ static apr_status_t completion_whole(llm_encoder_t *e)
     json_object *o = completion_json(e, llm_json_strn(text, len),
                                      finish_or_stop(e));
 
-    add(o, "usage", usage_json(&e->usage));
+    llm_json_add(o, "usage", usage_json(&e->usage));
     return llm_enc_json(e, o);
 }
 

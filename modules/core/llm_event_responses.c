@@ -256,16 +256,6 @@ const llm_dec_ops_t llm_dec_responses = {
 /* Encoding                                                            */
 /* ------------------------------------------------------------------ */
 
-static void add(json_object *o, const char *key, json_object *v)
-{
-    json_object_object_add(o, key, v);
-}
-
-static json_object *str(const char *s)
-{
-    return json_object_new_string(s ? s : "");
-}
-
 static json_object *int_json(apr_int64_t n)
 {
     return json_object_new_int64(n);
@@ -282,7 +272,7 @@ static json_object *event_new(const char *type)
 {
     json_object *o = json_object_new_object();
 
-    add(o, "type", str(type));
+    llm_json_add(o, "type", llm_json_string(type));
     return o;
 }
 
@@ -293,7 +283,7 @@ static apr_status_t send_event(llm_encoder_t *e, json_object *o)
 
     apr_cpystrn(name, type, sizeof(name));
     if (!llm_json_get(o, "sequence_number")) {
-        add(o, "sequence_number", int_json(e->seq++));
+        llm_json_add(o, "sequence_number", int_json(e->seq++));
     }
     return llm_enc_sse(e, name, o);
 }
@@ -318,14 +308,14 @@ static json_object *part_json(const llm_enc_item_t *it, int done)
     json_object *part = json_object_new_object();
 
     if (it->kind == LLM_ITEM_REASONING) {
-        add(part, "type", str("reasoning_text"));
+        llm_json_add(part, "type", llm_json_string("reasoning_text"));
     }
     else {
-        add(part, "type", str("output_text"));
-        add(part, "annotations", json_object_new_array());
-        add(part, "logprobs", json_object_new_array());
+        llm_json_add(part, "type", llm_json_string("output_text"));
+        llm_json_add(part, "annotations", json_object_new_array());
+        llm_json_add(part, "logprobs", json_object_new_array());
     }
-    add(part, "text", done ? item_text(it) : str(""));
+    llm_json_add(part, "text", done ? item_text(it) : llm_json_string(""));
     return part;
 }
 
@@ -344,13 +334,15 @@ static json_object *item_json(llm_encoder_t *e, llm_enc_item_t *it,
     json_object *o = json_object_new_object();
     json_object *content;
 
-    add(o, "id", str(item_id(e, it)));
+    llm_json_add(o, "id", llm_json_string(item_id(e, it)));
     if (it->kind == LLM_ITEM_TOOL) {
-        add(o, "type", str("function_call"));
-        add(o, "status", str(done ? "completed" : "in_progress"));
-        add(o, "arguments", done ? item_text(it) : str(""));
-        add(o, "call_id", str(it->tool_id));
-        add(o, "name", str(it->tool_name));
+        llm_json_add(o, "type", llm_json_string("function_call"));
+        llm_json_add(o, "status",
+                     llm_json_string(done ? "completed" : "in_progress"));
+        llm_json_add(o, "arguments",
+                     done ? item_text(it) : llm_json_string(""));
+        llm_json_add(o, "call_id", llm_json_string(it->tool_id));
+        llm_json_add(o, "name", llm_json_string(it->tool_name));
         return o;
     }
     content = json_object_new_array();
@@ -358,16 +350,16 @@ static json_object *item_json(llm_encoder_t *e, llm_enc_item_t *it,
         json_object_array_add(content, part_json(it, 1));
     }
     if (it->kind == LLM_ITEM_REASONING) {
-        add(o, "type", str("reasoning"));
-        add(o, "summary", json_object_new_array());
-        add(o, "content", content);
+        llm_json_add(o, "type", llm_json_string("reasoning"));
+        llm_json_add(o, "summary", json_object_new_array());
+        llm_json_add(o, "content", content);
         return o;
     }
-    add(o, "type", str("message"));
-    add(o, "status", str(!done ? "in_progress"
+    llm_json_add(o, "type", llm_json_string("message"));
+    llm_json_add(o, "status", llm_json_string(!done ? "in_progress"
                          : incomplete(e) ? "incomplete" : "completed"));
-    add(o, "content", content);
-    add(o, "role", str("assistant"));
+    llm_json_add(o, "content", content);
+    llm_json_add(o, "role", llm_json_string("assistant"));
     return o;
 }
 
@@ -389,13 +381,16 @@ static json_object *usage_json(const llm_usage_t *u)
     json_object *in = json_object_new_object();
     json_object *out = json_object_new_object();
 
-    add(in, "cached_tokens", int_json(llm_enc_count(u->cached_tokens)));
-    add(out, "reasoning_tokens", int_json(llm_enc_count(u->reasoning_tokens)));
-    add(o, "input_tokens", int_json(llm_enc_count(u->prompt_tokens)));
-    add(o, "input_tokens_details", in);
-    add(o, "output_tokens", int_json(llm_enc_count(u->completion_tokens)));
-    add(o, "output_tokens_details", out);
-    add(o, "total_tokens", int_json(llm_enc_count(u->total_tokens)));
+    llm_json_add(in, "cached_tokens",
+                 int_json(llm_enc_count(u->cached_tokens)));
+    llm_json_add(out, "reasoning_tokens",
+                 int_json(llm_enc_count(u->reasoning_tokens)));
+    llm_json_add(o, "input_tokens", int_json(llm_enc_count(u->prompt_tokens)));
+    llm_json_add(o, "input_tokens_details", in);
+    llm_json_add(o, "output_tokens",
+                 int_json(llm_enc_count(u->completion_tokens)));
+    llm_json_add(o, "output_tokens_details", out);
+    llm_json_add(o, "total_tokens", int_json(llm_enc_count(u->total_tokens)));
     return o;
 }
 
@@ -408,7 +403,8 @@ static json_object *details_json(const llm_encoder_t *e, int final)
         return NULL;
     }
     o = json_object_new_object();
-    add(o, "reason", str(strcmp(e->finish, LLM_FINISH_LENGTH)
+    llm_json_add(o, "reason",
+                 llm_json_string(strcmp(e->finish, LLM_FINISH_LENGTH)
                          ? "content_filter" : "max_output_tokens"));
     return o;
 }
@@ -421,18 +417,18 @@ static void add_settings(json_object *o)
     json_object *text = json_object_new_object();
     json_object *format = json_object_new_object();
 
-    add(o, "parallel_tool_calls", json_object_new_boolean(1));
-    add(o, "previous_response_id", NULL);
-    add(reasoning, "effort", NULL);
-    add(reasoning, "summary", NULL);
-    add(o, "reasoning", reasoning);
-    add(o, "store", json_object_new_boolean(0));
-    add(format, "type", str("text"));
-    add(text, "format", format);
-    add(o, "text", text);
-    add(o, "tool_choice", str("auto"));
-    add(o, "tools", json_object_new_array());
-    add(o, "truncation", str("disabled"));
+    llm_json_add(o, "parallel_tool_calls", json_object_new_boolean(1));
+    llm_json_add(o, "previous_response_id", NULL);
+    llm_json_add(reasoning, "effort", NULL);
+    llm_json_add(reasoning, "summary", NULL);
+    llm_json_add(o, "reasoning", reasoning);
+    llm_json_add(o, "store", json_object_new_boolean(0));
+    llm_json_add(format, "type", llm_json_string("text"));
+    llm_json_add(text, "format", format);
+    llm_json_add(o, "text", text);
+    llm_json_add(o, "tool_choice", llm_json_string("auto"));
+    llm_json_add(o, "tools", json_object_new_array());
+    llm_json_add(o, "truncation", llm_json_string("disabled"));
 }
 
 /* The response object: in progress (no output yet) or final. */
@@ -440,21 +436,21 @@ static json_object *response_json(llm_encoder_t *e, int final)
 {
     json_object *o = json_object_new_object();
 
-    add(o, "id", str(e->id));
-    add(o, "object", str("response"));
-    add(o, "created_at", int_json(e->created));
-    add(o, "status", str(!final ? "in_progress"
+    llm_json_add(o, "id", llm_json_string(e->id));
+    llm_json_add(o, "object", llm_json_string("response"));
+    llm_json_add(o, "created_at", int_json(e->created));
+    llm_json_add(o, "status", llm_json_string(!final ? "in_progress"
                          : incomplete(e) ? "incomplete" : "completed"));
-    add(o, "error", NULL);
-    add(o, "incomplete_details", details_json(e, final));
-    add(o, "instructions", NULL);
-    add(o, "max_output_tokens", NULL);
-    add(o, "model", str(e->model));
-    add(o, "output", final ? output_json(e) : json_object_new_array());
+    llm_json_add(o, "error", NULL);
+    llm_json_add(o, "incomplete_details", details_json(e, final));
+    llm_json_add(o, "instructions", NULL);
+    llm_json_add(o, "max_output_tokens", NULL);
+    llm_json_add(o, "model", llm_json_string(e->model));
+    llm_json_add(o, "output", final ? output_json(e) : json_object_new_array());
     add_settings(o);
-    add(o, "usage", final ? usage_json(&e->usage) : NULL);
-    add(o, "user", NULL);
-    add(o, "metadata", json_object_new_object());
+    llm_json_add(o, "usage", final ? usage_json(&e->usage) : NULL);
+    llm_json_add(o, "user", NULL);
+    llm_json_add(o, "metadata", json_object_new_object());
     return o;
 }
 
@@ -463,7 +459,7 @@ static apr_status_t response_event(llm_encoder_t *e, const char *type,
 {
     json_object *o = event_new(type);
 
-    add(o, "response", response_json(e, final));
+    llm_json_add(o, "response", response_json(e, final));
     return send_event(e, o);
 }
 
@@ -472,8 +468,8 @@ static apr_status_t item_event(llm_encoder_t *e, const char *type,
 {
     json_object *o = event_new(type);
 
-    add(o, "item", item_json(e, it, done));
-    add(o, "output_index", int_json(it->index));
+    llm_json_add(o, "item", item_json(e, it, done));
+    llm_json_add(o, "output_index", int_json(it->index));
     return send_event(e, o);
 }
 
@@ -483,10 +479,10 @@ static apr_status_t part_event(llm_encoder_t *e, const char *type,
 {
     json_object *o = event_new(type);
 
-    add(o, "content_index", int_json(0));
-    add(o, "item_id", str(item_id(e, it)));
-    add(o, "output_index", int_json(it->index));
-    add(o, "part", part_json(it, done));
+    llm_json_add(o, "content_index", int_json(0));
+    llm_json_add(o, "item_id", llm_json_string(item_id(e, it)));
+    llm_json_add(o, "output_index", int_json(it->index));
+    llm_json_add(o, "part", part_json(it, done));
     return send_event(e, o);
 }
 
@@ -506,22 +502,22 @@ static apr_status_t text_event(llm_encoder_t *e, llm_enc_item_t *it,
     int tool = it->kind == LLM_ITEM_TOOL;
 
     if (tool) {
-        add(o, done ? "arguments" : "delta", value);
+        llm_json_add(o, done ? "arguments" : "delta", value);
     }
     else {
-        add(o, "content_index", int_json(0));
+        llm_json_add(o, "content_index", int_json(0));
         if (!done) {
-            add(o, "delta", value);
+            llm_json_add(o, "delta", value);
         }
     }
-    add(o, "item_id", str(item_id(e, it)));
+    llm_json_add(o, "item_id", llm_json_string(item_id(e, it)));
     if (it->kind == LLM_ITEM_TEXT) {
-        add(o, "logprobs", json_object_new_array());
+        llm_json_add(o, "logprobs", json_object_new_array());
     }
-    add(o, "output_index", int_json(it->index));
+    llm_json_add(o, "output_index", int_json(it->index));
     if (done && !tool) {
-        add(o, "sequence_number", int_json(e->seq++));
-        add(o, "text", value);
+        llm_json_add(o, "sequence_number", int_json(e->seq++));
+        llm_json_add(o, "text", value);
     }
     return send_event(e, o);
 }
@@ -614,9 +610,9 @@ static apr_status_t responses_error(llm_encoder_t *e, const char *type,
         return llm_enc_json(e, llm_enc_openai_error(type, message));
     }
     o = event_new("error");
-    add(o, "code", str(type));
-    add(o, "message", str(message));
-    add(o, "param", NULL);
+    llm_json_add(o, "code", llm_json_string(type));
+    llm_json_add(o, "message", llm_json_string(message));
+    llm_json_add(o, "param", NULL);
     return send_event(e, o);
 }
 

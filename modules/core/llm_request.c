@@ -178,26 +178,6 @@ static void set_error(llm_error_t *err, int status, const char *code,
     err->message = message;
 }
 
-/* json-c switches the thread to the "C" numeric locale around every
- * parse with duplocale()/newlocale(). Duplicating the global locale
- * takes glibc's process-wide locale lock: a global lock per request.
- * When the thread already runs on the static "C" locale object, both
- * calls return that object without locking or allocating, so we swap it
- * in (uselocale() is a thread-local pointer swap) for the parse. */
-static json_object *parse_in_c_locale(json_tokener *tok, const char *buf,
-                                      int len)
-{
-    locale_t c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    locale_t old = c_locale ? uselocale(c_locale) : (locale_t)0;
-    json_object *obj = json_tokener_parse_ex(tok, buf, len);
-
-    if (c_locale) {
-        uselocale(old);
-        freelocale(c_locale);
-    }
-    return obj;
-}
-
 struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                                       apr_size_t len, llm_error_t *err)
 {
@@ -216,7 +196,7 @@ struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                   "The request body is too large to parse.");
         return NULL;
     }
-    obj = parse_in_c_locale(tok, buf, (int)len);
+    obj = llm_json_parse_ex(tok, buf, len);
     jerr = json_tokener_get_error(tok);
     end = json_tokener_get_parse_end(tok);
     llm_json_tokener_give(tok);
@@ -711,16 +691,6 @@ json_object *llm_request_for_provider(json_object *body,
 /* ------------------------------------------------------------------ */
 /* Error bodies                                                        */
 /* ------------------------------------------------------------------ */
-
-const char *llm_json_quote(apr_pool_t *p, const char *s)
-{
-    json_object *js = json_object_new_string(s ? s : "");
-    const char *q = apr_pstrdup(p, json_object_to_json_string_ext(
-                                    js, JSON_C_TO_STRING_PLAIN
-                                        | JSON_C_TO_STRING_NOSLASHESCAPE));
-    json_object_put(js);
-    return q;
-}
 
 static const char *openai_error_type(int status)
 {

@@ -14,6 +14,7 @@
 #include "apr_pools.h"
 #include "mod_llm.h"
 #include "llm_event.h"
+#include "llm_json.h"
 
 struct json_object;
 
@@ -153,8 +154,5 @@ struct json_object *llm_request_for_provider(struct json_object *body,
 const char *llm_error_json_openai(apr_pool_t *p, int status,
                                   const char *type, const char *code,
                                   const char *param, const char *message);
-
-/** A JSON string literal (with quotes) for @a s. */
-const char *llm_json_quote(apr_pool_t *p, const char *s);
 
 #endif /* LLM_REQUEST_H */

@@ -13,20 +13,13 @@
 
 #include <json-c/json.h>
 
+#include "llm_json.h"
 #include "llm_texts.h"
 
 typedef struct {
     llm_text_fn fn;
     void *baton;
 } walk_t;
-
-static json_object *get(json_object *o, const char *key)
-{
-    json_object *v;
-
-    return json_object_is_type(o, json_type_object)
-           && json_object_object_get_ex(o, key, &v) ? v : NULL;
-}
 
 static int is_str(json_object *v)
 {
@@ -75,8 +68,8 @@ static int content(walk_t *w, json_object *v, int depth)
     for (i = 0; i < json_object_array_length(v); i++) {
         json_object *part = json_object_array_get_idx(v, i);
 
-        if ((rc = visit(w, get(part, "text"))) != 0
-            || (rc = content(w, get(part, "content"), depth + 1)) != 0) {
+        if ((rc = visit(w, llm_json_get(part, "text"))) != 0
+            || (rc = content(w, llm_json_get(part, "content"), depth + 1)) != 0) {
             return rc;
         }
     }
@@ -92,7 +85,7 @@ static int messages(walk_t *w, json_object *msgs)
         return 0;
     }
     for (i = 0; i < json_object_array_length(msgs); i++) {
-        if ((rc = content(w, get(json_object_array_get_idx(msgs, i),
+        if ((rc = content(w, llm_json_get(json_object_array_get_idx(msgs, i),
                                  "content"), 0)) != 0) {
             return rc;
         }
@@ -116,8 +109,8 @@ static int responses_input(walk_t *w, json_object *input)
     for (i = 0; i < json_object_array_length(input); i++) {
         json_object *item = json_object_array_get_idx(input, i);
 
-        if ((rc = content(w, get(item, "content"), 0)) != 0
-            || (rc = visit(w, get(item, "output"))) != 0) {
+        if ((rc = content(w, llm_json_get(item, "content"), 0)) != 0
+            || (rc = visit(w, llm_json_get(item, "output"))) != 0) {
             return rc;
         }
     }
@@ -130,13 +123,13 @@ static int builtin_texts(walk_t *w, json_object *body)
         "user_last_statement", "system_prompt", "text", "user_query",
         "question_str", "question_prompt", NULL
     };
-    json_object *hist = get(body, "historical_messages");
-    json_object *texts = get(body, "texts");
+    json_object *hist = llm_json_get(body, "historical_messages");
+    json_object *texts = llm_json_get(body, "texts");
     int i;
     int rc;
 
     for (i = 0; fields[i]; i++) {
-        if ((rc = visit(w, get(body, fields[i]))) != 0) {
+        if ((rc = visit(w, llm_json_get(body, fields[i]))) != 0) {
             return rc;
         }
     }
@@ -146,9 +139,9 @@ static int builtin_texts(walk_t *w, json_object *body)
         for (k = 0; k < json_object_array_length(hist); k++) {
             json_object *h = json_object_array_get_idx(hist, k);
 
-            if ((rc = visit(w, get(h, "user"))) != 0
-                || (rc = visit(w, get(h, "assistant"))) != 0
-                || (rc = content(w, get(h, "content"), 0)) != 0) {
+            if ((rc = visit(w, llm_json_get(h, "user"))) != 0
+                || (rc = visit(w, llm_json_get(h, "assistant"))) != 0
+                || (rc = content(w, llm_json_get(h, "content"), 0)) != 0) {
                 return rc;
             }
         }
@@ -177,22 +170,22 @@ int llm_texts_walk(json_object *body, llm_wire_e wire, llm_op_e op,
         return builtin_texts(&w, body);
     }
     if (op == LLM_OP_EMBEDDINGS) {
-        return (rc = strings(&w, get(body, "input"))) != 0
-               ? rc : visit(&w, get(body, "prompt"));
+        return (rc = strings(&w, llm_json_get(body, "input"))) != 0
+               ? rc : visit(&w, llm_json_get(body, "prompt"));
     }
     switch (wire) {
     case LLM_WIRE_OPENAI_COMPLETION:
-        return strings(&w, get(body, "prompt"));
+        return strings(&w, llm_json_get(body, "prompt"));
     case LLM_WIRE_OPENAI_RESPONSES:
-        return (rc = visit(&w, get(body, "instructions"))) != 0
-               ? rc : responses_input(&w, get(body, "input"));
+        return (rc = visit(&w, llm_json_get(body, "instructions"))) != 0
+               ? rc : responses_input(&w, llm_json_get(body, "input"));
     case LLM_WIRE_OLLAMA_GENERATE:
-        return (rc = visit(&w, get(body, "system"))) != 0
-               ? rc : visit(&w, get(body, "prompt"));
+        return (rc = visit(&w, llm_json_get(body, "system"))) != 0
+               ? rc : visit(&w, llm_json_get(body, "prompt"));
     case LLM_WIRE_ANTHROPIC:
-        return (rc = content(&w, get(body, "system"), 0)) != 0
-               ? rc : messages(&w, get(body, "messages"));
+        return (rc = content(&w, llm_json_get(body, "system"), 0)) != 0
+               ? rc : messages(&w, llm_json_get(body, "messages"));
     default:
-        return messages(&w, get(body, "messages"));
+        return messages(&w, llm_json_get(body, "messages"));
     }
 }

@@ -33,29 +33,10 @@ int llm_xlate_fail(llm_error_t *err, int status, const char *code,
     return -1;
 }
 
-json_object *llm_xlate_get(json_object *o, const char *key)
-{
-    json_object *v = NULL;
-
-    if (!o || !json_object_is_type(o, json_type_object)
-        || !json_object_object_get_ex(o, key, &v)) {
-        return NULL;
-    }
-    return v;            /* NULL for a JSON null as well */
-}
-
-const char *llm_xlate_str(json_object *o, const char *key)
-{
-    json_object *v = llm_xlate_get(o, key);
-
-    return json_object_is_type(v, json_type_string)
-           ? json_object_get_string(v) : NULL;
-}
-
 int llm_xlate_share(json_object *dst, const char *key, json_object *src,
                     const char *from)
 {
-    json_object *v = llm_xlate_get(src, from);
+    json_object *v = llm_json_get(src, from);
 
     if (!v) {
         return 0;

@@ -242,13 +242,6 @@ const char *llm_error_message_of(apr_pool_t *p, const char *buf,
 int llm_xlate_fail(llm_error_t *err, int status, const char *code,
                    const char *param, const char *message);
 
-/** The value of @a key in @a o, NULL when absent, JSON null, or @a o is
- *  not an object. */
-struct json_object *llm_xlate_get(struct json_object *o, const char *key);
-
-/** The string value of @a key, or NULL (absent or not a string). */
-const char *llm_xlate_str(struct json_object *o, const char *key);
-
 /** Add @a key to @a dst sharing @a src's value of @a from (reference
  *  counted, not copied) when present and not null. Returns 1 if added. */
 int llm_xlate_share(struct json_object *dst, const char *key,

@@ -17,17 +17,12 @@
 
 #include "llm_xlate.h"
 
-#define get  llm_xlate_get
-#define str  llm_xlate_str
+#define get  llm_json_get
+#define str(o, key)  llm_json_str(o, key, NULL)
 #define share llm_xlate_share
 
 /* Anthropic requires max_tokens; the original used the same default. */
 #define ANTHROPIC_MAX_TOKENS 4096
-
-static int is_type(json_object *v, json_type t)
-{
-    return v && json_object_is_type(v, t);
-}
 
 static int unusable(apr_pool_t *p, llm_error_t *err, const char *param,
                     const char *fmt, const char *what)
@@ -69,7 +64,7 @@ static const char *image_url_of(json_object *part)
     json_object *iu = get(part, "image_url");
 
     /* {"image_url":{"url":...}}, or the bare string some clients send */
-    return is_type(iu, json_type_string) ? json_object_get_string(iu)
+    return llm_json_is(iu, json_type_string) ? json_object_get_string(iu)
                                          : str(iu, "url");
 }
 
@@ -90,10 +85,10 @@ static const char *flatten(apr_pool_t *p, json_object *content,
     if (!content) {
         return "";
     }
-    if (is_type(content, json_type_string)) {
+    if (llm_json_is(content, json_type_string)) {
         return json_object_get_string(content);
     }
-    if (!is_type(content, json_type_array)) {
+    if (!llm_json_is(content, json_type_array)) {
         llm_xlate_fail(err, 400, "invalid_type", param,
                        apr_psprintf(p, "Invalid type for '%s.content': "
                                     "expected a string or an array of "
@@ -154,7 +149,7 @@ static int prompt_parts(apr_pool_t *p, json_object *canon,
                         json_object *images, llm_error_t *err)
 {
     json_object *msgs = get(canon, "messages");
-    size_t n = is_type(msgs, json_type_array)
+    size_t n = llm_json_is(msgs, json_type_array)
                ? json_object_array_length(msgs) : 0;
     size_t i;
 
@@ -231,7 +226,7 @@ static int no_choices(apr_pool_t *p, json_object *canon, llm_error_t *err)
 {
     json_object *n = get(canon, "n");
 
-    if (is_type(n, json_type_int) && json_object_get_int64(n) > 1) {
+    if (llm_json_is(n, json_type_int) && json_object_get_int64(n) > 1) {
         return unusable(p, err, "n", "%s", "This model's provider gives one "
                         "answer per request: n must be 1.");
     }
@@ -254,7 +249,7 @@ static void ollama_options(json_object *canon, json_object *out)
     if (!share(opts, "num_predict", canon, "max_tokens")) {
         share(opts, "num_predict", canon, "max_completion_tokens");
     }
-    if (is_type(stop, json_type_string)) {
+    if (llm_json_is(stop, json_type_string)) {
         json_object *list = json_object_new_array();
 
         json_object_array_add(list, json_object_get(stop));
@@ -287,7 +282,7 @@ static void ollama_common(json_object *canon, json_object *out)
     }
     ollama_options(canon, out);
     json_object_object_add(out, "stream", json_object_new_boolean(
-                               is_type(stream, json_type_boolean)
+                               llm_json_is(stream, json_type_boolean)
                                && json_object_get_boolean(stream)));
 }
 
@@ -299,16 +294,16 @@ static json_object *args_object(apr_pool_t *p, json_object *fn,
     const char *text;
     json_object *obj;
 
-    if (is_type(args, json_type_object)) {
+    if (llm_json_is(args, json_type_object)) {
         return json_object_get(args);
     }
-    text = is_type(args, json_type_string) ? json_object_get_string(args)
+    text = llm_json_is(args, json_type_string) ? json_object_get_string(args)
                                            : "";
     if (!*text) {
         return json_object_new_object();
     }
     obj = llm_xlate_parse_any(text, strlen(text));
-    if (!is_type(obj, json_type_object)) {
+    if (!llm_json_is(obj, json_type_object)) {
         json_object_put(obj);
         unusable(p, err, param, "The arguments of tool call '%s' are not a "
                  "JSON object.", str(fn, "name") ? str(fn, "name") : "");
@@ -377,7 +372,7 @@ static json_object *ollama_message(apr_pool_t *p, json_object *m, size_t i,
         json_object_object_add(om, "images", json_object_get(images));
     }
     json_object_put(images);
-    if (is_type(calls, json_type_array) && json_object_array_length(calls)
+    if (llm_json_is(calls, json_type_array) && json_object_array_length(calls)
         && ollama_calls(p, calls, om, names, param, err) < 0) {
         json_object_put(om);
         return NULL;
@@ -401,7 +396,7 @@ static json_object *to_ollama_chat(apr_pool_t *p, json_object *canon,
     apr_hash_t *names = apr_hash_make(p);
     json_object *out, *list;
     const char *tc = str(canon, "tool_choice");
-    size_t n = is_type(msgs, json_type_array)
+    size_t n = llm_json_is(msgs, json_type_array)
                ? json_object_array_length(msgs) : 0;
     size_t i;
 
@@ -499,15 +494,15 @@ static int anthropic_blocks(apr_pool_t *p, json_object *content,
     size_t n;
     size_t i;
 
-    if (is_type(content, json_type_string)) {
+    if (llm_json_is(content, json_type_string)) {
         if (*json_object_get_string(content)) {
             json_object_array_add(blocks, text_block(
                                       json_object_get_string(content)));
         }
         return 0;
     }
-    n = is_type(content, json_type_array) ? json_object_array_length(content)
-                                          : 0;
+    n = llm_json_is(content, json_type_array)
+        ? json_object_array_length(content) : 0;
     for (i = 0; i < n; i++) {
         json_object *part = json_object_array_get_idx(content, i);
         const char *type = str(part, "type");
@@ -534,7 +529,7 @@ static int anthropic_tool_uses(apr_pool_t *p, json_object *calls,
                                json_object *blocks, const char *param,
                                llm_error_t *err)
 {
-    size_t n = is_type(calls, json_type_array)
+    size_t n = llm_json_is(calls, json_type_array)
                ? json_object_array_length(calls) : 0;
     size_t i;
 
@@ -701,7 +696,7 @@ static int anthropic_tools(apr_pool_t *p, json_object *canon,
 {
     json_object *tools = get(canon, "tools");
     json_object *list;
-    size_t n = is_type(tools, json_type_array)
+    size_t n = llm_json_is(tools, json_type_array)
                ? json_object_array_length(tools) : 0;
     size_t i;
 
@@ -740,8 +735,8 @@ static void anthropic_tool_choice(json_object *canon, json_object *out)
 {
     json_object *tc = get(canon, "tool_choice");
     json_object *ptc = get(canon, "parallel_tool_calls");
-    const char *s = is_type(tc, json_type_string) ? json_object_get_string(tc)
-                                                  : NULL;
+    const char *s = llm_json_is(tc, json_type_string)
+                    ? json_object_get_string(tc) : NULL;
     const char *name = str(get(tc, "function"), "name");
     json_object *choice;
 
@@ -758,7 +753,7 @@ static void anthropic_tool_choice(json_object *canon, json_object *out)
             !s ? "auto" : !strcmp(s, "required") ? "any"
                         : !strcmp(s, "none") ? "none" : "auto"));
     }
-    if (is_type(ptc, json_type_boolean) && !json_object_get_boolean(ptc)) {
+    if (llm_json_is(ptc, json_type_boolean) && !json_object_get_boolean(ptc)) {
         json_object_object_add(choice, "disable_parallel_tool_use",
                                json_object_new_boolean(1));
     }
@@ -776,7 +771,7 @@ static void anthropic_sampling(json_object *canon, json_object *out)
     json_object *t = get(canon, "temperature");
     json_object *stop = get(canon, "stop");
 
-    if (is_type(t, json_type_double) || is_type(t, json_type_int)) {
+    if (llm_json_is(t, json_type_double) || llm_json_is(t, json_type_int)) {
         double d = json_object_get_double(t);
 
         json_object_object_add(out, "temperature",
@@ -786,13 +781,13 @@ static void anthropic_sampling(json_object *canon, json_object *out)
     }
     share(out, "top_p", canon, "top_p");
     share(out, "top_k", canon, "top_k");
-    if (is_type(stop, json_type_string)) {
+    if (llm_json_is(stop, json_type_string)) {
         json_object *list = json_object_new_array();
 
         json_object_array_add(list, json_object_get(stop));
         json_object_object_add(out, "stop_sequences", list);
     }
-    else if (is_type(stop, json_type_array)
+    else if (llm_json_is(stop, json_type_array)
              && json_object_array_length(stop)) {
         json_object_object_add(out, "stop_sequences", json_object_get(stop));
     }
@@ -805,7 +800,7 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
     json_object *stream = get(canon, "stream");
     json_object *out;
     anth_out_t st;
-    size_t n = is_type(msgs, json_type_array)
+    size_t n = llm_json_is(msgs, json_type_array)
                ? json_object_array_length(msgs) : 0;
     size_t i;
 
@@ -842,7 +837,7 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
     }
     anthropic_tool_choice(canon, out);
     json_object_object_add(out, "stream", json_object_new_boolean(
-                               is_type(stream, json_type_boolean)
+                               llm_json_is(stream, json_type_boolean)
                                && json_object_get_boolean(stream)));
     return out;
 }
@@ -852,7 +847,7 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
 json_object *llm_xlate_egress(apr_pool_t *p, llm_wire_e wire, llm_op_e op,
                               json_object *canon, llm_error_t *err)
 {
-    if (!is_type(canon, json_type_object)) {
+    if (!llm_json_is(canon, json_type_object)) {
         llm_xlate_fail(err, 400, "invalid_json", NULL,
                        "The request body must be a JSON object.");
         return NULL;

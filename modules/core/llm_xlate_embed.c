@@ -17,14 +17,9 @@
 
 #include "llm_xlate.h"
 
-#define get  llm_xlate_get
-#define str  llm_xlate_str
+#define get  llm_json_get
+#define str(o, key)  llm_json_str(o, key, NULL)
 #define share llm_xlate_share
-
-static int is_type(json_object *v, json_type t)
-{
-    return v && json_object_is_type(v, t);
-}
 
 static int openai_family(llm_wire_e wire)
 {
@@ -43,9 +38,9 @@ json_object *llm_xlate_embed_ingress(apr_pool_t *p, llm_wire_e wire,
     json_object *in = get(body, field);
     json_object *out;
 
-    if (!is_type(in, json_type_string)
+    if (!llm_json_is(in, json_type_string)
         && (wire == LLM_WIRE_OLLAMA_GENERATE
-            || !is_type(in, json_type_array))) {
+            || !llm_json_is(in, json_type_array))) {
         llm_xlate_fail(err, 400, "invalid_type", field,
                        apr_psprintf(p, "Invalid type for '%s': expected a "
                                     "string%s.", field,
@@ -76,11 +71,11 @@ json_object *llm_xlate_embed_egress(apr_pool_t *p, llm_wire_e wire,
     share(out, "model", canon, "model");
     if (wire == LLM_WIRE_OLLAMA_GENERATE) {
         /* The legacy API embeds one text. */
-        if (is_type(in, json_type_array)
+        if (llm_json_is(in, json_type_array)
             && json_object_array_length(in) == 1) {
             in = json_object_array_get_idx(in, 0);
         }
-        if (!is_type(in, json_type_string)) {
+        if (!llm_json_is(in, json_type_string)) {
             json_object_put(out);
             llm_xlate_fail(err, 422, "unsupported_content", "input",
                            "Ollama's /api/embeddings embeds one text.");
@@ -163,7 +158,7 @@ static int read_vectors(apr_pool_t *p, llm_wire_e wire, json_object *body,
     *tokens = -1;
     if (wire == LLM_WIRE_OLLAMA_GENERATE) {
         v = get(body, "embedding");
-        if (!is_type(v, json_type_array)) {
+        if (!llm_json_is(v, json_type_array)) {
             return 0;
         }
         json_object_array_add(vecs, json_object_get(v));
@@ -171,7 +166,7 @@ static int read_vectors(apr_pool_t *p, llm_wire_e wire, json_object *body,
     }
     if (wire == LLM_WIRE_OLLAMA_CHAT) {
         v = get(body, "embeddings");
-        if (!is_type(v, json_type_array)) {
+        if (!llm_json_is(v, json_type_array)) {
             return 0;
         }
         n = json_object_array_length(v);
@@ -179,13 +174,13 @@ static int read_vectors(apr_pool_t *p, llm_wire_e wire, json_object *body,
             json_object_array_add(vecs, json_object_get(
                                       json_object_array_get_idx(v, i)));
         }
-        if (is_type(get(body, "prompt_eval_count"), json_type_int)) {
+        if (llm_json_is(get(body, "prompt_eval_count"), json_type_int)) {
             *tokens = json_object_get_int64(get(body, "prompt_eval_count"));
         }
         return 1;
     }
     v = get(body, "data");
-    if (!is_type(v, json_type_array)) {
+    if (!llm_json_is(v, json_type_array)) {
         return 0;
     }
     n = json_object_array_length(v);
@@ -193,17 +188,17 @@ static int read_vectors(apr_pool_t *p, llm_wire_e wire, json_object *body,
         json_object *item = json_object_array_get_idx(v, i);
         json_object *e = get(item, "embedding");
         json_object *idx = get(item, "index");
-        size_t at = is_type(idx, json_type_int)
+        size_t at = llm_json_is(idx, json_type_int)
                     ? (size_t)json_object_get_int(idx) : i;
 
-        e = is_type(e, json_type_string)
+        e = llm_json_is(e, json_type_string)
             ? vector_of_base64(p, json_object_get_string(e))
             : json_object_get(e);
         /* OpenAI does not promise the order of "data": "index" does. */
         json_object_array_put_idx(vecs, at < n ? at : i, e);
     }
     v = get(get(body, "usage"), "prompt_tokens");
-    if (is_type(v, json_type_int)) {
+    if (llm_json_is(v, json_type_int)) {
         *tokens = json_object_get_int64(v);
     }
     return 1;
@@ -280,7 +275,7 @@ const char *llm_embeddings_response_ex(apr_pool_t *p, llm_wire_e from_wire,
     apr_int64_t tokens;
     const char *text;
 
-    if (!is_type(body, json_type_object)
+    if (!llm_json_is(body, json_type_object)
         || !read_vectors(p, from_wire, body, vecs, &tokens)) {
         json_object_put(vecs);
         return NULL;

@@ -67,21 +67,21 @@ const char *llm_error_message_of(apr_pool_t *p, const char *buf,
                                  apr_size_t len)
 {
     json_object *body = llm_xlate_parse_any(buf, len);
-    json_object *e = llm_xlate_get(body, "error");
+    json_object *e = llm_json_get(body, "error");
     const char *msg = NULL;
 
     if (e && json_object_is_type(e, json_type_string)) {
         msg = json_object_get_string(e);             /* Ollama */
     }
-    else if (llm_xlate_str(e, "message")) {
-        msg = llm_xlate_str(e, "message");           /* OpenAI, Anthropic */
+    else if (llm_json_str(e, "message", NULL)) {
+        msg = llm_json_str(e, "message", NULL);           /* OpenAI, Anthropic */
     }
-    else if (llm_xlate_str(body, "object")
-             && !strcmp(llm_xlate_str(body, "object"), "error")) {
-        msg = llm_xlate_str(body, "message");        /* vLLM */
+    else if (llm_json_str(body, "object", NULL)
+             && !strcmp(llm_json_str(body, "object", NULL), "error")) {
+        msg = llm_json_str(body, "message", NULL);        /* vLLM */
     }
-    else if (llm_xlate_str(body, "detail")) {
-        msg = llm_xlate_str(body, "detail");         /* FastAPI servers */
+    else if (llm_json_str(body, "detail", NULL)) {
+        msg = llm_json_str(body, "detail", NULL);         /* FastAPI servers */
     }
     msg = msg ? apr_pstrdup(p, msg) : NULL;
     json_object_put(body);

@@ -19,14 +19,9 @@
 
 #include "llm_xlate.h"
 
-#define get  llm_xlate_get
-#define str  llm_xlate_str
+#define get  llm_json_get
+#define str(o, key)  llm_json_str(o, key, NULL)
 #define share llm_xlate_share
-
-static int is_type(json_object *v, json_type t)
-{
-    return v && json_object_is_type(v, t);
-}
 
 static int unusable(apr_pool_t *p, llm_error_t *err, const char *param,
                     const char *fmt, const char *what)
@@ -143,7 +138,7 @@ static void set_stream(json_object *out, json_object *body, int dflt,
                        int want_usage)
 {
     json_object *v = get(body, "stream");
-    int stream = is_type(v, json_type_boolean) ? json_object_get_boolean(v)
+    int stream = llm_json_is(v, json_type_boolean) ? json_object_get_boolean(v)
                                                 : dflt;
 
     json_object_object_add(out, "stream", json_object_new_boolean(stream));
@@ -254,7 +249,7 @@ static json_object *from_openai_chat(json_object *body)
     json_object *msgs = get(body, "messages");
     json_object *v;
 
-    if (is_type(msgs, json_type_array)) {
+    if (llm_json_is(msgs, json_type_array)) {
         json_object_object_add(out, "messages", openai_messages(msgs));
     }
     json_object_object_foreach(body, key, val) {
@@ -282,7 +277,7 @@ static json_object *from_openai_chat(json_object *body)
     }
     v = get(body, "stream");
     json_object_object_add(out, "stream", json_object_new_boolean(
-                               is_type(v, json_type_boolean)
+                               llm_json_is(v, json_type_boolean)
                                && json_object_get_boolean(v)));
     return out;
 }
@@ -299,12 +294,13 @@ static const char *const completion_fields[] = {
 
 static const char *single_prompt(json_object *prompt)
 {
-    if (is_type(prompt, json_type_string)) {
+    if (llm_json_is(prompt, json_type_string)) {
         return json_object_get_string(prompt);
     }
-    if (is_type(prompt, json_type_array)
+    if (llm_json_is(prompt, json_type_array)
         && json_object_array_length(prompt) == 1
-        && is_type(json_object_array_get_idx(prompt, 0), json_type_string)) {
+        && llm_json_is(json_object_array_get_idx(prompt, 0),
+                       json_type_string)) {
         return json_object_get_string(json_object_array_get_idx(prompt, 0));
     }
     return NULL;
@@ -331,7 +327,7 @@ static json_object *from_openai_completion(apr_pool_t *p, json_object *body,
                  "take a suffix (insertion).");
         return NULL;
     }
-    if (is_type(echo, json_type_boolean) && json_object_get_boolean(echo)) {
+    if (llm_json_is(echo, json_type_boolean) && json_object_get_boolean(echo)) {
         unusable(p, err, "echo", "%s", "This model's provider cannot echo "
                  "the prompt.");
         return NULL;
@@ -345,7 +341,7 @@ static json_object *from_openai_completion(apr_pool_t *p, json_object *body,
     for (f = completion_fields; *f; f++) {
         share(out, *f, body, *f);
     }
-    if (is_type(logprobs, json_type_int) && json_object_get_int(logprobs)) {
+    if (llm_json_is(logprobs, json_type_int) && json_object_get_int(logprobs)) {
         json_object_object_add(out, "logprobs", json_object_new_boolean(1));
         json_object_object_add(out, "top_logprobs",
                                json_object_get(logprobs));
@@ -395,10 +391,10 @@ static json_object *responses_content(apr_pool_t *p, json_object *content,
     size_t n;
     size_t i;
 
-    if (is_type(content, json_type_string)) {
+    if (llm_json_is(content, json_type_string)) {
         return json_object_get(content);
     }
-    if (!is_type(content, json_type_array)) {
+    if (!llm_json_is(content, json_type_array)) {
         bad_type(p, err, param, "a string or an array of content parts");
         return NULL;
     }
@@ -446,7 +442,7 @@ static int responses_item(apr_pool_t *p, json_object *item, size_t idx,
     const char *type = str(item, "type");
     const char *role = str(item, "role");
 
-    if (!is_type(item, json_type_object)) {
+    if (!llm_json_is(item, json_type_object)) {
         return bad_type(p, err, param, "an object");
     }
     if ((!type || !strcmp(type, "message")) && role) {
@@ -481,7 +477,7 @@ static int responses_item(apr_pool_t *p, json_object *item, size_t idx,
     if (type && !strcmp(type, "function_call_output")) {
         json_object *m = message("tool");
         json_object *out = get(item, "output");
-        json_object *content = is_type(out, json_type_string)
+        json_object *content = llm_json_is(out, json_type_string)
                                ? json_object_get(out)
                                : responses_content(p, out, param, err);
 
@@ -535,7 +531,7 @@ static int responses_tool_choice(apr_pool_t *p, json_object *tc,
 {
     const char *type = str(tc, "type");
 
-    if (is_type(tc, json_type_string)) {
+    if (llm_json_is(tc, json_type_string)) {
         json_object_object_add(out, "tool_choice", json_object_get(tc));
         return 0;
     }
@@ -590,14 +586,14 @@ static json_object *responses_messages(apr_pool_t *p, json_object *body,
                                json_object_new_string(instructions));
         json_object_array_add(msgs, m);
     }
-    if (is_type(input, json_type_string)) {
+    if (llm_json_is(input, json_type_string)) {
         json_object *m = message("user");
 
         json_object_object_add(m, "content", json_object_get(input));
         json_object_array_add(msgs, m);
         return msgs;
     }
-    n = is_type(input, json_type_array) ? json_object_array_length(input)
+    n = llm_json_is(input, json_type_array) ? json_object_array_length(input)
                                         : 0;
     for (i = 0; i < n; i++) {
         if (responses_item(p, json_object_array_get_idx(input, i), i, msgs,
@@ -682,7 +678,7 @@ static json_object *ollama_content(apr_pool_t *p, const char *text,
                                    llm_error_t *err)
 {
     json_object *parts;
-    size_t n = is_type(images, json_type_array)
+    size_t n = llm_json_is(images, json_type_array)
                ? json_object_array_length(images) : 0;
     size_t i;
 
@@ -696,7 +692,7 @@ static json_object *ollama_content(apr_pool_t *p, const char *text,
     for (i = 0; i < n; i++) {
         json_object *img = json_object_array_get_idx(images, i);
 
-        if (!is_type(img, json_type_string)) {
+        if (!llm_json_is(img, json_type_string)) {
             json_object_put(parts);
             bad_type(p, err, apr_pstrcat(p, param, ".images", NULL),
                      "an array of base64 strings");
@@ -808,7 +804,7 @@ static json_object *ollama_messages(apr_pool_t *p, json_object *msgs,
                                        answered_call(p, om, i, pending)));
         }
         json_object_object_add(m, "content", content);
-        if (!strcmp(role, "assistant") && is_type(calls, json_type_array)
+        if (!strcmp(role, "assistant") && llm_json_is(calls, json_type_array)
             && json_object_array_length(calls)) {
             ollama_tool_calls(p, calls, i, m, pending);
         }
@@ -835,10 +831,10 @@ static int ollama_options(apr_pool_t *p, json_object *body, json_object *out,
         share(out, *f, opts, *f);
     }
     /* -1 (no limit) and -2 (fill the context) have no OpenAI form. */
-    if (is_type(np, json_type_int) && json_object_get_int64(np) > 0) {
+    if (llm_json_is(np, json_type_int) && json_object_get_int64(np) > 0) {
         json_object_object_add(out, "max_tokens", json_object_get(np));
     }
-    if (is_type(fmt, json_type_string) && *json_object_get_string(fmt)) {
+    if (llm_json_is(fmt, json_type_string) && *json_object_get_string(fmt)) {
         json_object *rf;
 
         if (strcmp(json_object_get_string(fmt), "json")) {
@@ -851,7 +847,7 @@ static int ollama_options(apr_pool_t *p, json_object *body, json_object *out,
                                json_object_new_string("json_object"));
         json_object_object_add(out, "response_format", rf);
     }
-    else if (is_type(fmt, json_type_object)) {
+    else if (llm_json_is(fmt, json_type_object)) {
         json_object *rf = json_object_new_object();
         json_object *js = json_object_new_object();
 
@@ -877,7 +873,7 @@ static json_object *from_ollama_chat(apr_pool_t *p, json_object *body,
     json_object *msgs;
     json_object *out;
 
-    if (!is_type(get(body, "messages"), json_type_array)) {
+    if (!llm_json_is(get(body, "messages"), json_type_array)) {
         bad_type(p, err, "messages", "an array of messages");
         return NULL;
     }
@@ -909,7 +905,7 @@ static json_object *from_ollama_generate(apr_pool_t *p, json_object *body,
                  "take a suffix (insertion).");
         return NULL;
     }
-    if (is_type(ctx, json_type_array) && json_object_array_length(ctx)) {
+    if (llm_json_is(ctx, json_type_array) && json_object_array_length(ctx)) {
         unusable(p, err, "context", "%s", "The context of an earlier "
                  "/api/generate answer can only go back to Ollama: send the "
                  "conversation with /api/chat instead.");
@@ -975,11 +971,11 @@ static const char *tool_result_text(apr_pool_t *p, json_object *content,
     if (!content) {
         return "";
     }
-    if (is_type(content, json_type_string)) {
+    if (llm_json_is(content, json_type_string)) {
         return json_object_get_string(content);
     }
-    n = is_type(content, json_type_array) ? json_object_array_length(content)
-                                          : 0;
+    n = llm_json_is(content, json_type_array)
+        ? json_object_array_length(content) : 0;
     for (i = 0; i < n; i++) {
         json_object *b = json_object_array_get_idx(content, i);
         const char *type = str(b, "type");
@@ -1089,14 +1085,14 @@ static int anthropic_message(anth_state_t *st, json_object *am, size_t idx)
                                                  (apr_size_t)idx),
                         "an object with a string 'role'");
     }
-    if (is_type(content, json_type_string)) {
+    if (llm_json_is(content, json_type_string)) {
         json_object *m = message(role);
 
         json_object_object_add(m, "content", json_object_get(content));
         json_object_array_add(st->msgs, m);
         return 0;
     }
-    if (!is_type(content, json_type_array)) {
+    if (!llm_json_is(content, json_type_array)) {
         return bad_type(p, st->err, apr_psprintf(p, "messages[%"
                                                  APR_SIZE_T_FMT "].content",
                                                  (apr_size_t)idx),
@@ -1128,10 +1124,10 @@ static json_object *anthropic_system(apr_pool_t *p, json_object *sys,
     size_t n;
     size_t i;
 
-    if (is_type(sys, json_type_string)) {
+    if (llm_json_is(sys, json_type_string)) {
         return json_object_get(sys);
     }
-    if (!is_type(sys, json_type_array)) {
+    if (!llm_json_is(sys, json_type_array)) {
         bad_type(p, err, "system", "a string or an array of text blocks");
         return NULL;
     }
@@ -1202,7 +1198,7 @@ static void anthropic_tool_choice(json_object *tc, json_object *out)
         json_object_object_add(out, "tool_choice",
                                json_object_new_string(type));
     }
-    if (is_type(dp, json_type_boolean) && json_object_get_boolean(dp)) {
+    if (llm_json_is(dp, json_type_boolean) && json_object_get_boolean(dp)) {
         json_object_object_add(out, "parallel_tool_calls",
                                json_object_new_boolean(0));
     }
@@ -1219,7 +1215,7 @@ static json_object *from_anthropic(apr_pool_t *p, json_object *body,
     size_t n;
     size_t i;
 
-    if (!is_type(msgs, json_type_array)) {
+    if (!llm_json_is(msgs, json_type_array)) {
         bad_type(p, err, "messages", "an array of messages");
         return NULL;
     }
@@ -1248,7 +1244,7 @@ static json_object *from_anthropic(apr_pool_t *p, json_object *body,
             return NULL;
         }
     }
-    if (is_type(tools, json_type_array)
+    if (llm_json_is(tools, json_type_array)
         && anthropic_tools(p, tools, out, err) < 0) {
         json_object_put(out);
         return NULL;
@@ -1268,7 +1264,7 @@ static json_object *from_anthropic(apr_pool_t *p, json_object *body,
 json_object *llm_xlate_ingress(apr_pool_t *p, llm_wire_e wire, llm_op_e op,
                                json_object *body, llm_error_t *err)
 {
-    if (!is_type(body, json_type_object)) {
+    if (!llm_json_is(body, json_type_object)) {
         llm_xlate_fail(err, 400, "invalid_json", NULL,
                        "The request body must be a JSON object.");
         return NULL;

@@ -22,7 +22,7 @@
 
 #include <string.h>
 
-#include "../t/mock/mock.h"
+#include "mock.h"
 
 #define jadd    mock_jadd
 #define jstr    mock_jstr

@@ -18,7 +18,7 @@
 #include "httpd.h"
 #include "http_protocol.h"
 
-#include "../t/mock/mock.h"
+#include "mock.h"
 
 static void texts(json_object *v, json_object *detailed, int *unsafe)
 {

@@ -29,7 +29,7 @@
 #include "apr_lib.h"
 #include "apr_md5.h"
 
-#include "../t/mock/mock.h"
+#include "mock.h"
 
 #define jadd    mock_jadd
 #define jstr    mock_jstr

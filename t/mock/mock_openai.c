@@ -24,7 +24,7 @@
 #include "apr_file_io.h"
 #include "apr_lib.h"
 
-#include "../t/mock/mock.h"
+#include "mock.h"
 
 #define jadd    mock_jadd
 #define jstr    mock_jstr

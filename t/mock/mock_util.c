@@ -28,7 +28,7 @@
 #include "apr_lib.h"
 #include "apr_portable.h"
 
-#include "../t/mock/mock.h"
+#include "mock.h"
 
 /* ------------------------------------------------------------------ */
 /* Knobs                                                               */

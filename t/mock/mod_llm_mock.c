@@ -71,7 +71,7 @@
 
 #include <string.h>
 
-#include "../t/mock/mock.h"
+#include "mock.h"
 
 module AP_MODULE_DECLARE_DATA llm_mock_module;
 
