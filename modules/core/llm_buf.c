@@ -17,21 +17,34 @@ void llm_buf_init(llm_buf_t *b, apr_pool_t *p)
     b->cap = 0;
 }
 
+static void resize(llm_buf_t *b, apr_size_t cap)
+{
+    char *data = apr_palloc(b->pool, cap);
+
+    if (b->len) {
+        memcpy(data, b->data, b->len);
+    }
+    b->data = data;
+    b->cap = cap;
+}
+
+void llm_buf_reserve(llm_buf_t *b, apr_size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        resize(b, b->len + n + 1);
+        b->data[b->len] = '\0';
+    }
+}
+
 void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n)
 {
     if (b->len + n + 1 > b->cap) {
         apr_size_t cap = b->cap ? b->cap * 2 : 256;
-        char *data;
 
         while (cap < b->len + n + 1) {
             cap *= 2;
         }
-        data = apr_palloc(b->pool, cap);
-        if (b->len) {
-            memcpy(data, b->data, b->len);
-        }
-        b->data = data;
-        b->cap = cap;
+        resize(b, cap);
     }
     if (n) {
         memcpy(b->data + b->len, s, n);

@@ -21,6 +21,10 @@ typedef struct llm_buf {
 
 void llm_buf_init(llm_buf_t *b, apr_pool_t *p);
 void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n);
+/** Make room for @a n more bytes at once (and the NUL): a buffer whose
+ *  final size is known (a body with a Content-Length) is allocated once,
+ *  at that size, and never copied. */
+void llm_buf_reserve(llm_buf_t *b, apr_size_t n);
 
 /** A copy of @a s in @a p without its leading and trailing white
  *  space. */

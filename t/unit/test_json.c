@@ -101,6 +101,26 @@ static void test_build(apr_pool_t *p)
     ok(1, "owned by a pool");
 }
 
+static void test_buf(apr_pool_t *p)
+{
+    llm_buf_t b;
+    const char *first;
+    int i;
+
+    llm_buf_init(&b, p);
+    llm_buf_reserve(&b, 10);
+    first = b.data;
+    llm_buf_add(&b, "0123456789", 10);
+    ok(b.data == first && b.cap == 11, "reserved: filled without a copy");
+    is_str(b.data, "0123456789", "NUL-terminated");
+    for (i = 0; i < 100; i++) {
+        llm_buf_add(&b, "abc", 3);
+    }
+    ok(b.len == 310 && b.cap >= 311 && b.cap < 2 * 311 + 256,
+       "grown by doubling");
+    is_str(b.data + 307, "abc", "the end kept");
+}
+
 static void test_trim(apr_pool_t *p)
 {
     is_str(llm_str_trim(p, " \t a b \n"), "a b", "trimmed both ends");
@@ -118,6 +138,7 @@ int main(void)
     test_parse_ex();
     test_lookups();
     test_build(p);
+    test_buf(p);
     test_trim(p);
     apr_pool_destroy(p);
     apr_terminate();
