@@ -327,17 +327,16 @@ static int check_fields(apr_pool_t *p, const field_t *f, json_object *body,
     return 0;
 }
 
-/* A language names a directory of the prompt library: one segment. */
+/* A language names a directory of the prompt library: one segment.
+ * NULL: not a name (not a string, or one with a NUL). */
 static int check_language(apr_pool_t *p, const char *lang, llm_error_t *err)
 {
-    const char *c;
+    const char *c = lang ? lang : "";
 
-    for (c = lang; *c; c++) {
-        if (!apr_isalnum(*c) && *c != '-' && *c != '_') {
-            break;
-        }
+    while (apr_isalnum(*c) || *c == '-' || *c == '_') {
+        c++;
     }
-    if (!*lang || *c || c - lang > 32) {
+    if (!lang || !*lang || *c || c - lang > 32) {
         return out_of_range(p, "language", "a language code such as \"en\" "
                             "(letters, digits, '-' and '_')", err);
     }
@@ -362,13 +361,19 @@ int llm_builtin_validate(apr_pool_t *p, llm_builtin_e kind, json_object *body,
     if (!v) {
         return missing(p, "model_name", err);
     }
-    if (!llm_json_is(v, json_type_string) || !*json_object_get_string(v)) {
+    if (!llm_json_is(v, json_type_string) || !json_object_get_string_len(v)) {
         return invalid(p, param, "a non-empty string", err);
+    }
+    if (!llm_json_name(v)) {
+        return llm_xlate_fail(err, 400, "invalid_value", param,
+                              apr_psprintf(p, "Invalid value for '%s': it "
+                                           "contains NUL.", param));
     }
     if (check_fields(p, common_fields, body, err) < 0
         || check_fields(p, b->fields, body, err) < 0
-        || (str(body, "language")
-            && check_language(p, str(body, "language"), err) < 0)) {
+        || (get(body, "language")
+            && check_language(p, llm_json_name(get(body, "language")),
+                              err) < 0)) {
         return -1;
     }
     *model_name = json_object_get_string(v);

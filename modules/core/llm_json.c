@@ -54,6 +54,18 @@ const char *llm_json_str(json_object *o, const char *key, apr_size_t *len)
     return json_object_get_string(v);
 }
 
+const char *llm_json_name(json_object *v)
+{
+    const char *s;
+
+    if (!llm_json_is(v, json_type_string)) {
+        return NULL;
+    }
+    s = json_object_get_string(v);
+    return *s && strlen(s) == (size_t)json_object_get_string_len(v) ? s
+                                                                    : NULL;
+}
+
 apr_int64_t llm_json_int(json_object *o, const char *key)
 {
     json_object *v = llm_json_get(o, key);

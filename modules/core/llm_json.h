@@ -17,6 +17,7 @@
 #define LLM_JSON_H
 
 #include "apr_pools.h"
+#include "apr_tables.h"
 
 #include <json-c/json.h>
 
@@ -47,6 +48,40 @@ json_object *llm_json_parse_prefix(const char *buf, apr_size_t len,
                                    apr_size_t *end);
 
 /* ------------------------------------------------------------------ */
+/* Strict JSON at the door (llm_json_check.c)                          */
+/* ------------------------------------------------------------------ */
+
+/** An integer literal json-c cannot hold exactly (beyond 64 bits). */
+typedef struct {
+    apr_size_t ordinal;         /**< among the text's integer literals */
+    const char *text;           /**< in the checked buffer */
+    apr_size_t len;
+} llm_json_big_t;
+
+typedef struct {
+    apr_pool_t *pool;
+    apr_size_t offset;          /**< of the first error */
+    const char *reason;         /**< what is wrong there (static) */
+    apr_size_t members;         /**< object members in the text */
+    apr_array_header_t *big;    /**< llm_json_big_t, or NULL: none */
+} llm_json_check_t;
+
+/** Whether @a buf is exactly one JSON text by RFC 8259 (white space
+ *  around it allowed), in one linear pass: no NaN, Infinity, comments,
+ *  single quotes, trailing commas or leading zeros; UTF-8 well-formed;
+ *  no lone surrogate escapes; no NUL in a key; nesting within json-c's
+ *  31 levels. 0, or -1 with @a out->offset and @a out->reason set. */
+int llm_json_check(apr_pool_t *p, const char *buf, apr_size_t len,
+                   llm_json_check_t *out);
+
+/** After json-c parsed a text that passed llm_json_check: put back the
+ *  integers beyond 64 bits as the client wrote them (json-c saturates
+ *  them), and say whether a key was repeated in an object (json-c keeps
+ *  one value: -1), which a strict reader refuses, since the gateway and
+ *  a provider could read different values. */
+int llm_json_settle(json_object *root, const llm_json_check_t *check);
+
+/* ------------------------------------------------------------------ */
 /* Lookups: NULL/-1 for absent, null or mistyped values                */
 /* ------------------------------------------------------------------ */
 
@@ -56,6 +91,9 @@ json_object *llm_json_get(json_object *o, const char *key);
 json_object *llm_json_first(json_object *array);
 /** The string member @a key (and its length in @a len when not NULL). */
 const char *llm_json_str(json_object *o, const char *key, apr_size_t *len);
+/** @a v's text when it is a non-empty string without NUL, as names
+ *  (a model, a language) must be: a C string would end at the NUL. */
+const char *llm_json_name(json_object *v);
 /** A non-negative integer member, or -1. */
 apr_int64_t llm_json_int(json_object *o, const char *key);
 

@@ -178,50 +178,63 @@ static void set_error(llm_error_t *err, int status, const char *code,
     err->message = message;
 }
 
+static json_object *refuse_json(apr_pool_t *p, llm_error_t *err,
+                                apr_size_t offset, const char *why)
+{
+    set_error(err, 400, "invalid_json", NULL,
+              apr_psprintf(p, "The request body is not valid JSON (at byte %"
+                           APR_SIZE_T_FMT ": %s).", offset, why));
+    return NULL;
+}
+
+/* json-c, after the strict check: only memory can make it fail. */
+static json_object *parse_checked(apr_pool_t *p, const char *buf,
+                                  apr_size_t len, llm_error_t *err)
+{
+    json_tokener *tok = llm_json_tokener_take();
+    json_object *obj = tok ? llm_json_parse_ex(tok, buf, len) : NULL;
+
+    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
+        json_object_put(obj);
+        obj = NULL;
+    }
+    if (!obj) {
+        refuse_json(p, err, tok ? json_tokener_get_parse_end(tok) : 0,
+                    "json-c could not parse it");
+    }
+    llm_json_tokener_give(tok);
+    return obj;
+}
+
+/* Strict JSON first (llm_json_check): what json-c would let through
+ * (NaN, comments, a key cut at a NUL, a repeated key, invalid UTF-8) is
+ * what a provider would get. */
 struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                                       apr_size_t len, llm_error_t *err)
 {
-    json_tokener *tok;
+    llm_json_check_t check;
     json_object *obj;
-    enum json_tokener_error jerr;
-    size_t end;
 
     if (len == 0) {
         set_error(err, 400, "invalid_json", NULL,
                   "The request body is empty; a JSON object is required.");
         return NULL;
     }
-    if (len > (apr_size_t)INT32_MAX || !(tok = llm_json_tokener_take())) {
+    if (len > (apr_size_t)INT32_MAX) {
         set_error(err, 413, "request_too_large", NULL,
                   "The request body is too large to parse.");
         return NULL;
     }
-    obj = llm_json_parse_ex(tok, buf, len);
-    jerr = json_tokener_get_error(tok);
-    end = json_tokener_get_parse_end(tok);
-    llm_json_tokener_give(tok);
-    if (!obj || jerr != json_tokener_success) {
-        if (obj) {
-            json_object_put(obj);
-        }
-        set_error(err, 400, "invalid_json", NULL,
-                  apr_psprintf(p, "The request body is not valid JSON "
-                               "(at byte %" APR_SIZE_T_FMT ": %s).",
-                               (apr_size_t)end,
-                               jerr == json_tokener_continue
-                                   ? "unexpected end of input"
-                                   : json_tokener_error_desc(jerr)));
+    if (llm_json_check(p, buf, len, &check) < 0) {
+        return refuse_json(p, err, check.offset, check.reason);
+    }
+    if (!(obj = parse_checked(p, buf, len, err))) {
         return NULL;
     }
-    while (end < len && apr_isspace(buf[end])) {
-        end++;
-    }
-    if (end < len) {
+    if (llm_json_settle(obj, &check) < 0) {
         json_object_put(obj);
         set_error(err, 400, "invalid_json", NULL,
-                  apr_psprintf(p, "The request body is not valid JSON "
-                               "(text after the value at byte %"
-                               APR_SIZE_T_FMT ").", (apr_size_t)end));
+                  "The request body repeats a key in an object.");
         return NULL;
     }
     if (!json_object_is_type(obj, json_type_object)) {
@@ -306,6 +319,23 @@ static int check_text_input(apr_pool_t *p, json_object *body,
     return 0;
 }
 
+/* A name the gateway routes by: a string with a NUL would be read up
+ * to the NUL, so it is refused rather than cut. */
+static int check_name(apr_pool_t *p, const char *field, json_object *v,
+                      const char **name, llm_error_t *err)
+{
+    if (!is_string(v) || !json_object_get_string_len(v)) {
+        return invalid(p, field, "a non-empty string", err);
+    }
+    if (!(*name = llm_json_name(v))) {
+        set_error(err, 400, "invalid_value", field,
+                  apr_psprintf(p, "Invalid value for '%s': it contains NUL.",
+                               field));
+        return -1;
+    }
+    return 0;
+}
+
 static int check_model(apr_pool_t *p, json_object *body, const char **name,
                        llm_error_t *err)
 {
@@ -317,11 +347,7 @@ static int check_model(apr_pool_t *p, json_object *body, const char **name,
         && (!json_object_object_get_ex(body, "model_name", &v) || !v)) {
         return missing(p, "model", "the name of a model", err);
     }
-    if (!is_string(v) || !*json_object_get_string(v)) {
-        return invalid(p, "model", "a non-empty string", err);
-    }
-    *name = json_object_get_string(v);
-    return 0;
+    return check_name(p, "model", v, name, err);
 }
 
 static int check_anthropic(apr_pool_t *p, json_object *body,
@@ -514,11 +540,7 @@ static int check_show(apr_pool_t *p, json_object *body,
         && (!json_object_object_get_ex(body, "name", &v) || !v)) {
         return missing(p, "model", "the name of a model", err);
     }
-    if (!is_string(v) || !*json_object_get_string(v)) {
-        return invalid(p, "model", "a non-empty string", err);
-    }
-    *model_name = json_object_get_string(v);
-    return 0;
+    return check_name(p, "model", v, model_name, err);
 }
 
 int llm_request_validate_endpoint(apr_pool_t *p, const llm_endpoint_t *ep,

@@ -329,6 +329,15 @@ static void test_languages(void)
               "\"user_last_statement\":\"x\",\"language\":\"../en\"}", NULL,
               &err) && err.status == 400 && !strcmp(err.param, "language"),
        "a language is one path segment");
+    ok(!build(LLM_BUILTIN_CONVERSATION, "{\"model_name\":\"m\","
+              "\"user_last_statement\":\"x\",\"language\":\"pl\\u0000../x\"}",
+              NULL, &err) && err.status == 400
+       && !strcmp(err.param, "language") && !strcmp(err.code, "invalid_value"),
+       "a language with NUL: 400, not its part before the NUL");
+    ok(!build(LLM_BUILTIN_CONVERSATION, "{\"model_name\":\"m\\u0000x\","
+              "\"user_last_statement\":\"x\"}", NULL, &err)
+       && err.status == 400 && !strcmp(err.code, "invalid_value"),
+       "a model name with NUL: 400 invalid_value");
     ok(build(LLM_BUILTIN_CONVERSATION, "{\"model_name\":\"m\","
              "\"user_last_statement\":\"x\",\"language\":null}", "en", &err)
        != NULL, "language null: the default");

@@ -75,6 +75,68 @@ static void test_parse(void)
 }
 
 static int validate(const char *body, llm_op_e op, const char **model,
+                    int *stream, llm_error_t *err);
+
+/* Issue 11, part 4: what json-c alone let through is refused, with the
+ * byte and the reason; numbers the gateway does not read pass as the
+ * client wrote them. */
+static void test_parse_strict(void)
+{
+    static const struct {
+        const char *body;
+        const char *says;
+    } bad[] = {
+        { "{\"model\":\"m\",\"temperature\":NaN}", "at byte 27" },
+        { "{\"model\":\"m\",\"temperature\":Infinity}", "at byte 27" },
+        { "{\"model\":\"m\", /* c */ \"n\":1}", "at byte 14" },
+        { "{'model':'m'}", "a quoted key expected" },
+        { "{\"model\":\"m\xff\"}", "at byte 11: invalid UTF-8" },
+        { "{\"model\\u0000zz\":\"m\"}", "contains NUL" },
+        { "{\"model\":\"m\",\"model\":\"other\"}", "repeats a key" },
+        { "{\"model\":\"m\",\"mod\\u0065l\":\"other\"}", "repeats a key" },
+    };
+    llm_error_t err;
+    const char *model;
+    int stream;
+    size_t i;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ok(parse(bad[i].body, &err) == NULL && err.status == 400
+           && !strcmp(err.code, "invalid_json"),
+           apr_psprintf(pool, "400 invalid_json: %s", bad[i].body));
+        like(err.message, bad[i].says, "the message says where or why");
+    }
+    ok(validate("{\"model\":\"demo-chat\\u0000x\",\"messages\":[{\"role\":"
+                "\"user\",\"content\":\"hi\"}]}", LLM_OP_CHAT, &model,
+                &stream, &err) == -1
+       && err.status == 400 && !strcmp(err.code, "invalid_value")
+       && !strcmp(err.param, "model"),
+       "a model name with NUL: 400 invalid_value, never routed as its prefix");
+    ok(validate("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                "\"content\":\"hi\"}],\"max_tokens\":99999999999999999999}",
+                LLM_OP_MESSAGES, &model, &stream, &err) == -1
+       && !strcmp(err.param, "max_tokens"),
+       "a number the gateway reads is range-checked (max_tokens > 64 bits)");
+}
+
+/* Strings and numbers the gateway does not read go on as written. */
+static const char *rewrite(const char *in, const llm_provider_t *p);
+static llm_provider_t *provider(llm_api_type_e t, const char *host,
+                                const char *model_path, int tools);
+
+static void test_forward_as_written(void)
+{
+    is_str(rewrite("{\"model\":\"public-name\",\"seed\":99999999999999999999,"
+                   "\"logit_bias\":{\"1\":-184467440737095516150},"
+                   "\"x\":\"a\\u0000b\",\"t\":0.10}",
+                   provider(LLM_API_OPENAI, "http://h", "up", 1)),
+           "{\"model\":\"up\",\"seed\":99999999999999999999,"
+           "\"logit_bias\":{\"1\":-184467440737095516150},"
+           "\"x\":\"a\\u0000b\",\"t\":0.10}",
+           "big integers, NUL in a string and 0.10 forwarded as written");
+}
+
+static int validate(const char *body, llm_op_e op, const char **model,
                     int *stream, llm_error_t *err)
 {
     json_object *o = parse(body, err);
@@ -493,10 +555,12 @@ int main(void)
     apr_pool_create(&pool, NULL);
     test_routes();
     test_parse();
+    test_parse_strict();
     test_validate();
     test_new_routes();
     test_validate_endpoint();
     test_rewrite();
+    test_forward_as_written();
     test_urls();
     test_errors();
     apr_pool_destroy(pool);
