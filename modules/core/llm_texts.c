@@ -3,10 +3,28 @@
  */
 
 /*
- * Where a person's words are in each API's request body. The original
- * router masked every string and every key of the payload, so a model
- * name or a field name that happened to look like PII was changed too
- * (masking.md §6.4); here only the texts are visited.
+ * What in a request body can carry a person's words: every string a
+ * provider receives, except a short list of structural fields. The
+ * original router masked every string and every key, so a model name or
+ * a field name that looked like PII was changed too (masking.md §6.4);
+ * an allow-list of texts (the first version here) missed the user
+ * field, names, metadata, stop sequences, tool and schema descriptions,
+ * image URLs and tool-call arguments (issue 11, part 3). So the walk is
+ * the other way round: everything is a text unless it is structure.
+ *
+ * Structure, never visited (docs/masking.md lists it):
+ *   - object keys (field names, metadata keys, schema property names);
+ *   - the values of STRUCTURAL_KEYS below: model, roles, ids, types and
+ *     enums, JSON-schema keywords, opaque binary (base64 images, audio,
+ *     files, signatures);
+ *   - "name" except in a message (an object with a "role"): a tool's,
+ *     a function's or a schema's name is structure, a message's name is
+ *     a person's;
+ *   - a data: URL carrying base64 (an image): binary, not text.
+ * Tool-call arguments are the tool's data: every string in them is
+ * visited, whatever its key; given as a JSON text ("arguments" of
+ * OpenAI), they are parsed and written back as JSON when a string in
+ * them changed, so masking never breaks them.
  */
 
 #include <string.h>
@@ -19,173 +37,193 @@
 typedef struct {
     llm_text_fn fn;
     void *baton;
+    int data;                   /* inside tool-call arguments: all data */
 } walk_t;
 
-static int is_str(json_object *v)
+static const char *const STRUCTURAL_KEYS[] = {
+    /* routing and roles */
+    "model", "model_name", "role", "language",
+    /* ids */
+    "id", "tool_call_id", "tool_use_id", "call_id", "item_id",
+    "previous_response_id", "file_id", "conversation",
+    /* types and enums */
+    "type", "object", "tool_choice", "reasoning_effort", "effort",
+    "service_tier", "encoding_format", "detail", "media_type",
+    "keep_alive", "truncation", "format", "modalities", "voice",
+    "stop_reason", "finish_reason", "status", "anthropic_version",
+    /* JSON schema keywords whose strings are structure */
+    "required", "enum", "const", "pattern", "$ref", "$schema", "$id",
+    /* opaque binary or signatures */
+    "data", "images", "file_data", "signature", "encrypted_content",
+    NULL
+};
+
+static int structural(const char *key)
 {
-    return json_object_is_type(v, json_type_string);
-}
-
-static int visit(walk_t *w, json_object *v)
-{
-    return is_str(v) ? w->fn(w->baton, v) : 0;
-}
-
-/* A string, or a list of strings. */
-static int strings(walk_t *w, json_object *v)
-{
-    size_t i;
-    int rc;
-
-    if (is_str(v)) {
-        return visit(w, v);
-    }
-    if (!json_object_is_type(v, json_type_array)) {
-        return 0;
-    }
-    for (i = 0; i < json_object_array_length(v); i++) {
-        if ((rc = visit(w, json_object_array_get_idx(v, i))) != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* Content: a string, or parts/blocks whose "text" is text (OpenAI text
- * parts, Responses input_text/output_text, Anthropic text blocks), and
- * Anthropic tool_result blocks, whose content is content again. */
-static int content(walk_t *w, json_object *v, int depth)
-{
-    size_t i;
-    int rc;
-
-    if (is_str(v)) {
-        return visit(w, v);
-    }
-    if (!json_object_is_type(v, json_type_array) || depth > 4) {
-        return 0;
-    }
-    for (i = 0; i < json_object_array_length(v); i++) {
-        json_object *part = json_object_array_get_idx(v, i);
-
-        if ((rc = visit(w, llm_json_get(part, "text"))) != 0
-            || (rc = content(w, llm_json_get(part, "content"), depth + 1)) != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int messages(walk_t *w, json_object *msgs)
-{
-    size_t i;
-    int rc;
-
-    if (!json_object_is_type(msgs, json_type_array)) {
-        return 0;
-    }
-    for (i = 0; i < json_object_array_length(msgs); i++) {
-        if ((rc = content(w, llm_json_get(json_object_array_get_idx(msgs, i),
-                                 "content"), 0)) != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-/* Responses' input: a string, or items (messages with content, and
- * function_call_output with its output). */
-static int responses_input(walk_t *w, json_object *input)
-{
-    size_t i;
-    int rc;
-
-    if (is_str(input)) {
-        return visit(w, input);
-    }
-    if (!json_object_is_type(input, json_type_array)) {
-        return 0;
-    }
-    for (i = 0; i < json_object_array_length(input); i++) {
-        json_object *item = json_object_array_get_idx(input, i);
-
-        if ((rc = content(w, llm_json_get(item, "content"), 0)) != 0
-            || (rc = visit(w, llm_json_get(item, "output"))) != 0) {
-            return rc;
-        }
-    }
-    return 0;
-}
-
-static int builtin_texts(walk_t *w, json_object *body)
-{
-    static const char *const fields[] = {
-        "user_last_statement", "system_prompt", "text", "user_query",
-        "question_str", "question_prompt", NULL
-    };
-    json_object *hist = llm_json_get(body, "historical_messages");
-    json_object *texts = llm_json_get(body, "texts");
     int i;
+
+    for (i = 0; STRUCTURAL_KEYS[i]; i++) {
+        if (*key == *STRUCTURAL_KEYS[i] && !strcmp(key, STRUCTURAL_KEYS[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* data:[<type>][;base64],<data>: base64 is binary (an image, audio); a
+ * data: URL of plain text is a text. */
+static int binary_data_url(json_object *v)
+{
+    const char *s = json_object_get_string(v);
+    const char *comma;
+
+    if (strncmp(s, "data:", 5) || !(comma = strchr(s, ','))) {
+        return 0;
+    }
+    return comma - s >= 12 && !strncmp(comma - 7, ";base64", 7);
+}
+
+static int walk_value(walk_t *w, json_object *v, int depth);
+
+/* FNV-1a: whether a string changed, without keeping a copy of it. */
+static apr_uint64_t fingerprint(json_object *s)
+{
+    const unsigned char *c = (const unsigned char *)json_object_get_string(s);
+    apr_size_t n = (apr_size_t)json_object_get_string_len(s);
+    apr_uint64_t h = APR_UINT64_C(14695981039346656037);
+
+    while (n--) {
+        h = (h ^ *c++) * APR_UINT64_C(1099511628211);
+    }
+    return h;
+}
+
+typedef struct {
+    walk_t *outer;
+    int changed;
+} args_t;
+
+static int visit_arg(void *baton, json_object *text)
+{
+    args_t *a = baton;
+    apr_uint64_t before = fingerprint(text);
+    int rc = a->outer->fn(a->outer->baton, text);
+
+    a->changed |= fingerprint(text) != before;
+    return rc;
+}
+
+/* Tool-call arguments as a JSON text: their strings are visited in the
+ * parsed value, which replaces the text only when one changed. Text
+ * that is not JSON is visited as a whole. */
+static int arguments(walk_t *w, json_object *text)
+{
+    apr_size_t len = (apr_size_t)json_object_get_string_len(text);
+    json_object *parsed = llm_json_parse(json_object_get_string(text), len);
+    args_t a = { w, 0 };
+    walk_t inner = { visit_arg, &a, 1 };
     int rc;
 
-    for (i = 0; fields[i]; i++) {
-        if ((rc = visit(w, llm_json_get(body, fields[i]))) != 0) {
+    if (!parsed) {
+        return w->fn(w->baton, text);
+    }
+    rc = walk_value(&inner, parsed, 0);
+    if (a.changed) {
+        const char *out = llm_json_dump(parsed, &len);
+
+        json_object_set_string_len(text, out, (int)len);
+    }
+    json_object_put(parsed);
+    return rc;
+}
+
+/* Tool-call arguments (OpenAI's and Ollama's "arguments", Anthropic's
+ * tool_use "input") are the tool's data: every string in them is one,
+ * whatever its key. */
+static int is_tool_data(const char *key, json_object *o)
+{
+    const char *type;
+
+    if (!strcmp(key, "arguments")) {
+        return 1;
+    }
+    return !strcmp(key, "input") && (type = llm_json_str(o, "type", NULL))
+           && !strcmp(type, "tool_use");
+}
+
+static int walk_member(walk_t *w, json_object *o, const char *key,
+                       json_object *val, int depth)
+{
+    walk_t data;
+
+    if (w->data) {
+        return walk_value(w, val, depth + 1);
+    }
+    if (structural(key)
+        || (!strcmp(key, "name") && !llm_json_get(o, "role"))) {
+        return 0;
+    }
+    if (is_tool_data(key, o)) {
+        if (json_object_is_type(val, json_type_string)) {
+            return arguments(w, val);
+        }
+        data = *w;
+        data.data = 1;
+        return walk_value(&data, val, depth + 1);
+    }
+    return walk_value(w, val, depth + 1);
+}
+
+static int walk_object(walk_t *w, json_object *o, int depth)
+{
+    int rc;
+
+    json_object_object_foreach(o, key, val) {
+        rc = val ? walk_member(w, o, key, val, depth) : 0;
+        if (rc) {
             return rc;
         }
     }
-    if (json_object_is_type(hist, json_type_array)) {
-        size_t k;
+    return 0;
+}
 
-        for (k = 0; k < json_object_array_length(hist); k++) {
-            json_object *h = json_object_array_get_idx(hist, k);
+static int walk_value(walk_t *w, json_object *v, int depth)
+{
+    size_t i;
+    int rc;
 
-            if ((rc = visit(w, llm_json_get(h, "user"))) != 0
-                || (rc = visit(w, llm_json_get(h, "assistant"))) != 0
-                || (rc = content(w, llm_json_get(h, "content"), 0)) != 0) {
-                return rc;
-            }
-        }
+    /* json-c parses at most 31 levels: this bound is never reached by a
+     * parsed body; it keeps a body built in code from recursing far. */
+    if (!v || depth > 64) {
+        return 0;
     }
-    if (json_object_is_type(texts, json_type_object)) {
-        json_object_object_foreach(texts, name, list) {
-            (void)name;
-            if ((rc = strings(w, list)) != 0) {
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+        return binary_data_url(v) ? 0 : w->fn(w->baton, v);
+    case json_type_object:
+        return walk_object(w, v, depth);
+    case json_type_array:
+        for (i = 0; i < json_object_array_length(v); i++) {
+            rc = walk_value(w, json_object_array_get_idx(v, i), depth + 1);
+            if (rc) {
                 return rc;
             }
         }
         return 0;
+    default:
+        return 0;
     }
-    return strings(w, texts);
 }
 
 int llm_texts_walk(json_object *body, llm_wire_e wire, llm_op_e op,
                    llm_builtin_e builtin, llm_text_fn fn, void *baton)
 {
-    walk_t w;
-    int rc;
+    walk_t w = { fn, baton, 0 };
 
-    w.fn = fn;
-    w.baton = baton;
-    if (builtin != LLM_BUILTIN_NONE) {
-        return builtin_texts(&w, body);
-    }
-    if (op == LLM_OP_EMBEDDINGS) {
-        return (rc = strings(&w, llm_json_get(body, "input"))) != 0
-               ? rc : visit(&w, llm_json_get(body, "prompt"));
-    }
-    switch (wire) {
-    case LLM_WIRE_OPENAI_COMPLETION:
-        return strings(&w, llm_json_get(body, "prompt"));
-    case LLM_WIRE_OPENAI_RESPONSES:
-        return (rc = visit(&w, llm_json_get(body, "instructions"))) != 0
-               ? rc : responses_input(&w, llm_json_get(body, "input"));
-    case LLM_WIRE_OLLAMA_GENERATE:
-        return (rc = visit(&w, llm_json_get(body, "system"))) != 0
-               ? rc : visit(&w, llm_json_get(body, "prompt"));
-    case LLM_WIRE_ANTHROPIC:
-        return (rc = content(&w, llm_json_get(body, "system"), 0)) != 0
-               ? rc : messages(&w, llm_json_get(body, "messages"));
-    default:
-        return messages(&w, llm_json_get(body, "messages"));
-    }
+    /* One rule for every dialect and built-in: what is structure is
+     * named by its key wherever it is. */
+    (void)wire;
+    (void)op;
+    (void)builtin;
+    return walk_value(&w, body, 0);
 }

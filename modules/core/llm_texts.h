@@ -4,9 +4,10 @@
 
 /**
  * @file llm_texts.h
- * @brief The texts a person wrote in a request body, in every dialect:
- *        what masking and guardrails look at. Never the model, roles,
- *        ids, tool names or other structure. APR and json-c only.
+ * @brief Every string of a request body that can carry a person's
+ *        words, in every dialect: what masking and guardrails look at.
+ *        Never the model, roles, ids, tool names or other structure.
+ *        APR and json-c only.
  */
 
 #ifndef LLM_TEXTS_H
@@ -27,20 +28,14 @@ struct json_object;
 typedef int (*llm_text_fn)(void *baton, struct json_object *text);
 
 /**
- * Walk the texts of @a body, a request of @a wire for @a op (or of the
- * built-in @a builtin):
- *   OpenAI chat, LM Studio: messages[].content (a string, or the "text" of
- *     its text parts), including tool results;
- *   OpenAI completion: prompt (a string or strings);
- *   Responses: instructions; input (a string, or its items' content:
- *     strings and input_text/output_text parts; function_call_output);
- *   Ollama chat: messages[].content; generate: prompt, system;
- *   Anthropic: system (a string or text blocks); messages[].content (a
- *     string, text blocks, tool_result contents);
- *   embeddings: input (a string or strings), prompt (Ollama's legacy);
- *   built-ins: user_last_statement, historical_messages (user, assistant,
- *     content), system_prompt, text, texts (strings, or a map of lists),
- *     user_query, question_str, question_prompt.
+ * Walk every string of @a body that can carry a person's words, in any
+ * dialect or built-in: all strings but structure (object keys, model,
+ * roles, ids, types, enums, JSON-schema keywords, base64 data, and the
+ * name of anything that is not a message); tool-call arguments whole,
+ * as data, a JSON-text "arguments" parsed and written back as JSON when
+ * a string in it changed. The list is in llm_texts.c and
+ * docs/masking.md. @a wire, @a op and @a builtin are not needed by
+ * this rule (kept for callers and for a dialect that may need one).
  * Returns 0, or the callback's non-zero value.
  */
 int llm_texts_walk(struct json_object *body, llm_wire_e wire, llm_op_e op,
