@@ -63,6 +63,7 @@ typedef struct {
     apr_size_t offset;          /**< of the first error */
     const char *reason;         /**< what is wrong there (static) */
     apr_size_t members;         /**< object members in the text */
+    apr_size_t objects;         /**< objects in the text */
     apr_array_header_t *big;    /**< llm_json_big_t, or NULL: none */
 } llm_json_check_t;
 
@@ -70,9 +71,11 @@ typedef struct {
  *  around it allowed), in one linear pass: no NaN, Infinity, comments,
  *  single quotes, trailing commas or leading zeros; UTF-8 well-formed;
  *  no lone surrogate escapes; no NUL in a key; nesting within json-c's
- *  31 levels. 0, or -1 with @a out->offset and @a out->reason set. */
+ *  31 levels; at most @a max_objects objects (0: no limit), since
+ *  json-c spends about 1 KiB on each. 0, or -1 with @a out->offset and
+ *  @a out->reason set. */
 int llm_json_check(apr_pool_t *p, const char *buf, apr_size_t len,
-                   llm_json_check_t *out);
+                   apr_size_t max_objects, llm_json_check_t *out);
 
 /** After json-c parsed a text that passed llm_json_check: put back the
  *  integers beyond 64 bits as the client wrote them (json-c saturates

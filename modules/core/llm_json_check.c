@@ -34,6 +34,7 @@ typedef struct {
     llm_json_check_t *out;
     apr_pool_t *pool;
     apr_size_t ints;            /* integer literals so far */
+    apr_size_t max_objects;
     int depth;
     char stack[MAX_DEPTH];      /* '{' or '[' per open container */
 } scan_t;
@@ -341,6 +342,10 @@ static int open_container(scan_t *sc, char kind)
     }
     sc->stack[sc->depth++] = kind;
     sc->pos++;
+    if (kind == '{' && ++sc->out->objects > sc->max_objects) {
+        sc->pos--;
+        return fail(sc, "too many JSON objects");
+    }
     return OPENED;
 }
 
@@ -432,7 +437,7 @@ static int scan(scan_t *sc)
 }
 
 int llm_json_check(apr_pool_t *p, const char *buf, apr_size_t len,
-                   llm_json_check_t *out)
+                   apr_size_t max_objects, llm_json_check_t *out)
 {
     scan_t sc;
 
@@ -444,6 +449,7 @@ int llm_json_check(apr_pool_t *p, const char *buf, apr_size_t len,
     sc.out = out;
     sc.pool = p;
     sc.ints = 0;
+    sc.max_objects = max_objects ? max_objects : (apr_size_t)-1;
     sc.depth = 0;
     return scan(&sc);
 }

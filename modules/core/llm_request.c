@@ -212,6 +212,14 @@ static json_object *parse_checked(apr_pool_t *p, const char *buf,
 struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                                       apr_size_t len, llm_error_t *err)
 {
+    return llm_request_parse_max(p, buf, len, LLM_REQUEST_MAX_OBJECTS, err);
+}
+
+struct json_object *llm_request_parse_max(apr_pool_t *p, const char *buf,
+                                          apr_size_t len,
+                                          apr_size_t max_objects,
+                                          llm_error_t *err)
+{
     llm_json_check_t check;
     json_object *obj;
 
@@ -225,7 +233,15 @@ struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                   "The request body is too large to parse.");
         return NULL;
     }
-    if (llm_json_check(p, buf, len, &check) < 0) {
+    if (llm_json_check(p, buf, len, max_objects, &check) < 0) {
+        if (max_objects && check.objects > max_objects) {
+            set_error(err, 413, "too_many_objects", NULL,
+                      apr_psprintf(p, "The request body has more than %"
+                                   APR_SIZE_T_FMT " JSON objects (the "
+                                   "limit of LLMRouterMaxJsonObjects).",
+                                   max_objects));
+            return NULL;
+        }
         return refuse_json(p, err, check.offset, check.reason);
     }
     if (!(obj = parse_checked(p, buf, len, err))) {

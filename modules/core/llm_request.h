@@ -85,6 +85,19 @@ typedef struct llm_error {
 struct json_object *llm_request_parse(apr_pool_t *p, const char *buf,
                                       apr_size_t len, llm_error_t *err);
 
+/** The objects a request body may hold by default: json-c spends about
+ *  1 KiB on each while the body is parsed (200,000 one-word messages in
+ *  6.8 MB took 200 MB), so a cap on objects bounds a request's memory. */
+#define LLM_REQUEST_MAX_OBJECTS 10000
+
+/** llm_request_parse with at most @a max_objects JSON objects (0: no
+ *  limit); more is 413 "too_many_objects", refused before json-c
+ *  allocates anything. */
+struct json_object *llm_request_parse_max(apr_pool_t *p, const char *buf,
+                                          apr_size_t len,
+                                          apr_size_t max_objects,
+                                          llm_error_t *err);
+
 /**
  * Check the fields @a op needs (model, messages, input, ...) and their
  * types. Returns 0, or -1 with @a err filled (400). Sets @a *model_name

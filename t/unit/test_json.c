@@ -126,7 +126,7 @@ static void refused(apr_pool_t *p, const char *text, apr_size_t len,
                     apr_size_t offset, const char *reason)
 {
     llm_json_check_t c;
-    int rv = llm_json_check(p, text, len, &c);
+    int rv = llm_json_check(p, text, len, 0, &c);
 
     ok(rv < 0 && c.offset == offset && c.reason && !strcmp(c.reason, reason),
        apr_psprintf(p, "refused at %" APR_SIZE_T_FMT " (%s): %s", offset,
@@ -189,11 +189,16 @@ static void test_check_accepts(apr_pool_t *p)
     int i;
 
     for (i = 0; good[i]; i++) {
-        ok(llm_json_check(p, good[i], strlen(good[i]), &c) == 0,
+        ok(llm_json_check(p, good[i], strlen(good[i]), 0, &c) == 0,
            apr_psprintf(p, "accepted: %s", good[i]));
     }
-    llm_json_check(p, good[2], strlen(good[2]), &c);
+    llm_json_check(p, good[2], strlen(good[2]), 0, &c);
     is_int(c.members, 1, "members counted");
+    ok(llm_json_check(p, "[{},{},{}]", 10, 3, &c) == 0 && c.objects == 3,
+       "objects counted, up to the limit");
+    ok(llm_json_check(p, "[{},{},{},{}]", 13, 3, &c) < 0 && c.offset == 10
+       && !strcmp(c.reason, "too many JSON objects"),
+       "one more: refused where it opens");
 }
 
 /* Parsed by json-c after the check, as llm_request_parse does. */
@@ -202,7 +207,7 @@ static json_object *strict(apr_pool_t *p, const char *text, int *settled)
     llm_json_check_t c;
     json_object *o;
 
-    if (llm_json_check(p, text, strlen(text), &c) < 0) {
+    if (llm_json_check(p, text, strlen(text), 0, &c) < 0) {
         return NULL;
     }
     o = llm_json_parse(text, strlen(text));
@@ -260,10 +265,10 @@ static void test_check_linear(apr_pool_t *p)
             memcpy(big + i, unit[u], ul);
         }
         t0 = clock();
-        llm_json_check(p, big, i / 4, &c);
+        llm_json_check(p, big, i / 4, 0, &c);
         small_t = (double)(clock() - t0);
         t0 = clock();
-        llm_json_check(p, big, i, &c);
+        llm_json_check(p, big, i, 0, &c);
         large_t = (double)(clock() - t0);
         ok(large_t <= 6 * small_t + CLOCKS_PER_SEC / 100,
            apr_psprintf(p, "1 MiB of '%s' checked in linear time", unit[u]));

@@ -117,6 +117,33 @@ static void test_parse_strict(void)
                 LLM_OP_MESSAGES, &model, &stream, &err) == -1
        && !strcmp(err.param, "max_tokens"),
        "a number the gateway reads is range-checked (max_tokens > 64 bits)");
+    {
+        /* 200,000 one-word messages took 200 MB of json-c: the objects
+         * are counted before json-c allocates any. */
+        apr_size_t n = LLM_REQUEST_MAX_OBJECTS, k = 0;
+        json_object *o;
+        char *b = apr_palloc(pool, 40 * n + 64);
+
+        k += sprintf(b, "{\"model\":\"m\",\"messages\":[");
+        for (i = 0; i < n; i++) {
+            k += sprintf(b + k, "%s{\"role\":\"user\",\"content\":\"w\"}",
+                         i ? "," : "");
+        }
+        strcpy(b + k, "]}");
+        ok(!llm_request_parse(pool, b, strlen(b), &err) && err.status == 413
+           && !strcmp(err.code, "too_many_objects"),
+           "one object over the limit: 413 too_many_objects");
+        b[k - 1 - strlen("{\"role\":\"user\",\"content\":\"w\"}")] = ']';
+        b[k - strlen("{\"role\":\"user\",\"content\":\"w\"}")] = '}';
+        b[k + 1 - strlen("{\"role\":\"user\",\"content\":\"w\"}")] = '\0';
+        o = llm_request_parse(pool, b, strlen(b), &err);
+        ok(o != NULL, "at the limit: parsed");
+        json_object_put(o);
+        strcpy(b + k, "]}");
+        o = llm_request_parse_max(pool, b, strlen(b), 0, &err);
+        ok(o != NULL, "over it with no limit: parsed");
+        json_object_put(o);
+    }
 }
 
 /* Strings and numbers the gateway does not read go on as written. */
