@@ -28,13 +28,22 @@
 /* Decoding                                                            */
 /* ------------------------------------------------------------------ */
 
+/* Two digits at @a s as a number, or -1. */
+static int two_digits(const char *s)
+{
+    return apr_isdigit(s[0]) && apr_isdigit(s[1])
+           ? (s[0] - '0') * 10 + (s[1] - '0') : -1;
+}
+
 /* "2023-08-04T08:52:19.385406455-07:00" or "...Z" to epoch seconds;
- * 0 if it is not one. */
+ * 0 if it is not one. The offset is RFC 3339's "+HH:MM" (or "+HHMM"),
+ * read as those digits alone: an upstream's "+85406475" is no offset
+ * of any time, not a number to multiply until it overflows. */
 static apr_int64_t parse_time(const char *s)
 {
     apr_time_exp_t tm;
     apr_time_t t;
-    int y, mo, d, h, mi, sec, n = 0;
+    int y, mo, d, h, mi, sec, n = 0, oh, om;
     apr_int64_t offset = 0;
 
     if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi,
@@ -46,8 +55,14 @@ static apr_int64_t parse_time(const char *s)
         while (apr_isdigit(*++s)) {
         }
     }
-    if ((*s == '+' || *s == '-') && apr_isdigit(s[1])) {
-        offset = (atoi(s + 1) * 60 + (s[3] == ':' ? atoi(s + 4) : 0)) * 60;
+    if (*s == '+' || *s == '-') {
+        /* Each byte is read only when those before it were digits. */
+        if ((oh = two_digits(s + 1)) < 0 || oh > 23
+            || (om = two_digits(s + (s[3] == ':' ? 4 : 3))) < 0 || om > 59
+            || apr_isdigit(s[s[3] == ':' ? 6 : 5])) {
+            return 0;
+        }
+        offset = (oh * 60 + om) * 60;
         offset = *s == '-' ? -offset : offset;
     }
     memset(&tm, 0, sizeof(tm));
