@@ -3,20 +3,25 @@
  */
 
 /*
- * The fuzz target without libFuzzer, for machines without clang:
+ * A fuzz target without libFuzzer, for machines without clang:
  *
- *   replay [-t SECONDS] [-s SEED] [-o DIR] DIR|FILE...
+ *   replay [-t SECONDS] [-s SEED] [-o PREFIX] [-m MAX_LEN] [-x DICT]
+ *          DIR|FILE...
  *
  * runs LLVMFuzzerTestOneInput on every file given (and every file in the
  * directories given), then, with -t, on mutations of them until the time
  * is up: byte flips, inserts, deletes, copies, splices with another file
- * and words the engine cares about ("{{", PESEL, "@", UTF-8 fragments),
- * from a xorshift PRNG. There is no coverage feedback: a blind search,
- * but the same properties, under ASan and UBSan when built with them.
+ * and words the target cares about, from a xorshift PRNG. The words are
+ * those of DICT (libFuzzer's format: one "word" a line, \xNN escapes),
+ * else the masking engine's ("{{", PESEL, "@", UTF-8 fragments). There
+ * is no coverage feedback: a blind search, but the same properties,
+ * under ASan and UBSan when built with them. Mutants are at most
+ * MAX_LEN bytes (default 4096, as libFuzzer's -max_len).
  *
  * The input being run when the process dies (a failed property's
- * abort(), a signal, a sanitizer's report) is written to DIR (default:
- * the current directory) as crash-replay-PID, to be run again alone.
+ * abort(), a signal, a sanitizer's report) is written to
+ * PREFIXcrash-replay-PID (PREFIX as libFuzzer's -artifact_prefix,
+ * default "./"), to be run again alone.
  */
 
 #include <dirent.h>
@@ -41,7 +46,7 @@
 #endif
 #endif
 
-#define MAX_LEN 4096        /* as t/fuzz/run's -max_len */
+#define MAX_LEN 4096        /* as libFuzzer's -max_len, by default */
 #define RING 256            /* mutants kept to mutate further */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -61,6 +66,7 @@ static const uint8_t *current;
 static size_t current_len;
 static unsigned long runs;
 static char crash_path[4096];
+static size_t max_len = MAX_LEN;
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 
@@ -121,9 +127,9 @@ static void on_signal(int sig)
     raise(sig);
 }
 
-static void catch_deaths(const char *dir)
+static void catch_deaths(const char *prefix)
 {
-    snprintf(crash_path, sizeof(crash_path), "%s/crash-replay-%ld", dir,
+    snprintf(crash_path, sizeof(crash_path), "%scrash-replay-%ld", prefix,
              (long)getpid());
     signal(SIGABRT, on_signal);
     signal(SIGSEGV, on_signal);
@@ -251,6 +257,75 @@ static const char *const words[] = {
     "0000000000000000", "",
 };
 
+/* The words of a dictionary (-x), when one was given. */
+static input_t *dict;
+static size_t ndict, dict_cap;
+
+static int hex_digit(int c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* One line of a libFuzzer dictionary: [name=]"word", with \\, \" and
+ * \xNN escapes; anything else (comments, blank lines) is skipped. */
+static void dict_line(const char *line)
+{
+    const char *s = strchr(line, '"');
+    uint8_t *w;
+    size_t n = 0;
+
+    if (!s || line[strspn(line, " \t")] == '#') {
+        return;
+    }
+    if (!(w = malloc(strlen(s)))) {
+        abort();
+    }
+    for (s++; *s && *s != '"'; s++) {
+        if (*s == '\\' && s[1] == 'x' && hex_digit(s[2]) >= 0
+            && hex_digit(s[3]) >= 0) {
+            w[n++] = (uint8_t)(hex_digit(s[2]) * 16 + hex_digit(s[3]));
+            s += 3;
+        }
+        else if (*s == '\\' && s[1]) {
+            w[n++] = (uint8_t)*++s;
+        }
+        else {
+            w[n++] = (uint8_t)*s;
+        }
+    }
+    if (*s != '"' || n == 0) {
+        free(w);
+        return;
+    }
+    if (ndict == dict_cap) {
+        dict_cap = dict_cap ? dict_cap * 2 : 64;
+        if (!(dict = realloc(dict, dict_cap * sizeof(*dict)))) {
+            abort();
+        }
+    }
+    dict[ndict].data = w;
+    dict[ndict].len = n;
+    ndict++;
+}
+
+static int load_dict(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char line[4096];
+
+    if (!f) {
+        fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    while (fgets(line, sizeof(line), f)) {
+        dict_line(line);
+    }
+    fclose(f);
+    return 0;
+}
+
 static size_t mutate_once(uint8_t *b, size_t len, size_t cap)
 {
     size_t at = below(len + 1), n, from;
@@ -300,8 +375,16 @@ static size_t mutate_once(uint8_t *b, size_t len, size_t cap)
     case 5:                                     /* cut the tail */
         return at;
     default:                                    /* a word */
-        w = words[below(sizeof(words) / sizeof(words[0]))];
-        n = strlen(w) + !*w;                    /* "": a NUL byte */
+        if (ndict) {
+            const input_t *dw = &dict[below(ndict)];
+
+            w = (const char *)dw->data;
+            n = dw->len;
+        }
+        else {
+            w = words[below(sizeof(words) / sizeof(words[0]))];
+            n = strlen(w) + !*w;                /* "": a NUL byte */
+        }
         if (len + n > cap) {
             return len;
         }
@@ -316,12 +399,12 @@ static size_t mutant(uint8_t *b)
 {
     const input_t *base = nring && below(3) == 0 ? &ring[below(nring)]
                                                   : &corpus[below(ncorpus)];
-    size_t len = base->len > MAX_LEN ? MAX_LEN : base->len;
+    size_t len = base->len > max_len ? max_len : base->len;
     int k, rounds = 1 + (int)below(8);
 
     memcpy(b, base->data, len);
     for (k = 0; k < rounds; k++) {
-        len = mutate_once(b, len, MAX_LEN);
+        len = mutate_once(b, len, max_len);
     }
     return len;
 }
@@ -352,25 +435,31 @@ static double now(void)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: replay [-t SECONDS] [-s SEED] [-o DIR] "
-            "DIR|FILE...\n");
+    fprintf(stderr, "usage: replay [-t SECONDS] [-s SEED] [-o PREFIX] "
+            "[-m MAX_LEN] [-x DICT] DIR|FILE...\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
     double seconds = 0, t0 = now();
-    const char *outdir = ".";
+    const char *prefix = "./";
     unsigned long long seed = (unsigned long long)time(NULL) ^ getpid();
     uint8_t *b;
     size_t i;
     int c;
 
-    while ((c = getopt(argc, argv, "t:s:o:")) != -1) {
+    while ((c = getopt(argc, argv, "t:s:o:m:x:")) != -1) {
         switch (c) {
         case 't': seconds = atof(optarg); break;
         case 's': seed = strtoull(optarg, NULL, 0); break;
-        case 'o': outdir = optarg; break;
+        case 'o': prefix = optarg; break;
+        case 'm': max_len = (size_t)strtoul(optarg, NULL, 10); break;
+        case 'x':
+            if (load_dict(optarg) != 0) {
+                return 2;
+            }
+            break;
         default: return usage();
         }
     }
@@ -382,14 +471,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    catch_deaths(outdir);
+    if (max_len < 1) {
+        return usage();
+    }
+    catch_deaths(prefix);
     rng_state ^= seed * 0x9e3779b97f4a7c15ULL;
     rnd();
     for (i = 0; i < ncorpus; i++) {
         run_one(corpus[i].data, corpus[i].len);
     }
     if (seconds > 0 && ncorpus) {
-        if (!(b = malloc(MAX_LEN))) {
+        if (!(b = malloc(max_len))) {
             abort();
         }
         printf("replay: %lu files, mutating for %.0f s (seed %llu)\n",
