@@ -793,6 +793,31 @@ static void anthropic_sampling(json_object *canon, json_object *out)
     }
 }
 
+/* Anthropic requires max_tokens, an integer >= 1. A client's value that
+ * is not one (0, a negative or a fraction: an OpenAI or Ollama client
+ * may send them) is dropped as the vLLM mapping drops it, and the
+ * default stands in, as for a request without any. */
+static int anthropic_max_tokens_of(json_object *canon, const char *key,
+                                   json_object *out)
+{
+    json_object *v = get(canon, key);
+
+    if (!llm_json_is(v, json_type_int) || json_object_get_int64(v) < 1) {
+        return 0;
+    }
+    json_object_object_add(out, "max_tokens", json_object_get(v));
+    return 1;
+}
+
+static void anthropic_max_tokens(json_object *canon, json_object *out)
+{
+    if (!anthropic_max_tokens_of(canon, "max_tokens", out)
+        && !anthropic_max_tokens_of(canon, "max_completion_tokens", out)) {
+        json_object_object_add(out, "max_tokens",
+                               json_object_new_int(ANTHROPIC_MAX_TOKENS));
+    }
+}
+
 static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
                                  llm_error_t *err)
 {
@@ -818,6 +843,14 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
         }
     }
     anthropic_simplify(st.msgs);
+    /* Anthropic refuses a request without a message: one whose messages
+     * had no content at all (or a system prompt alone) is not one. */
+    if (json_object_array_length(st.msgs) == 0) {
+        json_object_put(st.msgs);
+        unusable(p, err, "messages", "%s", "This model's provider needs a "
+                 "message with content.");
+        return NULL;
+    }
     out = json_object_new_object();
     share(out, "model", canon, "model");
     if (st.system) {
@@ -825,11 +858,7 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
                                json_object_new_string(st.system));
     }
     json_object_object_add(out, "messages", st.msgs);
-    if (!share(out, "max_tokens", canon, "max_tokens")
-        && !share(out, "max_tokens", canon, "max_completion_tokens")) {
-        json_object_object_add(out, "max_tokens",
-                               json_object_new_int(ANTHROPIC_MAX_TOKENS));
-    }
+    anthropic_max_tokens(canon, out);
     anthropic_sampling(canon, out);
     if (anthropic_tools(p, canon, out, err) < 0) {
         json_object_put(out);

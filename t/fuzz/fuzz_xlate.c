@@ -23,7 +23,8 @@
  *   - the canonical request is an object with a boolean "stream" (but
  *     for embeddings);
  *   - the body sent is a JSON object (RFC 8259) that names the
- *     provider's model;
+ *     provider's model; to Anthropic, one with what its API requires
+ *     (a message, and max_tokens an integer >= 1);
  *   - the upstream URL is the provider's host and the wire's path.
  */
 
@@ -124,6 +125,20 @@ static void check_url(attempt_t *a, const fuzz_provider_t *f,
                "upstream_url_for: the host and the wire's path");
 }
 
+/* What Anthropic refuses a request for. */
+static void check_anthropic(json_object *out, const char *text)
+{
+    json_object *msgs = json_object_object_get(out, "messages");
+    json_object *max = json_object_object_get(out, "max_tokens");
+
+    FUZZ_CHECK_TEXT(json_object_is_type(msgs, json_type_array)
+                    && json_object_array_length(msgs) > 0,
+                    "egress: Anthropic is sent a message", text);
+    FUZZ_CHECK_TEXT(json_object_is_type(max, json_type_int)
+                    && json_object_get_int64(max) >= 1,
+                    "egress: Anthropic is sent max_tokens >= 1", text);
+}
+
 /* One attempt on a provider of @a type, from @a src: the client's body,
  * or a built-in's request (@a builtin). */
 static void attempt(attempt_t *a, llm_api_type_e type, int tools,
@@ -178,6 +193,9 @@ static void attempt(attempt_t *a, llm_api_type_e type, int tools,
                     && !strcmp(json_object_get_string(model),
                                tools ? "served/fuzz" : "fuzz-model"),
                     "egress: the provider's model", text);
+    if (pw == LLM_WIRE_ANTHROPIC) {
+        check_anthropic(out, text);
+    }
     json_object_put(out);
 }
 

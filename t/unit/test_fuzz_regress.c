@@ -21,6 +21,7 @@
 #include "llm_event.h"
 #include "llm_json.h"
 #include "llm_request.h"
+#include "llm_xlate.h"
 #include "tap.h"
 
 static apr_pool_t *pool;
@@ -118,6 +119,74 @@ static void test_ollama_offset(void)
            "a sign alone is no offset");
 }
 
+/* An OpenAI chat body as an Anthropic provider is sent it (NULL: the
+ * translation refused, with @a err). */
+static json_object *to_anthropic(const char *body, llm_error_t *err)
+{
+    json_object *in = parse(body, err);
+    json_object *canon = in ? llm_xlate_ingress(pool, LLM_WIRE_OPENAI_CHAT,
+                                                LLM_OP_CHAT, in, err) : NULL;
+    json_object *out = canon ? llm_xlate_egress(pool, LLM_WIRE_ANTHROPIC,
+                                                LLM_OP_CHAT, canon, err)
+                             : NULL;
+
+    json_object_put(canon);
+    json_object_put(in);
+    return out;
+}
+
+static apr_int64_t max_tokens_sent(const char *fields)
+{
+    llm_error_t err;
+    json_object *out = to_anthropic(apr_pstrcat(pool, "{\"model\":\"m\","
+                                                "\"messages\":[{\"role\":"
+                                                "\"user\",\"content\":"
+                                                "\"Hi\"}]", fields, "}",
+                                                NULL), &err);
+    json_object *v = out ? json_object_object_get(out, "max_tokens") : NULL;
+    apr_int64_t n = json_object_is_type(v, json_type_int)
+                    ? json_object_get_int64(v) : -1;
+
+    json_object_put(out);
+    return n;
+}
+
+/* fuzz_xlate (a translated body checked against what the provider's own
+ * API requires): an OpenAI client's max_tokens 0 (or an Ollama client's
+ * num_predict 0, or a fraction) went to Anthropic as it was, and
+ * Anthropic refuses anything but an integer >= 1; messages that all had
+ * no content went as "messages":[], which Anthropic refuses too. Now
+ * such a max_tokens gives way to max_completion_tokens or the default,
+ * as the vLLM mapping drops it, and no message at all is a 422. */
+static void test_anthropic_requirements(void)
+{
+    llm_error_t err = { 0, NULL, NULL, NULL };
+    json_object *out;
+
+    is_int(max_tokens_sent(",\"max_tokens\":0"), 4096,
+           "max_tokens 0 to Anthropic: the default");
+    is_int(max_tokens_sent(",\"max_tokens\":-5"), 4096,
+           "a negative max_tokens to Anthropic: the default");
+    is_int(max_tokens_sent(",\"max_tokens\":1.5"), 4096,
+           "a fraction to Anthropic: the default");
+    is_int(max_tokens_sent(",\"max_tokens\":0,\"max_completion_tokens\":"
+                           "64"), 64,
+           "max_tokens 0 and max_completion_tokens 64: 64");
+    is_int(max_tokens_sent(",\"max_tokens\":7"), 7,
+           "max_tokens 7 stays 7");
+    out = to_anthropic("{\"model\":\"m\",\"messages\":[{\"role\":"
+                       "\"user\",\"cont\":\"Hi\"}]}", &err);
+    ok(out == NULL && err.status == 422 && err.param
+       && !strcmp(err.param, "messages"),
+       "messages without content to Anthropic: 422 (messages)");
+    json_object_put(out);
+    out = to_anthropic("{\"model\":\"m\",\"messages\":[{\"role\":"
+                       "\"system\",\"content\":\"Be brief.\"}]}", &err);
+    ok(out == NULL && err.status == 422,
+       "a system prompt alone to Anthropic: 422");
+    json_object_put(out);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -126,6 +195,7 @@ int main(void)
 
     test_tokener_surrogate();
     test_ollama_offset();
+    test_anthropic_requirements();
 
     apr_pool_destroy(pool);
     return tap_done();
