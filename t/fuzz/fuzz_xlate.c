@@ -25,7 +25,9 @@
  *   - the body sent is a JSON object (RFC 8259) that names the
  *     provider's model; to Anthropic, one with what its API requires
  *     (a message, and max_tokens an integer >= 1);
- *   - the upstream URL is the provider's host and the wire's path.
+ *   - the upstream URL is the provider's host and the wire's path;
+ *   - the canonical request sent straight to every wire (not only those
+ *     the router picks) gives a JSON object or a 400/422.
  */
 
 #define FUZZ_NAME "fuzz_xlate"
@@ -211,6 +213,38 @@ static void every_provider(attempt_t *a, json_object *builtin_rq)
     attempt(a, LLM_API_OLLAMA, 0, builtin_rq);
 }
 
+/* The canonical request straight to every wire, those the router would
+ * not pick for this operation too (an egress must refuse what it cannot
+ * write, never break on it). */
+static void every_wire(attempt_t *a)
+{
+    json_object *canon = canonical(a);
+    const char *before;
+    int w;
+
+    if (!canon) {
+        return;
+    }
+    before = fuzz_text(a->p, canon);
+    for (w = LLM_WIRE_OPENAI_CHAT; w <= LLM_WIRE_LMSTUDIO_CHAT; w++) {
+        llm_error_t err = { 0, NULL, NULL, NULL };
+        json_object *out = llm_xlate_egress(a->p, (llm_wire_e)w, a->op,
+                                            canon, &err);
+
+        if (!out) {
+            check_refusal(a, &err, "egress to any wire: a 400 or 422");
+            continue;
+        }
+        FUZZ_CHECK_TEXT(fuzz_is_object(fuzz_text(a->p, out), 1),
+                        "egress to any wire: a JSON object",
+                        fuzz_text(a->p, out));
+        json_object_put(out);
+    }
+    FUZZ_CHECK_TEXT(!strcmp(before, fuzz_text(a->p, canon)),
+                    "egress to any wire: the canonical request is "
+                    "unchanged", fuzz_text(a->p, canon));
+}
+
 static void run_builtin(attempt_t *a)
 {
     llm_builtin_plan_t *plan = NULL;
@@ -267,6 +301,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             else {
                 every_provider(&a, NULL);
+                every_wire(&a);
             }
         }
         json_object_put(a.canon);
