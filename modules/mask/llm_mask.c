@@ -39,7 +39,11 @@ typedef struct {
     llm_mask_check_fn check;
     int ip_port;
     int enabled;
+    const llm_mask_rule_def_t *def;     /* a default rule's, or NULL */
     const llm_mask_anchor_t *anchor;    /* NULL: scan the whole text */
+    apr_uint64_t quick;         /* its bit in the features' quick, or 0 */
+    apr_uint64_t near;          /* its bit in the features' near, or 0 */
+    apr_uint64_t mark;          /* its bit in the features' marks */
     pcre2_code *code;           /* NULL until compiled, or disabled */
 } rule_t;
 
@@ -49,6 +53,7 @@ struct llm_mask_ruleset {
     pcre2_match_context *mctx;
     uint32_t groups;            /* the most capture groups of a rule */
     int exhaustive;             /* test only: no anchors, no shapes */
+    llm_mask_facts_t facts;     /* of the enabled default rules */
 };
 
 struct llm_mask_session {
@@ -88,24 +93,35 @@ static apr_status_t ruleset_cleanup(void *data)
     return APR_SUCCESS;
 }
 
+/* A default rule's bits: the features have one per rule of the list,
+ * by its place, for the first 64. */
+static void default_rule(rule_t *rule, const llm_mask_rule_def_t *d, int r)
+{
+    apr_uint64_t bit = r < 64 ? (apr_uint64_t)1 << r : 0;
+
+    memset(rule, 0, sizeof(*rule));
+    rule->name = d->name;
+    rule->tag = d->tag ? d->tag : d->name;
+    rule->pattern = d->pattern;
+    rule->check = llm_mask_check_by_name(d->check);
+    rule->ip_port = d->ip_port;
+    rule->enabled = 1;
+    rule->def = d;
+    rule->anchor = d->anchor.bytes && bit ? &d->anchor : NULL;
+    rule->mark = bit;
+    rule->quick = llm_mask_has_quick(&d->quick) ? bit : 0;
+    rule->near = llm_mask_has_near(&d->near) ? bit : 0;
+}
+
 llm_mask_ruleset_t *llm_mask_ruleset_create(apr_pool_t *p)
 {
     llm_mask_ruleset_t *rs = apr_pcalloc(p, sizeof(*rs));
-    const llm_mask_rule_def_t *d;
+    int r;
 
     rs->pool = p;
     rs->rules = apr_array_make(p, 40, sizeof(rule_t));
-    for (d = llm_mask_default_rules; d->name; d++) {
-        rule_t *rule = apr_array_push(rs->rules);
-
-        memset(rule, 0, sizeof(*rule));
-        rule->name = d->name;
-        rule->tag = d->tag ? d->tag : d->name;
-        rule->pattern = d->pattern;
-        rule->check = llm_mask_check_by_name(d->check);
-        rule->ip_port = d->ip_port;
-        rule->anchor = d->anchor;
-        rule->enabled = 1;
+    for (r = 0; llm_mask_default_rules[r]; r++) {
+        default_rule(apr_array_push(rs->rules), llm_mask_default_rules[r], r);
     }
     apr_pool_cleanup_register(p, rs, ruleset_cleanup, apr_pool_cleanup_null);
     return rs;
@@ -211,7 +227,9 @@ int llm_mask_ruleset_add(llm_mask_ruleset_t *rs, const char *name,
     rule->pattern = apr_pstrdup(rs->pool, pattern);
     rule->check = check;
     rule->ip_port = 0;
+    rule->def = NULL;
     rule->anchor = NULL;
+    rule->quick = rule->near = rule->mark = 0;
     rule->enabled = 1;
     return 0;
 }
@@ -320,6 +338,21 @@ static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
     return APR_SUCCESS;
 }
 
+/* The shape facts of the default rules that are enabled and not
+ * replaced, for the clusters' features. */
+static void compile_facts(llm_mask_ruleset_t *rs)
+{
+    int on[64] = { 0 }, r;
+
+    for (r = 0; r < 64 && r < rs->rules->nelts && llm_mask_default_rules[r];
+         r++) {
+        const rule_t *rule = &APR_ARRAY_IDX(rs->rules, r, rule_t);
+
+        on[r] = rule->enabled && rule->def == llm_mask_default_rules[r];
+    }
+    llm_mask_facts_init(&rs->facts, llm_mask_default_rules, on);
+}
+
 apr_status_t llm_mask_ruleset_compile(llm_mask_ruleset_t *rs,
                                       const char **err)
 {
@@ -344,6 +377,7 @@ apr_status_t llm_mask_ruleset_compile(llm_mask_ruleset_t *rs,
             return APR_EINVAL;
         }
     }
+    compile_facts(rs);
     return APR_SUCCESS;
 }
 
@@ -488,6 +522,7 @@ typedef struct {
     apr_array_header_t *steps;      /* llm_mask_step_t, or NULL */
     int odd_case;                   /* llm_mask_where_t.odd_case */
     int has_xx;                     /* llm_mask_where_t.has_xx */
+    const llm_mask_facts_t *facts;  /* the rule set's shape facts */
 } scan_t;
 
 /* Where rule @a i's scan starts, and a note of where it went on. */
@@ -601,7 +636,7 @@ static apr_array_header_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
     }
     ar = apr_array_push(cache);
     ar->anchor = anchor;
-    ar->runs = llm_mask_find_runs(p, sc->text, sc->len, anchor);
+    ar->runs = llm_mask_find_runs(p, sc->text, sc->len, anchor, sc->facts);
     return ar->runs;
 }
 
@@ -626,10 +661,10 @@ static int shape_allows(const rule_t *rule, const scan_t *sc,
 {
     llm_mask_where_t w;
 
-    if (rule->anchor->quick && !(run[k].f.quick & rule->anchor->quick)) {
+    if (rule->quick && !(run[k].f.quick & rule->quick)) {
         return 0;
     }
-    if (!rule->anchor->shape || run[k].end - *start > SHAPE_MAX_STRETCH) {
+    if (!rule->def->shape || run[k].end - *start > SHAPE_MAX_STRETCH) {
         return 1;
     }
     w.text = (const unsigned char *)sc->text;
@@ -643,9 +678,10 @@ static int shape_allows(const rule_t *rule, const scan_t *sc,
     w.runs = run;
     w.nruns = nruns;
     w.k = k;
+    w.mark = rule->mark;
     w.odd_case = sc->odd_case;
     w.has_xx = sc->has_xx;
-    return rule->anchor->shape(&w);
+    return rule->def->shape(&w);
 }
 
 static int digits_in(const char *text, apr_size_t from, apr_size_t to)
@@ -673,15 +709,16 @@ static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
         if (run[k].end <= at) {
             continue;           /* inside what a match consumed */
         }
-        if (a->near && !sc->odd_case && !sc->steps
-            && !(run[k].f.near & a->near)) {
+        if (rule->near && !sc->odd_case && !sc->steps
+            && !(run[k].f.near & rule->near)) {
             at = run[k].end > at ? run[k].end : at;
             continue;           /* nothing the rule needs near here */
         }
-        if (a->quick && !sc->steps && !(run[k].f.quick & a->quick)) {
+        if (rule->quick && !sc->steps && !(run[k].f.quick & rule->quick)) {
             /* Clusters this rule cannot match in, passed in a row (a
              * stream notes each step: it takes the loop below). */
-            while (k + 1 < runs->nelts && !(run[k + 1].f.quick & a->quick)) {
+            while (k + 1 < runs->nelts
+                   && !(run[k + 1].f.quick & rule->quick)) {
                 k++;
             }
             at = run[k].end > at ? run[k].end : at;
@@ -855,6 +892,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     sc.steps = steps;
     sc.odd_case = has_odd_case(text, len);
     sc.has_xx = has_xx(text, len);
+    sc.facts = &rs->facts;
     sc.md = pcre2_match_data_create(rs->groups + 1, NULL);
     sc.mctx = pcre2_match_context_copy(rs->mctx);
     if (!sc.md || !sc.mctx) {

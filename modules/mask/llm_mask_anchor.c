@@ -221,7 +221,8 @@ static void add_run(apr_array_header_t *runs, apr_size_t start,
 
 apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
-                                       const llm_mask_anchor_t *a)
+                                       const llm_mask_anchor_t *a,
+                                       const llm_mask_facts_t *facts)
 {
     apr_array_header_t *runs;
     const unsigned char *u = (const unsigned char *)text;
@@ -255,14 +256,16 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
         llm_mask_run_t *run = &APR_ARRAY_IDX(runs, k, llm_mask_run_t);
 
         if (c.digits && !c.nother) {
-            llm_mask_cluster_features(u, len, run->start, run->end, &run->f);
+            llm_mask_cluster_features(u, len, run->start, run->end, facts,
+                                      &run->f);
         }
         else {
             run->f.seps = llm_mask_cluster_seps(u, run->start, run->end);
         }
     }
     if (c.digits && !c.nother) {
-        llm_mask_near_features((llm_mask_run_t *)runs->elts, runs->nelts);
+        llm_mask_near_features((llm_mask_run_t *)runs->elts, runs->nelts,
+                               facts);
     }
     return runs;
 }

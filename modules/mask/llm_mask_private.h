@@ -25,7 +25,9 @@ typedef struct {
 } llm_mask_chains_t;
 
 /** The digit structure of one cluster of anchor bytes (or of several:
- *  llm_mask_where_wide), read by the shape tests. */
+ *  llm_mask_where_wide), read by the rules' shape facts and tests. The
+ *  64-bit sets have one bit per default rule, its place in the list
+ *  (llm_mask_default_rules). */
 typedef struct {
     apr_uint32_t lens;          /* bit n: a maximal run of n digits
                                    (bit 31: 31 or more) */
@@ -35,29 +37,24 @@ typedef struct {
     apr_uint32_t lwords;        /* the same, of words that begin with two
                                    ASCII letters */
     apr_uint32_t seps;          /* LLM_MASK_SEP_*: bytes between digits */
-    apr_uint32_t marks;         /* LLM_MASK_MARK_*: shapes of groups */
+    int labelled;               /* letters right before a group, or one
+                                   of [-_/] after letters (ORDER123,
+                                   FV/2023, TX_1234, AB1234567) */
     llm_mask_chains_t chains;   /* the longest chains of digit groups */
-    apr_uint32_t quick;         /* LLM_MASK_QUICK_*: the quick tests that
-                                   pass here */
-    apr_uint32_t near;          /* LLM_MASK_NEAR_*: of this cluster and
-                                   every one that begins less than
-                                   LLM_MASK_NEAR_AHEAD bytes after it
-                                   (a search begins past the clusters
-                                   before the one searched) */
+    apr_uint64_t marks;         /* the rules whose group test passed for
+                                   one of the groups */
+    apr_uint64_t quick;         /* the rules whose quick facts hold */
+    apr_uint64_t near;          /* the rules whose near facts hold in
+                                   this cluster or in one that begins
+                                   less than LLM_MASK_NEAR_AHEAD bytes
+                                   after it (a search begins past the
+                                   clusters before the one searched) */
 } llm_mask_features_t;
 
-/* What the rules that read several clusters (llm_mask_where_wide) need
- * in one of them: a cheap first test over a window reaching as far as
- * any of theirs (DATE's span + LOOKAHEAD), before their own. */
+/* How far the near facts look ahead: as far as any rule that reads
+ * several clusters (llm_mask_where_wide) may reach, DATE's span +
+ * LOOKAHEAD. */
 #define LLM_MASK_NEAR_AHEAD  88
-#define LLM_MASK_NEAR_YEAR   0x01   /* a group of 4: DATE */
-#define LLM_MASK_NEAR_PHONE  0x02   /* 9, or PHONE's groups */
-#define LLM_MASK_NEAR_PLATE  0x04
-#define LLM_MASK_NEAR_CERT   0x08   /* a word of 16 or more */
-#define LLM_MASK_NEAR_VIN    0x10   /* a word of 17 */
-#define LLM_MASK_NEAR_MAC    0x20   /* a word of 12, or a hex pair */
-#define LLM_MASK_NEAR_KRS    0x40   /* 10 */
-#define LLM_MASK_NEAR_PESEL  0x80   /* 11 */
 
 /** A cluster of anchor bytes: [start, end) starts and ends with one. */
 typedef struct {
@@ -85,14 +82,15 @@ typedef struct {
     const llm_mask_run_t *runs;         /* every cluster, for */
     int nruns;                          /* llm_mask_where_wide */
     int k;                              /* the one searched */
+    apr_uint64_t mark;          /* the rule's own bit in marks */
     int odd_case;               /* the text holds U+212A or U+017F, which
                                    caseless matching takes for k and s */
     int has_xx;                 /* the text holds "XX" or "xx" */
 } llm_mask_where_t;
 
 /** The features of every cluster the window touches, together: the
- *  cluster's own, or those of several written in @a buf (lens, words,
- *  seps and marks only). */
+ *  cluster's own, or those of several written in @a buf (all but the
+ *  chains, quick and near). */
 const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
                                                llm_mask_features_t *buf);
 
@@ -107,94 +105,162 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
 #define LLM_MASK_SEP_HIGH   0x100   /* a byte of a non-ASCII character */
 #define LLM_MASK_SEP_OTHER  0x200
 
-/* Digit groups in a row, each joined to the next by exactly what the
- * rule allows (llm_mask_shape.c says which). */
-#define LLM_MASK_MARK_TIME      0x01    /* 2 [:.] 2 */
-#define LLM_MASK_MARK_POSTAL    0x02    /* 2 - 3 */
-#define LLM_MASK_MARK_SSN       0x04    /* 3 - 2 - 4 */
-#define LLM_MASK_MARK_HEALTH    0x08    /* 8 / 3 */
-#define LLM_MASK_MARK_DATE      0x10    /* 4 . 1-2 . 1-2 or 1-2 . 1-2 . 4 */
-#define LLM_MASK_MARK_PHONE     0x20    /* 2-3 then two or more 2-4 */
-#define LLM_MASK_MARK_REGON     0x80    /* 2 3 4 (5), \h or nothing between */
-#define LLM_MASK_MARK_NIP       0x100   /* 3 3 2 2 or 3 2 2 3, - or ' ' */
-#define LLM_MASK_MARK_LABELLED  0x200   /* letters right before (or [-_/]) */
-#define LLM_MASK_MARK_PLATE     0x400   /* 2-3 capitals, \h?, 3-5 more */
-#define LLM_MASK_MARK_HEX_PAIR  0x800   /* a 2-byte word beside ':' or '-' */
-#define LLM_MASK_MARK_IBAN      0x1000  /* two letters, [ -]?, the group */
-#define LLM_MASK_MARK_ORDER     0x2000  /* [DR] [-_]? 3-10 */
-#define LLM_MASK_MARK_INVOICE   0x4000  /* [VE] [/-] 4 */
-#define LLM_MASK_MARK_SOCIAL    0x8000  /* d 8-20 */
-#define LLM_MASK_MARK_NRB       0x10000 /* 2 (4){6}, not after AB */
-#define LLM_MASK_MARK_PLUS      0x20000 /* '+' right before [1-9] */
+/** The most digit groups whose features a cluster records; one with
+ *  more says it has every feature (its bytes are not all read). */
+#define LLM_MASK_MAX_GROUPS 64
+
+/** A maximal run of digits of a cluster, and the ASCII word (letters,
+ *  digits, '_') around it. */
+typedef struct {
+    apr_size_t start;
+    apr_size_t end;
+    apr_size_t ws;
+    apr_size_t we;
+} llm_mask_group_t;
+
+/* Classes of the bytes right before and after a group, for the rules'
+ * group tests (the text's edges count as a space). */
+#define LLM_MASK_BYTE_SPACE  0x001  /* ' ' or a tab */
+#define LLM_MASK_BYTE_UPPER  0x002  /* an ASCII capital */
+#define LLM_MASK_BYTE_LOWER  0x004
+#define LLM_MASK_BYTE_PLUS   0x008
+#define LLM_MASK_BYTE_DASH   0x010
+#define LLM_MASK_BYTE_SLASH  0x020
+#define LLM_MASK_BYTE_UNDER  0x040
+#define LLM_MASK_BYTE_DOT    0x080
+#define LLM_MASK_BYTE_COMMA  0x100
+#define LLM_MASK_BYTE_COLON  0x200
+#define LLM_MASK_BYTE_HIGH   0x400  /* a byte of a non-ASCII character */
+#define LLM_MASK_BYTE_OTHER  0x800
+#define LLM_MASK_BYTE_CLASSES 12
+#define LLM_MASK_BYTE_LETTER (LLM_MASK_BYTE_UPPER | LLM_MASK_BYTE_LOWER)
+#define LLM_MASK_BYTE_ANY    0xfff
+
+/** The groups of digits of a cluster, in order, and the whole text. */
+typedef struct {
+    const unsigned char *u;
+    apr_size_t len;
+    llm_mask_group_t g[LLM_MASK_MAX_GROUPS];
+    int n;
+} llm_mask_groups_t;
+
+/**
+ * A rule's group test: 1 when a match's digits may begin with group
+ * @a i (read with the groups after it and the bytes around), 0 when
+ * they cannot. Run once per cluster for each group whose length is in
+ * the rule's group_lens; the rule's bit of the features' marks says
+ * that it passed for one of them.
+ */
+typedef int (*llm_mask_group_fn)(const llm_mask_groups_t *gs, int i);
 
 /**
  * A rule's shape test: 0 when no match of the rule can lie in the
- * window, from what the window holds (llm_mask_shape.c); it may move
- * *w->begin on past where no match can begin. It must never
- * say 0 where PCRE2 would find a match: a necessary condition, cheap,
- * checked against a scan without it by t/unit/test_mask.c and the fuzz
- * target.
+ * window, from what the window holds; it may move *w->begin on past
+ * where no match can begin. It must never say 0 where PCRE2 would find
+ * a match: a necessary condition, cheap, checked against a scan without
+ * it by t/unit/test_mask_shape.c and the fuzz target.
  */
 typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
 
-/** Shape tests that read no more than a cluster's own features, done
- *  once per cluster for all rules (llm_mask_features_t.quick): the rule
- *  runs only where its bit is set (the same contract). */
-#define LLM_MASK_QUICK_PESEL         0x0001
-#define LLM_MASK_QUICK_NIP           0x0002
-#define LLM_MASK_QUICK_REGON         0x0004
-#define LLM_MASK_QUICK_DATE_NUMERIC  0x0008
-#define LLM_MASK_QUICK_TIME          0x0010
-#define LLM_MASK_QUICK_POSTAL        0x0020
-#define LLM_MASK_QUICK_NRB           0x0040
-#define LLM_MASK_QUICK_PASSPORT      0x0080
-#define LLM_MASK_QUICK_ID_CARD       0x0100
-#define LLM_MASK_QUICK_SSN           0x0200
-#define LLM_MASK_QUICK_HEALTH        0x0400
-#define LLM_MASK_QUICK_CARD          0x0800
-#define LLM_MASK_QUICK_PHONE_INTL    0x2000
-#define LLM_MASK_QUICK_INVOICE       0x4000
-#define LLM_MASK_QUICK_ORDER         0x8000
-#define LLM_MASK_QUICK_SOCIAL        0x10000
-#define LLM_MASK_QUICK_SIM           0x1000
+/**
+ * Quick facts: what the cluster where a match begins must hold, from
+ * its own features alone (its digits are all there: llm_mask_shape.c).
+ * Every fact set must hold; a rule with none has no quick test. Read
+ * once per cluster for all rules (features' quick): a rule passes the
+ * clusters without its bit in one loop.
+ */
+typedef struct {
+    apr_uint32_t lens;          /* a maximal run of one of these lengths */
+    int labelled;               /* letters right before a group */
+    unsigned chain_dash;        /* a chain of this many digits or more */
+    unsigned chain_h;           /* the same, joined by \h */
+    int group;                  /* the rule's group test passed */
+} llm_mask_quick_t;
+
+/**
+ * Near facts, of a rule whose digits may come well after the match
+ * begins (a label, a month, hex letters first): one of them must hold
+ * in a cluster that begins less than LLM_MASK_NEAR_AHEAD bytes after
+ * the one searched (it is ignored in a text with a caseless K, whose
+ * words are not ASCII).
+ */
+typedef struct {
+    apr_uint32_t lens;          /* a maximal run of one of these lengths */
+    apr_uint32_t words;         /* a word holding a digit, of one of
+                                   these lengths */
+    int group;                  /* the rule's group test passed */
+} llm_mask_near_t;
 
 /**
  * Where a rule can match, so that it runs only there (llm_mask.c): every
  * match holds one of @a bytes (or @a literal, ASCII, caseless), starts
  * at most @a back bytes before the first of them and is at most @a span
- * bytes long; @a quick, then @a shape, when set, say where it cannot. A
- * rule without an anchor (a custom rule) scans the whole text.
+ * bytes long. A rule without an anchor (a custom rule) scans the whole
+ * text.
  */
 typedef struct {
     const char *bytes;
+    const char *literal;
     int back;
     int span;
-    const char *literal;
-    llm_mask_shape_fn shape;
-    apr_uint32_t quick;         /* an LLM_MASK_QUICK_* bit, or 0 */
     int digits;                 /* the fewest digits of a match, all in
                                    the cluster where it begins (0: not
                                    so): a cluster searched again after
                                    a match needs as many more */
-    apr_uint32_t near;          /* LLM_MASK_NEAR_* bits one of which a
-                                   cluster's near features must hold
-                                   (but in a text with a caseless K:
-                                   VIN's words are then not ASCII) */
 } llm_mask_anchor_t;
 
-/** A rule of the default list. */
+/**
+ * A default rule, whole: what it matches (pattern, validator, token),
+ * where it can (anchor), and the shape facts and test that keep it
+ * from running where it cannot. Each is written once, in a file per
+ * family of rules (llm_mask_rule_*.c), beside the pattern it follows
+ * from; llm_mask_rules.c lists them in priority order.
+ */
 typedef struct {
     const char *name;           /* EMAIL: for LLMMaskDisable/Enable */
     const char *pattern;        /* PCRE2 */
     const char *check;          /* a validator's name, or NULL */
+    const char *tag;            /* the token's text, NULL: the name */
     int ip_port;                /* group 1 is an address, group 2 a port:
                                    two tokens, IP and PORT */
-    const char *tag;            /* the token's text, NULL: the name */
-    const llm_mask_anchor_t *anchor;
+    llm_mask_anchor_t anchor;   /* bytes NULL: none */
+    llm_mask_group_fn group;    /* or NULL; it runs only for groups */
+    apr_uint32_t group_lens;    /* of these lengths (bit n: n digits), */
+    apr_uint32_t group_before;  /* with one of these bytes right before */
+    apr_uint32_t group_after;   /* and right after (LLM_MASK_BYTE_*; 0:
+                                   any) */
+    llm_mask_quick_t quick;
+    llm_mask_near_t near;
+    llm_mask_shape_fn shape;    /* or NULL */
 } llm_mask_rule_def_t;
 
-/** The default list, in priority order, ending with a NULL name. */
-extern const llm_mask_rule_def_t llm_mask_default_rules[];
+/** The default list, in priority order, ending with NULL
+ *  (llm_mask_rules.c); at most 64 rules (a bit each in the features). */
+extern const llm_mask_rule_def_t *const llm_mask_default_rules[];
+
+/** The shape facts of a rule set's enabled default rules, as the
+ *  features read them (llm_mask_shape.c). */
+typedef struct {
+    const llm_mask_rule_def_t *def;
+    apr_uint64_t bit;
+} llm_mask_fact_t;
+
+typedef struct {
+    llm_mask_group_fn group[64];    /* by rule: its group test */
+    apr_uint64_t by_len[32];    /* the rules whose group test may pass
+                                   for a group of n digits (31: or more) */
+    apr_uint64_t by_before[LLM_MASK_BYTE_CLASSES];  /* after a byte of
+                                   class 1 << n */
+    apr_uint64_t by_after[LLM_MASK_BYTE_CLASSES];
+    unsigned char byte_class[256];  /* of each byte: n for class 1 << n */
+    apr_uint64_t quick_marks;   /* the rules whose only quick fact is
+                                   their group test */
+    apr_uint64_t near_marks;    /* the same, of near facts */
+    llm_mask_fact_t quick[64];  /* the other rules with quick facts */
+    llm_mask_fact_t near[64];   /* and with near facts */
+    int nquick;
+    int nnear;
+} llm_mask_facts_t;
 
 /** A PII value found: [start, end) replaced by the rule's token; with
  *  an address and a port, [start, mid) is the address and
