@@ -117,7 +117,14 @@ void llm_json_tokener_give(json_tokener *tok)
     if (!tok) {
         return;
     }
-    /* reset() also releases what a parse cut short had built. */
+    /* json-c 0.16's reset() does not clear a UTF-16 high surrogate that
+     * a parse cut short was holding: kept, it would put a U+FFFD into
+     * the next parse on this thread. Only a tokener whose parse ended
+     * well is kept (found by fuzz_event, t/unit/test_fuzz_regress.c). */
+    if (json_tokener_get_error(tok) != json_tokener_success) {
+        json_tokener_free(tok);
+        return;
+    }
     json_tokener_reset(tok);
     if (tok_key_ok && !pthread_getspecific(tok_key)
         && pthread_setspecific(tok_key, tok) == 0) {
