@@ -47,9 +47,14 @@ static const char *finish_of(const char *stop_reason)
     return LLM_FINISH_STOP;     /* end_turn, stop_sequence, pause_turn */
 }
 
+/* Token counts are whatever the upstream says, up to INT64_MAX (where
+ * json-c stops): a sum of them stops there too instead of overflowing. */
 static apr_int64_t plus(apr_int64_t a, apr_int64_t b)
 {
-    return b > 0 ? a + b : a;
+    if (b <= 0) {
+        return a;
+    }
+    return a > APR_INT64_MAX - b ? APR_INT64_MAX : a + b;
 }
 
 /* Folds what @a u reports into the decoder's usage so far. */
