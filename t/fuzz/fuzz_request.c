@@ -27,13 +27,18 @@
  *     a provider without tool calling, and leaves the client's object
  *     as it was;
  *   - a built-in's plan has the client's model, one canonical request
- *     (a JSON object) per input, and its answer envelope is JSON.
+ *     (a JSON object) per input, and its answer envelope is JSON;
+ *   - llm_texts_walk (what masking and the guard read and rewrite):
+ *     texts written back as they were leave the body byte for byte;
+ *     texts rewritten (longer, with quotes and braces) leave a body
+ *     that is still JSON and still valid for the route, with its model.
  */
 
 #define FUZZ_NAME "fuzz_request"
 
 #include "fuzz.h"
 #include "llm_builtin.h"
+#include "llm_texts.h"
 #include "llm_xlate.h"
 
 static apr_pool_t *root;
@@ -188,6 +193,53 @@ static void check_builtin(apr_pool_t *p, const llm_endpoint_t *ep,
     llm_builtin_parse_questions(p, apr_pstrmemdup(p, raw, raw_len));
 }
 
+/* Masking's view of a body: each text kept as it is, or rewritten. */
+static int text_same(void *baton, json_object *text)
+{
+    (void)baton;
+    return json_object_set_string_len(text, json_object_get_string(text),
+                                      json_object_get_string_len(text))
+           ? 0 : 1;
+}
+
+static int text_wrapped(void *baton, json_object *text)
+{
+    apr_pool_t *p = baton;
+    const char *s = apr_psprintf(p, "{{\"%s\"}}",
+                                 json_object_get_string(text));
+
+    return json_object_set_string(text, s) ? 0 : 1;
+}
+
+static void check_texts(apr_pool_t *p, const llm_endpoint_t *ep,
+                        json_object *body, const char *model)
+{
+    json_object *copy = NULL;
+    llm_wire_e wire = llm_wire_of_request(ep, body);
+    llm_error_t err = { 0, NULL, NULL, NULL };
+    const char *before = fuzz_text(p, body), *after, *model2 = NULL;
+    int stream;
+
+    FUZZ_CHECK(json_object_deep_copy(body, &copy, NULL) == 0, "deep copy");
+    FUZZ_CHECK(llm_texts_walk(copy, wire, ep->op, ep->builtin, text_same,
+                              NULL) == 0, "texts_walk: 0");
+    after = fuzz_text(p, copy);
+    FUZZ_CHECK_TEXT(!strcmp(before, after),
+                    "texts_walk: texts written back as they were change "
+                    "nothing", after);
+    FUZZ_CHECK(llm_texts_walk(copy, wire, ep->op, ep->builtin, text_wrapped,
+                              p) == 0, "texts_walk: 0");
+    after = fuzz_text(p, copy);
+    FUZZ_CHECK_TEXT(fuzz_is_object(after, 1),
+                    "texts_walk: rewritten texts leave JSON", after);
+    FUZZ_CHECK_TEXT(llm_request_validate_endpoint(p, ep, copy, &model2,
+                                                  &stream, &err) == 0
+                    && !strcmp(model, model2),
+                    "texts_walk: rewritten texts leave a valid request "
+                    "with its model", after);
+    json_object_put(copy);
+}
+
 /* llm_request_validate, the check by operation alone. */
 static void check_validate_op(apr_pool_t *p, const llm_endpoint_t *ep,
                               json_object *body)
@@ -242,6 +294,7 @@ static void run(apr_pool_t *p, const llm_endpoint_t *ep, const char *buf,
                "validate_endpoint: stream 0 or 1");
     FUZZ_CHECK(ep->op != LLM_OP_EMBEDDINGS || stream == 0,
                "validate_endpoint: embeddings do not stream");
+    check_texts(p, ep, body, model);
     if (ep->builtin != LLM_BUILTIN_NONE) {
         check_builtin(p, ep, body, model, buf, len);
     }
