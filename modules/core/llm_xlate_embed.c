@@ -8,6 +8,8 @@
  * (an embeddings answer is one JSON body, never a stream).
  */
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "apr_strings.h"
@@ -146,8 +148,49 @@ static json_object *base64_of_vector(apr_pool_t *p, json_object *vec)
     return json_object_new_string(out);
 }
 
-/* The vectors of an answer (json arrays, in order) and its token count
- * (-1 when not given). 0 when @a body is not an answer of @a wire. */
+/* A vector a client can be given: an array of numbers that float32
+ * holds (what every API's vectors are; JSON has no NaN or Infinity, and
+ * base64 is of float32). An upstream's "embedding" may be anything: a
+ * number, an object, base64 of NaNs. */
+static int usable_vector(json_object *v)
+{
+    size_t n, i;
+
+    if (!llm_json_is(v, json_type_array)) {
+        return 0;
+    }
+    n = json_object_array_length(v);
+    for (i = 0; i < n; i++) {
+        json_object *x = json_object_array_get_idx(v, i);
+        double d;
+
+        if ((!llm_json_is(x, json_type_int)
+             && !llm_json_is(x, json_type_double))
+            || !isfinite(d = json_object_get_double(x)) || fabs(d) > FLT_MAX) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Every vector of @a vecs is usable, and none is missing (an OpenAI
+ * answer's "index" may leave a hole). */
+static int usable_vectors(json_object *vecs)
+{
+    size_t n = json_object_array_length(vecs);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!usable_vector(json_object_array_get_idx(vecs, i))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The vectors of an answer (in order; usable_vectors() says whether
+ * they are arrays of numbers) and its token count (-1 when not given).
+ * 0 when @a body is not an answer of @a wire. */
 static int read_vectors(apr_pool_t *p, llm_wire_e wire, json_object *body,
                         json_object *vecs, apr_int64_t *tokens)
 {
@@ -276,7 +319,8 @@ const char *llm_embeddings_response_ex(apr_pool_t *p, llm_wire_e from_wire,
     const char *text;
 
     if (!llm_json_is(body, json_type_object)
-        || !read_vectors(p, from_wire, body, vecs, &tokens)) {
+        || !read_vectors(p, from_wire, body, vecs, &tokens)
+        || !usable_vectors(vecs)) {
         json_object_put(vecs);
         return NULL;
     }

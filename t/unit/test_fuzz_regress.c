@@ -249,6 +249,54 @@ static void test_usage_total_sum(void)
 #endif
 }
 
+/* An OpenAI embeddings answer as a client of @a to (with @a format) is
+ * given it, or NULL. */
+static const char *embeddings_for(const char *answer, llm_wire_e to,
+                                  const char *format)
+{
+    json_object *o = llm_json_parse(answer, strlen(answer));
+    const char *out = o ? llm_embeddings_response_ex(pool,
+                                                     LLM_WIRE_OPENAI_CHAT,
+                                                     to, o, "m", format,
+                                                     NULL) : NULL;
+
+    json_object_put(o);
+    return out;
+}
+
+#define EMBED(e) "{\"object\":\"list\",\"data\":[{\"object\":" \
+                 "\"embedding\",\"index\":0,\"embedding\":" e "}]," \
+                 "\"model\":\"m\"}"
+
+/* fuzz_event: an OpenAI embeddings answer whose "embedding" was not an
+ * array, for a client that asked for base64, made json-c's
+ * json_object_array_length() assert: the process died on a provider's
+ * answer. And base64 of NaNs came out as NaN in an Ollama client's JSON,
+ * which is not JSON. A vector is now an array of numbers float32 holds,
+ * or the answer is one the gateway cannot read (NULL: a 502). */
+static void test_embeddings_vectors(void)
+{
+    const char *out;
+
+    ok(embeddings_for(EMBED("5"), LLM_WIRE_OPENAI_CHAT, "base64") == NULL,
+       "an embedding that is a number: not an answer (no assert)");
+    ok(embeddings_for(EMBED("{\"a\":1}"), LLM_WIRE_OPENAI_CHAT, "base64")
+       == NULL, "an embedding that is an object: not an answer");
+    ok(embeddings_for(EMBED("\"AADAfw==\""), LLM_WIRE_OLLAMA_CHAT, NULL)
+       == NULL, "base64 of a NaN: not an answer");
+    ok(embeddings_for(EMBED("[1e300]"), LLM_WIRE_OPENAI_CHAT, "base64")
+       == NULL, "a number beyond float32: not an answer");
+    ok(embeddings_for(EMBED("[1,\"x\"]"), LLM_WIRE_OLLAMA_CHAT, NULL)
+       == NULL, "a string in a vector: not an answer");
+    out = embeddings_for("{\"object\":\"list\",\"data\":[{\"index\":1,"
+                         "\"embedding\":[1]},{\"index\":1,\"embedding\":"
+                         "[2]}]}", LLM_WIRE_OLLAMA_CHAT, NULL);
+    ok(out == NULL, "two vectors at one index leave a hole: not an answer");
+    out = embeddings_for(EMBED("\"AACAPwAAAEA=\""), LLM_WIRE_OLLAMA_CHAT,
+                         NULL);
+    like(out, "\"embeddings\":[[1.0,2.0]]", "base64 of 1 and 2 still reads");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -260,6 +308,7 @@ int main(void)
     test_anthropic_requirements();
     test_anthropic_usage_sum();
     test_usage_total_sum();
+    test_embeddings_vectors();
 
     apr_pool_destroy(pool);
     return tap_done();
