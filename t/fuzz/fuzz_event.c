@@ -28,8 +28,8 @@
  *     without their JSON tree) says what llm_decode_body's last USAGE
  *     event says, whenever the body decodes completely; and
  *     llm_decode_object of the parsed body gives the same events;
- *   - the embeddings answer of any wire to any wire, made from the
- *     body, is a JSON object.
+ *   - the embeddings answer of any wire to any wire (floats or base64),
+ *     made from the body, is a JSON object.
  * Ids and times come from a fake generator and clock reset before each
  * run, so that runs compare byte for byte.
  */
@@ -436,19 +436,24 @@ static void check_embeddings(apr_pool_t *p, const settings_t *s,
                              const char *in, size_t len)
 {
     json_object *o = llm_xlate_parse_any(in, len);
-    llm_wire_e from = embed_wires[s->dec_wire % 3];
-    llm_wire_e to = embed_wires[s->enc_wire % 3];
-    llm_usage_t u;
-    const char *out;
+    size_t from, to;
+    int base64;
 
-    if (o) {
-        out = llm_embeddings_response_ex(p, from, to, o, s->opts.model,
-                                         s->enc_stream ? "base64" : NULL,
-                                         &u);
-        FUZZ_CHECK_TEXT(!out || fuzz_is_object(out, 1),
-                        "an embeddings answer is a JSON object", out);
-        json_object_put(o);
+    for (from = 0; o && from < 3; from++) {
+        for (to = 0; to < 3; to++) {
+            for (base64 = 0; base64 <= (embed_wires[to]
+                                        == LLM_WIRE_OPENAI_CHAT); base64++) {
+                llm_usage_t u;
+                const char *out = llm_embeddings_response_ex(
+                    p, embed_wires[from], embed_wires[to], o, s->opts.model,
+                    base64 ? "base64" : NULL, &u);
+
+                FUZZ_CHECK_TEXT(!out || fuzz_is_object(out, 1),
+                                "an embeddings answer is a JSON object", out);
+            }
+        }
     }
+    json_object_put(o);
     llm_error_message_of(p, in, len);
 }
 
