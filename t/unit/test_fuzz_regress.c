@@ -40,20 +40,17 @@ static json_object *parse(const char *s, llm_error_t *err)
 }
 
 /* ------------------------------------------------------------------ */
-/* Known bugs (TODO)                                                   */
+/* Fixed                                                               */
 /* ------------------------------------------------------------------ */
 
 /* fuzz_event: a stream cut in pieces gave other events than the same
  * stream whole. json-c 0.16's json_tokener_reset() does not clear a
  * UTF-16 high surrogate that a parse cut short was holding; the tokener
- * each thread keeps for its next parse (llm_json_tokener_give) carries
- * it into the next parse, which writes a U+FFFD before its first
- * surrogate pair: a provider's answer cut in its middle changes the
- * text of the next request the thread reads (the door's strict check
- * keeps clients' bodies from doing it, not upstream answers).
- * Fix: in llm_json_tokener_give, keep a tokener only after a parse that
- * succeeded (json_tokener_get_error() == json_tokener_success), free it
- * otherwise. */
+ * each thread keeps for its next parse (llm_json_tokener_give) carried
+ * it into the next parse, which wrote a U+FFFD before its first
+ * surrogate pair: a provider's answer cut in its middle changed the
+ * text of the next request the thread read. The tokener is now kept
+ * only after a parse that ended well. */
 static void test_tokener_surrogate(void)
 {
     llm_error_t err;
@@ -66,16 +63,11 @@ static void test_tokener_surrogate(void)
     /* ...and the next request this thread reads. */
     o = parse("{\"model\":\"m\\ud83d\\ude00\"}", &err);
     m = o ? json_object_object_get(o, "model") : NULL;
-    todo(m && json_object_get_string_len(m) == (int)strlen(want)
-         && !memcmp(json_object_get_string(m), want, strlen(want)),
-         "the next body's surrogate pair is the emoji alone",
-         "llm_json.c: the per-thread tokener keeps a pending surrogate");
+    ok(m && json_object_get_string_len(m) == (int)strlen(want)
+       && !memcmp(json_object_get_string(m), want, strlen(want)),
+       "the next body's surrogate pair is the emoji alone");
     json_object_put(o);
 }
-
-/* ------------------------------------------------------------------ */
-/* Fixed                                                               */
-/* ------------------------------------------------------------------ */
 
 static apr_status_t keep_created(void *baton, const llm_event_t *ev)
 {
