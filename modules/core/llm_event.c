@@ -185,7 +185,8 @@ apr_status_t llm_dec_usage(llm_decoder_t *d, const llm_usage_t *u)
     ev.usage = *u;
     if (u->total_tokens < 0 && u->prompt_tokens >= 0
         && u->completion_tokens >= 0) {
-        ev.usage.total_tokens = u->prompt_tokens + u->completion_tokens;
+        ev.usage.total_tokens = llm_count_add(u->prompt_tokens,
+                                              u->completion_tokens);
     }
     return deliver(d, &ev);
 }

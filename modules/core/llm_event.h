@@ -247,6 +247,9 @@ const char *llm_event_new_id(apr_pool_t *p, const char *prefix);
 apr_time_t llm_event_now(void);
 void llm_usage_unknown(llm_usage_t *u);
 void llm_usage_merge(llm_usage_t *into, const llm_usage_t *from);
+/** @a a plus @a b when @a b counts (> 0), stopping at INT64_MAX: token
+ *  counts are whatever an upstream says, up to where json-c stops. */
+apr_int64_t llm_count_add(apr_int64_t a, apr_int64_t b);
 
 /* --- Decoders ------------------------------------------------------ */
 

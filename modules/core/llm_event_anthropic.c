@@ -47,16 +47,6 @@ static const char *finish_of(const char *stop_reason)
     return LLM_FINISH_STOP;     /* end_turn, stop_sequence, pause_turn */
 }
 
-/* Token counts are whatever the upstream says, up to INT64_MAX (where
- * json-c stops): a sum of them stops there too instead of overflowing. */
-static apr_int64_t plus(apr_int64_t a, apr_int64_t b)
-{
-    if (b <= 0) {
-        return a;
-    }
-    return a > APR_INT64_MAX - b ? APR_INT64_MAX : a + b;
-}
-
 /* Folds what @a u reports into the decoder's usage so far. */
 static void usage_of(llm_decoder_t *d, json_object *u, int with_output)
 {
@@ -66,8 +56,9 @@ static void usage_of(llm_decoder_t *d, json_object *u, int with_output)
 
     llm_usage_unknown(&usage);
     if (input >= 0) {
-        usage.prompt_tokens = plus(plus(input, read), llm_json_int(
-            u, "cache_creation_input_tokens"));
+        usage.prompt_tokens = llm_count_add(
+            llm_count_add(input, read),
+            llm_json_int(u, "cache_creation_input_tokens"));
         usage.cached_tokens = read;
     }
     if (with_output) {

@@ -78,6 +78,14 @@ void llm_usage_unknown(llm_usage_t *u)
 
 /* Later reports win field by field (Anthropic gives the prompt first
  * and the completion at the end); the total follows its parts. */
+apr_int64_t llm_count_add(apr_int64_t a, apr_int64_t b)
+{
+    if (b <= 0) {
+        return a;
+    }
+    return a > APR_INT64_MAX - b ? APR_INT64_MAX : a + b;
+}
+
 void llm_usage_merge(llm_usage_t *into, const llm_usage_t *from)
 {
     if (from->prompt_tokens >= 0) {
@@ -97,7 +105,8 @@ void llm_usage_merge(llm_usage_t *into, const llm_usage_t *from)
     }
     if (into->prompt_tokens >= 0 && into->completion_tokens >= 0
         && (from->total_tokens < 0 || into->total_tokens < 0)) {
-        into->total_tokens = into->prompt_tokens + into->completion_tokens;
+        into->total_tokens = llm_count_add(into->prompt_tokens,
+                                           into->completion_tokens);
     }
 }
 
