@@ -10,7 +10,9 @@
  * buffer sized from Content-Length when the client sent one: one copy
  * out of the network buckets, none after. The rewritten body goes back
  * through the LLM_BODY input filter as a bucket over memory that lives in
- * r->pool, so mod_proxy_http reads it without another copy.
+ * r->pool, so mod_proxy_http reads it without another copy (what
+ * mod_proxy_http needs of the filter chain for that is in
+ * llm_router_proxy.c).
  */
 
 #include "apr_strings.h"
@@ -147,7 +149,6 @@ typedef struct {
     const char *data;
     apr_size_t len;
     apr_size_t off;
-    ap_filter_t *saved_proto;   /* non-NULL while we stand in for it */
 } replay_ctx_t;
 
 apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
@@ -180,42 +181,18 @@ apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
     return APR_SUCCESS;
 }
 
+/* The body the next reader of r's input gets instead of the client's
+ * (which was read whole before): exactly Content-Length bytes. The
+ * caller removes the filter when the attempt is over. */
 ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
                                     apr_size_t len)
 {
     replay_ctx_t *ctx = apr_pcalloc(r->pool, sizeof(*ctx));
-    ap_filter_t *f;
 
     ctx->data = body;
     ctx->len = len;
     apr_table_setn(r->headers_in, "Content-Length",
                    apr_off_t_toa(r->pool, (apr_off_t)len));
     apr_table_unset(r->headers_in, "Transfer-Encoding");
-    f = ap_add_input_filter(LLM_BODY_FILTER, ctx, r, r->connection);
-    /* mod_proxy_http trusts Content-Length and streams the body only
-     * when no filter sits above the protocol filters; otherwise it
-     * spools any body over 16 KiB to memory or a temporary file just to
-     * count it. Our filter serves exactly Content-Length bytes, so for
-     * the length of the attempt it stands in as the protocol chain; the
-     * HTTP_IN below it has already delivered its EOS.
-     * llm_router_end_replay() undoes this. */
-    if (r->input_filters == f) {
-        ctx->saved_proto = r->proto_input_filters;
-        r->proto_input_filters = f;
-    }
-    return f;
-}
-
-void llm_router_end_replay(request_rec *r, ap_filter_t *f)
-{
-    replay_ctx_t *ctx = f->ctx;
-
-    ap_remove_input_filter(f);
-    if (ctx->saved_proto) {
-        r->proto_input_filters = ctx->saved_proto;
-        ctx->saved_proto = NULL;
-    }
-    /* mod_proxy_http keeps what it read of the body for a fail-over to
-     * the same worker; the next attempt may send a different body. */
-    apr_pool_userdata_setn(NULL, "proxy-req-input", NULL, r->pool);
+    return ap_add_input_filter(LLM_BODY_FILTER, ctx, r, r->connection);
 }

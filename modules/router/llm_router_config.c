@@ -13,7 +13,11 @@
  * keep-alive connections per child process. Worker pointers are looked
  * up in child_init: mod_proxy keeps workers in an array that moves when
  * it grows, so a pointer taken while workers are still being defined
- * would dangle.
+ * would dangle. The workers themselves are made in llm_router_proxy.c,
+ * with every other use of mod_proxy's internals.
+ *
+ * The merged configuration is read through the accessors in
+ * llm_router_private.h.
  */
 
 #include <stdlib.h>
@@ -79,11 +83,6 @@ void *llm_router_create_srv_conf(apr_pool_t *p, server_rec *s)
     return c;
 }
 
-const char *llm_router_prefix(const llm_router_dir_conf_t *c)
-{
-    return c->prefix_set ? c->prefix : LLM_DEFAULT_PREFIX;
-}
-
 void llm_router_server_info(server_rec *s, int *enabled,
                             const char **models_path, const char **method)
 {
@@ -93,41 +92,6 @@ void llm_router_server_info(server_rec *s, int *enabled,
     *enabled = c && c->enabled;
     *models_path = c && c->table ? c->table->models->path : NULL;
     *method = c && c->balance_set ? c->balance_name : LLM_BALANCE_DEFAULT;
-}
-
-const char *llm_router_language(const llm_router_dir_conf_t *c)
-{
-    return c->language_set ? c->language : LLM_DEFAULT_LANGUAGE;
-}
-
-apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
-{
-    return c->max_body_set ? c->max_body : LLM_DEFAULT_MAX_BODY;
-}
-
-static apr_interval_time_t silence(const llm_router_dir_conf_t *c)
-{
-    return c->timeout_set ? c->timeout : LLM_DEFAULT_TIMEOUT;
-}
-
-apr_interval_time_t llm_router_first_byte_timeout(const llm_router_dir_conf_t *c)
-{
-    return c->first_byte_timeout_set ? c->first_byte_timeout : silence(c);
-}
-
-apr_interval_time_t llm_router_idle_timeout(const llm_router_dir_conf_t *c)
-{
-    return c->idle_timeout_set ? c->idle_timeout : silence(c);
-}
-
-apr_interval_time_t llm_router_total_timeout(const llm_router_dir_conf_t *c)
-{
-    return c->total_timeout_set ? c->total_timeout : 0;
-}
-
-int llm_router_max_attempts(const llm_router_dir_conf_t *c)
-{
-    return c->max_attempts_set ? c->max_attempts : LLM_DEFAULT_ATTEMPTS;
 }
 
 const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
@@ -443,48 +407,6 @@ int llm_router_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
     return OK;
 }
 
-/* One worker per provider origin, in the main server's mod_proxy
- * configuration. A worker the admin already defined (ProxyPass to the
- * same origin) is shared rather than duplicated. */
-static int define_workers(apr_pool_t *pconf, apr_pool_t *ptemp,
-                          server_rec *s, llm_router_table_t *t)
-{
-    proxy_server_conf *pc = ap_get_module_config(s->module_config,
-                                                 &proxy_module);
-    llm_router_srv_conf_t *sc = ap_get_module_config(s->module_config,
-                                                     &llm_router_module);
-    int i;
-
-    for (i = 0; i < t->models->providers->nelts; i++) {
-        llm_provider_t *pr = APR_ARRAY_IDX(t->models->providers, i,
-                                           llm_provider_t *);
-        proxy_worker *w = ap_proxy_get_worker(ptemp, NULL, pc, pr->origin);
-        char *err;
-
-        if (w && !strcmp(w->s->name_ex, pr->origin)) {
-            continue;
-        }
-        err = ap_proxy_define_worker(pconf, &w, NULL, pc, pr->origin, 0);
-        if (err) {
-            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(01001)
-                         "%s: provider %s: cannot define a proxy worker "
-                         "for %s: %s", t->models->path, pr->id, pr->origin,
-                         err);
-            return !OK;
-        }
-        /* Health is mod_llm_balance's business, not mod_proxy's: a
-         * refused connection must not silently disable the worker. */
-        w->s->status |= PROXY_WORKER_IGNORE_ERRORS;
-        w->s->conn_timeout = sc->connect_timeout;
-        w->s->conn_timeout_set = 1;
-        /* Close idle pooled connections before the provider does: httpd,
-         * uvicorn (vLLM) and Ollama drop them after 5 s, and a request
-         * sent on a connection closing at that moment is lost (reset). */
-        w->s->ttl = LLM_POOL_TTL;
-    }
-    return OK;
-}
-
 static int check_model_methods(server_rec *s, llm_router_table_t *t)
 {
     int i;
@@ -506,6 +428,8 @@ static int check_model_methods(server_rec *s, llm_router_table_t *t)
 int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
+    llm_router_srv_conf_t *sc = ap_get_module_config(s->module_config,
+                                                     &llm_router_module);
     apr_hash_index_t *hi;
 
     (void)plog;
@@ -529,7 +453,8 @@ int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
         int rc;
 
-        if (define_workers(pconf, ptemp, s, t) != OK
+        if (llm_router_define_workers(pconf, ptemp, s, t,
+                                      sc->connect_timeout) != OK
             || check_model_methods(s, t) != OK) {
             return !OK;
         }
@@ -547,19 +472,9 @@ int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 
 void llm_router_child_init(apr_pool_t *p, server_rec *s)
 {
-    proxy_server_conf *pc = ap_get_module_config(s->module_config,
-                                                 &proxy_module);
     apr_hash_index_t *hi;
-    int i;
 
     for (hi = apr_hash_first(p, loaded_tables); hi; hi = apr_hash_next(hi)) {
-        llm_router_table_t *t = apr_hash_this_val(hi);
-
-        for (i = 0; i < t->models->providers->nelts; i++) {
-            llm_provider_t *pr = APR_ARRAY_IDX(t->models->providers, i,
-                                               llm_provider_t *);
-
-            t->workers[i] = ap_proxy_get_worker(p, NULL, pc, pr->origin);
-        }
+        llm_router_find_workers(p, s, apr_hash_this_val(hi));
     }
 }

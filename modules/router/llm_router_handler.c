@@ -29,57 +29,16 @@
 #include "llm_xlate.h"
 #include "llm_builtin.h"
 
-llm_router_req_t *llm_router_req(request_rec *r)
-{
-    while (r->prev) {
-        r = r->prev;
-    }
-    while (r->main) {
-        r = r->main;
-    }
-    return ap_get_module_config(r->request_config, &llm_router_module);
-}
-
-llm_req_ctx_t *llm_router_get_ctx(request_rec *r)
-{
-    llm_router_req_t *rq = llm_router_req(r);
-
-    return rq ? &rq->pub : NULL;
-}
-
 /* ------------------------------------------------------------------ */
 /* translate_name and map_to_storage                                   */
 /* ------------------------------------------------------------------ */
-
-static llm_router_req_t *new_req(request_rec *r, const llm_endpoint_t *ep)
-{
-    llm_router_req_t *rq = apr_pcalloc(r->pool, sizeof(*rq));
-
-    rq->pub.version = LLM_REQ_CTX_VERSION;
-    rq->pub.started = r->request_time;
-    rq->pub.attempts = apr_array_make(r->pool, 2, sizeof(llm_attempt_t));
-    rq->pub.usage.prompt_tokens = -1;
-    rq->pub.usage.completion_tokens = -1;
-    rq->pub.usage.total_tokens = -1;
-    rq->pub.usage.cached_tokens = -1;
-    rq->pub.usage.reasoning_tokens = -1;
-    rq->endpoint = ep;
-    if (ep) {
-        rq->pub.endpoint = ep->name;
-        rq->pub.dialect = ep->dialect;
-        rq->pub.op = ep->op;
-        rq->wire = ep->wire;
-        rq->pub.wire = ep->wire;
-        rq->pub.builtin = ep->builtin;
-    }
-    return rq;
-}
 
 int llm_router_translate(request_rec *r)
 {
     llm_router_dir_conf_t *c = ap_get_module_config(r->per_dir_config,
                                                     &llm_router_module);
     const llm_endpoint_t *ep;
+    llm_router_req_t *rq;
     const char *prefix;
 
     if (!c->enabled || !ap_is_initial_req(r) || r->proxyreq) {
@@ -90,12 +49,11 @@ int llm_router_translate(request_rec *r)
     if (!ep && !llm_endpoint_in_namespace(prefix, r->uri)) {
         return DECLINED;
     }
-    ap_set_module_config(r->request_config, &llm_router_module,
-                         new_req(r, ep));
+    rq = llm_router_req_create(r, ep);
     if (!ep && *prefix && !strncmp(r->uri, prefix, strlen(prefix))) {
         /* An unknown route under the prefix is an Ollama client's
          * (/api/pull, ...): it reads errors as {"error":"..."}. */
-        llm_router_req(r)->wire = LLM_WIRE_OLLAMA_CHAT;
+        rq->wire = LLM_WIRE_OLLAMA_CHAT;
     }
     r->handler = LLM_ROUTER_HANDLER;
     r->filename = apr_pstrcat(r->pool, LLM_ROUTER_HANDLER ":", r->uri, NULL);
@@ -331,9 +289,7 @@ static int attempt_one(request_rec *r, llm_router_req_t *rq,
     apr_table_setn(r->notes, LLM_NOTE_PROVIDER, at->provider->id);
     apr_table_setn(r->subprocess_env, LLM_ENV_PROVIDER, at->provider->id);
     llm_run_llm_provider_chosen(r, ctx);
-    rc = llm_router_attempt(r, rq, at,
-                            rq->table->workers[at->provider->slot],
-                            may_retry);
+    rc = llm_router_attempt(r, rq, at, may_retry);
     if (method->release) {
         method->release(r, ctx->model, at);
     }
@@ -386,20 +342,6 @@ static int route(request_rec *r, llm_router_req_t *rq)
     return rc;
 }
 
-/* After a built-in's call: what mod_proxy left on r is not the answer. */
-static void forget_call(request_rec *r)
-{
-    /* ap_pass_brigade() marked the EOS mod_proxy passed (LLM_XLATE kept
-     * it from the client): without this, httpd would never end the
-     * response we write next. */
-    r->eos_sent = 0;
-    r->status = HTTP_OK;
-    r->status_line = NULL;
-    r->content_type = NULL;
-    r->clength = 0;
-    apr_table_clear(r->headers_out);
-}
-
 /* A built-in endpoint: its upstream request(s) built from the prompt
  * library, each routed like any request (balancing, fail-over) but with
  * the answer kept, and one answer in the original's envelope. A streamed
@@ -436,7 +378,8 @@ static int serve_builtin(request_rec *r, llm_router_req_t *rq)
         if ((rc = route(r, rq)) != OK) {
             return rc;              /* answered already (an error) */
         }
-        forget_call(r);
+        /* What mod_proxy left on r is this call's, not the answer. */
+        llm_router_forget_answer(r);
         if (rq->collect_status) {
             return llm_router_send_error(r, rq->collect_status,
                                          "upstream_error", rq->collect_error);
@@ -470,7 +413,7 @@ static int serve(request_rec *r, llm_router_req_t *rq)
                          r->method, r->uri, rq->endpoint->method));
     }
     if (rq->endpoint->op == LLM_OP_INFO) {
-        return llm_router_send_info(r, rq);
+        return llm_router_serve_info(r, rq);
     }
     if ((rc = take_body(r, rq)) != OK || (rc = resolve_model(r, rq)) != OK) {
         return rc;

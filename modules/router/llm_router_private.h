@@ -105,7 +105,24 @@ typedef struct {
     const char *collect_error;          /* ... and message */
 } llm_router_req_t;
 
-/* llm_router_config.c */
+/* llm_router_ctx.c: the request's context, and the optional hooks that
+ * hand it to other modules. Every file reads the context through it. */
+llm_router_req_t *llm_router_req_create(request_rec *r,
+                                        const llm_endpoint_t *ep);
+llm_router_req_t *llm_router_req(request_rec *r);
+llm_router_req_t *llm_router_req_here(request_rec *r);
+llm_req_ctx_t *llm_router_get_ctx(request_rec *r);
+void llm_router_note_error(request_rec *r, llm_router_req_t *rq, int status,
+                           const char *code, const char *message);
+int llm_run_llm_models_loaded(apr_pool_t *pconf, server_rec *s,
+                              llm_models_t *models);
+int llm_run_llm_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
+int llm_run_llm_provider_chosen(request_rec *r, llm_req_ctx_t *ctx);
+int llm_run_llm_request_done(request_rec *r, llm_req_ctx_t *ctx);
+
+/* llm_router_config.c: directives, merge, start-up. The merged
+ * configuration is read through the inline accessors below, so that
+ * reading it makes no file depend on this one. */
 extern const command_rec llm_router_cmds[];
 void *llm_router_create_dir_conf(apr_pool_t *p, char *dir);
 void *llm_router_merge_dir_conf(apr_pool_t *p, void *base, void *add);
@@ -115,26 +132,69 @@ int llm_router_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 int llm_router_post_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s);
 void llm_router_child_init(apr_pool_t *p, server_rec *s);
-const char *llm_router_prefix(const llm_router_dir_conf_t *c);
-const char *llm_router_language(const llm_router_dir_conf_t *c);
 void llm_router_server_info(server_rec *s, int *enabled,
                             const char **models_path, const char **method);
-apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c);
-apr_interval_time_t llm_router_first_byte_timeout(const llm_router_dir_conf_t *c);
-apr_interval_time_t llm_router_idle_timeout(const llm_router_dir_conf_t *c);
-apr_interval_time_t llm_router_total_timeout(const llm_router_dir_conf_t *c);
-int llm_router_max_attempts(const llm_router_dir_conf_t *c);
 const llm_balance_method_t *llm_router_balance(const llm_router_dir_conf_t *c,
                                                const llm_model_t *model);
 
-/* llm_router_handler.c */
+static APR_INLINE const char *llm_router_prefix(const llm_router_dir_conf_t *c)
+{
+    return c->prefix_set ? c->prefix : LLM_DEFAULT_PREFIX;
+}
+
+static APR_INLINE const char *llm_router_language(
+    const llm_router_dir_conf_t *c)
+{
+    return c->language_set ? c->language : LLM_DEFAULT_LANGUAGE;
+}
+
+static APR_INLINE apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
+{
+    return c->max_body_set ? c->max_body : LLM_DEFAULT_MAX_BODY;
+}
+
+/* LLMRouterTimeout: the first-byte and idle limits when not set apart. */
+static APR_INLINE apr_interval_time_t llm_router_silence(
+    const llm_router_dir_conf_t *c)
+{
+    return c->timeout_set ? c->timeout : LLM_DEFAULT_TIMEOUT;
+}
+
+static APR_INLINE apr_interval_time_t llm_router_first_byte_timeout(
+    const llm_router_dir_conf_t *c)
+{
+    return c->first_byte_timeout_set ? c->first_byte_timeout
+                                     : llm_router_silence(c);
+}
+
+static APR_INLINE apr_interval_time_t llm_router_idle_timeout(
+    const llm_router_dir_conf_t *c)
+{
+    return c->idle_timeout_set ? c->idle_timeout : llm_router_silence(c);
+}
+
+static APR_INLINE apr_interval_time_t llm_router_total_timeout(
+    const llm_router_dir_conf_t *c)
+{
+    return c->total_timeout_set ? c->total_timeout : 0;
+}
+
+static APR_INLINE int llm_router_max_attempts(const llm_router_dir_conf_t *c)
+{
+    return c->max_attempts_set ? c->max_attempts : LLM_DEFAULT_ATTEMPTS;
+}
+
+/* llm_router_handler.c: the request path (translate_name,
+ * map_to_storage, the handler). */
 int llm_router_translate(request_rec *r);
 int llm_router_map_to_storage(request_rec *r);
 int llm_router_handler(request_rec *r);
-llm_router_req_t *llm_router_req(request_rec *r);
-llm_req_ctx_t *llm_router_get_ctx(request_rec *r);
 
-/* llm_router_body.c */
+/* llm_router_info.c: the routes the gateway answers itself. */
+int llm_router_serve_info(request_rec *r, llm_router_req_t *rq);
+
+/* llm_router_body.c: the client's body in, and LLM_BODY, which replays
+ * a body from memory. */
 int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
                          apr_size_t *len);
 apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
@@ -142,38 +202,38 @@ apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
                              apr_off_t readbytes);
 ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
                                     apr_size_t len);
-void llm_router_end_replay(request_rec *r, ap_filter_t *f);
 
-/* llm_router_proxy.c */
+/* llm_router_proxy.c: one attempt through mod_proxy, and every use of
+ * mod_proxy's internals (workers, notes, its input-filter needs). */
 #define LLM_ATTEMPT_FAILED (-2)
 int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, proxy_worker *worker,
-                       int may_retry);
+                       llm_attempt_t *at, int may_retry);
 int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
+void llm_router_forget_answer(request_rec *r);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 int llm_router_create_req(request_rec *r, request_rec *backend);
+int llm_router_define_workers(apr_pool_t *pconf, apr_pool_t *ptemp,
+                              server_rec *s, llm_router_table_t *t,
+                              apr_interval_time_t connect_timeout);
+void llm_router_find_workers(apr_pool_t *p, server_rec *s,
+                             llm_router_table_t *t);
 
-/* llm_router_xlate.c */
+/* llm_router_xlate.c: the request for a provider's dialect, and
+ * LLM_XLATE, the answer in the client's. */
 int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
-                                const llm_provider_t *pr, const char **url);
+                                const llm_provider_t *pr, const char **url,
+                                llm_error_t *err);
 ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq);
 apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 
-/* llm_router_reply.c */
+/* llm_router_reply.c: JSON answers and errors in the client's dialect,
+ * and httpd's own error pages on our routes turned into them. */
 int llm_router_send_json(request_rec *r, int status, const char *body);
 int llm_router_send_error(request_rec *r, int status, const char *code,
                           const char *message);
 int llm_router_send_error_param(request_rec *r, int status, const char *code,
                                 const char *param, const char *message);
-int llm_router_send_info(request_rec *r, llm_router_req_t *rq);
 void llm_router_insert_error_filter(request_rec *r);
 apr_status_t llm_error_type_filter(ap_filter_t *f, apr_bucket_brigade *bb);
-
-/* mod_llm_router.c: the optional hooks we run */
-int llm_run_llm_models_loaded(apr_pool_t *pconf, server_rec *s,
-                              llm_models_t *models);
-int llm_run_llm_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
-int llm_run_llm_provider_chosen(request_rec *r, llm_req_ctx_t *ctx);
-int llm_run_llm_request_done(request_rec *r, llm_req_ctx_t *ctx);
 
 #endif /* LLM_ROUTER_PRIVATE_H */

@@ -19,6 +19,23 @@
  * first byte, and swallows mod_proxy's "backend broke before answering"
  * signal (an error bucket plus EOC, which would otherwise drop the
  * client's connection) so that we can answer properly.
+ *
+ * This is the one file that relies on mod_proxy's internals, beyond its
+ * public functions; each place says which:
+ *  - the shared worker record (proxy_worker_shared: status flags,
+ *    conn_timeout, ttl, name_ex), for the workers we define;
+ *  - mod_proxy_http's notes on r: "proxy_timedout" (a read from the
+ *    backend timed out), "error-notes" (for its HTML page), and its pool
+ *    userdata "proxy-req-input" (the body it read, kept for a retry);
+ *  - mod_proxy_http streams a body with its Content-Length only when
+ *    r->input_filters == r->proto_input_filters, and spools it otherwise;
+ *  - ap_proxy_backend_broke(): an error bucket plus EOC when the backend
+ *    fails before answering on a kept-alive client connection;
+ *  - the proxy create_req hook, which hands us the backend connection.
+ * Checked against the sources of httpd 2.4.53, 2.4.58, 2.4.62 and the
+ * 2.4.x branch (2.4.63-dev, f45abec1), and against Debian's
+ * Apache/2.4.71 (its mod_proxy.h, and the test suite); name_ex needs
+ * 2.4.53 or later. Look here first when httpd moves.
  */
 
 #include "apr_strings.h"
@@ -172,10 +189,15 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return ap_pass_brigade(f->next, bb);
 }
 
-/* Undo what a withheld answer left on r, before the next attempt. */
-static void forget_answer(request_rec *r)
+/* What mod_proxy left on r of an answer the client did not get (one
+ * withheld for the next attempt, a built-in's call kept by LLM_XLATE),
+ * before the next attempt or our own answer. */
+void llm_router_forget_answer(request_rec *r)
 {
-    r->eos_sent = 0;            /* the withheld answer's EOS did not go */
+    /* ap_pass_brigade() marked the EOS mod_proxy passed, though it never
+     * reached the client: without this, httpd would not end the response
+     * we write next. */
+    r->eos_sent = 0;
     r->status = HTTP_OK;
     r->status_line = NULL;
     r->content_type = NULL;
@@ -250,7 +272,7 @@ int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at)
 
     /* mod_proxy left its own status line and notes for an HTML page we
      * do not send. */
-    forget_answer(r);
+    llm_router_forget_answer(r);
     apr_table_unset(r->notes, "error-notes");
     if (at->outcome == LLM_OUTCOME_TIMEOUT) {
         return llm_router_send_error(r, HTTP_GATEWAY_TIME_OUT,
@@ -313,7 +335,7 @@ static int finish(request_rec *r, const llm_model_t *model,
     }
     at->failed_over = w->may_retry;
     log_failure(r, model, at, w->may_retry);
-    forget_answer(r);
+    llm_router_forget_answer(r);
     return LLM_ATTEMPT_FAILED;
 }
 
@@ -321,17 +343,49 @@ static int finish(request_rec *r, const llm_model_t *model,
  * request gives up on that provider (each is dropped from the pool). */
 #define MAX_STALE 3
 
+/* mod_proxy_http trusts Content-Length and streams the body only when
+ * no filter sits above the protocol filters (r->input_filters ==
+ * r->proto_input_filters, in stream_reqbody's choice of method);
+ * otherwise it spools any body over 16 KiB to memory or a temporary file
+ * just to count it. LLM_BODY serves exactly Content-Length bytes, so for
+ * the length of the attempt it stands in as the protocol chain (HTTP_IN
+ * below it has delivered its EOS already). Returns what to put back. */
+static ap_filter_t *stand_in_for_protocol(request_rec *r, ap_filter_t *in)
+{
+    ap_filter_t *saved = NULL;
+
+    if (r->input_filters == in) {
+        saved = r->proto_input_filters;
+        r->proto_input_filters = in;
+    }
+    return saved;
+}
+
+static void end_replay(request_rec *r, ap_filter_t *in, ap_filter_t *saved)
+{
+    ap_remove_input_filter(in);
+    if (saved) {
+        r->proto_input_filters = saved;
+    }
+    /* mod_proxy_http keeps what it read of the body in the pool userdata
+     * "proxy-req-input", for a retry on the same worker (a balancer's
+     * fail-over); the next attempt may send a different body. */
+    apr_pool_userdata_setn(NULL, "proxy-req-input", NULL, r->pool);
+}
+
 /* One exchange with the provider over one connection. */
 static int exchange(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
                     proxy_worker *worker, proxy_server_conf *pc,
                     const char *url, watch_ctx_t *w)
 {
     ap_filter_t *in;
+    ap_filter_t *saved;
     ap_filter_t *out;
     ap_filter_t *xlate;
     int status;
 
     in = llm_router_replay_body(r, rq->pub.body_sent, rq->pub.body_sent_len);
+    saved = stand_in_for_protocol(r, in);
     rq->backend_sock = NULL;
     rq->backend_reused = 0;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
@@ -344,7 +398,7 @@ static int exchange(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
                                       apr_pstrdup(r->pool, url), NULL, 0);
     at->ended = apr_time_now();
 
-    llm_router_end_replay(r, in);
+    end_replay(r, in, saved);
     ap_remove_output_filter(out);
     if (xlate) {
         ap_remove_output_filter(xlate);
@@ -354,17 +408,56 @@ static int exchange(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
     return status;
 }
 
+static void watch(watch_ctx_t *w, llm_router_req_t *rq, llm_attempt_t *at,
+                  int may_retry)
+{
+    memset(w, 0, sizeof(*w));
+    w->at = at;
+    w->rq = rq;
+    w->may_retry = may_retry;
+}
+
+/* A pooled connection the provider closed as we sent on it (its
+ * keep-alive timeout, or its server shedding idle connections under
+ * load): nothing was answered, so the request may go again (mod_proxy
+ * dropped that connection) without counting against the provider. */
+static int went_stale(request_rec *r, llm_router_req_t *rq,
+                      const watch_ctx_t *w)
+{
+    return !w->passed && !w->withheld && rq->backend_reused
+           && !r->connection->aborted
+           && !apr_table_get(r->notes, "proxy_timedout");
+}
+
+/* The request in the provider's dialect (OK), or the client told why
+ * it cannot be (the request's fault, not the provider's). */
+static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
+                   const char **url)
+{
+    llm_error_t err = { 0 };
+
+    if (llm_router_upstream_request(r, rq, at->provider, url, &err) != OK) {
+        at->outcome = LLM_OUTCOME_OK;
+        return llm_router_send_error_param(r, err.status, err.code,
+                                           err.param, err.message);
+    }
+    prepare_headers(r, at->provider, rq->provider_wire);
+    return OK;
+}
+
+/* OK: the answer went to the client; DONE: it was answered otherwise or
+ * the client went away; LLM_ATTEMPT_FAILED: nothing reached the client,
+ * at->outcome says why. */
 int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, proxy_worker *worker,
-                       int may_retry)
+                       llm_attempt_t *at, int may_retry)
 {
     proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
                                                  &proxy_module);
+    proxy_worker *worker = rq->table->workers[at->provider->slot];
+    watch_ctx_t *w = apr_palloc(r->pool, sizeof(*w));
     const char *url;
-    watch_ctx_t *w = apr_pcalloc(r->pool, sizeof(*w));
     int status;
     int again;
-    int rc;
 
     if (!worker) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01033)
@@ -374,38 +467,22 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
         at->outcome = LLM_OUTCOME_REFUSED;
         return LLM_ATTEMPT_FAILED;
     }
-    if ((status = llm_router_upstream_request(r, rq, at->provider, &url))
-        != OK) {
-        at->outcome = LLM_OUTCOME_OK;   /* the request's fault: answered */
+    if ((status = prepare(r, rq, at, &url)) != OK) {
         return status;
     }
-    prepare_headers(r, at->provider, rq->provider_wire);
-    w->at = at;
-    w->rq = rq;
-    w->may_retry = may_retry;
+    watch(w, rq, at, may_retry);
     status = exchange(r, rq, at, worker, pc, url, w);
-    for (again = 0; again < MAX_STALE && !w->passed && !w->withheld
-                    && rq->backend_reused && !r->connection->aborted
-                    && !apr_table_get(r->notes, "proxy_timedout"); again++) {
-        /* A pooled connection the provider closed as we sent on it (its
-         * keep-alive timeout, or its server shedding idle connections
-         * under load): nothing was answered, so the request goes again
-         * (mod_proxy dropped that connection) without counting against
-         * the provider. */
+    for (again = 0; again < MAX_STALE && went_stale(r, rq, w); again++) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(01042)
                       "%s: provider %s closed a reused connection before "
                       "answering; sending again on a new one", r->uri,
                       at->provider->id);
-        forget_answer(r);
+        llm_router_forget_answer(r);
         apr_table_unset(r->notes, "error-notes");
-        memset(w, 0, sizeof(*w));
-        w->at = at;
-        w->rq = rq;
-        w->may_retry = may_retry;
+        watch(w, rq, at, may_retry);
         status = exchange(r, rq, at, worker, pc, url, w);
     }
-    rc = finish(r, rq->pub.model, at, w, status);
-    return rc;
+    return finish(r, rq->pub.model, at, w, status);
 }
 
 /* The provider's time limits, per request: the backend connection's
@@ -431,4 +508,66 @@ int llm_router_create_req(request_rec *r, request_rec *backend)
                          (void *)1);
     limit_next_read(r, rq, llm_router_first_byte_timeout(rq->conf));
     return OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Workers                                                             */
+/* ------------------------------------------------------------------ */
+
+/* One worker per provider origin, in the main server's mod_proxy
+ * configuration. A worker the admin already defined (ProxyPass to the
+ * same origin) is shared rather than duplicated. */
+int llm_router_define_workers(apr_pool_t *pconf, apr_pool_t *ptemp,
+                              server_rec *s, llm_router_table_t *t,
+                              apr_interval_time_t connect_timeout)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    int i;
+
+    for (i = 0; i < t->models->providers->nelts; i++) {
+        llm_provider_t *pr = APR_ARRAY_IDX(t->models->providers, i,
+                                           llm_provider_t *);
+        proxy_worker *w = ap_proxy_get_worker(ptemp, NULL, pc, pr->origin);
+        char *err;
+
+        if (w && !strcmp(w->s->name_ex, pr->origin)) {
+            continue;
+        }
+        err = ap_proxy_define_worker(pconf, &w, NULL, pc, pr->origin, 0);
+        if (err) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(01001)
+                         "%s: provider %s: cannot define a proxy worker "
+                         "for %s: %s", t->models->path, pr->id, pr->origin,
+                         err);
+            return !OK;
+        }
+        /* Health is mod_llm_balance's business, not mod_proxy's: a
+         * refused connection must not silently disable the worker. */
+        w->s->status |= PROXY_WORKER_IGNORE_ERRORS;
+        w->s->conn_timeout = connect_timeout;
+        w->s->conn_timeout_set = 1;
+        /* Close idle pooled connections before the provider does: httpd,
+         * uvicorn (vLLM) and Ollama drop them after 5 s, and a request
+         * sent on a connection closing at that moment is lost (reset). */
+        w->s->ttl = LLM_POOL_TTL;
+    }
+    return OK;
+}
+
+/* In child_init, once every worker is defined: mod_proxy keeps workers
+ * in an array that moves as it grows. */
+void llm_router_find_workers(apr_pool_t *p, server_rec *s,
+                             llm_router_table_t *t)
+{
+    proxy_server_conf *pc = ap_get_module_config(s->module_config,
+                                                 &proxy_module);
+    int i;
+
+    for (i = 0; i < t->models->providers->nelts; i++) {
+        llm_provider_t *pr = APR_ARRAY_IDX(t->models->providers, i,
+                                           llm_provider_t *);
+
+        t->workers[i] = ap_proxy_get_worker(p, NULL, pc, pr->origin);
+    }
 }

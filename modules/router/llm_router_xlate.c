@@ -54,15 +54,6 @@ static void owned_by_pool(apr_pool_t *p, json_object *o)
     apr_pool_cleanup_register(p, o, put_json, apr_pool_cleanup_null);
 }
 
-static int refuse(request_rec *r, llm_router_req_t *rq,
-                  const llm_error_t *err)
-{
-    rq->pub.error_code = err->code;
-    rq->pub.error_message = err->message;
-    return llm_router_send_error_param(r, err->status, err->code,
-                                       err->param, err->message);
-}
-
 /* The canonical form of the client's request, made once. */
 static json_object *canonical(request_rec *r, llm_router_req_t *rq,
                               llm_error_t *err)
@@ -77,11 +68,14 @@ static json_object *canonical(request_rec *r, llm_router_req_t *rq,
     return rq->canon;
 }
 
+/* The body for provider @a pr and its URL, in ctx->body_sent and *url:
+ * OK, or -1 when the request cannot be put in its dialect (why in
+ * @a err, for the client). */
 int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
-                                const llm_provider_t *pr, const char **url)
+                                const llm_provider_t *pr, const char **url,
+                                llm_error_t *err)
 {
     llm_req_ctx_t *ctx = &rq->pub;
-    llm_error_t err = { 0 };
     json_object *src = ctx->body;
     json_object *fitted;
     json_object *out;
@@ -95,8 +89,8 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
         src = rq->builtin_request;
     }
     else if (rq->provider_wire != rq->wire
-             && !(src = canonical(r, rq, &err))) {
-        return refuse(r, rq, &err);
+             && !(src = canonical(r, rq, err))) {
+        return -1;
     }
     /* model_path, tools the provider cannot take, vLLM's field names. */
     fitted = llm_request_for_provider(src, ctx->model, pr, &text, &len);
@@ -106,9 +100,9 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
         ctx->body_sent_len = len;
         return OK;
     }
-    out = llm_xlate_egress(r->pool, rq->provider_wire, ctx->op, fitted, &err);
+    out = llm_xlate_egress(r->pool, rq->provider_wire, ctx->op, fitted, err);
     if (!out) {
-        return refuse(r, rq, &err);
+        return -1;
     }
     owned_by_pool(r->pool, out);
     llm_xlate_fit_provider(out, pr->api_type);
@@ -575,6 +569,23 @@ static void finish_collect(request_rec *r, xl_ctx_t *x)
     }
 }
 
+/* A whole answer the answer filter refused: nothing went out yet, so
+ * it becomes an error answer in the client's shape, with its status. */
+static void answer_blocked(request_rec *r, xl_ctx_t *x)
+{
+    const char *msg = apr_psprintf(r->pool, "The answer was blocked by a "
+                                   "guardrail (%s).", x->block_why);
+    const char *body = llm_error_json_for(r->pool, x->rq->wire,
+                                          HTTP_FORBIDDEN, "content_blocked",
+                                          msg);
+
+    r->status = HTTP_FORBIDDEN;
+    r->status_line = NULL;
+    apr_brigade_cleanup(x->out);
+    emit(x, body, strlen(body));
+    x->rq->pub.error_code = "content_blocked";
+}
+
 /* The provider's answer is over (EOS, or a broken connection). */
 static void finish(request_rec *r, xl_ctx_t *x)
 {
@@ -597,18 +608,7 @@ static void finish(request_rec *r, xl_ctx_t *x)
     case XL_WHOLE:
         finish_whole(r, x);
         if (x->blocked) {
-            /* Nothing went out yet: a whole answer becomes an error
-             * answer in the client's shape, with its status. */
-            const char *body = llm_error_json_for(r->pool, x->rq->wire,
-                HTTP_FORBIDDEN, "content_blocked", apr_psprintf(r->pool,
-                "The answer was blocked by a guardrail (%s).",
-                x->block_why));
-
-            r->status = HTTP_FORBIDDEN;
-            r->status_line = NULL;
-            apr_brigade_cleanup(x->out);
-            emit(x, body, strlen(body));
-            x->rq->pub.error_code = "content_blocked";
+            answer_blocked(r, x);
             return;
         }
         break;
@@ -670,46 +670,40 @@ static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
     return ap_pass_brigade(f->next, bb);
 }
 
-apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+/* The provider's answer is over (EOS, or an error bucket when it broke
+ * off): the encoder ends the client's answer, with an error event if it
+ * is cut, and the rest of @a bb (from @a e) goes after it. */
+static apr_status_t at_end(ap_filter_t *f, xl_ctx_t *x,
+                           apr_bucket_brigade *bb, apr_bucket *e)
 {
-    request_rec *r = f->r;
-    xl_ctx_t *x = f->ctx;
-    apr_bucket *e;
-    apr_status_t rv = APR_SUCCESS;
+    finish(f->r, x);
+    if (x->mode == XL_COLLECT) {
+        /* Nothing of a built-in's call goes to the client: the handler
+         * answers once every call is done. */
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    APR_BUCKET_REMOVE(e);
+    APR_BRIGADE_INSERT_TAIL(x->out, e);
+    APR_BRIGADE_CONCAT(x->out, bb);
+    return ap_pass_brigade(f->next, x->out);
+}
 
-    if (x->mode == XL_UNDECIDED || (x->mode == XL_OBSERVE && !x->started)) {
-        if (APR_BRIGADE_EMPTY(bb)) {
-            return APR_SUCCESS;
-        }
-        x->started = 1;
-        decide(r, x);
-        x->out = apr_brigade_create(r->pool, f->c->bucket_alloc);
-    }
-    if (x->mode == XL_PASS) {
-        return ap_pass_brigade(f->next, bb);
-    }
-    if (x->mode == XL_OBSERVE) {
-        return observe(f, x, bb);
-    }
+/* Read and translate @a bb; what was translated waits in x->out. Stops
+ * at the answer's end (*ended set) or at an error. */
+static apr_status_t translate(ap_filter_t *f, xl_ctx_t *x,
+                              apr_bucket_brigade *bb, int *ended)
+{
+    apr_status_t rv;
+
     while (!APR_BRIGADE_EMPTY(bb)) {
+        apr_bucket *e = APR_BRIGADE_FIRST(bb);
         const char *data;
         apr_size_t len;
 
-        e = APR_BRIGADE_FIRST(bb);
         if (APR_BUCKET_IS_EOS(e) || AP_BUCKET_IS_ERROR(e)) {
-            /* The end, or a provider that broke off: the encoder ends
-             * the client's answer, with an error event if it is cut. */
-            finish(r, x);
-            if (x->mode == XL_COLLECT) {
-                /* Nothing of a built-in's call goes to the client: the
-                 * handler answers once every call is done. */
-                apr_brigade_cleanup(bb);
-                return APR_SUCCESS;
-            }
-            APR_BUCKET_REMOVE(e);
-            APR_BRIGADE_INSERT_TAIL(x->out, e);
-            APR_BRIGADE_CONCAT(x->out, bb);
-            return ap_pass_brigade(f->next, x->out);
+            *ended = 1;
+            return at_end(f, x, bb, e);
         }
         if (APR_BUCKET_IS_FLUSH(e) && x->mode != XL_COLLECT) {
             APR_BUCKET_REMOVE(e);
@@ -730,6 +724,34 @@ apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         take_data(x, data, len);
         apr_bucket_delete(e);
+    }
+    return APR_SUCCESS;
+}
+
+apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    request_rec *r = f->r;
+    xl_ctx_t *x = f->ctx;
+    apr_status_t rv;
+    int ended = 0;
+
+    if (x->mode == XL_UNDECIDED || (x->mode == XL_OBSERVE && !x->started)) {
+        if (APR_BRIGADE_EMPTY(bb)) {
+            return APR_SUCCESS;
+        }
+        x->started = 1;
+        decide(r, x);
+        x->out = apr_brigade_create(r->pool, f->c->bucket_alloc);
+    }
+    if (x->mode == XL_PASS) {
+        return ap_pass_brigade(f->next, bb);
+    }
+    if (x->mode == XL_OBSERVE) {
+        return observe(f, x, bb);
+    }
+    rv = translate(f, x, bb, &ended);
+    if (ended || rv != APR_SUCCESS) {
+        return rv;
     }
     /* What was translated goes at once: no waiting for more input. */
     if (x->mode == XL_STREAM && !APR_BRIGADE_EMPTY(x->out)) {

@@ -6,9 +6,10 @@
  * mod_llm_router: an LLM gateway in httpd's request path.
  *
  * This file only wires things together: the module record, the hooks,
- * the filters, the optional functions and optional hooks other mod_llm
- * modules use. What each piece does is in the file named after it; the
- * request's way through them is in docs/architecture.md.
+ * the filters and the optional functions other mod_llm modules use (the
+ * optional hooks we run are in llm_router_ctx.c). What each piece does
+ * is in the file named after it; the request's way through them is in
+ * docs/architecture.md.
  */
 
 #include "httpd.h"
@@ -19,22 +20,6 @@
 /* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
 #define LLM_ROUTER_MODULE_FILE
 #include "llm_router_private.h"
-
-/* Optional hooks: other modules join them with APR_OPTIONAL_HOOK(llm,
- * <name>, ...) and need not be linked against this one. */
-APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_models_loaded,
-                                    (apr_pool_t *pconf, server_rec *s,
-                                     llm_models_t *models),
-                                    (pconf, s, models), OK, DECLINED)
-APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_request_parsed,
-                                    (request_rec *r, llm_req_ctx_t *ctx),
-                                    (r, ctx), OK, DECLINED)
-APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_provider_chosen,
-                                    (request_rec *r, llm_req_ctx_t *ctx),
-                                    (r, ctx), OK, DECLINED)
-APR_IMPLEMENT_OPTIONAL_HOOK_RUN_ALL(llm, LLM, int, llm_request_done,
-                                    (request_rec *r, llm_req_ctx_t *ctx),
-                                    (r, ctx), OK, DECLINED)
 
 static void register_hooks(apr_pool_t *p)
 {
