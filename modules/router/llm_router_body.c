@@ -7,11 +7,11 @@
  * mod_proxy.
  *
  * The body is read whole (the model to route to is inside it), into one
- * buffer sized from Content-Length when the client sent one: one copy
- * out of the network buckets, none after. The rewritten body goes back
- * through the LLM_BODY input filter as a bucket over memory that lives in
- * r->pool, so mod_proxy_http reads it without another copy (what
- * mod_proxy_http needs of the filter chain for that is in
+ * buffer (llm_buf) sized from Content-Length when the client sent one:
+ * one copy out of the network buckets, none after. The rewritten body
+ * goes back through the LLM_BODY input filter as a bucket over memory
+ * that lives in r->pool, so mod_proxy_http reads it without another
+ * copy (what mod_proxy_http needs of the filter chain for that is in
  * llm_router_proxy.c).
  */
 
@@ -22,6 +22,7 @@
 #include "util_filter.h"
 
 #include "llm_router_private.h"
+#include "llm_buf.h"
 
 /* The status an input filter put in an error bucket, if any. */
 static int error_bucket_status(apr_bucket_brigade *bb)
@@ -70,16 +71,50 @@ static int read_failed(request_rec *r, apr_status_t rv,
                                  "The request body could not be read.");
 }
 
+/* The body's bytes in @a bb into @a b. Returns 1 at its end (EOS), 0
+ * when more is to come, -1 when an error was answered (*rc is then the
+ * handler's return value). */
+static int take_bytes(request_rec *r, apr_bucket_brigade *bb, llm_buf_t *b,
+                      apr_off_t limit, int *rc)
+{
+    apr_bucket *e;
+
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        const char *d;
+        apr_size_t n;
+        apr_status_t rv;
+
+        if (APR_BUCKET_IS_EOS(e)) {
+            return 1;
+        }
+        if (APR_BUCKET_IS_METADATA(e)) {
+            continue;
+        }
+        rv = apr_bucket_read(e, &d, &n, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            *rc = read_failed(r, rv, bb);
+            return -1;
+        }
+        if ((apr_off_t)(b->len + n) > limit) {
+            apr_brigade_cleanup(bb);
+            *rc = too_large(r, limit);
+            return -1;
+        }
+        llm_buf_add(b, d, n);
+    }
+    return 0;
+}
+
 int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
                          apr_size_t *len)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
     apr_off_t expect = 0;
-    apr_size_t cap;
-    apr_size_t used = 0;
-    char *data;
     apr_bucket_brigade *bb;
-    int seen_eos = 0;
+    llm_buf_t b;
+    int end = 0;
+    int rc = OK;
 
     if (cl && (!ap_parse_strict_length(&expect, cl) || expect < 0)) {
         r->connection->keepalive = AP_CONN_CLOSE;
@@ -89,55 +124,26 @@ int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
     if (expect > limit) {
         return too_large(r, limit);
     }
-    cap = cl ? (apr_size_t)expect + 1 : 8192;
-    data = apr_palloc(r->pool, cap);
+    /* With a Content-Length, one allocation at the exact size. */
+    llm_buf_init(&b, r->pool);
+    llm_buf_reserve(&b, cl ? (apr_size_t)expect : 8192);
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    while (!seen_eos) {
+    while (!end) {
         apr_status_t rv = ap_get_brigade(r->input_filters, bb,
                                          AP_MODE_READBYTES, APR_BLOCK_READ,
                                          HUGE_STRING_LEN);
-        apr_bucket *e;
 
         if (rv != APR_SUCCESS) {
             return read_failed(r, rv, bb);
         }
-        for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
-             e = APR_BUCKET_NEXT(e)) {
-            const char *d;
-            apr_size_t n;
-
-            if (APR_BUCKET_IS_EOS(e)) {
-                seen_eos = 1;
-                break;
-            }
-            if (APR_BUCKET_IS_METADATA(e)) {
-                continue;
-            }
-            rv = apr_bucket_read(e, &d, &n, APR_BLOCK_READ);
-            if (rv != APR_SUCCESS) {
-                return read_failed(r, rv, bb);
-            }
-            if ((apr_off_t)(used + n) > limit) {
-                apr_brigade_cleanup(bb);
-                return too_large(r, limit);
-            }
-            if (used + n >= cap) {
-                char *bigger;
-
-                cap = (used + n) * 2 + 1;
-                bigger = apr_palloc(r->pool, cap);
-                memcpy(bigger, data, used);
-                data = bigger;
-            }
-            memcpy(data + used, d, n);
-            used += n;
+        if ((end = take_bytes(r, bb, &b, limit, &rc)) < 0) {
+            return rc;
         }
         apr_brigade_cleanup(bb);
     }
     apr_brigade_destroy(bb);
-    data[used] = '\0';
-    *buf = data;
-    *len = used;
+    *buf = b.data;
+    *len = b.len;
     return OK;
 }
 

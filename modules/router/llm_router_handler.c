@@ -97,12 +97,6 @@ static int is_json_type(const char *ct)
            || (n > 5 && !strncasecmp(ct + n - 5, "+json", 5));
 }
 
-static apr_status_t put_json(void *obj)
-{
-    json_object_put(obj);
-    return APR_SUCCESS;
-}
-
 /* What the client asked of the answer's shape, kept for a translated
  * answer (a provider of the same dialect reads them itself). */
 static void note_client_options(llm_router_req_t *rq, json_object *body)
@@ -157,8 +151,7 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
         return llm_router_send_error_param(r, err.status, err.code,
                                            err.param, err.message);
     }
-    apr_pool_cleanup_register(r->pool, body, put_json,
-                              apr_pool_cleanup_null);
+    llm_json_own(r->pool, body);
     ctx->body = body;
     rq->wire = llm_wire_of_request(rq->endpoint, body);
     ctx->wire = rq->wire;

@@ -21,8 +21,6 @@
  * reported lands in the request context for metrics, limits and audit.
  */
 
-#include <locale.h>
-
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -32,6 +30,7 @@
 
 #include "llm_router_private.h"
 #include "llm_xlate.h"
+#include "llm_buf.h"
 
 /* An answer read whole before it is translated (a whole chat answer, an
  * embeddings answer, an error body) may not be larger. */
@@ -43,16 +42,9 @@
  * flows instead, so that no copy of it is made. */
 #define OBSERVE_KEEP_MAX (256 * 1024)
 
-static apr_status_t put_json(void *obj)
-{
-    json_object_put(obj);
-    return APR_SUCCESS;
-}
-
-static void owned_by_pool(apr_pool_t *p, json_object *o)
-{
-    apr_pool_cleanup_register(p, o, put_json, apr_pool_cleanup_null);
-}
+/* A whole answer read before it is translated starts with room for
+ * this much: most answers fit, in one allocation. */
+#define WHOLE_FIRST (16 * 1024)
 
 /* The canonical form of the client's request, made once. */
 static json_object *canonical(request_rec *r, llm_router_req_t *rq,
@@ -62,7 +54,7 @@ static json_object *canonical(request_rec *r, llm_router_req_t *rq,
         rq->canon = llm_xlate_ingress(r->pool, rq->wire, rq->pub.op,
                                       rq->pub.body, err);
         if (rq->canon) {
-            owned_by_pool(r->pool, rq->canon);
+            llm_json_own(r->pool, rq->canon);
         }
     }
     return rq->canon;
@@ -94,7 +86,7 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     }
     /* model_path, tools the provider cannot take, vLLM's field names. */
     fitted = llm_request_for_provider(src, ctx->model, pr, &text, &len);
-    owned_by_pool(r->pool, fitted);
+    llm_json_own(r->pool, fitted);
     if (src == ctx->body) {
         ctx->body_sent = text;
         ctx->body_sent_len = len;
@@ -104,7 +96,7 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     if (!out) {
         return -1;
     }
-    owned_by_pool(r->pool, out);
+    llm_json_own(r->pool, out);
     llm_xlate_fit_provider(out, pr->api_type);
     ctx->body_sent = llm_xlate_json_text(r->pool, out);
     ctx->body_sent_len = strlen(ctx->body_sent);
@@ -142,9 +134,7 @@ typedef struct {
                                     it flows, by tok */
     json_tokener *tok;
     json_object *whole;          /* ... once complete */
-    char *buf;                   /* a whole answer, read so far */
-    apr_size_t len;
-    apr_size_t cap;
+    llm_buf_t kept;              /* a whole answer, read so far */
     int too_big;
     int started;
     int blocked;                 /* the answer filter refused the answer */
@@ -358,33 +348,23 @@ static void decide(request_rec *r, xl_ctx_t *x)
 
 static void keep(xl_ctx_t *x, const char *data, apr_size_t len)
 {
-    if (x->too_big || x->len + len > WHOLE_MAX) {
+    if (x->too_big || x->kept.len + len > WHOLE_MAX) {
         x->too_big = 1;
         return;
     }
-    if (x->len + len > x->cap) {
-        apr_size_t cap = x->cap ? x->cap * 2 : 16384;
-        char *buf;
-
-        while (cap < x->len + len) {
-            cap *= 2;
-        }
-        buf = apr_palloc(x->pool, cap);
-        if (x->len) {
-            memcpy(buf, x->buf, x->len);
-        }
-        x->buf = buf;
-        x->cap = cap;
+    if (!x->kept.cap) {
+        llm_buf_reserve(&x->kept, WHOLE_FIRST);
     }
-    memcpy(x->buf + x->len, data, len);
-    x->len += len;
+    llm_buf_add(&x->kept, data, len);
 }
 
 /* The provider's error, in the client's dialect, with its status. */
 static void finish_error(request_rec *r, xl_ctx_t *x)
 {
-    const char *msg = x->len ? llm_error_message_of(r->pool, x->buf, x->len)
-                             : NULL;
+    const char *msg = x->kept.len ? llm_error_message_of(r->pool,
+                                                         x->kept.data,
+                                                         x->kept.len)
+                                  : NULL;
     const char *body;
 
     if (!msg) {
@@ -401,7 +381,7 @@ static void finish_embeddings(request_rec *r, xl_ctx_t *x)
 {
     llm_router_req_t *rq = x->rq;
     json_object *o = x->too_big ? NULL
-                     : llm_xlate_parse_any(x->buf, x->len);
+                     : llm_xlate_parse_any(x->kept.data, x->kept.len);
     const char *body = NULL;
 
     if (o) {
@@ -431,8 +411,8 @@ static void finish_whole(request_rec *r, xl_ctx_t *x)
         to_encoder(x, &ev);
     }
     else {
-        llm_decode_body(r->pool, x->rq->provider_wire, x->buf, x->len,
-                        to_encoder, x);
+        llm_decode_body(r->pool, x->rq->provider_wire, x->kept.data,
+                        x->kept.len, to_encoder, x);
     }
 }
 
@@ -447,24 +427,15 @@ static apr_status_t usage_event(void *baton, const llm_event_t *ev)
 }
 
 /* A large whole answer, parsed as its buckets pass: no copy of it is
- * made. json-c runs on the thread's "C" locale (see llm_request_parse). */
+ * made. */
 static void observe_whole(xl_ctx_t *x, const char *data, apr_size_t len)
 {
-    locale_t c_locale;
-    locale_t old;
-
     if (!x->tok || x->whole || !len) {
         return;
     }
-    c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
-    old = c_locale ? uselocale(c_locale) : (locale_t)0;
-    x->whole = json_tokener_parse_ex(x->tok, data, (int)len);
-    if (old) {
-        uselocale(old);
-    }
+    x->whole = llm_json_parse_ex(x->tok, data, len);
     if (x->whole) {
-        apr_pool_cleanup_register(x->pool, x->whole, put_json,
-                                  apr_pool_cleanup_null);
+        llm_json_own(x->pool, x->whole);
     }
     if (x->whole || json_tokener_get_error(x->tok) != json_tokener_continue) {
         /* Done, or not JSON (nothing to learn): the tokener is free. */
@@ -482,20 +453,20 @@ static void observe_data(xl_ctx_t *x, apr_bucket_brigade *bb, apr_bucket *e,
     if (x->parsing) {
         observe_whole(x, data, len);
     }
-    else if (!x->len && !x->span && next != APR_BRIGADE_SENTINEL(bb)
+    else if (!x->kept.len && !x->span && next != APR_BRIGADE_SENTINEL(bb)
              && APR_BUCKET_IS_EOS(next)) {
         x->span = data;         /* all of it, alive until the EOS */
         x->span_len = len;
     }
-    else if (x->span || x->len + len > OBSERVE_KEEP_MAX) {
+    else if (x->span || x->kept.len + len > OBSERVE_KEEP_MAX) {
         /* Too large to keep (or a bucket after the one read in place,
          * which an EOS follows: never): parse as it flows from here. */
         x->parsing = 1;
         x->tok = llm_json_tokener_take();
         apr_pool_cleanup_register(x->pool, x, give_tokener,
                                   apr_pool_cleanup_null);
-        observe_whole(x, x->span ? x->span : x->buf,
-                      x->span ? x->span_len : x->len);
+        observe_whole(x, x->span ? x->span : x->kept.data,
+                      x->span ? x->span_len : x->kept.len);
         observe_whole(x, data, len);
     }
     else {
@@ -512,10 +483,11 @@ static void finish_observe(request_rec *r, xl_ctx_t *x)
         llm_decode_object(r->pool, x->rq->provider_wire, x->whole,
                           usage_event, x);
     }
-    else if (!x->parsing && (x->span || x->len)) {
+    else if (!x->parsing && (x->span || x->kept.len)) {
         llm_answer_usage(r->pool, x->rq->provider_wire,
-                         x->span ? x->span : x->buf,
-                         x->span ? x->span_len : x->len, &x->rq->pub.usage);
+                         x->span ? x->span : x->kept.data,
+                         x->span ? x->span_len : x->kept.len,
+                         &x->rq->pub.usage);
     }
 }
 
@@ -552,8 +524,10 @@ static void finish_collect(request_rec *r, xl_ctx_t *x)
     llm_router_req_t *rq = x->rq;
 
     if (r->status >= 400) {
-        const char *msg = x->len ? llm_error_message_of(r->pool, x->buf,
-                                                        x->len) : NULL;
+        const char *msg = x->kept.len ? llm_error_message_of(r->pool,
+                                                             x->kept.data,
+                                                             x->kept.len)
+                                      : NULL;
 
         rq->collect_status = r->status;
         rq->collect_error = msg ? msg : apr_psprintf(r->pool,
@@ -564,8 +538,8 @@ static void finish_collect(request_rec *r, xl_ctx_t *x)
         llm_decoder_end(x->dec, collect_event, x);
     }
     else {
-        llm_decode_body(r->pool, rq->provider_wire, x->buf, x->len,
-                        collect_event, x);
+        llm_decode_body(r->pool, rq->provider_wire, x->kept.data,
+                        x->kept.len, collect_event, x);
     }
 }
 
@@ -777,6 +751,7 @@ ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
     x->r = r;
     x->rq = rq;
     x->pool = r->pool;
+    llm_buf_init(&x->kept, r->pool);
     x->mode = same ? XL_OBSERVE : XL_UNDECIDED;
     rq->translating = !same;
     return ap_add_output_filter(LLM_XLATE_FILTER, x, r, r->connection);
