@@ -260,15 +260,15 @@ static int no_provider(request_rec *r, const llm_model_t *model, int any)
 }
 
 /* One attempt at one provider chosen by the method among @a cand. */
-static int attempt_one(request_rec *r, llm_router_req_t *rq,
-                       const llm_balance_method_t *method,
-                       llm_provider_t **cand, int n, int may_retry,
-                       llm_attempt_t **last)
+static llm_attempt_end_e attempt_one(request_rec *r, llm_router_req_t *rq,
+                                     const llm_balance_method_t *method,
+                                     llm_provider_t **cand, int n,
+                                     int may_retry, llm_attempt_t **last)
 {
     llm_req_ctx_t *ctx = &rq->pub;
     llm_attempt_t *at = apr_array_push(ctx->attempts);
+    llm_attempt_end_e end;
     int i;
-    int rc;
 
     memset(at, 0, sizeof(*at));
     ctx->attempt = at;
@@ -276,25 +276,49 @@ static int attempt_one(request_rec *r, llm_router_req_t *rq,
     if (i < 0 || i >= n) {
         ctx->attempts->nelts--;
         ctx->attempt = *last;
-        return DECLINED;
+        return LLM_ATTEMPT_NOT_CHOSEN;
     }
     at->provider = cand[i];
     apr_table_setn(r->notes, LLM_NOTE_PROVIDER, at->provider->id);
     apr_table_setn(r->subprocess_env, LLM_ENV_PROVIDER, at->provider->id);
     llm_run_llm_provider_chosen(r, ctx);
-    rc = llm_router_attempt(r, rq, at, may_retry);
+    end = llm_router_attempt(r, rq, at, may_retry);
     if (method->release) {
         method->release(r, ctx->model, at);
     }
     *last = at;
-    return rc;
+    return end;
+}
+
+/* The handler's return value once the attempts are over: the last one
+ * decides, and only a failure with nothing sent leaves an answer to
+ * write (a refusal was answered when it was found). @a any: whether a
+ * provider of the model serves this API at all, for a 503's words. */
+static int after_attempts(request_rec *r, llm_router_req_t *rq,
+                          llm_attempt_end_e end, llm_attempt_t *last,
+                          int any)
+{
+    switch (end) {
+    case LLM_ATTEMPT_ANSWERED:
+        return OK;
+    case LLM_ATTEMPT_REFUSED:
+    case LLM_ATTEMPT_ABANDONED:
+        return DONE;
+    case LLM_ATTEMPT_FAILED:
+        return llm_router_answer_failure(r, last);
+    case LLM_ATTEMPT_NOT_CHOSEN:
+    default:
+        return last ? llm_router_answer_failure(r, last)
+                    : no_provider(r, rq->pub.model, any);
+    }
 }
 
 /* Providers are tried one after another until one answers, for at most
  * LLMRouterMaxAttempts attempts: a provider that cannot be reached, breaks
  * the connection, stays silent, or answers 429/5xx before anything went
  * to the client makes way for the next untried one. The last attempt's
- * answer, whatever it is, goes to the client. */
+ * answer, whatever it is, goes to the client; a request that cannot be
+ * put in a provider's dialect is refused then and there, once. */
 static int route(request_rec *r, llm_router_req_t *rq)
 {
     llm_req_ctx_t *ctx = &rq->pub;
@@ -306,7 +330,7 @@ static int route(request_rec *r, llm_router_req_t *rq)
                                        * (model->providers->nelts
                                           + model->providers_sleep->nelts));
     llm_attempt_t *last = NULL;
-    int rc = DECLINED;
+    llm_attempt_end_e end = LLM_ATTEMPT_NOT_CHOSEN;
     int k;
 
     for (k = 0; k < max; k++) {
@@ -317,22 +341,16 @@ static int route(request_rec *r, llm_router_req_t *rq)
         if (n == 0) {
             break;
         }
-        rc = attempt_one(r, rq, method, cand, n, more, &last);
-        if (rc != LLM_ATTEMPT_FAILED) {
+        end = attempt_one(r, rq, method, cand, n, more, &last);
+        if (end != LLM_ATTEMPT_FAILED) {
             break;
         }
         tried[last->provider->slot] = 1;
     }
     apr_table_setn(r->notes, LLM_NOTE_ATTEMPTS,
                    apr_itoa(r->pool, ctx->attempts->nelts));
-    if (rc == LLM_ATTEMPT_FAILED || (rc == DECLINED && last)) {
-        return llm_router_answer_failure(r, last);
-    }
-    if (rc == DECLINED) {
-        return no_provider(r, model,
-                           candidates(rq, model, tried, cand, 1) > 0);
-    }
-    return rc;
+    return after_attempts(r, rq, end, last,
+                          last ? 0 : candidates(rq, model, tried, cand, 1) > 0);
 }
 
 /* A built-in endpoint: its upstream request(s) built from the prompt

@@ -105,6 +105,26 @@ typedef struct {
     const char *collect_error;          /* ... and message */
 } llm_router_req_t;
 
+/* What one attempt at one provider came to, for the loop that makes
+ * them (route() in llm_router_handler.c). Not a handler's return value:
+ * httpd's OK, DONE and DECLINED and the HTTP statuses mean other things
+ * (DONE, -2, once stood for "failed" too, so that a request already
+ * refused and answered was taken for a failed provider and the next
+ * provider's answer appended). The values lie above every HTTP status,
+ * so that one passed where the other is expected cannot pass for it. */
+typedef enum {
+    LLM_ATTEMPT_ANSWERED = 1000,    /* the provider's answer went to the
+                                       client (any status) */
+    LLM_ATTEMPT_REFUSED,            /* the request cannot be made for
+                                       this provider; the client has its
+                                       error: no further attempt */
+    LLM_ATTEMPT_ABANDONED,          /* the client went away */
+    LLM_ATTEMPT_FAILED,             /* nothing reached the client;
+                                       at->outcome says why; another
+                                       provider may be tried */
+    LLM_ATTEMPT_NOT_CHOSEN          /* the balance method chose none */
+} llm_attempt_end_e;
+
 /* llm_router_ctx.c: the request's context, and the optional hooks that
  * hand it to other modules. Every file reads the context through it. */
 llm_router_req_t *llm_router_req_create(request_rec *r,
@@ -205,9 +225,8 @@ ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
 
 /* llm_router_proxy.c: one attempt through mod_proxy, and every use of
  * mod_proxy's internals (workers, notes, its input-filter needs). */
-#define LLM_ATTEMPT_FAILED (-2)
-int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, int may_retry);
+llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
+                                     llm_attempt_t *at, int may_retry);
 int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
 void llm_router_forget_answer(request_rec *r);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);

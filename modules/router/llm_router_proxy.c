@@ -306,10 +306,11 @@ static void log_failure(request_rec *r, const llm_model_t *model,
                   retrying ? "; trying another provider" : "");
 }
 
-/* OK: the answer went to the client; DONE: the client went away;
- * LLM_ATTEMPT_FAILED: nothing reached the client, at->outcome says why. */
-static int finish(request_rec *r, const llm_model_t *model,
-                  llm_attempt_t *at, const watch_ctx_t *w, int status)
+/* What the exchange came to, from mod_proxy's @a status and what
+ * LLM_UPSTREAM saw; at->outcome says why for the balance method. */
+static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
+                                llm_attempt_t *at, const watch_ctx_t *w,
+                                int status)
 {
     if (w->passed) {
         at->outcome = r->connection->aborted ? LLM_OUTCOME_ABORTED
@@ -323,7 +324,7 @@ static int finish(request_rec *r, const llm_model_t *model,
                           "%s: provider %s failed after the response "
                           "began (%d)", r->uri, at->provider->id, status);
         }
-        return OK;
+        return LLM_ATTEMPT_ANSWERED;
     }
     at->outcome = w->withheld ? LLM_OUTCOME_HTTP_ERROR
                               : classify(r, w, status);
@@ -331,7 +332,7 @@ static int finish(request_rec *r, const llm_model_t *model,
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(01032)
                       "%s: client went away before provider %s answered",
                       r->uri, at->provider->id);
-        return DONE;
+        return LLM_ATTEMPT_ABANDONED;
     }
     at->failed_over = w->may_retry;
     log_failure(r, model, at, w->may_retry);
@@ -429,8 +430,9 @@ static int went_stale(request_rec *r, llm_router_req_t *rq,
            && !apr_table_get(r->notes, "proxy_timedout");
 }
 
-/* The request in the provider's dialect (OK), or the client told why
- * it cannot be (the request's fault, not the provider's). */
+/* The request in the provider's dialect, or the client told why it
+ * cannot be: the request's fault, not the provider's, so no other
+ * provider is tried and the method hears of no failure. */
 static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
                    const char **url)
 {
@@ -438,18 +440,16 @@ static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
 
     if (llm_router_upstream_request(r, rq, at->provider, url, &err) != OK) {
         at->outcome = LLM_OUTCOME_OK;
-        return llm_router_send_error_param(r, err.status, err.code,
-                                           err.param, err.message);
+        llm_router_send_error_param(r, err.status, err.code, err.param,
+                                    err.message);
+        return 0;
     }
     prepare_headers(r, at->provider, rq->provider_wire);
-    return OK;
+    return 1;
 }
 
-/* OK: the answer went to the client; DONE: it was answered otherwise or
- * the client went away; LLM_ATTEMPT_FAILED: nothing reached the client,
- * at->outcome says why. */
-int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                       llm_attempt_t *at, int may_retry)
+llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
+                                     llm_attempt_t *at, int may_retry)
 {
     proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
                                                  &proxy_module);
@@ -467,8 +467,8 @@ int llm_router_attempt(request_rec *r, llm_router_req_t *rq,
         at->outcome = LLM_OUTCOME_REFUSED;
         return LLM_ATTEMPT_FAILED;
     }
-    if ((status = prepare(r, rq, at, &url)) != OK) {
-        return status;
+    if (!prepare(r, rq, at, &url)) {
+        return LLM_ATTEMPT_REFUSED;
     }
     watch(w, rq, at, may_retry);
     status = exchange(r, rq, at, worker, pc, url, w);

@@ -167,6 +167,8 @@ static apr_status_t block_answer(xl_ctx_t *x, const char *why)
     ctx->guard_reason = apr_pstrcat(x->pool, "answer:", why ? why : "?",
                                     NULL);
     ctx->error_code = "content_blocked";
+    /* For the access log: a stream's status went out already. */
+    apr_table_setn(x->r->notes, LLM_NOTE_ERROR, "content_blocked");
     ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, x->r, LLMLOGNO(01043)
                   "%s: model %s: the answer was blocked by %s", x->r->uri,
                   ctx->model_name, x->block_why);
@@ -557,7 +559,7 @@ static void answer_blocked(request_rec *r, xl_ctx_t *x)
     r->status_line = NULL;
     apr_brigade_cleanup(x->out);
     emit(x, body, strlen(body));
-    x->rq->pub.error_code = "content_blocked";
+    llm_router_note_error(r, x->rq, HTTP_FORBIDDEN, "content_blocked", msg);
 }
 
 /* The provider's answer is over (EOS, or a broken connection). */

@@ -13,6 +13,7 @@ use Exporter 'import';
 
 our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
+                 access_line_matching
                  free_port start_httpd stop_httpd stream_request);
 
 # Test::More's diag, which Apache::Test does not export.
@@ -101,6 +102,21 @@ sub access_line {
     }
     $access_seen{$model} = @l;
     return $l[-1] // '';
+}
+
+# The access-log line that matches $re (a request tagged with a query
+# string of its own, say), waiting a little for httpd to write it; ''
+# when none comes.
+sub access_line_matching {
+    my $re = shift;
+    for (1 .. 40) {
+        open my $fh, '<',
+            Apache::Test::vars('serverroot') . '/logs/llm_access_log';
+        my @l = grep { $_ =~ $re } <$fh>;
+        return $l[-1] if @l;
+        select undef, undef, undef, 0.05;
+    }
+    return '';
 }
 
 # Start another httpd (a second gateway node, a prefork server...) in

@@ -21,7 +21,9 @@ for my $path ('/version', '/api/version') {
     ok $d && $d->{version} =~ /^\d+\.\d+\.\d+$/;
 }
 
-my @active = ('mock-chat', 'mock-tools', 'mock-embed', 'ollama-chat',
+my @active = ('mixed-chat', 'mixed-chat-vllm-first', 'mixed-embed',
+              'gone-one', 'gone-two', 'gone-three', 'reset-two', 'hang-one',
+              'mock-chat', 'mock-tools', 'mock-embed', 'ollama-chat',
               'ollama-embed', 'claude-chat', 'vllm-tools', 'slow-model',
               'hang-model', 'reset-model', 'dead-model', 'anthropic-only',
               'sleepy-model', 'flaky-model', 'overloaded-model',
