@@ -12,6 +12,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "apr_base64.h"
 
@@ -148,10 +149,48 @@ static json_object *base64_of_vector(apr_pool_t *p, json_object *vec)
     return json_object_new_string(out);
 }
 
+/* RFC 8259's number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][-+]?[0-9]+)? */
+static int json_number(const char *s)
+{
+    s += *s == '-';
+    if (*s == '0') {
+        s++;
+    }
+    else if (apr_isdigit(*s)) {
+        while (apr_isdigit(*s)) {
+            s++;
+        }
+    }
+    else {
+        return 0;
+    }
+    if (*s == '.') {
+        if (!apr_isdigit(*++s)) {
+            return 0;
+        }
+        while (apr_isdigit(*s)) {
+            s++;
+        }
+    }
+    if (*s == 'e' || *s == 'E') {
+        s++;
+        s += *s == '-' || *s == '+';
+        if (!apr_isdigit(*s)) {
+            return 0;
+        }
+        while (apr_isdigit(*s)) {
+            s++;
+        }
+    }
+    return *s == '\0';
+}
+
 /* A vector a client can be given: an array of numbers that float32
  * holds (what every API's vectors are; JSON has no NaN or Infinity, and
  * base64 is of float32). An upstream's "embedding" may be anything: a
- * number, an object, base64 of NaNs. */
+ * number, an object, base64 of NaNs. Its numbers are passed on as the
+ * upstream wrote them (json-c keeps a double's text), but json-c also
+ * reads "00.5" and "1.", which are not JSON: those are written anew. */
 static int usable_vector(json_object *v)
 {
     size_t n, i;
@@ -168,6 +207,10 @@ static int usable_vector(json_object *v)
              && !llm_json_is(x, json_type_double))
             || !isfinite(d = json_object_get_double(x)) || fabs(d) > FLT_MAX) {
             return 0;
+        }
+        if (llm_json_is(x, json_type_double) && json_object_get_userdata(x)
+            && !json_number(json_object_get_userdata(x))) {
+            json_object_set_serializer(x, NULL, NULL, NULL);
         }
     }
     return 1;

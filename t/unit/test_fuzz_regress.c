@@ -289,6 +289,24 @@ static void test_embeddings_vectors(void)
     like(out, "\"embeddings\":[[1.0,2.0]]", "base64 of 1 and 2 still reads");
 }
 
+/* fuzz_event: an Ollama answer's vector [00.50,25] reached an OpenAI
+ * client as "[00.50,25]": json-c reads numbers JSON does not allow and
+ * writes a double back as it was written. Such numbers are written
+ * anew; the others stay as the upstream wrote them. */
+static void test_embeddings_number_text(void)
+{
+    const char *in = "{\"embedding\":[00.50,1.,0.0123,-0,25,1E+2]}";
+    json_object *o = llm_json_parse(in, strlen(in));
+    const char *out = o ? llm_embeddings_response_ex(
+                              pool, LLM_WIRE_OLLAMA_GENERATE,
+                              LLM_WIRE_OPENAI_CHAT, o, "m", NULL, NULL)
+                        : NULL;
+
+    like(out, "\"embedding\":[0.5,1.0,0.0123,0,25,1E+2]",
+         "00.50 and 1. are written as JSON, the rest as they came");
+    json_object_put(o);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -301,6 +319,7 @@ int main(void)
     test_anthropic_usage_sum();
     test_usage_total_sum();
     test_embeddings_vectors();
+    test_embeddings_number_text();
 
     apr_pool_destroy(pool);
     return tap_done();
