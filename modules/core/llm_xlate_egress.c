@@ -286,13 +286,17 @@ static void ollama_common(json_object *canon, json_object *out)
                                && json_object_get_boolean(stream)));
 }
 
-/* Arguments (a JSON text) -> the object Ollama and Anthropic take. */
+/* Arguments (a JSON text) -> the object Ollama and Anthropic take. The
+ * text is a string of the client's body, which the door's check did not
+ * read as JSON: it is checked here, since json-c would take "00.5" or
+ * NaN and write them back as they came, into a body that is not JSON. */
 static json_object *args_object(apr_pool_t *p, json_object *fn,
                                 const char *param, llm_error_t *err)
 {
     json_object *args = get(fn, "arguments");
+    llm_json_check_t check;
     const char *text;
-    json_object *obj;
+    json_object *obj = NULL;
 
     if (llm_json_is(args, json_type_object)) {
         return json_object_get(args);
@@ -302,7 +306,12 @@ static json_object *args_object(apr_pool_t *p, json_object *fn,
     if (!*text) {
         return json_object_new_object();
     }
-    obj = llm_xlate_parse_any(text, strlen(text));
+    if (llm_json_check(p, text, strlen(text), 0, &check) == 0
+        && (obj = llm_xlate_parse_any(text, strlen(text)))
+        && llm_json_settle(obj, &check) < 0) {
+        json_object_put(obj);           /* a repeated key */
+        obj = NULL;
+    }
     if (!llm_json_is(obj, json_type_object)) {
         json_object_put(obj);
         unusable(p, err, param, "The arguments of tool call '%s' are not a "

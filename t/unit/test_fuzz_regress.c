@@ -307,6 +307,43 @@ static void test_embeddings_number_text(void)
     json_object_put(o);
 }
 
+/* fuzz_xlate: an assistant's tool call whose arguments text was
+ * {"x":00.5} went to Anthropic and Ollama as the object {"x":00.5}:
+ * json-c reads it and writes the number back as it came, so the body
+ * sent was not JSON. The arguments text is now checked as the door
+ * checks a body: not JSON, 422. */
+static void test_tool_arguments_text(void)
+{
+    static const char *const bad[] = {
+        "{\\\"x\\\":00.5}", "{\\\"x\\\":NaN}", "{\\\"x\\\":1,}",
+        "{\\\"x\\\":1,\\\"x\\\":2}"
+    };
+    llm_error_t err;
+    json_object *out;
+    size_t i;
+    int refused = 0;
+
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out = to_anthropic(apr_pstrcat(pool,
+            "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":"
+            "\"hi\"},{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c1\","
+            "\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":"
+            "\"", bad[i], "\"}}]}]}", NULL), &err);
+        refused += out == NULL && err.status == 422;
+        json_object_put(out);
+    }
+    is_int(refused, 4, "arguments with 00.5, NaN, a trailing comma or a "
+           "repeated key: 422");
+    out = to_anthropic("{\"model\":\"m\",\"messages\":[{\"role\":\"user\","
+                       "\"content\":\"hi\"},{\"role\":\"assistant\","
+                       "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+                       "\"function\":{\"name\":\"f\",\"arguments\":"
+                       "\"{\\\"x\\\":0.5}\"}}]}]}", &err);
+    like(out ? json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN)
+             : NULL, "\"input\":{\"x\":0.5}", "arguments that are JSON pass");
+    json_object_put(out);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -320,6 +357,7 @@ int main(void)
     test_usage_total_sum();
     test_embeddings_vectors();
     test_embeddings_number_text();
+    test_tool_arguments_text();
 
     apr_pool_destroy(pool);
     return tap_done();
