@@ -217,17 +217,10 @@ static void test_anthropic_usage_sum(void)
 /* fuzz_event (UBSan): "signed integer overflow: 9223372036854775807 + 5"
  * in llm_event.c (llm_dec_usage: total = prompt + completion), and the
  * same sum in llm_event_util.c (llm_usage_merge), for an answer whose
- * usage has no total_tokens. Both are outside what the fuzzing work may
- * change: the sums should stop at INT64_MAX as llm_event_anthropic.c's
- * does. Not run under the sanitizers, which would stop the test there
- * (t/fuzz/run compiles the two files without that check meanwhile). */
+ * usage has no total_tokens. The sums stop at INT64_MAX now
+ * (llm_count_add). */
 static void test_usage_total_sum(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
-    tap_n++;
-    printf("ok %d - # SKIP a signed overflow stops the sanitizer build "
-           "(TODO llm_event.c, llm_event_util.c)\n", tap_n);
-#else
     llm_usage_t u = usage_of_body(LLM_WIRE_OPENAI_CHAT,
         "{\"id\":\"x\",\"object\":\"chat.completion\",\"created\":1,"
         "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":"
@@ -235,10 +228,8 @@ static void test_usage_total_sum(void)
         "\"usage\":{\"prompt_tokens\":" HUGE_COUNT ",\"completion_tokens\""
         ":5}}");
 
-    todo(u.total_tokens == APR_INT64_MAX,
-         "prompt INT64_MAX + completion 5: total stops at INT64_MAX",
-         "llm_event.c and llm_event_util.c: the sum overflows");
-#endif
+    ok(u.total_tokens == APR_INT64_MAX,
+       "prompt INT64_MAX + completion 5: total stops at INT64_MAX");
 }
 
 /* An OpenAI embeddings answer as a client of @a to (with @a format) is
@@ -344,6 +335,29 @@ static void test_tool_arguments_text(void)
     json_object_put(out);
 }
 
+/* ------------------------------------------------------------------ */
+/* Known bugs (TODO)                                                   */
+/* ------------------------------------------------------------------ */
+
+/* fuzz_event: an Ollama answer's tool call with the arguments
+ * {"x":00.5,"y":1.} reached an Anthropic client as
+ * "input":{"x":00.5,"y":1.}, which is not JSON (an Ollama client too).
+ * llm_json_args (llm_json.c) reads an upstream's arguments text with
+ * json-c, which takes such numbers and writes them back as they came.
+ * It should check the text as the door does (llm_json_check) and take
+ * one that is not JSON as it takes one that is not an object: {}. */
+static void test_args_object_is_json(void)
+{
+    json_object *o = llm_json_args("{\"x\":00.5,\"y\":1.}");
+    const char *text = json_object_to_json_string_ext(
+                           o, JSON_C_TO_STRING_PLAIN);
+
+    todo(!strstr(text, "00.5") && !strstr(text, "1.}"),
+         "arguments that are not JSON do not come out as they went in",
+         "llm_json.c: llm_json_args keeps json-c's reading");
+    json_object_put(o);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -358,6 +372,7 @@ int main(void)
     test_embeddings_vectors();
     test_embeddings_number_text();
     test_tool_arguments_text();
+    test_args_object_is_json();
 
     apr_pool_destroy(pool);
     return tap_done();
