@@ -13,6 +13,7 @@
  */
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -222,6 +223,12 @@ static const char *opt_weight(loader_t *ld, json_object *o, const char *jp,
                                  type_name(v)));
     }
     *out = json_object_get_double(v);
+    /* json-c reads NaN, which no clamp catches (every comparison with it
+     * is false) and which would make a weighted choice meaningless. */
+    if (isnan(*out)) {
+        return fail(ld, path_key(ld->p, jp, "weight"),
+                    "must be a number, not NaN");
+    }
     if (*out < 0.0) {
         *out = 0.0;
     }

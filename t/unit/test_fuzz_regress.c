@@ -20,6 +20,7 @@
 
 #include "llm_event.h"
 #include "llm_json.h"
+#include "llm_models.h"
 #include "llm_request.h"
 #include "llm_xlate.h"
 #include "tap.h"
@@ -335,6 +336,21 @@ static void test_tool_arguments_text(void)
     json_object_put(out);
 }
 
+/* fuzz_models: a provider's "weight": NaN loaded as NaN, which the
+ * clamp to [0,1] does not catch and a weighted choice cannot use. */
+static void test_models_nan_weight(void)
+{
+    const char *json = "{\"g\":{\"m\":{\"providers\":[{\"id\":\"a\","
+                       "\"api_host\":\"http://h\",\"api_type\":\"vllm\","
+                       "\"weight\":NaN}]}},\"active_models\":{\"g\":[\"m\"]}}";
+    llm_models_t *m = NULL;
+    const char *err = llm_models_parse(pool, "models.json", json,
+                                       strlen(json), &m);
+
+    is_str(err, "models.json: $.g.m.providers[0].weight: must be a number, "
+           "not NaN", "a NaN weight is refused, with where it is");
+}
+
 /* ------------------------------------------------------------------ */
 /* Known bugs (TODO)                                                   */
 /* ------------------------------------------------------------------ */
@@ -372,6 +388,7 @@ int main(void)
     test_embeddings_vectors();
     test_embeddings_number_text();
     test_tool_arguments_text();
+    test_models_nan_weight();
     test_args_object_is_json();
 
     apr_pool_destroy(pool);
