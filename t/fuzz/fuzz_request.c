@@ -5,7 +5,8 @@
 /*
  * A fuzz target for the door: a request body as the router takes it
  * (llm_router_handler.c), on the route its first byte picks
- * (fuzz_routes[] in fuzz.h). The rest of the input is the body:
+ * (fuzz_routes[] in fuzz.h). The rest of the input is the body (a
+ * first byte of 0xff: the rest is "prefix\npath", for the route table):
  *
  *   llm_request_parse -> llm_wire_of_request ->
  *   llm_request_validate_endpoint (each dialect's rules, the built-ins')
@@ -14,6 +15,9 @@
  *   llm_builtin_response with the prompt library of prompts/).
  *
  * Properties (a violation abort()s, naming it):
+ *   - the route found for a path is the one whose route it is (under
+ *     the prefix when the route is prefixed), and such a path is in the
+ *     gateway's namespace;
  *   - a refusal has a 4xx status, a code and a message, and its error
  *     body in the route's dialect is a JSON object;
  *   - a parse that succeeds was given JSON (RFC 8259: t/fuzz/fuzz.h has
@@ -306,6 +310,45 @@ done:
     json_object_put(body);
 }
 
+/* The route table: "prefix\npath" (both made NUL-free). */
+static void run_route(apr_pool_t *p, const char *buf, size_t len)
+{
+    const char *nl = memchr(buf, '\n', len);
+    const char *prefix, *path;
+    const llm_endpoint_t *e;
+
+    if (!nl) {
+        return;
+    }
+    prefix = apr_pstrmemdup(p, buf, (apr_size_t)(nl - buf));
+    path = apr_pstrmemdup(p, nl + 1, len - (size_t)(nl - buf) - 1);
+    if (strlen(prefix) != (size_t)(nl - buf)
+        || strlen(path) != len - (size_t)(nl - buf) - 1) {
+        return;                 /* httpd's URIs have no NUL */
+    }
+    e = llm_endpoint_find(prefix, path);
+    if (!e) {
+        return;
+    }
+    if (e->info == LLM_INFO_MODEL) {
+        FUZZ_CHECK(!strncmp(path, "/v1/models/", 11) && path[11],
+                   "endpoint_find: /v1/models/{id} has an id");
+    }
+    else if (e->prefixed) {
+        FUZZ_CHECK(*prefix && !strncmp(path, prefix, strlen(prefix))
+                   && !strcmp(path + strlen(prefix), e->route),
+                   "endpoint_find: a prefixed route is under the prefix");
+    }
+    else {
+        FUZZ_CHECK(!strcmp(path, e->route), "endpoint_find: the route");
+    }
+    FUZZ_CHECK(e->route[0] == '/' && e->name && e->method,
+               "endpoint_find: a route with a name and a method");
+    FUZZ_CHECK(!strcmp(path, "/") || llm_endpoint_in_namespace(prefix, path)
+               || !e->prefixed,
+               "endpoint_find: a prefixed route is in the namespace");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     apr_pool_t *p;
@@ -326,7 +369,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     memcpy(buf, data + 1, size - 1);
-    run(p, fuzz_endpoint(data[0]), buf, size - 1);
+    if (data[0] == 0xff) {
+        run_route(p, buf, size - 1);
+    }
+    else {
+        run(p, fuzz_endpoint(data[0]), buf, size - 1);
+    }
     free(buf);
     apr_pool_destroy(p);
     return 0;
