@@ -77,6 +77,9 @@ typedef struct {
 int llm_json_check(apr_pool_t *p, const char *buf, apr_size_t len,
                    apr_size_t max_objects, llm_json_check_t *out);
 
+/* @a p NULL: integers beyond 64 bits are not noted (llm_json_settle
+ * then only finds repeated keys). */
+
 /** After json-c parsed a text that passed llm_json_check: put back the
  *  integers beyond 64 bits as the client wrote them (json-c saturates
  *  them), and say whether a key was repeated in an object (json-c keeps

@@ -249,6 +249,9 @@ static void note_big_integer(scan_t *sc, apr_size_t start)
 {
     llm_json_big_t *big;
 
+    if (!sc->pool) {
+        return;                 /* the caller does not want them */
+    }
     if (!sc->out->big) {
         sc->out->big = apr_array_make(sc->pool, 2, sizeof(llm_json_big_t));
     }
