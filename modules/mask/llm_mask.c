@@ -44,6 +44,8 @@ typedef struct {
     apr_uint64_t quick;         /* its bit in the features' quick, or 0 */
     apr_uint64_t near;          /* its bit in the features' near, or 0 */
     apr_uint64_t mark;          /* its bit in the features' marks */
+    apr_size_t reach;           /* the longest span of the enabled rules
+                                   that share its anchor */
     pcre2_code *code;           /* NULL until compiled, or disabled */
 } rule_t;
 
@@ -338,6 +340,33 @@ static apr_status_t compile_rule(llm_mask_ruleset_t *rs, rule_t *rule,
     return APR_SUCCESS;
 }
 
+static int same_anchor(const llm_mask_anchor_t *a, const llm_mask_anchor_t *b)
+{
+    return !strcmp(a->bytes, b->bytes)
+           && (a->literal == b->literal
+               || (a->literal && b->literal
+                   && !strcmp(a->literal, b->literal)));
+}
+
+/* How far the features of a piece of a long cluster read on: as far as
+ * the longest match of the rules that share the cluster's anchor. */
+static void compile_reach(llm_mask_ruleset_t *rs)
+{
+    rule_t *rules = (rule_t *)rs->rules->elts;
+    int i, j;
+
+    for (i = 0; i < rs->rules->nelts; i++) {
+        rules[i].reach = 0;
+        for (j = 0; rules[i].anchor && j < rs->rules->nelts; j++) {
+            if (rules[j].enabled && rules[j].anchor
+                && same_anchor(rules[i].anchor, rules[j].anchor)
+                && (apr_size_t)rules[j].anchor->span > rules[i].reach) {
+                rules[i].reach = (apr_size_t)rules[j].anchor->span;
+            }
+        }
+    }
+}
+
 /* The shape facts of the default rules that are enabled and not
  * replaced, for the clusters' features. */
 static void compile_facts(llm_mask_ruleset_t *rs)
@@ -378,6 +407,7 @@ apr_status_t llm_mask_ruleset_compile(llm_mask_ruleset_t *rs,
         }
     }
     compile_facts(rs);
+    compile_reach(rs);
     return APR_SUCCESS;
 }
 
@@ -607,44 +637,68 @@ static void scan_whole(const rule_t *rule, int i, scan_t *sc)
 #define LOOKAHEAD 8
 
 /* The clusters of one anchor, found once per scan for all the rules
- * that share it. */
+ * that share it; and, once a rule asks, for each rule bit the clusters
+ * whose quick or near features hold it. */
 typedef struct {
     const llm_mask_anchor_t *anchor;
     apr_array_header_t *runs;       /* llm_mask_run_t, in order */
+    int listed;
+    int *list[64];                  /* by rule bit: cluster indices */
+    int nlist[64];
 } anchor_runs_t;
 
-static int same_anchor(const llm_mask_anchor_t *a, const llm_mask_anchor_t *b)
+static anchor_runs_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
+                              const scan_t *sc, const rule_t *rule)
 {
-    return !strcmp(a->bytes, b->bytes)
-           && (a->literal == b->literal
-               || (a->literal && b->literal
-                   && !strcmp(a->literal, b->literal)));
-}
-
-static apr_array_header_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
-                                   const scan_t *sc,
-                                   const llm_mask_anchor_t *anchor)
-{
+    const llm_mask_anchor_t *anchor = rule->anchor;
     anchor_runs_t *ar;
     int k;
 
     for (k = 0; k < cache->nelts; k++) {
         ar = &APR_ARRAY_IDX(cache, k, anchor_runs_t);
         if (same_anchor(ar->anchor, anchor)) {
-            return ar->runs;
+            return ar;
         }
     }
     ar = apr_array_push(cache);
     ar->anchor = anchor;
-    ar->runs = llm_mask_find_runs(p, sc->text, sc->len, anchor, sc->facts);
-    return ar->runs;
+    ar->listed = 0;
+    /* A letter of a caseless pattern may be U+212A, 3 bytes. */
+    ar->runs = llm_mask_find_runs(p, sc->text, sc->len, anchor, sc->facts,
+                                  rule->reach * (sc->odd_case ? 3 : 1));
+    return ar;
 }
 
-/* Where anchor bytes are everywhere ("1.1.1.1..."), a search per run
- * costs more than one scan of the whole text. */
-static int too_dense(const apr_array_header_t *runs, apr_size_t len)
+/* For each rule bit, the clusters whose quick or near features hold it,
+ * in order (counted, then written into one array). */
+static void list_runs(anchor_runs_t *ar, apr_pool_t *p)
 {
-    return (apr_size_t)runs->nelts > len / 64;
+    const llm_mask_run_t *run = (const llm_mask_run_t *)ar->runs->elts;
+    int k, r, total = 0, *at;
+    apr_uint64_t b;
+
+    memset(ar->nlist, 0, sizeof(ar->nlist));
+    for (k = 0; k < ar->runs->nelts; k++) {
+        for (b = run[k].f.quick | run[k].f.near; b; b &= b - 1) {
+            ar->nlist[__builtin_ctzll(b)]++;
+        }
+    }
+    for (r = 0; r < 64; r++) {
+        total += ar->nlist[r];
+    }
+    at = apr_palloc(p, (total + 1) * sizeof(*at));
+    for (r = 0; r < 64; r++) {
+        ar->list[r] = at;
+        at += ar->nlist[r];
+        ar->nlist[r] = 0;
+    }
+    for (k = 0; k < ar->runs->nelts; k++) {
+        for (b = run[k].f.quick | run[k].f.near; b; b &= b - 1) {
+            r = __builtin_ctzll(b);
+            ar->list[r][ar->nlist[r]++] = k;
+        }
+    }
+    ar->listed = 1;
 }
 
 /* A shape test reads about as much text as the stretch where a match
@@ -653,98 +707,157 @@ static int too_dense(const apr_array_header_t *runs, apr_size_t len)
  * rather than a test reading the stretch again each time. */
 #define SHAPE_MAX_STRETCH 256
 
+/* Are there @a n digits in [from, to)? Counted only as far as the n-th:
+ * in a long cluster, counting to its end after every match would make
+ * the scan quadratic. */
+static int has_digits(const char *text, apr_size_t from, apr_size_t to,
+                      int n)
+{
+    for (; from < to && n > 0; from++) {
+        n -= text[from] >= '0' && text[from] <= '9';
+    }
+    return n <= 0;
+}
+
+/* One rule's scan around the clusters of its anchor: what stays the
+ * same from cluster to cluster, the window its shape test reads
+ * included. */
+typedef struct {
+    const rule_t *rule;
+    int i;
+    scan_t *sc;
+    const llm_mask_run_t *run;
+    const PCRE2_SIZE *ov;
+    PCRE2_SIZE back;
+    PCRE2_SIZE span;
+    llm_mask_where_t w;
+} rule_scan_t;
+
+static void rule_scan_init(rule_scan_t *rc, const rule_t *rule, int i,
+                           scan_t *sc, const anchor_runs_t *ar)
+{
+    /* A letter of a caseless pattern may be U+212A, 3 bytes. */
+    PCRE2_SIZE odd = sc->odd_case ? 3 : 1;
+
+    rc->rule = rule;
+    rc->i = i;
+    rc->sc = sc;
+    rc->run = (const llm_mask_run_t *)ar->runs->elts;
+    rc->ov = pcre2_get_ovector_pointer(sc->md);
+    rc->back = (PCRE2_SIZE)rule->anchor->back * odd;
+    rc->span = (PCRE2_SIZE)rule->anchor->span * odd;
+    rc->w.text = (const unsigned char *)sc->text;
+    rc->w.len = sc->len;
+    rc->w.runs = rc->run;
+    rc->w.nruns = ar->runs->nelts;
+    rc->w.mark = rule->mark;
+    rc->w.odd_case = sc->odd_case;
+    rc->w.has_xx = sc->has_xx;
+}
+
 /* Could the rule match in [*start, end), around cluster @a k? The test
  * may move *start on. */
-static int shape_allows(const rule_t *rule, const scan_t *sc,
-                        const llm_mask_run_t *run, int nruns, int k,
-                        PCRE2_SIZE *start, PCRE2_SIZE end)
+static int shape_allows(rule_scan_t *rc, int k, PCRE2_SIZE *start,
+                        PCRE2_SIZE end)
 {
-    llm_mask_where_t w;
+    const llm_mask_run_t *run = &rc->run[k];
 
-    if (rule->quick && !(run[k].f.quick & rule->quick)) {
+    if (rc->rule->quick && !(run->f.quick & rc->rule->quick)) {
         return 0;
     }
-    if (!rule->def->shape || run[k].end - *start > SHAPE_MAX_STRETCH) {
+    if (!rc->rule->def->shape || run->end - *start > SHAPE_MAX_STRETCH) {
         return 1;
     }
-    w.text = (const unsigned char *)sc->text;
-    w.len = sc->len;
-    w.start = *start;
-    w.begin = start;
-    w.end = end;
-    w.run_start = run[k].start;
-    w.run_end = run[k].end;
-    w.own = &run[k].f;
-    w.runs = run;
-    w.nruns = nruns;
-    w.k = k;
-    w.mark = rule->mark;
-    w.odd_case = sc->odd_case;
-    w.has_xx = sc->has_xx;
-    return rule->def->shape(&w);
+    rc->w.start = *start;
+    rc->w.begin = start;
+    rc->w.end = end;
+    rc->w.run_start = run->start;
+    rc->w.run_end = run->end;
+    rc->w.reach = run->reach;
+    rc->w.own = &run->f;
+    rc->w.k = k;
+    return rc->rule->def->shape(&rc->w);
 }
 
-static int digits_in(const char *text, apr_size_t from, apr_size_t to)
+/* The matches whose search begins in cluster @a k, from @a at: where
+ * the rule's scan goes on, past the cluster. */
+static PCRE2_SIZE search_run(rule_scan_t *rc, int k, PCRE2_SIZE at)
 {
-    int n = 0;
+    const llm_mask_run_t *run = &rc->run[k];
+    scan_t *sc = rc->sc;
+    PCRE2_SIZE start, end;
+    int n;
 
-    for (; from < to; from++) {
-        n += text[from] >= '0' && text[from] <= '9';
+    while (at < run->end) {
+        start = run->start > rc->back ? run->start - rc->back : 0;
+        start = start > at ? start : at;
+        end = run->end + rc->span + LOOKAHEAD;
+        end = end < sc->len ? end : sc->len;
+        if (!shape_allows(rc, k, &start, end) || start >= run->end
+            || (n = match_in(rc->rule, sc, start, run->end - 1, end)) <= 0) {
+            break;
+        }
+        candidate(rc->rule, rc->i, sc, n);
+        at = resume_at(sc->text, sc->len, rc->ov);
+        step(sc, rc->i, at);
+        if (rc->rule->anchor->digits && at < run->end
+            && !has_digits(sc->text, at, run->reach,
+                           rc->rule->anchor->digits)) {
+            break;              /* too few digits left for another */
+        }
     }
-    return n;
+    if (at < run->end) {
+        at = run->end;
+        step(sc, rc->i, at);
+    }
+    return at;
 }
 
-static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
-                          const apr_array_header_t *runs)
+/* A rule whose quick or near bit the clusters' features carry visits
+ * only the clusters that hold it (not in a stream, which notes every
+ * step, nor near ones in a text with a caseless K). The clusters it
+ * passes move its scan on as if it had visited them. */
+static const int *listed_runs(const rule_t *rule, const scan_t *sc,
+                              anchor_runs_t *ar, apr_pool_t *p, int *n)
 {
-    const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
-    const llm_mask_run_t *run = (const llm_mask_run_t *)runs->elts;
-    const llm_mask_anchor_t *a = rule->anchor;
-    /* A letter of a caseless pattern may be U+212A, 3 bytes. */
-    PCRE2_SIZE back = (PCRE2_SIZE)a->back * (sc->odd_case ? 3 : 1);
-    PCRE2_SIZE at = first_at(sc, i), start, end;
-    int k, rc;
+    apr_uint64_t bit = rule->quick | rule->near;
 
-    for (k = 0; k < runs->nelts; k++) {
-        if (run[k].end <= at) {
+    if (sc->steps || !bit || (rule->quick && rule->near)
+        || (rule->near && sc->odd_case)) {
+        return NULL;
+    }
+    if (!ar->listed) {
+        list_runs(ar, p);
+    }
+    *n = ar->nlist[__builtin_ctzll(bit)];
+    return ar->list[__builtin_ctzll(bit)];
+}
+
+/* Each cluster in turn, or those of the rule's list: a cluster passed
+ * moves the scan on as if it had been searched. */
+static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
+                          anchor_runs_t *ar, apr_pool_t *p)
+{
+    rule_scan_t rc;
+    int j, k, n = ar->runs->nelts;
+    const int *list = listed_runs(rule, sc, ar, p, &n);
+    PCRE2_SIZE at = first_at(sc, i);
+
+    rule_scan_init(&rc, rule, i, sc, ar);
+    for (j = 0; j < n; j++) {
+        k = list ? list[j] : j;
+        if (list && k > 0 && rc.run[k - 1].end > at) {
+            at = rc.run[k - 1].end;     /* the clusters passed */
+        }
+        if (rc.run[k].end <= at) {
             continue;           /* inside what a match consumed */
         }
-        if (rule->near && !sc->odd_case && !sc->steps
-            && !(run[k].f.near & rule->near)) {
-            at = run[k].end > at ? run[k].end : at;
+        if (!list && rule->near && !sc->odd_case && !sc->steps
+            && !(rc.run[k].f.near & rule->near)) {
+            at = rc.run[k].end;
             continue;           /* nothing the rule needs near here */
         }
-        if (rule->quick && !sc->steps && !(run[k].f.quick & rule->quick)) {
-            /* Clusters this rule cannot match in, passed in a row (a
-             * stream notes each step: it takes the loop below). */
-            while (k + 1 < runs->nelts
-                   && !(run[k + 1].f.quick & rule->quick)) {
-                k++;
-            }
-            at = run[k].end > at ? run[k].end : at;
-            continue;
-        }
-        start = run[k].start > back ? run[k].start - back : 0;
-        start = start > at ? start : at;
-        end = run[k].end + a->span + LOOKAHEAD;
-        end = end < sc->len ? end : sc->len;
-        if (!shape_allows(rule, sc, run, runs->nelts, k, &start, end)
-            || start >= run[k].end
-            || (rc = match_in(rule, sc, start, run[k].end - 1, end)) <= 0) {
-            at = run[k].end;
-            step(sc, i, at);
-            continue;
-        }
-        candidate(rule, i, sc, rc);
-        at = resume_at(sc->text, sc->len, ov);
-        step(sc, i, at);
-        if (a->digits && at < run[k].end
-            && digits_in(sc->text, at, run[k].end) < a->digits) {
-            at = run[k].end;    /* too few digits left for another */
-            step(sc, i, at);
-            continue;
-        }
-        k--;                    /* the same run may hold another match */
+        at = search_run(&rc, k, at);
     }
 }
 
@@ -875,7 +988,7 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     apr_array_header_t *cands = llm_mask_array_make(p, (int)(len / 64) + 8,
                                                     sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
-    apr_array_header_t *around;
+    anchor_runs_t *around;
     llm_mask_span_t *all, *kept;
     apr_size_t last_end = from;
     int *bound = apr_palloc(p, (rs->rules->nelts + 2) * sizeof(*bound));
@@ -908,9 +1021,9 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
         }
         bound[nbound++] = cands->nelts;     /* this rule's run begins */
         around = rule->anchor && !rs->exhaustive
-                 ? runs_of(runs, p, &sc, rule->anchor) : NULL;
-        if (around && !too_dense(around, len)) {
-            scan_anchored(rule, i, &sc, around);
+                 ? runs_of(runs, p, &sc, rule) : NULL;
+        if (around) {
+            scan_anchored(rule, i, &sc, around, p);
         }
         else {
             scan_whole(rule, i, &sc);

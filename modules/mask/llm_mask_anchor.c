@@ -202,27 +202,50 @@ apr_array_header_t *llm_mask_array_make(apr_pool_t *p, int n, int size)
     return a;
 }
 
-/* Append [start, end), one with the last cluster when close enough. */
-static void add_run(apr_array_header_t *runs, apr_size_t start,
-                    apr_size_t end)
+/* Append [start, end), one with the last cluster when close enough; a
+ * cluster that grows long goes on in a new piece (then 1). */
+static int add_run(apr_array_header_t *runs, apr_size_t start,
+                   apr_size_t end)
 {
     llm_mask_run_t *last = runs->nelts
         ? &APR_ARRAY_IDX(runs, runs->nelts - 1, llm_mask_run_t) : NULL;
+    int piece = 0;
 
     if (last && start <= last->end + LLM_MASK_RUN_GAP) {
-        last->end = end > last->end ? end : last->end;
-        return;
+        if (start - last->start < LLM_MASK_PIECE) {
+            last->end = end > last->end ? end : last->end;
+            return 0;
+        }
+        piece = 1;
     }
     last = apr_array_push(runs);
-    memset(last, 0, sizeof(*last));
     last->start = start;
     last->end = end;
+    last->piece = piece;
+    return piece;
+}
+
+/* A piece's features read on into the pieces after it, as far as a
+ * match that begins in it may reach (@a span), and no further than its
+ * cluster: a match's digits are all in the cluster where it begins. */
+static void set_reach(llm_mask_run_t *run, int n, apr_size_t span)
+{
+    int k, j;
+
+    for (k = 0; k < n; k++) {
+        run[k].reach = run[k].end;
+        for (j = k + 1; j < n && run[j].piece
+                        && run[j].start < run[k].end + span; j++) {
+            run[k].reach = run[j].end;
+        }
+    }
 }
 
 apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
                                        const llm_mask_anchor_t *a,
-                                       const llm_mask_facts_t *facts)
+                                       const llm_mask_facts_t *facts,
+                                       apr_size_t span)
 {
     apr_array_header_t *runs;
     const unsigned char *u = (const unsigned char *)text;
@@ -230,9 +253,11 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                           u, len, { (apr_size_t)-1, (apr_size_t)-1 }, 0 };
     apr_size_t b, e, lit = ls.n ? next_literal(&ls, 0) : len;
     byte_class_t c;
-    int k;
+    int k, digits, pieces = 0;
 
     class_of(&c, a->bytes);
+    digits = c.digits && !c.nother;     /* the anchor of the features */
+    span = c.digits ? span : 0;         /* nothing read past a piece */
     ls.key = ls.n ? rarest(ls.lit, ls.n) : 0;
     /* Room for a cluster of digits per 100 bytes, as prose with PII
      * has: an array grown by doubling copies every cluster again. */
@@ -241,29 +266,36 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
     b = next_byte(&c, u, 0, len);
     while (b < len || lit < len) {
         if (lit < b) {
-            add_run(runs, lit, lit + ls.n);
+            pieces |= add_run(runs, lit, lit + ls.n);
             lit = next_literal(&ls, lit + 1);
             continue;
         }
         for (e = b + 1; e < len && c.table[u[e]]; e++) {
         }
-        add_run(runs, b, e);
+        pieces |= add_run(runs, b, e);
         b = next_byte(&c, u, e, len);
     }
-    /* The shape tests read the features of the digits' clusters, and
-     * only the separators of other anchors' clusters. */
+    if (pieces) {
+        set_reach((llm_mask_run_t *)runs->elts, runs->nelts, span);
+    }
+    /* The shape tests read the features of the digits' clusters, only
+     * the separators of clusters of digits and other bytes (IP's), and
+     * nothing of the others. */
     for (k = 0; k < runs->nelts; k++) {
         llm_mask_run_t *run = &APR_ARRAY_IDX(runs, k, llm_mask_run_t);
 
-        if (c.digits && !c.nother) {
-            llm_mask_cluster_features(u, len, run->start, run->end, facts,
+        run->reach = pieces ? run->reach : run->end;
+        if (digits) {
+            llm_mask_cluster_features(u, len, run->start, run->reach, facts,
                                       &run->f);
+            continue;
         }
-        else {
-            run->f.seps = llm_mask_cluster_seps(u, run->start, run->end);
+        memset(&run->f, 0, sizeof(run->f));
+        if (c.digits) {
+            run->f.seps = llm_mask_cluster_seps(u, run->start, run->reach);
         }
     }
-    if (c.digits && !c.nother) {
+    if (digits) {
         llm_mask_near_features((llm_mask_run_t *)runs->elts, runs->nelts,
                                facts);
     }

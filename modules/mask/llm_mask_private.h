@@ -56,10 +56,18 @@ typedef struct {
  * LOOKAHEAD. */
 #define LLM_MASK_NEAR_AHEAD  88
 
-/** A cluster of anchor bytes: [start, end) starts and ends with one. */
+/** A cluster of anchor bytes: [start, end) starts and ends with one;
+ *  or a piece of a long cluster (llm_mask_anchor.c). */
 typedef struct {
     apr_size_t start;
     apr_size_t end;
+    apr_size_t reach;           /* its features read the groups of digits
+                                   up to here: every digit of a match
+                                   that begins before end is before it
+                                   (end, but for a piece) */
+    int piece;                  /* a piece after a cluster's first: it
+                                   begins less than LLM_MASK_RUN_GAP
+                                   bytes after the one before */
     llm_mask_features_t f;      /* for anchors that hold every digit */
 } llm_mask_run_t;
 
@@ -75,6 +83,8 @@ typedef struct {
     apr_size_t end;             /* where every match ends, at the latest */
     apr_size_t run_start;       /* the cluster searched: every match */
     apr_size_t run_end;         /* begins in [start, run_end) */
+    apr_size_t reach;           /* and has its digits before reach, all
+                                   in the groups that own describes */
     apr_size_t *begin;          /* where the search begins: a test that
                                    knows no match begins before a later
                                    place moves it there (never back) */
@@ -106,8 +116,10 @@ const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
 #define LLM_MASK_SEP_OTHER  0x200
 
 /** The most digit groups whose features a cluster records; one with
- *  more says it has every feature (its bytes are not all read). */
-#define LLM_MASK_MAX_GROUPS 64
+ *  more says it has every feature (its bytes are not all read). A piece
+ *  of a long cluster has at most 65, and its features read those of
+ *  the next 80 bytes (240 in a text with a caseless K). */
+#define LLM_MASK_MAX_GROUPS 128
 
 /** A maximal run of digits of a cluster, and the ASCII word (letters,
  *  digits, '_') around it. */

@@ -119,7 +119,7 @@ static int nrb_group(const llm_mask_groups_t *gs, int i)
             && (s == 3 || (u[s - 4] < 0x80 && !llm_mask_is_word(u[s - 4]))))) {
         return 0;
     }
-    for (k = i; k < gs->n; k++) {
+    for (k = i; k < gs->n && total < 26; k++) {
         if (k > i && !llm_mask_joined_by(gs, k, ' ', '-')
             && !llm_mask_joined_by_high(gs, k)) {
             break;
@@ -150,7 +150,7 @@ const llm_mask_rule_def_t llm_mask_rule_nrb = {
 /* ------------------------------------------------------------------ */
 
 /* 4-4-4-(1-7) or 4-6-5: 13 to 19 digits joined by at most one ' ' or
- * '-'. */
+ * '-', the first group of four digits or more. */
 const llm_mask_rule_def_t llm_mask_rule_credit_card = {
     .name = "CREDIT_CARD",
     .pattern =
@@ -159,16 +159,17 @@ const llm_mask_rule_def_t llm_mask_rule_credit_card = {
     .check = "luhn",
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 25,
                 .digits = 13 },
-    .quick = { .chain_dash = 13 },
+    .quick = { .lens = LLM_MASK_BITS(4, 31), .chain_dash = 13 },
 };
 
 /* Four groups of four and 1-4 more: 17 to 20 digits joined by at most
- * one \h each. */
+ * one \h each, the first group of four digits or more. */
 const llm_mask_rule_def_t llm_mask_rule_sim_card = {
     .name = "SIM_CARD",
     .pattern = "\\b(?:[0-9]{4}\\h?){4}[0-9]{1,4}\\b",
     .check = "iccid",
-    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 30,
+    /* 20 digits and four U+3000: 32. */
+    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 32,
                 .digits = 17 },
-    .quick = { .chain_h = 17 },
+    .quick = { .lens = LLM_MASK_BITS(4, 31), .chain_h = 17 },
 };

@@ -161,7 +161,8 @@ const llm_mask_rule_def_t llm_mask_rule_date_numeric = {
         "[0-9]{1,2}\\h{0,2}[\\-./]\\h{0,2}[0-9]{4})(?![0-9]|[.,][0-9])",
     .check = "date",
     .tag = "DATE",
-    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 24,
+    /* 8 digits, two of "-./" and four \h{0,2} of U+3000: 34. */
+    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 36,
                 .digits = 6 },
     .group = date_numeric_group,
     .group_lens = BIT(1) | BIT(2) | BIT(4),

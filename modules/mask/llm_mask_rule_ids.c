@@ -143,7 +143,8 @@ const llm_mask_rule_def_t llm_mask_rule_regon = {
     .name = "REGON",
     .pattern = "\\b([0-9]{2}\\h?[0-9]{3}\\h?[0-9]{4}(?:\\h?[0-9]{5})?)\\b",
     .check = "regon",
-    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 20,
+    /* 14 digits and three U+3000: 23. */
+    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 24,
                 .digits = 9 },
     .group = regon_group,
     .group_lens = BIT(2) | BIT(5) | BIT(9) | BIT(14),

@@ -13,9 +13,11 @@
 
 #define K3 LLM_MASK_K3
 
-/* An amount: 1 500, 1.500,00, 1500, 12,5 */
+/* An amount: 1 500, 1.500,00, 1500, 12,5; up to 21 digits. The groups
+ * of three are bounded: unbounded, a chain of them was read from each
+ * of its groups in turn, and a match was longer than any span. */
 #define AMOUNT                                                             \
-    "(?:[0-9]{1,3}(?:[ ,.\\x{a0}][0-9]{3})++|[0-9]{1,12}+)"                \
+    "(?:[0-9]{1,3}(?:[ ,.\\x{a0}][0-9]{3}){1,6}+|[0-9]{1,12}+)"            \
     "(?:[.,][0-9]{1,2})?"
 #define MAGNITUDE "(?:tys\\.?|mln|mld|k)"
 #define CURRENCY                                                           \
@@ -57,15 +59,13 @@ static int currency_at(const llm_mask_where_t *w, apr_size_t p)
     return 0;
 }
 
-/* Does a MAGNITUDE (k, tys, mln, mld) end right before @a p? Caseless;
- * a byte outside ASCII may be a K (U+212A). */
+/* Does a MAGNITUDE (k, tys, mln, mld) end right before @a p? Caseless,
+ * in a text without U+212A or U+017F (money_shape says "maybe" for the
+ * others). */
 static int after_magnitude(const llm_mask_where_t *w, apr_size_t p)
 {
     unsigned char b = w->text[p - 1];
 
-    if (b >= 0x80) {
-        return 1;
-    }
     switch (b | 0x20) {
     case 'k':
         return p < 2 || !llm_mask_is_alpha(w->text[p - 2]);
@@ -79,23 +79,59 @@ static int after_magnitude(const llm_mask_where_t *w, apr_size_t p)
     return 0;
 }
 
+/* The first two bytes of currency_at's cases: for a first byte, the
+ * second bytes that may follow it (ASCII letters caseless), as bits of
+ * second_byte; anything after a '$'. */
+#define S_(c) ((apr_uint32_t)1 << ((c) - 'a'))
+#define S_C5 ((apr_uint32_t)1 << 26)    /* zł */
+#define S_82 ((apr_uint32_t)1 << 27)    /* € ₽ ₹ */
+#define S_A3 ((apr_uint32_t)1 << 28)    /* £ ¥ */
+#define ANY_BYTE (~(apr_uint32_t)0)
+#define BOTH(c, m) [c] = (m), [(c) - 32] = (m)
+
+static const apr_uint32_t first_byte[256] = {
+    ['$'] = ANY_BYTE, [0xc2] = S_A3, [0xe2] = S_82,
+    BOTH('a', S_('u')), BOTH('e', S_('u')), BOTH('f', S_('u')),
+    BOTH('h', S_('u')), BOTH('r', S_('u')),
+    BOTH('c', S_('h') | S_('a') | S_('n') | S_('z')),
+    BOTH('d', S_('k') | S_('o')), BOTH('g', S_('r') | S_('b')),
+    BOTH('i', S_('n')), BOTH('j', S_('p')), BOTH('n', S_('o')),
+    BOTH('p', S_('l')), BOTH('s', S_('e')), BOTH('u', S_('s')),
+    BOTH('z', S_C5),
+};
+
+static const apr_uint32_t second_byte[256] = {
+    BOTH('a', S_('a')), BOTH('b', S_('b')), BOTH('e', S_('e')),
+    BOTH('h', S_('h')), BOTH('k', S_('k')), BOTH('l', S_('l')),
+    BOTH('n', S_('n')), BOTH('o', S_('o')), BOTH('p', S_('p')),
+    BOTH('r', S_('r')), BOTH('s', S_('s')), BOTH('u', S_('u')),
+    BOTH('z', S_('z')),
+    [0xc5] = S_C5, [0x82] = S_82, [0xa3] = S_A3, [0xa5] = S_A3,
+};
+
+/* May a currency begin at @a p, by its first two bytes? */
+static int may_begin(const llm_mask_where_t *w, apr_size_t p)
+{
+    apr_uint32_t m = first_byte[w->text[p]];
+
+    return m && (m == ANY_BYTE
+                 || (p + 1 < w->len && (m & second_byte[w->text[p + 1]])));
+}
+
+#undef BOTH
+#undef ANY_BYTE
+#undef S_A3
+#undef S_82
+#undef S_C5
+#undef S_
+
 /* Where a currency first begins in [from, to), or NOWHERE: after a
  * non-letter or right after a magnitude. */
 static apr_size_t currency_in(const llm_mask_where_t *w, apr_size_t from,
                               apr_size_t to)
 {
-    /* The first bytes of currency_at's cases. */
-    static const char may[256] = {
-        ['$'] = 1, [0xc2] = 1, [0xe2] = 1,
-        ['a'] = 1, ['A'] = 1, ['c'] = 1, ['C'] = 1, ['d'] = 1, ['D'] = 1,
-        ['e'] = 1, ['E'] = 1, ['f'] = 1, ['F'] = 1, ['g'] = 1, ['G'] = 1,
-        ['h'] = 1, ['H'] = 1, ['i'] = 1, ['I'] = 1, ['j'] = 1, ['J'] = 1,
-        ['n'] = 1, ['N'] = 1, ['p'] = 1, ['P'] = 1, ['r'] = 1, ['R'] = 1,
-        ['s'] = 1, ['S'] = 1, ['u'] = 1, ['U'] = 1, ['z'] = 1, ['Z'] = 1,
-    };
-
     for (to = to < w->len ? to : w->len; from < to; from++) {
-        if (may[w->text[from]]
+        if (may_begin(w, from)
             && (from == 0 || !llm_mask_is_alpha(w->text[from - 1])
                 || after_magnitude(w, from))
             && currency_at(w, from)) {
@@ -109,9 +145,9 @@ static apr_size_t currency_in(const llm_mask_where_t *w, apr_size_t from,
  * A currency at most 2 \h before the amount or, after it, at most
  * 2 \h + a magnitude ("tys.") + 2 \h on. The amount begins at most 3
  * bytes after the match and its digits are joined by single
- * separators: they are all in this cluster, and a currency begins in
- * [run_start - 9, run_end + 16]. Letters and symbols in the cluster are
- * few: when it has none, only its edges are read.
+ * separators: they are all in the groups the features read, and a
+ * currency begins in [run_start - 9, reach + 16]. Letters and symbols
+ * there are few: when there are none, only the edges are read.
  */
 static int money_shape(const llm_mask_where_t *w)
 {
@@ -124,11 +160,11 @@ static int money_shape(const llm_mask_where_t *w)
                           | LLM_MASK_SEP_OTHER))) {
         first = currency_in(w, from, w->run_start);
         if (first == LLM_MASK_NOWHERE) {
-            first = currency_in(w, w->run_end, w->run_end + 20);
+            first = currency_in(w, w->reach, w->reach + 20);
         }
     }
     else {
-        first = currency_in(w, from, w->run_end + 20);
+        first = currency_in(w, from, w->reach + 20);
     }
     if (first == LLM_MASK_NOWHERE) {
         return 0;
@@ -148,6 +184,8 @@ const llm_mask_rule_def_t llm_mask_rule_money = {
         "(?i)(?<!\\w)[_*]{0,3}(?:" CURRENCY "\\h{0,2}" AMOUNT "(?:\\h{0,2}"
         MAGNITUDE ")?(?:\\h{0,2}" CURRENCY_WORD ")?|" AMOUNT "(?:\\h{0,2}"
         MAGNITUDE ")?\\h{0,2}" CURRENCY_WORD ")[_*]{0,3}(?![\\w])",
-    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 12, .span = 512 },
+    /* [_*] 3, a currency 3, \h 6, 3 + 6 x 5 digits and NBSP, decimals
+     * 3, \h and "tys." 10, \h and "dolarów" 14, [_*] 3: 75. */
+    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 12, .span = 80 },
     .shape = money_shape,
 };

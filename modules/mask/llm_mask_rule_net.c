@@ -69,7 +69,9 @@ const llm_mask_rule_def_t llm_mask_rule_url = {
         "{1,10}[A-Z]{2,24}|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}|localhost)"
         "|(?<![\\p{L}\\p{N}_])www\\.(?:[A-Z0-9\\-]{1,63}\\.){1,10}"
         "[A-Z]{2,24})(?![\\p{L}\\p{N}_\\-])" URL_TAIL,
-    .anchor = { .bytes = ":", .literal = "www.", .back = 5, .span = 4200 },
+    /* A host of 10 labels (672), a port (6), a tail of 2049 characters
+     * of up to 4 bytes each (8196). */
+    .anchor = { .bytes = ":", .literal = "www.", .back = 5, .span = 8900 },
     .shape = url_shape,
 };
 
@@ -80,11 +82,12 @@ const llm_mask_rule_def_t llm_mask_rule_url = {
 /* An IPv6 address holds ':' before a hex digit or ':' (its first ':'
  * at most 4 bytes in), an IPv4 one four groups of 1-3 digits joined by
  * '.'; or it is "localhost". Read from the text: IP's anchor (':',
- * digits, "localhost") has no features but its separators. */
+ * digits, "localhost") has no features but its separators, and its
+ * colons and digits are all before reach. */
 static int ip_shape(const llm_mask_where_t *w)
 {
     const unsigned char *u = w->text;
-    apr_size_t p, to = w->run_end + 16 < w->len ? w->run_end + 16 : w->len;
+    apr_size_t p, to = w->reach + 16 < w->len ? w->reach + 16 : w->len;
     int dots = 0, colons = 0;
 
     /* Its ':', its dots between digits, or the letters of "localhost"
@@ -128,8 +131,9 @@ const llm_mask_rule_def_t llm_mask_rule_ip = {
         "(?::([0-9]{1,5}))?(?![\\w]|[.:][0-9])",
     .check = "ip",
     .ip_port = 1,
+    /* A compressed IPv6 address of 60 and a port of 6. */
     .anchor = { .bytes = ":" LLM_MASK_DIGITS, .literal = "localhost",
-                .back = 9, .span = 64 },
+                .back = 9, .span = 68 },
     .shape = ip_shape,
 };
 

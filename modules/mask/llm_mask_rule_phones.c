@@ -31,7 +31,8 @@ const llm_mask_rule_def_t llm_mask_rule_phone_international = {
         "(?<![\\w+])\\+[1-9][0-9]{0,2}+(?:[ \\-]?+[0-9]{1,4}+){2,6}+"
         "(?![0-9])",
     .check = "phone_international",
-    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 1, .span = 32 },
+    /* '+', 3 digits, 6 x (a separator and 4 digits): 34. */
+    .anchor = { .bytes = LLM_MASK_DIGITS, .back = 1, .span = 36 },
     .group = phone_intl_group,
     .group_lens = LLM_MASK_BITS(1, 31),
     .group_before = LLM_MASK_BYTE_PLUS,

@@ -254,29 +254,37 @@ apr_uint32_t llm_mask_cluster_seps(const unsigned char *u, apr_size_t start,
 }
 
 /* The words (ASCII letters, digits, '_') around each group, and
- * letters before it. */
+ * letters before it. A word is read once for all its groups, and no
+ * further than 32 bytes on either side of a group: its length counts
+ * only up to 31, and a word as long as the text ("a1a1...") read from
+ * each of its groups would make the features quadratic. */
 static void read_words(llm_mask_groups_t *gs, llm_mask_features_t *f)
 {
     const unsigned char *u = gs->u;
     int i;
 
     for (i = 0; i < gs->n; i++) {
-        apr_size_t ws = gs->g[i].start, we = gs->g[i].end;
+        apr_size_t s = gs->g[i].start, e = gs->g[i].end, ws = s, we = e;
 
-        while (ws > 0 && llm_mask_is_word(u[ws - 1])) {
+        f->labelled |= labelled(gs, i);
+        if (i > 0 && gs->g[i - 1].we > s) {
+            gs->g[i].ws = gs->g[i - 1].ws;      /* the same word */
+            gs->g[i].we = gs->g[i - 1].we > e ? gs->g[i - 1].we : e;
+            continue;
+        }
+        while (ws > 0 && s - ws < 32 && llm_mask_is_word(u[ws - 1])) {
             ws--;
         }
-        while (we < gs->len && llm_mask_is_word(u[we])) {
+        while (we < gs->len && we - e < 32 && llm_mask_is_word(u[we])) {
             we++;
         }
         gs->g[i].ws = ws;
         gs->g[i].we = we;
         f->words |= LLM_MASK_BIT(len_index(we - ws));
-        if (we - ws >= 2 && llm_mask_is_alpha(u[ws])
-            && llm_mask_is_alpha(u[ws + 1])) {
+        if (we - ws >= 31 || (we - ws >= 2 && llm_mask_is_alpha(u[ws])
+                              && llm_mask_is_alpha(u[ws + 1]))) {
             f->lwords |= LLM_MASK_BIT(len_index(we - ws));
         }
-        f->labelled |= labelled(gs, i);
     }
 }
 

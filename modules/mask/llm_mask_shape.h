@@ -238,15 +238,25 @@ apr_uint32_t llm_mask_cluster_seps(const unsigned char *u, apr_size_t start,
  *  costs less. The shape tests rely on it being 13 (llm_mask_shape.c). */
 #define LLM_MASK_RUN_GAP 13
 
+/** A cluster longer than this many bytes is searched in pieces of
+ *  about as many (llm_mask_anchor.c): the features and tests of a piece
+ *  still rule most rules out in a text dense in digits, a search after
+ *  a match never reads the cluster to its end, and a text of n bytes
+ *  costs O(n). */
+#define LLM_MASK_PIECE 128
+
 /**
  * The clusters of the anchor's bytes and literal (caseless) in @a text,
- * in order, each with its features (llm_mask_anchor.c). Allocated from
- * @a p.
+ * in order, each with its features (llm_mask_anchor.c); a long cluster
+ * in pieces, whose features (of digits) read as far as a match that
+ * begins in them may reach: @a span, the longest match of the rules
+ * that share the anchor. Allocated from @a p.
  */
 apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
                                        const llm_mask_anchor_t *a,
-                                       const llm_mask_facts_t *facts);
+                                       const llm_mask_facts_t *facts,
+                                       apr_size_t span);
 
 /** apr_array_make() without zeroing the room it makes (megabytes for a
  *  long text's clusters and candidates, each written before it is

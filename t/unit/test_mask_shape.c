@@ -20,6 +20,7 @@
 
 #define VECTORS "t/unit/fixtures/mask_vectors.tsv"
 #define GENERATED 40000
+#define DENSE 3000
 
 static apr_pool_t *pool;
 static llm_mask_ruleset_t *fast;
@@ -286,6 +287,58 @@ static void test_many_groups(void)
        "same spans");
 }
 
+/* Numbers and labels with no prose between: clusters of hundreds of
+ * bytes, searched in pieces (LLM_MASK_PIECE) whose features read on
+ * into the pieces after them. A third of them are bare numbers, and a
+ * third groups of three as in an amount, a label only at their end. */
+static const char *dense(void)
+{
+    static const char *const joints[] = { " ", ",", ".", "-", " ", "" };
+    static const char *const currencies[] = {
+        "z\xc5\x82", "PLN", "$", "tys. EUR", "k", "dolar\xc3\xb3w",
+    };
+    unsigned n = 8 + next_random(120), i, kind = next_random(3);
+    char *text = "";
+
+    for (i = 0; i < n; i++) {
+        if (kind == 0) {
+            text = apr_pstrcat(pool, text, next_random(3) ? "" : label(),
+                               spacing(), number(),
+                               next_random(4) ? " " : spacing(), NULL);
+        }
+        else if (kind == 1) {
+            text = apr_pstrcat(pool, text, number(), PICK(joints), NULL);
+        }
+        else {
+            text = apr_pstrcat(pool, text,
+                               digits(next_random(8) ? 3 : 1 + next_random(4),
+                                      0), PICK(joints), NULL);
+        }
+    }
+    return kind == 0 ? text : apr_pstrcat(pool, text, next_random(2)
+                                          ? label() : PICK(currencies), NULL);
+}
+
+static void test_dense(void)
+{
+    apr_pool_t *outer = pool;
+    int i, bad = 0;
+
+    apr_pool_create(&pool, outer);
+    for (i = 0; i < DENSE; i++) {
+        const char *text = dense();
+
+        if (!same_spans(text) && bad++ < 3) {
+            printf("# differs: \"%s\"\n", text);
+        }
+        apr_pool_clear(pool);
+    }
+    apr_pool_destroy(pool);
+    pool = outer;
+    is_int(bad, 0, apr_psprintf(pool, "%d texts dense in numbers, in pieces: "
+                                "the same spans", DENSE));
+}
+
 static void test_generated(void)
 {
     apr_pool_t *outer = pool;
@@ -322,6 +375,7 @@ int main(void)
     test_values();
     test_many_groups();
     test_generated();
+    test_dense();
     apr_pool_destroy(pool);
     apr_terminate();
     return tap_done();

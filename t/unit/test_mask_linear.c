@@ -1,0 +1,125 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* Masking costs linear time on every input (issue 11): texts dense in
+ * what the rules look for ("123 " repeated, PESELs with valid check
+ * digits, e-mails, "a@a.", "1-1-1-", ...) masked at n and at 4n bytes.
+ * Linear, the larger costs 4 times the CPU time; each must stay under
+ * 6 times (quadratic would be 16), best of a few rounds so that a busy
+ * machine does not fail it. The engine once redid the work inside one
+ * long cluster of digits after every match: 400 KB of "123 " took
+ * 12.7 s, 1 MB of PESELs 28 s. */
+
+#include <time.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+
+#include "tap.h"
+#include "llm_mask.h"
+
+#define SMALL (64 * 1024)
+#define ROUNDS 3
+#define MAX_RATIO 6.0
+
+static apr_pool_t *pool;
+static llm_mask_ruleset_t *rules;
+
+/* This process's CPU time, in seconds. */
+static double cpu_seconds(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* @a unit repeated to @a size bytes (whole units). */
+static char *repeated(const char *unit, apr_size_t size, apr_size_t *len)
+{
+    apr_size_t ulen = strlen(unit), n = size / ulen, k;
+    char *text = apr_palloc(pool, n * ulen + 1);
+
+    for (k = 0; k < n; k++) {
+        memcpy(text + k * ulen, unit, ulen);
+    }
+    text[n * ulen] = '\0';
+    *len = n * ulen;
+    return text;
+}
+
+/* The least CPU time, of ROUNDS, of masking @a unit repeated to @a size
+ * bytes, @a times over (the small text as often as makes the large
+ * one's bytes: both are timed over as long, and the clock's grain
+ * weighs the same). */
+static double best_time(const char *unit, apr_size_t size, int times)
+{
+    apr_size_t len, out_len;
+    const char *text = repeated(unit, size, &len);
+    double best = 0;
+    int r, k, n;
+
+    for (r = 0; r < ROUNDS; r++) {
+        apr_pool_t *p;
+        double t0, t;
+
+        apr_pool_create(&p, pool);
+        t0 = cpu_seconds();
+        for (k = 0; k < times; k++) {
+            llm_mask_apply(rules, NULL, p, text, len, &out_len, &n);
+        }
+        t = (cpu_seconds() - t0) / times;
+        apr_pool_destroy(p);
+        best = r == 0 || t < best ? t : best;
+    }
+    return best;
+}
+
+static void check_linear(const char *unit, const char *name)
+{
+    double small = best_time(unit, SMALL, 4);
+    double large = best_time(unit, 4 * SMALL, 1);
+    double ratio = large / (small > 1e-9 ? small : 1e-9);
+
+    printf("# %s: %.1f ms for %d KiB, %.1f ms for %d KiB (x%.2f)\n", name,
+           small * 1e3, SMALL / 1024, large * 1e3, 4 * SMALL / 1024, ratio);
+    ok(ratio <= MAX_RATIO, apr_psprintf(pool, "%s: 4 times the text, at most "
+                                        "%.0f times the time", name,
+                                        MAX_RATIO));
+}
+
+int main(void)
+{
+    static const struct {
+        const char *unit;
+        const char *name;
+    } inputs[] = {
+        { "123 ", "dense digits (\"123 \")" },
+        { "44051401359 02070803628 ", "dense PESELs" },
+        { "jan.kowalski@example.com ", "dense e-mails" },
+        { "a@a.", "\"a@a.\" repeated" },
+        { "1-1-1-", "a run of \"1-1-1-\"" },
+        { "1 ", "\"1 \" repeated" },
+        { "a1", "\"a1\", one long word" },
+        { "12:30 ", "dense times" },
+        { "4111 1111 1111 1111 ", "dense card numbers" },
+        { "1 000 z\xc5\x82 ", "dense amounts" },
+        { "PL61 1090 1014 0000 0712 1981 2874 ", "dense IBANs" },
+        { "5 marca 2024 ", "dense dates in words" },
+    };
+    const char *err = NULL;
+    size_t i;
+
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    rules = llm_mask_ruleset_create(pool);
+    ok(llm_mask_ruleset_compile(rules, &err) == APR_SUCCESS,
+       "the default rules compile");
+    for (i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        check_linear(inputs[i].unit, inputs[i].name);
+    }
+    apr_pool_destroy(pool);
+    apr_terminate();
+    return tap_done();
+}
