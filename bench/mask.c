@@ -9,6 +9,8 @@
  * rules, static tokens. Not a test: prints MB/s per core, from the
  * thread's CPU time (a shared VM's wall clock counts other guests'
  * time too), best and median of the rounds, and the wall clock's best.
+ * Then the worst cases (issue 11): 10 MiB of texts dense in what the
+ * rules look for, and 10 MiB of the prose, best of 3 rounds each.
  * Built and run by bench/run (make -f Makefile.apxs bench-mask).
  */
 
@@ -25,6 +27,8 @@
 
 #define TEXT_SIZE (4 * 1024 * 1024)
 #define ROUNDS 15
+#define WORST_SIZE (10 * 1024 * 1024)
+#define WORST_ROUNDS 3
 
 static const char *const paragraphs[] = {
     "Szanowni Państwo, w nawiązaniu do rozmowy telefonicznej przesyłam "
@@ -58,6 +62,76 @@ static int by_value(const void *a, const void *b)
     double x = *(const double *)a, y = *(const double *)b;
 
     return x < y ? -1 : x > y;
+}
+
+/* @a len bytes of @a units repeated in turn, ending with a whole unit
+ * (at most @a len + the longest unit). */
+static char *repeated(apr_pool_t *p, const char *const *units, int n,
+                      apr_size_t len, apr_size_t *out_len)
+{
+    char *text = apr_palloc(p, len + 1024);
+    apr_size_t at = 0;
+    int i;
+
+    for (i = 0; at < len; i++) {
+        apr_size_t ulen = strlen(units[i % n]);
+
+        memcpy(text + at, units[i % n], ulen);
+        at += ulen;
+    }
+    text[at] = '\0';
+    *out_len = at;
+    return text;
+}
+
+/* MB/s per core of CPU time, best of WORST_ROUNDS. */
+static double best_mbs(llm_mask_ruleset_t *rs, apr_pool_t *p,
+                       const char *text, apr_size_t len)
+{
+    double best = 0;
+    apr_size_t out_len;
+    int i, n;
+
+    for (i = 0; i < WORST_ROUNDS; i++) {
+        apr_pool_t *round;
+        double c0, mbs;
+
+        apr_pool_create(&round, p);
+        c0 = cpu_seconds();
+        llm_mask_apply(rs, NULL, round, text, len, &out_len, &n);
+        mbs = (double)len / 1e6 / (cpu_seconds() - c0);
+        best = mbs > best ? mbs : best;
+        apr_pool_destroy(round);
+    }
+    return best;
+}
+
+/* Texts dense in what the rules look for: before issue 11 a long
+ * cluster of digits cost time quadratic in its length. */
+static void worst_cases(llm_mask_ruleset_t *rs, apr_pool_t *p)
+{
+    static const char *const units[][2] = {
+        { "123 ", "dense digits" },
+        { "44051401359 02070803628 ", "dense PESELs (valid)" },
+        { "jan.kowalski@example.com ", "dense e-mails" },
+        { "a@a.", "the shortest e-mails" },
+        { "1-1-1-", "one run of digits" },
+    };
+    double worst = 0;
+    apr_size_t len;
+    size_t i;
+
+    for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        const char *text = repeated(p, &units[i][0], 1, WORST_SIZE, &len);
+        double mbs = best_mbs(rs, p, text, len);
+
+        printf("worst case, %.1f MiB, %-22s \"%s\" repeated: %.1f MB/s "
+               "per core (best of %d)\n", (double)len / 1048576,
+               units[i][1], units[i][0], mbs, WORST_ROUNDS);
+        worst = i == 0 || mbs < worst ? mbs : worst;
+    }
+    printf("worst case, the slowest of these: %.1f MB/s per core (goal: "
+           "20)\n", worst);
 }
 
 int main(void)
@@ -107,6 +181,10 @@ int main(void)
            "wall clock best %.1f MB/s\n", llm_mask_ruleset_count(rs),
            (double)len / 1048576, values, cpu[ROUNDS - 1], ROUNDS,
            cpu[ROUNDS / 2], best_wall);
+    text = repeated(p, paragraphs, (int)np, WORST_SIZE, &len);
+    printf("the same prose, %.1f MiB: %.1f MB/s per core (best of %d)\n",
+           (double)len / 1048576, best_mbs(rs, p, text, len), WORST_ROUNDS);
+    worst_cases(rs, p);
     apr_terminate();
     return 0;
 }
