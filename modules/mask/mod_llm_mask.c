@@ -40,6 +40,24 @@
 #include "llm_texts.h"
 #include "llm_guard_service.h"
 
+/*
+ * The time budget (LLMMaskTimeBudget) and a client that leaves.
+ *
+ * The engine masks or guards one text in one call and takes no
+ * deadline, so the walk over a request's texts checks between texts,
+ * before each and once after the last: when the client has gone the
+ * work stops; when the budget is spent the request is refused with 413,
+ * whatever the number of texts. A text begun is finished: the engine is
+ * linear in its length, and LLMRouterMaxBody bounds that. Waiting for
+ * the guard services does not count: they have their own time limit.
+ */
+typedef enum {
+    WALK_DONE = 0,
+    WALK_BLOCKED,                    /* the rule guard refused a text */
+    WALK_OVER_BUDGET,                /* LLMMaskTimeBudget is spent */
+    WALK_CLIENT_GONE                 /* the client closed its connection */
+} walk_end_e;
+
 typedef struct {
     request_rec *r;
     llm_req_ctx_t *ctx;
@@ -47,43 +65,66 @@ typedef struct {
     llm_mask_session_t *session;
     llm_guard_verdict_t verdict;
     int count;                       /* values masked */
+    apr_time_t deadline;             /* where the budget ends */
 } walk_t;
 
-/* 1 when the rule guard refuses the text (stops the walk). */
+static walk_end_e walk_check(const walk_t *w)
+{
+    if (w->r->connection->aborted) {
+        return WALK_CLIENT_GONE;
+    }
+    if (apr_time_now() > w->deadline) {
+        return WALK_OVER_BUDGET;
+    }
+    return WALK_DONE;
+}
+
 static int guard_text(void *baton, json_object *text)
 {
     walk_t *w = baton;
+    walk_end_e end = walk_check(w);
 
-    return llm_guard_check(llm_mask_conf_guard(w->conf), w->r->pool,
-                           json_object_get_string(text),
-                           (apr_size_t)json_object_get_string_len(text),
-                           &w->verdict);
+    if (end != WALK_DONE) {
+        return end;
+    }
+    if (llm_guard_check(llm_mask_conf_guard(w->conf), w->r->pool,
+                        json_object_get_string(text),
+                        (apr_size_t)json_object_get_string_len(text),
+                        &w->verdict)) {
+        return WALK_BLOCKED;
+    }
+    return WALK_DONE;
 }
 
 static int mask_text(void *baton, json_object *text)
 {
     walk_t *w = baton;
+    walk_end_e end = walk_check(w);
     apr_size_t len = 0;
     int n = 0;
-    const char *out = llm_mask_apply(llm_mask_conf_rules(w->conf),
-                                     w->session, w->r->pool,
-                                     json_object_get_string(text),
-                                     (apr_size_t)json_object_get_string_len(
-                                         text), &len, &n);
+    const char *out;
 
+    if (end != WALK_DONE) {
+        return end;
+    }
+    out = llm_mask_apply(llm_mask_conf_rules(w->conf), w->session,
+                         w->r->pool, json_object_get_string(text),
+                         (apr_size_t)json_object_get_string_len(text),
+                         &len, &n);
     if (n > 0) {
         json_object_set_string_len(text, out, (int)len);
         w->count += n;
     }
-    return 0;
+    return WALK_DONE;
 }
 
-static int walk(walk_t *w, llm_text_fn fn)
+static walk_end_e walk(walk_t *w, llm_text_fn fn)
 {
     llm_req_ctx_t *ctx = w->ctx;
+    int rc = llm_texts_walk(ctx->body, ctx->wire, ctx->op, ctx->builtin,
+                            fn, w);
 
-    return llm_texts_walk(ctx->body, ctx->wire, ctx->op, ctx->builtin, fn,
-                          w);
+    return rc != WALK_DONE ? (walk_end_e)rc : walk_check(w);
 }
 
 /* ------------------------------------------------------------------ */
@@ -114,6 +155,33 @@ static int refuse_guard(request_rec *r, llm_req_ctx_t *ctx, int status)
     return refuse(ctx, status, "guard_unavailable", apr_psprintf(
         r->pool, "The request could not be checked by its guardrail "
         "(%s); retry later.", ctx->guard_reason));
+}
+
+/* A walk that ended early. Over budget: 413, naming the limit, since
+ * less text is what gets the request through. Client gone: nobody
+ * reads the answer; 400, as mod_proxy_http answers a client that
+ * aborted its body. */
+static int stopped(walk_t *w, walk_end_e end)
+{
+    request_rec *r = w->r;
+    apr_int64_t ms = apr_time_as_msec(w->conf->budget);
+
+    if (end == WALK_CLIENT_GONE) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(03006)
+                      "%s: model %s: the client went away; masking and "
+                      "guarding stopped", r->uri, w->ctx->model_name);
+        return refuse(w->ctx, HTTP_BAD_REQUEST, "client_gone",
+                      "The client closed the connection.");
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, LLMLOGNO(03005)
+                  "%s: model %s: masking and guarding took longer than "
+                  "LLMMaskTimeBudget (%" APR_INT64_T_FMT " ms); refused",
+                  r->uri, w->ctx->model_name, ms);
+    return refuse(w->ctx, HTTP_REQUEST_ENTITY_TOO_LARGE,
+                  "mask_time_budget_exceeded", apr_psprintf(r->pool,
+                  "Masking and guarding this request took longer than "
+                  "the gateway allows (LLMMaskTimeBudget %" APR_INT64_T_FMT
+                  " ms); send less text at once.", ms));
 }
 
 /* ------------------------------------------------------------------ */
@@ -162,6 +230,9 @@ static int ask_services(walk_t *w)
     int rc;
 
     for (i = 0; i < services->nelts; i++) {
+        if (w->r->connection->aborted) {
+            return stopped(w, WALK_CLIENT_GONE);
+        }
         if (!body) {
             body = llm_json_dump(w->ctx->body, &len);
         }
@@ -177,15 +248,24 @@ static int ask_services(walk_t *w)
 static int guard_request(walk_t *w)
 {
     llm_req_ctx_t *ctx = w->ctx;
+    walk_end_e end = walk(w, guard_text);
+    apr_time_t asked;
+    int rc;
 
-    if (walk(w, guard_text)) {
+    if (end == WALK_BLOCKED) {
         ctx->guard_verdict = "blocked";
         ctx->guard_reason = apr_pstrcat(w->r->pool, w->verdict.category,
                                         ":", w->verdict.rule, NULL);
         return refuse_guard(w->r, ctx, HTTP_FORBIDDEN);
     }
+    if (end != WALK_DONE) {
+        return stopped(w, end);
+    }
     ctx->guard_verdict = "allowed";
-    return ask_services(w);
+    asked = apr_time_now();
+    rc = ask_services(w);
+    w->deadline += apr_time_now() - asked;
+    return rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -207,11 +287,15 @@ static int wants_masking(const llm_mask_dir_conf_t *c, llm_req_ctx_t *ctx)
 static int mask_texts(walk_t *w)
 {
     request_rec *r = w->r;
+    walk_end_e end;
 
     w->session = llm_mask_session_create(r->pool, w->conf->mode);
-    walk(w, mask_text);
+    end = walk(w, mask_text);
     w->ctx->masked = w->count;
     w->ctx->mask_session = w->session;
+    if (end != WALK_DONE) {
+        return stopped(w, end);
+    }
     if (w->count) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(03003)
                       "%s: %d value(s) masked", r->uri, w->count);
@@ -235,6 +319,7 @@ static int mask_request(request_rec *r, llm_req_ctx_t *ctx)
     w.r = r;
     w.ctx = ctx;
     w.conf = c;
+    w.deadline = apr_time_now() + c->budget;
     if (llm_mask_flag(c->guard, 0) && (rc = guard_request(&w)) != OK) {
         return rc;
     }

@@ -23,6 +23,7 @@
 #define GUARD_WINDOW 256
 
 typedef struct {
+    conn_rec *conn;                  /* to notice a client that left */
     llm_mask_stream_t *stream;       /* NULL: the text is not changed */
     const llm_guard_t *guard;        /* NULL: not guarded */
     char window[GUARD_WINDOW];
@@ -53,12 +54,29 @@ static int guard_piece(reply_t *a, apr_pool_t *p, const char *text,
     return 0;
 }
 
+/* Once the client has gone, nobody reads the answer: the text is
+ * dropped unworked rather than passed on unmasked, so nothing unmasked
+ * can reach a filter or log after this one either. */
+static int client_gone(const reply_t *a, const char **out,
+                       apr_size_t *out_len)
+{
+    if (!a->conn->aborted) {
+        return 0;
+    }
+    *out = "";
+    *out_len = 0;
+    return 1;
+}
+
 static int answer_feed(void *data, apr_pool_t *p, const char *in,
                        apr_size_t len, const char **out, apr_size_t *out_len,
                        const char **why)
 {
     reply_t *a = data;
 
+    if (client_gone(a, out, out_len)) {
+        return 0;
+    }
     if (a->stream) {
         *out = llm_mask_stream_feed(a->stream, p, in, len, out_len);
     }
@@ -74,6 +92,9 @@ static int answer_end(void *data, apr_pool_t *p, const char **out,
 {
     reply_t *a = data;
 
+    if (client_gone(a, out, out_len)) {
+        return 0;
+    }
     *out = "";
     *out_len = 0;
     if (a->stream) {
@@ -110,6 +131,7 @@ void llm_mask_answer_install(request_rec *r, const llm_mask_dir_conf_t *c,
         return;
     }
     a = apr_pcalloc(r->pool, sizeof(*a));
+    a->conn = r->connection;
     if (unmask || mask) {
         a->stream = answer_stream(r, c, ctx, unmask);
     }

@@ -79,6 +79,7 @@ void *llm_mask_conf_create(apr_pool_t *p, char *dir)
     c->guard = LLM_MASK_UNSET;
     c->guard_responses = LLM_MASK_UNSET;
     c->timeout = LLM_MASK_DEFAULT_SERVICE_TIMEOUT;
+    c->budget = LLM_MASK_DEFAULT_BUDGET;
     c->services = apr_array_make(p, 1, sizeof(llm_mask_service_t));
     return c;
 }
@@ -102,6 +103,7 @@ void *llm_mask_conf_merge(apr_pool_t *p, void *basev, void *addv)
     MERGE(services);
     MERGE(fail_open);
     MERGE(timeout);
+    MERGE(budget);
     c->rules = add->rules ? add->rules : base->rules;
     c->guard_rules = add->guard_rules ? add->guard_rules : base->guard_rules;
     return c;
@@ -178,6 +180,20 @@ static const char *set_timeout(cmd_parms *cmd, void *dc, const char *arg)
         return "LLMGuardServiceTimeout takes a time such as 10 or 500ms";
     }
     c->timeout_set = 1;
+    return NULL;
+}
+
+/* LLMMaskTimeBudget: milliseconds unless a unit says otherwise. */
+static const char *set_budget(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_mask_dir_conf_t *c = dc;
+
+    (void)cmd;
+    if (ap_timeout_parameter_parse(arg, &c->budget, "ms") != APR_SUCCESS
+        || c->budget < apr_time_from_msec(1)) {
+        return "LLMMaskTimeBudget takes a time such as 2000 (ms) or 5s";
+    }
+    c->budget_set = 1;
     return NULL;
 }
 
@@ -378,6 +394,9 @@ const command_rec llm_mask_conf_cmds[] = {
                   "the answer's text: off (default), unmask (the request's "
                   "pseudonyms back to the originals, for the client) or "
                   "mask (PII in the answer masked too); streaming-safe"),
+    AP_INIT_TAKE1("LLMMaskTimeBudget", set_budget, NULL, SCOPES,
+                  "the longest a request's masking and rule guard may "
+                  "take before it is refused with 413 (default 2000 ms)"),
     AP_INIT_FLAG("LLMGuardResponses", ap_set_flag_slot,
                  FLAG_SLOT(guard_responses), SCOPES,
                  "check the answer's text with the rule guard too; a "

@@ -22,6 +22,7 @@ APLOG_USE_MODULE(llm_mask);
 #endif
 
 #define LLM_MASK_DEFAULT_SERVICE_TIMEOUT apr_time_from_sec(10)
+#define LLM_MASK_DEFAULT_BUDGET          apr_time_from_msec(2000)
 
 /* A flag (ap_set_flag_slot) that no directive of the scope set. */
 #define LLM_MASK_UNSET (-1)
@@ -55,8 +56,9 @@ typedef struct {
     apr_array_header_t *services;    /* llm_mask_service_t */
     int fail_open;                   /* LLMGuardServiceFailure open */
     apr_interval_time_t timeout;     /* LLMGuardServiceTimeout */
+    apr_interval_time_t budget;      /* LLMMaskTimeBudget */
     unsigned int mode_set:1, responses_set:1, services_set:1,
-                 fail_open_set:1, timeout_set:1;
+                 fail_open_set:1, timeout_set:1, budget_set:1;
 } llm_mask_dir_conf_t;
 
 /* A flag's value, or @a dflt when no scope set it. */
