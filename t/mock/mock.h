@@ -248,10 +248,17 @@ int mock_anthropic_bad_json(mock_ctx *ctx);
 int mock_anthropic_check_headers(mock_ctx *ctx);
 
 int mock_echo(mock_ctx *ctx);
-/* What echo answers, as a JSON object (the caller puts it). */
+/* What echo answers, as a JSON object (the caller puts it). The values
+ * of credential headers (Authorization, Proxy-Authorization, x-api-key,
+ * api-key, Cookie) are shown redacted (mock_redacted), never as sent. */
 json_object *mock_echo_object(mock_ctx *ctx);
 /* record=NAME: the echo object written to logs/mock-NAME.json. */
 void mock_record(mock_ctx *ctx);
+/* A credential as echo shows it: MOCK_REDACTED_PREFIX and the first 16
+ * hex digits of the SHA-1 of the value as it came (in Perl:
+ * "redacted:sha1:" . substr(sha1_hex($value), 0, 16)). */
+#define MOCK_REDACTED_PREFIX    "redacted:sha1:"
+const char *mock_redacted(apr_pool_t *p, const char *value);
 
 int mock_openai_chat(mock_ctx *ctx, json_object *req);
 int mock_openai_completions(mock_ctx *ctx, json_object *req);

@@ -23,6 +23,7 @@
 #include "apr_base64.h"
 #include "apr_file_io.h"
 #include "apr_lib.h"
+#include "apr_sha1.h"
 
 #include "mock.h"
 
@@ -245,16 +246,56 @@ int mock_openai_route_error(mock_ctx *ctx, int status, const char *detail)
 /* Echo                                                                */
 /* ------------------------------------------------------------------ */
 
+/* Headers that carry a credential: the mock never shows their values,
+ * not even to the test that asked (an echo is an answer body, and answer
+ * bodies end up in logs, demos and bug reports). */
+static int is_credential(const char *name)
+{
+    static const char *const names[] = {
+        "Authorization", "Proxy-Authorization", "X-Api-Key", "Api-Key",
+        "Cookie", NULL
+    };
+    int i;
+
+    for (i = 0; names[i]; i++) {
+        if (!strcasecmp(name, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* "redacted:sha1:" and the first 16 hex digits of the value's SHA-1:
+ * enough for a test to tell which key came (it computes the same from
+ * the key it expects), while the key itself never appears. */
+const char *mock_redacted(apr_pool_t *p, const char *value)
+{
+    unsigned char digest[APR_SHA1_DIGESTSIZE];
+    char hex[2 * 8 + 1];
+    apr_sha1_ctx_t sha;
+
+    apr_sha1_init(&sha);
+    apr_sha1_update(&sha, value, (unsigned int)strlen(value));
+    apr_sha1_final(digest, &sha);
+    ap_bin2hex(digest, 8, hex);
+    return apr_pstrcat(p, MOCK_REDACTED_PREFIX, hex, NULL);
+}
+
 static json_object *headers_object(request_rec *r)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
     json_object *o = json_object_new_object();
+    const char *v;
     int i;
 
     for (i = 0; i < arr->nelts; i++) {
         if (e[i].key) {
-            jadd(o, e[i].key, jstr(e[i].val ? e[i].val : ""));
+            v = e[i].val ? e[i].val : "";
+            if (is_credential(e[i].key)) {
+                v = mock_redacted(r->pool, v);
+            }
+            jadd(o, e[i].key, jstr(v));
         }
     }
     return o;

@@ -9,6 +9,7 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestRequest;
 use JSON::PP;
+use Digest::SHA qw(sha1_hex);
 use lib 't/lib';
 use LLMTest;
 
@@ -16,6 +17,9 @@ plan tests => 70, need_module 'llm_router', 'proxy_http';
 
 my $J = JSON::PP->new->utf8;
 my $hello = 'Hello from the mock upstream.';
+
+# The mock shows a credential as a hash of it, never the key itself.
+sub redacted { 'redacted:sha1:' . substr(sha1_hex(shift), 0, 16) }
 
 sub ndjson { [map { $J->decode($_) } grep { length } split /\n/, shift] }
 
@@ -75,7 +79,7 @@ ok $d->{done} && $d->{message}{role} eq 'assistant' && $d->{message}{content} eq
 $e = echoed('/api/chat', { model => 'claude-chat', stream => JSON::PP::false,
                            messages => $msgs });
 ok $e->{uri} =~ m{/p=claude/.*/v1/messages$} or diag $e->{uri};
-ok $e->{headers}{'x-api-key'} eq 'sk-ant-test'
+ok $e->{headers}{'x-api-key'} eq redacted('sk-ant-test')
     && $e->{headers}{'anthropic-version'} eq '2023-06-01'
     && !exists $e->{headers}{Authorization} or diag jdump($e->{headers});
 ok $e->{json}{system} eq 'Be brief.' && $e->{json}{max_tokens} > 0

@@ -5,6 +5,7 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestRequest;
 use IO::Socket::INET;
+use Digest::SHA qw(sha1_hex);
 use lib 't/lib';
 use LLMTest;
 
@@ -12,6 +13,9 @@ plan tests => 38, need_module 'llm_router', 'proxy_http';
 
 my $chat = '/v1/chat/completions';
 my @echo = ('X-Mock-Echo' => 1);
+
+# The mock shows a credential as a hash of it, never the key itself.
+sub redacted { 'redacted:sha1:' . substr(sha1_hex(shift), 0, 16) }
 
 # --- a plain chat, as vLLM answers it --------------------------------------
 my $res = post_json($chat, chat_body('mock-chat'));
@@ -50,7 +54,8 @@ ok $h{host} =~ /^127\.0\.0\.1:\d+$/;
 $d = json_of(post_json($chat, $sent =~ s/"mock-chat"/"mock-tools"/r, @echo,
                        'Authorization' => 'Bearer client-key'));
 %h = map { lc($_) => $d->{headers}{$_} } keys %{ $d->{headers} };
-ok $h{authorization} eq 'Bearer sk-provider-secret';
+ok $h{authorization} eq redacted('Bearer sk-provider-secret')
+    or diag jdump(\%h);
 ok $d->{uri} eq '/v1/chat/completions' or diag $d->{uri};
 ok $d->{body} =~ /"tools":\[/ && $d->{body} =~ /"tool_choice":"auto"/
     && $d->{body} =~ /^\{"model":"mock-tools",/ or diag $d->{body};
