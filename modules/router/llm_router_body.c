@@ -15,6 +15,11 @@
  * llm_router_proxy.c).
  */
 
+#include <stdlib.h>
+#ifdef __GLIBC__
+#include <malloc.h>             /* malloc_trim */
+#endif
+
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -56,10 +61,21 @@ static int read_failed(request_rec *r, apr_status_t rv,
     if (!status) {
         status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
     }
-    if (status == AP_FILTER_ERROR || r->connection->aborted) {
+    if (r->connection->aborted) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, LLMLOGNO(01020)
                       "%s: client went away while sending the body",
                       r->uri);
+        r->connection->keepalive = AP_CONN_CLOSE;
+        return DONE;
+    }
+    if (status == AP_FILTER_ERROR) {
+        /* HTTP_IN refused the body (a bad chunk size, a body longer
+         * than it said) and has answered already, through
+         * insert_error_filter: in JSON. */
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, LLMLOGNO(01044)
+                      "%s: bad request: the body's framing is invalid "
+                      "(answered %d)", r->uri,
+                      r->status >= 400 ? r->status : HTTP_BAD_REQUEST);
         r->connection->keepalive = AP_CONN_CLOSE;
         return DONE;
     }
@@ -106,6 +122,23 @@ static int take_bytes(request_rec *r, apr_bucket_brigade *bb, llm_buf_t *b,
     return 0;
 }
 
+/* A large body's JSON tree is json-c's, in malloc'd nodes (about 1 KiB
+ * an object): freed when the request ends, they stay in the thread's
+ * malloc arena, and a child that served a few such requests kept
+ * hundreds of MB. This cleanup, registered before the body is parsed
+ * (so that it runs after the tree is released), gives the free pages
+ * of every arena back to the system. */
+#define TRIM_AFTER_BODY (256 * 1024)
+
+static apr_status_t give_back_heap(void *unused)
+{
+    (void)unused;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    return APR_SUCCESS;
+}
+
 int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
                          apr_size_t *len)
 {
@@ -142,6 +175,10 @@ int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
         apr_brigade_cleanup(bb);
     }
     apr_brigade_destroy(bb);
+    if (b.len >= TRIM_AFTER_BODY) {
+        apr_pool_cleanup_register(r->pool, NULL, give_back_heap,
+                                  apr_pool_cleanup_null);
+    }
     *buf = b.data;
     *len = b.len;
     return OK;

@@ -68,6 +68,8 @@ void *llm_router_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(idle_timeout);
     MERGE(total_timeout);
     MERGE(max_attempts);
+    MERGE(max_objects);
+    MERGE(forward_headers);
     MERGE(balance);
     c->balance_name = add->balance_set ? add->balance_name
                                        : base->balance_name;
@@ -287,6 +289,46 @@ static const char *set_max_attempts(cmd_parms *cmd, void *dc,
     return NULL;
 }
 
+static const char *set_max_objects(cmd_parms *cmd, void *dc,
+                                   const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+    apr_int64_t n;
+    char *end;
+
+    (void)cmd;
+    n = apr_strtoi64(arg, &end, 10);
+    if (*end || n < 0 || n > 100000000) {
+        return "LLMRouterMaxJsonObjects takes a number of objects "
+               "(0: no limit)";
+    }
+    c->max_objects = (apr_size_t)n;
+    c->max_objects_set = 1;
+    return NULL;
+}
+
+/* LLMRouterForwardHeaders name... | None: a narrower scope's list
+ * replaces a wider one's. */
+static const char *add_forward_header(cmd_parms *cmd, void *dc,
+                                      const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+
+    if (!c->forward_headers_set) {
+        c->forward_headers = apr_array_make(cmd->pool, 4,
+                                            sizeof(const char *));
+        c->forward_headers_set = 1;
+    }
+    if (strcasecmp(arg, "None")) {
+        if (!ap_strchr_c(arg, ':') && *arg) {
+            APR_ARRAY_PUSH(c->forward_headers, const char *) = arg;
+            return NULL;
+        }
+        return "LLMRouterForwardHeaders takes header names (or None)";
+    }
+    return NULL;
+}
+
 static const char *set_connect_timeout(cmd_parms *cmd, void *dc,
                                        const char *arg)
 {
@@ -383,6 +425,14 @@ const command_rec llm_router_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "providers tried per request before giving up, the first "
                   "included (default 3; 1 = no fail-over)"),
+    AP_INIT_TAKE1("LLMRouterMaxJsonObjects", set_max_objects, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "JSON objects a request body may hold (default 10000; "
+                  "json-c spends about 1 KiB on each; 0 = no limit)"),
+    AP_INIT_ITERATE("LLMRouterForwardHeaders", add_forward_header, NULL,
+                    RSRC_CONF | ACCESS_CONF,
+                    "client request headers passed on to providers besides "
+                    "the ones each API needs (default None)"),
     AP_INIT_TAKE1("LLMRouterConnectTimeout", set_connect_timeout, NULL,
                   RSRC_CONF,
                   "time to open a connection to a provider (default 5s; "

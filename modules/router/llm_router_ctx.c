@@ -60,6 +60,31 @@ llm_router_req_t *llm_router_req_create(request_rec *r,
     return rq;
 }
 
+/* Whether the URI is ours under the configuration in force: one of our
+ * routes, or under /v1/ or the prefix. Then the request gets its
+ * context (an unknown route under the prefix is an Ollama client's,
+ * /api/pull and such: it reads errors as {"error":"..."}). */
+llm_router_req_t *llm_router_claim(request_rec *r,
+                                   const llm_router_dir_conf_t *c)
+{
+    const char *prefix = llm_router_prefix(c);
+    const llm_endpoint_t *ep;
+    llm_router_req_t *rq;
+
+    if (!c->enabled || !r->uri || *r->uri != '/') {
+        return NULL;
+    }
+    ep = llm_endpoint_find(prefix, r->uri);
+    if (!ep && !llm_endpoint_in_namespace(prefix, r->uri)) {
+        return NULL;
+    }
+    rq = llm_router_req_create(r, ep);
+    if (!ep && *prefix && !strncmp(r->uri, prefix, strlen(prefix))) {
+        rq->wire = LLM_WIRE_OLLAMA_CHAT;
+    }
+    return rq;
+}
+
 /* The context lives in the initial request: internal redirects and
  * subrequests of it find it there. */
 llm_router_req_t *llm_router_req(request_rec *r)

@@ -37,23 +37,10 @@ int llm_router_translate(request_rec *r)
 {
     llm_router_dir_conf_t *c = ap_get_module_config(r->per_dir_config,
                                                     &llm_router_module);
-    const llm_endpoint_t *ep;
-    llm_router_req_t *rq;
-    const char *prefix;
 
-    if (!c->enabled || !ap_is_initial_req(r) || r->proxyreq) {
+    if (!c->enabled || !ap_is_initial_req(r) || r->proxyreq
+        || !llm_router_claim(r, c)) {
         return DECLINED;
-    }
-    prefix = llm_router_prefix(c);
-    ep = llm_endpoint_find(prefix, r->uri);
-    if (!ep && !llm_endpoint_in_namespace(prefix, r->uri)) {
-        return DECLINED;
-    }
-    rq = llm_router_req_create(r, ep);
-    if (!ep && *prefix && !strncmp(r->uri, prefix, strlen(prefix))) {
-        /* An unknown route under the prefix is an Ollama client's
-         * (/api/pull, ...): it reads errors as {"error":"..."}. */
-        rq->wire = LLM_WIRE_OLLAMA_CHAT;
     }
     r->handler = LLM_ROUTER_HANDLER;
     r->filename = apr_pstrcat(r->pool, LLM_ROUTER_HANDLER ":", r->uri, NULL);
@@ -145,8 +132,8 @@ static int take_body(request_rec *r, llm_router_req_t *rq)
     if (rc != OK) {
         return rc;
     }
-    body = llm_request_parse(r->pool, ctx->body_raw, ctx->body_raw_len,
-                             &err);
+    body = llm_request_parse_max(r->pool, ctx->body_raw, ctx->body_raw_len,
+                                 llm_router_max_objects(rq->conf), &err);
     if (!body) {
         return llm_router_send_error_param(r, err.status, err.code,
                                            err.param, err.message);

@@ -136,7 +136,8 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
                                    &len)) != OK) {
         return rc;
     }
-    body = llm_request_parse(r->pool, buf, len, &err);
+    body = llm_request_parse_max(r->pool, buf, len,
+                                 llm_router_max_objects(rq->conf), &err);
     if (!body || llm_request_validate_endpoint(r->pool, rq->endpoint, body,
                                                &name, &stream, &err) < 0) {
         if (body) {
@@ -223,7 +224,9 @@ static int send_fast_text_mask(request_rec *r, llm_router_req_t *rq)
                                    &len)) != OK) {
         return rc;
     }
-    if (!(body = llm_request_parse(r->pool, buf, len, &err))) {
+    if (!(body = llm_request_parse_max(r->pool, buf, len,
+                                       llm_router_max_objects(rq->conf),
+                                       &err))) {
         return llm_router_send_error_param(r, err.status, err.code,
                                            err.param, err.message);
     }

@@ -49,6 +49,8 @@ typedef struct {
     apr_interval_time_t idle_timeout;
     apr_interval_time_t total_timeout;
     int max_attempts;
+    apr_size_t max_objects;             /* JSON objects in a body; 0: any */
+    apr_array_header_t *forward_headers;/* client headers passed on */
     const llm_balance_method_t *balance;
     const char *balance_name;
     unsigned int enabled_set:1;
@@ -62,6 +64,8 @@ typedef struct {
     unsigned int idle_timeout_set:1;
     unsigned int total_timeout_set:1;
     unsigned int max_attempts_set:1;
+    unsigned int max_objects_set:1;
+    unsigned int forward_headers_set:1;
     unsigned int balance_set:1;
 } llm_router_dir_conf_t;
 
@@ -129,6 +133,8 @@ typedef enum {
  * hand it to other modules. Every file reads the context through it. */
 llm_router_req_t *llm_router_req_create(request_rec *r,
                                         const llm_endpoint_t *ep);
+llm_router_req_t *llm_router_claim(request_rec *r,
+                                   const llm_router_dir_conf_t *c);
 llm_router_req_t *llm_router_req(request_rec *r);
 llm_router_req_t *llm_router_req_here(request_rec *r);
 llm_req_ctx_t *llm_router_get_ctx(request_rec *r);
@@ -171,6 +177,20 @@ static APR_INLINE const char *llm_router_language(
 static APR_INLINE apr_off_t llm_router_max_body(const llm_router_dir_conf_t *c)
 {
     return c->max_body_set ? c->max_body : LLM_DEFAULT_MAX_BODY;
+}
+
+static APR_INLINE apr_size_t llm_router_max_objects(
+    const llm_router_dir_conf_t *c)
+{
+    return c->max_objects_set ? c->max_objects : LLM_REQUEST_MAX_OBJECTS;
+}
+
+/* The client's headers an admin lets through to providers (names), or
+ * NULL: none. */
+static APR_INLINE const apr_array_header_t *llm_router_forward_headers(
+    const llm_router_dir_conf_t *c)
+{
+    return c->forward_headers_set ? c->forward_headers : NULL;
 }
 
 /* LLMRouterTimeout: the first-byte and idle limits when not set apart. */

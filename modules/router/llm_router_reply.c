@@ -84,11 +84,26 @@ static const char *httpd_error_code(int status)
     }
 }
 
+/* httpd refused the request before translate_name claimed it (a bad
+ * Content-Length, a header too long): the server's configuration is
+ * all there is to say whether the URI is ours. */
+static llm_router_req_t *claim_refused(request_rec *r)
+{
+    if (r->prev || r->main || !r->per_dir_config || llm_router_req(r)) {
+        return NULL;            /* an ErrorDocument's, or too early */
+    }
+    return llm_router_claim(r, ap_get_module_config(r->per_dir_config,
+                                                    &llm_router_module));
+}
+
 void llm_router_insert_error_filter(request_rec *r)
 {
     llm_router_req_t *rq = llm_router_req_here(r);
     const char *line;
 
+    if (!rq && r->status >= 400) {
+        rq = claim_refused(r);
+    }
     if (!rq || r->status < 400 || rq->pub.error_code) {
         return;
     }
