@@ -12,18 +12,6 @@
 
 #include "llm_mask.h"
 
-/**
- * Chains of digit groups, each joined to the next by exactly one
- * separator, in a cluster: the most digits of one chain. A pattern
- * whose groups of digits are joined by at most one such separator
- * matches within one chain, and a chain lies in one cluster.
- */
-typedef struct {
-    unsigned dash_digits;       /* ' ' or '-' (CREDIT_CARD) */
-    unsigned h_digits;          /* ' ', a tab, or a non-ASCII character
-                                   (NBSP, the other \h: SIM_CARD) */
-} llm_mask_chains_t;
-
 /** The digit structure of one cluster of anchor bytes (or of several:
  *  llm_mask_where_wide), read by the rules' shape facts and tests. The
  *  64-bit sets have one bit per default rule, its place in the list
@@ -40,7 +28,6 @@ typedef struct {
     int labelled;               /* letters right before a group, or one
                                    of [-_/] after letters (ORDER123,
                                    FV/2023, TX_1234, AB1234567) */
-    llm_mask_chains_t chains;   /* the longest chains of digit groups */
     apr_uint64_t marks;         /* the rules whose group test passed for
                                    one of the groups */
     apr_uint64_t quick;         /* the rules whose quick facts hold */
@@ -99,8 +86,8 @@ typedef struct {
 } llm_mask_where_t;
 
 /** The features of every cluster the window touches, together: the
- *  cluster's own, or those of several written in @a buf (all but the
- *  chains, quick and near). */
+ *  cluster's own, or those of several written in @a buf (all but
+ *  quick and near). */
 const llm_mask_features_t *llm_mask_where_wide(const llm_mask_where_t *w,
                                                llm_mask_features_t *buf);
 
@@ -184,8 +171,6 @@ typedef int (*llm_mask_shape_fn)(const llm_mask_where_t *w);
 typedef struct {
     apr_uint32_t lens;          /* a maximal run of one of these lengths */
     int labelled;               /* letters right before a group */
-    unsigned chain_dash;        /* a chain of this many digits or more */
-    unsigned chain_h;           /* the same, joined by \h */
     int group;                  /* the rule's group test passed */
 } llm_mask_quick_t;
 

@@ -149,8 +149,34 @@ const llm_mask_rule_def_t llm_mask_rule_nrb = {
 /* CREDIT_CARD, SIM_CARD                                               */
 /* ------------------------------------------------------------------ */
 
+/* Do groups from @a i, each joined to the next by one ' ' or '-' (or,
+ * with @a h, by one \h), hold @a need digits or more? */
+static int chain_from(const llm_mask_groups_t *gs, int i, apr_size_t need,
+                      int h)
+{
+    apr_size_t total = 0;
+    int k;
+
+    for (k = i; k < gs->n && total < need; k++) {
+        if (k > i && !(h ? llm_mask_joined_by_h(gs, k)
+                         : llm_mask_joined_by(gs, k, ' ', '-'))) {
+            break;
+        }
+        total += llm_mask_glen(gs, k);
+    }
+    return total >= need;
+}
+
+/* A card begins at a group (\b), of 4, 8 or 12 digits and a separator
+ * (4-4-4-x), of 10 (4 6-5) or of 13 to 19 (none): 13 digits or more
+ * joined by at most one ' ' or '-'. */
+static int card_group(const llm_mask_groups_t *gs, int i)
+{
+    return chain_from(gs, i, 13, 0);
+}
+
 /* 4-4-4-(1-7) or 4-6-5: 13 to 19 digits joined by at most one ' ' or
- * '-', the first group of four digits or more. */
+ * '-'. */
 const llm_mask_rule_def_t llm_mask_rule_credit_card = {
     .name = "CREDIT_CARD",
     .pattern =
@@ -159,11 +185,20 @@ const llm_mask_rule_def_t llm_mask_rule_credit_card = {
     .check = "luhn",
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 25,
                 .digits = 13 },
-    .quick = { .lens = LLM_MASK_BITS(4, 31), .chain_dash = 13 },
+    .group = card_group,
+    .group_lens = BIT(4) | BIT(8) | BIT(10) | BIT(12) | LLM_MASK_BITS(13, 19),
+    .quick = { .group = 1 },
 };
 
+/* A SIM card begins at a group (\b) of 4, 8, 12 or 16 digits and a
+ * \h, or of 17 to 20: 17 digits or more joined by at most one \h. */
+static int sim_group(const llm_mask_groups_t *gs, int i)
+{
+    return chain_from(gs, i, 17, 1);
+}
+
 /* Four groups of four and 1-4 more: 17 to 20 digits joined by at most
- * one \h each, the first group of four digits or more. */
+ * one \h each. */
 const llm_mask_rule_def_t llm_mask_rule_sim_card = {
     .name = "SIM_CARD",
     .pattern = "\\b(?:[0-9]{4}\\h?){4}[0-9]{1,4}\\b",
@@ -171,5 +206,7 @@ const llm_mask_rule_def_t llm_mask_rule_sim_card = {
     /* 20 digits and four U+3000: 32. */
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 32,
                 .digits = 17 },
-    .quick = { .lens = LLM_MASK_BITS(4, 31), .chain_h = 17 },
+    .group = sim_group,
+    .group_lens = BIT(4) | BIT(8) | BIT(12) | LLM_MASK_BITS(16, 20),
+    .quick = { .group = 1 },
 };

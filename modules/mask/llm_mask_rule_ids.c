@@ -81,6 +81,11 @@ static int nip_group(const llm_mask_groups_t *gs, int i)
             break;
         }
     }
+    /* Both spaced forms: 3, then 3 or 2, then 2, then a fourth group. */
+    if (llm_mask_glen(gs, i) != 3 || i + 3 >= gs->n
+        || llm_mask_glen(gs, i + 2) != 2) {
+        return 0;
+    }
     for (f = 0; f < 2; f++) {
         for (k = 0; k < 4 && i + k < gs->n; k++) {
             if (llm_mask_glen(gs, i + k) != spaced[f][k]

@@ -10,9 +10,8 @@
  * no rule.
  *
  * A cluster's features: the lengths of its maximal runs of digits
- * (groups), the ASCII words around them, its separators, the longest
- * chains of groups joined by one separator, whether letters come right
- * before a group; then, for each rule, whether its group test passed
+ * (groups), the ASCII words around them, its separators, whether
+ * letters come right before a group; then, for each rule, whether its group test passed
  * for one of the groups (marks), whether its quick facts hold (quick)
  * and whether its near facts hold here or in a cluster just after
  * (near). A test may say "maybe" too often, never "no" where PCRE2
@@ -66,8 +65,7 @@ static unsigned byte_class(unsigned char c)
 
 static int only_group_quick(const llm_mask_quick_t *q)
 {
-    return q->group && !q->lens && !q->labelled && !q->chain_dash
-           && !q->chain_h;
+    return q->group && !q->lens && !q->labelled;
 }
 
 void llm_mask_facts_init(llm_mask_facts_t *facts,
@@ -124,28 +122,6 @@ void llm_mask_facts_init(llm_mask_facts_t *facts,
 /* ------------------------------------------------------------------ */
 /* A cluster's features, from its groups of digits                     */
 /* ------------------------------------------------------------------ */
-
-/* Chains: the most digits of groups joined one by one. */
-static void chain_step(unsigned *digits, unsigned *most, int joined,
-                       apr_size_t len)
-{
-    *digits = joined ? *digits + (unsigned)len : (unsigned)len;
-    *most = *digits > *most ? *digits : *most;
-}
-
-static void read_chains(const llm_mask_groups_t *gs, llm_mask_chains_t *c)
-{
-    unsigned dash = 0, h = 0;
-    int i;
-
-    for (i = 0; i < gs->n; i++) {
-        apr_size_t len = llm_mask_glen(gs, i);
-
-        chain_step(&dash, &c->dash_digits,
-                   llm_mask_joined_by(gs, i, ' ', '-'), len);
-        chain_step(&h, &c->h_digits, llm_mask_joined_by_h(gs, i), len);
-    }
-}
 
 /* Letters right before group @a i, or one of [-_/] after letters:
  * ORDER123, fbid123, FV/2023, TX_1234, AB1234567 (a byte outside ASCII
@@ -204,8 +180,6 @@ static int quick_holds(const llm_mask_quick_t *q, apr_uint64_t bit,
 {
     return (!q->lens || (f->lens & q->lens))
            && (!q->labelled || f->labelled)
-           && f->chains.dash_digits >= q->chain_dash
-           && f->chains.h_digits >= q->chain_h
            && (!q->group || (f->marks & bit));
 }
 
@@ -292,7 +266,6 @@ static void read_words(llm_mask_groups_t *gs, llm_mask_features_t *f)
  * so that no test rules anything out there. */
 static void read_everything(llm_mask_features_t *f)
 {
-    memset(&f->chains, 0xff, sizeof(f->chains));
     f->lens = f->words = f->lwords = f->seps = ~(apr_uint32_t)0;
     f->labelled = 1;
     f->marks = f->quick = ~(apr_uint64_t)0;
@@ -326,7 +299,6 @@ void llm_mask_cluster_features(const unsigned char *u, apr_size_t len,
         gs.g[gs.n++].end = i;
     }
     read_words(&gs, f);
-    read_chains(&gs, &f->chains);
     f->marks = read_marks(&gs, facts);
     f->quick = read_quick(f, facts);
 }

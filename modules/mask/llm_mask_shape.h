@@ -201,7 +201,7 @@ static inline apr_uint32_t llm_mask_key3(const llm_mask_where_t *w,
 /* Has a rule quick facts, near facts? */
 static inline int llm_mask_has_quick(const llm_mask_quick_t *q)
 {
-    return q->lens || q->labelled || q->chain_dash || q->chain_h || q->group;
+    return q->lens || q->labelled || q->group;
 }
 
 static inline int llm_mask_has_near(const llm_mask_near_t *n)
