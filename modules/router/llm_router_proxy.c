@@ -31,11 +31,14 @@
  *    r->input_filters == r->proto_input_filters, and spools it otherwise;
  *  - ap_proxy_backend_broke(): an error bucket plus EOC when the backend
  *    fails before answering on a kept-alive client connection;
- *  - the proxy create_req hook, which hands us the backend connection.
- * Checked against the sources of httpd 2.4.53, 2.4.58, 2.4.62 and the
- * 2.4.x branch (2.4.63-dev, f45abec1), and against Debian's
- * Apache/2.4.71 (its mod_proxy.h, and the test suite); name_ex needs
- * 2.4.53 or later. Look here first when httpd moves.
+ *  - the proxy create_req hook, which hands us the backend connection;
+ *  - the proxy fixups hook, and what ap_proxy_create_hdrbrgd() does to
+ *    r->headers_in before and after it (the headers a provider gets;
+ *    its order changed in 2.4.54, see llm_router_proxy_fixups).
+ * Checked against the sources of httpd 2.4.53, 2.4.54 (the fixups hook),
+ * 2.4.58, 2.4.62 and the 2.4.x branch (2.4.63-dev, f45abec1), and
+ * against Debian's Apache/2.4.71 (its mod_proxy.h, and the test suite);
+ * name_ex needs 2.4.53 or later. Look here first when httpd moves.
  */
 
 #include "apr_strings.h"
@@ -205,37 +208,138 @@ void llm_router_forget_answer(request_rec *r)
     apr_table_clear(r->headers_out);
 }
 
-/* What goes upstream besides the body. The client's credentials for the
- * gateway are not the provider's: they are dropped, and the provider's
- * token is sent instead. Compression is turned off upstream so that the
- * stream can be read (and later translated) as it flows. */
-static void prepare_headers(request_rec *r, const llm_provider_t *pr,
-                            llm_wire_e wire)
-{
-    apr_table_t *h = r->headers_in;
+/* ------------------------------------------------------------------ */
+/* What a provider receives                                            */
+/* ------------------------------------------------------------------ */
 
-    apr_table_unset(h, "Authorization");
-    apr_table_unset(h, "Proxy-Authorization");
-    apr_table_unset(h, "X-Api-Key");
-    apr_table_unset(h, "Cookie");
-    apr_table_unset(h, "Accept-Encoding");
-    apr_table_unset(h, "Expect");
-    r->expecting_100 = 0;
-    apr_table_unset(h, "Anthropic-Version");
-    apr_table_unset(h, "Anthropic-Beta");
-    apr_table_setn(h, "Content-Type", "application/json");
-    if (wire == LLM_WIRE_ANTHROPIC) {
-        /* Anthropic's API takes its key in x-api-key, and a version. */
-        if (*pr->api_token) {
-            apr_table_setn(h, "x-api-key", pr->api_token);
+/*
+ * An allow-list, not the client's headers minus a few. A provider gets
+ * the content type, the client's Accept, its own credentials from the
+ * models file, what its API needs (Anthropic: anthropic-version, and the
+ * client's anthropic-beta) and the client's headers the scope lists
+ * (LLMRouterForwardHeaders); mod_proxy adds Host and the framing. The
+ * rest stays here: OpenAI-Organization or OpenAI-Project would choose
+ * whom the gateway's key bills, the client's key or cookie for the
+ * gateway is none of the provider's business, User-Agent, Forwarded,
+ * X-Forwarded-* and Via tell it about our clients.
+ *
+ * mod_proxy builds the provider's request in ap_proxy_create_hdrbrgd()
+ * (proxy_util.c) from a copy of r->headers_in that it swaps in for the
+ * time and swaps out after: since 2.4.54 it first takes Content-Length
+ * and Transfer-Encoding out of the copy (mod_proxy_http writes its own),
+ * drops the headers the client's Connection header names (so that
+ * "Connection: Authorization" took the provider's token away), sets
+ * Host, keeps Expect only for a 100-continue of its own, adds Via and
+ * X-Forwarded-*, runs the proxy "fixups" hook, then sends what
+ * r->headers_in holds (Host apart). So the hook is where the list is
+ * made: r->headers_in becomes a new table holding only what goes. The
+ * client's own table is never written, so the access log and other
+ * modules see what the client sent, and the next attempt starts from it.
+ * Up to 2.4.53 the Connection clean-up and the reading of Content-Length
+ * came after the hook: the new table has no Connection header, carries
+ * the Content-Length mod_proxy left, and a listed name the client's
+ * Connection header names is not passed on.
+ */
+
+/* Never the client's, listed or not: credentials (a provider's come from
+ * the models file), framing and hop-by-hop headers (mod_proxy writes its
+ * own), encodings (the answer is read as it flows), and what the
+ * gateway sets itself. */
+static const char *const never_passed[] = {
+    "Authorization", "Proxy-Authorization", "X-Api-Key", "Api-Key",
+    "Cookie", "Host", "Content-Length", "Transfer-Encoding", "Expect",
+    "Connection", "Proxy-Connection", "Keep-Alive", "TE", "Trailer",
+    "Upgrade", "Accept-Encoding", "Content-Type", "Accept",
+    "Anthropic-Version", "Anthropic-Beta", NULL
+};
+
+static int may_pass(const char *name)
+{
+    int i;
+
+    for (i = 0; never_passed[i]; i++) {
+        if (!strcasecmp(name, never_passed[i])) {
+            return 0;
         }
-        apr_table_setn(h, "anthropic-version", LLM_ANTHROPIC_VERSION);
-        return;
     }
-    if (*pr->api_token) {
-        apr_table_setn(h, "Authorization",
+    return 1;
+}
+
+static int add_header(void *to, const char *key, const char *val)
+{
+    apr_table_addn(to, key, val);
+    return 1;
+}
+
+/* Every value of @a name in @a from, spelt as it came. */
+static void pass_on(apr_table_t *to, apr_table_t *from, const char *name)
+{
+    apr_table_do(add_header, to, from, name, NULL);
+}
+
+/* The client's headers the scope lists. */
+static void pass_listed(request_rec *r, apr_table_t *to, apr_table_t *from,
+                        const apr_array_header_t *names)
+{
+    const char *conn = apr_table_get(from, "Connection");   /* <= 2.4.53 */
+    int i;
+
+    for (i = 0; names && i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+
+        if (apr_table_get(from, name) && !apr_table_get(to, name)
+            && may_pass(name)
+            && !(conn && ap_find_token(r->pool, conn, name))) {
+            pass_on(to, from, name);
+        }
+    }
+}
+
+/* What the provider's API needs, and its credentials. */
+static void api_headers(request_rec *r, apr_table_t *to, apr_table_t *from,
+                        const llm_provider_t *pr, llm_wire_e wire)
+{
+    apr_table_setn(to, "Content-Type", "application/json");
+    pass_on(to, from, "Accept");
+    if (wire == LLM_WIRE_ANTHROPIC) {
+        /* Anthropic's API takes its key in x-api-key, and a version: the
+         * one we speak, not the client's. */
+        if (*pr->api_token) {
+            apr_table_setn(to, "x-api-key", pr->api_token);
+        }
+        apr_table_setn(to, "anthropic-version", LLM_ANTHROPIC_VERSION);
+        pass_on(to, from, "anthropic-beta");
+    }
+    else if (*pr->api_token) {
+        apr_table_setn(to, "Authorization",
                        apr_pstrcat(r->pool, "Bearer ", pr->api_token, NULL));
     }
+}
+
+/* The proxy fixups hook: for our own attempts, the headers mod_proxy is
+ * about to send (its copy, r->headers_in for now) replaced by those the
+ * provider gets. */
+int llm_router_proxy_fixups(request_rec *r)
+{
+    llm_router_req_t *rq;
+    apr_table_t *from = r->headers_in;
+    apr_table_t *to;
+
+    if (!r->handler || strcmp(r->handler, LLM_ROUTER_HANDLER)
+        || r->proxyreq != PROXYREQ_REVERSE        /* set for an attempt */
+        || !(rq = llm_router_req(r)) || !rq->pub.attempt
+        || !rq->pub.attempt->provider) {
+        return DECLINED;
+    }
+    to = apr_table_make(r->pool, 8);
+    api_headers(r, to, from, rq->pub.attempt->provider, rq->provider_wire);
+    pass_listed(r, to, from, llm_router_forward_headers(rq->conf));
+    /* mod_proxy's own: its 100-continue, and the framing up to 2.4.53. */
+    pass_on(to, from, "Expect");
+    pass_on(to, from, "Content-Length");
+    pass_on(to, from, "Transfer-Encoding");
+    r->headers_in = to;
+    return OK;
 }
 
 static const char *outcome_name(llm_outcome_e o)
@@ -444,7 +548,10 @@ static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
                                     err.message);
         return 0;
     }
-    prepare_headers(r, at->provider, rq->provider_wire);
+    /* The body was read whole, the client's 100-continue answered then:
+     * mod_proxy_http is not to wait for one from the provider on its
+     * behalf. The headers are chosen in llm_router_proxy_fixups. */
+    r->expecting_100 = 0;
     return 1;
 }
 

@@ -21,6 +21,10 @@
 #define LLM_ROUTER_MODULE_FILE
 #include "llm_router_private.h"
 
+/* llm_router_proxy.c: the headers a provider receives (its place is in
+ * llm_router_private.h, beside llm_router_create_req). */
+int llm_router_proxy_fixups(request_rec *r);
+
 static void register_hooks(apr_pool_t *p)
 {
     /* Alias, Redirect, ProxyPass and mod_rewrite claim URIs before us. */
@@ -39,6 +43,10 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_handler(llm_router_handler, NULL, NULL, APR_HOOK_FIRST);
     APR_OPTIONAL_HOOK(proxy, create_req, llm_router_create_req, NULL, NULL,
                       APR_HOOK_MIDDLE);
+    /* Last: what a provider receives is an allow-list, whatever else
+     * joined the hook. */
+    APR_OPTIONAL_HOOK(proxy, fixups, llm_router_proxy_fixups, NULL, NULL,
+                      APR_HOOK_LAST);
 
     ap_register_input_filter(LLM_BODY_FILTER, llm_body_filter, NULL,
                              AP_FTYPE_RESOURCE);
