@@ -42,16 +42,6 @@
 
 #define N_WIRES 7
 #define HEADER 3
-#define N_ARGS 8                /* tool calls whose arguments are kept */
-
-/* Known bugs with a TODO test in t/unit/test_fuzz_regress.c, in code
- * this target may not change: the property they break is not checked
- * where they show, until the test passes (then set the flag to 0).
- * llm_json_args (llm_json.c) keeps json-c's reading of an upstream's
- * arguments text, so that {"x":00.5} reaches an Anthropic or Ollama
- * client as it came, not as JSON: the client's bytes are only checked
- * to be what json-c reads when a tool call's arguments are not JSON. */
-#define KNOWN_BUG_ARGS_NOT_JSON 1
 
 static apr_pool_t *root;
 
@@ -138,8 +128,6 @@ typedef struct {
     sbuf_t trace;               /* the events, as text */
     sbuf_t out;                 /* the client's bytes */
     sbuf_t text;                /* the TEXT events' text */
-    sbuf_t args[N_ARGS];        /* each tool call's arguments */
-    int args_lost;              /* a tool index beyond N_ARGS */
     int started, ended, done, nevents;
     llm_usage_t usage;          /* the last USAGE event's */
     int has_usage;
@@ -219,15 +207,7 @@ static apr_status_t on_event(void *baton, const llm_event_t *ev)
     if (ev->type == LLM_EV_TEXT) {
         sb_add(&r->text, ev->text, ev->text_len);
     }
-    if (ev->type == LLM_EV_TOOL_CALL) {
-        if (ev->tool_index >= 0 && ev->tool_index < N_ARGS) {
-            sb_add(&r->args[ev->tool_index], ev->tool_args,
-                   ev->tool_args_len);
-        }
-        else {
-            r->args_lost = 1;
-        }
-    }
+
     if (ev->type == LLM_EV_USAGE) {
         r->usage = ev->usage;
         r->has_usage = 1;
@@ -264,46 +244,9 @@ static void run_end(run_t *r)
 
 static void run_free(run_t *r)
 {
-    int i;
-
     sb_free(&r->trace);
     sb_free(&r->out);
     sb_free(&r->text);
-    for (i = 0; i < N_ARGS; i++) {
-        sb_free(&r->args[i]);
-    }
-}
-
-/* Whether the client's bytes must be JSON as RFC 8259 says, or only as
- * json-c reads it (KNOWN_BUG_ARGS_NOT_JSON). */
-static int strict_json_out(const run_t *r)
-{
-    int i;
-
-    if (!KNOWN_BUG_ARGS_NOT_JSON) {
-        return 1;
-    }
-    for (i = 0; i < N_ARGS; i++) {
-        if (r->args[i].len && !fuzz_rfc_json(r->args[i].data,
-                                             r->args[i].len)) {
-            return 0;
-        }
-    }
-    return !r->args_lost;
-}
-
-/* @a s (@a len bytes) is one JSON value, by RFC 8259 or as json-c reads
- * it. */
-static int is_json(const char *s, size_t len, int strict)
-{
-    json_object *o;
-
-    if (strict) {
-        return fuzz_rfc_json(s, len);
-    }
-    o = fuzz_json(s, len, 0);
-    json_object_put(o);
-    return o != NULL;
 }
 
 /* The pieces' ends: sizes of 1 to 64 bytes from a xorshift seeded by
@@ -355,7 +298,7 @@ static void run_stream(run_t *r, apr_pool_t *p, const settings_t *s,
 
 /* Each record of a streamed answer is JSON (RFC 8259): an NDJSON line,
  * an SSE event's data but "[DONE]". */
-static void check_records(llm_wire_e wire, const sbuf_t *out, int strict)
+static void check_records(llm_wire_e wire, const sbuf_t *out)
 {
     int ndjson = wire == LLM_WIRE_OLLAMA_CHAT
                  || wire == LLM_WIRE_OLLAMA_GENERATE;
@@ -367,13 +310,13 @@ static void check_records(llm_wire_e wire, const sbuf_t *out, int strict)
         size_t n = nl ? (size_t)(nl - at) : (size_t)(end - at);
 
         if (ndjson && n) {
-            FUZZ_CHECK_TEXT(is_json(at, n, strict),
+            FUZZ_CHECK_TEXT(fuzz_rfc_json(at, n),
                             "each line of an NDJSON answer is JSON",
                             out->data);
         }
         else if (!ndjson && n > 6 && !memcmp(at, "data: ", 6)
                  && !(n == 12 && !memcmp(at + 6, "[DONE]", 6))) {
-            FUZZ_CHECK_TEXT(is_json(at + 6, n - 6, strict),
+            FUZZ_CHECK_TEXT(fuzz_rfc_json(at + 6, n - 6),
                             "the data of each SSE event is JSON",
                             out->data);
         }
@@ -395,11 +338,11 @@ static void check_client_bytes(apr_pool_t *p, const settings_t *s,
     size_t i;
 
     if (!s->enc_stream) {
-        FUZZ_CHECK_TEXT(fuzz_is_object(r->out.data, strict_json_out(r)),
+        FUZZ_CHECK_TEXT(fuzz_is_object(r->out.data, 1),
                         "a whole answer is one JSON object", r->out.data);
         return;
     }
-    check_records(s->enc_wire, &r->out, strict_json_out(r));
+    check_records(s->enc_wire, &r->out);
     memset(&back, 0, sizeof(back));
     back.dec_wire = s->enc_wire;
     back.enc_wire = LLM_WIRE_OPENAI_CHAT;
