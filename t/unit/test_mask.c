@@ -107,6 +107,10 @@ static void test_more(void)
         { "ISO 9001, PKB 2023, od 12345 do 20000",
           "ISO 9001, PKB 2023, od 12345 do 20000" },
         { "5 tys zł, zł 100, 1500,50 zł", "{{MONEY}}, {{MONEY}}, {{MONEY}}" },
+        /* Up to seven groups of three (issue 11: unbounded, they made
+         * masking quadratic); an eighth is left before the amount. */
+        { "1 000 000 000 000 000 000 zł", "{{MONEY}}" },
+        { "1 000 000 000 000 000 000 000 zł", "1 {{MONEY}}" },
         { "00-950 Warszawa, lok. 5/7", "{{POSTAL_CODE}} Warszawa, lok. 5/7" },
         { "localhost:8080", "{{IP}}:{{PORT}}" },
         { "MAC 00:11:22:33:44:55", "MAC {{MAC_ADDRESS}}" },
