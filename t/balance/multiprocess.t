@@ -32,7 +32,8 @@ my $port = eval {
         'StartServers 4', 'MinSpareServers 4', 'MaxSpareServers 4',
         'ServerLimit 4', 'MaxRequestWorkers 4', 'KeepAlive Off',
         'LogFormat "%P" pid', "CustomLog $dir/access_log pid",
-        'LLMRouter On', "LLMRouterModels $dir/models.json");
+        'LLMRouter On', "LLMRouterModels $dir/models.json",
+        'LLMRouterForwardHeaders X-Mock-Echo');
 };
 ok $port or diag $@;
 

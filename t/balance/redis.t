@@ -79,6 +79,7 @@ for my $node (qw(A B)) {
     $port{$node} = start_httpd("$root/$node", {},
         'LogLevel warn llm_balance:notice',
         'LLMRouter On', "LLMRouterModels $root/models.json",
+        'LLMRouterForwardHeaders X-Mock-Echo X-Mock-Ttfb',
         "LLMBalanceRedis 127.0.0.1:$rport", 'LLMBalanceRedisPrefix t:',
         'LLMBalanceRedisLockTTL 2', 'LLMBalanceQueueTime 2500ms');
 }

@@ -38,7 +38,8 @@ t_write_file("$dir/models.json", <<JSON);
 JSON
 my $port = start_httpd($dir, {}, 'LogLevel warn llm_balance:debug',
     'LLMBalanceQueueTime 5',
-    'LLMRouter On', "LLMRouterModels $dir/models.json");
+    'LLMRouter On', "LLMRouterModels $dir/models.json",
+    'LLMRouterForwardHeaders X-Mock-Ttfb');
 
 # What reached the mock for provider $p (its access log).
 sub hits {
