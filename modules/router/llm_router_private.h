@@ -251,6 +251,8 @@ int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
 void llm_router_forget_answer(request_rec *r);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 int llm_router_create_req(request_rec *r, request_rec *backend);
+/* The headers a provider receives: an allow-list (proxy fixups hook). */
+int llm_router_proxy_fixups(request_rec *r);
 int llm_router_define_workers(apr_pool_t *pconf, apr_pool_t *ptemp,
                               server_rec *s, llm_router_table_t *t,
                               apr_interval_time_t connect_timeout);

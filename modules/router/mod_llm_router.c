@@ -21,10 +21,6 @@
 #define LLM_ROUTER_MODULE_FILE
 #include "llm_router_private.h"
 
-/* llm_router_proxy.c: the headers a provider receives (its place is in
- * llm_router_private.h, beside llm_router_create_req). */
-int llm_router_proxy_fixups(request_rec *r);
-
 static void register_hooks(apr_pool_t *p)
 {
     /* Alias, Redirect, ProxyPass and mod_rewrite claim URIs before us. */
