@@ -17,9 +17,14 @@
 
 #include <json-c/json.h>
 
+#include "llm_buf.h"
 #include "llm_xlate.h"
 
 #define get  llm_json_get
+/* A C string ends at the first NUL, which a JSON string may hold: str()
+ * reads only ids, roles, types, enums and names. Text (contents, parts,
+ * prompts, arguments, descriptions) is carried as its json-c object,
+ * shared, or copied with its length. */
 #define str(o, key)  llm_json_str(o, key, NULL)
 #define share llm_xlate_share
 
@@ -50,21 +55,45 @@ static json_object *message(const char *role)
     return m;
 }
 
-static json_object *text_part(const char *text)
+/* The string member @a key of @a o, shared (whole, NUL and all), or a
+ * new "" when it is not a string. */
+static json_object *text_of(json_object *o, const char *key)
+{
+    json_object *v = get(o, key);
+
+    return llm_json_is(v, json_type_string) ? json_object_get(v)
+                                            : json_object_new_string("");
+}
+
+/* @a head, then the string @a v with its length. */
+static json_object *prefixed(apr_pool_t *p, const char *head, json_object *v)
+{
+    apr_size_t hlen = strlen(head);
+    apr_size_t vlen = (apr_size_t)json_object_get_string_len(v);
+    char *s = apr_palloc(p, hlen + vlen + 1);
+
+    memcpy(s, head, hlen);
+    memcpy(s + hlen, json_object_get_string(v), vlen);
+    return llm_json_strn(s, hlen + vlen);
+}
+
+/* A text part of @a text (taken). */
+static json_object *text_part(json_object *text)
 {
     json_object *t = json_object_new_object();
 
     json_object_object_add(t, "type", json_object_new_string("text"));
-    json_object_object_add(t, "text", json_object_new_string(text));
+    json_object_object_add(t, "text", text);
     return t;
 }
 
-static json_object *image_part(const char *url, json_object *detail)
+/* An image part of @a url (taken). */
+static json_object *image_part(json_object *url, json_object *detail)
 {
     json_object *t = json_object_new_object();
     json_object *u = json_object_new_object();
 
-    json_object_object_add(u, "url", json_object_new_string(url));
+    json_object_object_add(u, "url", url);
     if (detail) {
         json_object_object_add(u, "detail", json_object_get(detail));
     }
@@ -96,30 +125,38 @@ static json_object *content_of(json_object *parts)
     return parts;
 }
 
+/* A tool call with @a args (taken). */
 static json_object *tool_call(const char *id, const char *name,
-                              const char *args)
+                              json_object *args)
 {
     json_object *c = json_object_new_object();
     json_object *f = json_object_new_object();
 
     json_object_object_add(f, "name", json_object_new_string(name));
-    json_object_object_add(f, "arguments", json_object_new_string(args));
+    json_object_object_add(f, "arguments", args);
     json_object_object_add(c, "id", json_object_new_string(id));
     json_object_object_add(c, "type", json_object_new_string("function"));
     json_object_object_add(c, "function", f);
     return c;
 }
 
-/* Arguments as OpenAI has them: a JSON text. */
-static const char *args_text(apr_pool_t *p, json_object *args)
+/* Arguments as OpenAI has them: a JSON text (a string is shared as it
+ * is; json-c writes NUL in an object's strings as \u0000). */
+static json_object *args_text(json_object *args)
 {
+    const char *s;
+    size_t len;
+
     if (!args) {
-        return "{}";
+        return json_object_new_string("{}");
     }
     if (json_object_is_type(args, json_type_string)) {
-        return json_object_get_string(args);
+        return json_object_get(args);
     }
-    return llm_xlate_json_text(p, args);
+    s = json_object_to_json_string_length(args, JSON_C_TO_STRING_PLAIN
+                                          | JSON_C_TO_STRING_NOSLASHESCAPE,
+                                          &len);
+    return llm_json_strn(s, len);
 }
 
 static json_object *new_canon(json_object *body)
@@ -292,25 +329,33 @@ static const char *const completion_fields[] = {
     "stream_options", NULL
 };
 
-static const char *single_prompt(json_object *prompt)
+/* The one text prompt (not taken), or NULL. */
+static json_object *single_prompt(json_object *prompt)
 {
     if (llm_json_is(prompt, json_type_string)) {
-        return json_object_get_string(prompt);
+        return prompt;
     }
     if (llm_json_is(prompt, json_type_array)
         && json_object_array_length(prompt) == 1
         && llm_json_is(json_object_array_get_idx(prompt, 0),
                        json_type_string)) {
-        return json_object_get_string(json_object_array_get_idx(prompt, 0));
+        return json_object_array_get_idx(prompt, 0);
     }
     return NULL;
+}
+
+/* A suffix is refused unless empty: one of NUL is not. */
+static int has_suffix(json_object *body)
+{
+    apr_size_t len;
+
+    return llm_json_str(body, "suffix", &len) && len;
 }
 
 static json_object *from_openai_completion(apr_pool_t *p, json_object *body,
                                            llm_error_t *err)
 {
-    const char *prompt = single_prompt(get(body, "prompt"));
-    const char *suffix = str(body, "suffix");
+    json_object *prompt = single_prompt(get(body, "prompt"));
     json_object *echo = get(body, "echo");
     json_object *logprobs = get(body, "logprobs");
     json_object *out, *msgs, *m;
@@ -322,7 +367,7 @@ static json_object *from_openai_completion(apr_pool_t *p, json_object *body,
                  "token ids).");
         return NULL;
     }
-    if (suffix && *suffix) {
+    if (has_suffix(body)) {
         unusable(p, err, "suffix", "%s", "This model's provider does not "
                  "take a suffix (insertion).");
         return NULL;
@@ -335,7 +380,7 @@ static json_object *from_openai_completion(apr_pool_t *p, json_object *body,
     out = new_canon(body);
     msgs = json_object_new_array();
     m = message("user");
-    json_object_object_add(m, "content", json_object_new_string(prompt));
+    json_object_object_add(m, "content", json_object_get(prompt));
     json_object_array_add(msgs, m);
     json_object_object_add(out, "messages", msgs);
     for (f = completion_fields; *f; f++) {
@@ -363,19 +408,15 @@ static int responses_part(apr_pool_t *p, json_object *part,
 
     if (type && (!strcmp(type, "input_text") || !strcmp(type, "output_text")
                  || !strcmp(type, "text"))) {
-        const char *text = str(part, "text");
-
-        json_object_array_add(parts, text_part(text ? text : ""));
+        json_object_array_add(parts, text_part(text_of(part, "text")));
         return 0;
     }
     if (type && !strcmp(type, "refusal")) {
-        const char *text = str(part, "refusal");
-
-        json_object_array_add(parts, text_part(text ? text : ""));
+        json_object_array_add(parts, text_part(text_of(part, "refusal")));
         return 0;
     }
     if (type && !strcmp(type, "input_image") && str(part, "image_url")) {
-        json_object_array_add(parts, image_part(str(part, "image_url"),
+        json_object_array_add(parts, image_part(text_of(part, "image_url"),
                                                 get(part, "detail")));
         return 0;
     }
@@ -470,8 +511,7 @@ static int responses_item(apr_pool_t *p, json_object *item, size_t idx,
         }
         json_object_array_add(get(m, "tool_calls"),
                               tool_call(id, name,
-                                        args_text(p, get(item,
-                                                         "arguments"))));
+                                        args_text(get(item, "arguments"))));
         return 0;
     }
     if (type && !strcmp(type, "function_call_output")) {
@@ -575,15 +615,14 @@ static json_object *responses_messages(apr_pool_t *p, json_object *body,
 {
     json_object *msgs = json_object_new_array();
     json_object *input = get(body, "input");
-    const char *instructions = str(body, "instructions");
+    apr_size_t len;
     size_t i;
     size_t n;
 
-    if (instructions && *instructions) {
+    if (llm_json_str(body, "instructions", &len) && len) {
         json_object *m = message("system");
 
-        json_object_object_add(m, "content",
-                               json_object_new_string(instructions));
+        json_object_object_add(m, "content", text_of(body, "instructions"));
         json_object_array_add(msgs, m);
     }
     if (llm_json_is(input, json_type_string)) {
@@ -648,9 +687,10 @@ static json_object *from_openai_responses(apr_pool_t *p, json_object *body,
 /* ------------------------------------------------------------------ */
 
 /* Ollama sends bare base64; a data URL needs the media type, which the
- * first bytes give away. */
-static const char *image_data_url(apr_pool_t *p, const char *b64)
+ * first bytes give away. @a img is a string (not taken). */
+static json_object *image_data_url(apr_pool_t *p, json_object *img)
 {
+    const char *b64 = json_object_get_string(img);
     static const struct { const char *magic; const char *type; } kinds[] = {
         { "/9j/", "image/jpeg" },
         { "iVBORw0KGgo", "image/png" },
@@ -661,7 +701,7 @@ static const char *image_data_url(apr_pool_t *p, const char *b64)
     apr_size_t i;
 
     if (!strncmp(b64, "data:", 5)) {
-        return b64;
+        return json_object_get(img);
     }
     for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
         if (!strncmp(b64, kinds[i].magic, strlen(kinds[i].magic))) {
@@ -669,25 +709,26 @@ static const char *image_data_url(apr_pool_t *p, const char *b64)
             break;
         }
     }
-    return apr_pstrcat(p, "data:", type, ";base64,", b64, NULL);
+    return prefixed(p, apr_pstrcat(p, "data:", type, ";base64,", NULL), img);
 }
 
-/* text + images -> content */
-static json_object *ollama_content(apr_pool_t *p, const char *text,
-                                   json_object *images, const char *param,
-                                   llm_error_t *err)
+/* The text of @a o's @a key + images -> content */
+static json_object *ollama_content(apr_pool_t *p, json_object *o,
+                                   const char *key, json_object *images,
+                                   const char *param, llm_error_t *err)
 {
     json_object *parts;
     size_t n = llm_json_is(images, json_type_array)
                ? json_object_array_length(images) : 0;
     size_t i;
+    apr_size_t len;
 
     if (n == 0) {
-        return json_object_new_string(text ? text : "");
+        return text_of(o, key);
     }
     parts = json_object_new_array();
-    if (text && *text) {
-        json_object_array_add(parts, text_part(text));
+    if (llm_json_str(o, key, &len) && len) {
+        json_object_array_add(parts, text_part(text_of(o, key)));
     }
     for (i = 0; i < n; i++) {
         json_object *img = json_object_array_get_idx(images, i);
@@ -698,8 +739,8 @@ static json_object *ollama_content(apr_pool_t *p, const char *text,
                      "an array of base64 strings");
             return NULL;
         }
-        json_object_array_add(parts, image_part(
-            image_data_url(p, json_object_get_string(img)), NULL));
+        json_object_array_add(parts, image_part(image_data_url(p, img),
+                                                NULL));
     }
     return parts;
 }
@@ -736,8 +777,8 @@ static void ollama_tool_calls(apr_pool_t *p, json_object *calls,
         pc->name = name ? name : "";
         pc->answered = 0;
         json_object_array_add(list, tool_call(id, pc->name,
-                                              args_text(p, get(f,
-                                                          "arguments"))));
+                                              args_text(get(f,
+                                                            "arguments"))));
     }
     json_object_object_add(m, "tool_calls", list);
 }
@@ -792,8 +833,8 @@ static json_object *ollama_messages(apr_pool_t *p, json_object *msgs,
             bad_type(p, err, param, "an object with a string 'role'");
             return NULL;
         }
-        content = ollama_content(p, str(om, "content"), get(om, "images"),
-                                 param, err);
+        content = ollama_content(p, om, "content", get(om, "images"), param,
+                                 err);
         if (!content) {
             json_object_put(out);
             return NULL;
@@ -895,12 +936,11 @@ static json_object *from_ollama_chat(apr_pool_t *p, json_object *body,
 static json_object *from_ollama_generate(apr_pool_t *p, json_object *body,
                                          llm_error_t *err)
 {
-    const char *system = str(body, "system");
-    const char *suffix = str(body, "suffix");
     json_object *ctx = get(body, "context");
     json_object *msgs, *m, *content, *out;
+    apr_size_t len;
 
-    if (suffix && *suffix) {
+    if (has_suffix(body)) {
         unusable(p, err, "suffix", "%s", "This model's provider does not "
                  "take a suffix (insertion).");
         return NULL;
@@ -911,15 +951,15 @@ static json_object *from_ollama_generate(apr_pool_t *p, json_object *body,
                  "conversation with /api/chat instead.");
         return NULL;
     }
-    content = ollama_content(p, str(body, "prompt"), get(body, "images"),
+    content = ollama_content(p, body, "prompt", get(body, "images"),
                              "prompt", err);
     if (!content) {
         return NULL;
     }
     msgs = json_object_new_array();
-    if (system && *system) {
+    if (llm_json_str(body, "system", &len) && len) {
         m = message("system");
-        json_object_object_add(m, "content", json_object_new_string(system));
+        json_object_object_add(m, "content", text_of(body, "system"));
         json_object_array_add(msgs, m);
     }
     m = message("user");
@@ -948,37 +988,39 @@ static json_object *anthropic_image(apr_pool_t *p, json_object *block,
     if (type && !strcmp(type, "base64") && str(src, "data")) {
         const char *mt = str(src, "media_type");
 
-        return image_part(apr_pstrcat(p, "data:", mt ? mt : "image/png",
-                                      ";base64,", str(src, "data"), NULL),
-                          NULL);
+        return image_part(prefixed(p, apr_pstrcat(p, "data:",
+                                                  mt ? mt : "image/png",
+                                                  ";base64,", NULL),
+                                   get(src, "data")), NULL);
     }
     if (type && !strcmp(type, "url") && str(src, "url")) {
-        return image_part(str(src, "url"), NULL);
+        return image_part(text_of(src, "url"), NULL);
     }
     unusable(p, err, param, "Images of source type '%s' cannot be sent to "
              "this model's provider.", type ? type : "(none)");
     return NULL;
 }
 
-/* The text of a tool_result's content (a string or text blocks). */
-static const char *tool_result_text(apr_pool_t *p, json_object *content,
-                                    const char *param, llm_error_t *err)
+/* The text of a tool_result's content (a string, shared, or text
+ * blocks joined by a newline), or NULL with @a err set. */
+static json_object *tool_result_text(apr_pool_t *p, json_object *content,
+                                     const char *param, llm_error_t *err)
 {
-    const char *text = "";
+    llm_buf_t text;
     size_t n;
     size_t i;
 
-    if (!content) {
-        return "";
-    }
     if (llm_json_is(content, json_type_string)) {
-        return json_object_get_string(content);
+        return json_object_get(content);
     }
+    llm_buf_init(&text, p);
     n = llm_json_is(content, json_type_array)
         ? json_object_array_length(content) : 0;
     for (i = 0; i < n; i++) {
         json_object *b = json_object_array_get_idx(content, i);
         const char *type = str(b, "type");
+        apr_size_t len;
+        const char *t = llm_json_str(b, "text", &len);
 
         if (!type || strcmp(type, "text")) {
             unusable(p, err, param, "A tool_result holding '%s' blocks "
@@ -986,10 +1028,12 @@ static const char *tool_result_text(apr_pool_t *p, json_object *content,
                      type ? type : "(none)");
             return NULL;
         }
-        text = apr_pstrcat(p, text, *text ? "\n" : "",
-                           str(b, "text") ? str(b, "text") : "", NULL);
+        if (text.len) {
+            llm_buf_add(&text, "\n", 1);
+        }
+        llm_buf_add(&text, t, len);
     }
-    return text;
+    return llm_json_strn(text.data, text.len);
 }
 
 typedef struct {
@@ -1007,8 +1051,7 @@ static int anthropic_block(anth_state_t *st, json_object *b,
     const char *type = str(b, "type");
 
     if (type && !strcmp(type, "text")) {
-        json_object_array_add(st->parts, text_part(str(b, "text")
-                                                   ? str(b, "text") : ""));
+        json_object_array_add(st->parts, text_part(text_of(b, "text")));
     }
     else if (type && !strcmp(type, "image")) {
         json_object *img = anthropic_image(p, b, param, st->err);
@@ -1022,11 +1065,11 @@ static int anthropic_block(anth_state_t *st, json_object *b,
         json_object_array_add(st->calls, tool_call(
             str(b, "id") ? str(b, "id") : "",
             str(b, "name") ? str(b, "name") : "",
-            args_text(p, get(b, "input"))));
+            args_text(get(b, "input"))));
     }
     else if (type && !strcmp(type, "tool_result") && !strcmp(role, "user")) {
-        const char *text = tool_result_text(p, get(b, "content"), param,
-                                            st->err);
+        json_object *text = tool_result_text(p, get(b, "content"), param,
+                                             st->err);
         json_object *m;
 
         if (!text) {
@@ -1035,7 +1078,7 @@ static int anthropic_block(anth_state_t *st, json_object *b,
         m = message("tool");
         json_object_object_add(m, "tool_call_id", json_object_new_string(
             str(b, "tool_use_id") ? str(b, "tool_use_id") : ""));
-        json_object_object_add(m, "content", json_object_new_string(text));
+        json_object_object_add(m, "content", text);
         json_object_array_add(st->msgs, m);
     }
     else if (!type || (strcmp(type, "thinking")
@@ -1144,8 +1187,7 @@ static json_object *anthropic_system(apr_pool_t *p, json_object *sys,
                      type ? type : "(none)");
             return NULL;
         }
-        json_object_array_add(parts, text_part(str(b, "text")
-                                               ? str(b, "text") : ""));
+        json_object_array_add(parts, text_part(text_of(b, "text")));
     }
     return content_of(parts);
 }
