@@ -15,9 +15,14 @@
 
 #include <json-c/json.h>
 
+#include "llm_buf.h"
 #include "llm_xlate.h"
 
 #define get  llm_json_get
+/* A C string ends at the first NUL, which a JSON string may hold: str()
+ * reads only ids, roles, types, enums and names. Text (contents, parts,
+ * prompts, arguments) is carried as its json-c object, shared, or
+ * joined with its length (join_t). */
 #define str(o, key)  llm_json_str(o, key, NULL)
 #define share llm_xlate_share
 
@@ -40,53 +45,100 @@ static const char *msg_param(apr_pool_t *p, size_t i)
 /* Content                                                             */
 /* ------------------------------------------------------------------ */
 
-/* "data:<type>;base64,<data>" -> type and data; 0 when not base64. */
-static int data_url(apr_pool_t *p, const char *url, const char **type,
-                    const char **data)
+/* Texts joined by a separator, with their lengths. */
+typedef struct {
+    llm_buf_t buf;
+    int n;                      /* texts joined */
+} join_t;
+
+static void join_init(join_t *j, apr_pool_t *p)
 {
+    llm_buf_init(&j->buf, p);
+    j->n = 0;
+}
+
+static void join_add(join_t *j, const char *sep, const char *s,
+                     apr_size_t len)
+{
+    if (j->n++) {
+        llm_buf_add(&j->buf, sep, strlen(sep));
+    }
+    llm_buf_add(&j->buf, s, len);
+}
+
+static void join_text(join_t *j, const char *sep, json_object *text)
+{
+    join_add(j, sep, json_object_get_string(text),
+             (apr_size_t)json_object_get_string_len(text));
+}
+
+static json_object *join_string(const join_t *j)
+{
+    return llm_json_strn(j->buf.data, j->buf.len);
+}
+
+/* The length of a string (NUL and all); 0 for anything else. */
+static apr_size_t text_len(json_object *v)
+{
+    return llm_json_is(v, json_type_string)
+           ? (apr_size_t)json_object_get_string_len(v) : 0;
+}
+
+/* "data:<type>;base64,<data>" (@a url, a string) -> type and data with
+ * its length; 0 when not base64. */
+static int data_url(apr_pool_t *p, json_object *url, const char **type,
+                    const char **data, apr_size_t *dlen)
+{
+    const char *u = json_object_get_string(url);
+    apr_size_t len = (apr_size_t)json_object_get_string_len(url);
     const char *comma;
     const char *semi;
 
-    if (strncmp(url, "data:", 5) || !(comma = strchr(url + 5, ','))
-        || comma - (url + 5) < 7 || strncmp(comma - 7, ";base64", 7)) {
+    if (len < 5 || strncmp(u, "data:", 5)
+        || !(comma = memchr(u + 5, ',', len - 5))
+        || comma - (u + 5) < 7 || strncmp(comma - 7, ";base64", 7)) {
         return 0;
     }
-    semi = strchr(url + 5, ';');
-    *type = semi > url + 5
-            ? apr_pstrmemdup(p, url + 5, (apr_size_t)(semi - url - 5))
+    semi = memchr(u + 5, ';', (apr_size_t)(comma - (u + 5)));
+    *type = semi > u + 5
+            ? apr_pstrmemdup(p, u + 5, (apr_size_t)(semi - u - 5))
             : "image/png";
     *data = comma + 1;
+    *dlen = len - (apr_size_t)(*data - u);
     return 1;
 }
 
-static const char *image_url_of(json_object *part)
+/* The URL of an image part (a string), or NULL. */
+static json_object *image_url_of(json_object *part)
 {
     json_object *iu = get(part, "image_url");
 
     /* {"image_url":{"url":...}}, or the bare string some clients send */
-    return llm_json_is(iu, json_type_string) ? json_object_get_string(iu)
-                                         : str(iu, "url");
+    if (!llm_json_is(iu, json_type_string)) {
+        iu = get(iu, "url");
+    }
+    return llm_json_is(iu, json_type_string) ? iu : NULL;
 }
 
 /*
- * The text of @a content (a string or parts), text parts joined by
- * @a sep. Images go to @a images as base64 when it is given (Ollama),
+ * The text of @a content (a string, shared, or parts), text parts joined
+ * by @a sep. Images go to @a images as base64 when it is given (Ollama),
  * and are refused otherwise; an image that is not a base64 data URL
- * cannot go to Ollama at all.
+ * cannot go to Ollama at all. A new reference, or NULL with @a err set.
  */
-static const char *flatten(apr_pool_t *p, json_object *content,
-                           const char *sep, json_object *images,
-                           const char *param, llm_error_t *err)
+static json_object *flatten(apr_pool_t *p, json_object *content,
+                            const char *sep, json_object *images,
+                            const char *param, llm_error_t *err)
 {
-    const char *text = NULL;
+    join_t text;
     size_t n;
     size_t i;
 
     if (!content) {
-        return "";
+        return json_object_new_string("");
     }
     if (llm_json_is(content, json_type_string)) {
-        return json_object_get_string(content);
+        return json_object_get(content);
     }
     if (!llm_json_is(content, json_type_array)) {
         llm_xlate_fail(err, 400, "invalid_type", param,
@@ -95,17 +147,20 @@ static const char *flatten(apr_pool_t *p, json_object *content,
                                     "content parts.", param));
         return NULL;
     }
+    join_init(&text, p);
     n = json_object_array_length(content);
     for (i = 0; i < n; i++) {
         json_object *part = json_object_array_get_idx(content, i);
         const char *type = str(part, "type");
-        const char *url, *mt, *data;
+        json_object *url;
+        const char *mt, *data;
+        apr_size_t dlen;
 
         if (type && (!strcmp(type, "text") || !strcmp(type, "refusal"))) {
-            const char *t = str(part, type);
+            apr_size_t len;
+            const char *t = llm_json_str(part, type, &len);
 
-            text = text ? apr_pstrcat(p, text, sep, t ? t : "", NULL)
-                        : (t ? t : "");
+            join_add(&text, sep, t, len);
             continue;
         }
         if (!type || strcmp(type, "image_url") || !images) {
@@ -114,15 +169,15 @@ static const char *flatten(apr_pool_t *p, json_object *content,
             return NULL;
         }
         url = image_url_of(part);
-        if (!url || !data_url(p, url, &mt, &data)) {
+        if (!url || !data_url(p, url, &mt, &data, &dlen)) {
             unusable(p, err, param, "%s", "Ollama takes images as data only: "
                      "an image URL cannot be sent to it (send the image as a "
                      "base64 data: URL).");
             return NULL;
         }
-        json_object_array_add(images, json_object_new_string(data));
+        json_object_array_add(images, llm_json_strn(data, dlen));
     }
-    return text ? text : "";
+    return join_string(&text);
 }
 
 /* ------------------------------------------------------------------ */
@@ -143,24 +198,25 @@ static json_object *to_openai_chat(json_object *canon)
 /* The single-prompt targets: OpenAI completion, Ollama generate       */
 /* ------------------------------------------------------------------ */
 
-/* The system and user texts of a completion's canonical request. */
-static int prompt_parts(apr_pool_t *p, json_object *canon,
-                        const char **system, const char **prompt,
-                        json_object *images, llm_error_t *err)
+/* The system and user texts of a completion's canonical request, each
+ * joined by a blank line (@a system->n 0: no system message). */
+static int prompt_parts(apr_pool_t *p, json_object *canon, join_t *system,
+                        join_t *prompt, json_object *images,
+                        llm_error_t *err)
 {
     json_object *msgs = get(canon, "messages");
     size_t n = llm_json_is(msgs, json_type_array)
                ? json_object_array_length(msgs) : 0;
     size_t i;
 
-    *system = NULL;
-    *prompt = NULL;
+    join_init(system, p);
+    join_init(prompt, p);
     for (i = 0; i < n; i++) {
         json_object *m = json_object_array_get_idx(msgs, i);
         const char *role = str(m, "role");
         int is_system = role && (!strcmp(role, "system")
                                  || !strcmp(role, "developer"));
-        const char *text;
+        json_object *text;
 
         if (!is_system && (!role || strcmp(role, "user"))) {
             return unusable(p, err, msg_param(p, i), "A completion takes "
@@ -172,14 +228,8 @@ static int prompt_parts(apr_pool_t *p, json_object *canon,
         if (!text) {
             return -1;
         }
-        if (is_system) {
-            *system = *system ? apr_pstrcat(p, *system, "\n\n", text, NULL)
-                              : text;
-        }
-        else {
-            *prompt = *prompt ? apr_pstrcat(p, *prompt, "\n\n", text, NULL)
-                              : text;
-        }
+        join_text(is_system ? system : prompt, "\n\n", text);
+        json_object_put(text);
     }
     return 0;
 }
@@ -193,7 +243,7 @@ static const char *const completion_fields[] = {
 static json_object *to_openai_completion(apr_pool_t *p, json_object *canon,
                                          llm_error_t *err)
 {
-    const char *system, *prompt;
+    join_t system, prompt;
     const char *const *f;
     json_object *out;
 
@@ -201,14 +251,13 @@ static json_object *to_openai_completion(apr_pool_t *p, json_object *canon,
         return NULL;
     }
     /* A completion has no system prompt: it leads the text. */
-    if (system) {
-        prompt = prompt ? apr_pstrcat(p, system, "\n\n", prompt, NULL)
-                        : system;
+    if (system.n && prompt.n) {
+        join_add(&system, "\n\n", prompt.buf.data, prompt.buf.len);
     }
     out = json_object_new_object();
     share(out, "model", canon, "model");
-    json_object_object_add(out, "prompt",
-                           json_object_new_string(prompt ? prompt : ""));
+    json_object_object_add(out, "prompt", join_string(system.n ? &system
+                                                               : &prompt));
     if (!share(out, "max_tokens", canon, "max_tokens")) {
         share(out, "max_tokens", canon, "max_completion_tokens");
     }
@@ -295,19 +344,17 @@ static json_object *args_object(apr_pool_t *p, json_object *fn,
 {
     json_object *args = get(fn, "arguments");
     llm_json_check_t check;
-    const char *text;
+    apr_size_t len = text_len(args);
     json_object *obj = NULL;
 
     if (llm_json_is(args, json_type_object)) {
         return json_object_get(args);
     }
-    text = llm_json_is(args, json_type_string) ? json_object_get_string(args)
-                                           : "";
-    if (!*text) {
+    if (!len) {
         return json_object_new_object();
     }
-    if (llm_json_check(p, text, strlen(text), 0, &check) == 0
-        && (obj = llm_xlate_parse_any(text, strlen(text)))
+    if (llm_json_check(p, json_object_get_string(args), len, 0, &check) == 0
+        && (obj = llm_xlate_parse_any(json_object_get_string(args), len))
         && llm_json_settle(obj, &check) < 0) {
         json_object_put(obj);           /* a repeated key */
         obj = NULL;
@@ -361,7 +408,7 @@ static json_object *ollama_message(apr_pool_t *p, json_object *m, size_t i,
     json_object *images = json_object_new_array();
     json_object *calls = get(m, "tool_calls");
     json_object *om;
-    const char *text;
+    json_object *text;
 
     if (!role) {
         json_object_put(images);
@@ -376,7 +423,7 @@ static json_object *ollama_message(apr_pool_t *p, json_object *m, size_t i,
     om = json_object_new_object();
     json_object_object_add(om, "role", json_object_new_string(
                                strcmp(role, "developer") ? role : "system"));
-    json_object_object_add(om, "content", json_object_new_string(text));
+    json_object_object_add(om, "content", text);
     if (json_object_array_length(images)) {
         json_object_object_add(om, "images", json_object_get(images));
     }
@@ -438,7 +485,7 @@ static json_object *to_ollama_generate(apr_pool_t *p, json_object *canon,
                                        llm_error_t *err)
 {
     json_object *images = json_object_new_array();
-    const char *system, *prompt;
+    join_t system, prompt;
     json_object *out;
 
     if (no_choices(p, canon, err) < 0
@@ -448,10 +495,9 @@ static json_object *to_ollama_generate(apr_pool_t *p, json_object *canon,
     }
     out = json_object_new_object();
     share(out, "model", canon, "model");
-    json_object_object_add(out, "prompt",
-                           json_object_new_string(prompt ? prompt : ""));
-    if (system) {
-        json_object_object_add(out, "system", json_object_new_string(system));
+    json_object_object_add(out, "prompt", join_string(&prompt));
+    if (system.n) {
+        json_object_object_add(out, "system", join_string(&system));
     }
     if (json_object_array_length(images)) {
         json_object_object_add(out, "images", json_object_get(images));
@@ -465,29 +511,31 @@ static json_object *to_ollama_generate(apr_pool_t *p, json_object *canon,
 /* Anthropic                                                           */
 /* ------------------------------------------------------------------ */
 
-static json_object *text_block(const char *text)
+/* A text block of @a text (shared). */
+static json_object *text_block(json_object *text)
 {
     json_object *b = json_object_new_object();
 
     json_object_object_add(b, "type", json_object_new_string("text"));
-    json_object_object_add(b, "text", json_object_new_string(text));
+    json_object_object_add(b, "text", json_object_get(text));
     return b;
 }
 
-static json_object *image_block(apr_pool_t *p, const char *url)
+static json_object *image_block(apr_pool_t *p, json_object *url)
 {
     json_object *b = json_object_new_object();
     json_object *src = json_object_new_object();
     const char *mt, *data;
+    apr_size_t dlen;
 
-    if (data_url(p, url, &mt, &data)) {
+    if (data_url(p, url, &mt, &data, &dlen)) {
         json_object_object_add(src, "type", json_object_new_string("base64"));
         json_object_object_add(src, "media_type", json_object_new_string(mt));
-        json_object_object_add(src, "data", json_object_new_string(data));
+        json_object_object_add(src, "data", llm_json_strn(data, dlen));
     }
     else {
         json_object_object_add(src, "type", json_object_new_string("url"));
-        json_object_object_add(src, "url", json_object_new_string(url));
+        json_object_object_add(src, "url", json_object_get(url));
     }
     json_object_object_add(b, "type", json_object_new_string("image"));
     json_object_object_add(b, "source", src);
@@ -504,9 +552,8 @@ static int anthropic_blocks(apr_pool_t *p, json_object *content,
     size_t i;
 
     if (llm_json_is(content, json_type_string)) {
-        if (*json_object_get_string(content)) {
-            json_object_array_add(blocks, text_block(
-                                      json_object_get_string(content)));
+        if (text_len(content)) {
+            json_object_array_add(blocks, text_block(content));
         }
         return 0;
     }
@@ -515,10 +562,10 @@ static int anthropic_blocks(apr_pool_t *p, json_object *content,
     for (i = 0; i < n; i++) {
         json_object *part = json_object_array_get_idx(content, i);
         const char *type = str(part, "type");
-        const char *t = type ? str(part, type) : NULL;
+        json_object *t = type ? get(part, type) : NULL;
 
         if (type && (!strcmp(type, "text") || !strcmp(type, "refusal"))) {
-            if (t && *t) {
+            if (text_len(t)) {
                 json_object_array_add(blocks, text_block(t));
             }
         }
@@ -565,7 +612,8 @@ static int anthropic_tool_result(apr_pool_t *p, json_object *m,
                                  json_object *blocks, const char *param,
                                  llm_error_t *err)
 {
-    const char *text = flatten(p, get(m, "content"), "\n", NULL, param, err);
+    json_object *text = flatten(p, get(m, "content"), "\n", NULL, param,
+                                err);
     json_object *b;
 
     if (!text) {
@@ -574,16 +622,17 @@ static int anthropic_tool_result(apr_pool_t *p, json_object *m,
     b = json_object_new_object();
     json_object_object_add(b, "type", json_object_new_string("tool_result"));
     share(b, "tool_use_id", m, "tool_call_id");
-    if (*text) {
-        json_object_object_add(b, "content", json_object_new_string(text));
+    if (text_len(text)) {
+        json_object_object_add(b, "content", json_object_get(text));
     }
+    json_object_put(text);
     json_object_array_add(blocks, b);
     return 0;
 }
 
 typedef struct {
     apr_pool_t *p;
-    const char *system;
+    join_t system;             /* the system messages' texts */
     json_object *msgs;
     llm_error_t *err;
 } anth_out_t;
@@ -657,17 +706,16 @@ static int anthropic_one(anth_out_t *st, json_object *m, size_t i)
                               msg_param(st->p, i), "A message has no role.");
     }
     if (!strcmp(role, "system") || !strcmp(role, "developer")) {
-        const char *text = flatten(st->p, get(m, "content"), "\n", NULL,
-                                   msg_param(st->p, i), st->err);
+        json_object *text = flatten(st->p, get(m, "content"), "\n", NULL,
+                                    msg_param(st->p, i), st->err);
 
         if (!text) {
             return -1;
         }
-        if (*text) {
-            st->system = st->system ? apr_pstrcat(st->p, st->system, "\n\n",
-                                                  text, NULL)
-                                    : text;
+        if (text_len(text)) {
+            join_text(&st->system, "\n\n", text);
         }
+        json_object_put(text);
         return 0;
     }
     if (!(blocks = anthropic_message_blocks(st, m, i, &role))) {
@@ -843,7 +891,7 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
     }
     st.p = p;
     st.err = err;
-    st.system = NULL;
+    join_init(&st.system, p);
     st.msgs = json_object_new_array();
     for (i = 0; i < n; i++) {
         if (anthropic_one(&st, json_object_array_get_idx(msgs, i), i) < 0) {
@@ -862,9 +910,8 @@ static json_object *to_anthropic(apr_pool_t *p, json_object *canon,
     }
     out = json_object_new_object();
     share(out, "model", canon, "model");
-    if (st.system) {
-        json_object_object_add(out, "system",
-                               json_object_new_string(st.system));
+    if (st.system.n) {
+        json_object_object_add(out, "system", join_string(&st.system));
     }
     json_object_object_add(out, "messages", st.msgs);
     anthropic_max_tokens(canon, out);
