@@ -33,10 +33,15 @@
 
 #include <json-c/json.h>
 
+#include "llm_buf.h"
 #include "llm_builtin.h"
 #include "llm_xlate.h"
 
 #define get  llm_json_get
+/* A C string ends at the first NUL, which a JSON string may hold: str()
+ * reads only names, roles and languages (refused at the door with a
+ * NUL). The texts are shared by reference or joined with their lengths
+ * (span_t, llm_buf). */
 #define str(o, key)  llm_json_str(o, key, NULL)
 
 typedef enum {
@@ -393,13 +398,73 @@ int llm_builtin_validate(apr_pool_t *p, llm_builtin_e kind, json_object *body,
 /* The requests                                                        */
 /* ------------------------------------------------------------------ */
 
-static json_object *chat_message(const char *role, const char *content)
+/* A text and its length: what a client sent may hold NUL, at which a C
+ * string would end. */
+typedef struct {
+    const char *s;
+    apr_size_t len;
+} span_t;
+
+static span_t span_of(json_object *v)
+{
+    span_t t = { "", 0 };
+
+    if (llm_json_is(v, json_type_string)) {
+        t.s = json_object_get_string(v);
+        t.len = (apr_size_t)json_object_get_string_len(v);
+    }
+    return t;
+}
+
+static span_t span_str(const char *s)
+{
+    span_t t = { s ? s : "", s ? strlen(s) : 0 };
+
+    return t;
+}
+
+static span_t span_trim(span_t t)
+{
+    while (t.len && apr_isspace(*t.s)) {
+        t.s++;
+        t.len--;
+    }
+    while (t.len && apr_isspace(t.s[t.len - 1])) {
+        t.len--;
+    }
+    return t;
+}
+
+static span_t span_buf(const llm_buf_t *b)
+{
+    span_t t = { b->data ? b->data : "", b->len };
+
+    return t;
+}
+
+/* What one built-in's requests are made of. */
+typedef struct {
+    apr_pool_t *p;
+    llm_builtin_plan_t *plan;
+    json_object *body;
+    json_object *system;        /* the system prompt (a string), or NULL */
+} build_t;
+
+/* A message of @a content (taken). */
+static json_object *chat_message(const char *role, json_object *content)
 {
     json_object *m = json_object_new_object();
 
     json_object_object_add(m, "role", json_object_new_string(role));
-    json_object_object_add(m, "content", json_object_new_string(content));
+    json_object_object_add(m, "content", content);
     return m;
+}
+
+/* The client's text @a v (a string), shared: whole, NUL and all. */
+static json_object *text_of(json_object *v)
+{
+    return llm_json_is(v, json_type_string) ? json_object_get(v)
+                                            : json_object_new_string("");
 }
 
 /* A field of the client's, else the original's default. */
@@ -418,9 +483,10 @@ static void gen_field(json_object *out, const char *key, json_object *body,
 }
 
 /* One canonical request with @a msgs (taken), registered for cleanup. */
-static json_object *new_request(apr_pool_t *p, llm_builtin_plan_t *plan,
-                                json_object *body, json_object *msgs)
+static json_object *new_request(build_t *bd, json_object *msgs)
 {
+    llm_builtin_plan_t *plan = bd->plan;
+    json_object *body = bd->body;
     json_object *r = json_object_new_object();
 
     json_object_object_add(r, "model",
@@ -435,197 +501,301 @@ static json_object *new_request(apr_pool_t *p, llm_builtin_plan_t *plan,
               json_object_new_int(LLM_BUILTIN_TOP_K));
     gen_field(r, "top_p", body, "top_p",
               json_object_new_double_s(0.99, LLM_BUILTIN_TOP_P));
-    llm_json_own(p, r);
+    llm_json_own(bd->p, r);
     APR_ARRAY_PUSH(plan->requests, json_object *) = r;
     return r;
 }
 
 /* [system] + ... : the start of every message list. */
-static json_object *messages_start(const llm_builtin_plan_t *plan)
+static json_object *messages_start(const build_t *bd)
 {
     json_object *msgs = json_object_new_array();
 
-    if (plan->system_prompt && *plan->system_prompt) {
+    if (span_of(bd->system).len) {
         json_object_array_add(msgs, chat_message("system",
-                                                 plan->system_prompt));
+                                                 json_object_get(bd->system)));
     }
     return msgs;
 }
 
-static void conversation(apr_pool_t *p, llm_builtin_plan_t *plan,
-                         json_object *body)
+static void conversation(build_t *bd)
 {
-    json_object *msgs = messages_start(plan);
-    json_object *hist = get(body, "historical_messages");
+    json_object *msgs = messages_start(bd);
+    json_object *hist = get(bd->body, "historical_messages");
     size_t n = hist ? json_object_array_length(hist) : 0;
     size_t i;
 
     for (i = 0; i < n; i++) {
         json_object *turn = json_object_array_get_idx(hist, i);
 
-        if (plan->kind == LLM_BUILTIN_EXTENDED_CONVERSATION) {
-            if (str(turn, "role") && str(turn, "content")) {
+        if (bd->plan->kind == LLM_BUILTIN_EXTENDED_CONVERSATION) {
+            if (str(turn, "role") && get(turn, "content")) {
                 json_object_array_add(msgs, chat_message(
-                    str(turn, "role"), str(turn, "content")));
+                    str(turn, "role"), text_of(get(turn, "content"))));
             }
             continue;
         }
-        if (str(turn, "user")) {
-            json_object_array_add(msgs, chat_message("user",
-                                                     str(turn, "user")));
-        }
-        if (str(turn, "assistant")) {
+        if (get(turn, "user")) {
             json_object_array_add(msgs, chat_message(
-                "assistant", str(turn, "assistant")));
+                "user", text_of(get(turn, "user"))));
+        }
+        if (get(turn, "assistant")) {
+            json_object_array_add(msgs, chat_message(
+                "assistant", text_of(get(turn, "assistant"))));
         }
     }
     json_object_array_add(msgs, chat_message(
-                                    "user", str(body, "user_last_statement")));
-    new_request(p, plan, body, msgs);
+        "user", text_of(get(bd->body, "user_last_statement"))));
+    new_request(bd, msgs);
 }
 
-static void one_call_per_text(apr_pool_t *p, llm_builtin_plan_t *plan,
-                              json_object *body)
+static void one_call_per_text(build_t *bd)
 {
-    json_object *texts = get(body, "texts");
+    json_object *texts = get(bd->body, "texts");
     size_t n = json_object_array_length(texts);
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const char *text = json_object_get_string(
-                               json_object_array_get_idx(texts, i));
-        json_object *msgs = messages_start(plan);
+        json_object *text = json_object_array_get_idx(texts, i);
+        span_t t = span_of(text);
+        json_object *msgs = messages_start(bd);
 
-        json_object_array_add(msgs, chat_message("user", text));
-        new_request(p, plan, body, msgs);
-        APR_ARRAY_PUSH(plan->inputs, const char *) = apr_pstrdup(p, text);
+        json_object_array_add(msgs, chat_message("user", text_of(text)));
+        new_request(bd, msgs);
+        APR_ARRAY_PUSH(bd->plan->inputs, const char *) =
+            apr_pstrmemdup(bd->p, t.s, t.len);
     }
 }
 
-static void single_call(apr_pool_t *p, llm_builtin_plan_t *plan,
-                        json_object *body, const char *user)
+/* The one request of a single-call built-in, for @a user (taken). */
+static void single_call(build_t *bd, json_object *user)
 {
-    json_object *msgs = messages_start(plan);
+    json_object *msgs = messages_start(bd);
 
     json_object_array_add(msgs, chat_message("user", user));
-    new_request(p, plan, body, msgs);
+    new_request(bd, msgs);
 }
 
 /* create_full_article_from_texts: the non-empty texts, trimmed, one
  * paragraph each. */
-static const char *joined_texts(apr_pool_t *p, json_object *texts)
+static json_object *joined_texts(apr_pool_t *p, json_object *texts)
 {
-    const char *out = "";
+    llm_buf_t out;
     size_t n = json_object_array_length(texts);
     size_t i;
 
+    llm_buf_init(&out, p);
     for (i = 0; i < n; i++) {
-        const char *t = llm_str_trim(p, json_object_get_string(
-                                       json_object_array_get_idx(texts, i)));
+        span_t t = span_trim(span_of(json_object_array_get_idx(texts, i)));
 
-        if (*t) {
-            out = *out ? apr_pstrcat(p, out, "\n\n", t, NULL) : t;
+        if (t.len) {
+            if (out.len) {
+                llm_buf_add(&out, "\n\n", 2);
+            }
+            llm_buf_add(&out, t.s, t.len);
         }
     }
-    return out;
+    return llm_json_strn(out.data, out.len);
 }
 
-static const char *passages(apr_pool_t *p, const char *out, json_object *list,
-                            const char *doc)
+static void passages(llm_buf_t *out, json_object *list, const char *doc)
 {
     size_t n = json_object_array_length(list);
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const char *t = json_object_get_string(
-                            json_object_array_get_idx(list, i));
+        span_t t = span_of(json_object_array_get_idx(list, i));
 
-        out = doc ? apr_pstrcat(p, out, "Document name: ", doc,
-                                "\nDocument context: ", t, "\n\n", NULL)
-                  : apr_pstrcat(p, out, t, "\n\n", NULL);
+        if (doc) {
+            llm_buf_add(out, "Document name: ", 15);
+            llm_buf_add(out, doc, strlen(doc));
+            llm_buf_add(out, "\nDocument context: ", 19);
+        }
+        llm_buf_add(out, t.s, t.len);
+        llm_buf_add(out, "\n\n", 2);
     }
-    return out;
 }
 
 /* generative_answer: the passages, in order, a blank line apart; with a
  * map and doc_name_in_answer each says which document it is from. */
-static const char *answer_context(apr_pool_t *p, json_object *body)
+static json_object *answer_context(apr_pool_t *p, json_object *body)
 {
     json_object *texts = get(body, "texts");
     json_object *dn = get(body, "doc_name_in_answer");
     int names = dn && json_object_get_boolean(dn);
-    const char *out = "";
+    llm_buf_t out;
+    span_t t;
 
+    llm_buf_init(&out, p);
     if (llm_json_is(texts, json_type_array)) {
-        out = passages(p, out, texts, NULL);
+        passages(&out, texts, NULL);
     }
     else {
         json_object_object_foreach(texts, doc, list) {
-            out = passages(p, out, list, names ? doc : NULL);
+            passages(&out, list, names ? doc : NULL);
         }
     }
-    return llm_str_trim(p, out);
+    t = span_trim(span_buf(&out));
+    return llm_json_strn(t.s, t.len);
 }
 
-/* The system prompt of @a plan: the file of its language, rendered. */
-static int system_prompt(apr_pool_t *p, llm_builtin_plan_t *plan,
-                         const builtin_t *b, json_object *body,
-                         const llm_prompts_t *lib, const char *dflt,
-                         llm_error_t *err)
+/* The first @a what (of @a n bytes) in [@a s, @a end), or NULL. */
+static const char *find(const char *s, const char *end, const char *what,
+                        apr_size_t n)
 {
-    const char *asked = str(body, "language");
-    const char *forced = plan->kind == LLM_BUILTIN_GENERATIVE_ANSWER
-                         ? str(body, "system_prompt") : NULL;
-    const char *map[3] = { NULL, NULL, NULL };
-    const char *postfix = NULL;
-    const char *tmpl;
+    for (; (apr_size_t)(end - s) >= n; s++) {
+        if (!(s = memchr(s, *what, (apr_size_t)(end - s) - n + 1))) {
+            return NULL;
+        }
+        if (!memcmp(s, what, n)) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+/* Every @a from in @a in replaced by @a to, as plain text. */
+static span_t replace_all(apr_pool_t *p, span_t in, const char *from,
+                          span_t to)
+{
+    apr_size_t flen = strlen(from);
+    const char *s = in.s;
+    const char *end = in.s + in.len;
+    const char *hit;
+    llm_buf_t out;
+
+    if (!flen || !(hit = find(s, end, from, flen))) {
+        return in;
+    }
+    llm_buf_init(&out, p);
+    do {
+        llm_buf_add(&out, s, (apr_size_t)(hit - s));
+        llm_buf_add(&out, to.s, to.len);
+        s = hit + flen;
+    } while ((hit = find(s, end, from, flen)));
+    llm_buf_add(&out, s, (apr_size_t)(end - s));
+    return span_buf(&out);
+}
+
+/* llm_prompt_render() with the lengths of what the client sent (the
+ * forced prompt, the placeholder's value, the postfix): @a from (may be
+ * NULL) replaced by @a to, then @a postfix after one blank line, then
+ * the whole trimmed. */
+static span_t render(apr_pool_t *p, span_t tmpl, const char *from,
+                     span_t to, span_t postfix)
+{
+    span_t s = from ? replace_all(p, tmpl, from, to) : tmpl;
+    llm_buf_t out;
+
+    if (!postfix.len) {
+        return span_trim(s);
+    }
+    s = span_trim(s);
+    llm_buf_init(&out, p);
+    llm_buf_reserve(&out, s.len + 2 + postfix.len);
+    llm_buf_add(&out, s.s, s.len);
+    llm_buf_add(&out, "\n\n", 2);
+    llm_buf_add(&out, postfix.s, postfix.len);
+    return span_trim(span_buf(&out));
+}
+
+/* The template of @a bd's system prompt: the forced one, else the file
+ * of its language; -1 with @a err set when there is none. */
+static int prompt_template(build_t *bd, const builtin_t *b,
+                           const llm_prompts_t *lib, const char *dflt,
+                           span_t *tmpl, llm_error_t *err)
+{
+    apr_pool_t *p = bd->p;
+    llm_builtin_plan_t *plan = bd->plan;
+    const char *asked = str(bd->body, "language");
+    json_object *forced = plan->kind == LLM_BUILTIN_GENERATIVE_ANSWER
+                          ? get(bd->body, "system_prompt") : NULL;
+    const char *file, *avail;
 
     /* The plan outlives the body: what it keeps is copied. */
     plan->language = apr_pstrdup(p, asked ? asked : dflt);
-    tmpl = forced ? forced
-                  : llm_prompt_get(lib, apr_pstrcat(p, "builtin/system/",
-                                                    plan->language, "/",
-                                                    b->prompt, NULL));
-    if (!tmpl) {
-        const char *avail = llm_prompt_languages(p, lib, b->prompt);
-
-        if (asked && *avail) {
-            return llm_xlate_fail(err, 400, "unsupported_language",
-                                  "language", apr_psprintf(p,
-                                  "The language '%s' has no prompt for %s; "
-                                  "available: %s.", asked, b->name, avail));
-        }
-        return llm_xlate_fail(err, 500, "prompt_missing", NULL,
-                              apr_psprintf(p, "The prompt library has no "
-                                           "builtin/system/%s/%s prompt "
-                                           "(languages that have it: %s).",
-                                           plan->language, b->prompt,
-                                           *avail ? avail : "none"));
+    if (forced) {
+        *tmpl = span_of(forced);
+        return 0;
     }
-    switch (plan->kind) {
+    file = llm_prompt_get(lib, apr_pstrcat(p, "builtin/system/",
+                                           plan->language, "/", b->prompt,
+                                           NULL));
+    if (file) {
+        *tmpl = span_str(file);
+        return 0;
+    }
+    avail = llm_prompt_languages(p, lib, b->prompt);
+    if (asked && *avail) {
+        return llm_xlate_fail(err, 400, "unsupported_language", "language",
+                              apr_psprintf(p, "The language '%s' has no "
+                                           "prompt for %s; available: %s.",
+                                           asked, b->name, avail));
+    }
+    return llm_xlate_fail(err, 500, "prompt_missing", NULL,
+                          apr_psprintf(p, "The prompt library has no "
+                                       "builtin/system/%s/%s prompt "
+                                       "(languages that have it: %s).",
+                                       plan->language, b->prompt,
+                                       *avail ? avail : "none"));
+}
+
+/* The system prompt of @a bd: its template, rendered. */
+static int system_prompt(build_t *bd, const builtin_t *b,
+                         const llm_prompts_t *lib, const char *dflt,
+                         llm_error_t *err)
+{
+    json_object *body = bd->body;
+    const char *from = NULL;
+    span_t tmpl, to = { "", 0 }, postfix = { "", 0 };
+
+    if (prompt_template(bd, b, lib, dflt, &tmpl, err) < 0) {
+        return -1;
+    }
+    switch (bd->plan->kind) {
     case LLM_BUILTIN_GENERATE_QUESTIONS: {
         json_object *nq = get(body, "number_of_questions");
 
-        map[0] = "##QUESTION_NUM_STR##";
-        map[1] = apr_psprintf(p, "%" APR_INT64_T_FMT " question(s)",
-                              nq ? (apr_int64_t)json_object_get_int64(nq)
-                                 : (apr_int64_t)1);
+        from = "##QUESTION_NUM_STR##";
+        to = span_str(apr_psprintf(bd->p, "%" APR_INT64_T_FMT " question(s)",
+                                   nq ? (apr_int64_t)json_object_get_int64(nq)
+                                      : (apr_int64_t)1));
         break;
     }
     case LLM_BUILTIN_FULL_ARTICLE:
-        map[0] = "##USER_Q_STR##";
-        map[1] = str(body, "user_query");
-        postfix = str(body, "article_type");
+        from = "##USER_Q_STR##";
+        to = span_of(get(body, "user_query"));
+        postfix = span_of(get(body, "article_type"));
         break;
     case LLM_BUILTIN_GENERATIVE_ANSWER:
-        map[0] = "##QUESTION_STR##";
-        map[1] = str(body, "question_str");
-        postfix = str(body, "question_prompt");
+        from = "##QUESTION_STR##";
+        to = span_of(get(body, "question_str"));
+        postfix = span_of(get(body, "question_prompt"));
         break;
     default:
         break;
     }
-    plan->system_prompt = llm_prompt_render(p, tmpl, map, postfix);
+    tmpl = render(bd->p, tmpl, from, to, postfix);
+    bd->system = llm_json_strn(tmpl.s, tmpl.len);
+    return 0;
+}
+
+/* The system prompt of @a bd: extended_conversation's own, else the
+ * prompt file's. The plan's C string reads it only up to a NUL: the
+ * requests carry it whole, and it lives as long as the pool. */
+static int plan_system(build_t *bd, const builtin_t *b,
+                       const llm_prompts_t *lib, const char *dflt,
+                       llm_error_t *err)
+{
+    if (bd->plan->kind == LLM_BUILTIN_EXTENDED_CONVERSATION) {
+        bd->system = json_object_get(get(bd->body, "system_prompt"));
+    }
+    else if (system_prompt(bd, b, lib, dflt, err) < 0) {
+        return -1;
+    }
+    llm_json_own(bd->p, bd->system);
+    bd->plan->system_prompt = bd->system
+                              ? json_object_get_string(bd->system) : NULL;
     return 0;
 }
 
@@ -635,6 +805,7 @@ int llm_builtin_build(apr_pool_t *p, llm_builtin_e kind, json_object *body,
 {
     const builtin_t *b = builtin_of(kind);
     llm_builtin_plan_t *plan = apr_pcalloc(p, sizeof(*plan));
+    build_t bd = { p, plan, body, NULL };
 
     if (llm_builtin_validate(p, kind, body, &plan->model_name, &plan->stream,
                              err) < 0) {
@@ -644,30 +815,27 @@ int llm_builtin_build(apr_pool_t *p, llm_builtin_e kind, json_object *body,
     plan->model_name = apr_pstrdup(p, plan->model_name);
     plan->requests = apr_array_make(p, 1, sizeof(json_object *));
     plan->inputs = apr_array_make(p, 1, sizeof(const char *));
-    if (kind == LLM_BUILTIN_EXTENDED_CONVERSATION) {
-        plan->system_prompt = apr_pstrdup(p, str(body, "system_prompt"));
-    }
-    else if (system_prompt(p, plan, b, body, lib, default_language
-                           ? default_language : LLM_BUILTIN_DEFAULT_LANGUAGE,
-                           err) < 0) {
+    if (plan_system(&bd, b, lib, default_language
+                    ? default_language : LLM_BUILTIN_DEFAULT_LANGUAGE,
+                    err) < 0) {
         return -1;
     }
     switch (kind) {
     case LLM_BUILTIN_CONVERSATION:
     case LLM_BUILTIN_EXTENDED_CONVERSATION:
-        conversation(p, plan, body);
+        conversation(&bd);
         break;
     case LLM_BUILTIN_GENERATE_ARTICLE:
-        single_call(p, plan, body, str(body, "text"));
+        single_call(&bd, text_of(get(body, "text")));
         break;
     case LLM_BUILTIN_FULL_ARTICLE:
-        single_call(p, plan, body, joined_texts(p, get(body, "texts")));
+        single_call(&bd, joined_texts(p, get(body, "texts")));
         break;
     case LLM_BUILTIN_GENERATIVE_ANSWER:
-        single_call(p, plan, body, answer_context(p, body));
+        single_call(&bd, answer_context(p, body));
         break;
     default:
-        one_call_per_text(p, plan, body);
+        one_call_per_text(&bd);
         break;
     }
     *out = plan;
@@ -757,6 +925,20 @@ static json_object *questions_of(apr_pool_t *p, const char *answer)
     return list;
 }
 
+/* The text the @a i-th request of a multi-call plan was made for (its
+ * last message's, shared: plan->inputs would end at a NUL), or "". */
+static json_object *input_of(const llm_builtin_plan_t *plan, int i)
+{
+    json_object *msgs = i < plan->requests->nelts
+                        ? get(APR_ARRAY_IDX(plan->requests, i, json_object *),
+                              "messages") : NULL;
+    size_t n = llm_json_is(msgs, json_type_array)
+               ? json_object_array_length(msgs) : 0;
+
+    return text_of(n ? get(json_object_array_get_idx(msgs, n - 1), "content")
+                     : NULL);
+}
+
 /* The list of a multi-call built-in: one entry per text. */
 static json_object *multi_response(apr_pool_t *p,
                                    const llm_builtin_plan_t *plan,
@@ -766,8 +948,6 @@ static json_object *multi_response(apr_pool_t *p,
     int i;
 
     for (i = 0; i < n; i++) {
-        const char *in = i < plan->inputs->nelts
-                         ? APR_ARRAY_IDX(plan->inputs, i, const char *) : "";
         json_object *item;
 
         if (plan->kind == LLM_BUILTIN_SIMPLIFY_TEXT) {
@@ -776,13 +956,12 @@ static json_object *multi_response(apr_pool_t *p,
         }
         item = json_object_new_object();
         if (plan->kind == LLM_BUILTIN_TRANSLATE) {
-            json_object_object_add(item, "original",
-                                   json_object_new_string(in));
+            json_object_object_add(item, "original", input_of(plan, i));
             json_object_object_add(item, "translated",
                                    text_or_null(answers[i]));
         }
         else {
-            json_object_object_add(item, "text", json_object_new_string(in));
+            json_object_object_add(item, "text", input_of(plan, i));
             json_object_object_add(item, "questions",
                                    questions_of(p, answers[i]));
         }
