@@ -560,12 +560,12 @@ static llm_mask_verdict_e check_ssn(llm_mask_cand_t *c)
     return LLM_MASK_HIT;
 }
 
-/* MAC: six octets with one separator throughout, or twelve hex digits
- * with a letter and a digit among them (the original's always failed). */
+/* MAC: six octets with one separator throughout (the original's always
+ * failed). Twelve hex digits without separators are not taken: as often
+ * a hash or an id (the spec's §6.2). */
 static llm_mask_verdict_e check_mac(llm_mask_cand_t *c)
 {
     apr_size_t i;
-    int letters = 0, digits = 0;
 
     if (c->glen == 17) {
         char sep = c->g[2];
@@ -577,14 +577,7 @@ static llm_mask_verdict_e check_mac(llm_mask_cand_t *c)
         }
         return sep == ':' || sep == '-' ? LLM_MASK_HIT : LLM_MASK_MISS;
     }
-    if (c->glen != 12) {
-        return LLM_MASK_MISS;
-    }
-    for (i = 0; i < 12; i++) {
-        digits += is_digit(c->g[i]);
-        letters += !is_digit(c->g[i]);
-    }
-    return letters && digits ? LLM_MASK_HIT : LLM_MASK_MISS;
+    return LLM_MASK_MISS;
 }
 
 /* A certificate serial: 16-40 upper-case hex digits, with at least one

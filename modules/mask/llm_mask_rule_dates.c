@@ -183,10 +183,23 @@ static int time_group(const llm_mask_groups_t *gs, int i)
            && llm_mask_joined_by(gs, i + 1, ':', '.');
 }
 
+/* A word that says a time follows, one \h and the hour (@a h): "o
+ * 12.45", "at 12.45", "godz. 12.45". Each alternative of a look-behind
+ * has a fixed length, so each word is written out with @a h. */
+#define TIME_WORDS(h)                                                      \
+    "\\bo" h "|\\bod" h "|\\bdo" h "|\\bat" h "|\\bfrom" h "|\\buntil" h   \
+    "|\\btill" h "|godz" h "|godz\\." h "|godzina" h "|godzinie" h          \
+    "|godziny" h
+
+/* HH:MM(:SS); HH.MM only after a word that says it is a time, and not
+ * before '%': "wynik 12.45" is a decimal (the spec's §6.2), "o 12.45"
+ * a time, "wzrost o 12.45%" a decimal again. */
 const llm_mask_rule_def_t llm_mask_rule_time = {
     .name = "TIME",
     .pattern =
-        "(?<![0-9.:])(?:[01][0-9]|2[0-3])[:.][0-5][0-9](?::[0-5][0-9])?"
+        "(?<![0-9.:])(?:[01][0-9]|2[0-3])(?::|(?i:(?<="
+        TIME_WORDS("\\h[0-9]{2}") "))"
+        "\\.(?![0-9]{2}\\h?%))[0-5][0-9](?::[0-5][0-9])?"
         "(?![0-9]|[.:][0-9])",
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 0, .span = 10,
                 .digits = 4 },

@@ -117,13 +117,26 @@ static int ip_shape(const llm_mask_where_t *w)
            && LLM_MASK_BEGINS_IN(w, "localhost");
 }
 
+/* A version's label followed by @a s: "1.2.3.4" after it is a version,
+ * not an address (the spec's §6.2). "v1.2.3.4" is no IP already: a
+ * word character comes before it. Each alternative of a look-behind
+ * has a fixed length, so each label is written out with @a s. */
+#define VERSION_LABELS(s)                                                  \
+    "version" s "|release" s "|build" s "|ver\\." s "|v\\." s "|wersja" s    \
+    "|wersji" s "|wersj\\x{119}" s "|wersj\\x{105}" s "|wer\\." s "|wydanie" s \
+    "|wydania" s
+
 /* IPv4 (octets checked), localhost, IPv6 full or compressed; an
  * optional port after IPv4 and localhost. An address that fails is
- * left whole (the original dropped its ":port"). */
+ * left whole (the original dropped its ":port"). A dotted quad after
+ * a version's label is a version. */
 const llm_mask_rule_def_t llm_mask_rule_ip = {
     .name = "IP",
     .pattern =
-        "(?<![\\w.:])(localhost|(?:[0-9]{1,3}\\.){3}[0-9]{1,3}"
+        "(?<![\\w.:])(localhost"
+        "|(?i:(?<!" VERSION_LABELS("[:\\h]") ")(?<!"
+        VERSION_LABELS("[:\\h]{2}") "))"
+        "(?:[0-9]{1,3}\\.){3}[0-9]{1,3}"
         "|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}"
         "|(?:[0-9A-Fa-f]{1,4}:){1,6}:"
         "(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?"
@@ -185,19 +198,14 @@ static int mac_at(const llm_mask_where_t *w, apr_size_t p)
     return 1;
 }
 
-/* Six hex pairs joined by ':' or '-' (the group test), or an ASCII word
- * of twelve (\b[0-9A-Fa-f]{12}\b); its first digit may be 16 bytes in. */
+/* Six hex pairs joined by ':' or '-' (the group test); its first digit
+ * may be 16 bytes in. */
 static int mac_shape(const llm_mask_where_t *w)
 {
     llm_mask_features_t buf;
-    const llm_mask_features_t *all;
     apr_size_t p;
 
-    all = llm_mask_where_wide(w, &buf);
-    if (all->words & LLM_MASK_BIT(12)) {
-        return 1;
-    }
-    if (!(all->marks & w->mark)) {
+    if (!(llm_mask_where_wide(w, &buf)->marks & w->mark)) {
         return 0;
     }
     for (p = w->start; p < w->run_end; p++) {
@@ -211,16 +219,18 @@ static int mac_shape(const llm_mask_where_t *w)
     return 0;
 }
 
+/* Six hex pairs and their separators: twelve hex digits alone are as
+ * often a hash or an id ("deadbeef1234", the spec's §6.2). */
 const llm_mask_rule_def_t llm_mask_rule_mac = {
     .name = "MAC_ADDRESS",
     .pattern =
         "(?<![\\w:\\-])(?:[0-9A-Fa-f]{2}[:\\-]){5}[0-9A-Fa-f]{2}"
-        "(?![\\w:\\-])|\\b[0-9A-Fa-f]{12}\\b",
+        "(?![\\w:\\-])",
     .check = "mac",
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 16, .span = 17 },
     .group = mac_group,
     .group_lens = LLM_MASK_BITS(1, 2),
-    .near = { .words = LLM_MASK_BIT(12), .group = 1 },
+    .near = { .group = 1 },
     .shape = mac_shape,
 };
 
