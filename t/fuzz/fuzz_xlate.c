@@ -27,13 +27,22 @@
  *     (a message, and max_tokens an integer >= 1);
  *   - the upstream URL is the provider's host and the wire's path;
  *   - the canonical request sent straight to every wire (not only those
- *     the router picks) gives a JSON object or a 400/422.
+ *     the router picks) gives a JSON object or a 400/422;
+ *   - a planted text goes on whole: the body parsed again with each of
+ *     its texts (llm_texts_walk: what masking reads) made "NULPLANT",
+ *     NUL, "KEPT" gives a canonical request, a body for every wire (or
+ *     a built-in's requests) in which "NULPLANT" is always followed by
+ *     the rest, as \u0000KEPT (\\u0000KEPT in a JSON text of
+ *     arguments): a text cut at its NUL would end there (issue 11, part
+ *     4). Fields a dialect drops take their texts with them, and are not
+ *     counted; a body that holds "NULPLANT" itself is not planted.
  */
 
 #define FUZZ_NAME "fuzz_xlate"
 
 #include "fuzz.h"
 #include "llm_builtin.h"
+#include "llm_texts.h"
 #include "llm_xlate.h"
 
 static apr_pool_t *root;
@@ -260,6 +269,87 @@ static void run_builtin(attempt_t *a)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* A planted text goes on whole                                        */
+/* ------------------------------------------------------------------ */
+
+#define PLANT      "NULPLANT\0KEPT"
+#define PLANT_HEAD "NULPLANT"
+
+static int plant_text(void *baton, json_object *text)
+{
+    (void)baton;
+    json_object_set_string_len(text, PLANT, (int)sizeof(PLANT) - 1);
+    return 0;
+}
+
+static int occurrences(const char *s, const char *needle)
+{
+    size_t n = strlen(needle);
+    int count = 0;
+
+    while ((s = strstr(s, needle))) {
+        count++;
+        s += n;
+    }
+    return count;
+}
+
+static void check_whole(attempt_t *a, json_object *o, const char *what)
+{
+    const char *text = fuzz_text(a->p, o);
+
+    FUZZ_CHECK_TEXT(occurrences(text, PLANT_HEAD)
+                    == occurrences(text, PLANT_HEAD "\\u0000KEPT")
+                       + occurrences(text, PLANT_HEAD "\\\\u0000KEPT"),
+                    what, text);
+}
+
+static void planted_egress(attempt_t *a, json_object *canon)
+{
+    int w;
+
+    check_whole(a, canon, "planted: ingress keeps a text whole");
+    for (w = LLM_WIRE_OPENAI_CHAT; w <= LLM_WIRE_LMSTUDIO_CHAT; w++) {
+        llm_error_t err = { 0, NULL, NULL, NULL };
+        json_object *out = llm_xlate_egress(a->p, (llm_wire_e)w, a->op,
+                                            canon, &err);
+
+        if (out) {
+            check_whole(a, out, "planted: egress keeps a text whole");
+            json_object_put(out);
+        }
+    }
+}
+
+static void planted(attempt_t *a, const char *buf, size_t len)
+{
+    llm_error_t err = { 0, NULL, NULL, NULL };
+    llm_builtin_plan_t *plan = NULL;
+    json_object *body, *canon;
+    int i;
+
+    if (strstr(fuzz_text(a->p, a->body), PLANT_HEAD)
+        || !(body = llm_request_parse(a->p, buf, len, &err))) {
+        return;
+    }
+    llm_texts_walk(body, a->wire, a->op, a->ep->builtin, plant_text, NULL);
+    if (a->ep->builtin == LLM_BUILTIN_NONE) {
+        if ((canon = llm_xlate_ingress(a->p, a->wire, a->op, body, &err))) {
+            planted_egress(a, canon);
+            json_object_put(canon);
+        }
+    }
+    else if (prompts && llm_builtin_build(a->p, a->ep->builtin, body,
+                                          prompts, NULL, &plan, &err) == 0) {
+        for (i = 0; i < plan->requests->nelts; i++) {
+            check_whole(a, APR_ARRAY_IDX(plan->requests, i, json_object *),
+                        "planted: a built-in keeps a text whole");
+        }
+    }
+    json_object_put(body);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     llm_error_t err = { 0, NULL, NULL, NULL };
@@ -303,6 +393,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 every_provider(&a, NULL);
                 every_wire(&a);
             }
+            planted(&a, buf, size - 1);
         }
         json_object_put(a.canon);
         json_object_put(a.body);
