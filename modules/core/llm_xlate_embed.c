@@ -21,6 +21,9 @@
 #include "llm_xlate.h"
 
 #define get  llm_json_get
+/* A C string ends at the first NUL, which a JSON string may hold: str()
+ * reads only the model's name. The texts to embed are shared by
+ * reference, whole. */
 #define str(o, key)  llm_json_str(o, key, NULL)
 #define share llm_xlate_share
 

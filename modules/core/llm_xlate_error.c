@@ -63,6 +63,8 @@ const char *llm_error_json_for_error(apr_pool_t *p, llm_wire_e wire,
                       err->message);
 }
 
+/* The message is for people (the client's error body, the log), and a
+ * C string: an upstream's message ends at a NUL it holds. */
 const char *llm_error_message_of(apr_pool_t *p, const char *buf,
                                  apr_size_t len)
 {
