@@ -139,6 +139,31 @@ static apr_status_t give_back_heap(void *unused)
     return APR_SUCCESS;
 }
 
+/* Where a body is kept: r->pool, or, for one announced as large, a
+ * pool of its own whose allocator keeps nothing. The blocks of r->pool
+ * go back to the thread's allocator, which keeps them for its next
+ * requests (up to MaxMemFree, unbounded by default): a child whose
+ * threads each served a large body kept one body per thread. A subpool
+ * is destroyed before r->pool's cleanups run, so its memory is free by
+ * the time the heap is trimmed. */
+static apr_pool_t *body_pool(request_rec *r, apr_off_t expect)
+{
+    apr_allocator_t *a;
+    apr_pool_t *p;
+
+    if (expect < TRIM_AFTER_BODY || apr_allocator_create(&a) != APR_SUCCESS) {
+        return r->pool;
+    }
+    apr_allocator_max_free_set(a, 1);
+    if (apr_pool_create_ex(&p, r->pool, NULL, a) != APR_SUCCESS) {
+        apr_allocator_destroy(a);
+        return r->pool;
+    }
+    apr_allocator_owner_set(a, p);
+    apr_pool_tag(p, "llm_body");
+    return p;
+}
+
 int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
                          apr_size_t *len)
 {
@@ -158,7 +183,7 @@ int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
         return too_large(r, limit);
     }
     /* With a Content-Length, one allocation at the exact size. */
-    llm_buf_init(&b, r->pool);
+    llm_buf_init(&b, body_pool(r, expect));
     llm_buf_reserve(&b, cl ? (apr_size_t)expect : 8192);
     bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     while (!end) {
