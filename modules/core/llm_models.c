@@ -24,6 +24,7 @@
 
 #include <json-c/json.h>
 
+#include "llm_json.h"
 #include "llm_models.h"
 
 int llm_api_type_parse(const char *s)
@@ -477,44 +478,37 @@ static const char *where(apr_pool_t *p, const char *json, apr_size_t off)
     return apr_psprintf(p, "line %d, column %d", line, col);
 }
 
-/* json-c objects are malloc'ed: the tree must not outlive the parse. */
+/* Strict JSON, as the door reads a body (llm_json_check): what json-c
+ * alone takes (comments, NaN, a repeated key whose first value would be
+ * silently lost) is refused with where it is. json-c objects are
+ * malloc'ed: the tree must not outlive the parse. */
 static const char *parse_root(loader_t *ld, const char *json, apr_size_t len,
                               json_object **root)
 {
-    json_tokener *tok = json_tokener_new();
-    enum json_tokener_error jerr;
-    const char *err = NULL;
+    llm_json_check_t check;
 
-    if (!tok) {
+    *root = NULL;
+    if (llm_json_check(ld->p, json, len, 0, &check) < 0) {
+        return apr_psprintf(ld->p, "%s: invalid JSON at %s: %s", ld->file,
+                            where(ld->p, json, check.offset),
+                            check.offset >= len ? "unexpected end of file"
+                                                : check.reason);
+    }
+    if (!(*root = llm_json_parse(json, len))) {
         return fail(ld, "$", "out of memory");
     }
-    *root = json_tokener_parse_ex(tok, json, (int)len);
-    jerr = json_tokener_get_error(tok);
-    if (!*root || jerr != json_tokener_success) {
-        err = apr_psprintf(ld->p, "%s: invalid JSON at %s: %s", ld->file,
-                           where(ld->p, json,
-                                 (apr_size_t)json_tokener_get_parse_end(tok)),
-                           jerr == json_tokener_continue
-                               ? "unexpected end of file"
-                               : json_tokener_error_desc(jerr));
-    }
-    else if (json_tokener_get_parse_end(tok) < len
-             && strspn(json + json_tokener_get_parse_end(tok), " \t\r\n")
-                < len - json_tokener_get_parse_end(tok)) {
-        err = apr_psprintf(ld->p, "%s: invalid JSON at %s: text after the "
-                           "top-level object", ld->file,
-                           where(ld->p, json,
-                                 (apr_size_t)json_tokener_get_parse_end(tok)));
-    }
-    else if (!json_object_is_type(*root, json_type_object)) {
-        err = fail(ld, "$", "the file must hold a JSON object");
-    }
-    json_tokener_free(tok);
-    if (err && *root) {
+    if (llm_json_settle(*root, &check) < 0) {
         json_object_put(*root);
         *root = NULL;
+        return apr_psprintf(ld->p, "%s: invalid JSON: a key is repeated in "
+                            "an object", ld->file);
     }
-    return err;
+    if (!json_object_is_type(*root, json_type_object)) {
+        json_object_put(*root);
+        *root = NULL;
+        return fail(ld, "$", "the file must hold a JSON object");
+    }
+    return NULL;
 }
 
 const char *llm_models_parse(apr_pool_t *p, const char *path,

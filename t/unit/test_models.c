@@ -97,8 +97,16 @@ static void test_json_errors(void)
     like(load("{\"a\":", &m), "unexpected end of file", "truncated file");
     like(load("[]", &m), "$: the file must hold a JSON object",
          "top level not an object");
-    like(load("{} {}", &m), "text after the top-level object",
-         "trailing text");
+    like(load("{} {}", &m), "text after the value", "trailing text");
+    like(load("{\"a\":1, /* c */ \"b\":2}", &m),
+         "invalid JSON at line 1, column 9: a quoted key expected",
+         "comments refused, with where");
+    like(load("{\"g\":{\"w\":NaN}}", &m), "an unexpected character",
+         "NaN refused");
+    like(load("{\"a\":1,\"a\":2}", &m), "a key is repeated",
+         "a repeated key refused");
+    like(load("{\"a\":\"x", &m), "unexpected end of file",
+         "a file cut in a string");
     like(load("{\"g\":{}}", &m), "\"active_models\" is missing",
          "active_models required");
     like(load("{\"active_models\":[]}", &m),
