@@ -337,7 +337,9 @@ static void test_tool_arguments_text(void)
 }
 
 /* fuzz_models: a provider's "weight": NaN loaded as NaN, which the
- * clamp to [0,1] does not catch and a weighted choice cannot use. */
+ * clamp to [0,1] does not catch and a weighted choice cannot use. The
+ * models file is now read as strict JSON, so NaN is refused where it
+ * stands, before the weight's own check. */
 static void test_models_nan_weight(void)
 {
     const char *json = "{\"g\":{\"m\":{\"providers\":[{\"id\":\"a\","
@@ -347,8 +349,8 @@ static void test_models_nan_weight(void)
     const char *err = llm_models_parse(pool, "models.json", json,
                                        strlen(json), &m);
 
-    is_str(err, "models.json: $.g.m.providers[0].weight: must be a number, "
-           "not NaN", "a NaN weight is refused, with where it is");
+    is_str(err, "models.json: invalid JSON at line 1, column 84: an "
+           "unexpected character", "a NaN weight is refused, with where it is");
 }
 
 /* fuzz_event: an Ollama answer's tool call with the arguments
