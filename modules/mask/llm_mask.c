@@ -509,6 +509,7 @@ static int judge(const rule_t *rule, int i, const char *text,
     span->port = span->end;
     span->match_len = c.len;
     span->rule = i;
+    span->norm = 0;
     span->verdict = v;
     if (rule->ip_port && groups > 2 && ov[4] != PCRE2_UNSET) {
         /* A bad port leaves the whole "address:port" as it was. */
@@ -914,6 +915,11 @@ static int span_order(const void *a, const void *b)
     if (x->verdict != y->verdict) {
         return x->verdict == LLM_MASK_HIT ? -1 : 1;
     }
+    /* Read in the text rather than through a normalised view: "600 123
+     * 456" is the phone it looks like, though a valid REGON joined. */
+    if (x->norm != y->norm) {
+        return x->norm - y->norm;
+    }
     /* The same value: the rule that read a label with it knows better
      * ("Tel. 600000004" is a phone, though a valid REGON too). */
     if (x->match_len != y->match_len) {
@@ -969,6 +975,168 @@ static llm_mask_span_t *sort_candidates(apr_pool_t *p, llm_mask_span_t *all,
     return from;
 }
 
+/* One rule over the scan's text: around its anchors, or all of it. */
+static void scan_rule(const llm_mask_ruleset_t *rs, const rule_t *rule,
+                      int i, scan_t *sc, apr_array_header_t *runs,
+                      apr_pool_t *p)
+{
+    anchor_runs_t *around = rule->anchor && !rs->exhaustive
+                            ? runs_of(runs, p, sc, rule) : NULL;
+
+    if (around) {
+        scan_anchored(rule, i, sc, around, p);
+    }
+    else {
+        scan_whole(rule, i, sc);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The normalised view                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Values written to slip past the rules ("4 4 0 5 1 4 0 1 3 5 9",
+ * "jan(at)example.com", a zero-width space inside a PESEL) are found in
+ * a normalised view of the text (llm_mask_norm.c), built only when the
+ * text holds such an edit. The rules that may read through its edits
+ * scan the view as they scan the text; what they find is mapped back to
+ * the text, over the whole value as written, and joins the candidates
+ * when it reads through an edit (else the scan of the text found it
+ * already). Only HITs: a check that fails in the view says nothing of
+ * the text. A candidate of the view loses a tie with one of the text.
+ */
+
+static int reads_view(const rule_t *rule, const llm_mask_view_t *v)
+{
+    return v->hidden || (rule->def && rule->def->normalised);
+}
+
+/* A candidate of the view in the text's offsets: 0 when it reads
+ * through no edit, or through one its rule may not read through. */
+static int from_view(const rule_t *rule, const llm_mask_view_t *v,
+                     llm_mask_span_t *sp)
+{
+    apr_size_t s, e, mid = 0, ms;
+    int kinds = llm_mask_view_span(v, sp->start, sp->end, &s, &e);
+
+    if (sp->verdict != LLM_MASK_HIT || !kinds
+        || ((kinds & ~LLM_MASK_NORM_HIDDEN)
+            && !(rule->def && rule->def->normalised))) {
+        return 0;
+    }
+    if (sp->mid < sp->end) {           /* an address, then a port */
+        llm_mask_view_span(v, sp->start, sp->mid, &ms, &mid);
+        sp->mid = mid;
+        sp->port = v->at[sp->port];
+    }
+    else {
+        sp->mid = sp->port = e;
+    }
+    sp->start = s;
+    sp->end = e;
+    sp->norm = 1;
+    return 1;
+}
+
+/* The view's scan starts, per rule, where the stream's scan of the
+ * view went on (slots after the rules'), and its steps go there. */
+static apr_size_t *view_start_at(const scan_t *sc, const llm_mask_view_t *v,
+                                 int size, apr_pool_t *p)
+{
+    apr_size_t *at;
+    int i;
+
+    if (!sc->start_at) {
+        return NULL;
+    }
+    at = apr_palloc(p, size * sizeof(*at));
+    for (i = 0; i < size; i++) {
+        at[i] = llm_mask_view_index(v, sc->start_at[size + i]);
+    }
+    return at;
+}
+
+static void view_steps(scan_t *sc, const apr_array_header_t *steps,
+                       const llm_mask_view_t *v, int size)
+{
+    const llm_mask_step_t *st = (const llm_mask_step_t *)steps->elts;
+    int k;
+
+    for (k = 0; sc->steps && k < steps->nelts; k++) {
+        llm_mask_step_t *to = apr_array_push(sc->steps);
+
+        to->rule = size + st[k].rule;
+        to->at = v->at[st[k].at < v->len ? st[k].at : v->len];
+    }
+}
+
+/* The clusters of digits the rules' scan found, or NULL. */
+static const llm_mask_run_t *digit_runs(const apr_array_header_t *runs,
+                                        int *n)
+{
+    int k;
+
+    for (k = 0; k < runs->nelts; k++) {
+        const anchor_runs_t *ar = &APR_ARRAY_IDX(runs, k, anchor_runs_t);
+
+        if (!strcmp(ar->anchor->bytes, LLM_MASK_DIGITS)
+            && !ar->anchor->literal) {
+            *n = ar->runs->nelts;
+            return (const llm_mask_run_t *)ar->runs->elts;
+        }
+    }
+    return NULL;
+}
+
+/* The candidates of the view, each rule's a run of @a bound; @a runs,
+ * the clusters the scan of the text found. */
+static void scan_view(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                      scan_t *sc, const apr_array_header_t *text_runs,
+                      int *bound, int *nbound)
+{
+    llm_mask_view_t v;
+    scan_t vs;
+    apr_array_header_t *found, *runs;
+    int i, k, size = rs->rules->nelts, ndigits = 0;
+    const llm_mask_run_t *digits = digit_runs(text_runs, &ndigits);
+
+    if (!llm_mask_view(p, sc->text, sc->len, digits, ndigits, &v)) {
+        return;
+    }
+    vs = *sc;
+    vs.text = v.text;
+    vs.len = v.len;
+    vs.from = llm_mask_view_index(&v, sc->from);
+    vs.out = found = apr_array_make(p, 8, sizeof(llm_mask_span_t));
+    vs.start_at = view_start_at(sc, &v, size, p);
+    vs.steps = sc->steps ? apr_array_make(p, 16, sizeof(llm_mask_step_t))
+                         : NULL;
+    vs.odd_case = has_odd_case(v.text, v.len);
+    vs.has_xx = has_xx(v.text, v.len);
+    runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
+    for (i = 0; i < size; i++) {
+        const rule_t *rule = &APR_ARRAY_IDX(rs->rules, i, rule_t);
+
+        if (!rule->code || !reads_view(rule, &v)) {
+            continue;
+        }
+        found->nelts = 0;
+        scan_rule(rs, rule, i, &vs, runs, p);
+        bound[(*nbound)++] = sc->out->nelts;
+        for (k = 0; k < found->nelts; k++) {
+            llm_mask_span_t *sp = &APR_ARRAY_IDX(found, k, llm_mask_span_t);
+
+            if (from_view(rule, &v, sp)) {
+                *(llm_mask_span_t *)apr_array_push(sc->out) = *sp;
+            }
+        }
+    }
+    if (vs.steps) {
+        view_steps(sc, vs.steps, &v, size);
+    }
+}
+
 int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                    const char *text, apr_size_t len, apr_size_t from,
                    int holds, llm_mask_span_t **spans)
@@ -988,10 +1156,9 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     apr_array_header_t *cands = llm_mask_array_make(p, (int)(len / 64) + 8,
                                                     sizeof(llm_mask_span_t));
     apr_array_header_t *runs = apr_array_make(p, 4, sizeof(anchor_runs_t));
-    anchor_runs_t *around;
     llm_mask_span_t *all, *kept;
     apr_size_t last_end = from;
-    int *bound = apr_palloc(p, (rs->rules->nelts + 2) * sizeof(*bound));
+    int *bound = apr_palloc(p, (2 * rs->rules->nelts + 2) * sizeof(*bound));
     int nbound = 0;
     scan_t sc;
     int i, n = 0;
@@ -1020,15 +1187,9 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
             continue;
         }
         bound[nbound++] = cands->nelts;     /* this rule's run begins */
-        around = rule->anchor && !rs->exhaustive
-                 ? runs_of(runs, p, &sc, rule) : NULL;
-        if (around) {
-            scan_anchored(rule, i, &sc, around, p);
-        }
-        else {
-            scan_whole(rule, i, &sc);
-        }
+        scan_rule(rs, rule, i, &sc, runs, p);
     }
+    scan_view(rs, p, &sc, runs, bound, &nbound);
     pcre2_match_data_free(sc.md);
     pcre2_match_context_free(sc.mctx);
     if (!cands->nelts) {

@@ -23,15 +23,8 @@
 typedef unsigned char v16u __attribute__((vector_size(16)));
 typedef signed char v16s __attribute__((vector_size(16)));
 
-/* An anchor's bytes as the walk tests them: every digit, and/or up to
- * three other bytes; any other set byte by byte from the table. */
-typedef struct {
-    char table[256];
-    int digits;
-    unsigned char other[3];
-    int nother;
-    int fast;
-} byte_class_t;
+/* An anchor's bytes as the walk tests them (llm_mask_bytes_t). */
+typedef llm_mask_bytes_t byte_class_t;
 
 static void class_of(byte_class_t *c, const char *bytes)
 {
@@ -106,6 +99,26 @@ static apr_size_t next_byte(const byte_class_t *c, const unsigned char *u,
         t++;
     }
     return t;
+}
+
+void llm_mask_bytes_init(llm_mask_bytes_t *c, const char *bytes, int nul)
+{
+    class_of(c, bytes);
+    if (nul) {
+        c->table[0] = 1;
+        if (c->fast && c->nother < 3) {
+            c->other[c->nother++] = 0;
+        }
+        else {
+            c->fast = 0;
+        }
+    }
+}
+
+apr_size_t llm_mask_bytes_next(const llm_mask_bytes_t *c, const char *text,
+                               apr_size_t t, apr_size_t len)
+{
+    return next_byte(c, (const unsigned char *)text, t, len);
 }
 
 static int same_ci(const unsigned char *s, const char *lit, apr_size_t n)

@@ -229,6 +229,11 @@ typedef struct {
     llm_mask_quick_t quick;
     llm_mask_near_t near;
     llm_mask_shape_fn shape;    /* or NULL */
+    int normalised;             /* a match may read through digits
+                                   spread and a spelt '@' or '.' (its
+                                   check digits decide, or an e-mail);
+                                   every rule reads through invisible
+                                   characters (llm_mask_norm.c) */
 } llm_mask_rule_def_t;
 
 /** The default list, in priority order, ending with NULL
@@ -269,6 +274,8 @@ typedef struct {
     apr_size_t port;
     apr_size_t match_len;       /* the whole match, label included */
     int rule;
+    int norm;                   /* found in the normalised view: loses
+                                   a tie with one found in the text */
     llm_mask_verdict_e verdict;
 } llm_mask_span_t;
 
@@ -293,7 +300,9 @@ typedef struct {
  * llm_mask_spans for a stream: rule i's scan starts at @a start_at[i]
  * (where the scan of the text before went on, so that a chain of
  * matches is cut as a scan of the whole text cuts it), and each place
- * a scan went on is appended to @a steps. Both may be NULL.
+ * a scan went on is appended to @a steps. Both may be NULL. The
+ * scans of the normalised view (llm_mask_norm.c) have the slots after
+ * the rules': rule i's at [size + i] (llm_mask_ruleset_size).
  */
 int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
                            const char *text, apr_size_t len,
@@ -306,7 +315,8 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
  *  tests (what they must never change). */
 void llm_mask_ruleset_exhaustive(llm_mask_ruleset_t *rs, int on);
 
-/** The number of rules, enabled or not (the size of start_at). */
+/** The number of rules, enabled or not (start_at has twice as many:
+ *  the scans of the text, then of its normalised view). */
 int llm_mask_ruleset_size(const llm_mask_ruleset_t *rs);
 
 /** Write @a text with @a spans (of llm_mask_spans, [from, to) of the
@@ -315,6 +325,42 @@ char *llm_mask_render(const llm_mask_ruleset_t *rs, llm_mask_session_t *s,
                       apr_pool_t *p, const char *text, apr_size_t from,
                       apr_size_t to, const llm_mask_span_t *spans,
                       int nspans, apr_size_t *out_len, int *n);
+
+/* The kinds of edits of a normalised view (llm_mask_norm.c), as the
+ * flags of its bytes. */
+#define LLM_MASK_NORM_HIDDEN 0x01   /* invisible characters removed right
+                                       before this byte */
+#define LLM_MASK_NORM_SPREAD 0x02   /* separators of a spread number */
+#define LLM_MASK_NORM_SPELT  0x04   /* this byte stands for "(at)", ... */
+
+/** A normalised view of a text: what rules read for values written to
+ *  slip past them (zero-width characters inside, digits spread,
+ *  "(at)" for '@'), with where each of its bytes comes from. */
+typedef struct {
+    const char *text;           /* NUL-terminated */
+    apr_size_t len;
+    apr_uint32_t *at;           /* at[i]: the text's offset of byte i;
+                                   at[len]: the text's length */
+    unsigned char *flag;        /* per byte: LLM_MASK_NORM_* */
+    int hidden;                 /* some invisible characters removed */
+} llm_mask_view_t;
+
+/** The view of @a text, from @a p: 1, or 0 when it would be the text
+ *  itself (then @a v is empty). Linear in @a len. With @a runs, the
+ *  clusters of digits (every digit in one, with its separators: as
+ *  llm_mask_find_runs gives them), numbers are looked for only there;
+ *  the view is the same. */
+int llm_mask_view(apr_pool_t *p, const char *text, apr_size_t len,
+                  const llm_mask_run_t *runs, int nruns, llm_mask_view_t *v);
+
+/** The first byte of the view from the text's offset @a off on. */
+apr_size_t llm_mask_view_index(const llm_mask_view_t *v, apr_size_t off);
+
+/** The view's [s, e) in the text, [*os, *oe), the edits it reads
+ *  through inside returned (LLM_MASK_NORM_*; 0: none, it is written
+ *  the same in the text). */
+int llm_mask_view_span(const llm_mask_view_t *v, apr_size_t s, apr_size_t e,
+                       apr_size_t *os, apr_size_t *oe);
 
 /** The longest pseudonym token the session gives ({{...}}), for the
  *  un-masking stream's hold-back. */

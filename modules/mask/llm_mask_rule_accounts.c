@@ -97,6 +97,7 @@ const llm_mask_rule_def_t llm_mask_rule_bank_account = {
     .group_before = LLM_MASK_BYTE_LETTER | LLM_MASK_BYTE_SPACE
                     | LLM_MASK_BYTE_DASH,
     .shape = iban_shape,
+    .normalised = 1,
 };
 
 /* ------------------------------------------------------------------ */
@@ -143,6 +144,7 @@ const llm_mask_rule_def_t llm_mask_rule_nrb = {
     .group_lens = BIT(2) | BIT(6) | BIT(10) | BIT(14) | BIT(18) | BIT(22)
                   | BIT(26),
     .quick = { .group = 1 },
+    .normalised = 1,
 };
 
 /* ------------------------------------------------------------------ */
@@ -188,6 +190,7 @@ const llm_mask_rule_def_t llm_mask_rule_credit_card = {
     .group = card_group,
     .group_lens = BIT(4) | BIT(8) | BIT(10) | BIT(12) | LLM_MASK_BITS(13, 19),
     .quick = { .group = 1 },
+    .normalised = 1,
 };
 
 /* A SIM card begins at a group (\b) of 4, 8, 12 or 16 digits and a
@@ -209,4 +212,5 @@ const llm_mask_rule_def_t llm_mask_rule_sim_card = {
     .group = sim_group,
     .group_lens = BIT(4) | BIT(8) | BIT(12) | LLM_MASK_BITS(16, 20),
     .quick = { .group = 1 },
+    .normalised = 1,
 };

@@ -45,6 +45,7 @@ const llm_mask_rule_def_t llm_mask_rule_pesel_tagged = {
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 29, .span = 48 },
     .near = { .lens = BIT(11) },
     .shape = pesel_tagged_shape,
+    .normalised = 1,
 };
 
 /* [_*]{0,3}([0-9]{11}) between non-word characters: a maximal run of
@@ -56,6 +57,7 @@ const llm_mask_rule_def_t llm_mask_rule_pesel = {
     .anchor = { .bytes = LLM_MASK_DIGITS, .back = 3, .span = 20,
                 .digits = 11 },
     .quick = { .lens = BIT(11) },
+    .normalised = 1,
 };
 
 /* ------------------------------------------------------------------ */
@@ -115,6 +117,7 @@ const llm_mask_rule_def_t llm_mask_rule_nip = {
     .group = nip_group,
     .group_lens = BIT(3) | BIT(6) | BIT(8) | BIT(10),
     .quick = { .group = 1 },
+    .normalised = 1,
 };
 
 /* ------------------------------------------------------------------ */
@@ -156,6 +159,7 @@ const llm_mask_rule_def_t llm_mask_rule_regon = {
     .group_before = LLM_MASK_BYTE_ANY & ~(LLM_MASK_BYTE_LETTER
                                           | LLM_MASK_BYTE_UNDER),
     .quick = { .group = 1 },
+    .normalised = 1,
 };
 
 /* ------------------------------------------------------------------ */

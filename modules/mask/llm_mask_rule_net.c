@@ -43,6 +43,7 @@ const llm_mask_rule_def_t llm_mask_rule_email = {
         "(?![\\p{L}\\p{N}\\-])_?",
     .anchor = { .bytes = "@", .back = 70, .span = 800 },
     .shape = email_shape,
+    .normalised = 1,
 };
 
 /* ------------------------------------------------------------------ */

@@ -258,6 +258,24 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        const llm_mask_facts_t *facts,
                                        apr_size_t span);
 
+/** A set of bytes to look for, 16 at a time when it is every digit
+ *  and/or at most three other bytes (SSE2 or NEON through the vector
+ *  extensions), byte by byte otherwise. */
+typedef struct {
+    char table[256];
+    int digits;
+    unsigned char other[3];
+    int nother;
+    int fast;
+} llm_mask_bytes_t;
+
+/** The set of the bytes of @a bytes, and the NUL byte with @a nul. */
+void llm_mask_bytes_init(llm_mask_bytes_t *c, const char *bytes, int nul);
+
+/** The first byte of the set at or after @a t in @a text, or @a len. */
+apr_size_t llm_mask_bytes_next(const llm_mask_bytes_t *c, const char *text,
+                               apr_size_t t, apr_size_t len);
+
 /** apr_array_make() without zeroing the room it makes (megabytes for a
  *  long text's clusters and candidates, each written before it is
  *  read); apr_array_push() grows it as any. */

@@ -86,8 +86,9 @@ llm_mask_stream_t *llm_mask_stream_create(apr_pool_t *p,
     st->session = s;
     st->unmask = unmask && s;
     if (rs) {
+        /* The rules' scans of the text, then of its normalised view. */
         st->start_at = apr_pcalloc(p, sizeof(*st->start_at)
-                                      * (llm_mask_ruleset_size(rs) + 1));
+                                      * (2 * llm_mask_ruleset_size(rs) + 1));
     }
     apr_pool_cleanup_register(p, st, free_pending, apr_pool_cleanup_null);
     return st;
@@ -248,7 +249,7 @@ static void go_on_after(llm_mask_stream_t *st, const apr_array_header_t *steps,
                         apr_size_t cut, apr_size_t shift)
 {
     const llm_mask_step_t *sp = (const llm_mask_step_t *)steps->elts;
-    int i, n = llm_mask_ruleset_size(st->rs);
+    int i, n = 2 * llm_mask_ruleset_size(st->rs);
 
     for (i = 0; i < steps->nelts; i++) {
         if (sp[i].at <= cut) {

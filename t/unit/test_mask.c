@@ -369,6 +369,9 @@ static void test_linear_time(void)
         "PL", "PL1 ", "www.", "http://a", "://", "x.y", "AB-", "+1 ",
         "0000", "ORD-", "fbid1", "FV/1", "12-", "1/", "$1,", "1 000 ",
         "stycznia ", "Tel. ", "ą", "{{", "::", "f:", "aa:",
+        /* What the normalised view reads through (issue 11, part 3). */
+        "1\xe2\x80\x8b", "a\xe2\x80\x8b", "1.1 ", "(at)", "a(at)",
+        " at a dot ", "[dot]", "4 4 0 5 ", "\xef\xbb\xbf",
     };
 
     tap_each_mib_fast(units, sizeof(units) / sizeof(units[0]), check_mib, rules,

@@ -127,6 +127,17 @@ int main(void)
         { "1 000 z\xc5\x82 ", "dense amounts" },
         { "PL61 1090 1014 0000 0712 1981 2874 ", "dense IBANs" },
         { "5 marca 2024 ", "dense dates in words" },
+        /* Issue 11, part 3: what the normalised view reads through. */
+        { "4 4 0 5 1 4 0 1 3 5 9, ", "dense spread PESELs" },
+        { "440.514.013.59 ", "dense dotted PESELs" },
+        { "4405\xe2\x80\x8b" "1401359 ", "dense PESELs with a ZWSP" },
+        { "1\xe2\x80\x8b", "digits and ZWSPs, one long run" },
+        { "1.1 ", "dotted pairs" },
+        { "4111 1111 11 11 1111 ", "dense oddly spaced cards" },
+        { "jan(at)example[dot]com ", "dense spelt e-mails" },
+        { "a at a dot a ", "dense spelt words" },
+        { "a(at)", "\"a(at)\" repeated" },
+        { "a\xe2\x80\x8b@", "\"a<ZWSP>@\" repeated" },
     };
     const char *err = NULL;
     size_t i;

@@ -21,6 +21,12 @@
 #define VECTORS "t/unit/fixtures/mask_vectors.tsv"
 #define GENERATED 40000
 #define DENSE 3000
+#define EVASIVE 5000
+
+static int is_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
 
 static apr_pool_t *pool;
 static llm_mask_ruleset_t *fast;
@@ -359,6 +365,81 @@ static void test_generated(void)
                                 "same spans", GENERATED));
 }
 
+/* A generated text written to slip past the rules (issue 11, part 3):
+ * invisible characters inside numbers and words, digits spread by
+ * spaces or dots, '@' and '.' spelt. The normalised view is scanned
+ * with anchors and shapes too, and must find what a whole scan finds. */
+static const char *evasive(void)
+{
+    static const char *const hidden[] = {
+        "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x81\xa0",
+        "\xef\xbb\xbf", "\xe2\x80\x8b\xe2\x80\x8b",
+    };
+    static const char *const spread[] = { " ", ".", "  ", "\xc2\xa0" };
+    static const char *const at[] = { "(at)", " [at] ", " at ", "{AT}" };
+    static const char *const dot[] = { "[dot]", " (dot) ", " dot ", "." };
+    const char *src = generated(), *sep = PICK(spread);
+    unsigned mode = next_random(3);
+    char *text = "";
+    apr_size_t i, n = strlen(src);
+
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)src[i];
+        const char *add = apr_pstrndup(pool, src + i, 1);
+        int inner = i + 1 < n && is_alnum(src[i + 1]);
+
+        if (c == '@') {
+            add = PICK(at);
+        }
+        else if (c == '.' && i > 0 && inner) {
+            add = PICK(dot);
+        }
+        text = apr_pstrcat(pool, text, add, NULL);
+        if (c >= '0' && c <= '9' && i + 1 < n && src[i + 1] >= '0'
+            && src[i + 1] <= '9' && next_random(3)) {
+            text = apr_pstrcat(pool, text, mode ? sep : PICK(hidden), NULL);
+        }
+        else if (c < 0x80 && inner && next_random(12) == 0) {
+            text = apr_pstrcat(pool, text, PICK(hidden), NULL);
+        }
+    }
+    return text;
+}
+
+/* Does the text have a value found only in its normalised view? */
+static int read_through(const char *text)
+{
+    llm_mask_span_t *sp;
+    int n = llm_mask_spans(fast, pool, text, strlen(text), 0, 0, &sp), i;
+
+    for (i = 0; i < n && !sp[i].norm; i++) {
+    }
+    return i < n;
+}
+
+static void test_evasive(void)
+{
+    apr_pool_t *outer = pool;
+    int i, bad = 0, through = 0;
+
+    apr_pool_create(&pool, outer);
+    for (i = 0; i < EVASIVE; i++) {
+        const char *text = evasive();
+
+        if (!same_spans(text) && bad++ < 5) {
+            printf("# differs: \"%s\"\n", text);
+        }
+        through += read_through(text);
+        apr_pool_clear(pool);
+    }
+    apr_pool_destroy(pool);
+    pool = outer;
+    is_int(bad, 0, apr_psprintf(pool, "%d texts written to slip past the "
+                                "rules: the same spans", EVASIVE));
+    printf("# %d of them have a value found through the view\n", through);
+    ok(through > EVASIVE / 20, "values are found through the view");
+}
+
 int main(void)
 {
     const char *err = NULL;
@@ -376,6 +457,7 @@ int main(void)
     test_many_groups();
     test_generated();
     test_dense();
+    test_evasive();
     apr_pool_destroy(pool);
     apr_terminate();
     return tap_done();

@@ -1,0 +1,752 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * A normalised view of a text, for values written to slip past the
+ * rules (issue 11, part 3), with the offset of each of its bytes in the
+ * text, so that what a rule finds in the view masks the whole value as
+ * it was written (llm_mask.c). Three kinds of edits make the view:
+ *
+ *   hidden  zero-width characters (U+200B, U+200C, U+200D, U+2060,
+ *           U+FEFF) and NUL, up to 8 in a row, between two visible
+ *           ASCII characters (inside a value: "4405<ZWSP>1401359",
+ *           "jan<ZWSP>@x.pl"; a ZWJ inside an emoji stays);
+ *   spread  the separators inside a number written spread: digits one
+ *           by one with spaces ("4 4 0 5 1 ..."), groups joined by
+ *           single dots ("440.514.013.59"), a card's groups spaced
+ *           oddly ("4111 1111 11 11 1111"). Not a thousands grouping
+ *           ("1 234 567", "1.234.567"), an IPv4 address's four groups,
+ *           a decimal, or groups of one or two digits among others
+ *           ("in 2024 3 people", "strony 10 11 12"): 9 to 32 digits in
+ *           all, one kind of separator throughout;
+ *   spelt   "(at)", "[at]", "{at}" as '@', "(dot)", "[dot]", "{dot}" as
+ *           '.', with a space on either side or none; " at " and
+ *           " dot " as words only in an address that spells a dot.
+ *
+ * Only rules whose matches are checked (a PESEL's, a NIP's, a card's
+ * check digits) or are e-mails read through spread and spelt edits
+ * (llm_mask_rule_def_t.normalised); every rule reads through hidden
+ * ones. Each edit is decided from at most 192 bytes after where it
+ * begins, so that a stream, which looks 256 bytes past its cut, sees
+ * it as the whole text does. Linear: every byte is read a bounded
+ * number of times.
+ */
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "apr_tables.h"
+
+#include "llm_mask_shape.h"
+
+#define HIDDEN_RUN_MAX 8        /* invisible characters in a row */
+#define RUN_DIGITS_MIN 9        /* REGON's, the shortest checked id */
+#define RUN_DIGITS_MAX 32       /* an IBAN's BBAN and check digits */
+#define RUN_BYTES_MAX 160       /* a spread number, as written */
+#define WALK_BYTES_MAX 128      /* a spelt address's domain */
+
+typedef struct {
+    apr_size_t s;
+    apr_size_t e;
+    char byte;                  /* what stands for [s, e), or 0: none */
+    unsigned char kind;         /* LLM_MASK_NORM_* */
+} edit_t;
+
+static void add_edit(apr_array_header_t *edits, apr_size_t s, apr_size_t e,
+                     char byte, unsigned char kind)
+{
+    edit_t *ed = apr_array_push(edits);
+
+    ed->s = s;
+    ed->e = e;
+    ed->byte = byte;
+    ed->kind = kind;
+}
+
+/* ------------------------------------------------------------------ */
+/* Hidden characters                                                   */
+/* ------------------------------------------------------------------ */
+
+/* The length of the invisible character at @a p, or 0. */
+static apr_size_t hidden_at(const unsigned char *u, apr_size_t p,
+                            apr_size_t len)
+{
+    if (u[p] == 0) {
+        return 1;
+    }
+    if (p + 3 > len) {
+        return 0;
+    }
+    if (u[p] == 0xe2 && ((u[p + 1] == 0x80 && u[p + 2] >= 0x8b
+                          && u[p + 2] <= 0x8d)
+                         || (u[p + 1] == 0x81 && u[p + 2] == 0xa0))) {
+        return 3;
+    }
+    return u[p] == 0xef && u[p + 1] == 0xbb && u[p + 2] == 0xbf ? 3 : 0;
+}
+
+static int hidden_lead(unsigned char c)
+{
+    return c == 0xe2 || c == 0xef || c == 0;
+}
+
+/* After up to HIDDEN_RUN_MAX invisible characters from @a p. */
+static apr_size_t skip_hidden(const unsigned char *u, apr_size_t p,
+                              apr_size_t len)
+{
+    apr_size_t n;
+    int k;
+
+    for (k = 0; k < HIDDEN_RUN_MAX && p < len && (n = hidden_at(u, p, len));
+         k++) {
+        p += n;
+    }
+    return p;
+}
+
+/* Before up to HIDDEN_RUN_MAX invisible characters that end at @a p. */
+static apr_size_t skip_hidden_back(const unsigned char *u, apr_size_t p,
+                                   apr_size_t len)
+{
+    int k;
+
+    for (k = 0; k < HIDDEN_RUN_MAX && p > 0; k++) {
+        if (u[p - 1] == 0) {
+            p--;
+        }
+        else if (p >= 3 && hidden_at(u, p - 3, len) == 3) {
+            p -= 3;
+        }
+        else {
+            break;
+        }
+    }
+    return p;
+}
+
+static int visible_ascii(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f;
+}
+
+/* The invisible characters at @a p, removed when a visible ASCII
+ * character is on either side. Returns where to go on. */
+static apr_size_t hidden_edit(apr_array_header_t *edits,
+                              const unsigned char *u, apr_size_t p,
+                              apr_size_t len)
+{
+    apr_size_t e = skip_hidden(u, p, len);
+
+    if (e == p) {
+        return p + 1;
+    }
+    if (p > 0 && visible_ascii(u[p - 1]) && e < len && visible_ascii(u[e])
+        && !hidden_at(u, e, len)) {
+        add_edit(edits, p, e, 0, LLM_MASK_NORM_HIDDEN);
+    }
+    return e;
+}
+
+/* ------------------------------------------------------------------ */
+/* Spread numbers                                                      */
+/* ------------------------------------------------------------------ */
+
+enum { SEP_NONE, SEP_SPACE, SEP_DOT };
+
+/* A chain of groups of digits, one kind of separator between them. */
+typedef struct {
+    apr_size_t start;
+    apr_size_t gs[RUN_DIGITS_MAX + 1];  /* where each group begins */
+    apr_size_t ge[RUN_DIGITS_MAX + 1];  /* and ends */
+    int digits[RUN_DIGITS_MAX + 1];
+    int value[RUN_DIGITS_MAX + 1];      /* up to 1000 and more */
+    int n;
+    int total;
+    int kind;
+    int too_long;
+} chain_t;
+
+/* After the digits from @a p, invisible characters between them
+ * included; @a count gets their number. */
+static apr_size_t digits_end(const unsigned char *u, apr_size_t p,
+                             apr_size_t len, int *count, int *value)
+{
+    apr_size_t q;
+
+    *count = *value = 0;
+    while (p < len && llm_mask_is_digit(u[p])) {
+        *value = *value < 1000 ? *value * 10 + (u[p] - '0') : *value;
+        ++*count;
+        if (++p < len && !llm_mask_is_digit(u[p]) && hidden_lead(u[p])) {
+            q = skip_hidden(u, p, len);
+            p = q < len && llm_mask_is_digit(u[q]) ? q : p;
+        }
+    }
+    return p;
+}
+
+/* The separator at @a p (invisible characters around it included) and
+ * where the next group begins, or SEP_NONE. */
+static int separator_at(const unsigned char *u, apr_size_t p, apr_size_t len,
+                        apr_size_t *next)
+{
+    int kind = SEP_NONE, spaces = 0;
+
+    p = p < len && hidden_lead(u[p]) ? skip_hidden(u, p, len) : p;
+    if (p < len && u[p] == '.') {
+        kind = SEP_DOT;
+        p++;
+    }
+    else {
+        while (spaces < 2 && p < len) {
+            if (u[p] == ' ' || u[p] == '\t') {
+                p++;
+            }
+            else if (u[p] == 0xc2 && p + 1 < len && u[p + 1] == 0xa0) {
+                p += 2;
+            }
+            else {
+                break;
+            }
+            spaces++;
+        }
+        kind = spaces ? SEP_SPACE : SEP_NONE;
+    }
+    p = p < len && hidden_lead(u[p]) ? skip_hidden(u, p, len) : p;
+    *next = p;
+    return p < len && llm_mask_is_digit(u[p]) ? kind : SEP_NONE;
+}
+
+/* Read the chain of groups that begins at @a p; returns where it ends.
+ * Only its groups up to where the kind of separator first changes are
+ * recorded (the rest is never joined, wherever a reading begins). */
+static apr_size_t read_chain(const unsigned char *u, apr_size_t p,
+                             apr_size_t len, chain_t *c)
+{
+    apr_size_t next, e;
+    int kind, count, value, mixed = 0;
+
+    c->start = p;
+    c->n = c->total = c->kind = c->too_long = 0;
+    for (;;) {
+        e = digits_end(u, p, len, &count, &value);
+        if (!mixed) {
+            if (c->n <= RUN_DIGITS_MAX) {
+                c->gs[c->n] = p;
+                c->ge[c->n] = e;
+                c->digits[c->n] = count;
+                c->value[c->n] = value;
+            }
+            c->n++;
+            c->total += count;
+            c->too_long |= c->total > RUN_DIGITS_MAX
+                           || e - c->start > RUN_BYTES_MAX;
+        }
+        if ((kind = separator_at(u, e, len, &next)) == SEP_NONE) {
+            return e;
+        }
+        mixed |= c->kind && kind != c->kind;
+        c->kind = mixed ? c->kind : kind;
+        p = next;
+    }
+}
+
+/* 1-3 digits, then groups of three: a number written for reading. */
+static int thousands(const chain_t *c)
+{
+    int i;
+
+    if (c->digits[0] > 3) {
+        return 0;
+    }
+    for (i = 1; i < c->n; i++) {
+        if (c->digits[i] != 3) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Is this chain a number written spread (see the top)? Dotted, not
+ * an IPv4 address (four groups of 0-255); spaced, digits one by one or
+ * a card's 13-19 digits in groups of 2-4 after a first of 4. */
+static int spread(const chain_t *c)
+{
+    int i, ones = 1, card = c->digits[0] == 4, ip = c->n == 4;
+
+    if (c->too_long || c->n < 2 || c->total < RUN_DIGITS_MIN
+        || thousands(c)) {
+        return 0;
+    }
+    for (i = 0; i < c->n; i++) {
+        ones &= c->digits[i] == 1;
+        card &= c->digits[i] >= 2 && c->digits[i] <= 4;
+        ip &= c->digits[i] <= 3 && c->value[i] <= 255;
+    }
+    if (c->kind == SEP_DOT) {
+        return c->n >= 3 && !ip;
+    }
+    return ones || (card && c->n >= 3 && c->total >= 13 && c->total <= 19);
+}
+
+/* Does the group of digits that ends at @a e go on, into another
+ * group or through invisible characters? Most of prose's numbers do
+ * not, and are passed by without reading a chain. */
+static int goes_on(const unsigned char *u, apr_size_t e, apr_size_t len)
+{
+    apr_size_t k;
+
+    for (k = e; k < len && k < e + 3; k++) {
+        if (llm_mask_is_digit(u[k]) || hidden_lead(u[k])) {
+            return 1;
+        }
+        if (u[k] != ' ' && u[k] != '\t' && u[k] != '.' && u[k] != 0xc2
+            && u[k] != 0xa0) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* The chain of digits at @a p: its separators removed when it is a
+ * number written spread. Returns where to go on. */
+static apr_size_t spread_edit(apr_array_header_t *edits,
+                              const unsigned char *u, apr_size_t p,
+                              apr_size_t len)
+{
+    chain_t c;
+    apr_size_t end = p;
+    int i;
+
+    while (end < len && llm_mask_is_digit(u[end])) {
+        end++;
+    }
+    if (!goes_on(u, end, len)) {
+        return end;             /* a group alone */
+    }
+    end = read_chain(u, p, len, &c);
+
+    if (spread(&c)) {
+        for (i = 1; i < c.n; i++) {
+            add_edit(edits, c.ge[i - 1], c.gs[i], 0, LLM_MASK_NORM_SPREAD);
+        }
+    }
+    return end;
+}
+
+/* Can a chain that joins groups begin in cluster @a k of digits? Only
+ * where its bytes between digits hold a separator or an invisible
+ * character, and it is long enough for 9 digits and a separator or
+ * goes on in a piece; or where invisible characters follow it, maybe
+ * after a separator (clusters are cut at 13 bytes without a digit, a
+ * chain only where its separator is longer, which takes invisible
+ * ones). Prose's "2024 r.", "1 250,00" or "FV/2023" are passed by. */
+static int may_spread(const llm_mask_run_t *runs, int nruns, int k,
+                      const unsigned char *u, apr_size_t len)
+{
+    const llm_mask_run_t *run = &runs[k];
+    apr_size_t e = run->end;
+
+    /* Spaced, a spread chain begins with a group of 1 or of 4. */
+    int seps = (run->f.seps & (LLM_MASK_SEP_DOT | LLM_MASK_SEP_HIGH
+                               | LLM_MASK_SEP_OTHER))
+               || ((run->f.seps & LLM_MASK_SEP_SPACE)
+                   && (run->f.lens & (LLM_MASK_BIT(1) | LLM_MASK_BIT(4))));
+
+    if (seps && (e - run->start > RUN_DIGITS_MIN
+                 || (k + 1 < nruns && runs[k + 1].piece))) {
+        return 1;
+    }
+    for (; e < len && e < run->end + 3; e++) {
+        if (hidden_lead(u[e])) {
+            return 1;
+        }
+        if (u[e] != ' ' && u[e] != '\t' && u[e] != '.' && u[e] != 0xc2
+            && u[e] != 0xa0) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+/* Every chain of digits (each digit begins one, or is in the one
+ * before): in the clusters of digits the rules' scan found, those that
+ * may_spread(), or else in the whole text, with the same edits. */
+static void find_chains(apr_array_header_t *edits, const unsigned char *u,
+                        apr_size_t len, const llm_mask_run_t *runs,
+                        int nruns)
+{
+    llm_mask_bytes_t set;
+    apr_size_t p, next = 0;
+    int k;
+
+    if (!runs) {
+        llm_mask_bytes_init(&set, LLM_MASK_DIGITS, 0);
+        for (p = llm_mask_bytes_next(&set, (const char *)u, 0, len); p < len;
+             p = llm_mask_bytes_next(&set, (const char *)u, p, len)) {
+            p = spread_edit(edits, u, p, len);
+        }
+        return;
+    }
+    for (k = 0; k < nruns; k++) {
+        if (runs[k].end <= next || !may_spread(runs, nruns, k, u, len)) {
+            continue;
+        }
+        for (p = runs[k].start > next ? runs[k].start : next;
+             p < runs[k].end; p++) {
+            if (llm_mask_is_digit(u[p])) {
+                p = next = spread_edit(edits, u, p, len);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Spelt e-mails                                                       */
+/* ------------------------------------------------------------------ */
+
+static int local_char(unsigned char c)
+{
+    return llm_mask_is_digit(c) || llm_mask_is_alpha(c) || c == '.'
+           || c == '_' || c == '%' || c == '+' || c == '-';
+}
+
+static int label_char(unsigned char c)
+{
+    return llm_mask_is_digit(c) || llm_mask_is_alpha(c) || c == '-';
+}
+
+/* "(word)", "[word]" or "{word}" at @a p, caseless, with a space on
+ * either side or none: its end, or 0. The space before is @a p's. */
+static apr_size_t bracketed(const unsigned char *u, apr_size_t p,
+                            apr_size_t len, const char *word)
+{
+    static const char close[] = { ')', ']', '}' };
+    apr_size_t n = strlen(word), k;
+    const char *open = memchr("([{", u[p], 3);
+
+    if (!open || p + n + 2 > len
+        || u[p + n + 1] != (unsigned char)close[open - "([{"]) {
+        return 0;
+    }
+    for (k = 0; k < n; k++) {
+        if (llm_mask_lower(u[p + 1 + k]) != (unsigned char)word[k]) {
+            return 0;
+        }
+    }
+    k = p + n + 2;
+    return k < len && u[k] == ' ' ? k + 1 : k;
+}
+
+/* " word " at @a p (lower or upper case): its end, or 0. */
+static apr_size_t bare(const unsigned char *u, apr_size_t p, apr_size_t len,
+                       const char *word)
+{
+    apr_size_t n = strlen(word), k;
+    int upper = p + 1 < len && llm_mask_is_upper(u[p + 1]);
+
+    if (p + n + 2 > len || u[p] != ' ' || u[p + n + 1] != ' ') {
+        return 0;
+    }
+    for (k = 0; k < n; k++) {
+        if (u[p + 1 + k] != (unsigned char)(word[k] - (upper ? 0x20 : 0))) {
+            return 0;
+        }
+    }
+    return p + n + 2;
+}
+
+/* A spelt or written '.' of a domain at @a p: its end, or 0; @a spelt
+ * says whether it was spelt. */
+static apr_size_t dot_at(const unsigned char *u, apr_size_t p,
+                         apr_size_t len, int *spelt)
+{
+    apr_size_t e;
+
+    *spelt = 1;
+    if (u[p] == '.') {
+        *spelt = 0;
+        return p + 1;
+    }
+    if ((e = bare(u, p, len, "dot"))) {
+        return e;
+    }
+    e = u[p] == ' ' && p + 1 < len ? bracketed(u, p + 1, len, "dot")
+                                   : bracketed(u, p, len, "dot");
+    return e;
+}
+
+/* The domain after an '@' (or a spelt one) ending at @a p: its labels
+ * and dots, within WALK_BYTES_MAX. Its bare " dot "s become edits when
+ * @a apply; returns whether a dot was spelt. */
+static int walk_domain(apr_array_header_t *edits, const unsigned char *u,
+                       apr_size_t p, apr_size_t len, int apply)
+{
+    apr_size_t stop = p + WALK_BYTES_MAX < len ? p + WALK_BYTES_MAX : len;
+    apr_size_t e;
+    int labels, spelt, any = 0;
+
+    for (labels = 0; labels < 10 && p < stop; labels++) {
+        while (p < stop && label_char(u[p])) {
+            p++;
+        }
+        if (p >= stop || !(e = dot_at(u, p, stop, &spelt))
+            || e >= stop || !label_char(u[e])) {
+            break;
+        }
+        any |= spelt;
+        if (apply && spelt && u[p] == ' ' && llm_mask_is_alpha(u[p + 1])) {
+            add_edit(edits, p, e, '.', LLM_MASK_NORM_SPELT);
+        }
+        p = e;
+    }
+    return any;
+}
+
+/* A spelt '@' or '.' in brackets at @a p (a space before it is @a p's,
+ * when there is one). Returns where to go on. */
+static apr_size_t bracket_edit(apr_array_header_t *edits,
+                               const unsigned char *u, apr_size_t p,
+                               apr_size_t len)
+{
+    apr_size_t s = p > 0 && u[p - 1] == ' ' ? p - 1 : p, e;
+    char byte = '@';
+
+    if (!(e = bracketed(u, p, len, "at"))) {
+        byte = '.';
+        if (!(e = bracketed(u, p, len, "dot"))) {
+            return p + 1;
+        }
+    }
+    s = skip_hidden_back(u, s, len);
+    if (s == 0 || !local_char(u[s - 1]) || e >= len
+        || !(llm_mask_is_digit(u[e]) || llm_mask_is_alpha(u[e]))) {
+        return p + 1;
+    }
+    add_edit(edits, s, e, byte, LLM_MASK_NORM_SPELT);
+    if (byte == '@') {
+        walk_domain(edits, u, e, len, 1);
+    }
+    return e;
+}
+
+/* " at " at @a p, in an address that spells a dot: '@'. */
+static void bare_at_edit(apr_array_header_t *edits, const unsigned char *u,
+                         apr_size_t p, apr_size_t len)
+{
+    apr_size_t e = bare(u, p, len, "at");
+
+    apr_size_t s = e ? skip_hidden_back(u, p, len) : 0;
+
+    if (e && s > 0 && local_char(u[s - 1]) && e < len && label_char(u[e])
+        && walk_domain(edits, u, e, len, 0)) {
+        add_edit(edits, p, e, '@', LLM_MASK_NORM_SPELT);
+        walk_domain(edits, u, e, len, 1);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The view                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Invisible characters, by their first bytes (rare in prose but for
+ * 0xe2, typographic quotes and dashes). */
+static void find_hidden(apr_array_header_t *edits, const unsigned char *u,
+                        apr_size_t len)
+{
+    static const unsigned char lead[] = { 0xe2, 0xef, 0x00 };
+    const unsigned char *hit;
+    apr_size_t p;
+    int k;
+
+    for (k = 0; k < 3; k++) {
+        for (p = 0; p < len && (hit = memchr(u + p, lead[k], len - p)); ) {
+            p = (apr_size_t)(hit - u);
+            p = hidden_at(u, p, len) ? hidden_edit(edits, u, p, len) : p + 1;
+        }
+    }
+}
+
+/* " dot " or " DOT " somewhere, by its rare first letter. */
+static int has_bare_dot(const unsigned char *u, apr_size_t len)
+{
+    const unsigned char *hit;
+    apr_size_t p;
+    int k;
+
+    for (k = 0; k < 2; k++) {
+        const char *word = k ? " DOT " : " dot ";
+
+        for (p = 1; p < len && (hit = memchr(u + p, word[1], len - p)); ) {
+            p = (apr_size_t)(hit - u);
+            if (p + 4 <= len && !memcmp(u + p - 1, word, 5)) {
+                return 1;
+            }
+            p++;
+        }
+    }
+    return 0;
+}
+
+/* Spelt '@' and '.': in brackets anywhere; as words where an address
+ * spells a dot (looked for only when the text has " dot " or a dot in
+ * brackets: rare). */
+static void find_spelt(apr_array_header_t *edits, const unsigned char *u,
+                       apr_size_t len)
+{
+    static const char open[] = "([{";
+    const unsigned char *hit;
+    apr_size_t p;
+    int n = edits->nelts, dots = 0, k;
+
+    for (k = 0; k < 3; k++) {
+        for (p = 0; p < len && (hit = memchr(u + p, open[k], len - p)); ) {
+            p = bracket_edit(edits, u, (apr_size_t)(hit - u), len);
+        }
+    }
+    for (k = n; k < edits->nelts; k++) {
+        dots |= APR_ARRAY_IDX(edits, k, edit_t).byte == '.';
+    }
+    if (!dots && !has_bare_dot(u, len)) {
+        return;
+    }
+    for (p = 0; p < len; p++) {
+        if (u[p] == ' ') {
+            bare_at_edit(edits, u, p, len);
+        }
+        else if (u[p] == '@') {
+            walk_domain(edits, u, p + 1, len, 1);
+        }
+    }
+}
+
+static int edit_order(const void *a, const void *b)
+{
+    const edit_t *x = a, *y = b;
+
+    return x->s != y->s ? (x->s < y->s ? -1 : 1)
+                        : (x->e != y->e ? (x->e < y->e ? -1 : 1) : 0);
+}
+
+/* The edits in order, an edit that overlaps the one before merged into
+ * it: their union, standing for the spelt byte of either (of the first
+ * when both spell one). */
+static int merge_edits(apr_array_header_t *edits)
+{
+    edit_t *ed = (edit_t *)edits->elts, *last;
+    int i, n = 0;
+
+    qsort(ed, edits->nelts, sizeof(*ed), edit_order);
+    for (i = 0; i < edits->nelts; i++) {
+        if (!n || ed[i].s >= ed[n - 1].e) {
+            ed[n++] = ed[i];
+            continue;
+        }
+        last = &ed[n - 1];
+        last->e = ed[i].e > last->e ? ed[i].e : last->e;
+        if (!last->byte) {
+            last->byte = ed[i].byte;
+            last->kind = ed[i].byte ? ed[i].kind : last->kind | ed[i].kind;
+        }
+    }
+    return n;
+}
+
+/* The view written from the text and its edits. */
+static void write_view(apr_pool_t *p, const char *text, apr_size_t len,
+                       const edit_t *ed, int n, llm_mask_view_t *v)
+{
+    char *out = apr_palloc(p, len + 1);
+    apr_uint32_t *at = apr_palloc(p, (len + 1) * sizeof(*at));
+    unsigned char *flag = apr_palloc(p, len + 1);
+    apr_size_t from = 0, w = 0, k;
+    unsigned char pending = 0;
+    int i;
+
+    for (i = 0; i <= n; i++) {
+        apr_size_t to = i < n ? ed[i].s : len;
+
+        for (k = from; k < to; k++, w++) {
+            out[w] = text[k];
+            at[w] = (apr_uint32_t)k;
+            flag[w] = pending;
+            pending = 0;
+        }
+        if (i == n) {
+            break;
+        }
+        if (ed[i].byte) {
+            out[w] = ed[i].byte;
+            at[w] = (apr_uint32_t)ed[i].s;
+            flag[w++] = pending | ed[i].kind;
+            pending = 0;
+        }
+        else {
+            pending |= ed[i].kind;
+            v->hidden |= ed[i].kind & LLM_MASK_NORM_HIDDEN;
+        }
+        from = ed[i].e;
+    }
+    out[w] = '\0';
+    at[w] = (apr_uint32_t)len;
+    flag[w] = pending;
+    v->text = out;
+    v->len = w;
+    v->at = at;
+    v->flag = flag;
+}
+
+int llm_mask_view(apr_pool_t *p, const char *text, apr_size_t len,
+                  const llm_mask_run_t *runs, int nruns, llm_mask_view_t *v)
+{
+    apr_array_header_t *edits;
+    const unsigned char *u = (const unsigned char *)text;
+    int n;
+
+    memset(v, 0, sizeof(*v));
+    if (len >= 0xffffffffUL) {
+        return 0;           /* offsets of 32 bits: no view */
+    }
+    edits = apr_array_make(p, 8, sizeof(edit_t));
+    find_hidden(edits, u, len);
+    find_chains(edits, u, len, runs, nruns);
+    find_spelt(edits, u, len);
+    if (!edits->nelts) {
+        return 0;
+    }
+    n = merge_edits(edits);
+    write_view(p, text, len, (const edit_t *)edits->elts, n, v);
+    return 1;
+}
+
+apr_size_t llm_mask_view_index(const llm_mask_view_t *v, apr_size_t off)
+{
+    apr_size_t lo = 0, hi = v->len;
+
+    while (lo < hi) {
+        apr_size_t mid = lo + (hi - lo) / 2;
+
+        if (v->at[mid] < off) {
+            lo = mid + 1;
+        }
+        else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+int llm_mask_view_span(const llm_mask_view_t *v, apr_size_t s, apr_size_t e,
+                       apr_size_t *os, apr_size_t *oe)
+{
+    int kinds = v->flag[s] & LLM_MASK_NORM_SPELT;
+    apr_size_t k;
+
+    for (k = s + 1; k < e; k++) {
+        kinds |= v->flag[k];
+    }
+    *os = v->at[s];
+    *oe = v->flag[e - 1] & LLM_MASK_NORM_SPELT ? v->at[e] : v->at[e - 1] + 1;
+    return kinds;
+}
