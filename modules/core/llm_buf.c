@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "apr_file_io.h"
 #include "apr_lib.h"
 #include "apr_strings.h"
 
@@ -65,4 +66,36 @@ const char *llm_str_trim(apr_pool_t *p, const char *s)
         n--;
     }
     return apr_pstrmemdup(p, s, n);
+}
+
+const char *llm_file_slurp(apr_pool_t *p, const char *path, apr_size_t max,
+                           char **buf, apr_size_t *len)
+{
+    apr_file_t *f;
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char ebuf[120];
+
+    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
+                       APR_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        if (rv == APR_SUCCESS && (apr_size_t)fi.size > max) {
+            apr_file_close(f);
+            return apr_psprintf(p, "%s: larger than %" APR_SIZE_T_FMT
+                                " bytes", path, max);
+        }
+        if (rv == APR_SUCCESS) {
+            *len = (apr_size_t)fi.size;
+            *buf = apr_palloc(p, *len + 1);
+            rv = apr_file_read_full(f, *buf, *len, len);
+            (*buf)[*len] = '\0';
+        }
+        apr_file_close(f);
+    }
+    if (rv != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: cannot read: %s", path,
+                            apr_strerror(rv, ebuf, sizeof(ebuf)));
+    }
+    return NULL;
 }

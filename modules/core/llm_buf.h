@@ -26,6 +26,11 @@ void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n);
  *  at that size, and never copied. */
 void llm_buf_reserve(llm_buf_t *b, apr_size_t n);
 
+/** The whole file @a path, NUL-terminated, in @a p (at most @a max
+ *  bytes). NULL, or why not ("<path>: cannot read: ..."). */
+const char *llm_file_slurp(apr_pool_t *p, const char *path, apr_size_t max,
+                           char **buf, apr_size_t *len);
+
 /** A copy of @a s in @a p without its leading and trailing white
  *  space. */
 const char *llm_str_trim(apr_pool_t *p, const char *s);

@@ -24,6 +24,7 @@
 
 #include <json-c/json.h>
 
+#include "llm_buf.h"
 #include "llm_json.h"
 #include "llm_models.h"
 
@@ -543,34 +544,11 @@ const char *llm_models_parse(apr_pool_t *p, const char *path,
 const char *llm_models_load(apr_pool_t *p, const char *path,
                             llm_models_t **out)
 {
-    apr_file_t *f;
-    apr_finfo_t fi;
-    apr_status_t rv;
-    apr_size_t n;
     char *buf;
-    char ebuf[120];
+    apr_size_t n;
+    const char *err = llm_file_slurp(p, path, 64 * 1024 * 1024, &buf, &n);
 
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
-                       APR_OS_DEFAULT, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
-        if (rv == APR_SUCCESS && fi.size > 64 * 1024 * 1024) {
-            apr_file_close(f);
-            return apr_psprintf(p, "%s: larger than 64 MiB", path);
-        }
-        if (rv == APR_SUCCESS) {
-            n = (apr_size_t)fi.size;
-            buf = apr_palloc(p, n + 1);
-            rv = apr_file_read_full(f, buf, n, &n);
-            buf[n] = '\0';
-        }
-        apr_file_close(f);
-    }
-    if (rv != APR_SUCCESS) {
-        return apr_psprintf(p, "%s: cannot read: %s", path,
-                            apr_strerror(rv, ebuf, sizeof(ebuf)));
-    }
-    return llm_models_parse(p, path, buf, n, out);
+    return err ? err : llm_models_parse(p, path, buf, n, out);
 }
 
 const llm_model_t *llm_models_find(const llm_models_t *m, const char *name)

@@ -20,6 +20,8 @@
 #include "apr_strings.h"
 #include "apr_tables.h"
 
+#include "llm_buf.h"
+#include "llm_json.h"
 #include "llm_mask_shape.h"
 
 /* A custom pattern that backtracks badly stops at this many steps for
@@ -236,20 +238,11 @@ int llm_mask_ruleset_add(llm_mask_ruleset_t *rs, const char *name,
     return 0;
 }
 
-static const char *json_str(json_object *o, const char *key)
-{
-    json_object *v;
-
-    return json_object_object_get_ex(o, key, &v)
-           && json_object_is_type(v, json_type_string)
-           ? json_object_get_string(v) : NULL;
-}
-
 static int load_entry(llm_mask_ruleset_t *rs, json_object *e, int i,
                       const char **err)
 {
-    const char *name = json_str(e, "name");
-    const char *pattern = json_str(e, "pattern");
+    const char *name = llm_json_str(e, "name", NULL);
+    const char *pattern = llm_json_str(e, "pattern", NULL);
     json_object *on = NULL;
     const char *why = NULL;
 
@@ -263,8 +256,8 @@ static int load_entry(llm_mask_ruleset_t *rs, json_object *e, int i,
         return -1;
     }
     if (pattern) {
-        if (llm_mask_ruleset_add(rs, name, pattern, json_str(e, "token"),
-                                 json_str(e, "validator"), &why) != 0) {
+        if (llm_mask_ruleset_add(rs, name, pattern, llm_json_str(e, "token", NULL),
+                                 llm_json_str(e, "validator", NULL), &why) != 0) {
             *err = apr_psprintf(rs->pool, "$[%d]: %s", i, why);
             return -1;
         }
@@ -285,12 +278,28 @@ static int load_entry(llm_mask_ruleset_t *rs, json_object *e, int i,
 apr_status_t llm_mask_ruleset_load(llm_mask_ruleset_t *rs, const char *path,
                                    const char **err)
 {
-    json_object *root = json_object_from_file(path);
+    json_object *root;
+    llm_json_check_t check;
+    char *text;
+    apr_size_t len;
     int i, n, rc = 0;
 
-    if (!root) {
-        *err = apr_psprintf(rs->pool, "%s: not readable JSON (%s)", path,
-                            json_util_get_last_err());
+    /* Strict JSON, as every file and body the suite reads. */
+    if ((*err = llm_file_slurp(rs->pool, path, 16 * 1024 * 1024, &text,
+                               &len)) != NULL) {
+        return APR_EINVAL;
+    }
+    if (llm_json_check(rs->pool, text, len, 0, &check) < 0
+        || !(root = llm_json_parse(text, len))) {
+        *err = apr_psprintf(rs->pool, "%s: not JSON (at byte %"
+                            APR_SIZE_T_FMT ": %s)", path, check.offset,
+                            check.reason ? check.reason : "out of memory");
+        return APR_EINVAL;
+    }
+    if (llm_json_settle(root, &check) < 0) {
+        json_object_put(root);
+        *err = apr_psprintf(rs->pool, "%s: a key is repeated in an object",
+                            path);
         return APR_EINVAL;
     }
     if (!json_object_is_type(root, json_type_array)) {

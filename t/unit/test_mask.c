@@ -235,6 +235,18 @@ static void test_rulesets(void)
        "a bad file names the entry");
     ok(llm_mask_ruleset_load(rs, "build/unit/none.json", &err) != APR_SUCCESS,
        "a missing file");
+    f = fopen(path, "w");
+    fputs("[{\"name\": \"A\", /* c */ \"pattern\": \"a\"}]", f);
+    fclose(f);
+    ok(llm_mask_ruleset_load(llm_mask_ruleset_create(pool), path, &err)
+       != APR_SUCCESS && strstr(err, "at byte 15: a quoted key expected"),
+       "a rules file is strict JSON: a comment is refused, with where");
+    f = fopen(path, "w");
+    fputs("[{\"name\": \"A\", \"pattern\": \"a\", \"pattern\": \"b\"}]", f);
+    fclose(f);
+    ok(llm_mask_ruleset_load(llm_mask_ruleset_create(pool), path, &err)
+       != APR_SUCCESS && strstr(err, "a key is repeated"),
+       "a repeated key is refused");
     rs = llm_mask_ruleset_create(pool);
     ok(llm_mask_ruleset_add(rs, "G8", "(T)(C)(K)-([0-9])([0-9])([0-9])([0-9])"
                             "([0-9])([0-9])", "{{G8}}", NULL, &err) == 0
