@@ -106,9 +106,12 @@ sub children_rss {
     return \%rss;
 }
 
-SKIP: {
-    skip 'ASan keeps freed memory', 3
-        if ($ENV{LD_PRELOAD} // '') =~ /asan/;
+# (Test.pm's skip() counts one test and goes on: it does not leave a
+# block, hence the if.)
+if (($ENV{LD_PRELOAD} // '') =~ /asan/) {
+    skip('ASan keeps freed memory', 0) for 1 .. 3;
+}
+else {
     my $word = 'x' x 60;
     my $big = '{"model":"dead-model","messages":['
         . join(',', map { qq({"role":"user","content":"$word $_"}) } 1 .. 9_000)
