@@ -159,6 +159,14 @@ static int walk_member(walk_t *w, json_object *o, const char *key,
     if (w->data) {
         return walk_value(w, val, depth + 1);
     }
+    if (!strcmp(key, "data")) {
+        /* Binary (base64) but in Anthropic's plain-text document
+         * source, {"type":"text","data":"..."}. */
+        const char *type = llm_json_str(o, "type", NULL);
+
+        return type && !strcmp(type, "text") ? walk_value(w, val, depth + 1)
+                                             : 0;
+    }
     if (structural(key)
         || (!strcmp(key, "name") && !llm_json_get(o, "role"))) {
         return 0;

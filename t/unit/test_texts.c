@@ -96,6 +96,14 @@ static void test_every_field(apr_pool_t *p)
                 LLM_WIRE_ANTHROPIC, LLM_OP_MESSAGES, LLM_BUILTIN_NONE),
            "S|U|D|T|Q", "Anthropic: stop sequences, metadata, tool descriptions, "
            "thinking, tool_use input; not names, ids, signatures, images");
+    is_str(walk(p, "{\"model\":\"m\",\"max_tokens\":5,\"messages\":[{\"role\":"
+                   "\"user\",\"content\":[{\"type\":\"document\",\"source\":"
+                   "{\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":"
+                   "\"DOC\"}},{\"type\":\"document\",\"source\":{\"type\":"
+                   "\"base64\",\"media_type\":\"application/pdf\",\"data\":"
+                   "\"JVBER\"}}]}]}",
+                LLM_WIRE_ANTHROPIC, LLM_OP_MESSAGES, LLM_BUILTIN_NONE),
+           "DOC", "Anthropic: a plain-text document's data, not base64 data");
     is_str(walk(p, "{\"model\":\"m\",\"format\":\"json\",\"template\":\"TP\","
                    "\"messages\":[{\"role\":\"assistant\",\"content\":\"\","
                    "\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":"
