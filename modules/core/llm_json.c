@@ -203,17 +203,15 @@ json_object *llm_json_strn(const char *s, apr_size_t len)
  * else. */
 json_object *llm_json_args(const char *args)
 {
-    apr_size_t len = args ? strlen(args) : 0;
     llm_json_check_t check;
-    json_object *o = NULL;
+    json_object *o = args ? llm_json_parse_strict(NULL, args, strlen(args),
+                                                  0, &check)
+                          : NULL;
 
     /* Strictly JSON, as the door checks a body: json-c also takes
      * {"x":00.5} and writes the number back as it came, which would
      * make the body sent on not JSON (found by fuzz_event). */
-    if (len && llm_json_check(NULL, args, len, 0, &check) == 0
-        && (o = llm_json_parse(args, len)) != NULL
-        && (!json_object_is_type(o, json_type_object)
-            || llm_json_settle(o, &check) < 0)) {
+    if (o && !json_object_is_type(o, json_type_object)) {
         json_object_put(o);
         o = NULL;
     }

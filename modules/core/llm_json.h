@@ -65,6 +65,8 @@ typedef struct {
     apr_size_t members;         /**< object members in the text */
     apr_size_t objects;         /**< objects in the text */
     apr_array_header_t *big;    /**< llm_json_big_t, or NULL: none */
+    int repeated_key;           /**< llm_json_parse_strict: the text
+                                     passed, but an object repeats a key */
 } llm_json_check_t;
 
 /** Whether @a buf is exactly one JSON text by RFC 8259 (white space
@@ -86,6 +88,14 @@ int llm_json_check(apr_pool_t *p, const char *buf, apr_size_t len,
  *  one value: -1), which a strict reader refuses, since the gateway and
  *  a provider could read different values. */
 int llm_json_settle(json_object *root, const llm_json_check_t *check);
+
+/** The one strict parse of the suite, for every body and file it reads
+ *  from outside: llm_json_check, then json-c, then llm_json_settle. The
+ *  value, or NULL with @a check saying why: offset and reason, or
+ *  repeated_key set (a key repeated in an object). */
+json_object *llm_json_parse_strict(apr_pool_t *p, const char *buf,
+                                   apr_size_t len, apr_size_t max_objects,
+                                   llm_json_check_t *check);
 
 /* ------------------------------------------------------------------ */
 /* Lookups: NULL/-1 for absent, null or mistyped values                */

@@ -548,3 +548,26 @@ int llm_json_settle(json_object *root, const llm_json_check_t *check)
     settle(&st, root);
     return st.members == check->members ? 0 : -1;
 }
+
+json_object *llm_json_parse_strict(apr_pool_t *p, const char *buf,
+                                   apr_size_t len, apr_size_t max_objects,
+                                   llm_json_check_t *check)
+{
+    json_object *o;
+
+    if (llm_json_check(p, buf, len, max_objects, check) < 0) {
+        return NULL;
+    }
+    /* After the check, only memory can make json-c fail. */
+    if (!(o = llm_json_parse(buf, len))) {
+        check->offset = 0;
+        check->reason = "json-c could not parse it";
+        return NULL;
+    }
+    if (llm_json_settle(o, check) < 0) {
+        json_object_put(o);
+        check->repeated_key = 1;
+        return NULL;
+    }
+    return o;
+}

@@ -488,21 +488,15 @@ static const char *parse_root(loader_t *ld, const char *json, apr_size_t len,
 {
     llm_json_check_t check;
 
-    *root = NULL;
-    if (llm_json_check(ld->p, json, len, 0, &check) < 0) {
+    if (!(*root = llm_json_parse_strict(ld->p, json, len, 0, &check))) {
+        if (check.repeated_key) {
+            return apr_psprintf(ld->p, "%s: invalid JSON: a key is repeated "
+                                "in an object", ld->file);
+        }
         return apr_psprintf(ld->p, "%s: invalid JSON at %s: %s", ld->file,
                             where(ld->p, json, check.offset),
                             check.offset >= len ? "unexpected end of file"
                                                 : check.reason);
-    }
-    if (!(*root = llm_json_parse(json, len))) {
-        return fail(ld, "$", "out of memory");
-    }
-    if (llm_json_settle(*root, &check) < 0) {
-        json_object_put(*root);
-        *root = NULL;
-        return apr_psprintf(ld->p, "%s: invalid JSON: a key is repeated in "
-                            "an object", ld->file);
     }
     if (!json_object_is_type(*root, json_type_object)) {
         json_object_put(*root);

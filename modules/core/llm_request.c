@@ -178,34 +178,6 @@ static void set_error(llm_error_t *err, int status, const char *code,
     err->message = message;
 }
 
-static json_object *refuse_json(apr_pool_t *p, llm_error_t *err,
-                                apr_size_t offset, const char *why)
-{
-    set_error(err, 400, "invalid_json", NULL,
-              apr_psprintf(p, "The request body is not valid JSON (at byte %"
-                           APR_SIZE_T_FMT ": %s).", offset, why));
-    return NULL;
-}
-
-/* json-c, after the strict check: only memory can make it fail. */
-static json_object *parse_checked(apr_pool_t *p, const char *buf,
-                                  apr_size_t len, llm_error_t *err)
-{
-    json_tokener *tok = llm_json_tokener_take();
-    json_object *obj = tok ? llm_json_parse_ex(tok, buf, len) : NULL;
-
-    if (obj && json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(obj);
-        obj = NULL;
-    }
-    if (!obj) {
-        refuse_json(p, err, tok ? json_tokener_get_parse_end(tok) : 0,
-                    "json-c could not parse it");
-    }
-    llm_json_tokener_give(tok);
-    return obj;
-}
-
 /* Strict JSON first (llm_json_check): what json-c would let through
  * (NaN, comments, a key cut at a NUL, a repeated key, invalid UTF-8) is
  * what a provider would get. */
@@ -233,24 +205,24 @@ struct json_object *llm_request_parse_max(apr_pool_t *p, const char *buf,
                   "The request body is too large to parse.");
         return NULL;
     }
-    if (llm_json_check(p, buf, len, max_objects, &check) < 0) {
+    if (!(obj = llm_json_parse_strict(p, buf, len, max_objects, &check))) {
         if (max_objects && check.objects > max_objects) {
             set_error(err, 413, "too_many_objects", NULL,
                       apr_psprintf(p, "The request body has more than %"
                                    APR_SIZE_T_FMT " JSON objects (the "
                                    "limit of LLMRouterMaxJsonObjects).",
                                    max_objects));
-            return NULL;
         }
-        return refuse_json(p, err, check.offset, check.reason);
-    }
-    if (!(obj = parse_checked(p, buf, len, err))) {
-        return NULL;
-    }
-    if (llm_json_settle(obj, &check) < 0) {
-        json_object_put(obj);
-        set_error(err, 400, "invalid_json", NULL,
-                  "The request body repeats a key in an object.");
+        else if (check.repeated_key) {
+            set_error(err, 400, "invalid_json", NULL,
+                      "The request body repeats a key in an object.");
+        }
+        else {
+            set_error(err, 400, "invalid_json", NULL,
+                      apr_psprintf(p, "The request body is not valid JSON "
+                                   "(at byte %" APR_SIZE_T_FMT ": %s).",
+                                   check.offset, check.reason));
+        }
         return NULL;
     }
     if (!json_object_is_type(obj, json_type_object)) {

@@ -52,33 +52,6 @@ const char *llm_xlate_json_text(apr_pool_t *p, json_object *v)
                                  | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-json_object *llm_xlate_parse_any(const char *s, apr_size_t len)
-{
-    json_tokener *tok;
-    json_object *v;
-    size_t end;
-
-    if (len > (apr_size_t)INT32_MAX || !(tok = llm_json_tokener_take())) {
-        return NULL;
-    }
-    v = json_tokener_parse_ex(tok, s, (int)len);
-    end = json_tokener_get_parse_end(tok);
-    if (json_tokener_get_error(tok) != json_tokener_success) {
-        json_object_put(v);
-        v = NULL;
-    }
-    llm_json_tokener_give(tok);
-    /* Nothing but white space may follow the value. */
-    while (v && end < len && s[end] && strchr(" \t\r\n", s[end])) {
-        end++;
-    }
-    if (v && end < len) {
-        json_object_put(v);
-        v = NULL;
-    }
-    return v;
-}
-
 int llm_op_is_chat(llm_op_e op)
 {
     return op == LLM_OP_CHAT || op == LLM_OP_RESPONSES

@@ -251,9 +251,6 @@ int llm_xlate_share(struct json_object *dst, const char *key,
  *  @a p. */
 const char *llm_xlate_json_text(apr_pool_t *p, struct json_object *v);
 
-/** Parse @a s as JSON (any value), NULL when it is not. */
-struct json_object *llm_xlate_parse_any(const char *s, apr_size_t len);
-
 /** True for the ops that are a conversation (chat, Responses,
  *  messages). */
 int llm_op_is_chat(llm_op_e op);

@@ -353,12 +353,8 @@ static json_object *args_object(apr_pool_t *p, json_object *fn,
     if (!len) {
         return json_object_new_object();
     }
-    if (llm_json_check(p, json_object_get_string(args), len, 0, &check) == 0
-        && (obj = llm_xlate_parse_any(json_object_get_string(args), len))
-        && llm_json_settle(obj, &check) < 0) {
-        json_object_put(obj);           /* a repeated key */
-        obj = NULL;
-    }
+    obj = llm_json_parse_strict(p, json_object_get_string(args), len, 0,
+                                &check);
     if (!llm_json_is(obj, json_type_object)) {
         json_object_put(obj);
         unusable(p, err, param, "The arguments of tool call '%s' are not a "

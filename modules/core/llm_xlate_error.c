@@ -68,7 +68,7 @@ const char *llm_error_json_for_error(apr_pool_t *p, llm_wire_e wire,
 const char *llm_error_message_of(apr_pool_t *p, const char *buf,
                                  apr_size_t len)
 {
-    json_object *body = llm_xlate_parse_any(buf, len);
+    json_object *body = llm_json_parse(buf, len);
     json_object *e = llm_json_get(body, "error");
     const char *msg = NULL;
 

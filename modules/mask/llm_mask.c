@@ -289,17 +289,13 @@ apr_status_t llm_mask_ruleset_load(llm_mask_ruleset_t *rs, const char *path,
                                &len)) != NULL) {
         return APR_EINVAL;
     }
-    if (llm_json_check(rs->pool, text, len, 0, &check) < 0
-        || !(root = llm_json_parse(text, len))) {
-        *err = apr_psprintf(rs->pool, "%s: not JSON (at byte %"
-                            APR_SIZE_T_FMT ": %s)", path, check.offset,
-                            check.reason ? check.reason : "out of memory");
-        return APR_EINVAL;
-    }
-    if (llm_json_settle(root, &check) < 0) {
-        json_object_put(root);
-        *err = apr_psprintf(rs->pool, "%s: a key is repeated in an object",
-                            path);
+    if (!(root = llm_json_parse_strict(rs->pool, text, len, 0, &check))) {
+        *err = check.repeated_key
+            ? apr_psprintf(rs->pool, "%s: a key is repeated in an object",
+                           path)
+            : apr_psprintf(rs->pool, "%s: not JSON (at byte %"
+                           APR_SIZE_T_FMT ": %s)", path, check.offset,
+                           check.reason);
         return APR_EINVAL;
     }
     if (!json_object_is_type(root, json_type_array)) {

@@ -383,7 +383,7 @@ static void finish_embeddings(request_rec *r, xl_ctx_t *x)
 {
     llm_router_req_t *rq = x->rq;
     json_object *o = x->too_big ? NULL
-                     : llm_xlate_parse_any(x->kept.data, x->kept.len);
+                     : llm_json_parse(x->kept.data, x->kept.len);
     const char *body = NULL;
 
     if (o) {

@@ -43,36 +43,13 @@
 #define N_WIRES 7
 #define HEADER 3
 
-static apr_pool_t *root;
 
 /* ------------------------------------------------------------------ */
 /* Deterministic ids and time                                          */
 /* ------------------------------------------------------------------ */
 
-static unsigned fake_counter;
-static apr_time_t fake_time;
-
-static void fake_random(unsigned char *buf, apr_size_t len)
-{
-    apr_size_t i;
-
-    fake_counter++;
-    for (i = 0; i < len; i++) {
-        buf[i] = (unsigned char)(fake_counter * 17 + i * 29);
-    }
-}
-
-static apr_time_t fake_clock(void)
-{
-    fake_time += 1500;
-    return fake_time;
-}
-
-static void fake_reset(void)
-{
-    fake_counter = 0;
-    fake_time = APR_INT64_C(1700000000) * APR_USEC_PER_SEC;
-}
+/* fake_random, fake_clock, fake_reset: */
+#include "../unit/fake_clock.h"
 
 /* ------------------------------------------------------------------ */
 /* Growing strings (malloc, so that ASan watches them)                 */
@@ -397,7 +374,7 @@ static void check_usage(apr_pool_t *p, const settings_t *s, const run_t *r,
 static void check_object(apr_pool_t *p, const settings_t *s,
                          const run_t *r, const char *in, size_t len)
 {
-    json_object *o = llm_xlate_parse_any(in, len);
+    json_object *o = llm_json_parse(in, len);
     run_t again;
 
     run_init(&again, p, s);
@@ -421,7 +398,7 @@ static const llm_wire_e embed_wires[] = {
 static void check_embeddings(apr_pool_t *p, const settings_t *s,
                              const char *in, size_t len)
 {
-    json_object *o = llm_xlate_parse_any(in, len);
+    json_object *o = llm_json_parse(in, len);
     size_t from, to;
     int base64;
 
@@ -462,10 +439,6 @@ static void settings_of(settings_t *s, const uint8_t *h)
 
 static void setup(void)
 {
-    apr_initialize();
-    if (apr_pool_create(&root, NULL) != APR_SUCCESS) {
-        abort();
-    }
     llm_event_random_fn = fake_random;
     llm_event_clock_fn = fake_clock;
 }
@@ -479,7 +452,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len;
     char *buf;
 
-    if (!root) {
+    if (fuzz_start()) {
         setup();
     }
     if (size < HEADER) {
@@ -495,7 +468,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     memcpy(buf, data + HEADER, len);
     in = buf;
-    apr_pool_create(&p, root);
+    apr_pool_create(&p, fuzz_root);
 
     run_init(&whole, p, &s);
     if (s.whole) {
