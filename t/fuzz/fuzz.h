@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "mod_llm.h"
+#include "llm_builtin.h"
 #include "llm_request.h"
 
 #ifndef FUZZ_NAME
@@ -385,6 +386,51 @@ static inline void fuzz_provider(fuzz_provider_t *f, llm_api_type_e type,
     f->provider.stats = &f->stats;
     f->model.name = "fuzz-model";
     f->model.group = "fuzz";
+}
+
+/* ------------------------------------------------------------------ */
+/* The run's pool and the prompt library                               */
+/* ------------------------------------------------------------------ */
+
+/* Made at the first input, destroyed at exit so that LeakSanitizer
+ * finds nothing. */
+static apr_pool_t *fuzz_root;
+
+static void fuzz_root_destroy(void)
+{
+    apr_pool_destroy(fuzz_root);
+    fuzz_root = NULL;
+    apr_terminate();
+}
+
+/* 1 the first time it is called (the target then sets up the rest). */
+static inline int fuzz_start(void)
+{
+    if (fuzz_root) {
+        return 0;
+    }
+    apr_initialize();
+    if (apr_pool_create(&fuzz_root, NULL) != APR_SUCCESS) {
+        abort();
+    }
+    atexit(fuzz_root_destroy);
+    return 1;
+}
+
+/* The built-ins' prompts (t/fuzz/run runs from the repository's root),
+ * or NULL: built-ins are then not built. */
+static inline llm_prompts_t *fuzz_prompts(void)
+{
+    llm_prompts_t *prompts = NULL;
+    const char *err = NULL;
+
+    if (llm_prompts_load(fuzz_root, "prompts", &prompts, &err)
+        != APR_SUCCESS) {
+        fprintf(stderr, "%s: prompts/: %s; built-ins are not built\n",
+                FUZZ_NAME, err ? err : "?");
+        return NULL;
+    }
+    return prompts;
 }
 
 #endif /* LLM_FUZZ_H */

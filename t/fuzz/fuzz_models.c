@@ -30,7 +30,6 @@
 
 #define PATH "fuzz/models.json"
 
-static apr_pool_t *root;
 
 static void check_provider(const llm_models_t *m, const llm_provider_t *pr,
                            apr_hash_t *ids, apr_pool_t *p)
@@ -121,15 +120,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *err;
     char *buf;
 
-    if (!root) {
-        apr_initialize();
-        if (apr_pool_create(&root, NULL) != APR_SUCCESS) {
-            abort();
-        }
-    }
+    fuzz_start();
     fuzz_input = data;
     fuzz_input_len = size;
-    apr_pool_create(&p, root);
+    apr_pool_create(&p, fuzz_root);
     if (!(buf = malloc(size ? size : 1))) {
         abort();
     }

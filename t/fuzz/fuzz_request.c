@@ -45,32 +45,7 @@
 #include "llm_texts.h"
 #include "llm_xlate.h"
 
-static apr_pool_t *root;
 static llm_prompts_t *prompts;
-
-static void teardown(void)
-{
-    apr_pool_destroy(root);
-    root = NULL;
-    apr_terminate();
-}
-
-static void setup(void)
-{
-    const char *err = NULL;
-
-    apr_initialize();
-    if (apr_pool_create(&root, NULL) != APR_SUCCESS) {
-        abort();
-    }
-    atexit(teardown);
-    /* t/fuzz/run runs from the repository's root. */
-    if (llm_prompts_load(root, "prompts", &prompts, &err) != APR_SUCCESS) {
-        fprintf(stderr, "%s: prompts/: %s; built-ins are not built\n",
-                FUZZ_NAME, err ? err : "?");
-        prompts = NULL;
-    }
-}
 
 static void check_refusal(apr_pool_t *p, const llm_error_t *err,
                           llm_wire_e wire, int lo, int hi, const char *what)
@@ -354,15 +329,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     apr_pool_t *p;
     char *buf;
 
-    if (!root) {
-        setup();
+    if (fuzz_start()) {
+        prompts = fuzz_prompts();
     }
     if (size < 1) {
         return 0;
     }
     fuzz_input = data;
     fuzz_input_len = size;
-    apr_pool_create(&p, root);
+    apr_pool_create(&p, fuzz_root);
     /* Exactly the body's bytes, so that ASan sees a read past them. */
     buf = malloc(size - 1 ? size - 1 : 1);
     if (!buf) {

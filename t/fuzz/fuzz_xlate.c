@@ -45,31 +45,7 @@
 #include "llm_texts.h"
 #include "llm_xlate.h"
 
-static apr_pool_t *root;
 static llm_prompts_t *prompts;
-
-static void teardown(void)
-{
-    apr_pool_destroy(root);
-    root = NULL;
-    apr_terminate();
-}
-
-static void setup(void)
-{
-    const char *err = NULL;
-
-    apr_initialize();
-    if (apr_pool_create(&root, NULL) != APR_SUCCESS) {
-        abort();
-    }
-    atexit(teardown);
-    if (llm_prompts_load(root, "prompts", &prompts, &err) != APR_SUCCESS) {
-        fprintf(stderr, "%s: prompts/: %s; built-ins are not built\n",
-                FUZZ_NAME, err ? err : "?");
-        prompts = NULL;
-    }
-}
 
 typedef struct {
     apr_pool_t *p;
@@ -358,8 +334,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf;
     int stream, validate;
 
-    if (!root) {
-        setup();
+    if (fuzz_start()) {
+        prompts = fuzz_prompts();
     }
     if (size < 1) {
         return 0;
@@ -379,7 +355,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     memcpy(buf, data + 1, size - 1);
-    apr_pool_create(&a.p, root);
+    apr_pool_create(&a.p, fuzz_root);
     a.body = llm_request_parse(a.p, buf, size - 1, &err);
     if (a.body) {
         a.wire = llm_wire_of_request(a.ep, a.body);

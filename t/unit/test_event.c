@@ -41,31 +41,8 @@ static int update_golden;
 /* Deterministic ids and time                                          */
 /* ------------------------------------------------------------------ */
 
-static unsigned fake_counter;
-static apr_time_t fake_time;
-
-static void fake_random(unsigned char *buf, apr_size_t len)
-{
-    apr_size_t i;
-
-    fake_counter++;
-    for (i = 0; i < len; i++) {
-        buf[i] = (unsigned char)(fake_counter * 17 + i * 29);
-    }
-}
-
-/* Each look at the clock is 1.5 ms after the one before. */
-static apr_time_t fake_clock(void)
-{
-    fake_time += 1500;
-    return fake_time;
-}
-
-static void fake_reset(void)
-{
-    fake_counter = 0;
-    fake_time = APR_INT64_C(1700000000) * APR_USEC_PER_SEC;
-}
+/* fake_random, fake_clock, fake_reset: */
+#include "fake_clock.h"
 
 /* ------------------------------------------------------------------ */
 /* Growing strings                                                     */
