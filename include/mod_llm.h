@@ -70,6 +70,12 @@ typedef struct server_rec server_rec;
 #define LLM_NOTE_PROVIDER  "llm-provider"
 #define LLM_NOTE_ATTEMPTS  "llm-attempts"
 #define LLM_NOTE_ERROR     "llm-error"
+/** Each attempt as "provider:status" (or refused/broken/timeout/aborted),
+ *  comma-separated, in order */
+#define LLM_NOTE_TRIED     "llm-tried"
+/** "asked-model:reason" when a fallback model answered (llm-model then
+ *  names the model that answered); reason: unavailable, context_length */
+#define LLM_NOTE_FALLBACK  "llm-fallback"
 /** "prompt/completion/total" tokens the answer reported ("-" unknown) */
 #define LLM_NOTE_USAGE     "llm-usage"
 #define LLM_ENV_MODEL      "LLM_MODEL"
@@ -143,6 +149,12 @@ typedef struct llm_model {
     apr_array_header_t *providers;       /**< llm_provider_t * */
     apr_array_header_t *providers_sleep; /**< llm_provider_t *, fallback */
     const char *balance;     /**< per-model method name, NULL = default */
+    /** Models (const llm_model_t *) tried in order when no provider of
+     *  this one could answer; empty when none. */
+    apr_array_header_t *fallbacks;
+    /** Models for a prompt too long for this one (a provider's context
+     *  length error), in order; empty when none. */
+    apr_array_header_t *on_context_length;
 } llm_model_t;
 
 /** One models file, loaded and validated once per (re)start. */

@@ -87,7 +87,18 @@ typedef struct {
     const char *file;
     llm_models_t *m;
     apr_hash_t *ids;            /* provider id -> json path of first use */
+    apr_array_header_t *pending;/* pending_chain_t: model names to resolve
+                                   once every active model is read */
 } loader_t;
+
+/* A model's list of other models (fallbacks, on_context_length), read
+ * before the models it names may be: resolved at the end. */
+typedef struct {
+    llm_model_t *model;
+    const char *jpath;
+    apr_array_header_t *names;          /* const char * */
+    apr_array_header_t **to;            /* const llm_model_t * */
+} pending_chain_t;
 
 static const char *fail(loader_t *ld, const char *jpath, const char *why)
 {
@@ -375,6 +386,74 @@ static const char *read_provider_list(loader_t *ld, json_object *mo,
     return NULL;
 }
 
+/* "fallbacks": ["model", ...]: kept as names until every model is read. */
+static const char *read_chain(loader_t *ld, json_object *mo, const char *mp,
+                              llm_model_t *model, const char *key,
+                              apr_array_header_t **to)
+{
+    const char *lp = path_key(ld->p, mp, key);
+    pending_chain_t *pc;
+    json_object *list;
+    size_t i;
+    size_t n;
+
+    *to = apr_array_make(ld->p, 1, sizeof(const llm_model_t *));
+    if (!json_object_object_get_ex(mo, key, &list) || !list) {
+        return NULL;
+    }
+    if (!json_object_is_type(list, json_type_array)) {
+        return fail(ld, lp, apr_psprintf(ld->p, "must be a list of model "
+                                         "names, not %s", type_name(list)));
+    }
+    pc = apr_array_push(ld->pending);
+    pc->model = model;
+    pc->jpath = lp;
+    pc->to = to;
+    n = json_object_array_length(list);
+    pc->names = apr_array_make(ld->p, (int)n, sizeof(const char *));
+    for (i = 0; i < n; i++) {
+        json_object *nm = json_object_array_get_idx(list, i);
+
+        if (!json_object_is_type(nm, json_type_string)) {
+            return fail(ld, path_index(ld->p, lp, i),
+                        "a model name must be a string");
+        }
+        APR_ARRAY_PUSH(pc->names, const char *) =
+            apr_pstrdup(ld->p, json_object_get_string(nm));
+    }
+    return NULL;
+}
+
+/* Every name of a chain is an active model of this file, not the model
+ * itself (a chain is walked with the models already tried left out, so a
+ * loop between two models ends; naming itself is a mistake). */
+static const char *resolve_chains(loader_t *ld)
+{
+    int k;
+    int i;
+
+    for (k = 0; k < ld->pending->nelts; k++) {
+        pending_chain_t *pc = &APR_ARRAY_IDX(ld->pending, k, pending_chain_t);
+
+        for (i = 0; i < pc->names->nelts; i++) {
+            const char *name = APR_ARRAY_IDX(pc->names, i, const char *);
+            const llm_model_t *to = llm_models_find(ld->m, name);
+
+            if (!to) {
+                return fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
+                            apr_psprintf(ld->p, "\"%s\" is not an active "
+                                         "model of this file", name));
+            }
+            if (to == pc->model) {
+                return fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
+                            "a model cannot be its own fallback");
+            }
+            APR_ARRAY_PUSH(*pc->to, const llm_model_t *) = to;
+        }
+    }
+    return NULL;
+}
+
 static const char *read_model(loader_t *ld, json_object *root,
                               const char *group, const char *name)
 {
@@ -409,7 +488,11 @@ static const char *read_model(loader_t *ld, json_object *root,
         || (err = read_provider_list(ld, mo, mp, "providers_sleep", 1,
                                      &model->providers_sleep))
         || (err = opt_string(ld, mo, mp, "balance", NULL,
-                             &model->balance))) {
+                             &model->balance))
+        || (err = read_chain(ld, mo, mp, model, "fallbacks",
+                             &model->fallbacks))
+        || (err = read_chain(ld, mo, mp, model, "on_context_length",
+                             &model->on_context_length))) {
         return err;
     }
     if (model->providers->nelts == 0) {
@@ -517,6 +600,7 @@ const char *llm_models_parse(apr_pool_t *p, const char *path,
     ld.p = p;
     ld.file = path;
     ld.ids = apr_hash_make(p);
+    ld.pending = apr_array_make(p, 4, sizeof(pending_chain_t));
     ld.m = apr_pcalloc(p, sizeof(*ld.m));
     ld.m->path = apr_pstrdup(p, path);
     ld.m->models = apr_array_make(p, 8, sizeof(llm_model_t *));
@@ -529,6 +613,9 @@ const char *llm_models_parse(apr_pool_t *p, const char *path,
     }
     err = read_active(&ld, root);
     json_object_put(root);
+    if (!err) {
+        err = resolve_chains(&ld);
+    }
     if (!err) {
         *out = ld.m;
     }

@@ -68,6 +68,9 @@ void *llm_router_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     MERGE(idle_timeout);
     MERGE(total_timeout);
     MERGE(max_attempts);
+    MERGE(retry_wait);
+    MERGE(retry_backoff);
+    MERGE(retry_same);
     MERGE(max_objects);
     MERGE(forward_headers);
     MERGE(balance);
@@ -289,6 +292,57 @@ static const char *set_max_attempts(cmd_parms *cmd, void *dc,
     return NULL;
 }
 
+static const char *set_retry_wait(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+
+    (void)cmd;
+    if (ap_timeout_parameter_parse(arg, &c->retry_wait, "s") != APR_SUCCESS
+        || c->retry_wait < 0 || c->retry_wait > apr_time_from_sec(60)) {
+        return "LLMRouterRetryWait takes a time from 0 to 60 s, such as 5 "
+               "(seconds) or 1500ms";
+    }
+    c->retry_wait_set = 1;
+    return NULL;
+}
+
+static const char *set_retry_backoff(cmd_parms *cmd, void *dc,
+                                     const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+
+    (void)cmd;
+    if (ap_timeout_parameter_parse(arg, &c->retry_backoff, "ms")
+        != APR_SUCCESS || c->retry_backoff < 0
+        || c->retry_backoff > apr_time_from_sec(10)) {
+        return "LLMRouterRetryBackoff takes a time from 0 to 10 s, such as "
+               "250 (milliseconds) or 1s";
+    }
+    c->retry_backoff_set = 1;
+    return NULL;
+}
+
+static const char *set_retry_same(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_router_dir_conf_t *c = dc;
+
+    (void)cmd;
+    if (!strcasecmp(arg, "auto")) {
+        c->retry_same = LLM_RETRY_SAME_AUTO;
+    }
+    else if (!strcasecmp(arg, "on")) {
+        c->retry_same = LLM_RETRY_SAME_ON;
+    }
+    else if (!strcasecmp(arg, "off")) {
+        c->retry_same = LLM_RETRY_SAME_OFF;
+    }
+    else {
+        return "LLMRouterRetrySame takes auto, on or off";
+    }
+    c->retry_same_set = 1;
+    return NULL;
+}
+
 static const char *set_max_objects(cmd_parms *cmd, void *dc,
                                    const char *arg)
 {
@@ -425,6 +479,21 @@ const command_rec llm_router_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "providers tried per request before giving up, the first "
                   "included (default 3; 1 = no fail-over)"),
+    AP_INIT_TAKE1("LLMRouterRetryWait", set_retry_wait, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "longest Retry-After of a 429/503 the gateway waits out "
+                  "to retry the same provider when no other can serve "
+                  "(default 5 s; 0 = fail over at once)"),
+    AP_INIT_TAKE1("LLMRouterRetryBackoff", set_retry_backoff, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "pause before a provider that answered 5xx or broke the "
+                  "connection is tried again, jittered by +-50% (default "
+                  "250 ms)"),
+    AP_INIT_TAKE1("LLMRouterRetrySame", set_retry_same, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "retry a provider once after a 5xx or a reset: auto "
+                  "(only when no other provider of the model is usable, "
+                  "the default), on (always first), off"),
     AP_INIT_TAKE1("LLMRouterMaxJsonObjects", set_max_objects, NULL,
                   RSRC_CONF | ACCESS_CONF,
                   "JSON objects a request body may hold (default 10000; "

@@ -12,9 +12,9 @@
  * by auth never costs us a body read.
  *
  * handler: read the body (capped), parse and validate it, resolve the
- * model, let other modules look at it (llm_request_parsed), choose a
- * provider through the balance method and hand the rewritten request to
- * mod_proxy (llm_router_proxy.c). Every refusal is a JSON error in the
+ * model, let other modules look at it (llm_request_parsed), and route
+ * it (llm_router_route.c: providers, retries, fallback models; each
+ * attempt through mod_proxy in llm_router_proxy.c). Every refusal is a JSON error in the
  * client's dialect (llm_router_reply.c).
  */
 
@@ -182,164 +182,6 @@ static int resolve_model(request_rec *r, llm_router_req_t *rq)
     return OK;
 }
 
-/* The providers of @a model this endpoint can reach and this request has
- * not tried yet: the primary tier, or when it has none left the
- * providers_sleep tier (both tiers with @a both_tiers, to count). */
-static int candidates(llm_router_req_t *rq, const llm_model_t *model,
-                      const char *tried, llm_provider_t **out, int both_tiers)
-{
-    const apr_array_header_t *tiers[2];
-    int n = 0;
-    int t;
-    int i;
-
-    tiers[0] = model->providers;
-    tiers[1] = model->providers_sleep;
-    for (t = 0; t < 2 && (n == 0 || both_tiers); t++) {
-        for (i = 0; i < tiers[t]->nelts; i++) {
-            llm_provider_t *pr = APR_ARRAY_IDX(tiers[t], i,
-                                               llm_provider_t *);
-
-            if (!tried[pr->slot]
-                && llm_provider_serves(pr->api_type, rq->pub.op)) {
-                out[n++] = pr;
-            }
-        }
-    }
-    return n;
-}
-
-/* Seconds until the first provider of @a model that is out of service
- * may be tried again (at least 1), for Retry-After. */
-static const char *retry_after(request_rec *r, const llm_model_t *model)
-{
-    const apr_array_header_t *tiers[2] = { model->providers,
-                                           model->providers_sleep };
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t soonest = 0;
-    int t;
-    int i;
-
-    for (t = 0; t < 2; t++) {
-        for (i = 0; i < tiers[t]->nelts; i++) {
-            apr_uint32_t until = APR_ARRAY_IDX(tiers[t], i, llm_provider_t *)
-                                     ->stats->down_until_s;
-
-            if (until > now && (!soonest || until - now < soonest)) {
-                soonest = until - now;
-            }
-        }
-    }
-    return apr_ltoa(r->pool, soonest ? (long)soonest : 1);
-}
-
-static int no_provider(request_rec *r, const llm_model_t *model, int any)
-{
-    apr_table_setn(r->err_headers_out, "Retry-After", retry_after(r, model));
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(01011)
-                  "%s: no provider of model %s %s", r->uri, model->name,
-                  any ? "is available now" : "speaks this API");
-    return llm_router_send_error(r, HTTP_SERVICE_UNAVAILABLE,
-        "no_provider_available",
-        apr_psprintf(r->pool, any ? "No provider of model '%s' is available "
-                     "now; retry later." : "No provider of model '%s' can "
-                     "serve this API.", model->name));
-}
-
-/* One attempt at one provider chosen by the method among @a cand. */
-static llm_attempt_end_e attempt_one(request_rec *r, llm_router_req_t *rq,
-                                     const llm_balance_method_t *method,
-                                     llm_provider_t **cand, int n,
-                                     int may_retry, llm_attempt_t **last)
-{
-    llm_req_ctx_t *ctx = &rq->pub;
-    llm_attempt_t *at = apr_array_push(ctx->attempts);
-    llm_attempt_end_e end;
-    int i;
-
-    memset(at, 0, sizeof(*at));
-    ctx->attempt = at;
-    i = method->choose(r, ctx->model, cand, n, at);
-    if (i < 0 || i >= n) {
-        ctx->attempts->nelts--;
-        ctx->attempt = *last;
-        return LLM_ATTEMPT_NOT_CHOSEN;
-    }
-    at->provider = cand[i];
-    apr_table_setn(r->notes, LLM_NOTE_PROVIDER, at->provider->id);
-    apr_table_setn(r->subprocess_env, LLM_ENV_PROVIDER, at->provider->id);
-    llm_run_llm_provider_chosen(r, ctx);
-    end = llm_router_attempt(r, rq, at, may_retry);
-    if (method->release) {
-        method->release(r, ctx->model, at);
-    }
-    *last = at;
-    return end;
-}
-
-/* The handler's return value once the attempts are over: the last one
- * decides, and only a failure with nothing sent leaves an answer to
- * write (a refusal was answered when it was found). @a any: whether a
- * provider of the model serves this API at all, for a 503's words. */
-static int after_attempts(request_rec *r, llm_router_req_t *rq,
-                          llm_attempt_end_e end, llm_attempt_t *last,
-                          int any)
-{
-    switch (end) {
-    case LLM_ATTEMPT_ANSWERED:
-        return OK;
-    case LLM_ATTEMPT_REFUSED:
-    case LLM_ATTEMPT_ABANDONED:
-        return DONE;
-    case LLM_ATTEMPT_FAILED:
-        return llm_router_answer_failure(r, last);
-    case LLM_ATTEMPT_NOT_CHOSEN:
-    default:
-        return last ? llm_router_answer_failure(r, last)
-                    : no_provider(r, rq->pub.model, any);
-    }
-}
-
-/* Providers are tried one after another until one answers, for at most
- * LLMRouterMaxAttempts attempts: a provider that cannot be reached, breaks
- * the connection, stays silent, or answers 429/5xx before anything went
- * to the client makes way for the next untried one. The last attempt's
- * answer, whatever it is, goes to the client; a request that cannot be
- * put in a provider's dialect is refused then and there, once. */
-static int route(request_rec *r, llm_router_req_t *rq)
-{
-    llm_req_ctx_t *ctx = &rq->pub;
-    const llm_model_t *model = ctx->model;
-    const llm_balance_method_t *method = llm_router_balance(rq->conf, model);
-    int max = llm_router_max_attempts(rq->conf);
-    char *tried = apr_pcalloc(r->pool, rq->table->models->providers->nelts);
-    llm_provider_t **cand = apr_palloc(r->pool, sizeof(*cand)
-                                       * (model->providers->nelts
-                                          + model->providers_sleep->nelts));
-    llm_attempt_t *last = NULL;
-    llm_attempt_end_e end = LLM_ATTEMPT_NOT_CHOSEN;
-    int k;
-
-    for (k = 0; k < max; k++) {
-        int left = candidates(rq, model, tried, cand, 1);
-        int n = candidates(rq, model, tried, cand, 0);
-        int more = k + 1 < max && left > 1;
-
-        if (n == 0) {
-            break;
-        }
-        end = attempt_one(r, rq, method, cand, n, more, &last);
-        if (end != LLM_ATTEMPT_FAILED) {
-            break;
-        }
-        tried[last->provider->slot] = 1;
-    }
-    apr_table_setn(r->notes, LLM_NOTE_ATTEMPTS,
-                   apr_itoa(r->pool, ctx->attempts->nelts));
-    return after_attempts(r, rq, end, last,
-                          last ? 0 : candidates(rq, model, tried, cand, 1) > 0);
-}
-
 /* A built-in endpoint: its upstream request(s) built from the prompt
  * library, each routed like any request (balancing, fail-over) but with
  * the answer kept, and one answer in the original's envelope. A streamed
@@ -366,14 +208,14 @@ static int serve_builtin(request_rec *r, llm_router_req_t *rq)
     }
     if (ctx->stream) {
         rq->builtin_request = APR_ARRAY_IDX(plan->requests, 0, json_object *);
-        return route(r, rq);
+        return llm_router_route(r, rq);
     }
     answers = apr_pcalloc(r->pool, sizeof(*answers) * plan->requests->nelts);
     rq->collect = 1;
     for (i = 0; i < plan->requests->nelts; i++) {
         rq->builtin_request = APR_ARRAY_IDX(plan->requests, i, json_object *);
         rq->collected = NULL;
-        if ((rc = route(r, rq)) != OK) {
+        if ((rc = llm_router_route(r, rq)) != OK) {
             return rc;              /* answered already (an error) */
         }
         /* What mod_proxy left on r is this call's, not the answer. */
@@ -427,7 +269,7 @@ static int serve(request_rec *r, llm_router_req_t *rq)
     if (rq->endpoint->builtin != LLM_BUILTIN_NONE) {
         return serve_builtin(r, rq);
     }
-    return route(r, rq);
+    return llm_router_route(r, rq);
 }
 
 static const char *tokens(apr_pool_t *p, apr_int64_t n)

@@ -49,6 +49,9 @@ typedef struct {
     apr_interval_time_t idle_timeout;
     apr_interval_time_t total_timeout;
     int max_attempts;
+    apr_interval_time_t retry_wait;     /* longest Retry-After waited out */
+    apr_interval_time_t retry_backoff;  /* before a same-provider retry */
+    int retry_same;                     /* llm_retry_same_e */
     apr_size_t max_objects;             /* JSON objects in a body; 0: any */
     apr_array_header_t *forward_headers;/* client headers passed on */
     const llm_balance_method_t *balance;
@@ -64,10 +67,21 @@ typedef struct {
     unsigned int idle_timeout_set:1;
     unsigned int total_timeout_set:1;
     unsigned int max_attempts_set:1;
+    unsigned int retry_wait_set:1;
+    unsigned int retry_backoff_set:1;
+    unsigned int retry_same_set:1;
     unsigned int max_objects_set:1;
     unsigned int forward_headers_set:1;
     unsigned int balance_set:1;
 } llm_router_dir_conf_t;
+
+/* LLMRouterRetrySame: when a provider that answered 5xx or broke the
+ * connection gets a second try before the next one. */
+typedef enum {
+    LLM_RETRY_SAME_AUTO = 0,   /* only when no other provider is usable */
+    LLM_RETRY_SAME_ON,
+    LLM_RETRY_SAME_OFF
+} llm_retry_same_e;
 
 /* Global (main server) configuration. */
 typedef struct {
@@ -80,6 +94,8 @@ typedef struct {
 #define LLM_DEFAULT_TIMEOUT   apr_time_from_sec(300)
 #define LLM_DEFAULT_CONNECT   apr_time_from_sec(5)
 #define LLM_DEFAULT_ATTEMPTS  3
+#define LLM_DEFAULT_RETRY_WAIT    apr_time_from_sec(5)
+#define LLM_DEFAULT_RETRY_BACKOFF apr_time_from_msec(250)
 #define LLM_POOL_TTL          apr_time_from_sec(4)
 #define LLM_ANTHROPIC_VERSION "2023-06-01"   /* what we speak upstream */
 
@@ -107,6 +123,9 @@ typedef struct {
     const char *collected;              /* that text */
     int collect_status;                 /* the provider's error status */
     const char *collect_error;          /* ... and message */
+    int context_fallback;               /* a larger model may follow: a
+                                           provider's "prompt too long"
+                                           is withheld to be read */
 } llm_router_req_t;
 
 /* What one attempt at one provider came to, for the loop that makes
@@ -126,7 +145,10 @@ typedef enum {
     LLM_ATTEMPT_FAILED,             /* nothing reached the client;
                                        at->outcome says why; another
                                        provider may be tried */
-    LLM_ATTEMPT_NOT_CHOSEN          /* the balance method chose none */
+    LLM_ATTEMPT_NOT_CHOSEN,         /* the balance method chose none */
+    LLM_ATTEMPT_TOO_LONG            /* the provider said the prompt is too
+                                       long for the model; its answer was
+                                       withheld for a larger model */
 } llm_attempt_end_e;
 
 /* llm_router_ctx.c: the request's context, and the optional hooks that
@@ -224,11 +246,34 @@ static APR_INLINE int llm_router_max_attempts(const llm_router_dir_conf_t *c)
     return c->max_attempts_set ? c->max_attempts : LLM_DEFAULT_ATTEMPTS;
 }
 
+static APR_INLINE apr_interval_time_t llm_router_retry_wait(
+    const llm_router_dir_conf_t *c)
+{
+    return c->retry_wait_set ? c->retry_wait : LLM_DEFAULT_RETRY_WAIT;
+}
+
+static APR_INLINE apr_interval_time_t llm_router_retry_backoff(
+    const llm_router_dir_conf_t *c)
+{
+    return c->retry_backoff_set ? c->retry_backoff : LLM_DEFAULT_RETRY_BACKOFF;
+}
+
+static APR_INLINE llm_retry_same_e llm_router_retry_same(
+    const llm_router_dir_conf_t *c)
+{
+    return c->retry_same_set ? (llm_retry_same_e)c->retry_same
+                             : LLM_RETRY_SAME_AUTO;
+}
+
 /* llm_router_handler.c: the request path (translate_name,
  * map_to_storage, the handler). */
 int llm_router_translate(request_rec *r);
 int llm_router_map_to_storage(request_rec *r);
 int llm_router_handler(request_rec *r);
+
+/* llm_router_route.c: the attempt loop and its retry, fail-over and
+ * fallback policy; answers the client when no attempt did. */
+int llm_router_route(request_rec *r, llm_router_req_t *rq);
 
 /* llm_router_info.c: the routes the gateway answers itself. */
 int llm_router_serve_info(request_rec *r, llm_router_req_t *rq);
@@ -245,8 +290,17 @@ ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
 
 /* llm_router_proxy.c: one attempt through mod_proxy, and every use of
  * mod_proxy's internals (workers, notes, its input-filter needs). */
+/* The attempt loop's answer to "were this attempt to fail as @a at says
+ * (outcome, status, Retry-After), would another one follow?": a failure
+ * that ends the request is the client's to see. */
+typedef struct {
+    int (*go_on)(void *baton, const llm_attempt_t *at);
+    void *baton;
+} llm_router_next_t;
+
 llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                                     llm_attempt_t *at, int may_retry);
+                                     llm_attempt_t *at,
+                                     const llm_router_next_t *next);
 int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
 void llm_router_forget_answer(request_rec *r);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);

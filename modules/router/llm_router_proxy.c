@@ -52,14 +52,21 @@
 
 #include "llm_router_private.h"
 #include "llm_xlate.h"
+#include "llm_fault.h"
 
 typedef struct {
     llm_attempt_t *at;
     llm_router_req_t *rq;
-    int may_retry;       /* another provider can still be tried */
+    const llm_router_next_t *next; /* would a failure be retried? */
     int passed;          /* response bytes went on to the client */
     int broken;          /* mod_proxy gave up before any byte */
     int withheld;        /* a 429/5xx answer kept from the client */
+    int inspecting;      /* a 400/413 held to be read: is the prompt too
+                            long for the model (a larger one may take
+                            it), or is it the client's to have? */
+    int too_long;        /* ... it is too long: withheld */
+    char *held;          /* what was read of it (LLM_FAULT_BODY_MAX) */
+    apr_size_t held_len;
 } watch_ctx_t;
 
 /* Answers worth another provider: the provider is overloaded, broken or
@@ -149,10 +156,87 @@ static void add_stream_error(request_rec *r, apr_bucket_brigade *bb)
     }
 }
 
+/* Would another attempt follow, were this answer (429/5xx) a failure?
+ * Then it is withheld; else it is the client's, as the provider sent
+ * it. */
+static int would_go_on(watch_ctx_t *w)
+{
+    w->at->outcome = LLM_OUTCOME_HTTP_ERROR;
+    return w->next->go_on(w->next->baton, w->at);
+}
+
+/* The answer goes to the client from now on. */
+static void start_passing(request_rec *r, watch_ctx_t *w)
+{
+    w->passed = 1;
+    w->at->first_byte = apr_time_now();
+    if (w->rq->backend_sock) {
+        limit_next_read(r, w->rq, llm_router_idle_timeout(w->rq->conf));
+    }
+}
+
+/* The held refusal read whole (or as much as is worth reading): kept
+ * from the client when the prompt is too long for the model, else put
+ * back in front of what follows and passed on as it came. */
+static apr_status_t decide_refusal(ap_filter_t *f, watch_ctx_t *w,
+                                   apr_bucket_brigade *bb)
+{
+    w->inspecting = 0;
+    if (llm_fault_of_answer(w->at->status, w->held, w->held_len)
+        == LLM_FAULT_CONTEXT_LENGTH) {
+        w->too_long = 1;
+        w->withheld = 1;
+        apr_brigade_cleanup(bb);
+        return APR_SUCCESS;
+    }
+    if (w->held_len) {
+        APR_BRIGADE_INSERT_HEAD(bb, apr_bucket_heap_create(
+            w->held, w->held_len, NULL, bb->bucket_alloc));
+    }
+    start_passing(f->r, w);
+    return ap_pass_brigade(f->next, bb);
+}
+
+/* A 400/413 that may say the prompt is too long: its bytes are taken out
+ * of the brigades into w->held until its end (or the end of what is
+ * worth reading), then decided on. */
+static apr_status_t inspect_refusal(ap_filter_t *f, watch_ctx_t *w,
+                                    apr_bucket_brigade *bb)
+{
+    apr_bucket *e = APR_BRIGADE_FIRST(bb);
+
+    while (e != APR_BRIGADE_SENTINEL(bb)) {
+        apr_bucket *next = APR_BUCKET_NEXT(e);
+        const char *data;
+        apr_size_t len;
+
+        if (APR_BUCKET_IS_EOS(e) || AP_BUCKET_IS_ERROR(e)) {
+            return decide_refusal(f, w, bb);
+        }
+        if (!APR_BUCKET_IS_METADATA(e)) {
+            if (apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
+                != APR_SUCCESS || w->held_len + len > LLM_FAULT_BODY_MAX) {
+                return decide_refusal(f, w, bb);    /* not worth reading */
+            }
+            if (!w->held) {
+                w->held = apr_palloc(f->r->pool, LLM_FAULT_BODY_MAX);
+            }
+            memcpy(w->held + w->held_len, data, len);
+            w->held_len += len;
+        }
+        apr_bucket_delete(e);
+        e = next;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     watch_ctx_t *w = f->ctx;
 
+    if (w->inspecting) {
+        return inspect_refusal(f, w, bb);
+    }
     if (w->passed) {
         if (w->rq->backend_sock) {
             limit_next_read(f->r, w->rq, llm_router_idle_timeout(w->rq->conf));
@@ -178,16 +262,18 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (retryable_status(f->r->status)) {
             w->at->retry_after = retry_after(f->r);
         }
-        if (w->may_retry && retryable_status(f->r->status)) {
+        if (retryable_status(f->r->status) && would_go_on(w)) {
             w->withheld = 1;
             apr_brigade_cleanup(bb);
             return APR_SUCCESS;
         }
-        w->passed = 1;
-        w->at->first_byte = apr_time_now();
-        if (w->rq->backend_sock) {
-            limit_next_read(f->r, w->rq, llm_router_idle_timeout(w->rq->conf));
+        if (w->rq->context_fallback
+            && (f->r->status == HTTP_BAD_REQUEST
+                || f->r->status == HTTP_REQUEST_ENTITY_TOO_LARGE)) {
+            w->inspecting = 1;
+            return inspect_refusal(f, w, bb);
         }
+        start_passing(f->r, w);
     }
     return ap_pass_brigade(f->next, bb);
 }
@@ -384,6 +470,27 @@ int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at)
             apr_psprintf(r->pool, "Provider '%s' did not answer in time.",
                          pr->id));
     }
+    if (at->outcome == LLM_OUTCOME_OK) {
+        /* Its "prompt too long", withheld for a larger model that then
+         * could not be tried. */
+        return llm_router_send_error(r, HTTP_BAD_REQUEST,
+            "context_length_exceeded",
+            apr_psprintf(r->pool, "The prompt is too long for the model "
+                         "of provider '%s', and no larger model could "
+                         "take it.", pr->id));
+    }
+    if (at->outcome == LLM_OUTCOME_HTTP_ERROR
+        && at->status == HTTP_TOO_MANY_REQUESTS) {
+        if (at->retry_after > 0) {
+            apr_table_setn(r->err_headers_out, "Retry-After",
+                           apr_ltoa(r->pool, (long)apr_time_sec(
+                               at->retry_after + APR_USEC_PER_SEC - 1)));
+        }
+        return llm_router_send_error(r, HTTP_TOO_MANY_REQUESTS,
+            "upstream_rate_limited",
+            apr_psprintf(r->pool, "Provider '%s' is rate-limited; retry "
+                         "later.", pr->id));
+    }
     if (at->outcome == LLM_OUTCOME_HTTP_ERROR) {
         return llm_router_send_error(r, HTTP_BAD_GATEWAY, "upstream_failed",
             apr_psprintf(r->pool, "Provider '%s' answered %d.", pr->id,
@@ -430,6 +537,17 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
         }
         return LLM_ATTEMPT_ANSWERED;
     }
+    if (w->too_long) {
+        /* The request's fault for this model, not the provider's. */
+        at->outcome = LLM_OUTCOME_OK;
+        at->failed_over = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(01046)
+                      "%s: model %s, provider %s: the prompt is too long "
+                      "for the model; trying a larger one", r->uri,
+                      model->name, at->provider->id);
+        llm_router_forget_answer(r);
+        return LLM_ATTEMPT_TOO_LONG;
+    }
     at->outcome = w->withheld ? LLM_OUTCOME_HTTP_ERROR
                               : classify(r, w, status);
     if (at->outcome == LLM_OUTCOME_ABORTED) {
@@ -438,8 +556,8 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
                       r->uri, at->provider->id);
         return LLM_ATTEMPT_ABANDONED;
     }
-    at->failed_over = w->may_retry;
-    log_failure(r, model, at, w->may_retry);
+    at->failed_over = w->withheld || w->next->go_on(w->next->baton, at);
+    log_failure(r, model, at, at->failed_over);
     llm_router_forget_answer(r);
     return LLM_ATTEMPT_FAILED;
 }
@@ -514,12 +632,12 @@ static int exchange(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
 }
 
 static void watch(watch_ctx_t *w, llm_router_req_t *rq, llm_attempt_t *at,
-                  int may_retry)
+                  const llm_router_next_t *next)
 {
     memset(w, 0, sizeof(*w));
     w->at = at;
     w->rq = rq;
-    w->may_retry = may_retry;
+    w->next = next;
 }
 
 /* A pooled connection the provider closed as we sent on it (its
@@ -529,7 +647,8 @@ static void watch(watch_ctx_t *w, llm_router_req_t *rq, llm_attempt_t *at,
 static int went_stale(request_rec *r, llm_router_req_t *rq,
                       const watch_ctx_t *w)
 {
-    return !w->passed && !w->withheld && rq->backend_reused
+    return !w->passed && !w->withheld && !w->inspecting
+           && rq->backend_reused
            && !r->connection->aborted
            && !apr_table_get(r->notes, "proxy_timedout");
 }
@@ -556,7 +675,8 @@ static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
 }
 
 llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
-                                     llm_attempt_t *at, int may_retry)
+                                     llm_attempt_t *at,
+                                     const llm_router_next_t *next)
 {
     proxy_server_conf *pc = ap_get_module_config(r->server->module_config,
                                                  &proxy_module);
@@ -577,7 +697,7 @@ llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
     if (!prepare(r, rq, at, &url)) {
         return LLM_ATTEMPT_REFUSED;
     }
-    watch(w, rq, at, may_retry);
+    watch(w, rq, at, next);
     status = exchange(r, rq, at, worker, pc, url, w);
     for (again = 0; again < MAX_STALE && went_stale(r, rq, w); again++) {
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(01042)
@@ -586,7 +706,7 @@ llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
                       at->provider->id);
         llm_router_forget_answer(r);
         apr_table_unset(r->notes, "error-notes");
-        watch(w, rq, at, may_retry);
+        watch(w, rq, at, next);
         status = exchange(r, rq, at, worker, pc, url, w);
     }
     return finish(r, rq->pub.model, at, w, status);

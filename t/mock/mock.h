@@ -90,6 +90,10 @@ typedef struct {
     const char *record;         /* write what came to logs/mock-<it>.json */
     const char *stream_mode;    /* Ollama: "always" or "never" stream,
                                    whatever the request says */
+    const char *hits;           /* log each hit to logs/mock-hits-<it>.log */
+    apr_int64_t fail_first;     /* < 0: always; else faults for the first
+                                   N hits of "hits" only */
+    const char *error_message;  /* the message of a forced error */
 } mock_opts;
 
 /* Which API an endpoint speaks: it decides the shape of the errors. */
@@ -254,6 +258,8 @@ int mock_echo(mock_ctx *ctx);
 json_object *mock_echo_object(mock_ctx *ctx);
 /* record=NAME: the echo object written to logs/mock-NAME.json. */
 void mock_record(mock_ctx *ctx);
+/* Counts the hit ("hits") and, past "fail_first" hits, lifts the faults. */
+void mock_faults_for_hit(mock_ctx *ctx);
 /* A credential as echo shows it: MOCK_REDACTED_PREFIX and the first 16
  * hex digits of the SHA-1 of the value as it came (in Perl:
  * "redacted:sha1:" . substr(sha1_hex($value), 0, 16)). */

@@ -90,6 +90,9 @@ static const char *error_type(int status)
 
 static const char *error_message(mock_ctx *ctx, int status)
 {
+    if (ctx->opts.error_message) {
+        return ctx->opts.error_message;
+    }
     switch (status) {
     case 400:
         return "Invalid request (fault injected by the mock upstream).";

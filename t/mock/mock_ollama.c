@@ -114,7 +114,10 @@ int mock_ollama_fault(mock_ctx *ctx)
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r, "LLMMOCK004: "
                   "answering with forced status %d (Ollama)", status);
-    switch (status) {
+    switch (ctx->opts.error_message ? 0 : status) {
+    case 0:
+        message = ctx->opts.error_message;
+        break;
     case 400:
         message = "invalid request (fault injected by the mock upstream)";
         break;

@@ -144,6 +144,9 @@ static const char *fault_message(const mock_ctx *ctx, int status,
 {
     apr_pool_t *p = ctx->r->pool;
 
+    if (ctx->opts.error_message) {
+        return ctx->opts.error_message;
+    }
     switch (status) {
     case 400:
         return "Invalid request (fault injected by the mock upstream).";

@@ -95,6 +95,11 @@ static const mock_opt_def mock_opt_defs[] = {
       0, 0 },
     { "stream_mode", MOCK_OPT_TEXT,   offsetof(mock_opts, stream_mode),
       0, 0 },
+    { "hits",        MOCK_OPT_TEXT,   offsetof(mock_opts, hits), 0, 0 },
+    { "fail_first",  MOCK_OPT_NUMBER, offsetof(mock_opts, fail_first),
+      0, 1000000 },
+    { "error_message", MOCK_OPT_TEXT, offsetof(mock_opts, error_message),
+      0, 0 },
 };
 
 void mock_default_opts(mock_opts *o)
@@ -107,6 +112,7 @@ void mock_default_opts(mock_opts *o)
     o->content = MOCK_DEFAULT_CONTENT;
     o->error_style = "openai";
     o->tool_args = MOCK_DEFAULT_TOOL_ARGS;
+    o->fail_first = -1;
 }
 
 static int parse_number(const char *v, apr_int64_t *out)

@@ -52,6 +52,10 @@
  *   stream_mode=    Ollama: "always" or "never" stream, whatever asked
  *   record=NAME     write what was received to logs/mock-NAME.json and
  *                   answer as usual (for answers the gateway translates)
+ *   hits=KEY        append "<time us> <path>" to logs/mock-hits-KEY.log
+ *   fail_first=N    with hits: the faults (status, reset, hang) apply to
+ *                   the first N hits of KEY only, then it answers
+ *   error_message=  the message of a forced error (status=N)
  *
  * Faults (hang, reset, status) win over echo, and echo over the endpoint.
  *
@@ -238,6 +242,7 @@ static int llm_mock_handler(request_rec *r)
     if (ctx.opts.record && *ctx.opts.record) {
         mock_record(&ctx);
     }
+    mock_faults_for_hit(&ctx);
     mock_sleep_ms(ctx.opts.ttfb_ms);
     /* Faults first: a broken server does not echo. */
     if (ctx.opts.hang) {

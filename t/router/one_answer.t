@@ -151,9 +151,10 @@ my @cases = (
     ['ollama chat: provider unreachable', 'ollama', '/api/chat',
      { model => 'gone-one', messages => msgs(), stream => JSON::PP::false },
      {}, 502, 'upstream_unreachable', 1],
+    # (A model's only provider gets a second try after a 5xx.)
     ['ollama chat: provider 500, same dialect', 'ollama', '/api/chat',
      { model => 'ollama-chat', messages => msgs(),
-       stream => JSON::PP::false }, { 'X-Mock-Status' => 500 }, 500, '-', 1],
+       stream => JSON::PP::false }, { 'X-Mock-Status' => 500 }, 500, '-', 2],
 
     # --- Ollama generate --------------------------------------------------
     ['ollama generate: a context for vLLM (vLLM, Ollama)', 'ollama',
@@ -192,7 +193,7 @@ my @cases = (
     ['built-in: provider 500 (one)', 'openai', '/api/conversation_with_model',
      { model_name => 'mock-tools', user_last_statement => 'Hi',
        language => 'en' }, { 'X-Mock-Status' => 500 }, 500,
-     'upstream_error', 1],
+     'upstream_error', 2],
     ['built-in: every provider 429 (Ollama, vLLM, Anthropic)', 'openai',
      '/api/translate', { model_name => 'mixed-chat', texts => ['a', 'b'] },
      { 'X-Mock-Status' => 429 }, 429, 'upstream_error', 3],

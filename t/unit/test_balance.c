@@ -27,7 +27,7 @@ static llm_provider_t *provider(const char *id)
 static void test_even_split(void)
 {
     llm_provider_t *c[3] = { provider("a"), provider("b"), provider("c") };
-    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "m", .group = "g" };
     int count[3] = { 0, 0, 0 };
     char order[7] = { 0 };
     int i;
@@ -55,7 +55,7 @@ static void test_even_split(void)
 static void test_catch_up(void)
 {
     llm_provider_t *c[2] = { provider("old"), provider("new") };
-    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "m", .group = "g" };
     llm_attempt_t at = { 0 };
     int i;
 
@@ -87,7 +87,7 @@ typedef struct {
 static void *APR_THREAD_FUNC racer(apr_thread_t *t, void *data)
 {
     race_t *race = data;
-    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "m", .group = "g" };
     int i;
 
     for (i = 0; i < race->rounds; i++) {

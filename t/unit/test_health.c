@@ -114,7 +114,7 @@ static void test_retry_after(void)
 static void test_choose(void)
 {
     llm_provider_t *c[3] = { provider("a"), provider("b"), provider("c") };
-    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "m", .group = "g" };
     llm_attempt_t at = { 0 };
     int k;
 
@@ -141,7 +141,7 @@ static void test_choose(void)
 static void test_many(void)
 {
     llm_provider_t *c[70];
-    llm_model_t model = { "m", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "m", .group = "g" };
     llm_attempt_t at = { 0 };
     int i;
 

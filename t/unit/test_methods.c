@@ -15,7 +15,7 @@
 #include "tap.h"
 
 static apr_pool_t *pool;
-static llm_model_t model = { "m", "g", NULL, NULL, NULL };
+static llm_model_t model = { .name = "m", .group = "g" };
 
 static llm_provider_t *provider(const char *id, double weight)
 {

@@ -189,6 +189,53 @@ static void test_durations(void)
     ok(llm_parse_duration("5m5", &t) < 0, "nothing after the unit");
 }
 
+/* Two models a and b in group g, a with @a extra members. */
+static const char *load_chain(const char *extra, llm_models_t **m)
+{
+    return load(apr_psprintf(pool, "{\"g\":{"
+                             "\"a\":{\"providers\":[{\"id\":\"pa\","
+                             "\"api_host\":\"http://h:1\","
+                             "\"api_type\":\"vllm\"}]%s},"
+                             "\"b\":{\"providers\":[{\"id\":\"pb\","
+                             "\"api_host\":\"http://h:2\","
+                             "\"api_type\":\"vllm\"}],"
+                             "\"fallbacks\":[\"a\"]}},"
+                             "\"active_models\":{\"g\":[\"a\",\"b\"]}}",
+                             extra), m);
+}
+
+static void test_fallbacks(void)
+{
+    llm_models_t *m;
+    const llm_model_t *a;
+    const llm_model_t *b;
+
+    is_str(load_chain(",\"fallbacks\":[\"b\"],"
+                      "\"on_context_length\":[\"b\"]", &m), NULL,
+           "fallbacks naming a model defined later load");
+    a = llm_models_find(m, "a");
+    b = llm_models_find(m, "b");
+    ok(a && b && a->fallbacks->nelts == 1
+       && APR_ARRAY_IDX(a->fallbacks, 0, const llm_model_t *) == b
+       && APR_ARRAY_IDX(a->on_context_length, 0, const llm_model_t *) == b,
+       "names resolved to the models");
+    ok(b && APR_ARRAY_IDX(b->fallbacks, 0, const llm_model_t *) == a
+       && b->on_context_length->nelts == 0,
+       "a loop between two models is allowed (the chain skips the tried)");
+    like(load_chain(",\"fallbacks\":[\"zz\"]", &m),
+         "$.g.a.fallbacks[0]: \"zz\" is not an active model",
+         "an unknown model refused");
+    like(load_chain(",\"on_context_length\":[\"a\"]", &m),
+         "$.g.a.on_context_length[0]: a model cannot be its own fallback",
+         "a model as its own fallback refused");
+    like(load_chain(",\"fallbacks\":\"b\"", &m),
+         "$.g.a.fallbacks: must be a list of model names, not string",
+         "a string instead of a list refused");
+    like(load_chain(",\"fallbacks\":[1]", &m),
+         "$.g.a.fallbacks[0]: a model name must be a string",
+         "a number as a name refused");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -198,6 +245,7 @@ int main(void)
     test_json_errors();
     test_provider_errors();
     test_durations();
+    test_fallbacks();
     apr_pool_destroy(pool);
     return tap_done();
 }

@@ -469,7 +469,7 @@ static const char *rewrite(const char *in, const llm_provider_t *p)
 {
     llm_error_t err;
     json_object *body = parse(in, &err);
-    llm_model_t model = { "public-name", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "public-name", .group = "g" };
     const char *text;
     const char *copy;
     apr_size_t len;
@@ -489,7 +489,7 @@ static void test_rewrite(void)
     llm_provider_t *oai = provider(LLM_API_OPENAI, "http://h", "", 1);
     llm_error_t err;
     json_object *body;
-    llm_model_t model = { "public-name", "g", NULL, NULL, NULL };
+    llm_model_t model = { .name = "public-name", .group = "g" };
     const char *text;
     apr_size_t len;
     json_object *out;
