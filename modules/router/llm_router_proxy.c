@@ -67,6 +67,11 @@ typedef struct {
     int too_long;        /* ... it is too long: withheld */
     char *held;          /* what was read of it (LLM_FAULT_BODY_MAX) */
     apr_size_t held_len;
+    int waiting;         /* a 2xx answer held until its first content */
+    int streamed;        /* ... a stream: content is its first token */
+    int content;         /* ... which has come */
+    llm_decoder_t *dec;  /* reads the held stream for that token */
+    apr_bucket_brigade *ahead; /* what came before it */
 } watch_ctx_t;
 
 /* Answers worth another provider: the provider is overloaded, broken or
@@ -230,6 +235,97 @@ static apr_status_t inspect_refusal(ap_filter_t *f, watch_ctx_t *w,
     return APR_SUCCESS;
 }
 
+/*
+ * The first-token timer. A provider may answer 200 and its headers at
+ * once and its first token much later (a queue, a cold model): were the
+ * headers passed on, the client's status would be committed, and at the
+ * first-byte timeout the gateway could only end the stream with an
+ * error. So a 2xx answer is held (status and headers with it) until its
+ * first content: for a stream, the first event that carries a token, a
+ * tool call, a finish or an error; otherwise, the first byte of the body.
+ * The backend read keeps the first-byte limit until then; a timeout while
+ * held is a failure before the first byte, and the next provider is
+ * tried as if the provider had said nothing. mod_proxy_http's flush at
+ * every upstream pause carries nothing to hold.
+ */
+static apr_status_t on_event(void *baton, const llm_event_t *ev)
+{
+    watch_ctx_t *w = baton;
+
+    switch (ev->type) {
+    case LLM_EV_START:
+    case LLM_EV_USAGE:
+        break;
+    case LLM_EV_TEXT:
+    case LLM_EV_REASONING:
+        w->content |= ev->text_len > 0;     /* not a role-only chunk */
+        break;
+    default:
+        w->content = 1;
+    }
+    return APR_SUCCESS;
+}
+
+static int is_stream_type(const char *ct)
+{
+    return ct && (!strncasecmp(ct, "text/event-stream", 17)
+                  || !strncasecmp(ct, "application/x-ndjson", 20));
+}
+
+static void start_waiting(request_rec *r, watch_ctx_t *w)
+{
+    w->waiting = 1;
+    w->streamed = is_stream_type(r->content_type);
+    if (w->streamed) {
+        w->dec = llm_decoder_create(r->pool, w->rq->provider_wire,
+                                    LLM_EVENT_MAX_DEFAULT);
+    }
+    w->ahead = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+}
+
+/* Has content come in @a bb? Stops reading at the bucket that has it. */
+static void look_for_content(watch_ctx_t *w, apr_bucket_brigade *bb)
+{
+    apr_bucket *e;
+    const char *data;
+    apr_size_t len;
+
+    for (e = APR_BRIGADE_FIRST(bb);
+         !w->content && e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        if (APR_BUCKET_IS_EOS(e)) {
+            w->content = 1;             /* the end of the body */
+        }
+        else if (!APR_BUCKET_IS_METADATA(e)
+                 && apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
+                    == APR_SUCCESS && len) {
+            if (!w->streamed || !w->dec
+                || llm_decoder_feed(w->dec, data, len, on_event, w)
+                   != APR_SUCCESS) {
+                w->content = 1;         /* a body byte, or not events:
+                                           nothing more to wait for */
+            }
+        }
+    }
+}
+
+static apr_status_t wait_for_content(ap_filter_t *f, watch_ctx_t *w,
+                                     apr_bucket_brigade *bb)
+{
+    apr_status_t rv;
+
+    look_for_content(w, bb);
+    if (!w->content) {
+        return ap_save_brigade(f, &w->ahead, &bb, f->r->pool);
+    }
+    w->waiting = 0;
+    APR_BRIGADE_PREPEND(bb, w->ahead);
+    start_passing(f->r, w);
+    rv = ap_pass_brigade(f->next, bb);
+    apr_brigade_cleanup(bb);
+    return rv;
+}
+
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     watch_ctx_t *w = f->ctx;
@@ -256,7 +352,13 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (brigade_has_error(bb)) {
             w->broken = 1;
             apr_brigade_cleanup(bb);
+            if (w->ahead) {
+                apr_brigade_cleanup(w->ahead);
+            }
             return APR_SUCCESS;
+        }
+        if (w->waiting) {
+            return wait_for_content(f, w, bb);
         }
         w->at->status = f->r->status;
         if (retryable_status(f->r->status)) {
@@ -272,6 +374,10 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
                 || f->r->status == HTTP_REQUEST_ENTITY_TOO_LARGE)) {
             w->inspecting = 1;
             return inspect_refusal(f, w, bb);
+        }
+        if (ap_is_HTTP_SUCCESS(f->r->status)) {
+            start_waiting(f->r, w);
+            return wait_for_content(f, w, bb);
         }
         start_passing(f->r, w);
     }
@@ -448,6 +554,13 @@ static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
         return LLM_OUTCOME_ABORTED;
     }
     if (apr_table_get(r->notes, "proxy_timedout")) {
+        return LLM_OUTCOME_TIMEOUT;
+    }
+    if (w->waiting && w->at->started + llm_router_first_byte_timeout(
+                          w->rq->conf) <= apr_time_now()) {
+        /* Held for its first token, which did not come in time:
+         * mod_proxy_http calls a body read that timed out a broken
+         * backend. */
         return LLM_OUTCOME_TIMEOUT;
     }
     if (!w->broken && status == HTTP_SERVICE_UNAVAILABLE) {
@@ -647,7 +760,7 @@ static void watch(watch_ctx_t *w, llm_router_req_t *rq, llm_attempt_t *at,
 static int went_stale(request_rec *r, llm_router_req_t *rq,
                       const watch_ctx_t *w)
 {
-    return !w->passed && !w->withheld && !w->inspecting
+    return !w->passed && !w->withheld && !w->inspecting && !w->waiting
            && rq->backend_reused
            && !r->connection->aborted
            && !apr_table_get(r->notes, "proxy_timedout");

@@ -553,9 +553,11 @@ static void note_route(route_t *rt, const llm_model_t *asked)
 
     for (i = 0; i < ctx->attempts->nelts; i++) {
         llm_attempt_t *at = &APR_ARRAY_IDX(ctx->attempts, i, llm_attempt_t);
+        int broke = at->outcome != LLM_OUTCOME_OK
+                    && at->outcome != LLM_OUTCOME_HTTP_ERROR;
         const char *one = apr_pstrcat(r->pool, at->provider->id, ":",
-                                      at->status ? apr_itoa(r->pool,
-                                                            at->status)
+                                      at->status && !broke
+                                      ? apr_itoa(r->pool, at->status)
                                       : outcome_word(at->outcome), NULL);
 
         tried = tried ? apr_pstrcat(r->pool, tried, ",", one, NULL) : one;

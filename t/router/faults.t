@@ -14,7 +14,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 43, need_module 'llm_router', 'proxy_http';
+plan tests => 48, need_module 'llm_router', 'proxy_http';
 
 my $chat = '/v1/chat/completions';
 my $n = 0;
@@ -166,6 +166,24 @@ is_error($res, 503, 'no_provider_available', 'all out of service');
 ok $res->header('Retry-After') =~ /^[12]$/ && $took < 0.5
     or diag "took $took, Retry-After ", $res->header('Retry-After') // '-';
 ok $line =~ /attempts=0 /;
+
+# --- a slow first token: headers at once, the token late ------------------
+# The status and headers wait for the first token; at the first-byte
+# limit (1 s under /quick) the next provider serves, invisibly.
+($res, $line, $took) = send_chat('/quick/chat/completions',
+    chat_body('slow-token', stream => JSON::PP::true));
+ok $res->code == 200 && $res->content =~ /data: \[DONE\]\n\n$/
+    && $res->content !~ /error/
+    or diag $res->code, ' ', $res->content;
+ok $took > 0.9 && $took < 2.2 or diag "took $took";
+ok $line =~ /tried=slow-token-1:timeout,slow-token-sleep:200 / or diag $line;
+ok hits('slow-token') == 1;
+# Under the limit, it is served as it comes.
+($res, $line) = send_chat('/quick/chat/completions',
+    chat_body('slow-ok', stream => JSON::PP::true));
+ok $res->code == 200 && $res->content =~ /data: \[DONE\]\n\n$/
+    && $line =~ /tried=slow-ok-1:200 /
+    or diag $res->content, $line;
 
 # --- a primary that flaps: the sleep tier serves meanwhile, the probe ----
 # brings the primary back within seconds. The primary fails its first 4

@@ -21,7 +21,12 @@ for my $path ('/version', '/api/version') {
     ok $d && $d->{version} =~ /^\d+\.\d+\.\d+$/;
 }
 
-my @active = ('mixed-chat', 'mixed-chat-vllm-first', 'mixed-embed',
+my @active = ('flap-model', 'rl-short', 'rl-short-stream', 'rl-long',
+              'rl-spare', 'one-500', 'one-500-ollama', 'always-500',
+              'ctx-small', 'ctx-small-claude', 'ctx-only', 'ctx-big',
+              'policy-model', 'fb-model', 'fb-target', 'gone-all',
+              'gone-all-fb', 'slow-token', 'slow-ok',
+              'mixed-chat', 'mixed-chat-vllm-first', 'mixed-embed',
               'gone-one', 'gone-two', 'gone-three', 'reset-two', 'hang-one',
               'mock-chat', 'mock-tools', 'mock-embed', 'ollama-chat',
               'ollama-embed', 'claude-chat', 'vllm-tools', 'slow-model',
