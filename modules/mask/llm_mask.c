@@ -1014,7 +1014,7 @@ static void scan_rule(const llm_mask_ruleset_t *rs, const rule_t *rule,
 
 static int reads_view(const rule_t *rule, const llm_mask_view_t *v)
 {
-    return v->hidden || (rule->def && rule->def->normalised);
+    return v->hidden || v->digits || (rule->def && rule->def->normalised);
 }
 
 /* A candidate of the view in the text's offsets: 0 when it reads
@@ -1026,7 +1026,7 @@ static int from_view(const rule_t *rule, const llm_mask_view_t *v,
     int kinds = llm_mask_view_span(v, sp->start, sp->end, &s, &e);
 
     if (sp->verdict != LLM_MASK_HIT || !kinds
-        || ((kinds & ~LLM_MASK_NORM_HIDDEN)
+        || ((kinds & ~(LLM_MASK_NORM_HIDDEN | LLM_MASK_NORM_DIGIT))
             && !(rule->def && rule->def->normalised))) {
         return 0;
     }
