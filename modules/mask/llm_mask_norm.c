@@ -203,6 +203,18 @@ static int separator_at(const unsigned char *u, apr_size_t p, apr_size_t len,
 {
     int kind = SEP_NONE, spaces = 0;
 
+    if (p + 1 < len && llm_mask_is_digit(u[p + 1])) {  /* the most */
+        *next = p + 1;
+        switch (u[p]) {
+        case ' ':
+        case '\t':
+            return SEP_SPACE;
+        case '.':
+            return SEP_DOT;
+        case '-':
+            return SEP_DASH;
+        }
+    }
     p = p < len && hidden_lead(u[p]) ? skip_hidden(u, p, len) : p;
     if (p < len && (u[p] == '.' || u[p] == '-')) {
         kind = u[p] == '.' ? SEP_DOT : SEP_DASH;
@@ -305,6 +317,28 @@ static int phone_shape(const chain_t *c)
     return 0;
 }
 
+/* An identifier's own grouping, which its rule reads as written: an
+ * NRB's 2 + 6 x 4 (an IBAN's after "PL"), a NIP's 3-3-2-2 or 3-2-2-3,
+ * a REGON's 2-3-4-5. Joining it would only make a view to find it
+ * again (prose with an account number or a NIP would pay for one). */
+static int written_whole(const chain_t *c)
+{
+    static const int shapes[][7] = { { 2, 4, 4, 4, 4, 4, 4 }, { 3, 3, 2, 2 },
+                                     { 3, 2, 2, 3 }, { 2, 3, 4, 5 } };
+    static const int lens[] = { 7, 4, 4, 4 };
+    int s, i;
+
+    for (s = 0; s < 4; s++) {
+        for (i = 0; i < lens[s] && c->n == lens[s]
+                    && c->digits[i] == shapes[s][i]; i++) {
+        }
+        if (c->n == lens[s] && i == lens[s]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
  * A number split in groups of any sizes, by spaces or by hyphens
  * ("440 514 013 59", "44 05 14 01 35 9", "440-514-013-59"): joined only
@@ -317,7 +351,8 @@ static int phone_shape(const chain_t *c)
  * is not a year: "2023 12 34 56", "12 34 56 78 90" stay. Never 9 digits
  * (a phone's length, REGON's 9 would take phones), nor 12, 13, 15-25
  * (a card's Luhn is 1 in 10: only its own grouping joins), nor a
- * phone's grouping (phone_shape).
+ * phone's grouping (phone_shape), nor an identifier's own grouping
+ * (written_whole: no need).
  */
 static int split(const unsigned char *u, const chain_t *c)
 {
@@ -326,7 +361,7 @@ static int split(const unsigned char *u, const chain_t *c)
     int i, n = 0;
 
     if ((c->total != 10 && c->total != 11 && c->total != 14
-         && c->total != 26) || phone_shape(c)) {
+         && c->total != 26) || phone_shape(c) || written_whole(c)) {
         return 0;
     }
     if (c->total == 10
@@ -393,14 +428,58 @@ static int goes_on(const unsigned char *u, apr_size_t e, apr_size_t len)
     return 0;
 }
 
+/* Most chains of prose are dates and amounts, too short to be spread:
+ * the digits and plain separators (space, '.', '-') from @a e on, after
+ * a first group of @a digits. Fewer than RUN_DIGITS_MIN digits in all:
+ * where they end (no chain read anywhere in there can be spread), else
+ * 0 (read_chain decides, as it does where a tab, an NBSP or an
+ * invisible character comes first). */
+static apr_size_t few_digits(const unsigned char *u, apr_size_t e,
+                             apr_size_t len, int digits)
+{
+    for (; e < len; e++) {
+        if (llm_mask_is_digit(u[e])) {
+            if (++digits >= RUN_DIGITS_MIN) {
+                return 0;
+            }
+        }
+        else if (u[e] != ' ' && u[e] != '.' && u[e] != '-') {
+            break;
+        }
+    }
+    return e < len && (hidden_lead(u[e]) || u[e] == '\t' || u[e] == 0xc2)
+           ? 0 : e;
+}
+
+/* Past a chain that is never joined (glued to a word or a '+'): its
+ * digits and the plain separators between them. Any end would do that
+ * every reading of the text finds the same; this one is cheap. */
+static apr_size_t skip_chain(const unsigned char *u, apr_size_t e,
+                             apr_size_t len)
+{
+    apr_size_t last = e;
+
+    for (; e < len; e++) {
+        if (llm_mask_is_digit(u[e])) {
+            last = e + 1;
+        }
+        else if (u[e] != ' ' && u[e] != '.' && u[e] != '-' && u[e] != '\t') {
+            break;
+        }
+    }
+    return last;
+}
+
 /* The chain of digits at @a p: its separators removed when it is a
- * number written spread. Returns where to go on. */
+ * number written spread; never one glued to a word or a '+' ("PL61
+ * 1090 ...", an IBAN's; "+48 512 ...", a phone's; "ISO9001"): a code
+ * its own rule reads as written. Returns where to go on. */
 static apr_size_t spread_edit(apr_array_header_t *edits,
                               const unsigned char *u, apr_size_t p,
                               apr_size_t len, const apr_uint32_t *at)
 {
     chain_t c;
-    apr_size_t end = p;
+    apr_size_t end = p, few;
     int i;
 
     while (end < len && llm_mask_is_digit(u[end])) {
@@ -408,6 +487,12 @@ static apr_size_t spread_edit(apr_array_header_t *edits,
     }
     if (!goes_on(u, end, len)) {
         return end;             /* a group alone */
+    }
+    if (p > 0 && (llm_mask_is_alpha(u[p - 1]) || u[p - 1] == '+')) {
+        return skip_chain(u, end, len);     /* a code, not a number */
+    }
+    if ((few = few_digits(u, end, len, (int)(end - p)))) {
+        return few;             /* "15.03.2024", "1 250": too short */
     }
     end = read_chain(u, p, len, at, &c);
 
@@ -630,25 +715,38 @@ static void bare_at_edit(apr_array_header_t *edits, const unsigned char *u,
 /* The view                                                            */
 /* ------------------------------------------------------------------ */
 
+static char digit_at(const unsigned char *u, apr_size_t p, apr_size_t len,
+                     apr_size_t *n);
+
 /* Invisible characters, by their first bytes (rare in prose but for
- * 0xe2, typographic quotes and dashes). */
-static void find_hidden(apr_array_header_t *edits, const unsigned char *u,
-                        apr_size_t len)
+ * 0xe2, typographic quotes and dashes). Returns whether a full-width
+ * digit was met on the way (its first byte, 0xef, is a BOM's too: one
+ * pass finds both). */
+static int find_hidden(apr_array_header_t *edits, const unsigned char *u,
+                       apr_size_t len)
 {
     static const unsigned char lead[] = { 0xe2, 0xef, 0x00 };
     const unsigned char *hit;
-    apr_size_t p;
-    int k;
+    apr_size_t p, n;
+    int k, digits = 0;
 
     for (k = 0; k < 3; k++) {
         for (p = 0; p < len && (hit = memchr(u + p, lead[k], len - p)); ) {
             p = (apr_size_t)(hit - u);
-            p = hidden_at(u, p, len) ? hidden_edit(edits, u, p, len) : p + 1;
+            if (hidden_at(u, p, len)) {
+                p = hidden_edit(edits, u, p, len);
+                continue;
+            }
+            digits |= k == 1 && digit_at(u, p, len, &n);
+            p++;
         }
     }
+    return digits;
 }
 
-/* " dot " or " DOT " somewhere, by its rare first letter. */
+/* " dot " or " DOT " somewhere, by its rare first letter. (memchr
+ * restarts at every 'd' of prose, and still costs less than a vector
+ * scan for " d": Polish words begin with a 'd' often.) */
 static int has_bare_dot(const unsigned char *u, apr_size_t len)
 {
     const unsigned char *hit;
@@ -777,7 +875,9 @@ static void write_view(apr_pool_t *p, const char *text, apr_size_t len,
     v->flag = flag;
 }
 
-/* The view of a text without digits of other scripts. */
+/* The view of a text without digits of other scripts: 1, 0 when it
+ * would be the text itself, -1 when it holds a full-width digit after
+ * all (see has_other_digits). */
 static int view_of(apr_pool_t *p, const char *text, apr_size_t len,
                    const llm_mask_run_t *runs, int nruns,
                    const apr_uint32_t *at, llm_mask_view_t *v)
@@ -786,7 +886,9 @@ static int view_of(apr_pool_t *p, const char *text, apr_size_t len,
     const unsigned char *u = (const unsigned char *)text;
     int n;
 
-    find_hidden(edits, u, len);
+    if (find_hidden(edits, u, len)) {
+        return -1;
+    }
     find_chains(edits, u, len, runs, nruns, at);
     find_spelt(edits, u, len);
     if (!edits->nelts) {
@@ -844,16 +946,18 @@ static char digit_at(const unsigned char *u, apr_size_t p, apr_size_t len,
     return 0;
 }
 
-/* Does the text hold a digit of another script? By the rare first
- * bytes of their characters (0xef is also a BOM's, 0xf0 an emoji's). */
+/* Does the text hold a digit of another script but the full-width
+ * ones? By the rare first bytes of their characters (0xf0 is also an
+ * emoji's). Full-width digits (0xef) are found with the invisible
+ * characters, in the same pass (find_hidden). */
 static int has_other_digits(const unsigned char *u, apr_size_t len)
 {
-    static const unsigned char lead[] = { 0xd9, 0xdb, 0xe0, 0xef, 0xf0 };
+    static const unsigned char lead[] = { 0xd9, 0xdb, 0xe0, 0xf0 };
     const unsigned char *hit;
     apr_size_t p, n;
     int k;
 
-    for (k = 0; k < 5; k++) {
+    for (k = 0; k < 4; k++) {
         for (p = 0; p < len && (hit = memchr(u + p, lead[k], len - p));
              p++) {
             p = (apr_size_t)(hit - u);
@@ -913,7 +1017,7 @@ static int view_of_digits(apr_pool_t *p, const char *text, apr_size_t len,
     llm_mask_view_t second;
 
     memset(&second, 0, sizeof(second));
-    if (!view_of(p, t, n, NULL, 0, at, &second)) {
+    if (view_of(p, t, n, NULL, 0, at, &second) <= 0) {
         v->text = t;
         v->len = n;
         v->at = at;
@@ -936,14 +1040,18 @@ static int view_of_digits(apr_pool_t *p, const char *text, apr_size_t len,
 int llm_mask_view(apr_pool_t *p, const char *text, apr_size_t len,
                   const llm_mask_run_t *runs, int nruns, llm_mask_view_t *v)
 {
+    int rc;
+
     memset(v, 0, sizeof(*v));
     if (len >= 0xffffffffUL) {
         return 0;           /* offsets of 32 bits: no view */
     }
-    if (has_other_digits((const unsigned char *)text, len)) {
+    if (has_other_digits((const unsigned char *)text, len)
+        || (rc = view_of(p, text, len, runs, nruns, NULL, v)) < 0) {
+        memset(v, 0, sizeof(*v));
         return view_of_digits(p, text, len, v);
     }
-    if (!view_of(p, text, len, runs, nruns, NULL, v)) {
+    if (!rc) {
         return 0;
     }
     v->orig = text;
