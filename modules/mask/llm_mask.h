@@ -135,15 +135,17 @@ typedef enum {
 /** An abort test: non-zero to give up (the client has gone). */
 typedef int (*llm_mask_abort_fn)(void *baton);
 
-/** How often a scan looks at its limit: each time a rule's scan has
- *  gone this many bytes further into the text (and once per text). */
+/** How often a pass over the whole text (finding a rule set's anchors,
+ *  a custom rule's scan) looks at a session's limit: each time it has
+ *  gone this many bytes further. */
 #define LLM_MASK_CHECK_EVERY (64 * 1024)
 
 /**
  * Limit the session's maskings (llm_mask_apply): a @a deadline (0:
  * none) and an @a aborted test called with @a baton (NULL: none), both
- * looked at once per text and every LLM_MASK_CHECK_EVERY bytes that each
- * rule scans, so that one huge text is stopped in its middle too. Once
+ * looked at once per text, every LLM_MASK_CHECK_EVERY bytes of a pass
+ * over the text and every 256 clusters a rule's scan visits, so that
+ * one huge text is stopped in its middle too. Once
  * stopped, the session stays stopped and llm_mask_apply returns NULL,
  * until the next call of this, which sets a new limit (0 and NULL: none;
  * the baton must live as long as the limit).

@@ -45,7 +45,7 @@
  *
  * The walk over a request's texts checks between texts, before each and
  * once after the last; the masking engine checks inside a text too
- * (llm_mask_session_limit: every 64 KiB that each rule scans), so one
+ * (llm_mask_session_limit: every 256 clusters a rule visits), so one
  * huge text is cut at the budget as well. When the client has gone the
  * work stops; when the budget is spent the request is refused with 413,
  * whatever the number of texts. The rule guard is checked between texts
