@@ -60,6 +60,14 @@ struct llm_mask_ruleset {
     llm_mask_facts_t facts;     /* of the enabled default rules */
 };
 
+/* A session's limit (llm_mask_session_limit), as a scan reads it. */
+typedef struct {
+    apr_time_t deadline;        /* 0: none */
+    llm_mask_abort_fn aborted;  /* or NULL */
+    void *baton;
+    llm_mask_stop_e stopped;
+} limit_t;
+
 struct llm_mask_session {
     apr_pool_t *pool;
     llm_mask_mode_e mode;
@@ -68,6 +76,8 @@ struct llm_mask_session {
     apr_hash_t *map;            /* token -> original */
     apr_hash_t *lengths;        /* token -> apr_size_t: the original's
                                    length (it may hold a NUL) */
+    limit_t limit;              /* llm_mask_session_limit */
+    int limited;
 };
 
 /* ------------------------------------------------------------------ */
@@ -559,7 +569,40 @@ typedef struct {
     int odd_case;                   /* llm_mask_where_t.odd_case */
     int has_xx;                     /* llm_mask_where_t.has_xx */
     const llm_mask_facts_t *facts;  /* the rule set's shape facts */
+    limit_t *limit;                 /* or NULL */
 } scan_t;
+
+/* Has the limit stopped the scan? Looked at when it is reached: is the
+ * deadline past, or does the abort test say so? */
+static int limit_reached(limit_t *l)
+{
+    if (l->stopped) {
+        return 1;
+    }
+    if (l->aborted && l->aborted(l->baton)) {
+        l->stopped = LLM_MASK_STOP_ABORTED;
+    }
+    else if (l->deadline && apr_time_now() > l->deadline) {
+        l->stopped = LLM_MASK_STOP_DEADLINE;
+    }
+    return l->stopped != LLM_MASK_RUNNING;
+}
+
+/* A rule's scan at @a at: has it stopped? The limit is looked at each
+ * time the scan has gone LLM_MASK_CHECK_EVERY bytes on (@a next: where
+ * next; without a limit, never), so a scan of a small text never reads
+ * the clock. */
+static int stop_at(const scan_t *sc, apr_size_t at, apr_size_t *next)
+{
+    if (at < *next) {
+        return 0;               /* (always, without a limit) */
+    }
+    if (sc->limit->stopped) {
+        return 1;
+    }
+    *next = at + LLM_MASK_CHECK_EVERY;
+    return limit_reached(sc->limit);
+}
 
 /* Where rule @a i's scan starts, and a note of where it went on. */
 static PCRE2_SIZE first_at(const scan_t *sc, int i)
@@ -621,9 +664,10 @@ static void scan_whole(const rule_t *rule, int i, scan_t *sc)
 {
     const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(sc->md);
     PCRE2_SIZE at = first_at(sc, i);
+    apr_size_t next = sc->limit ? at + LLM_MASK_CHECK_EVERY : (apr_size_t)-1;
     int rc;
 
-    while (at <= sc->len
+    while (at <= sc->len && !stop_at(sc, at, &next)
            && (rc = match_in(rule, sc, at, PCRE2_UNSET, sc->len)) > 0) {
         candidate(rule, i, sc, rc);
         at = resume_at(sc->text, sc->len, ov);
@@ -653,6 +697,12 @@ typedef struct {
     int nlist[64];
 } anchor_runs_t;
 
+/* llm_mask_find_runs's stop test: the scan's limit. */
+static int runs_stop(void *baton)
+{
+    return limit_reached(baton);
+}
+
 static anchor_runs_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
                               const scan_t *sc, const rule_t *rule)
 {
@@ -671,7 +721,8 @@ static anchor_runs_t *runs_of(apr_array_header_t *cache, apr_pool_t *p,
     ar->listed = 0;
     /* A letter of a caseless pattern may be U+212A, 3 bytes. */
     ar->runs = llm_mask_find_runs(p, sc->text, sc->len, anchor, sc->facts,
-                                  rule->reach * (sc->odd_case ? 3 : 1));
+                                  rule->reach * (sc->odd_case ? 3 : 1),
+                                  sc->limit ? runs_stop : NULL, sc->limit);
     return ar;
 }
 
@@ -839,31 +890,52 @@ static const int *listed_runs(const rule_t *rule, const scan_t *sc,
     return ar->list[__builtin_ctzll(bit)];
 }
 
+/* Cluster @a j (of the rule's list, or the j-th) of a rule's scan,
+ * which has gone on to @a at: where it goes on. */
+static PCRE2_SIZE scan_cluster(rule_scan_t *rc, const int *list, int j,
+                               PCRE2_SIZE at)
+{
+    const rule_t *rule = rc->rule;
+    const scan_t *sc = rc->sc;
+    int k = list ? list[j] : j;
+
+    if (list && k > 0 && rc->run[k - 1].end > at) {
+        at = rc->run[k - 1].end;        /* the clusters passed */
+    }
+    if (rc->run[k].end <= at) {
+        return at;              /* inside what a match consumed */
+    }
+    if (!list && rule->near && !sc->odd_case && !sc->steps
+        && !(rc->run[k].f.near & rule->near)) {
+        return rc->run[k].end;  /* nothing the rule needs near here */
+    }
+    return search_run(rc, k, at);
+}
+
+/* With a limit, a rule's scan looks at it each STOP_CLUSTERS clusters:
+ * each cluster's search is bounded (a piece, its back and span), so the
+ * work between two looks is. */
+#define STOP_CLUSTERS 256
+
 /* Each cluster in turn, or those of the rule's list: a cluster passed
  * moves the scan on as if it had been searched. */
 static void scan_anchored(const rule_t *rule, int i, scan_t *sc,
                           anchor_runs_t *ar, apr_pool_t *p)
 {
     rule_scan_t rc;
-    int j, k, n = ar->runs->nelts;
+    int j, end, n = ar->runs->nelts;
     const int *list = listed_runs(rule, sc, ar, p, &n);
     PCRE2_SIZE at = first_at(sc, i);
 
     rule_scan_init(&rc, rule, i, sc, ar);
-    for (j = 0; j < n; j++) {
-        k = list ? list[j] : j;
-        if (list && k > 0 && rc.run[k - 1].end > at) {
-            at = rc.run[k - 1].end;     /* the clusters passed */
+    for (j = 0; j < n; ) {
+        end = sc->limit && n - j > STOP_CLUSTERS ? j + STOP_CLUSTERS : n;
+        if (sc->limit && j && limit_reached(sc->limit)) {
+            return;
         }
-        if (rc.run[k].end <= at) {
-            continue;           /* inside what a match consumed */
+        for (; j < end; j++) {
+            at = scan_cluster(&rc, list, j, at);
         }
-        if (!list && rule->near && !sc->odd_case && !sc->steps
-            && !(rc.run[k].f.near & rule->near)) {
-            at = rc.run[k].end;
-            continue;           /* nothing the rule needs near here */
-        }
-        at = search_run(&rc, k, at);
     }
 }
 
@@ -1014,7 +1086,7 @@ static void scan_rule(const llm_mask_ruleset_t *rs, const rule_t *rule,
 
 static int reads_view(const rule_t *rule, const llm_mask_view_t *v)
 {
-    return v->hidden || (rule->def && rule->def->normalised);
+    return v->hidden || v->digits || (rule->def && rule->def->normalised);
 }
 
 /* A candidate of the view in the text's offsets: 0 when it reads
@@ -1026,7 +1098,7 @@ static int from_view(const rule_t *rule, const llm_mask_view_t *v,
     int kinds = llm_mask_view_span(v, sp->start, sp->end, &s, &e);
 
     if (sp->verdict != LLM_MASK_HIT || !kinds
-        || ((kinds & ~LLM_MASK_NORM_HIDDEN)
+        || ((kinds & ~(LLM_MASK_NORM_HIDDEN | LLM_MASK_NORM_DIGIT))
             && !(rule->def && rule->def->normalised))) {
         return 0;
     }
@@ -1106,7 +1178,8 @@ static void scan_view(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     int i, k, size = rs->rules->nelts, ndigits = 0;
     const llm_mask_run_t *digits = digit_runs(text_runs, &ndigits);
 
-    if (!llm_mask_view(p, sc->text, sc->len, digits, ndigits, &v)) {
+    if ((sc->limit && sc->limit->stopped)
+        || !llm_mask_view(p, sc->text, sc->len, digits, ndigits, &v)) {
         return;
     }
     vs = *sc;
@@ -1123,7 +1196,8 @@ static void scan_view(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     for (i = 0; i < size; i++) {
         const rule_t *rule = &APR_ARRAY_IDX(rs->rules, i, rule_t);
 
-        if (!rule->code || !reads_view(rule, &v)) {
+        if (!rule->code || !reads_view(rule, &v)
+            || (vs.limit && vs.limit->stopped)) {
             continue;
         }
         found->nelts = 0;
@@ -1142,20 +1216,13 @@ static void scan_view(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     }
 }
 
-int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
-                   const char *text, apr_size_t len, apr_size_t from,
-                   int holds, llm_mask_span_t **spans)
-{
-    return llm_mask_spans_resumed(rs, p, text, len, from, holds, spans, NULL,
-                                  NULL);
-}
-
-int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
-                           const char *text, apr_size_t len,
-                           apr_size_t from, int holds,
-                           llm_mask_span_t **spans,
-                           const apr_size_t *start_at,
-                           apr_array_header_t *steps)
+/* The spans, as llm_mask_spans_resumed; -1 when @a limit stopped the
+ * scan (then none). */
+static int spans_of(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                    const char *text, apr_size_t len, apr_size_t from,
+                    int holds, llm_mask_span_t **spans,
+                    const apr_size_t *start_at, apr_array_header_t *steps,
+                    limit_t *limit)
 {
     /* Room for a candidate per 64 bytes, as prose with PII has. */
     apr_array_header_t *cands = llm_mask_array_make(p, (int)(len / 64) + 8,
@@ -1169,6 +1236,10 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     int i, n = 0;
 
     *spans = NULL;
+    if (limit && limit_reached(limit)) {
+        return -1;
+    }
+    sc.limit = limit;
     sc.text = text;
     sc.len = len;
     sc.from = from;
@@ -1191,12 +1262,18 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
         if (!rule->code) {
             continue;
         }
+        if (limit && limit->stopped) {
+            break;
+        }
         bound[nbound++] = cands->nelts;     /* this rule's run begins */
         scan_rule(rs, rule, i, &sc, runs, p);
     }
     scan_view(rs, p, &sc, runs, bound, &nbound);
     pcre2_match_data_free(sc.md);
     pcre2_match_context_free(sc.mctx);
+    if (limit && limit->stopped) {
+        return -1;
+    }
     if (!cands->nelts) {
         return 0;
     }
@@ -1217,6 +1294,24 @@ int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
     return n;
 }
 
+int llm_mask_spans(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                   const char *text, apr_size_t len, apr_size_t from,
+                   int holds, llm_mask_span_t **spans)
+{
+    return spans_of(rs, p, text, len, from, holds, spans, NULL, NULL, NULL);
+}
+
+int llm_mask_spans_resumed(const llm_mask_ruleset_t *rs, apr_pool_t *p,
+                           const char *text, apr_size_t len,
+                           apr_size_t from, int holds,
+                           llm_mask_span_t **spans,
+                           const apr_size_t *start_at,
+                           apr_array_header_t *steps)
+{
+    return spans_of(rs, p, text, len, from, holds, spans, start_at, steps,
+                    NULL);
+}
+
 /* ------------------------------------------------------------------ */
 /* Sessions and tokens                                                 */
 /* ------------------------------------------------------------------ */
@@ -1233,6 +1328,21 @@ llm_mask_session_t *llm_mask_session_create(apr_pool_t *p,
     s->map = apr_hash_make(p);
     s->lengths = apr_hash_make(p);
     return s;
+}
+
+void llm_mask_session_limit(llm_mask_session_t *s, apr_time_t deadline,
+                            llm_mask_abort_fn aborted, void *baton)
+{
+    s->limit.deadline = deadline;
+    s->limit.aborted = aborted;
+    s->limit.baton = baton;
+    s->limit.stopped = LLM_MASK_RUNNING;
+    s->limited = deadline || aborted;
+}
+
+llm_mask_stop_e llm_mask_session_stopped(const llm_mask_session_t *s)
+{
+    return s->limit.stopped;
 }
 
 apr_hash_t *llm_mask_session_map(const llm_mask_session_t *s)
@@ -1346,8 +1456,14 @@ const char *llm_mask_apply(const llm_mask_ruleset_t *rs,
                            apr_size_t *out_len, int *n)
 {
     llm_mask_span_t *spans;
-    int nspans = llm_mask_spans(rs, p, in, len, 0, 0, &spans);
+    int nspans = spans_of(rs, p, in, len, 0, 0, &spans, NULL, NULL,
+                          s && s->limited ? &s->limit : NULL);
 
+    if (nspans < 0) {
+        *out_len = 0;
+        *n = 0;
+        return NULL;
+    }
     if (!nspans) {
         *out_len = len;
         *n = 0;

@@ -27,6 +27,7 @@
 
 #include "apr_pools.h"
 #include "apr_hash.h"
+#include "apr_time.h"
 
 /** Static tokens ({{EMAIL}}) or pseudonyms ({{EMAIL_1}}, per request). */
 typedef enum {
@@ -124,10 +125,43 @@ const char *llm_mask_session_original(const llm_mask_session_t *s,
                                       const char *token, apr_size_t len,
                                       apr_size_t *original_len);
 
+/** Why a session's masking stopped before its end. */
+typedef enum {
+    LLM_MASK_RUNNING = 0,   /**< not stopped */
+    LLM_MASK_STOP_DEADLINE, /**< its deadline passed */
+    LLM_MASK_STOP_ABORTED   /**< its abort test said to give up */
+} llm_mask_stop_e;
+
+/** An abort test: non-zero to give up (the client has gone). */
+typedef int (*llm_mask_abort_fn)(void *baton);
+
+/** How often a pass over the whole text (finding a rule set's anchors,
+ *  a custom rule's scan) looks at a session's limit: each time it has
+ *  gone this many bytes further. */
+#define LLM_MASK_CHECK_EVERY (64 * 1024)
+
+/**
+ * Limit the session's maskings (llm_mask_apply): a @a deadline (0:
+ * none) and an @a aborted test called with @a baton (NULL: none), both
+ * looked at once per text, every LLM_MASK_CHECK_EVERY bytes of a pass
+ * over the text and every 256 clusters a rule's scan visits, so that
+ * one huge text is stopped in its middle too. Once
+ * stopped, the session stays stopped and llm_mask_apply returns NULL,
+ * until the next call of this, which sets a new limit (0 and NULL: none;
+ * the baton must live as long as the limit).
+ */
+void llm_mask_session_limit(llm_mask_session_t *s, apr_time_t deadline,
+                            llm_mask_abort_fn aborted, void *baton);
+
+/** Whether, and why, the session's limit stopped a masking. */
+llm_mask_stop_e llm_mask_session_stopped(const llm_mask_session_t *s);
+
 /**
  * Mask @a in (@a len bytes, UTF-8): returns the masked text (from @a p,
  * NUL-terminated, @a out_len bytes) and sets @a n to the number of
- * values replaced; with nothing to mask it returns @a in itself.
+ * values replaced; with nothing to mask it returns @a in itself. With
+ * a session whose limit stopped it (llm_mask_session_limit), NULL
+ * (never a text masked in part), @a out_len and @a n 0.
  */
 const char *llm_mask_apply(const llm_mask_ruleset_t *rs,
                            llm_mask_session_t *s, apr_pool_t *p,

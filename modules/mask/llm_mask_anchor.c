@@ -258,9 +258,11 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
                                        const llm_mask_anchor_t *a,
                                        const llm_mask_facts_t *facts,
-                                       apr_size_t span)
+                                       apr_size_t span,
+                                       int (*stop)(void *), void *baton)
 {
     apr_array_header_t *runs;
+    apr_size_t check = LLM_MASK_CHECK_EVERY;
     const unsigned char *u = (const unsigned char *)text;
     literal_scan_t ls = { a->literal, a->literal ? strlen(a->literal) : 0,
                           u, len, { (apr_size_t)-1, (apr_size_t)-1 }, 0 };
@@ -298,6 +300,13 @@ apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
         llm_mask_run_t *run = &APR_ARRAY_IDX(runs, k, llm_mask_run_t);
 
         run->reach = pieces ? run->reach : run->end;
+        if (stop && run->start >= check) {
+            check = run->start + LLM_MASK_CHECK_EVERY;
+            if (stop(baton)) {
+                runs->nelts = k;
+                break;
+            }
+        }
         if (digits) {
             llm_mask_cluster_features(u, len, run->start, run->reach, facts,
                                       &run->f);

@@ -21,7 +21,7 @@
 
 #include "apr_strings.h"
 
-#include "llm_mask.h"
+#include "llm_mask_private.h"
 
 #define MAX_DIGITS 64
 
@@ -797,6 +797,27 @@ static llm_mask_verdict_e check_car_plate(llm_mask_cand_t *c)
 
 /* ------------------------------------------------------------------ */
 /* By name                                                             */
+/* ------------------------------------------------------------------ */
+
+int llm_mask_split_checks(const char *digits, int n)
+{
+    llm_mask_cand_t c;
+
+    c.s = c.g = digits;
+    c.len = c.glen = c.keep = (apr_size_t)n;
+    switch (n) {
+    case 10:
+        return check_nip(&c) == LLM_MASK_HIT;
+    case 11:
+        return check_pesel(&c) == LLM_MASK_HIT;
+    case 14:
+        return check_regon(&c) == LLM_MASK_HIT;
+    case 26:
+        return check_nrb(&c) == LLM_MASK_HIT;
+    }
+    return 0;
+}
+
 /* ------------------------------------------------------------------ */
 
 typedef struct {

@@ -332,17 +332,21 @@ char *llm_mask_render(const llm_mask_ruleset_t *rs, llm_mask_session_t *s,
                                        before this byte */
 #define LLM_MASK_NORM_SPREAD 0x02   /* separators of a spread number */
 #define LLM_MASK_NORM_SPELT  0x04   /* this byte stands for "(at)", ... */
+#define LLM_MASK_NORM_DIGIT  0x08   /* this byte stands for a digit of
+                                       another script (2-4 bytes) */
 
 /** A normalised view of a text: what rules read for values written to
  *  slip past them (zero-width characters inside, digits spread,
  *  "(at)" for '@'), with where each of its bytes comes from. */
 typedef struct {
     const char *text;           /* NUL-terminated */
+    const char *orig;           /* the text it is a view of */
     apr_size_t len;
     apr_uint32_t *at;           /* at[i]: the text's offset of byte i;
                                    at[len]: the text's length */
     unsigned char *flag;        /* per byte: LLM_MASK_NORM_* */
     int hidden;                 /* some invisible characters removed */
+    int digits;                 /* some digits of other scripts mapped */
 } llm_mask_view_t;
 
 /** The view of @a text, from @a p: 1, or 0 when it would be the text
@@ -352,6 +356,11 @@ typedef struct {
  *  the view is the same. */
 int llm_mask_view(apr_pool_t *p, const char *text, apr_size_t len,
                   const llm_mask_run_t *runs, int nruns, llm_mask_view_t *v);
+
+/** Do the @a n digits joined from a number split in groups make an
+ *  identifier of their length whose check they pass (a PESEL of 11,
+ *  a NIP of 10, a REGON of 14, an NRB of 26; llm_mask_check.c)? */
+int llm_mask_split_checks(const char *digits, int n);
 
 /** The first byte of the view from the text's offset @a off on. */
 apr_size_t llm_mask_view_index(const llm_mask_view_t *v, apr_size_t off);

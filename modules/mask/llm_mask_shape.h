@@ -250,13 +250,17 @@ apr_uint32_t llm_mask_cluster_seps(const unsigned char *u, apr_size_t start,
  * in order, each with its features (llm_mask_anchor.c); a long cluster
  * in pieces, whose features (of digits) read as far as a match that
  * begins in them may reach: @a span, the longest match of the rules
- * that share the anchor. Allocated from @a p.
+ * that share the anchor. Allocated from @a p. With @a stop, called
+ * with @a baton each LLM_MASK_CHECK_EVERY bytes of the text as the
+ * features are read: when it says to stop, the clusters after that
+ * place are left out (the scan is given up: llm_mask_session_limit).
  */
 apr_array_header_t *llm_mask_find_runs(apr_pool_t *p, const char *text,
                                        apr_size_t len,
                                        const llm_mask_anchor_t *a,
                                        const llm_mask_facts_t *facts,
-                                       apr_size_t span);
+                                       apr_size_t span,
+                                       int (*stop)(void *), void *baton);
 
 /** A set of bytes to look for, 16 at a time when it is every digit
  *  and/or at most three other bytes (SSE2 or NEON through the vector

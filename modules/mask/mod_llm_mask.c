@@ -43,13 +43,15 @@
 /*
  * The time budget (LLMMaskTimeBudget) and a client that leaves.
  *
- * The engine masks or guards one text in one call and takes no
- * deadline, so the walk over a request's texts checks between texts,
- * before each and once after the last: when the client has gone the
+ * The walk over a request's texts checks between texts, before each and
+ * once after the last; the masking engine checks inside a text too
+ * (llm_mask_session_limit: every 256 clusters a rule visits), so one
+ * huge text is cut at the budget as well. When the client has gone the
  * work stops; when the budget is spent the request is refused with 413,
- * whatever the number of texts. A text begun is finished: the engine is
- * linear in its length, and LLMRouterMaxBody bounds that. Waiting for
- * the guard services does not count: they have their own time limit.
+ * whatever the number of texts. The rule guard is checked between texts
+ * only: a text it has begun is finished (it is linear in its length,
+ * and LLMRouterMaxBody bounds that). Waiting for the guard services
+ * does not count: they have their own time limit.
  */
 typedef enum {
     WALK_DONE = 0,
@@ -96,6 +98,12 @@ static int guard_text(void *baton, json_object *text)
     return WALK_DONE;
 }
 
+/* The engine's abort test: has httpd marked the connection aborted? */
+static int client_gone(void *baton)
+{
+    return ((conn_rec *)baton)->aborted;
+}
+
 static int mask_text(void *baton, json_object *text)
 {
     walk_t *w = baton;
@@ -111,6 +119,10 @@ static int mask_text(void *baton, json_object *text)
                          w->r->pool, json_object_get_string(text),
                          (apr_size_t)json_object_get_string_len(text),
                          &len, &n);
+    if (!out) {                 /* the engine's limit stopped it */
+        return llm_mask_session_stopped(w->session) == LLM_MASK_STOP_ABORTED
+               ? WALK_CLIENT_GONE : WALK_OVER_BUDGET;
+    }
     if (n > 0) {
         json_object_set_string_len(text, out, (int)len);
         w->count += n;
@@ -290,7 +302,10 @@ static int mask_texts(walk_t *w)
     walk_end_e end;
 
     w->session = llm_mask_session_create(r->pool, w->conf->mode);
+    llm_mask_session_limit(w->session, w->deadline, client_gone,
+                           r->connection);
     end = walk(w, mask_text);
+    llm_mask_session_limit(w->session, 0, NULL, NULL);  /* answers: none */
     w->ctx->masked = w->count;
     w->ctx->mask_session = w->session;
     if (end != WALK_DONE) {

@@ -14,10 +14,11 @@ use Apache::TestRequest;
 use Apache::TestUtil qw(t_mkdir);
 use IO::Socket::INET;
 use JSON::PP;
+use Time::HiRes qw(time);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 15, need_module 'llm_router', 'llm_mask', 'proxy_http';
+plan tests => 19, need_module 'llm_router', 'llm_mask', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $dir = Apache::Test::vars('serverroot') . '/logs/mask-budget';
@@ -27,7 +28,7 @@ my $models = Apache::Test::vars('serverroot') . '/models/main.json';
 my $port = eval {
     start_httpd($dir, {}, 'LogLevel warn llm_mask:info',
         'LLMRouter On', "LLMRouterModels $models",
-        'LLMMask On', 'LLMMaskTimeBudget 60s',
+        'LLMMask On', 'LLMMaskTimeBudget 60s', 'LLMRouterMaxBody 16M',
         '<Location /tight>', 'LLMRouterPrefix /tight',
         'LLMMaskTimeBudget 1', '</Location>',
         '<Location /v1/messages>', 'LLMMaskTimeBudget 1ms', '</Location>');
@@ -90,6 +91,34 @@ $d = one_json($body);
 ok $status == 413 && $d && $d->{error}{code} eq 'mask_time_budget_exceeded'
     or diag "$status $body";
 
+# One huge text (10 MiB in one string): the engine's deadline cuts it
+# in its middle. The 413 comes back, one JSON document in the client's
+# dialect, in a fraction of the time the whole text takes to mask where
+# the budget is 60 s (the body is read and parsed in both).
+my $huge_text = $unit x int(10 * 1024 * 1024 / length $unit);
+my $huge = $J->encode({ model => 'mock-chat',
+                        messages => [{ role => 'user', content => $huge_text }] });
+my $t0 = time;
+($status, $head, $body) = post_raw('/tight/chat/completions', $huge);
+my $cut = time - $t0;
+$d = one_json($body);
+ok $status == 413 && $d && $d->{error}{code} eq 'mask_time_budget_exceeded'
+    && $body !~ /\Q44051401359\E/ or diag "$status " . substr($body, 0, 300);
+my $huge_anthropic = $J->encode({ model => 'mock-chat', max_tokens => 10,
+    messages => [{ role => 'user', content => $huge_text }] });
+($status, $head, $body) = post_raw('/v1/messages', $huge_anthropic);
+$d = one_json($body);
+ok $status == 413 && $d && $d->{type} eq 'error'
+    && $d->{error}{type} eq 'request_too_large' or diag "$status $body";
+$t0 = time;
+($status, $head, $body) = post_raw('/v1/chat/completions', $huge);
+my $whole = time - $t0;
+ok $status == 200 or diag "$status " . substr($body, 0, 300);
+ok $cut < $whole / 2
+    or diag sprintf 'refused after %.2f s, masked whole in %.2f s', $cut, $whole;
+diag sprintf 'huge text: refused after %.2f s, masked whole in %.2f s',
+    $cut, $whole;
+
 # A streamed request gets the same single JSON error, not a stream.
 my $stream = $J->encode({ model => 'mock-chat', stream => JSON::PP::true,
                           messages => \@many });
@@ -110,7 +139,7 @@ ok $status == 413 && $d && $d->{type} eq 'error'
 # Logged once per refusal, at notice.
 my $log = do { local (@ARGV, $/) = ("$dir/error_log"); <> } // '';
 my @lines = $log =~ /(LLM03005: [^\n]*)/g;
-ok @lines == 4 or diag $log;
+ok @lines == 6 or diag $log;
 ok $lines[0] =~ m{/tight/chat/completions: model mock-chat: masking and guarding took longer than LLMMaskTimeBudget \(1 ms\)}
     or diag $log;
 

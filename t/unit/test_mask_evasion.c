@@ -112,6 +112,96 @@ static void test_spread_prose(void)
     CHECK_ALL(cases);
 }
 
+/* Groups of any sizes, by spaces or hyphens: joined only when all
+ * their digits make an identifier whose check they pass. */
+static void test_split_digits(void)
+{
+    static const char *const cases[][2] = {
+        { "numer 440 514 013 59 ok", "numer {{PESEL}} ok" },
+        { "PESEL: 440 514 013 59", "PESEL: {{PESEL_TAGGED}}" },
+        { "numer 44 05 14 01 35 9.", "numer {{PESEL}}." },
+        { "numer 4405 1401 359", "numer {{PESEL}}" },
+        { "numer 440-514-013-59 ok", "numer {{PESEL}} ok" },
+        { "numer 4-4-0-5-1-4-0-1-3-5-9", "numer {{PESEL}}" },
+        { "NIP 5260 250 274", "NIP {{NIP}}" },
+        { "NIP 52602-50274", "NIP {{NIP}}" },
+        { "REGON 1234 5678 5123 47", "REGON {{REGON}}" },
+        { "konto 61 1090 10140000 0712 1981 2874", "konto {{NRB}}" },
+        { "karta 4111-1111-11-11-1111", "karta {{CREDIT_CARD}}" },
+        /* The check digits still decide. */
+        { "numer 440 514 013 58", "numer 440 514 013 58" },
+        { "numer 440-514-013-58", "numer 440-514-013-58" },
+    };
+
+    CHECK_ALL(cases);
+}
+
+/* Numbers in prose that a split could join: none is. Most of these
+ * digits pass a check when joined (noted); what keeps them apart is
+ * their grouping. */
+static void test_split_prose(void)
+{
+    static const char *const cases[][2] = {
+        { "in 2023 we had 12 34 56 items", "in 2023 we had 12 34 56 items" },
+        { "numery 1 2 3 4 5 6 7 8 9 10", "numery 1 2 3 4 5 6 7 8 9 10" },
+        /* A NIP's check, but a year first, or a list of pairs. */
+        { "w latach 2023 12 34 57", "w latach 2023 12 34 57" },
+        { "lista 10 20 30 40 57", "lista 10 20 30 40 57" },
+        /* A PESEL's check, but a thousands grouping. */
+        { "liczba 44 051 401 359", "liczba 44 051 401 359" },
+        /* Dates, prices, ranges, an ISBN stay what they are. */
+        { "od 2024-03-15 do 2024-03-20", "od {{DATE}} do {{DATE}}" },
+        { "cena 1 299 zł", "cena {{MONEY}}" },
+        { "kwota 12 345 678 901", "kwota 12 345 678 901" },
+        { "ISBN 978-83-01-12345-6", "ISBN 978-83-01-12345-6" },
+        { "strony 100-120 i 130-150", "strony 100-120 i 130-150" },
+        /* Phones are phones, even when their digits pass a check. */
+        { "tel. 600 123 456", "tel. {{PHONE}}" },
+        { "tel. 600-123-456", "tel. {{PHONE}}" },
+        /* A PESEL's check, in a phone's grouping with a country code. */
+        { "dzwoń 48 612 345 670", "dzwoń 48 612 345 670" },
+        { "call 1 201 155 0126", "call 1 201 155 0126" },
+        { "Tel. +48 600 123 456", "Tel. {{PHONE_INTERNATIONAL}}" },
+    };
+
+    CHECK_ALL(cases);
+}
+
+#define FW(d) "\xef\xbc" d    /* a full-width digit: FW("\x90") is 0 */
+
+/* Digits of other scripts are the digits they stand for, for every
+ * rule; the token covers the characters as written. */
+static void test_other_digits(void)
+{
+    static const char *const cases[][2] = {
+        /* Full-width 44051401359. */
+        { "PESEL " FW("\x94") FW("\x94") FW("\x90") FW("\x95") FW("\x91")
+          FW("\x94") FW("\x90") FW("\x91") FW("\x93") FW("\x95") FW("\x99")
+          " ok", "PESEL {{PESEL_TAGGED}} ok" },
+        /* Some digits full-width, spaced as a split. */
+        { "nr 44" FW("\x90") " 514 013 5" FW("\x99") ".", "nr {{PESEL}}." },
+        /* Arabic-Indic (U+0660..) 44051401359. */
+        { "nr \xd9\xa4\xd9\xa4\xd9\xa0\xd9\xa5\xd9\xa1\xd9\xa4\xd9\xa0"
+          "\xd9\xa1\xd9\xa3\xd9\xa5\xd9\xa9 ok", "nr {{PESEL}} ok" },
+        /* Mathematical bold (U+1D7CE..) 4405 then ASCII. */
+        { "nr \xf0\x9d\x9f\x92\xf0\x9d\x9f\x92\xf0\x9d\x9f\x8e"
+          "\xf0\x9d\x9f\x93" "1401359", "nr {{PESEL}}" },
+        /* Devanagari (U+0966..) in a phone after its label. */
+        { "tel. \xe0\xa5\xac\xe0\xa5\xa6\xe0\xa5\xa6 123 456",
+          "tel. {{PHONE}}" },
+        /* Any rule: a date in full-width digits. */
+        { "dnia " FW("\x91") FW("\x95") "." FW("\x90") FW("\x93") ".2024",
+          "dnia {{DATE}}" },
+        /* A bad check digit is still no PESEL; a full-width number
+         * that is nothing stays. */
+        { "nr " FW("\x94") "4051401358", "nr " FW("\x94") "4051401358" },
+        { "rok " FW("\x92") FW("\x90") FW("\x92") FW("\x94"),
+          "rok " FW("\x92") FW("\x90") FW("\x92") FW("\x94") },
+    };
+
+    CHECK_ALL(cases);
+}
+
 static void test_at_dot(void)
 {
     static const char *const cases[][2] = {
@@ -179,6 +269,9 @@ int main(void)
     test_invisible();
     test_spread_digits();
     test_spread_prose();
+    test_split_digits();
+    test_split_prose();
+    test_other_digits();
     test_at_dot();
     test_stream();
     apr_pool_destroy(pool);

@@ -138,6 +138,18 @@ int main(void)
         { "a at a dot a ", "dense spelt words" },
         { "a(at)", "\"a(at)\" repeated" },
         { "a\xe2\x80\x8b@", "\"a<ZWSP>@\" repeated" },
+        /* Splits, hyphens and digits of other scripts. */
+        { "1 1 1 1 ", "\"1 \" repeated, one long chain" },
+        { "1-1-", "\"1-\" repeated, one long chain" },
+        { "440 514 013 59 ", "dense split PESELs" },
+        { "440-514-013-59 ", "dense hyphenated PESELs" },
+        { "12-34 ", "dense hyphenated pairs" },
+        { "\xef\xbc\x91", "full-width digits, one long run" },
+        { "\xef\xbc\x94\xef\xbc\x94 051 401 359 ",
+          "dense full-width split PESELs" },
+        { "\xd9\xa1 \xef\xbc\x91-1 \xf0\x9d\x9f\x8f ",
+          "mixed scripts and separators" },
+        { "\xef\xbc\x91\xe2\x80\x8b", "full-width digits and ZWSPs" },
     };
     const char *err = NULL;
     size_t i;
