@@ -107,6 +107,8 @@ typedef struct {
     const char *collected;              /* that text */
     int collect_status;                 /* the provider's error status */
     const char *collect_error;          /* ... and message */
+    apr_size_t skipped_events;          /* malformed events of the
+                                           provider's stream, skipped */
 } llm_router_req_t;
 
 /* What one attempt at one provider came to, for the loop that makes

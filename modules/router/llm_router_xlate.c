@@ -46,6 +46,10 @@
  * this much: most answers fit, in one allocation. */
 #define WHOLE_FIRST (16 * 1024)
 
+/* How many malformed events of the provider's stream were skipped, for
+ * the access log: %{llm-skipped-events}n. */
+#define NOTE_SKIPPED "llm-skipped-events"
+
 /* The canonical form of the client's request, made once. */
 static json_object *canonical(request_rec *r, llm_router_req_t *rq,
                               llm_error_t *err)
@@ -141,7 +145,53 @@ typedef struct {
     const char *block_why;
     int text_ended;              /* the answer filter's end ran */
     apr_pool_t *scratch;         /* the answer filter's, per event */
+    apr_size_t skipped;          /* malformed events logged so far */
 } xl_ctx_t;
+
+/* The decoder skipped malformed events since the last look (it drops
+ * them and goes on, llm_event.h): the error log says so, the request
+ * counts them. */
+static void note_skipped(xl_ctx_t *x)
+{
+    apr_size_t n = llm_decoder_skipped(x->dec);
+
+    if (n == x->skipped) {
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, x->r, LLMLOGNO(01050)
+                  "%s: provider %s sent a malformed event in its stream "
+                  "(%" APR_SIZE_T_FMT " so far); skipped it", x->r->uri,
+                  x->rq->pub.attempt ? x->rq->pub.attempt->provider->id
+                                     : "?", n);
+    x->skipped = n;
+    x->rq->skipped_events = n;
+    apr_table_setn(x->r->notes, NOTE_SKIPPED,
+                   apr_psprintf(x->r->pool, "%" APR_SIZE_T_FMT, n));
+}
+
+static void feed(xl_ctx_t *x, const char *data, apr_size_t len,
+                 llm_event_fn fn)
+{
+    llm_decoder_feed(x->dec, data, len, fn, x);
+    note_skipped(x);
+}
+
+/* The provider's stream is over: the decoder delivers what it held
+ * and its end (the end marker it made up after a finish reason, said
+ * once in the log, or the error of a cut). */
+static void end_stream(xl_ctx_t *x, llm_event_fn fn)
+{
+    llm_decoder_end(x->dec, fn, x);
+    note_skipped(x);
+    if (llm_decoder_closed(x->dec)) {
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, x->r, LLMLOGNO(01051)
+                      "%s: the stream of provider %s ended after its "
+                      "finish reason without its end marker; the gateway "
+                      "ended it", x->r->uri,
+                      x->rq->pub.attempt ? x->rq->pub.attempt->provider->id
+                                         : "?");
+    }
+}
 
 static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
 {
@@ -479,7 +529,7 @@ static void observe_data(xl_ctx_t *x, apr_bucket_brigade *bb, apr_bucket *e,
 static void finish_observe(request_rec *r, xl_ctx_t *x)
 {
     if (x->dec) {
-        llm_decoder_end(x->dec, usage_event, x);
+        end_stream(x, usage_event);
     }
     else if (x->whole) {
         llm_decode_object(r->pool, x->rq->provider_wire, x->whole,
@@ -537,7 +587,7 @@ static void finish_collect(request_rec *r, xl_ctx_t *x)
         return;
     }
     if (x->dec) {
-        llm_decoder_end(x->dec, collect_event, x);
+        end_stream(x, collect_event);
     }
     else {
         llm_decode_body(r->pool, rq->provider_wire, x->kept.data,
@@ -579,7 +629,7 @@ static void finish(request_rec *r, xl_ctx_t *x)
         finish_embeddings(r, x);
         return;
     case XL_STREAM:
-        llm_decoder_end(x->dec, to_encoder, x);
+        end_stream(x, to_encoder);
         break;
     case XL_WHOLE:
         finish_whole(r, x);
@@ -605,10 +655,10 @@ static void finish(request_rec *r, xl_ctx_t *x)
 static void take_data(xl_ctx_t *x, const char *data, apr_size_t len)
 {
     if (x->mode == XL_STREAM) {
-        llm_decoder_feed(x->dec, data, len, to_encoder, x);
+        feed(x, data, len, to_encoder);
     }
     else if (x->mode == XL_COLLECT && x->dec) {
-        llm_decoder_feed(x->dec, data, len, collect_event, x);
+        feed(x, data, len, collect_event);
     }
     else {
         keep(x, data, len);
@@ -637,7 +687,7 @@ static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
             continue;
         }
         if (x->dec) {
-            llm_decoder_feed(x->dec, data, len, usage_event, x);
+            feed(x, data, len, usage_event);
         }
         else {
             observe_data(x, bb, e, data, len);
