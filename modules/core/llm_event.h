@@ -183,6 +183,41 @@ apr_status_t llm_decode_object(apr_pool_t *p, llm_wire_e wire,
                                void *baton);
 
 /* ------------------------------------------------------------------ */
+/* SSE passing through: where its events end, and which to hold back   */
+/* ------------------------------------------------------------------ */
+
+/** Where the SSE events of a stream passing unchanged end, across any
+ *  split of its bytes (CR, LF or CRLF line ends). Zero it to start. */
+typedef struct llm_sse_split {
+    int in_line;                /* bytes of the current line came */
+    int after_cr;               /* the last byte was a CR */
+} llm_sse_split_t;
+
+/**
+ * The number of bytes of @a buf up to and including the blank line that
+ * ends the first event in it, or 0 when no event ends in @a buf (all of
+ * it was read into @a s). Call again on the rest after a hit. The LF of
+ * a CRLF that ends an event may open the next piece: a stray line end,
+ * harmless between events.
+ */
+apr_size_t llm_sse_split_next(llm_sse_split_t *s, const char *buf,
+                              apr_size_t len);
+
+/**
+ * True when the SSE event @a ev (its whole text, data lines and all) is
+ * OpenAI's usage-only chunk: a JSON object with an empty "choices" array
+ * and a "usage" object, the chunk stream_options.include_usage adds
+ * before [DONE].
+ */
+int llm_sse_usage_only(const char *ev, apr_size_t len);
+
+/** The end marker of a streamed answer of @a wire, as a provider sends
+ *  it ("data: [DONE]", Anthropic's message_stop), or NULL for a wire
+ *  whose end is part of its last answer record (Ollama's done line,
+ *  the Responses API's response.completed). */
+const char *llm_wire_end_marker(llm_wire_e wire);
+
+/* ------------------------------------------------------------------ */
 /* Encoders: events -> client bytes                                    */
 /* ------------------------------------------------------------------ */
 

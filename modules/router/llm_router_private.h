@@ -100,6 +100,9 @@ typedef struct {
     struct json_object *builtin_request;/* a built-in's upstream request
                                            of the call under way */
     int include_usage;                  /* stream_options.include_usage */
+    int usage_added;                    /* ... asked of this attempt's
+                                           provider by the gateway, not
+                                           by the client */
     const char *encoding_format;        /* embeddings: float / base64 */
     int translating;                    /* LLM_XLATE is on this attempt */
     int collect;                        /* a built-in's call: keep the
