@@ -107,7 +107,8 @@ typedef struct {
     int translating;                    /* LLM_XLATE is on this attempt */
     int collect;                        /* a built-in's call: keep the
                                            answer's text, send nothing */
-    const char *collected;              /* that text */
+    llm_buf_t collected;                /* that text (NUL included) */
+    int has_collected;                  /* ... text came */
     int collect_status;                 /* the provider's error status */
     const char *collect_error;          /* ... and message */
     apr_size_t skipped_events;          /* malformed events of the

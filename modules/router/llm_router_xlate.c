@@ -625,10 +625,12 @@ static apr_status_t collect_event(void *baton, const llm_event_t *ev)
 
     switch (ev->type) {
     case LLM_EV_TEXT:
-        rq->collected = apr_pstrcat(x->pool, rq->collected ? rq->collected
-                                                           : "",
-                                    apr_pstrmemdup(x->pool, ev->text,
-                                                   ev->text_len), NULL);
+        /* With its length: a text may hold NUL (a JSON "\u0000"). */
+        if (!rq->collected.pool) {
+            llm_buf_init(&rq->collected, x->pool);
+        }
+        llm_buf_add(&rq->collected, ev->text, ev->text_len);
+        rq->has_collected = 1;
         break;
     case LLM_EV_USAGE:
         rq->pub.usage = ev->usage;

@@ -40,7 +40,7 @@ for my $c (qw(openai ollama anthropic)) {
     }
 }
 
-plan tests => @pairs * 6 + 6, need_module 'llm_router', 'proxy_http';
+plan tests => @pairs * 6 + 8, need_module 'llm_router', 'proxy_http';
 
 sub body_for {
     my ($c, $model, %o) = @_;
@@ -219,3 +219,17 @@ $got = stream_request('/v1/chat/completions', body_for('openai', 'mock-chat'),
 $s = parse_stream('openai', $got->{data});
 ok $s->{end} && $s->{text} eq $text && !$s->{errors} && $s->{usage}
     or diag show($s);
+
+# --- Built-ins carry the answer's length: NUL does not cut it (issue 11) ----
+# The mock sends "@@" of its text as \u0000: a vLLM provider (its answer
+# read as it is) and an Ollama one (translated).
+for my $model ('mock-chat', 'ollama-chat') {
+    my $res = post_json('/api/conversation_with_model',
+                        { model_name => $model, user_last_statement => 'Hi',
+                          language => 'en' },
+                        'X-Mock-Content' => 'before@@after', 'X-Mock-Nul' => '@@');
+    my $d = json_of($res);
+    ok $res->code == 200 && $d && $d->{response} eq "before\0after"
+        && $res->content =~ /"before\\u0000after"/
+        or diag "$model: " . $res->code . ' ' . $res->content;
+}
