@@ -857,34 +857,57 @@ static int blank_line(const char *s, const char *end)
     return 1;
 }
 
-/* "3. Why?" -> "Why?"; "1.5 million?" is left alone. */
-static const char *strip_enumeration(apr_pool_t *p, const char *q)
+/* [*s, *end) without the white space around it. */
+static void trim(const char **s, const char **end)
 {
-    const char *c = q;
+    while (*s < *end && apr_isspace(**s)) {
+        (*s)++;
+    }
+    while (*end > *s && apr_isspace((*end)[-1])) {
+        (*end)--;
+    }
+}
 
-    while (apr_isdigit(*c)) {
+/* "3. Why?" -> "Why?"; "1.5 million?" is left alone. */
+static void strip_enumeration(const char **q, const char **end)
+{
+    const char *c = *q;
+
+    while (c < *end && apr_isdigit(*c)) {
         c++;
     }
-    if (c > q && *c == '.' && (!c[1] || apr_isspace(c[1]))) {
-        return llm_str_trim(p, c + 1);
+    if (c > *q && c < *end && *c == '.'
+        && (c + 1 == *end || apr_isspace(c[1]))) {
+        *q = c + 1;
+        trim(q, end);
     }
-    return q;
+}
+
+static const char *line_end(const char *s, const char *end)
+{
+    const char *nl = memchr(s, '\n', (apr_size_t)(end - s));
+
+    return nl ? nl : end;
 }
 
 apr_array_header_t *llm_builtin_parse_questions(apr_pool_t *p,
-                                                const char *text)
+                                                const char *text,
+                                                apr_size_t len)
 {
-    apr_array_header_t *qs = apr_array_make(p, 4, sizeof(const char *));
-    const char *t = llm_str_trim(p, text ? text : "");
-    const char *end = t + strlen(t);
-    const char *start = t;
+    apr_array_header_t *qs = apr_array_make(p, 4,
+                                            sizeof(llm_builtin_text_t));
+    const char *t = text ? text : "";
+    const char *end = t + (text ? len : 0);
+    const char *start;
     const char *line;
 
+    trim(&t, &end);
+    start = t;
     /* The questions are the last paragraph: what follows the last blank
      * line (the model may introduce them first). */
     for (line = t; line < end; ) {
-        const char *nl = strchr(line, '\n');
-        const char *next = nl ? nl + 1 : end;
+        const char *nl = line_end(line, end);
+        const char *next = nl < end ? nl + 1 : end;
 
         if (blank_line(line, end) && next < end) {
             start = next;
@@ -892,35 +915,39 @@ apr_array_header_t *llm_builtin_parse_questions(apr_pool_t *p,
         line = next;
     }
     for (line = start; line < end; ) {
-        const char *nl = strchr(line, '\n');
-        const char *next = nl ? nl + 1 : end;
-        const char *q = llm_str_trim(p, apr_pstrmemdup(p, line,
-                                                  (apr_size_t)((nl ? nl : end)
-                                                               - line)));
+        const char *nl = line_end(line, end);
+        const char *next = nl < end ? nl + 1 : end;
+        const char *q = line;
+        const char *qend = nl;
 
-        q = strip_enumeration(p, q);
-        if (*q) {
-            APR_ARRAY_PUSH(qs, const char *) = q;
+        trim(&q, &qend);
+        strip_enumeration(&q, &qend);
+        if (qend > q) {
+            llm_builtin_text_t *out = apr_array_push(qs);
+
+            out->len = (apr_size_t)(qend - q);
+            out->text = apr_pstrmemdup(p, q, out->len);
         }
         line = next;
     }
     return qs;
 }
 
-static json_object *text_or_null(const char *s)
+static json_object *text_or_null(const llm_builtin_text_t *t)
 {
-    return s ? json_object_new_string(s) : NULL;
+    return t->text ? json_object_new_string_len(t->text, (int)t->len)
+                   : NULL;
 }
 
-static json_object *questions_of(apr_pool_t *p, const char *answer)
+static json_object *questions_of(apr_pool_t *p, const llm_builtin_text_t *a)
 {
-    apr_array_header_t *qs = llm_builtin_parse_questions(p, answer);
+    apr_array_header_t *qs = llm_builtin_parse_questions(p, a->text, a->len);
     json_object *list = json_object_new_array();
     int i;
 
     for (i = 0; i < qs->nelts; i++) {
-        json_object_array_add(list, json_object_new_string(
-                                  APR_ARRAY_IDX(qs, i, const char *)));
+        json_object_array_add(list, text_or_null(
+            &APR_ARRAY_IDX(qs, i, llm_builtin_text_t)));
     }
     return list;
 }
@@ -942,7 +969,7 @@ static json_object *input_of(const llm_builtin_plan_t *plan, int i)
 /* The list of a multi-call built-in: one entry per text. */
 static json_object *multi_response(apr_pool_t *p,
                                    const llm_builtin_plan_t *plan,
-                                   const char *const *answers, int n)
+                                   const llm_builtin_text_t *answers, int n)
 {
     json_object *list = json_object_new_array();
     int i;
@@ -951,19 +978,19 @@ static json_object *multi_response(apr_pool_t *p,
         json_object *item;
 
         if (plan->kind == LLM_BUILTIN_SIMPLIFY_TEXT) {
-            json_object_array_add(list, text_or_null(answers[i]));
+            json_object_array_add(list, text_or_null(&answers[i]));
             continue;
         }
         item = json_object_new_object();
         if (plan->kind == LLM_BUILTIN_TRANSLATE) {
             json_object_object_add(item, "original", input_of(plan, i));
             json_object_object_add(item, "translated",
-                                   text_or_null(answers[i]));
+                                   text_or_null(&answers[i]));
         }
         else {
             json_object_object_add(item, "text", input_of(plan, i));
             json_object_object_add(item, "questions",
-                                   questions_of(p, answers[i]));
+                                   questions_of(p, &answers[i]));
         }
         json_object_array_add(list, item);
     }
@@ -984,12 +1011,13 @@ static json_object *seconds(apr_pool_t *p, double s)
 
 const char *llm_builtin_response(apr_pool_t *p,
                                  const llm_builtin_plan_t *plan,
-                                 const char *const *answers, int nanswers,
-                                 double generation_time)
+                                 const llm_builtin_text_t *answers,
+                                 int nanswers, double generation_time)
 {
+    static const llm_builtin_text_t none = { NULL, 0 };
     json_object *out = json_object_new_object();
     json_object *resp;
-    const char *first = nanswers > 0 ? answers[0] : NULL;
+    const llm_builtin_text_t *first = nanswers > 0 ? &answers[0] : &none;
     const char *text;
 
     switch (plan->kind) {

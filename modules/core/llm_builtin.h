@@ -127,10 +127,18 @@ int llm_builtin_build(apr_pool_t *p, llm_builtin_e kind,
                       const char *default_language,
                       llm_builtin_plan_t **plan, llm_error_t *err);
 
+/** A text with its length: a provider's answer may hold NUL (a JSON
+ *  "\u0000"), which a C string would end at. NULL text: none. */
+typedef struct llm_builtin_text {
+    const char *text;
+    apr_size_t len;
+} llm_builtin_text_t;
+
 /**
  * The JSON answer of @a plan (spec endpoints.md, 1.4.6), with its
  * trailing newline, from @a answers: the answer text of each request, in
- * order (@a nanswers == plan->requests->nelts; a NULL text is JSON null),
+ * order (@a nanswers == plan->requests->nelts; a NULL text is JSON null;
+ * each text whole, NUL included),
  * and @a generation_time in seconds:
  *   conversation, extended, generative_answer: {"response":"text",...}
  *   generate_questions: {"response":[{"text","questions":[...]}],...}
@@ -142,16 +150,19 @@ int llm_builtin_build(apr_pool_t *p, llm_builtin_e kind,
  */
 const char *llm_builtin_response(apr_pool_t *p,
                                  const llm_builtin_plan_t *plan,
-                                 const char *const *answers, int nanswers,
+                                 const llm_builtin_text_t *answers,
+                                 int nanswers,
                                  double generation_time);
 
 /**
- * The questions in a generate_questions answer: the text after its last
- * blank line (once trailing white space is gone), one question per line,
- * trimmed, empty lines dropped, a leading "N." enumeration removed.
- * Returns an array of const char *.
+ * The questions in a generate_questions answer of @a len bytes (NUL
+ * among them is text): the text after its last blank line (once
+ * trailing white space is gone), one question per line, trimmed, empty
+ * lines dropped, a leading "N." enumeration removed. Returns an array
+ * of llm_builtin_text_t.
  */
 apr_array_header_t *llm_builtin_parse_questions(apr_pool_t *p,
-                                                const char *text);
+                                                const char *text,
+                                                apr_size_t len);
 
 #endif /* LLM_BUILTIN_H */

@@ -60,6 +60,16 @@ int llm_decoder_complete(const llm_decoder_t *d)
     return d->complete;
 }
 
+int llm_decoder_closed(const llm_decoder_t *d)
+{
+    return d->closed;
+}
+
+apr_size_t llm_decoder_skipped(const llm_decoder_t *d)
+{
+    return d->skipped;
+}
+
 /* ------------------------------------------------------------------ */
 /* Delivery                                                            */
 /* ------------------------------------------------------------------ */
@@ -296,7 +306,13 @@ static apr_status_t incomplete(llm_decoder_t *d)
 
 /* One complete record: an SSE event's data, or an NDJSON line. Its
  * events point into the parsed object and the scratch pool, both gone
- * once it is handled. */
+ * once it is handled.
+ *
+ * A record that is not a JSON object is skipped and counted: one bad
+ * event in a good stream costs that event, not the stream (a client
+ * of the provider's own dialect gets the stream whole too, the bad
+ * event with it). Only the last bytes of a stream that ends before its
+ * finish reason are a cut rather than a bad event. */
 static apr_status_t record(llm_decoder_t *d, const char *event,
                            const char *data, apr_size_t len)
 {
@@ -310,14 +326,15 @@ static apr_status_t record(llm_decoder_t *d, const char *event,
         return APR_SUCCESS;
     }
     obj = llm_json_parse(data, len);
-    if (!obj && d->ending) {
+    if (!obj && d->ending && !d->finish) {
         return incomplete(d);           /* cut off in its middle */
     }
-    if (!obj) {
-        LLM_TRY(llm_dec_error(d, "bad_stream",
-                              "The upstream sent an event that is not "
-                              "valid JSON."));
-        return stop(d, APR_EGENERAL);
+    if (!obj || !json_object_is_type(obj, json_type_object)) {
+        if (obj) {
+            json_object_put(obj);
+        }
+        d->skipped++;
+        return APR_SUCCESS;
     }
     rv = d->ops->record(d, event, obj);
     json_object_put(obj);
@@ -515,7 +532,15 @@ apr_status_t llm_decoder_end(llm_decoder_t *d, llm_event_fn fn,
     if (d->ops->framing == LLM_FRAME_SSE && !d->complete && !d->stopped) {
         LLM_TRY(sse_dispatch(d));
     }
-    return d->complete || d->stopped ? APR_SUCCESS : incomplete(d);
+    if (d->complete || d->stopped) {
+        return APR_SUCCESS;
+    }
+    if (d->finish) {
+        /* The answer is whole; only its end marker did not come. */
+        d->closed = 1;
+        return llm_dec_done(d);
+    }
+    return incomplete(d);
 }
 
 /* ------------------------------------------------------------------ */

@@ -117,24 +117,44 @@ llm_decoder_t *llm_decoder_create(apr_pool_t *p, llm_wire_e wire,
  * UTF-8 sequence, mid-"\r\n"). Calls @a fn for each complete event.
  * Returns APR_SUCCESS, the callback's status, or APR_ENOSPC when one
  * event exceeds max_event (an LLM_EV_ERROR is delivered first).
- * An event that is not valid JSON gives LLM_EV_ERROR "bad_stream" and
- * APR_EGENERAL. Once a callback failed or one of those errors was
- * delivered, feeds return APR_EGENERAL; after an in-band upstream
- * error or the end marker, further bytes are ignored (APR_SUCCESS).
+ * A complete record (an SSE event's data, an NDJSON line) that is not a
+ * JSON object is skipped: it gives no event and is counted
+ * (llm_decoder_skipped), and the stream goes on, as it does for a
+ * client the provider's bytes reach unchanged. Once a callback failed
+ * or an error was delivered, feeds return APR_EGENERAL; after an
+ * in-band upstream error or the end marker, further bytes are ignored
+ * (APR_SUCCESS).
  */
 apr_status_t llm_decoder_feed(llm_decoder_t *d, const char *buf,
                               apr_size_t len, llm_event_fn fn, void *baton);
 
 /**
  * The upstream's body ended. Delivers a last event held without its
- * terminator; when the stream never reached its end marker, delivers
- * LLM_EV_ERROR (error_type "incomplete_stream").
+ * terminator. A stream that never reached its end marker ends in one of
+ * two ways:
+ * - its finish reason came (OpenAI: a chunk with finish_reason, before
+ *   a usage chunk perhaps; Anthropic: message_delta with stop_reason;
+ *   Responses: response.completed, which is also its end): the answer
+ *   is whole, only the marker is missing. LLM_EV_DONE is delivered, as
+ *   if the upstream had sent it, and llm_decoder_closed() says so; a
+ *   last record cut in its middle after the finish is skipped;
+ * - it did not (a cut; Ollama's finish is its done:true line, which is
+ *   also its end, so an Ollama stream without it is always a cut):
+ *   LLM_EV_ERROR (error_type "incomplete_stream").
  */
 apr_status_t llm_decoder_end(llm_decoder_t *d, llm_event_fn fn,
                              void *baton);
 
-/** True once the decoder saw the upstream's end marker. */
+/** True once the decoder saw the upstream's end marker (or made it up
+ *  at the end of a stream that had its finish reason). */
 int llm_decoder_complete(const llm_decoder_t *d);
+
+/** True when llm_decoder_end() delivered the end marker the upstream
+ *  did not send, after its finish reason. */
+int llm_decoder_closed(const llm_decoder_t *d);
+
+/** How many records the decoder skipped so far (not JSON objects). */
+apr_size_t llm_decoder_skipped(const llm_decoder_t *d);
 
 /**
  * Decode a whole (non-streamed) response body of @a wire: the same
@@ -161,6 +181,41 @@ int llm_answer_usage(apr_pool_t *p, llm_wire_e wire, const char *buf,
 apr_status_t llm_decode_object(apr_pool_t *p, llm_wire_e wire,
                                struct json_object *obj, llm_event_fn fn,
                                void *baton);
+
+/* ------------------------------------------------------------------ */
+/* SSE passing through: where its events end, and which to hold back   */
+/* ------------------------------------------------------------------ */
+
+/** Where the SSE events of a stream passing unchanged end, across any
+ *  split of its bytes (CR, LF or CRLF line ends). Zero it to start. */
+typedef struct llm_sse_split {
+    int in_line;                /* bytes of the current line came */
+    int after_cr;               /* the last byte was a CR */
+} llm_sse_split_t;
+
+/**
+ * The number of bytes of @a buf up to and including the blank line that
+ * ends the first event in it, or 0 when no event ends in @a buf (all of
+ * it was read into @a s). Call again on the rest after a hit. The LF of
+ * a CRLF that ends an event may open the next piece: a stray line end,
+ * harmless between events.
+ */
+apr_size_t llm_sse_split_next(llm_sse_split_t *s, const char *buf,
+                              apr_size_t len);
+
+/**
+ * True when the SSE event @a ev (its whole text, data lines and all) is
+ * OpenAI's usage-only chunk: a JSON object with an empty "choices" array
+ * and a "usage" object, the chunk stream_options.include_usage adds
+ * before [DONE].
+ */
+int llm_sse_usage_only(const char *ev, apr_size_t len);
+
+/** The end marker of a streamed answer of @a wire, as a provider sends
+ *  it ("data: [DONE]", Anthropic's message_stop), or NULL for a wire
+ *  whose end is part of its last answer record (Ollama's done line,
+ *  the Responses API's response.completed). */
+const char *llm_wire_end_marker(llm_wire_e wire);
 
 /* ------------------------------------------------------------------ */
 /* Encoders: events -> client bytes                                    */
@@ -293,6 +348,8 @@ struct llm_decoder {
     /* progress */
     int started;
     int complete;
+    int closed;                 /* the end marker was ours */
+    apr_size_t skipped;         /* records that were not JSON objects */
     int stopped;                /* an ERROR was delivered, or fn failed */
     apr_status_t stop_rv;
 

@@ -191,7 +191,7 @@ static int serve_builtin(request_rec *r, llm_router_req_t *rq)
     llm_req_ctx_t *ctx = &rq->pub;
     llm_builtin_plan_t *plan;
     llm_error_t err = { 0 };
-    const char **answers;
+    llm_builtin_text_t *answers;
     int i;
     int rc;
 
@@ -214,7 +214,8 @@ static int serve_builtin(request_rec *r, llm_router_req_t *rq)
     rq->collect = 1;
     for (i = 0; i < plan->requests->nelts; i++) {
         rq->builtin_request = APR_ARRAY_IDX(plan->requests, i, json_object *);
-        rq->collected = NULL;
+        llm_buf_init(&rq->collected, r->pool);
+        rq->has_collected = 0;
         if ((rc = llm_router_route(r, rq)) != OK) {
             return rc;              /* answered already (an error) */
         }
@@ -224,7 +225,11 @@ static int serve_builtin(request_rec *r, llm_router_req_t *rq)
             return llm_router_send_error(r, rq->collect_status,
                                          "upstream_error", rq->collect_error);
         }
-        answers[i] = rq->collected ? rq->collected : "";
+        /* Each call's text with its length, NUL and all. */
+        answers[i].text = rq->has_collected
+                          ? apr_pmemdup(r->pool, rq->collected.data,
+                                        rq->collected.len) : "";
+        answers[i].len = rq->has_collected ? rq->collected.len : 0;
     }
     rq->collect = 0;
     return llm_router_send_json(r, HTTP_OK, llm_builtin_response(

@@ -116,16 +116,22 @@ typedef struct {
     struct json_object *builtin_request;/* a built-in's upstream request
                                            of the call under way */
     int include_usage;                  /* stream_options.include_usage */
+    int usage_added;                    /* ... asked of this attempt's
+                                           provider by the gateway, not
+                                           by the client */
     const char *encoding_format;        /* embeddings: float / base64 */
     int translating;                    /* LLM_XLATE is on this attempt */
     int collect;                        /* a built-in's call: keep the
                                            answer's text, send nothing */
-    const char *collected;              /* that text */
+    llm_buf_t collected;                /* that text (NUL included) */
+    int has_collected;                  /* ... text came */
     int collect_status;                 /* the provider's error status */
     const char *collect_error;          /* ... and message */
     int context_fallback;               /* a larger model may follow: a
                                            provider's "prompt too long"
                                            is withheld to be read */
+    apr_size_t skipped_events;          /* malformed events of the
+                                           provider's stream, skipped */
 } llm_router_req_t;
 
 /* What one attempt at one provider came to, for the loop that makes

@@ -46,6 +46,10 @@
  * this much: most answers fit, in one allocation. */
 #define WHOLE_FIRST (16 * 1024)
 
+/* How many malformed events of the provider's stream were skipped, for
+ * the access log: %{llm-skipped-events}n. */
+#define NOTE_SKIPPED "llm-skipped-events"
+
 /* The canonical form of the client's request, made once. */
 static json_object *canonical(request_rec *r, llm_router_req_t *rq,
                               llm_error_t *err)
@@ -58,6 +62,63 @@ static json_object *canonical(request_rec *r, llm_router_req_t *rq,
         }
     }
     return rq->canon;
+}
+
+/* A stream from an OpenAI-dialect provider (chat or legacy completions)
+ * carries its usage only when asked (stream_options.include_usage): the
+ * gateway always asks, for its accounting, and keeps the usage chunk
+ * from a client that did not (docs/dialects.md, "Usage"). */
+static int asks_usage(const llm_router_req_t *rq)
+{
+    return rq->pub.stream
+           && (rq->provider_wire == LLM_WIRE_OPENAI_CHAT
+               || rq->provider_wire == LLM_WIRE_OPENAI_COMPLETION);
+}
+
+static int include_usage_of(json_object *body)
+{
+    json_object *so = llm_json_get(body, "stream_options");
+
+    return json_object_get_boolean(llm_json_get(so, "include_usage"));
+}
+
+/* stream_options with include_usage, keeping the other options of
+ * @a so (the client's, or NULL). */
+static json_object *usage_options(json_object *so)
+{
+    json_object *out = json_object_new_object();
+
+    if (so && json_object_is_type(so, json_type_object)) {
+        json_object_object_foreach(so, k, v) {
+            json_object_object_add(out, k, json_object_get(v));
+        }
+    }
+    json_object_object_add(out, "include_usage", json_object_new_boolean(1));
+    return out;
+}
+
+/* The client's own body, or, when it streams without asking for the
+ * usage, a copy of its top level (its values shared) that asks. */
+static json_object *with_usage(request_rec *r, llm_router_req_t *rq,
+                               json_object *body)
+{
+    json_object *copy;
+
+    if (!asks_usage(rq) || include_usage_of(body)
+        || !json_object_is_type(body, json_type_object)) {
+        return body;
+    }
+    copy = json_object_new_object();
+    json_object_object_foreach(body, k, v) {
+        if (strcmp(k, "stream_options")) {
+            json_object_object_add(copy, k, json_object_get(v));
+        }
+    }
+    json_object_object_add(copy, "stream_options", usage_options(
+        llm_json_get(body, "stream_options")));
+    llm_json_own(r->pool, copy);
+    rq->usage_added = 1;
+    return copy;
 }
 
 /* The body for provider @a pr and its URL, in ctx->body_sent and *url:
@@ -73,10 +134,12 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     json_object *out;
     const char *text;
     apr_size_t len;
+    int passthrough = 0;
 
     rq->provider_wire = llm_wire_for_provider(pr->api_type, ctx->op,
                                               rq->wire);
     *url = llm_upstream_url_for(r->pool, pr, rq->provider_wire, ctx->op);
+    rq->usage_added = 0;
     if (rq->builtin_request) {
         src = rq->builtin_request;
     }
@@ -84,10 +147,14 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
              && !(src = canonical(r, rq, err))) {
         return -1;
     }
+    else if (rq->provider_wire == rq->wire) {
+        passthrough = 1;
+        src = with_usage(r, rq, src);
+    }
     /* model_path, tools the provider cannot take, vLLM's field names. */
     fitted = llm_request_for_provider(src, ctx->model, pr, &text, &len);
     llm_json_own(r->pool, fitted);
-    if (src == ctx->body) {
+    if (passthrough) {
         ctx->body_sent = text;
         ctx->body_sent_len = len;
         return OK;
@@ -98,6 +165,9 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     }
     llm_json_own(r->pool, out);
     llm_xlate_fit_provider(out, pr->api_type);
+    if (asks_usage(rq) && !include_usage_of(out)) {
+        json_object_object_add(out, "stream_options", usage_options(NULL));
+    }
     ctx->body_sent = llm_xlate_json_text(r->pool, out);
     ctx->body_sent_len = strlen(ctx->body_sent);
     return OK;
@@ -141,7 +211,58 @@ typedef struct {
     const char *block_why;
     int text_ended;              /* the answer filter's end ran */
     apr_pool_t *scratch;         /* the answer filter's, per event */
+    apr_size_t skipped;          /* malformed events logged so far */
+    int strip_usage;             /* XL_OBSERVE: hold back the usage
+                                    chunk the client did not ask for */
+    llm_sse_split_t split;       /* ... where its events end */
+    llm_buf_t held;              /* ... the incomplete event */
+    llm_buf_t pass;              /* ... what a bucket keeps of itself */
 } xl_ctx_t;
+
+/* The decoder skipped malformed events since the last look (it drops
+ * them and goes on, llm_event.h): the error log says so, the request
+ * counts them. */
+static void note_skipped(xl_ctx_t *x)
+{
+    apr_size_t n = llm_decoder_skipped(x->dec);
+
+    if (n == x->skipped) {
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, x->r, LLMLOGNO(01050)
+                  "%s: provider %s sent a malformed event in its stream "
+                  "(%" APR_SIZE_T_FMT " so far); skipped it", x->r->uri,
+                  x->rq->pub.attempt ? x->rq->pub.attempt->provider->id
+                                     : "?", n);
+    x->skipped = n;
+    x->rq->skipped_events = n;
+    apr_table_setn(x->r->notes, NOTE_SKIPPED,
+                   apr_psprintf(x->r->pool, "%" APR_SIZE_T_FMT, n));
+}
+
+static void feed(xl_ctx_t *x, const char *data, apr_size_t len,
+                 llm_event_fn fn)
+{
+    llm_decoder_feed(x->dec, data, len, fn, x);
+    note_skipped(x);
+}
+
+/* The provider's stream is over: the decoder delivers what it held
+ * and its end (the end marker it made up after a finish reason, said
+ * once in the log, or the error of a cut). */
+static void end_stream(xl_ctx_t *x, llm_event_fn fn)
+{
+    llm_decoder_end(x->dec, fn, x);
+    note_skipped(x);
+    if (llm_decoder_closed(x->dec)) {
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, x->r, LLMLOGNO(01051)
+                      "%s: the stream of provider %s ended after its "
+                      "finish reason without its end marker; the gateway "
+                      "ended it", x->r->uri,
+                      x->rq->pub.attempt ? x->rq->pub.attempt->provider->id
+                                         : "?");
+    }
+}
 
 static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
 {
@@ -309,6 +430,9 @@ static void decide_observe(request_rec *r, xl_ctx_t *x)
     else if (is_streamed(r->content_type)) {
         x->dec = llm_decoder_create(r->pool, x->rq->provider_wire,
                                     LLM_EVENT_MAX_DEFAULT);
+        x->strip_usage = x->rq->usage_added
+                         && !strncasecmp(r->content_type,
+                                         "text/event-stream", 17);
     }
 }
 
@@ -479,7 +603,7 @@ static void observe_data(xl_ctx_t *x, apr_bucket_brigade *bb, apr_bucket *e,
 static void finish_observe(request_rec *r, xl_ctx_t *x)
 {
     if (x->dec) {
-        llm_decoder_end(x->dec, usage_event, x);
+        end_stream(x, usage_event);
     }
     else if (x->whole) {
         llm_decode_object(r->pool, x->rq->provider_wire, x->whole,
@@ -501,10 +625,12 @@ static apr_status_t collect_event(void *baton, const llm_event_t *ev)
 
     switch (ev->type) {
     case LLM_EV_TEXT:
-        rq->collected = apr_pstrcat(x->pool, rq->collected ? rq->collected
-                                                           : "",
-                                    apr_pstrmemdup(x->pool, ev->text,
-                                                   ev->text_len), NULL);
+        /* With its length: a text may hold NUL (a JSON "\u0000"). */
+        if (!rq->collected.pool) {
+            llm_buf_init(&rq->collected, x->pool);
+        }
+        llm_buf_add(&rq->collected, ev->text, ev->text_len);
+        rq->has_collected = 1;
         break;
     case LLM_EV_USAGE:
         rq->pub.usage = ev->usage;
@@ -537,7 +663,7 @@ static void finish_collect(request_rec *r, xl_ctx_t *x)
         return;
     }
     if (x->dec) {
-        llm_decoder_end(x->dec, collect_event, x);
+        end_stream(x, collect_event);
     }
     else {
         llm_decode_body(r->pool, rq->provider_wire, x->kept.data,
@@ -579,7 +705,7 @@ static void finish(request_rec *r, xl_ctx_t *x)
         finish_embeddings(r, x);
         return;
     case XL_STREAM:
-        llm_decoder_end(x->dec, to_encoder, x);
+        end_stream(x, to_encoder);
         break;
     case XL_WHOLE:
         finish_whole(r, x);
@@ -605,43 +731,128 @@ static void finish(request_rec *r, xl_ctx_t *x)
 static void take_data(xl_ctx_t *x, const char *data, apr_size_t len)
 {
     if (x->mode == XL_STREAM) {
-        llm_decoder_feed(x->dec, data, len, to_encoder, x);
+        feed(x, data, len, to_encoder);
     }
     else if (x->mode == XL_COLLECT && x->dec) {
-        llm_decoder_feed(x->dec, data, len, collect_event, x);
+        feed(x, data, len, collect_event);
     }
     else {
         keep(x, data, len);
     }
 }
 
-/* The same dialect on both sides: read, never change or hold. */
+static void insert_copy(apr_bucket *before, const char *data,
+                        apr_size_t len)
+{
+    if (len) {
+        APR_BUCKET_INSERT_BEFORE(before, apr_bucket_heap_create(
+            data, len, NULL, before->list));
+    }
+}
+
+/* The bytes of bucket @a e, whose events pass on unchanged but the
+ * usage chunk: the bucket goes as it is when it holds whole events
+ * only, all kept (the usual case); else what it keeps is copied before
+ * it, an incomplete event held, and the bucket deleted. Returns the
+ * bucket to go on from. */
+static apr_bucket *strip_data(xl_ctx_t *x, apr_bucket *e, const char *data,
+                              apr_size_t len)
+{
+    apr_bucket *next = APR_BUCKET_NEXT(e);
+    apr_size_t off = 0, n;
+    int whole = !x->held.len;
+
+    x->pass.len = 0;
+    while ((n = llm_sse_split_next(&x->split, data + off, len - off))) {
+        const char *ev = data + off;
+        apr_size_t evlen = n;
+
+        if (x->held.len) {
+            llm_buf_add(&x->held, ev, n);
+            ev = x->held.data;
+            evlen = x->held.len;
+        }
+        if (!llm_sse_usage_only(ev, evlen)) {
+            if (!whole || ev != data + off) {
+                llm_buf_add(&x->pass, ev, evlen);
+            }
+        }
+        else if (whole) {
+            whole = 0;
+            llm_buf_add(&x->pass, data, off);     /* kept before it */
+        }
+        x->held.len = 0;
+        off += n;
+    }
+    if (off < len) {
+        if (whole) {
+            whole = 0;
+            llm_buf_add(&x->pass, data, off);
+        }
+        llm_buf_add(&x->held, data + off, len - off);
+        if (x->held.len > LLM_EVENT_MAX_DEFAULT) {
+            /* No event is that large: pass on as is from here. */
+            llm_buf_add(&x->pass, x->held.data, x->held.len);
+            x->held.len = 0;
+            x->strip_usage = 0;
+        }
+    }
+    if (!whole) {
+        insert_copy(e, x->pass.data, x->pass.len);
+        apr_bucket_delete(e);
+    }
+    return next;
+}
+
+/* The provider's stream ended (EOS): an event held back goes before it,
+ * and the end marker the provider left out after its finish reason
+ * (llm_decoder_closed), as a translated stream gets it. */
+static void observe_end(xl_ctx_t *x, apr_bucket *eos)
+{
+    const char *marker;
+
+    insert_copy(eos, x->held.data, x->held.len);
+    x->held.len = 0;
+    if (x->dec && llm_decoder_closed(x->dec)
+        && (marker = llm_wire_end_marker(x->rq->provider_wire)) != NULL) {
+        APR_BUCKET_INSERT_BEFORE(eos, apr_bucket_immortal_create(
+            marker, strlen(marker), eos->list));
+    }
+}
+
+/* The same dialect on both sides: read, never change or hold (but the
+ * usage chunk the gateway asked for, and the end marker of a stream
+ * that ended after its finish without it). */
 static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
                             apr_bucket_brigade *bb)
 {
     apr_bucket *e;
 
-    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
-         e = APR_BUCKET_NEXT(e)) {
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); ) {
         const char *data;
         apr_size_t len;
 
         if (APR_BUCKET_IS_EOS(e) || AP_BUCKET_IS_ERROR(e)) {
             finish(f->r, x);
+            if (APR_BUCKET_IS_EOS(e)) {
+                observe_end(x, e);
+            }
             x->mode = XL_PASS;
             break;
         }
         if (APR_BUCKET_IS_METADATA(e)
             || apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
                != APR_SUCCESS) {
+            e = APR_BUCKET_NEXT(e);
             continue;
         }
         if (x->dec) {
-            llm_decoder_feed(x->dec, data, len, usage_event, x);
+            feed(x, data, len, usage_event);
         }
         else {
             observe_data(x, bb, e, data, len);
         }
+        e = x->strip_usage ? strip_data(x, e, data, len) : APR_BUCKET_NEXT(e);
     }
     return ap_pass_brigade(f->next, bb);
 }
@@ -754,6 +965,8 @@ ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
     x->rq = rq;
     x->pool = r->pool;
     llm_buf_init(&x->kept, r->pool);
+    llm_buf_init(&x->held, r->pool);
+    llm_buf_init(&x->pass, r->pool);
     x->mode = same ? XL_OBSERVE : XL_UNDECIDED;
     rq->translating = !same;
     return ap_add_output_filter(LLM_XLATE_FILTER, x, r, r->connection);

@@ -109,6 +109,7 @@ typedef struct {
     llm_usage_t usage;          /* the last USAGE event's */
     int has_usage;
     apr_status_t enc_rv;
+    apr_size_t skipped;         /* records the decoder skipped */
 } run_t;
 
 static apr_status_t emit(void *baton, const char *buf, apr_size_t len)
@@ -259,6 +260,7 @@ static void run_stream(run_t *r, apr_pool_t *p, const settings_t *s,
         at = to;
     }
     rv = llm_decoder_end(d, on_event, r);
+    r->skipped = llm_decoder_skipped(d);
     FUZZ_CHECK(r->done == llm_decoder_complete(d),
                "DONE delivered exactly when the stream is complete");
     FUZZ_CHECK(r->ended || r->nevents == 0 || rv != APR_SUCCESS,
@@ -326,6 +328,8 @@ static void check_client_bytes(apr_pool_t *p, const settings_t *s,
     run_init(&again, p, &back);
     run_stream(&again, p, &back, r->out.data ? r->out.data : "",
                r->out.len, 0, 0);
+    FUZZ_CHECK_TEXT(again.skipped == 0, "the client's stream reads back "
+                    "without a malformed record", r->out.data);
     for (i = 0; i < sizeof(broken) / sizeof(broken[0]); i++) {
         /* What the first decoder said is passed on to the client. */
         FUZZ_CHECK_TEXT(!strstr(again.trace.data, broken[i])

@@ -134,7 +134,7 @@ static void check_builtin(apr_pool_t *p, const llm_endpoint_t *ep,
 {
     llm_builtin_plan_t *plan = NULL;
     llm_error_t err = { 0, NULL, NULL, NULL };
-    const char **answers;
+    llm_builtin_text_t *answers;
     const char *env;
     int i;
 
@@ -162,14 +162,14 @@ static void check_builtin(apr_pool_t *p, const llm_endpoint_t *ep,
         FUZZ_CHECK(json_object_is_type(rq, json_type_object),
                    "builtin_build: the requests are objects");
         /* Answers from the input's bytes, one of them none at all. */
-        answers[i] = i == 1 ? NULL
-                     : apr_pstrmemdup(p, raw, raw_len > 64 ? 64 : raw_len);
+        answers[i].text = i == 1 ? NULL : raw;
+        answers[i].len = i == 1 ? 0 : raw_len > 64 ? 64 : raw_len;
     }
     env = llm_builtin_response(p, plan, answers, plan->requests->nelts,
                                0.5);
     FUZZ_CHECK_TEXT(fuzz_is_object(env, 0),
                     "builtin_response: a JSON object", env);
-    llm_builtin_parse_questions(p, apr_pstrmemdup(p, raw, raw_len));
+    llm_builtin_parse_questions(p, raw, raw_len);
 }
 
 /* Masking's view of a body: each text kept as it is, or rewritten. */

@@ -79,6 +79,11 @@ typedef struct {
     apr_int64_t echo;
     apr_int64_t dim;            /* 0: the request's "dimensions", or 8 */
     apr_int64_t stream_error;   /* an in-band error instead of the end */
+    apr_int64_t bad_event;      /* a malformed event after this many
+                                   pieces; < 0: none */
+    apr_int64_t no_done;        /* leave out the stream's end marker */
+    const char *nul;            /* this text in an answer's JSON text
+                                   becomes \u0000 */
     const char *retry_after;
     const char *content;
     const char *error_style;    /* "openai" (default) or "vllm" */
@@ -207,6 +212,8 @@ typedef struct {
     int go_json;                /* escape <, >, & as Go's encoding/json */
     int pieces_sent;
     int done;                   /* dropped, or the client went away */
+    int bad_sent;               /* the bad_event went out */
+    const char *last_event;     /* the SSE event name sent last */
     apr_int64_t seq;            /* Responses API sequence_number */
 } mock_stream;
 
@@ -218,7 +225,8 @@ apr_status_t mock_stream_write(mock_stream *st, const char *event,
                                const char *data);
 /* Sends one JSON event and releases it. */
 void mock_stream_send(mock_stream *st, const char *event, json_object *o);
-/* Drops the connection if drop_after pieces went out already. */
+/* Sends the bad_event if its number of pieces went out, then drops the
+ * connection if drop_after pieces did. */
 void mock_stream_check_drop(mock_stream *st);
 /* A content piece: the drop check and the delay come before it. */
 void mock_stream_piece(mock_stream *st, const char *event, json_object *o);
@@ -226,6 +234,10 @@ void mock_stream_piece(mock_stream *st, const char *event, json_object *o);
 /* JSON text as Go's encoding/json writes it (Ollama): <, >, & and
  * U+2028/U+2029 escaped. */
 const char *mock_go_json(apr_pool_t *p, json_object *o);
+/* JSON text with each "nul" knob text in it made \u0000 (the text as it
+ * is without the knob); the knob is kept in r->notes "mock-nul". */
+const char *mock_nul_text(request_rec *r, const char *json,
+                          apr_size_t *len);
 /* A float as Go writes a float32 (bits 32) or a float64 (bits 64). */
 json_object *mock_go_float(double v, int bits);
 

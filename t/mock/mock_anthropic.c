@@ -383,7 +383,9 @@ static int messages_stream(mock_ctx *ctx, const anthropic_reply *rp)
     jadd(u, "output_tokens", jint(output_tokens(rp)));
     jadd(o, "usage", u);
     mock_stream_send(&st, "message_delta", o);
-    mock_stream_send(&st, "message_stop", event("message_stop"));
+    if (!ctx->opts.no_done) {
+        mock_stream_send(&st, "message_stop", event("message_stop"));
+    }
     return OK;
 }
 

@@ -50,7 +50,8 @@
 
 static int send_ollama(request_rec *r, int status, json_object *o)
 {
-    const char *s = mock_go_json(r->pool, o);
+    apr_size_t len;
+    const char *s = mock_nul_text(r, mock_go_json(r->pool, o), &len);
 
     json_object_put(o);
     return mock_send_text(r, status, OLLAMA_JSON, s);
@@ -544,8 +545,11 @@ static int answer_stream(mock_ctx *ctx, const ollama_reply *rp)
         mock_stream_send(&st, NULL, o);
         return OK;
     }
-    mock_stream_send(&st, NULL, finish(rp, answer_object(rp, "", NULL, 0),
-                                       "stop", 1));
+    if (!ctx->opts.no_done) {
+        mock_stream_send(&st, NULL, finish(rp, answer_object(rp, "", NULL,
+                                                             0),
+                                           "stop", 1));
+    }
     return OK;
 }
 

@@ -463,7 +463,7 @@ static json_object *single_choice(json_object *choice)
 
 static void stream_done_marker(mock_stream *st)
 {
-    if (!st->done) {
+    if (!st->done && !st->ctx->opts.no_done) {
         mock_stream_write(st, NULL, "[DONE]");
     }
 }

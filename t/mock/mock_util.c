@@ -81,6 +81,12 @@ static const mock_opt_def mock_opt_defs[] = {
       0, 0 },
     { "stream_error", MOCK_OPT_FLAG,  offsetof(mock_opts, stream_error),
       0, 1 },
+    { "bad_event",   MOCK_OPT_NUMBER, offsetof(mock_opts, bad_event),
+      0, INT_MAX },
+    { "no_done",     MOCK_OPT_FLAG,   offsetof(mock_opts, no_done),
+      0, 1 },
+    { "nul",         MOCK_OPT_TEXT,   offsetof(mock_opts, nul),
+      0, 0 },
     { "tool",        MOCK_OPT_TEXT,   offsetof(mock_opts, tool),
       0, 0 },
     { "tool_args",   MOCK_OPT_TEXT,   offsetof(mock_opts, tool_args),
@@ -108,6 +114,7 @@ void mock_default_opts(mock_opts *o)
     o->hang_ms = MOCK_DEFAULT_HANG_MS;
     o->chunks = MOCK_DEFAULT_CHUNKS;
     o->drop_after = -1;
+    o->bad_event = -1;
     o->drop_rst = 1;
     o->content = MOCK_DEFAULT_CONTENT;
     o->error_style = "openai";
@@ -550,6 +557,7 @@ int mock_send_json_as(request_rec *r, int status, json_object *o,
     const char *s = json_object_to_json_string_length(o, MOCK_JSON_FLAGS,
                                                       &len);
 
+    s = mock_nul_text(r, s, &len);
     send_body(r, status, content_type, s, len);
     json_object_put(o);
     return OK;
@@ -827,20 +835,66 @@ void mock_stream_begin(mock_ctx *ctx, mock_stream *st,
 void mock_stream_send(mock_stream *st, const char *event, json_object *o)
 {
     if (!st->done) {
+        apr_size_t len;
+
         if (st->ctx->opts.stamp) {
             mock_jadd(o, "mock_sent_us", mock_jint(apr_time_now()));
         }
-        mock_stream_write(st, event,
-                          st->go_json
-                          ? mock_go_json(st->ctx->r->pool, o)
-                          : json_object_to_json_string_ext(
-                                o, MOCK_JSON_FLAGS));
+        st->last_event = event;
+        mock_stream_write(st, event, mock_nul_text(
+            st->ctx->r, st->go_json ? mock_go_json(st->ctx->r->pool, o)
+                                    : json_object_to_json_string_ext(
+                                          o, MOCK_JSON_FLAGS), &len));
     }
     json_object_put(o);
 }
 
+/* One event cut in the middle of its JSON, in an otherwise good stream
+ * (an SSE event under the name of the one before it, or an NDJSON
+ * line). Its text, "BROKEN", must never reach a client. */
+static void send_bad_event(mock_stream *st)
+{
+    st->bad_sent = 1;
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, st->ctx->r, "LLMMOCK014: "
+                  "sending a malformed event after %d pieces",
+                  st->pieces_sent);
+    mock_stream_write(st, st->last_event,
+                      st->framing == MOCK_FRAME_NDJSON
+                      ? "{\"model\":\"BROKEN"
+                      : "{\"choices\":[{\"delta\":{\"content\":\"BROKEN");
+}
+
+const char *mock_nul_text(request_rec *r, const char *json, apr_size_t *len)
+{
+    const char *mark = apr_table_get(r->notes, "mock-nul");
+    apr_size_t mlen = mark ? strlen(mark) : 0;
+    const char *at;
+    char *out, *o;
+
+    *len = strlen(json);
+    if (!mlen || !strstr(json, mark)) {
+        return json;
+    }
+    /* "\u0000" is six bytes: room for a marker of one byte each time. */
+    o = out = apr_palloc(r->pool, *len * 6 + 1);
+    while ((at = strstr(json, mark)) != NULL) {
+        memcpy(o, json, (apr_size_t)(at - json));
+        o += at - json;
+        memcpy(o, "\\u0000", 6);
+        o += 6;
+        json = at + mlen;
+    }
+    strcpy(o, json);
+    *len = (apr_size_t)(o - out) + strlen(json);
+    return out;
+}
+
 void mock_stream_check_drop(mock_stream *st)
 {
+    if (!st->done && !st->bad_sent && st->ctx->opts.bad_event >= 0
+        && st->pieces_sent >= st->ctx->opts.bad_event) {
+        send_bad_event(st);
+    }
     if (!st->done && st->ctx->opts.drop_after >= 0
         && st->pieces_sent >= st->ctx->opts.drop_after) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, st->ctx->r, "LLMMOCK009: "

@@ -41,6 +41,21 @@
  *   drop_after=N    cut a stream after N pieces (drop_rst=0: FIN, not RST)
  *   stream_error=1  end a stream with an in-band error after the pieces
  *                   (Ollama: also a non-streamed 500)
+ *   bad_event=N     one malformed event (JSON cut in its middle, its text
+ *                   "BROKEN") after N pieces of a stream, then the rest:
+ *                   OpenAI/vLLM "data: {...BROKEN", Ollama an NDJSON line
+ *                   "{...BROKEN", Anthropic under the name of the event
+ *                   before it (content_block_delta)
+ *   no_done=1       end a stream after its finish reason but without its
+ *                   end marker: OpenAI/vLLM no "data: [DONE]" (after the
+ *                   finish chunk and the usage chunk if asked), Anthropic
+ *                   no message_stop (after message_delta with
+ *                   stop_reason and usage); Ollama, whose finish is its
+ *                   done:true line, without that line: a stream cut
+ *                   before its finish, closed cleanly
+ *   nul=TEXT        each TEXT in the JSON text of an answer (whole or
+ *                   streamed) is sent as \u0000 (content=a@b nul=@ gives
+ *                   the text "a", NUL, "b")
  *   tool=NAME       answer with a call of that tool (chat endpoints);
  *                   tool_args=JSON its arguments (an object)
  *   think=TEXT      reasoning sent before the answer (chat endpoints)
@@ -223,6 +238,9 @@ static int llm_mock_handler(request_rec *r)
     mock_default_opts(&ctx.opts);
     ctx.route = mock_opts_from_path(r, &ctx.opts);
     mock_opts_from_headers(r, &ctx.opts);
+    if (ctx.opts.nul) {
+        apr_table_setn(r->notes, "mock-nul", ctx.opts.nul);
+    }
     ep = find_endpoint(ctx.route);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, "LLMMOCK001: "
                   "%s %s routed as %s", r->method, r->uri, ctx.route);

@@ -435,9 +435,17 @@ static void test_fields(void)
 
 static const char *questions(const char *answer)
 {
-    apr_array_header_t *qs = llm_builtin_parse_questions(pool, answer);
+    apr_array_header_t *qs = llm_builtin_parse_questions(
+        pool, answer, answer ? strlen(answer) : 0);
+    const char *out = "";
+    int i;
 
-    return apr_array_pstrcat(pool, qs, '|');
+    for (i = 0; i < qs->nelts; i++) {
+        out = apr_pstrcat(pool, out, i ? "|" : "",
+                          APR_ARRAY_IDX(qs, i, llm_builtin_text_t).text,
+                          NULL);
+    }
+    return out;
 }
 
 static void test_questions(void)
@@ -461,8 +469,9 @@ static void test_envelopes(void)
 {
     llm_error_t err;
     llm_builtin_plan_t *plan;
-    const char *two[] = { "Q intro\n\n1. A?\n2. B?", NULL };
-    const char *one[] = { "Hello" };
+    llm_builtin_text_t two[] = { { "Q intro\n\n1. A?\n2. B?", 20 },
+                                 { NULL, 0 } };
+    llm_builtin_text_t one[] = { { "Hello", 5 } };
 
     plan = build(LLM_BUILTIN_CONVERSATION, "{\"model_name\":\"m\","
                  "\"user_last_statement\":\"hi\"}", "en", &err);
@@ -482,8 +491,10 @@ static void test_envelopes(void)
 
     plan = build(LLM_BUILTIN_TRANSLATE, "{\"model_name\":\"m\","
                  "\"texts\":[\"Hallo\",\"Welt\"]}", "en", &err);
-    two[0] = "Cze\xc5\x9b\xc4\x87";
-    two[1] = "\xc5\x9bwiat";
+    two[0].text = "Cze\xc5\x9b\xc4\x87";
+    two[0].len = 7;
+    two[1].text = "\xc5\x9bwiat";
+    two[1].len = 6;
     is_str(llm_builtin_response(pool, plan, two, 2, 0.25),
            "{\"response\":[{\"original\":\"Hallo\",\"translated\":"
            "\"Cze\xc5\x9b\xc4\x87\"},{\"original\":\"Welt\",\"translated\":"
@@ -492,7 +503,7 @@ static void test_envelopes(void)
 
     plan = build(LLM_BUILTIN_SIMPLIFY_TEXT, "{\"model_name\":\"m\","
                  "\"texts\":[\"a\",\"b\"]}", "en", &err);
-    two[1] = NULL;
+    two[1].text = NULL;
     is_str(llm_builtin_response(pool, plan, two, 2, 0.1),
            "{\"response\":[\"Cze\xc5\x9b\xc4\x87\",null],"
            "\"generation_time\":0.1}\n", "simplify_text envelope");
@@ -502,6 +513,45 @@ static void test_envelopes(void)
     is_str(llm_builtin_response(pool, plan, one, 1, 3.25),
            "{\"response\":{\"article_text\":\"Hello\"},"
            "\"generation_time\":3.25}\n", "article envelope");
+}
+
+/* A provider's answer holding NUL ("\u0000") goes into the envelope
+ * whole, in every shape (issue 11, part 4). */
+static void test_nul_answers(void)
+{
+    llm_error_t err;
+    llm_builtin_plan_t *plan;
+    llm_builtin_text_t one[] = { { "a\0b", 3 } };
+    llm_builtin_text_t two[] = { { "x\0y", 3 },
+                                 { "Intro\n\n1. A\0?\n2. B?", 19 } };
+    apr_array_header_t *qs;
+
+    plan = build(LLM_BUILTIN_CONVERSATION, "{\"model_name\":\"m\","
+                 "\"user_last_statement\":\"hi\"}", "en", &err);
+    is_str(llm_builtin_response(pool, plan, one, 1, 1.0),
+           "{\"response\":\"a\\u0000b\",\"generation_time\":1.0}\n",
+           "conversation: the text after a NUL is kept");
+    plan = build(LLM_BUILTIN_FULL_ARTICLE, "{\"model_name\":\"m\","
+                 "\"user_query\":\"q\",\"texts\":[\"a\"]}", "en", &err);
+    is_str(llm_builtin_response(pool, plan, one, 1, 1.0),
+           "{\"response\":{\"article_text\":\"a\\u0000b\"},"
+           "\"generation_time\":1.0}\n", "article");
+    plan = build(LLM_BUILTIN_SIMPLIFY_TEXT, "{\"model_name\":\"m\","
+                 "\"texts\":[\"a\",\"b\"]}", "en", &err);
+    is_str(llm_builtin_response(pool, plan, two, 2, 1.0),
+           "{\"response\":[\"x\\u0000y\",\"Intro\\n\\n1. A\\u0000?\\n2. "
+           "B?\"],\"generation_time\":1.0}\n", "simplify_text");
+    plan = build(LLM_BUILTIN_GENERATE_QUESTIONS, "{\"model_name\":\"m\","
+                 "\"texts\":[\"T1\",\"T2\"]}", "en", &err);
+    is_str(llm_builtin_response(pool, plan, two, 2, 1.0),
+           "{\"response\":[{\"text\":\"T1\",\"questions\":[\"x\\u0000y\"]},"
+           "{\"text\":\"T2\",\"questions\":[\"A\\u0000?\",\"B?\"]}],"
+           "\"generation_time\":1.0}\n", "generate_questions");
+    qs = llm_builtin_parse_questions(pool, two[1].text, two[1].len);
+    ok(qs->nelts == 2
+       && APR_ARRAY_IDX(qs, 0, llm_builtin_text_t).len == 3
+       && !memcmp(APR_ARRAY_IDX(qs, 0, llm_builtin_text_t).text, "A\0?", 3),
+       "a question with NUL in it, whole");
 }
 
 int main(void)
@@ -518,6 +568,7 @@ int main(void)
     test_fields();
     test_questions();
     test_envelopes();
+    test_nul_answers();
     ok(llm_builtin_is_multi(LLM_BUILTIN_TRANSLATE)
        && !llm_builtin_is_multi(LLM_BUILTIN_GENERATIVE_ANSWER)
        && !strcmp(llm_builtin_name(LLM_BUILTIN_FULL_ARTICLE),

@@ -788,32 +788,202 @@ static void test_utf8_split(void)
     apr_pool_destroy(p);
 }
 
-static void test_bad_json(void)
+/* Decode @a in (one feed, then the end) for one client stream of
+ * @a client; the decoder's counts in @a skipped and @a closed. */
+static void fault_run(run_t *r, apr_pool_t *p, llm_wire_e wire,
+                      const char *in, llm_wire_e client,
+                      apr_size_t *skipped, int *closed)
 {
-    static const char s[] =
-        "{\"model\":\"llama3.2\",\"created_at\":\"2023-08-04T08:52:19Z\","
-        "\"message\":{\"role\":\"assistant\",\"content\":\"The\"},"
-        "\"done\":false}\n{\"model\":\"llama3.2\",\"message\":{\n";
+    enc_spec_t spec;
+    llm_decoder_t *d = llm_decoder_create(p, wire, 0);
+    char line[96];
+    apr_status_t rv, end_rv;
+
+    spec.wire = client;
+    spec.stream = 1;
+    run_init(r, p, &spec, 1, NULL);
+    rv = llm_decoder_feed(d, in, strlen(in), fan_out, r);
+    end_rv = llm_decoder_end(d, fan_out, r);
+    snprintf(line, sizeof(line), "# feed=%d end=%d complete=%d\n", rv,
+             end_rv, llm_decoder_complete(d));
+    sb_str(&r->trace, line);
+    run_end(r);
+    *skipped = llm_decoder_skipped(d);
+    *closed = llm_decoder_closed(d);
+}
+
+/* One malformed event in a good stream is skipped, counted, and the
+ * stream goes on to its end: each dialect (issue 12). */
+static void test_bad_event(void)
+{
+    static const char openai[] =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"The\"}}]}"
+        "\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"BRO\n\n"
+        "data: 42\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" end\"},"
+        "\"finish_reason\":\"stop\"}]}\n\n"
+        "data: [DONE]\n\n";
+    static const char ollama[] =
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+        "\"content\":\"The\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"content\":\"BRO\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+        "\"content\":\" end\"},\"done\":false}\n"
+        "{\"model\":\"m\",\"message\":{\"role\":\"assistant\","
+        "\"content\":\"\"},\"done\":true,\"done_reason\":\"stop\","
+        "\"prompt_eval_count\":3,\"eval_count\":2}\n";
+    static const char anthropic[] =
+        "event: message_start\ndata: {\"type\":\"message_start\","
+        "\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":3}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+        "\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"The\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_de\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\" end\"}}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+        "{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":2}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
     apr_pool_t *p;
-    llm_decoder_t *d;
+    apr_size_t skipped;
+    int closed;
     run_t r;
-    enc_spec_t spec = { LLM_WIRE_OPENAI_CHAT, 1 };
 
     apr_pool_create(&p, pool);
-    run_init(&r, p, &spec, 1, NULL);
-    d = llm_decoder_create(p, LLM_WIRE_OLLAMA_CHAT, 0);
-    is_int(llm_decoder_feed(d, s, sizeof(s) - 1, fan_out, &r), APR_EGENERAL,
-           "malformed JSON line: the feed fails");
-    like(sb_get(&r.trace), "ERROR bad_stream", "with a bad_stream error");
-    is_int(llm_decoder_feed(d, "{}\n", 3, fan_out, &r), APR_EGENERAL,
-           "and the decoder stays stopped");
-    run_end(&r);
-    like(sb_get(&r.out[0]), "data: {\"error\":{\"message\":\"The upstream "
-         "sent an event that is not valid JSON.\",\"type\":\"bad_stream\","
-         "\"param\":null,\"code\":null}}\n\n",
-         "the client gets the error form");
-    ok(!strstr(sb_get(&r.out[0]), "[DONE]") && llm_encoder_failed(r.enc[0]),
-       "and no [DONE]");
+    fault_run(&r, p, LLM_WIRE_OPENAI_CHAT, openai, LLM_WIRE_ANTHROPIC,
+              &skipped, &closed);
+    like(sb_get(&r.trace), "TEXT \"The\"\nTEXT \" end\"\nFINISH stop\nDONE\n"
+         "# feed=0 end=0 complete=1", "OpenAI: a bad event is skipped");
+    ok(!strstr(sb_get(&r.trace), "ERROR") && !strstr(sb_get(&r.out[0]),
+                                                     "BRO"),
+       "no error, nothing of it");
+    is_int((int)skipped, 2, "both counted (not JSON; not an object)");
+    ok(!closed && !llm_encoder_failed(r.enc[0])
+       && strstr(sb_get(&r.out[0]), "event: message_stop\n"),
+       "the Anthropic client's stream ends normally");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_OLLAMA_CHAT, ollama, LLM_WIRE_OPENAI_CHAT,
+              &skipped, &closed);
+    like(sb_get(&r.trace), "TEXT \"The\"\nTEXT \" end\"\nFINISH stop\n",
+         "Ollama: a bad line is skipped");
+    is_int((int)skipped, 1, "and counted");
+    ok(!strstr(sb_get(&r.trace), "ERROR") && !llm_encoder_failed(r.enc[0])
+       && strstr(sb_get(&r.out[0]), "data: [DONE]\n\n"),
+       "the OpenAI client's stream ends with [DONE]");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_ANTHROPIC, anthropic, LLM_WIRE_OLLAMA_CHAT,
+              &skipped, &closed);
+    like(sb_get(&r.trace), "TEXT \"The\"\nTEXT \" end\"\nFINISH stop\n",
+         "Anthropic: a bad event is skipped");
+    is_int((int)skipped, 1, "and counted");
+    like(sb_get(&r.out[0]), "\"done\":true,\"done_reason\":\"stop\"",
+         "the Ollama client gets its done line");
+    run_free(&r);
+    apr_pool_destroy(p);
+}
+
+/* A stream that ends after its finish reason without its end marker is
+ * ended by the decoder, usage kept; one cut before it ends in an
+ * error (issue 12). */
+static void test_end_after_finish(void)
+{
+    static const char openai[] =
+        "data: {\"id\":\"chatcmpl-1\",\"choices\":[{\"index\":0,\"delta\":"
+        "{\"content\":\"Hi\"}}]}\n\n"
+        "data: {\"choices\":[{\"index\":0,\"delta\":{},"
+        "\"finish_reason\":\"length\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":5,"
+        "\"completion_tokens\":1,\"total_tokens\":6}}\n\n";
+    static const char openai_cut_usage[] =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},"
+        "\"finish_reason\":\"stop\"}]}\n\n"
+        "data: {\"choices\":[],\"usage\":{\"prompt_tok";
+    static const char openai_cut[] =
+        "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"}}]}"
+        "\n\ndata: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\" th";
+    static const char anthropic[] =
+        "event: message_start\ndata: {\"type\":\"message_start\","
+        "\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":4}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":"
+        "{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":7}}\n\n";
+    static const char anthropic_cut[] =
+        "event: message_start\ndata: {\"type\":\"message_start\","
+        "\"message\":{\"id\":\"msg_1\",\"usage\":{\"input_tokens\":4}}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+        "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+    /* done_reason on a line that is not done:true is no end: Ollama
+     * writes it only on its last line. */
+    static const char ollama_cut[] =
+        "{\"model\":\"m\",\"message\":{\"content\":\"Hi\"},\"done\":false,"
+        "\"done_reason\":\"stop\"}\n";
+    apr_pool_t *p;
+    apr_size_t skipped;
+    int closed;
+    run_t r;
+
+    apr_pool_create(&p, pool);
+    fault_run(&r, p, LLM_WIRE_OPENAI_CHAT, openai, LLM_WIRE_OPENAI_CHAT,
+              &skipped, &closed);
+    like(sb_get(&r.trace), "FINISH length\nUSAGE prompt=5 completion=1 "
+         "total=6 cached=-1 reasoning=-1\nDONE\n# feed=0 end=0 complete=1",
+         "OpenAI without [DONE] after its finish: DONE made up");
+    ok(closed && !llm_encoder_failed(r.enc[0]), "closed, not failed");
+    like(sb_get(&r.out[0]), "\"usage\":{\"prompt_tokens\":5,"
+         "\"completion_tokens\":1,\"total_tokens\":6}}\n\ndata: [DONE]\n\n",
+         "the client gets its usage chunk and [DONE]");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_OPENAI_CHAT, openai, LLM_WIRE_ANTHROPIC,
+              &skipped, &closed);
+    like(sb_get(&r.out[0]), "\"stop_reason\":\"max_tokens\",\"stop_sequence\":"
+         "null},\"usage\":{\"input_tokens\":5,\"output_tokens\":1}}\n\n"
+         "event: message_stop\n", "... an Anthropic client its usage and "
+         "message_stop");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_OPENAI_CHAT, openai_cut_usage,
+              LLM_WIRE_OPENAI_CHAT, &skipped, &closed);
+    ok(closed && (int)skipped == 1 && !llm_encoder_failed(r.enc[0])
+       && strstr(sb_get(&r.out[0]), "data: [DONE]\n\n"),
+       "a usage chunk cut after the finish: skipped, the stream ended");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_OPENAI_CHAT, openai_cut, LLM_WIRE_OLLAMA_CHAT,
+              &skipped, &closed);
+    like(sb_get(&r.trace), "ERROR incomplete_stream", "cut before the "
+         "finish: an error");
+    ok(!closed && llm_encoder_failed(r.enc[0])
+       && !strstr(sb_get(&r.out[0]), "\"done\":true"),
+       "the Ollama client gets no done line");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_ANTHROPIC, anthropic, LLM_WIRE_OPENAI_CHAT,
+              &skipped, &closed);
+    ok(closed && !llm_encoder_failed(r.enc[0]), "Anthropic without "
+       "message_stop after message_delta's stop_reason: closed");
+    like(sb_get(&r.out[0]), "\"usage\":{\"prompt_tokens\":4,"
+         "\"completion_tokens\":7,\"total_tokens\":11}}\n\ndata: [DONE]\n\n",
+         "with its usage");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_ANTHROPIC, anthropic_cut, LLM_WIRE_OPENAI_CHAT,
+              &skipped, &closed);
+    ok(!closed && llm_encoder_failed(r.enc[0])
+       && !strstr(sb_get(&r.out[0]), "[DONE]"),
+       "Anthropic cut before message_delta: an error, no [DONE]");
+    run_free(&r);
+
+    fault_run(&r, p, LLM_WIRE_OLLAMA_CHAT, ollama_cut, LLM_WIRE_ANTHROPIC,
+              &skipped, &closed);
+    ok(!closed && llm_encoder_failed(r.enc[0])
+       && !strstr(sb_get(&r.out[0]), "message_stop"),
+       "Ollama without its done:true line: a cut, whatever done_reason");
     run_free(&r);
     apr_pool_destroy(p);
 }
@@ -1170,7 +1340,8 @@ int main(int argc, char **argv)
     test_usage();
     test_sse_framing();
     test_utf8_split();
-    test_bad_json();
+    test_bad_event();
+    test_end_after_finish();
     test_too_large();
     test_decoder_rules();
     test_whole_arguments();

@@ -530,7 +530,7 @@ static void test_builtin_texts(void)
     llm_builtin_plan_t *plan = NULL;
     llm_error_t err;
     json_object *in;
-    const char *said[1] = { "x" };
+    const llm_builtin_text_t said[1] = { { "x", 1 } };
 
     test_builtin(LLM_BUILTIN_GENERATE_QUESTIONS,
                  "{\"model_name\":\"m\",\"texts\":[\"" NUL "\",\"" NUL "\"]}",
