@@ -217,6 +217,11 @@ int llm_sse_usage_only(const char *ev, apr_size_t len);
  *  the Responses API's response.completed). */
 const char *llm_wire_end_marker(llm_wire_e wire);
 
+/** The in-band error that ends a stream of @a wire the provider cut (a
+ *  passthrough stream: the client's dialect is the provider's), code
+ *  "stream_interrupted" where the dialect has codes. */
+const char *llm_wire_stream_error(llm_wire_e wire);
+
 /* ------------------------------------------------------------------ */
 /* Encoders: events -> client bytes                                    */
 /* ------------------------------------------------------------------ */

@@ -121,3 +121,24 @@ const char *llm_wire_end_marker(llm_wire_e wire)
         return NULL;
     }
 }
+
+const char *llm_wire_stream_error(llm_wire_e wire)
+{
+    switch (wire) {
+    case LLM_WIRE_ANTHROPIC:
+        return "event: error\ndata: {\"type\":\"error\",\"error\":{"
+               "\"type\":\"api_error\",\"message\":\"The provider's "
+               "stream was interrupted.\"}}\n\n";
+    case LLM_WIRE_OLLAMA_CHAT:
+    case LLM_WIRE_OLLAMA_GENERATE:
+        return "{\"error\":\"The provider's stream was interrupted.\"}\n";
+    case LLM_WIRE_OPENAI_RESPONSES:
+        return "event: error\ndata: {\"type\":\"error\",\"code\":"
+               "\"stream_interrupted\",\"message\":\"The provider's "
+               "stream was interrupted.\",\"param\":null}\n\n";
+    default:
+        return "data: {\"error\":{\"message\":\"The provider's stream was "
+               "interrupted.\",\"type\":\"api_error\",\"param\":null,"
+               "\"code\":\"stream_interrupted\"}}\n\n";
+    }
+}

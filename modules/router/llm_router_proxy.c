@@ -134,26 +134,26 @@ static void limit_next_read(request_rec *r, llm_router_req_t *rq,
     apr_socket_timeout_set(rq->backend_sock, limit);
 }
 
+static int is_stream_type(const char *ct);
+
 /* A stream the provider broke after it began: say so in the stream,
  * before the connection ends without its terminating chunk, so that no
  * client can take a cut answer for a whole one. */
-static void add_stream_error(request_rec *r, apr_bucket_brigade *bb)
+static void add_stream_error(request_rec *r, llm_router_req_t *rq,
+                             apr_bucket_brigade *bb)
 {
-    static const char event[] =
-        "data: {\"error\":{\"message\":\"The provider's stream was "
-        "interrupted.\",\"type\":\"api_error\",\"param\":null,"
-        "\"code\":\"stream_interrupted\"}}\n\n";
+    const char *event;
     apr_bucket *e;
 
-    if (!r->content_type
-        || strncasecmp(r->content_type, "text/event-stream", 17)) {
+    if (!is_stream_type(r->content_type)) {
         return;
     }
+    event = llm_wire_stream_error(rq->wire);
     for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
          e = APR_BUCKET_NEXT(e)) {
         if (AP_BUCKET_IS_ERROR(e)) {
             APR_BUCKET_INSERT_BEFORE(e, apr_bucket_immortal_create(
-                event, sizeof(event) - 1, bb->bucket_alloc));
+                event, strlen(event), bb->bucket_alloc));
             APR_BUCKET_INSERT_BEFORE(e, apr_bucket_flush_create(
                 bb->bucket_alloc));
             return;
@@ -339,7 +339,7 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         if (brigade_has_error(bb) && !w->rq->translating) {
             /* (LLM_XLATE ends a translated stream in its own dialect.) */
-            add_stream_error(f->r, bb);
+            add_stream_error(f->r, w->rq, bb);
         }
         return ap_pass_brigade(f->next, bb);
     }

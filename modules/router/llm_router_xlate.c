@@ -391,7 +391,8 @@ static void start_encoder(request_rec *r, xl_ctx_t *x, int stream)
     llm_encode_opts_t o = { 0 };
     llm_req_ctx_t *ctx = &x->rq->pub;
 
-    o.model = ctx->model_name;
+    /* The model that answered: a fallback model names itself. */
+    o.model = ctx->model ? ctx->model->name : ctx->model_name;
     o.include_usage = x->rq->include_usage;
     x->enc = llm_encoder_create(r->pool, x->rq->wire, stream, &o);
 }
@@ -512,7 +513,9 @@ static void finish_embeddings(request_rec *r, xl_ctx_t *x)
 
     if (o) {
         body = llm_embeddings_response_ex(r->pool, rq->provider_wire,
-                                          rq->wire, o, rq->pub.model_name,
+                                          rq->wire, o, rq->pub.model
+                                          ? rq->pub.model->name
+                                          : rq->pub.model_name,
                                           rq->encoding_format,
                                           &rq->pub.usage);
         json_object_put(o);
@@ -817,6 +820,17 @@ static void observe_end(xl_ctx_t *x, apr_bucket *eos)
         && (marker = llm_wire_end_marker(x->rq->provider_wire)) != NULL) {
         APR_BUCKET_INSERT_BEFORE(eos, apr_bucket_immortal_create(
             marker, strlen(marker), eos->list));
+    }
+    else if (x->dec && !llm_decoder_complete(x->dec)) {
+        /* Ended cleanly before its finish reason: a cut all the same,
+         * and the client is told so, as when the connection breaks. */
+        marker = llm_wire_stream_error(x->rq->provider_wire);
+        APR_BUCKET_INSERT_BEFORE(eos, apr_bucket_immortal_create(
+            marker, strlen(marker), eos->list));
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, x->r, LLMLOGNO(01052)
+                      "%s: provider %s ended its stream before its finish "
+                      "reason", x->r->uri, x->rq->pub.attempt
+                      ? x->rq->pub.attempt->provider->id : "?");
     }
 }
 

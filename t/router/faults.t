@@ -14,7 +14,7 @@ use Time::HiRes qw(time sleep);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 48, need_module 'llm_router', 'proxy_http';
+plan tests => 55, need_module 'llm_router', 'proxy_http';
 
 my $chat = '/v1/chat/completions';
 my $n = 0;
@@ -155,6 +155,16 @@ ok $line =~ /model=fb-target .*tried=fb-dead:refused,fb-target-1:200 fallback=fb
     or diag $line;
 ($res, $line) = send_chat($chat, chat_body('fb-model'));
 ok $res->code == 200 && json_of($res)->{model} eq 'served/fb-target';
+# Translated (Anthropic's dialect), the answer names the model that
+# answered, with its usage.
+($res, $line) = send_chat('/v1/messages', {
+    model => 'fb-model', max_tokens => 16,
+    messages => [{ role => 'user', content => 'Hi' }] },
+    'anthropic-version' => '2023-06-01');
+$d = json_of($res);
+ok $res->code == 200 && $d->{model} eq 'fb-target'
+    && $d->{usage}{output_tokens} > 0
+    or diag $res->content;
 
 # --- everything down: the failure once; then, circuits open, 503 at once -
 ($res, $line) = send_chat($chat, chat_body('gone-all'));
@@ -184,6 +194,32 @@ ok hits('slow-token') == 1;
 ok $res->code == 200 && $res->content =~ /data: \[DONE\]\n\n$/
     && $line =~ /tried=slow-ok-1:200 /
     or diag $res->content, $line;
+
+# --- a stream cut mid-answer, passed through: one explicit error in the
+# client's own dialect, whether the provider reset or closed cleanly.
+for my $rst (1, 0) {
+    my @cut = ('X-Mock-Chunks' => 5, 'X-Mock-Drop-After' => 2,
+               'X-Mock-Drop-Rst' => $rst);
+    ($res) = send_chat('/v1/messages', {
+        model => 'claude-chat', max_tokens => 16, stream => JSON::PP::true,
+        messages => [{ role => 'user', content => 'Hi' }] },
+        'anthropic-version' => '2023-06-01', @cut);
+    my $c = $res->content;
+    ok $c =~ /event: error\ndata: \{"type":"error","error":\{"type":"api_error"/
+        && $c !~ /message_stop/ && $c !~ /"code":"stream_interrupted"/
+        or diag "anthropic rst=$rst: $c";
+    ($res) = send_chat('/api/chat', { model => 'ollama-chat',
+        messages => [{ role => 'user', content => 'Hi' }] }, @cut);
+    my @lines = split /\n/, $res->content;
+    ok @lines >= 2 && $lines[-1] =~ /^\{"error":"The provider's stream was interrupted\."\}$/
+        && $res->content !~ /"done":true/
+        or diag "ollama rst=$rst: ", $res->content;
+    ($res) = send_chat($chat, chat_body('mock-chat', stream => JSON::PP::true),
+                       @cut);
+    ok $res->content =~ /"code":"stream_interrupted"\}\}\n\n$/
+        && $res->content !~ /\[DONE\]/
+        or diag "openai rst=$rst: ", $res->content;
+}
 
 # --- a primary that flaps: the sleep tier serves meanwhile, the probe ----
 # brings the primary back within seconds. The primary fails its first 4
