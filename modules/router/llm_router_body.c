@@ -13,11 +13,15 @@
  * that lives in r->pool, so mod_proxy_http reads it without another
  * copy (what mod_proxy_http needs of the filter chain for that is in
  * llm_router_proxy.c).
+ *
+ * What a large body costs goes back when its request ends (issue 11):
+ * the body in a pool of its own, the heap trimmed after it, and glibc's
+ * malloc thresholds fixed in each child (llm_router_malloc_child_init).
  */
 
 #include <stdlib.h>
 #ifdef __GLIBC__
-#include <malloc.h>             /* malloc_trim */
+#include <malloc.h>             /* malloc_trim, mallopt */
 #endif
 
 #include "apr_strings.h"
@@ -129,6 +133,42 @@ static int take_bytes(request_rec *r, apr_bucket_brigade *bb, llm_buf_t *b,
  * (so that it runs after the tree is released), gives the free pages
  * of every arena back to the system. */
 #define TRIM_AFTER_BODY (256 * 1024)
+
+/* glibc's malloc starts with blocks of 128 KiB and more mmapped (given
+ * back to the system when freed) and an arena's free top trimmed past
+ * 128 KiB. Both thresholds rise when a mmapped block is freed, to its
+ * size and twice that (up to 32 and 64 MiB): after one 10 MiB body,
+ * blocks up to 10 MiB came from the arenas, and each thread's arena
+ * kept up to 20 MiB at its top, which malloc_trim() does not touch in
+ * the arenas of threads. A child kept 100 MB after ten 10 MiB bodies.
+ * Fixed at glibc's own starting values, they stay there. An admin's
+ * own choice (GLIBC_TUNABLES, MALLOC_*_THRESHOLD_) is left alone. */
+#define MALLOC_THRESHOLD (128 * 1024)
+
+static int admin_tuned_malloc(void)
+{
+    const char *t = getenv("GLIBC_TUNABLES");
+
+    return getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_")
+           || (t && (strstr(t, "glibc.malloc.mmap_threshold")
+                     || strstr(t, "glibc.malloc.trim_threshold")));
+}
+
+void llm_router_malloc_child_init(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+#ifdef __GLIBC__
+    if (admin_tuned_malloc()) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LLMLOGNO(01070)
+                     "malloc thresholds left as the environment sets them");
+        return;
+    }
+    mallopt(M_MMAP_THRESHOLD, MALLOC_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, MALLOC_THRESHOLD);
+#else
+    (void)s;
+#endif
+}
 
 static apr_status_t give_back_heap(void *unused)
 {
