@@ -91,41 +91,6 @@ static int read_failed(request_rec *r, apr_status_t rv,
                                  "The request body could not be read.");
 }
 
-/* The body's bytes in @a bb into @a b. Returns 1 at its end (EOS), 0
- * when more is to come, -1 when an error was answered (*rc is then the
- * handler's return value). */
-static int take_bytes(request_rec *r, apr_bucket_brigade *bb, llm_buf_t *b,
-                      apr_off_t limit, int *rc)
-{
-    apr_bucket *e;
-
-    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
-         e = APR_BUCKET_NEXT(e)) {
-        const char *d;
-        apr_size_t n;
-        apr_status_t rv;
-
-        if (APR_BUCKET_IS_EOS(e)) {
-            return 1;
-        }
-        if (APR_BUCKET_IS_METADATA(e)) {
-            continue;
-        }
-        rv = apr_bucket_read(e, &d, &n, APR_BLOCK_READ);
-        if (rv != APR_SUCCESS) {
-            *rc = read_failed(r, rv, bb);
-            return -1;
-        }
-        if ((apr_off_t)(b->len + n) > limit) {
-            apr_brigade_cleanup(bb);
-            *rc = too_large(r, limit);
-            return -1;
-        }
-        llm_buf_add(b, d, n);
-    }
-    return 0;
-}
-
 /* A large body's JSON tree is json-c's, in malloc'd nodes (about 1 KiB
  * an object): freed when the request ends, they stay in the thread's
  * malloc arena, and a child that served a few such requests kept
@@ -181,9 +146,10 @@ static apr_status_t give_back_heap(void *unused)
 
 /* Where a body is kept: r->pool, or, for one announced as large, a
  * pool of its own whose allocator keeps nothing. The blocks of r->pool
- * go back to the thread's allocator, which keeps them for its next
- * requests (up to MaxMemFree, unbounded by default): a child whose
- * threads each served a large body kept one body per thread. A subpool
+ * go back to the connection's allocator, which keeps them for its next
+ * requests (up to MaxMemFree, 2 MiB by default, per connection pool an
+ * event or worker child recycles): a child whose connections each
+ * carried a large body kept about one body per connection. A subpool
  * is destroyed before r->pool's cleanups run, so its memory is free by
  * the time the heap is trimmed. */
 static apr_pool_t *body_pool(request_rec *r, apr_off_t expect)
@@ -202,6 +168,66 @@ static apr_pool_t *body_pool(request_rec *r, apr_off_t expect)
     apr_allocator_owner_set(a, p);
     apr_pool_tag(p, "llm_body");
     return p;
+}
+
+/* A body without a Content-Length (chunked) starts in r->pool and
+ * moves to a pool of its own when its buffer would grow past
+ * SPILL_UNANNOUNCED: what its doublings leave in r->pool stays under
+ * 128 KiB. (Chunked 1 MB bodies
+ * moved at 256 KiB left each recycled connection pool 512 KiB.) */
+#define SPILL_UNANNOUNCED (64 * 1024)
+
+static void spill(request_rec *r, llm_buf_t *b, apr_size_t more)
+{
+    apr_pool_t *p = body_pool(r, TRIM_AFTER_BODY);
+    llm_buf_t own;
+
+    if (p == r->pool) {
+        return;
+    }
+    llm_buf_init(&own, p);
+    llm_buf_reserve(&own, 2 * (b->len + more));
+    llm_buf_add(&own, b->data, b->len);
+    *b = own;
+}
+
+/* The body's bytes in @a bb into @a b. Returns 1 at its end (EOS), 0
+ * when more is to come, -1 when an error was answered (*rc is then the
+ * handler's return value). */
+static int take_bytes(request_rec *r, apr_bucket_brigade *bb, llm_buf_t *b,
+                      apr_off_t limit, int *rc)
+{
+    apr_bucket *e;
+
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        const char *d;
+        apr_size_t n;
+        apr_status_t rv;
+
+        if (APR_BUCKET_IS_EOS(e)) {
+            return 1;
+        }
+        if (APR_BUCKET_IS_METADATA(e)) {
+            continue;
+        }
+        rv = apr_bucket_read(e, &d, &n, APR_BLOCK_READ);
+        if (rv != APR_SUCCESS) {
+            *rc = read_failed(r, rv, bb);
+            return -1;
+        }
+        if ((apr_off_t)(b->len + n) > limit) {
+            apr_brigade_cleanup(bb);
+            *rc = too_large(r, limit);
+            return -1;
+        }
+        if (b->len + n + 1 > b->cap && b->len + n > SPILL_UNANNOUNCED
+            && b->pool == r->pool) {
+            spill(r, b, n);     /* about to grow: not announced */
+        }
+        llm_buf_add(b, d, n);
+    }
+    return 0;
 }
 
 int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,
