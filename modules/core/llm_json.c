@@ -100,6 +100,19 @@ static void make_tok_key(void)
     tok_key_ok = pthread_key_create(&tok_key, free_tokener) == 0;
 }
 
+/* The tokener collects each string (and number) in its printbuf, which
+ * grows to the longest and never shrinks: kept for the thread, a body
+ * with one 5 MB string left 5 MB in every thread that parsed one (a
+ * child kept 96 MB after 20 of them). A tokener whose buffer grew past
+ * what small parses need is freed instead. (json-c has no accessor for
+ * it; the struct is public in 0.13-0.18.) */
+#define TOKENER_KEEP_MAX (64 * 1024)
+
+static int tokener_grew(const json_tokener *tok)
+{
+    return tok->pb && tok->pb->size > TOKENER_KEEP_MAX;
+}
+
 json_tokener *llm_json_tokener_take(void)
 {
     json_tokener *tok;
@@ -121,7 +134,8 @@ void llm_json_tokener_give(json_tokener *tok)
      * a parse cut short was holding: kept, it would put a U+FFFD into
      * the next parse on this thread. Only a tokener whose parse ended
      * well is kept (found by fuzz_event, t/unit/test_fuzz_regress.c). */
-    if (json_tokener_get_error(tok) != json_tokener_success) {
+    if (json_tokener_get_error(tok) != json_tokener_success
+        || tokener_grew(tok)) {
         json_tokener_free(tok);
         return;
     }

@@ -13,11 +13,15 @@
  * that lives in r->pool, so mod_proxy_http reads it without another
  * copy (what mod_proxy_http needs of the filter chain for that is in
  * llm_router_proxy.c).
+ *
+ * What a large body costs goes back when its request ends (issue 11):
+ * the body in a pool of its own, the heap trimmed after it, and glibc's
+ * malloc thresholds fixed in each child (llm_router_malloc_child_init).
  */
 
 #include <stdlib.h>
 #ifdef __GLIBC__
-#include <malloc.h>             /* malloc_trim */
+#include <malloc.h>             /* malloc_trim, mallopt */
 #endif
 
 #include "apr_strings.h"
@@ -87,6 +91,106 @@ static int read_failed(request_rec *r, apr_status_t rv,
                                  "The request body could not be read.");
 }
 
+/* A large body's JSON tree is json-c's, in malloc'd nodes (about 1 KiB
+ * an object): freed when the request ends, they stay in the thread's
+ * malloc arena, and a child that served a few such requests kept
+ * hundreds of MB. This cleanup, registered before the body is parsed
+ * (so that it runs after the tree is released), gives the free pages
+ * of every arena back to the system. */
+#define TRIM_AFTER_BODY (256 * 1024)
+
+/* glibc's malloc starts with blocks of 128 KiB and more mmapped (given
+ * back to the system when freed) and an arena's free top trimmed past
+ * 128 KiB. Both thresholds rise when a mmapped block is freed, to its
+ * size and twice that (up to 32 and 64 MiB): after one 10 MiB body,
+ * blocks up to 10 MiB came from the arenas, and each thread's arena
+ * kept up to 20 MiB at its top, which malloc_trim() does not touch in
+ * the arenas of threads. A child kept 100 MB after ten 10 MiB bodies.
+ * Fixed at glibc's own starting values, they stay there. An admin's
+ * own choice (GLIBC_TUNABLES, MALLOC_*_THRESHOLD_) is left alone. */
+#define MALLOC_THRESHOLD (128 * 1024)
+
+static int admin_tuned_malloc(void)
+{
+    const char *t = getenv("GLIBC_TUNABLES");
+
+    return getenv("MALLOC_MMAP_THRESHOLD_") || getenv("MALLOC_TRIM_THRESHOLD_")
+           || (t && (strstr(t, "glibc.malloc.mmap_threshold")
+                     || strstr(t, "glibc.malloc.trim_threshold")));
+}
+
+void llm_router_malloc_child_init(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+#ifdef __GLIBC__
+    if (admin_tuned_malloc()) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LLMLOGNO(01070)
+                     "malloc thresholds left as the environment sets them");
+        return;
+    }
+    mallopt(M_MMAP_THRESHOLD, MALLOC_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, MALLOC_THRESHOLD);
+#else
+    (void)s;
+#endif
+}
+
+static apr_status_t give_back_heap(void *unused)
+{
+    (void)unused;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    return APR_SUCCESS;
+}
+
+/* Where a body is kept: r->pool, or, for one announced as large, a
+ * pool of its own whose allocator keeps nothing. The blocks of r->pool
+ * go back to the connection's allocator, which keeps them for its next
+ * requests (up to MaxMemFree, 2 MiB by default, per connection pool an
+ * event or worker child recycles): a child whose connections each
+ * carried a large body kept about one body per connection. A subpool
+ * is destroyed before r->pool's cleanups run, so its memory is free by
+ * the time the heap is trimmed. */
+static apr_pool_t *body_pool(request_rec *r, apr_off_t expect)
+{
+    apr_allocator_t *a;
+    apr_pool_t *p;
+
+    if (expect < TRIM_AFTER_BODY || apr_allocator_create(&a) != APR_SUCCESS) {
+        return r->pool;
+    }
+    apr_allocator_max_free_set(a, 1);
+    if (apr_pool_create_ex(&p, r->pool, NULL, a) != APR_SUCCESS) {
+        apr_allocator_destroy(a);
+        return r->pool;
+    }
+    apr_allocator_owner_set(a, p);
+    apr_pool_tag(p, "llm_body");
+    return p;
+}
+
+/* A body without a Content-Length (chunked) starts in r->pool and
+ * moves to a pool of its own when its buffer would grow past
+ * SPILL_UNANNOUNCED: what its doublings leave in r->pool stays under
+ * 128 KiB. (Chunked 1 MB bodies
+ * moved at 256 KiB left each recycled connection pool 512 KiB.) */
+#define SPILL_UNANNOUNCED (64 * 1024)
+
+static void spill(request_rec *r, llm_buf_t *b, apr_size_t more)
+{
+    apr_pool_t *p = body_pool(r, TRIM_AFTER_BODY);
+    llm_buf_t own;
+
+    if (p == r->pool) {
+        return;
+    }
+    llm_buf_init(&own, p);
+    llm_buf_reserve(&own, 2 * (b->len + more));
+    llm_buf_add(&own, b->data, b->len);
+    *b = own;
+}
+
 /* The body's bytes in @a bb into @a b. Returns 1 at its end (EOS), 0
  * when more is to come, -1 when an error was answered (*rc is then the
  * handler's return value). */
@@ -117,51 +221,13 @@ static int take_bytes(request_rec *r, apr_bucket_brigade *bb, llm_buf_t *b,
             *rc = too_large(r, limit);
             return -1;
         }
+        if (b->len + n + 1 > b->cap && b->len + n > SPILL_UNANNOUNCED
+            && b->pool == r->pool) {
+            spill(r, b, n);     /* about to grow: not announced */
+        }
         llm_buf_add(b, d, n);
     }
     return 0;
-}
-
-/* A large body's JSON tree is json-c's, in malloc'd nodes (about 1 KiB
- * an object): freed when the request ends, they stay in the thread's
- * malloc arena, and a child that served a few such requests kept
- * hundreds of MB. This cleanup, registered before the body is parsed
- * (so that it runs after the tree is released), gives the free pages
- * of every arena back to the system. */
-#define TRIM_AFTER_BODY (256 * 1024)
-
-static apr_status_t give_back_heap(void *unused)
-{
-    (void)unused;
-#ifdef __GLIBC__
-    malloc_trim(0);
-#endif
-    return APR_SUCCESS;
-}
-
-/* Where a body is kept: r->pool, or, for one announced as large, a
- * pool of its own whose allocator keeps nothing. The blocks of r->pool
- * go back to the thread's allocator, which keeps them for its next
- * requests (up to MaxMemFree, unbounded by default): a child whose
- * threads each served a large body kept one body per thread. A subpool
- * is destroyed before r->pool's cleanups run, so its memory is free by
- * the time the heap is trimmed. */
-static apr_pool_t *body_pool(request_rec *r, apr_off_t expect)
-{
-    apr_allocator_t *a;
-    apr_pool_t *p;
-
-    if (expect < TRIM_AFTER_BODY || apr_allocator_create(&a) != APR_SUCCESS) {
-        return r->pool;
-    }
-    apr_allocator_max_free_set(a, 1);
-    if (apr_pool_create_ex(&p, r->pool, NULL, a) != APR_SUCCESS) {
-        apr_allocator_destroy(a);
-        return r->pool;
-    }
-    apr_allocator_owner_set(a, p);
-    apr_pool_tag(p, "llm_body");
-    return p;
 }
 
 int llm_router_read_body(request_rec *r, apr_off_t limit, const char **buf,

@@ -293,6 +293,9 @@ apr_status_t llm_body_filter(ap_filter_t *f, apr_bucket_brigade *bb,
                              apr_off_t readbytes);
 ap_filter_t *llm_router_replay_body(request_rec *r, const char *body,
                                     apr_size_t len);
+/* child_init: glibc's malloc thresholds fixed (large bodies' memory
+ * goes back to the system). */
+void llm_router_malloc_child_init(apr_pool_t *p, server_rec *s);
 
 /* llm_router_proxy.c: one attempt through mod_proxy, and every use of
  * mod_proxy's internals (workers, notes, its input-filter needs). */
