@@ -138,6 +138,9 @@ typedef struct llm_provider {
     int tool_calling;
     int is_embedding;
     int sleep_tier;          /**< 1 when listed in providers_sleep */
+    int prefill;             /**< continues an answer given as a final
+                                  assistant message ("prefill": true, of
+                                  the provider or of its model) */
     int slot;                /**< index in llm_models_t.providers */
     llm_provider_stats_t *stats;
 } llm_provider_t;

@@ -332,6 +332,7 @@ static const char *read_provider(loader_t *ld, json_object *o,
         || (err = opt_weight(ld, o, jp, &pr->weight))
         || (err = opt_bool(ld, o, jp, "tool_calling", &pr->tool_calling))
         || (err = opt_bool(ld, o, jp, "is_embedding", &pr->is_embedding))
+        || (err = opt_bool(ld, o, jp, "prefill", &pr->prefill))
         || (err = opt_string(ld, o, jp, "keep_alive", NULL, &s))) {
         return err;
     }
@@ -454,9 +455,20 @@ static const char *resolve_chains(loader_t *ld)
     return NULL;
 }
 
+/* A model's "prefill": true is each of its providers'. */
+static void mark_prefill(apr_array_header_t *providers)
+{
+    int i;
+
+    for (i = 0; i < providers->nelts; i++) {
+        APR_ARRAY_IDX(providers, i, llm_provider_t *)->prefill = 1;
+    }
+}
+
 static const char *read_model(loader_t *ld, json_object *root,
                               const char *group, const char *name)
 {
+    int prefill = 0;
     llm_model_t *model;
     json_object *go;
     json_object *mo;
@@ -498,6 +510,13 @@ static const char *read_model(loader_t *ld, json_object *root,
     if (model->providers->nelts == 0) {
         return fail(ld, path_key(ld->p, mp, "providers"),
                     "an active model needs at least one provider");
+    }
+    if ((err = opt_bool(ld, mo, mp, "prefill", &prefill))) {
+        return err;
+    }
+    if (prefill) {
+        mark_prefill(model->providers);
+        mark_prefill(model->providers_sleep);
     }
     APR_ARRAY_PUSH(ld->m->models, llm_model_t *) = model;
     apr_hash_set(ld->m->by_name, model->name, APR_HASH_KEY_STRING, model);

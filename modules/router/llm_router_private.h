@@ -130,6 +130,25 @@ typedef struct {
     int context_fallback;               /* a larger model may follow: a
                                            provider's "prompt too long"
                                            is withheld to be read */
+    /* Continuing a cut stream on a prefill-capable provider (see
+     * llm_router_route.c). */
+    int continuable;                    /* this stream may be continued:
+                                           it is translated by LLM_XLATE
+                                           with rq->enc, which outlives
+                                           each attempt */
+    llm_encoder_t *enc;                 /* the client's stream encoder */
+    llm_buf_t delivered;                /* the answer text sent so far */
+    int delivered_other;                /* ... and more than text (a tool
+                                           call): not continued */
+    int cut;                            /* the attempt's stream broke
+                                           after content, before its
+                                           finish: nothing ended it */
+    int continuing;                     /* this attempt continues it */
+    const char *held_ws;                /* white space left out of the
+                                           prefill (Anthropic): not to be
+                                           sent twice when the
+                                           continuation repeats it */
+    apr_size_t held_ws_len;
     apr_size_t skipped_events;          /* malformed events of the
                                            provider's stream, skipped */
 } llm_router_req_t;
@@ -152,6 +171,9 @@ typedef enum {
                                        at->outcome says why; another
                                        provider may be tried */
     LLM_ATTEMPT_NOT_CHOSEN,         /* the balance method chose none */
+    LLM_ATTEMPT_CUT,                /* a continuable stream broke after
+                                       content went to the client; it is
+                                       still open for a continuation */
     LLM_ATTEMPT_TOO_LONG            /* the provider said the prompt is too
                                        long for the model; its answer was
                                        withheld for a larger model */
@@ -328,6 +350,9 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
                                 const llm_provider_t *pr, const char **url,
                                 llm_error_t *err);
 ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq);
+/* A cut stream that no provider could continue: its error event, in the
+ * client's dialect, and its end. */
+void llm_router_end_cut_stream(request_rec *r, llm_router_req_t *rq);
 apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 
 /* llm_router_reply.c: JSON answers and errors in the client's dialect,

@@ -364,6 +364,14 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         if (retryable_status(f->r->status)) {
             w->at->retry_after = retry_after(f->r);
         }
+        if (w->rq->continuing && !ap_is_HTTP_SUCCESS(f->r->status)) {
+            /* A continuation's refusal is no part of the client's
+             * stream: the next prefill provider, or the stream's end. */
+            w->at->outcome = LLM_OUTCOME_HTTP_ERROR;
+            w->withheld = 1;
+            apr_brigade_cleanup(bb);
+            return APR_SUCCESS;
+        }
         if (retryable_status(f->r->status) && would_go_on(w)) {
             w->withheld = 1;
             apr_brigade_cleanup(bb);
@@ -636,6 +644,16 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
                                 llm_attempt_t *at, const watch_ctx_t *w,
                                 int status)
 {
+    if (w->passed && w->rq->cut && !r->connection->aborted) {
+        /* LLM_XLATE kept the client's stream open for a continuation. */
+        at->outcome = LLM_OUTCOME_BROKEN;
+        r->eos_sent = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01071)
+                      "%s: provider %s cut the stream after %" APR_SIZE_T_FMT
+                      " bytes of text; continuing it elsewhere", r->uri,
+                      at->provider->id, w->rq->delivered.len);
+        return LLM_ATTEMPT_CUT;
+    }
     if (w->passed) {
         at->outcome = r->connection->aborted ? LLM_OUTCOME_ABORTED
                       : retryable_status(at->status) ? LLM_OUTCOME_HTTP_ERROR

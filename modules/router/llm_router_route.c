@@ -27,6 +27,13 @@
  * "on_context_length" list. A model is never tried twice. Bounds: at most
  * LLMRouterMaxAttempts attempts in all, and two on one provider.
  *
+ * A stream cut after content reached the client (CUT) is continued on a
+ * prefill-capable provider ("prefill": true) of the chain: the text
+ * delivered so far goes to it as a final assistant message and its
+ * continuation goes on in the client's stream, through the encoder of
+ * the first attempt (LLM_XLATE). No such provider, or none that answers:
+ * the stream ends with one error event.
+ *
  * A provider's 429/5xx is withheld from the client only when the policy
  * would follow it with another attempt (go_on, asked by LLM_UPSTREAM):
  * the last attempt's answer, whatever it is, is the client's as the
@@ -423,6 +430,118 @@ static llm_attempt_end_e retry_while_told(route_t *rt, llm_attempt_end_e end,
     return end;
 }
 
+/* ------------------------------------------------------------------ */
+/* Continuing a cut stream                                             */
+/* ------------------------------------------------------------------ */
+
+static int has_prefill(const llm_model_t *m)
+{
+    int t;
+    int i;
+
+    for (t = 0; t < 2; t++) {
+        for (i = 0; i < tier_of(m, t)->nelts; i++) {
+            if (APR_ARRAY_IDX(tier_of(m, t), i, llm_provider_t *)->prefill) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+/* May this request's stream be continued if cut? A text answer streamed
+ * in a chat dialect, with no answer filter (masking reads the text as it
+ * goes), of a model (or a fallback) that has a prefill provider. */
+static int continuable(const route_t *rt, const llm_model_t *asked)
+{
+    const llm_router_req_t *rq = rt->rq;
+    int i;
+
+    if (!rq->pub.stream || rq->builtin_request || rq->collect
+        || rq->pub.answer_filter
+        || (rq->pub.op != LLM_OP_CHAT && rq->pub.op != LLM_OP_MESSAGES)) {
+        return 0;
+    }
+    if (has_prefill(asked)) {
+        return 1;
+    }
+    for (i = 0; asked->fallbacks && i < asked->fallbacks->nelts; i++) {
+        if (has_prefill(APR_ARRAY_IDX(asked->fallbacks, i,
+                                      const llm_model_t *))) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The prefill providers that may continue, of the first model of the
+ * chain that has any (rt->model becomes it): not one that cut or failed
+ * in this request's continuation, nor one tried twice. */
+static int prefill_candidates(route_t *rt, const unsigned char *spent)
+{
+    int k;
+    int t;
+    int i;
+
+    for (k = 0; k < rt->chain->nelts; k++) {
+        const llm_model_t *m = APR_ARRAY_IDX(rt->chain, k,
+                                             const llm_model_t *);
+        int n = 0;
+
+        for (t = 0; t < 2; t++) {
+            for (i = 0; i < tier_of(m, t)->nelts; i++) {
+                llm_provider_t *pr = APR_ARRAY_IDX(tier_of(m, t), i,
+                                                   llm_provider_t *);
+
+                if (pr->prefill && !spent[pr->slot]
+                    && rt->tries[pr->slot] < TRIES_PER_PROVIDER
+                    && llm_provider_serves(pr->api_type, rt->rq->pub.op)) {
+                    rt->cand[n++] = pr;
+                }
+            }
+        }
+        if (n) {
+            rt->model = m;
+            rt->method = llm_router_balance(rt->rq->conf, m);
+            return n;
+        }
+    }
+    return 0;
+}
+
+/* The stream was cut: continue it on prefill providers until one
+ * finishes it, or end it with its error. The client has its answer
+ * either way. */
+static llm_attempt_end_e continue_cut(route_t *rt)
+{
+    unsigned char *spent = apr_pcalloc(rt->r->pool,
+                                       rt->rq->table->models->providers->nelts);
+    llm_attempt_end_e end = LLM_ATTEMPT_CUT;
+    int n;
+
+    rt->rq->continuing = 1;
+    while (end == LLM_ATTEMPT_CUT || end == LLM_ATTEMPT_FAILED) {
+        spent[rt->last->provider->slot] = 1;
+        if (rt->attempts_left <= 0 || !(n = prefill_candidates(rt, spent))) {
+            break;
+        }
+        rt->rq->cut = 0;
+        end = attempt_one(rt, n);
+        if (end == LLM_ATTEMPT_NOT_CHOSEN) {
+            break;
+        }
+    }
+    rt->rq->continuing = 0;
+    if (end == LLM_ATTEMPT_ANSWERED || end == LLM_ATTEMPT_ABANDONED) {
+        return end;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, rt->r, LLMLOGNO(01072)
+                  "%s: model %s: no prefill provider could continue the "
+                  "cut stream", rt->r->uri, rt->model->name);
+    llm_router_end_cut_stream(rt->r, rt->rq);
+    return LLM_ATTEMPT_ANSWERED;
+}
+
 /* Attempts on rt->model, tier by tier, until one ends the request, the
  * policy gives up, or the model has nothing left (the chain goes on).
  * Sets rt->end; returns 0 when the request is over. */
@@ -440,9 +559,16 @@ static int try_model(route_t *rt)
             continue;
         }
         if (rt->end != LLM_ATTEMPT_FAILED && rt->end != LLM_ATTEMPT_TOO_LONG) {
+            if (rt->end == LLM_ATTEMPT_CUT) {
+                rt->end = continue_cut(rt);
+            }
             return 0;               /* answered, refused or abandoned */
         }
         rt->end = retry_while_told(rt, rt->end, &step);
+        if (rt->end == LLM_ATTEMPT_CUT) {
+            rt->end = continue_cut(rt);
+            return 0;
+        }
         switch (step) {
         case STEP_CONTEXT_FALLBACK:
             take_context_chain(rt);
@@ -611,6 +737,9 @@ int llm_router_route(request_rec *r, llm_router_req_t *rq)
     rt.attempts_left = llm_router_max_attempts(rq->conf);
     rt.end = LLM_ATTEMPT_NOT_CHOSEN;
     rt.fallback_reason = "unavailable";
+    if ((rq->continuable = continuable(&rt, asked))) {
+        llm_buf_init(&rq->delivered, r->pool);
+    }
 
     while (next_model(&rt)) {
         rt.method = llm_router_balance(rq->conf, rt.model);

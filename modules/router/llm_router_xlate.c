@@ -21,6 +21,7 @@
  * reported lands in the request context for metrics, limits and audit.
  */
 
+#include "apr_lib.h"
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -121,6 +122,67 @@ static json_object *with_usage(request_rec *r, llm_router_req_t *rq,
     return copy;
 }
 
+/* The continuation of a cut answer: the client's request (canonical)
+ * with the answer delivered so far as a final assistant message, which
+ * a prefill-capable provider continues. Anthropic refuses a prefill that
+ * ends in white space: it is left out (the continuation may repeat it). */
+static json_object *with_prefill(request_rec *r, llm_router_req_t *rq,
+                                 const llm_provider_t *pr, llm_error_t *err)
+{
+    json_object *canon = canonical(r, rq, err);
+    json_object *copy;
+    json_object *messages;
+    json_object *old;
+    json_object *assistant;
+    apr_size_t len = rq->delivered.len;
+    size_t i;
+
+    if (!canon) {
+        return NULL;
+    }
+    copy = json_object_new_object();
+    json_object_object_foreach(canon, key, val) {
+        if (strcmp(key, "messages")) {
+            json_object_object_add(copy, key, json_object_get(val));
+        }
+    }
+    messages = json_object_new_array();
+    if (json_object_object_get_ex(canon, "messages", &old)
+        && json_object_is_type(old, json_type_array)) {
+        for (i = 0; i < json_object_array_length(old); i++) {
+            json_object_array_add(messages, json_object_get(
+                json_object_array_get_idx(old, i)));
+        }
+    }
+    if (pr->api_type == LLM_API_ANTHROPIC) {
+        while (len && apr_isspace(rq->delivered.data[len - 1])) {
+            len--;
+        }
+    }
+    rq->held_ws = rq->delivered.data + len;
+    rq->held_ws_len = rq->delivered.len - len;
+    assistant = json_object_new_object();
+    json_object_object_add(assistant, "role",
+                           json_object_new_string("assistant"));
+    json_object_object_add(assistant, "content", json_object_new_string_len(
+        rq->delivered.data ? rq->delivered.data : "", (int)len));
+    json_object_array_add(messages, assistant);
+    json_object_object_add(copy, "messages", messages);
+    llm_json_own(r->pool, copy);
+    return copy;
+}
+
+/* vLLM starts a new assistant turn unless told to continue the last. */
+static void ask_to_continue(json_object *out, const llm_provider_t *pr)
+{
+    if (pr->api_type == LLM_API_VLLM) {
+        json_object_object_add(out, "continue_final_message",
+                               json_object_new_boolean(1));
+        json_object_object_add(out, "add_generation_prompt",
+                               json_object_new_boolean(0));
+    }
+}
+
 /* The body for provider @a pr and its URL, in ctx->body_sent and *url:
  * OK, or -1 when the request cannot be put in its dialect (why in
  * @a err, for the client). */
@@ -142,6 +204,11 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     rq->usage_added = 0;
     if (rq->builtin_request) {
         src = rq->builtin_request;
+    }
+    else if (rq->continuing) {
+        if (!(src = with_prefill(r, rq, pr, err))) {
+            return -1;
+        }
     }
     else if (rq->provider_wire != rq->wire
              && !(src = canonical(r, rq, err))) {
@@ -165,6 +232,9 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     }
     llm_json_own(r->pool, out);
     llm_xlate_fit_provider(out, pr->api_type);
+    if (rq->continuing) {
+        ask_to_continue(out, pr);
+    }
     if (asks_usage(rq) && !include_usage_of(out)) {
         json_object_object_add(out, "stream_options", usage_options(NULL));
     }
@@ -210,6 +280,9 @@ typedef struct {
     int blocked;                 /* the answer filter refused the answer */
     const char *block_why;
     int text_ended;              /* the answer filter's end ran */
+    int finished;                /* the provider said the answer is over
+                                    (a finish, an in-band error, its end
+                                    marker): a break after it is no cut */
     apr_pool_t *scratch;         /* the answer filter's, per event */
     apr_size_t skipped;          /* malformed events logged so far */
     int strip_usage;             /* XL_OBSERVE: hold back the usage
@@ -366,12 +439,65 @@ static apr_status_t filter_event(xl_ctx_t *x, const llm_event_t *ev)
     return llm_encoder_event(x->enc, ev, emit, x);
 }
 
+/* A continuable stream: what the client has of the answer, for the
+ * prefill of a continuation; and whether the provider ended it. */
+static void note_delivered(xl_ctx_t *x, const llm_event_t *ev)
+{
+    switch (ev->type) {
+    case LLM_EV_TEXT:
+        llm_buf_add(&x->rq->delivered, ev->text, ev->text_len);
+        break;
+    case LLM_EV_TOOL_CALL:
+        x->rq->delivered_other = 1;
+        break;
+    case LLM_EV_FINISH:
+    case LLM_EV_ERROR:
+    case LLM_EV_DONE:
+        x->finished = 1;
+        break;
+    default:
+        break;
+    }
+}
+
+/* The white space a continuation repeats of what the prefill left out
+ * (the client has it already) is taken off the front of its text. */
+static void drop_repeated_ws(llm_router_req_t *rq, llm_event_t *ev)
+{
+    apr_size_t k = 0;
+
+    while (k < ev->text_len && k < rq->held_ws_len
+           && ev->text[k] == rq->held_ws[k]) {
+        k++;
+    }
+    ev->text += k;
+    ev->text_len -= k;
+    rq->held_ws += k;
+    rq->held_ws_len = ev->text_len ? 0 : rq->held_ws_len - k;
+}
+
 static apr_status_t to_encoder(void *baton, const llm_event_t *ev)
 {
     xl_ctx_t *x = baton;
+    llm_event_t cont;
 
     if (x->blocked) {
         return APR_SUCCESS;         /* nothing more after a block */
+    }
+    if (x->rq->continuable) {
+        if (x->rq->continuing && ev->type == LLM_EV_START) {
+            return APR_SUCCESS;     /* the client's stream began already */
+        }
+        if (x->rq->continuing && ev->type == LLM_EV_TEXT
+            && x->rq->held_ws_len) {
+            cont = *ev;
+            drop_repeated_ws(x->rq, &cont);
+            if (!cont.text_len) {
+                return APR_SUCCESS;
+            }
+            ev = &cont;
+        }
+        note_delivered(x, ev);
     }
     if (x->rq->pub.answer_filter) {
         return through_filter(x, ev);
@@ -395,6 +521,9 @@ static void start_encoder(request_rec *r, xl_ctx_t *x, int stream)
     o.model = ctx->model ? ctx->model->name : ctx->model_name;
     o.include_usage = x->rq->include_usage;
     x->enc = llm_encoder_create(r->pool, x->rq->wire, stream, &o);
+    if (x->rq->continuable) {
+        x->rq->enc = x->enc;        /* a continuation goes on with it */
+    }
 }
 
 /* What the client gets instead of the provider's headers. */
@@ -444,6 +573,16 @@ static void decide(request_rec *r, xl_ctx_t *x)
 
     if (x->mode == XL_OBSERVE) {
         decide_observe(r, x);
+        return;
+    }
+    if (rq->continuing) {
+        /* The client's stream is open: the continuation's events go on
+         * in it, through the same encoder (its status and headers went
+         * out with the first attempt). */
+        x->mode = XL_STREAM;
+        x->dec = llm_decoder_create(r->pool, rq->provider_wire,
+                                    LLM_EVENT_MAX_DEFAULT);
+        x->enc = rq->enc;
         return;
     }
     if (rq->collect) {
@@ -874,9 +1013,31 @@ static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
 /* The provider's answer is over (EOS, or an error bucket when it broke
  * off): the encoder ends the client's answer, with an error event if it
  * is cut, and the rest of @a bb (from @a e) goes after it. */
+/* A continuable stream the provider broke before its finish: nothing of
+ * its end reaches the client (no error event, no end marker, and not
+ * mod_proxy's error bucket and EOS), so that a continuation can go on in
+ * the same stream; llm_router_end_cut_stream() ends it if none can. */
+static int cut_to_continue(const xl_ctx_t *x)
+{
+    return x->mode == XL_STREAM && x->rq->continuable
+           && !x->rq->delivered_other && !x->finished && !x->blocked
+           && x->dec && !llm_decoder_complete(x->dec);
+}
+
 static apr_status_t at_end(ap_filter_t *f, xl_ctx_t *x,
                            apr_bucket_brigade *bb, apr_bucket *e)
 {
+    apr_status_t rv;
+
+    if (cut_to_continue(x)) {
+        x->rq->cut = 1;
+        apr_brigade_cleanup(bb);
+        APR_BRIGADE_INSERT_TAIL(x->out, apr_bucket_flush_create(
+            f->c->bucket_alloc));
+        rv = ap_pass_brigade(f->next, x->out);
+        apr_brigade_cleanup(x->out);
+        return rv;
+    }
     finish(f->r, x);
     if (x->mode == XL_COLLECT) {
         /* Nothing of a built-in's call goes to the client: the handler
@@ -964,12 +1125,39 @@ apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     return rv;
 }
 
+static apr_status_t emit_to_brigade(void *baton, const char *buf,
+                                    apr_size_t len)
+{
+    apr_bucket_brigade *bb = baton;
+
+    return apr_brigade_write(bb, NULL, NULL, buf, len);
+}
+
+void llm_router_end_cut_stream(request_rec *r, llm_router_req_t *rq)
+{
+    apr_bucket_brigade *bb = apr_brigade_create(r->pool,
+                                                r->connection->bucket_alloc);
+    llm_event_t ev = { 0 };
+
+    ev.type = LLM_EV_ERROR;
+    ev.error_type = "stream_interrupted";
+    ev.error_message = "The provider's stream was interrupted and could "
+                       "not be continued.";
+    if (rq->enc) {
+        llm_encoder_event(rq->enc, &ev, emit_to_brigade, bb);
+    }
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(bb->bucket_alloc));
+    ap_pass_brigade(r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+}
+
 ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq)
 {
     xl_ctx_t *x = apr_pcalloc(r->pool, sizeof(*x));
     /* With an answer filter the answer's text must be read as text:
      * even the client's own dialect is decoded and encoded again. */
     int same = rq->provider_wire == rq->wire && !rq->builtin_request
+               && !rq->continuable
                && (!rq->pub.answer_filter || rq->pub.op == LLM_OP_EMBEDDINGS);
 
     if (same && rq->pub.op == LLM_OP_EMBEDDINGS) {

@@ -106,3 +106,52 @@ void mock_faults_for_hit(mock_ctx *ctx)
         ctx->opts.retry_after = NULL;
     }
 }
+
+/* The text of a message's content: a string, or text blocks/parts. */
+static const char *content_text(apr_pool_t *p, json_object *content)
+{
+    const char *all = "";
+    size_t i;
+
+    if (json_object_is_type(content, json_type_string)) {
+        return json_object_get_string(content);
+    }
+    if (!json_object_is_type(content, json_type_array)) {
+        return NULL;
+    }
+    for (i = 0; i < json_object_array_length(content); i++) {
+        json_object *part = json_object_array_get_idx(content, i);
+        const char *t = mock_string_member(part, "text", NULL);
+
+        if (t) {
+            all = apr_pstrcat(p, all, t, NULL);
+        }
+    }
+    return all;
+}
+
+void mock_continuation(mock_ctx *ctx, json_object *req)
+{
+    json_object *messages = req ? mock_member(req, "messages") : NULL;
+    json_object *last;
+    const char *prefill;
+    const char *content = ctx->opts.content;
+    size_t n;
+
+    if (!messages || !json_object_is_type(messages, json_type_array)
+        || (n = json_object_array_length(messages)) == 0) {
+        return;
+    }
+    last = json_object_array_get_idx(messages, n - 1);
+    if (strcmp(mock_string_member(last, "role", ""), "assistant")
+        || !(prefill = content_text(ctx->r->pool,
+                                    mock_member(last, "content")))
+        || !*prefill || strncmp(content, prefill, strlen(prefill))) {
+        return;
+    }
+    ctx->opts.content = content + strlen(prefill);
+    ctx->opts.drop_after = -1;
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r, "LLMMOCK020: "
+                  "continuing after a prefill of %" APR_SIZE_T_FMT " bytes",
+                  strlen(prefill));
+}

@@ -72,6 +72,10 @@
  *                   the first N hits of KEY only, then it answers
  *   error_message=  the message of a forced error (status=N)
  *
+ * A chat request whose last message is the assistant's, with a text that
+ * "content" begins with (a prefill), is answered with the rest of
+ * "content", never cut (drop_after): the continuation of a cut answer.
+ *
  * Faults (hang, reset, status) win over echo, and echo over the endpoint.
  *
  * Endpoints, matched on the end of the path:
@@ -217,6 +221,7 @@ static int dispatch(mock_ctx *ctx, const mock_endpoint *ep)
         if (!req) {
             return send_bad_json(ctx, ep);
         }
+        mock_continuation(ctx, req);
     }
     return ep->fn(ctx, req);
 }
