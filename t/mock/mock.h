@@ -273,8 +273,8 @@ void mock_record(mock_ctx *ctx);
 /* Counts the hit ("hits") and, past "fail_first" hits, lifts the faults. */
 void mock_faults_for_hit(mock_ctx *ctx);
 /* A request ending in an assistant message whose text begins "content"
- * (a prefill) is answered with the rest of "content", and not cut
- * (drop_after): the continuation of a cut answer. */
+ * (a prefill) is answered with the rest of "content", at once and not
+ * cut (no delay, no drop_after): the continuation of a cut answer. */
 void mock_continuation(mock_ctx *ctx, json_object *req);
 /* A credential as echo shows it: MOCK_REDACTED_PREFIX and the first 16
  * hex digits of the SHA-1 of the value as it came (in Perl:

@@ -151,6 +151,7 @@ void mock_continuation(mock_ctx *ctx, json_object *req)
     }
     ctx->opts.content = content + strlen(prefill);
     ctx->opts.drop_after = -1;
+    ctx->opts.delay_ms = 0;
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, ctx->r, "LLMMOCK020: "
                   "continuing after a prefill of %" APR_SIZE_T_FMT " bytes",
                   strlen(prefill));

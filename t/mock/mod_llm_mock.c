@@ -74,7 +74,7 @@
  *
  * A chat request whose last message is the assistant's, with a text that
  * "content" begins with (a prefill), is answered with the rest of
- * "content", never cut (drop_after): the continuation of a cut answer.
+ * "content", at once and never cut: the continuation of a cut answer.
  *
  * Faults (hang, reset, status) win over echo, and echo over the endpoint.
  *

@@ -11,6 +11,7 @@ use warnings FATAL => 'all';
 use Apache::Test;
 use Apache::TestRequest;
 use JSON::PP;
+use Time::HiRes qw(time);
 use lib 't/lib';
 use LLMTest;
 
@@ -122,10 +123,18 @@ ok $line =~ /attempts=1 / or diag $line;
 ok $errors == 1 && !$ends or diag $res->content;
 ok $line =~ /attempts=1 / or diag $line;
 
-# Every prefill provider cuts: the stream ends with one error, after
-# the two attempts a provider's continuation may take.
-($res, $line) = request('anthropic', 'cont-model', 'X-Mock-Content' => $content,
-    'X-Mock-Chunks' => 6, 'X-Mock-Drop-After' => 2, 'X-Mock-Status' => 0);
-($text, $starts, $ends, $errors) = read_stream('anthropic', $res->content);
-ok $res->code == 200 && $text eq $content or diag $res->content;
-ok $line =~ /attempts=2 / or diag $line;
+# A stream that stalls past LLMRouterIdleTimeout (1 s under /idle; its
+# first token came in time, after 2.5 s) is continued the same way.
+my $t0 = time;
+my $tag = 'cont-stall';
+$res = post_json("/idle/chat/completions?case=$tag",
+    { model => 'cont-model', stream => JSON::PP::true,
+      messages => [{ role => 'user', content => 'Count to six.' }] },
+    'X-Mock-Content' => $content, 'X-Mock-Chunks' => 3,
+    'X-Mock-Delay' => 2500);
+my $took = time - $t0;
+($text, $starts, $ends, $errors) = read_stream('openai', $res->content);
+ok $text eq $content && $ends == 1 && !$errors && $took > 3.3 && $took < 5
+    or diag "took $took: ", $res->content;
+$line = access_line_matching(qr{\?case=\Q$tag\E HTTP/});
+ok $line =~ /tried=\S+:broken,\S+:200 / or diag $line;
