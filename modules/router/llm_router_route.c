@@ -434,14 +434,25 @@ static llm_attempt_end_e retry_while_told(route_t *rt, llm_attempt_end_e end,
 /* Continuing a cut stream                                             */
 /* ------------------------------------------------------------------ */
 
-static int has_prefill(const llm_model_t *m)
+/* A provider that can continue this request's answer: marked prefill,
+ * and spoken to in a dialect where a prefill is a final assistant
+ * message (not the Responses API, which keeps its own state). */
+static int can_continue(const llm_router_req_t *rq, const llm_provider_t *pr)
+{
+    return pr->prefill && llm_provider_serves(pr->api_type, rq->pub.op)
+           && llm_wire_for_provider(pr->api_type, rq->pub.op, rq->wire)
+              != LLM_WIRE_OPENAI_RESPONSES;
+}
+
+static int has_prefill(const llm_router_req_t *rq, const llm_model_t *m)
 {
     int t;
     int i;
 
     for (t = 0; t < 2; t++) {
         for (i = 0; i < tier_of(m, t)->nelts; i++) {
-            if (APR_ARRAY_IDX(tier_of(m, t), i, llm_provider_t *)->prefill) {
+            if (can_continue(rq, APR_ARRAY_IDX(tier_of(m, t), i,
+                                               llm_provider_t *))) {
                 return 1;
             }
         }
@@ -450,8 +461,9 @@ static int has_prefill(const llm_model_t *m)
 }
 
 /* May this request's stream be continued if cut? A text answer streamed
- * in a chat dialect, with no answer filter (masking reads the text as it
- * goes), of a model (or a fallback) that has a prefill provider. */
+ * (chat, messages, responses), with no answer filter (masking reads the
+ * text as it goes), of a model (or a fallback) that has a provider that
+ * can continue it. */
 static int continuable(const route_t *rt, const llm_model_t *asked)
 {
     const llm_router_req_t *rq = rt->rq;
@@ -459,15 +471,16 @@ static int continuable(const route_t *rt, const llm_model_t *asked)
 
     if (!rq->pub.stream || rq->builtin_request || rq->collect
         || rq->pub.answer_filter
-        || (rq->pub.op != LLM_OP_CHAT && rq->pub.op != LLM_OP_MESSAGES)) {
+        || (rq->pub.op != LLM_OP_CHAT && rq->pub.op != LLM_OP_MESSAGES
+            && rq->pub.op != LLM_OP_RESPONSES)) {
         return 0;
     }
-    if (has_prefill(asked)) {
+    if (has_prefill(rq, asked)) {
         return 1;
     }
     for (i = 0; asked->fallbacks && i < asked->fallbacks->nelts; i++) {
-        if (has_prefill(APR_ARRAY_IDX(asked->fallbacks, i,
-                                      const llm_model_t *))) {
+        if (has_prefill(rq, APR_ARRAY_IDX(asked->fallbacks, i,
+                                          const llm_model_t *))) {
             return 1;
         }
     }
@@ -493,9 +506,8 @@ static int prefill_candidates(route_t *rt, const unsigned char *spent)
                 llm_provider_t *pr = APR_ARRAY_IDX(tier_of(m, t), i,
                                                    llm_provider_t *);
 
-                if (pr->prefill && !spent[pr->slot]
-                    && rt->tries[pr->slot] < TRIES_PER_PROVIDER
-                    && llm_provider_serves(pr->api_type, rt->rq->pub.op)) {
+                if (can_continue(rt->rq, pr) && !spent[pr->slot]
+                    && rt->tries[pr->slot] < TRIES_PER_PROVIDER) {
                     rt->cand[n++] = pr;
                 }
             }
