@@ -72,6 +72,7 @@ typedef struct {
     int content;         /* ... which has come */
     llm_decoder_t *dec;  /* reads the held stream for that token */
     apr_bucket_brigade *ahead; /* what came before it */
+    apr_size_t ahead_len;      /* ... its bytes */
 } watch_ctx_t;
 
 /* Answers worth another provider: the provider is overloaded, broken or
@@ -283,6 +284,11 @@ static void start_waiting(request_rec *r, watch_ctx_t *w)
     w->ahead = apr_brigade_create(r->pool, r->connection->bucket_alloc);
 }
 
+/* What is held for the first token at most: a provider that sends more
+ * before it (keep-alive comments, a long prelude) is passed on from there,
+ * the timer given up rather than memory spent. */
+#define HOLD_MAX (256 * 1024)
+
 /* Has content come in @a bb? Stops reading at the bucket that has it. */
 static void look_for_content(watch_ctx_t *w, apr_bucket_brigade *bb)
 {
@@ -299,7 +305,8 @@ static void look_for_content(watch_ctx_t *w, apr_bucket_brigade *bb)
         else if (!APR_BUCKET_IS_METADATA(e)
                  && apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
                     == APR_SUCCESS && len) {
-            if (!w->streamed || !w->dec
+            w->ahead_len += len;
+            if (!w->streamed || !w->dec || w->ahead_len > HOLD_MAX
                 || llm_decoder_feed(w->dec, data, len, on_event, w)
                    != APR_SUCCESS) {
                 w->content = 1;         /* a body byte, or not events:
