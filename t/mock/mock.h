@@ -82,6 +82,9 @@ typedef struct {
     apr_int64_t bad_event;      /* a malformed event after this many
                                    pieces; < 0: none */
     apr_int64_t no_done;        /* leave out the stream's end marker */
+    apr_int64_t ping;           /* SSE comments before the first piece */
+    apr_int64_t ping_ms;        /* ... each after this long */
+    apr_int64_t ping_pad;       /* ... each this many bytes longer */
     const char *nul;            /* this text in an answer's JSON text
                                    becomes \u0000 */
     const char *retry_after;
@@ -228,6 +231,9 @@ void mock_stream_send(mock_stream *st, const char *event, json_object *o);
 /* Sends the bad_event if its number of pieces went out, then drops the
  * connection if drop_after pieces did. */
 void mock_stream_check_drop(mock_stream *st);
+/* The "ping" keep-alive comments (": ping", SSE only), each after
+ * ping_ms, before the first content piece. */
+void mock_stream_pings(mock_stream *st);
 /* A content piece: the drop check and the delay come before it. */
 void mock_stream_piece(mock_stream *st, const char *event, json_object *o);
 

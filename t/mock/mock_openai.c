@@ -583,6 +583,7 @@ static int chat_stream(mock_ctx *ctx, const mock_reply *rp)
     stream_begin(ctx, &st);
     mock_stream_send(&st, NULL, chat_chunk(rp, content_delta("assistant", ""),
                                            NULL));
+    mock_stream_pings(&st);
     for (i = 0; i < rp->nthink; i++) {
         mock_stream_piece(&st, NULL, chat_chunk(rp, text_delta(
                               "reasoning_content", rp->think_pieces[i]),

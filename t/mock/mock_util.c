@@ -85,6 +85,12 @@ static const mock_opt_def mock_opt_defs[] = {
       0, INT_MAX },
     { "no_done",     MOCK_OPT_FLAG,   offsetof(mock_opts, no_done),
       0, 1 },
+    { "ping",        MOCK_OPT_NUMBER, offsetof(mock_opts, ping),
+      0, 1000000 },
+    { "ping_ms",     MOCK_OPT_NUMBER, offsetof(mock_opts, ping_ms),
+      0, MOCK_MAX_MS },
+    { "ping_pad",    MOCK_OPT_NUMBER, offsetof(mock_opts, ping_pad),
+      0, 1048576 },
     { "nul",         MOCK_OPT_TEXT,   offsetof(mock_opts, nul),
       0, 0 },
     { "tool",        MOCK_OPT_TEXT,   offsetof(mock_opts, tool),
@@ -902,6 +908,29 @@ void mock_stream_check_drop(mock_stream *st)
                       st->pieces_sent);
         mock_drop_connection(st->ctx->r, (int)st->ctx->opts.drop_rst);
         st->done = 1;
+    }
+}
+
+void mock_stream_pings(mock_stream *st)
+{
+    request_rec *r = st->ctx->r;
+    apr_int64_t pad = st->ctx->opts.ping_pad;
+    char *line = apr_palloc(r->pool, (apr_size_t)pad + 10);
+    apr_int64_t i;
+
+    memcpy(line, ": ping", 6);
+    memset(line + 6, 'x', (apr_size_t)pad);
+    memcpy(line + 6 + pad, "\n\n", 3);
+    for (i = 0; i < st->ctx->opts.ping && !st->done; i++) {
+        mock_sleep_ms(st->ctx->opts.ping_ms);
+        apr_brigade_write(st->bb, NULL, NULL, line, (apr_size_t)pad + 8);
+        APR_BRIGADE_INSERT_TAIL(st->bb, apr_bucket_flush_create(
+                                            r->connection->bucket_alloc));
+        if (ap_pass_brigade(r->output_filters, st->bb) != APR_SUCCESS
+            || r->connection->aborted) {
+            st->done = 1;
+        }
+        apr_brigade_cleanup(st->bb);
     }
 }
 

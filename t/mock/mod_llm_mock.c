@@ -39,6 +39,10 @@
  *   content=TEXT    the answer text; chunks=N pieces of it when streamed,
  *                   delay=MS before each piece (each piece is flushed)
  *   drop_after=N    cut a stream after N pieces (drop_rst=0: FIN, not RST)
+ *   ping=N          OpenAI/vLLM chat streams: N keep-alive comments
+ *                   (": ping", as OpenRouter and others send) after the
+ *                   role chunk, before the first token, each after
+ *                   ping_ms=MS and ping_pad=B bytes longer
  *   stream_error=1  end a stream with an in-band error after the pieces
  *                   (Ollama: also a non-streamed 500)
  *   bad_event=N     one malformed event (JSON cut in its middle, its text
