@@ -261,7 +261,10 @@ typedef enum {
     LLM_OUTCOME_BROKEN,        /**< reset or garbage before a response */
     LLM_OUTCOME_TIMEOUT,       /**< no answer within the timeout */
     LLM_OUTCOME_HTTP_ERROR,    /**< answered 429 or 5xx */
-    LLM_OUTCOME_ABORTED        /**< the client went away */
+    LLM_OUTCOME_ABORTED,       /**< the client went away */
+    LLM_OUTCOME_DEADLINE       /**< the request's own time limit ran out
+                                    (LLMRouterTotalTimeout): not held
+                                    against the provider */
 } llm_outcome_e;
 
 typedef struct llm_attempt {

@@ -107,6 +107,12 @@ typedef struct {
     llm_router_dir_conf_t *conf;
     llm_router_table_t *table;
     apr_socket_t *backend_sock;         /* of the attempt under way */
+    int total_bound;                    /* its last read limit was what
+                                           LLMRouterTotalTimeout left */
+    llm_buf_t withheld;                 /* a withheld 429/5xx's body (its
+                                           first LLM_FAULT_BODY_MAX bytes),
+                                           for the client when no attempt
+                                           follows after all */
     int backend_reused;                 /* ... taken from the pool */
     llm_wire_e wire;                    /* what the client speaks */
     llm_wire_e provider_wire;           /* what this attempt's provider
@@ -144,6 +150,7 @@ typedef struct {
                                            after content, before its
                                            finish: nothing ended it */
     int continuing;                     /* this attempt continues it */
+    const llm_model_t *asked_model;     /* the model the client named */
     const char *held_ws;                /* white space left out of the
                                            prefill (Anthropic): not to be
                                            sent twice when the
@@ -333,6 +340,10 @@ llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
                                      llm_attempt_t *at,
                                      const llm_router_next_t *next);
 int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at);
+/* One line per failed attempt (LLM01030), said once the loop knows
+ * whether another attempt follows it. */
+void llm_router_log_failure(request_rec *r, const llm_model_t *model,
+                            const llm_attempt_t *at, int retrying);
 void llm_router_forget_answer(request_rec *r);
 apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 int llm_router_create_req(request_rec *r, request_rec *backend);

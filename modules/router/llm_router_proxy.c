@@ -41,6 +41,8 @@
  * name_ex needs 2.4.53 or later. Look here first when httpd moves.
  */
 
+#include <errno.h>
+
 #include "apr_strings.h"
 #include "apr_date.h"
 #include "http_core.h"
@@ -98,23 +100,33 @@ static int brigade_has_error(apr_bucket_brigade *bb)
     return 0;
 }
 
-/* A provider's Retry-After (seconds or an HTTP date), 0 when none. */
+/* A provider's Retry-After (seconds or an HTTP date), 0 when none; at
+ * most a day (the balance module caps it further), whatever it says. */
+#define RETRY_AFTER_MAX 86400
+
 static apr_interval_time_t retry_after(request_rec *r)
 {
     const char *v = apr_table_get(r->headers_out, "Retry-After");
     apr_time_t when;
+    apr_time_t now = apr_time_now();
     char *end;
     long s;
 
     if (!v) {
         return 0;
     }
+    errno = 0;
     s = strtol(v, &end, 10);
     if (end != v && *end == '\0' && s > 0) {
-        return apr_time_from_sec(s);
+        return apr_time_from_sec(errno == ERANGE || s > RETRY_AFTER_MAX
+                                 ? RETRY_AFTER_MAX : s);
     }
     when = apr_date_parse_http(v);
-    return when > r->request_time ? when - r->request_time : 0;
+    if (when <= now) {
+        return 0;
+    }
+    return when - now > apr_time_from_sec(RETRY_AFTER_MAX)
+           ? apr_time_from_sec(RETRY_AFTER_MAX) : when - now;
 }
 
 /* The provider's time limit for its next read: @a limit, cut short by
@@ -125,11 +137,13 @@ static void limit_next_read(request_rec *r, llm_router_req_t *rq,
 {
     apr_interval_time_t total = llm_router_total_timeout(rq->conf);
 
+    rq->total_bound = 0;
     if (total > 0) {
         apr_interval_time_t left = r->request_time + total - apr_time_now();
 
         if (left < limit) {
             limit = left > 0 ? left : 1;
+            rq->total_bound = 1;
         }
     }
     apr_socket_timeout_set(rq->backend_sock, limit);
@@ -160,6 +174,34 @@ static void add_stream_error(request_rec *r, llm_router_req_t *rq,
             return;
         }
     }
+}
+
+/* The body of a withheld answer, as much as is worth reading, for the
+ * client if no attempt follows after all (the policy may change its mind
+ * once the failure is recorded: a circuit opens). */
+static void keep_withheld(request_rec *r, watch_ctx_t *w,
+                          apr_bucket_brigade *bb)
+{
+    llm_buf_t *kept = &w->rq->withheld;
+    apr_bucket *e;
+    const char *data;
+    apr_size_t len;
+
+    if (!kept->pool) {
+        llm_buf_init(kept, r->pool);
+    }
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb);
+         e = APR_BUCKET_NEXT(e)) {
+        if (!APR_BUCKET_IS_METADATA(e)
+            && apr_bucket_read(e, &data, &len, APR_BLOCK_READ)
+               == APR_SUCCESS) {
+            if (kept->len + len > LLM_FAULT_BODY_MAX) {
+                len = LLM_FAULT_BODY_MAX - kept->len;
+            }
+            llm_buf_add(kept, data, len);
+        }
+    }
+    apr_brigade_cleanup(bb);
 }
 
 /* Would another attempt follow, were this answer (429/5xx) a failure?
@@ -316,12 +358,37 @@ static void look_for_content(watch_ctx_t *w, apr_bucket_brigade *bb)
     }
 }
 
+/* The first-byte limit is the first token's, not each read's: a
+ * provider that keeps the connection busy (keep-alive comments) without
+ * a token is cut when it runs out. Returns 0 when it has. */
+static int first_token_in_time(request_rec *r, watch_ctx_t *w)
+{
+    apr_interval_time_t left = w->at->started
+                               + llm_router_first_byte_timeout(w->rq->conf)
+                               - apr_time_now();
+
+    if (left <= 0) {
+        return 0;
+    }
+    if (w->rq->backend_sock) {
+        limit_next_read(r, w->rq, left);
+    }
+    return 1;
+}
+
 static apr_status_t wait_for_content(ap_filter_t *f, watch_ctx_t *w,
                                      apr_bucket_brigade *bb)
 {
     apr_status_t rv;
 
     look_for_content(w, bb);
+    if (!w->content && !first_token_in_time(f->r, w)) {
+        /* mod_proxy_http stops reading the provider when a filter
+         * fails; the attempt is a timeout (classify). */
+        apr_brigade_cleanup(bb);
+        apr_brigade_cleanup(w->ahead);
+        return APR_TIMEUP;
+    }
     if (!w->content) {
         return ap_save_brigade(f, &w->ahead, &bb, f->r->pool);
     }
@@ -352,7 +419,7 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
     }
 
     if (w->withheld) {
-        apr_brigade_cleanup(bb);        /* the rest of a withheld answer */
+        keep_withheld(f->r, w, bb);           /* the rest of a withheld answer */
         return APR_SUCCESS;
     }
     if (!w->passed && !APR_BRIGADE_EMPTY(bb)) {
@@ -381,7 +448,7 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         if (retryable_status(f->r->status) && would_go_on(w)) {
             w->withheld = 1;
-            apr_brigade_cleanup(bb);
+            keep_withheld(f->r, w, bb);
             return APR_SUCCESS;
         }
         if (w->rq->context_fallback
@@ -557,9 +624,14 @@ static const char *outcome_name(llm_outcome_e o)
     case LLM_OUTCOME_TIMEOUT: return "timed out before answering";
     case LLM_OUTCOME_HTTP_ERROR: return "answered with an error status";
     case LLM_OUTCOME_ABORTED: return "client went away";
+    case LLM_OUTCOME_DEADLINE: return "the request's time limit ran out";
     default:                  return "answered";
     }
 }
+
+/* A read limited to the first token's deadline may time out a little
+ * before it: poll(2) counts whole milliseconds. */
+#define TIMER_SLACK apr_time_from_msec(20)
 
 /* mod_proxy's verdict, when nothing reached the client, as our outcome. */
 static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
@@ -569,10 +641,16 @@ static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
         return LLM_OUTCOME_ABORTED;
     }
     if (apr_table_get(r->notes, "proxy_timedout")) {
-        return LLM_OUTCOME_TIMEOUT;
+        return w->rq->total_bound ? LLM_OUTCOME_DEADLINE
+                                  : LLM_OUTCOME_TIMEOUT;
+    }
+    if (w->rq->total_bound && llm_router_total_timeout(w->rq->conf) > 0
+        && r->request_time + llm_router_total_timeout(w->rq->conf)
+           <= apr_time_now()) {
+        return LLM_OUTCOME_DEADLINE;
     }
     if (w->waiting && w->at->started + llm_router_first_byte_timeout(
-                          w->rq->conf) <= apr_time_now()) {
+                          w->rq->conf) <= apr_time_now() + TIMER_SLACK) {
         /* Held for its first token, which did not come in time:
          * mod_proxy_http calls a body read that timed out a broken
          * backend. */
@@ -582,6 +660,33 @@ static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
         return LLM_OUTCOME_REFUSED;
     }
     return LLM_OUTCOME_BROKEN;
+}
+
+/* A withheld 429/5xx that no attempt followed: the provider's status,
+ * Retry-After and message, in the client's dialect. */
+static int answer_withheld(request_rec *r, const llm_attempt_t *at)
+{
+    llm_router_req_t *rq = llm_router_req(r);
+    const char *msg = NULL;
+
+    if (rq && rq->withheld.len) {
+        msg = llm_error_message_of(r->pool, rq->withheld.data,
+                                   rq->withheld.len);
+    }
+    if (!msg) {
+        msg = apr_psprintf(r->pool, "Provider '%s' answered %d.",
+                           at->provider->id, at->status);
+    }
+    if (at->retry_after > 0) {
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_ltoa(r->pool, (long)apr_time_sec(
+                           at->retry_after + APR_USEC_PER_SEC - 1)));
+    }
+    return llm_router_send_error(r, at->status >= 400 ? at->status
+                                                      : HTTP_BAD_GATEWAY,
+                                 at->status == HTTP_TOO_MANY_REQUESTS
+                                 ? "upstream_rate_limited"
+                                 : "upstream_error", msg);
 }
 
 int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at)
@@ -607,22 +712,13 @@ int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at)
                          "of provider '%s', and no larger model could "
                          "take it.", pr->id));
     }
-    if (at->outcome == LLM_OUTCOME_HTTP_ERROR
-        && at->status == HTTP_TOO_MANY_REQUESTS) {
-        if (at->retry_after > 0) {
-            apr_table_setn(r->err_headers_out, "Retry-After",
-                           apr_ltoa(r->pool, (long)apr_time_sec(
-                               at->retry_after + APR_USEC_PER_SEC - 1)));
-        }
-        return llm_router_send_error(r, HTTP_TOO_MANY_REQUESTS,
-            "upstream_rate_limited",
-            apr_psprintf(r->pool, "Provider '%s' is rate-limited; retry "
-                         "later.", pr->id));
+    if (at->outcome == LLM_OUTCOME_DEADLINE) {
+        return llm_router_send_error(r, HTTP_GATEWAY_TIME_OUT,
+            "request_timeout", "The request's time limit ran out before a "
+            "provider answered.");
     }
     if (at->outcome == LLM_OUTCOME_HTTP_ERROR) {
-        return llm_router_send_error(r, HTTP_BAD_GATEWAY, "upstream_failed",
-            apr_psprintf(r->pool, "Provider '%s' answered %d.", pr->id,
-                         at->status));
+        return answer_withheld(r, at);
     }
     return llm_router_send_error(r, HTTP_BAD_GATEWAY,
         at->outcome == LLM_OUTCOME_REFUSED ? "upstream_unreachable"
@@ -633,8 +729,8 @@ int llm_router_answer_failure(request_rec *r, const llm_attempt_t *at)
                            "valid answer.", pr->id));
 }
 
-static void log_failure(request_rec *r, const llm_model_t *model,
-                        const llm_attempt_t *at, int retrying)
+void llm_router_log_failure(request_rec *r, const llm_model_t *model,
+                            const llm_attempt_t *at, int retrying)
 {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01030)
                   "%s: model %s, provider %s (%s): %s%s%s", r->uri,
@@ -695,7 +791,6 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
         return LLM_ATTEMPT_ABANDONED;
     }
     at->failed_over = w->withheld || w->next->go_on(w->next->baton, at);
-    log_failure(r, model, at, at->failed_over);
     llm_router_forget_answer(r);
     return LLM_ATTEMPT_FAILED;
 }
@@ -776,6 +871,7 @@ static void watch(watch_ctx_t *w, llm_router_req_t *rq, llm_attempt_t *at,
     w->at = at;
     w->rq = rq;
     w->next = next;
+    rq->withheld.len = 0;
 }
 
 /* A pooled connection the provider closed as we sent on it (its

@@ -113,6 +113,28 @@ static void take_context_chain(route_t *rt)
     add_to_chain(rt, rt->model->on_context_length);
 }
 
+/* Does a provider of @a m (either tier) speak this operation's API? */
+static int model_serves(const llm_model_t *m, llm_op_e op)
+{
+    int i;
+
+    for (i = 0; i < m->providers->nelts; i++) {
+        if (llm_provider_serves(APR_ARRAY_IDX(m->providers, i,
+                                              llm_provider_t *)->api_type,
+                                op)) {
+            return 1;
+        }
+    }
+    for (i = 0; i < m->providers_sleep->nelts; i++) {
+        if (llm_provider_serves(APR_ARRAY_IDX(m->providers_sleep, i,
+                                              llm_provider_t *)->api_type,
+                                op)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Is a model of the current one's on_context_length list still untried
  * (it may be queued as a fallback already: it moves up)? */
 static int context_fallback_left(const route_t *rt)
@@ -124,6 +146,9 @@ static int context_fallback_left(const route_t *rt)
     for (i = 0; l && i < l->nelts; i++) {
         const llm_model_t *m = APR_ARRAY_IDX(l, i, const llm_model_t *);
 
+        if (!model_serves(m, rt->rq->pub.op)) {
+            continue;
+        }
         for (k = 0; k < rt->next_in_chain
                     && APR_ARRAY_IDX(rt->chain, k, const llm_model_t *) != m;
              k++) {
@@ -360,6 +385,9 @@ static step_e decide(route_t *rt, llm_attempt_end_e end,
     step_e step;
 
     *wait = 0;
+    if (time_left(rt) <= 0 || at->outcome == LLM_OUTCOME_DEADLINE) {
+        return STEP_GIVE_UP;        /* LLMRouterTotalTimeout is spent */
+    }
     if (end == LLM_ATTEMPT_TOO_LONG) {
         return STEP_CONTEXT_FALLBACK;
     }
@@ -383,6 +411,46 @@ static int go_on(void *baton, const llm_attempt_t *at)
     return decide(baton, LLM_ATTEMPT_FAILED, at, &wait) != STEP_GIVE_UP;
 }
 
+/* Has the client gone? Nothing is written to it while the gateway waits,
+ * so httpd would not notice: a look at its connection (without taking
+ * anything from it) tells. */
+static int client_gone(request_rec *r)
+{
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb;
+    apr_status_t rv;
+
+    if (c->aborted) {
+        return 1;
+    }
+    bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    rv = ap_get_brigade(c->input_filters, bb, AP_MODE_SPECULATIVE,
+                        APR_NONBLOCK_READ, 1);
+    apr_brigade_destroy(bb);
+    if (rv == APR_EOF || (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv))) {
+        c->aborted = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* Waits @a wait, in slices, unless the client leaves meanwhile. */
+#define WAIT_SLICE apr_time_from_msec(100)
+
+static int wait_for_client(request_rec *r, apr_interval_time_t wait)
+{
+    apr_time_t until = apr_time_now() + wait;
+    apr_interval_time_t left;
+
+    while ((left = until - apr_time_now()) > 0) {
+        apr_sleep(left < WAIT_SLICE ? left : WAIT_SLICE);
+        if (client_gone(r)) {
+            return 0;
+        }
+    }
+    return !client_gone(r);
+}
+
 /* The same provider again, after @a wait; the method has its say (its
  * circuit may have opened meanwhile). */
 static llm_attempt_end_e retry_same(route_t *rt, llm_provider_t *pr,
@@ -392,10 +460,10 @@ static llm_attempt_end_e retry_same(route_t *rt, llm_provider_t *pr,
                   "%s: model %s: trying provider %s again in %" APR_TIME_T_FMT
                   " ms", rt->r->uri, rt->model->name, pr->id,
                   apr_time_as_msec(wait));
-    if (wait > 0) {
-        apr_sleep(wait);
-    }
-    if (rt->r->connection->aborted) {
+    if (!wait_for_client(rt->r, wait)) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, rt->r, LLMLOGNO(01073)
+                      "%s: the client went away while the gateway waited "
+                      "to try provider %s again", rt->r->uri, pr->id);
         return LLM_ATTEMPT_ABANDONED;
     }
     rt->cand[0] = pr;
@@ -406,6 +474,14 @@ static llm_attempt_end_e retry_same(route_t *rt, llm_provider_t *pr,
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A failed attempt's log line, once its sequel is known. */
+static void log_failed(route_t *rt, llm_attempt_end_e end, int retrying)
+{
+    if (end == LLM_ATTEMPT_FAILED && rt->last) {
+        llm_router_log_failure(rt->r, rt->rq->pub.model, rt->last, retrying);
+    }
+}
+
 /* After a failed attempt: the same provider again, as long as the
  * policy says so. Returns how the last attempt ended and, in *step,
  * what is to follow it. */
@@ -415,6 +491,7 @@ static llm_attempt_end_e retry_while_told(route_t *rt, llm_attempt_end_e end,
     apr_interval_time_t wait;
 
     while ((*step = decide(rt, end, rt->last, &wait)) == STEP_RETRY_SAME) {
+        log_failed(rt, end, 1);
         end = retry_same(rt, rt->last->provider, wait);
         if (end == LLM_ATTEMPT_NOT_CHOSEN) {
             /* Its circuit opened meanwhile: the failure stands. */
@@ -426,6 +503,9 @@ static llm_attempt_end_e retry_while_told(route_t *rt, llm_attempt_end_e end,
         if (end != LLM_ATTEMPT_FAILED && end != LLM_ATTEMPT_TOO_LONG) {
             break;
         }
+    }
+    if (*step != STEP_RETRY_SAME) {
+        log_failed(rt, end, *step != STEP_GIVE_UP);
     }
     return end;
 }
@@ -534,7 +614,10 @@ static llm_attempt_end_e continue_cut(route_t *rt)
     rt->rq->continuing = 1;
     while (end == LLM_ATTEMPT_CUT || end == LLM_ATTEMPT_FAILED) {
         spent[rt->last->provider->slot] = 1;
-        if (rt->attempts_left <= 0 || !(n = prefill_candidates(rt, spent))) {
+        n = rt->attempts_left > 0 && time_left(rt) > 0
+            ? prefill_candidates(rt, spent) : 0;
+        log_failed(rt, end, n > 0);
+        if (!n) {
             break;
         }
         rt->rq->cut = 0;
@@ -562,7 +645,7 @@ static int try_model(route_t *rt)
     int tier = 0;
     step_e step;
 
-    while (rt->attempts_left > 0 && tier < 2) {
+    while (rt->attempts_left > 0 && tier < 2 && time_left(rt) > 0) {
         int n = candidates(rt, tier);
 
         if (n == 0
@@ -735,8 +818,15 @@ int llm_router_route(request_rec *r, llm_router_req_t *rq)
 {
     llm_req_ctx_t *ctx = &rq->pub;
     const llm_models_t *models = rq->table->models;
-    const llm_model_t *asked = ctx->model;
+    const llm_model_t *asked;
     route_t rt;
+
+    /* A built-in routes once per text: each starts from the model asked
+     * for, whichever answered the one before. */
+    if (!rq->asked_model) {
+        rq->asked_model = ctx->model;
+    }
+    asked = ctx->model = rq->asked_model;
 
     memset(&rt, 0, sizeof(rt));
     rt.r = r;

@@ -190,6 +190,7 @@ static void test_rulesets(void)
 {
     llm_mask_ruleset_t *rs = llm_mask_ruleset_create(pool);
     const char *err = NULL;
+    /* Next to the test binary's build: a directory of its own run. */
     const char *path = "build/unit/mask_rules.json";
     FILE *f;
 
@@ -218,6 +219,10 @@ static void test_rulesets(void)
     ok(llm_mask_ruleset_add(rs, "Y", "y", "{{a b}}", NULL, &err) == -1,
        "a token with a space");
     f = fopen(path, "w");
+    if (!f) {
+        ok(0, "cannot write %s", path);
+        return;
+    }
     fputs("[{\"name\": \"EMAIL\", \"enabled\": false},\n"
           " {\"name\": \"TICKET\", \"pattern\": \"(?i)tck-[0-9]{6}\",\n"
           "  \"token\": \"{{TICKET}}\"}]\n", f);
@@ -228,6 +233,10 @@ static void test_rulesets(void)
     is_str(mask_with(rs, NULL, "a@b.pl tck-000001"), "a@b.pl {{TICKET}}",
            "the file's rules apply");
     f = fopen(path, "w");
+    if (!f) {
+        ok(0, "cannot write %s", path);
+        return;
+    }
     fputs("[{\"name\": \"A\", \"pattern\": \"a\"}, {\"name\": \"B\"}]", f);
     fclose(f);
     ok(llm_mask_ruleset_load(llm_mask_ruleset_create(pool), path, &err)
@@ -236,12 +245,20 @@ static void test_rulesets(void)
     ok(llm_mask_ruleset_load(rs, "build/unit/none.json", &err) != APR_SUCCESS,
        "a missing file");
     f = fopen(path, "w");
+    if (!f) {
+        ok(0, "cannot write %s", path);
+        return;
+    }
     fputs("[{\"name\": \"A\", /* c */ \"pattern\": \"a\"}]", f);
     fclose(f);
     ok(llm_mask_ruleset_load(llm_mask_ruleset_create(pool), path, &err)
        != APR_SUCCESS && strstr(err, "at byte 15: a quoted key expected"),
        "a rules file is strict JSON: a comment is refused, with where");
     f = fopen(path, "w");
+    if (!f) {
+        ok(0, "cannot write %s", path);
+        return;
+    }
     fputs("[{\"name\": \"A\", \"pattern\": \"a\", \"pattern\": \"b\"}]", f);
     fclose(f);
     ok(llm_mask_ruleset_load(llm_mask_ruleset_create(pool), path, &err)
