@@ -16,10 +16,13 @@
  *   ATTEMPT(p) ──answered / refused / client gone──► DONE
  *         │ failed before anything reached the client
  *         ▼
- *   POLICY ──429/503 short Retry-After, no other usable──► WAIT ─► ATTEMPT(p)
+ *   decide() ─429/503 short Retry-After, no other usable──► WAIT ─► ATTEMPT(p)
  *         ├──5xx or reset, second try allowed──► BACKOFF ─► ATTEMPT(p)
  *         ├──prompt too long for the model──► its on_context_length chain
- *         └──otherwise──► PICK (p left out)
+ *         ├──another provider or model usable──► PICK (p left out)
+ *         └──nothing usable, or LLMRouterTotalTimeout spent──► GIVE UP
+ *   ATTEMPT(p) ──stream cut after content (CUT)──► CONTINUE on a prefill
+ *         provider ─► DONE (none could: the stream's error event)
  *
  * The chain of models starts with the client's, then its "fallbacks"
  * (after every provider of a model failed or none was usable); a context
@@ -37,7 +40,8 @@
  * A provider's 429/5xx is withheld from the client only when the policy
  * would follow it with another attempt (go_on, asked by LLM_UPSTREAM):
  * the last attempt's answer, whatever it is, is the client's as the
- * provider sent it.
+ * provider sent it (or, withheld and then followed by nothing after all,
+ * its status, Retry-After and message in the client's dialect).
  */
 
 #include "apr_strings.h"
