@@ -80,6 +80,62 @@ typedef enum {
 } step_e;
 
 /* ------------------------------------------------------------------ */
+/* Walking the providers                                               */
+/* ------------------------------------------------------------------ */
+
+static const apr_array_header_t *tier_of(const llm_model_t *m, int tier)
+{
+    return tier == 0 ? m->providers : m->providers_sleep;
+}
+
+/* Calls @a fn on each provider of @a m, primary tier first, until it
+ * returns non-zero; returns that (0: none did). */
+typedef int (*provider_fn)(const route_t *rt, llm_provider_t *pr,
+                           void *baton);
+
+static int each_provider(const route_t *rt, const llm_model_t *m,
+                         provider_fn fn, void *baton)
+{
+    int tier;
+    int i;
+    int rv;
+
+    for (tier = 0; tier < 2; tier++) {
+        const apr_array_header_t *t = tier_of(m, tier);
+
+        for (i = 0; i < t->nelts; i++) {
+            if ((rv = fn(rt, APR_ARRAY_IDX(t, i, llm_provider_t *), baton))) {
+                return rv;
+            }
+        }
+    }
+    return 0;
+}
+
+/* ... of each model of the chain from index @a from on. */
+static int each_in_chain(const route_t *rt, int from, provider_fn fn,
+                         void *baton)
+{
+    int k;
+    int rv;
+
+    for (k = from; k < rt->chain->nelts; k++) {
+        if ((rv = each_provider(rt, APR_ARRAY_IDX(rt->chain, k,
+                                                  const llm_model_t *),
+                                fn, baton))) {
+            return rv;
+        }
+    }
+    return 0;
+}
+
+static int serves_op(const route_t *rt, llm_provider_t *pr, void *baton)
+{
+    (void)baton;
+    return llm_provider_serves(pr->api_type, rt->rq->pub.op);
+}
+
+/* ------------------------------------------------------------------ */
 /* The chain of models                                                 */
 /* ------------------------------------------------------------------ */
 
@@ -117,28 +173,6 @@ static void take_context_chain(route_t *rt)
     add_to_chain(rt, rt->model->on_context_length);
 }
 
-/* Does a provider of @a m (either tier) speak this operation's API? */
-static int model_serves(const llm_model_t *m, llm_op_e op)
-{
-    int i;
-
-    for (i = 0; i < m->providers->nelts; i++) {
-        if (llm_provider_serves(APR_ARRAY_IDX(m->providers, i,
-                                              llm_provider_t *)->api_type,
-                                op)) {
-            return 1;
-        }
-    }
-    for (i = 0; i < m->providers_sleep->nelts; i++) {
-        if (llm_provider_serves(APR_ARRAY_IDX(m->providers_sleep, i,
-                                              llm_provider_t *)->api_type,
-                                op)) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 /* Is a model of the current one's on_context_length list still untried
  * (it may be queued as a fallback already: it moves up)? */
 static int context_fallback_left(const route_t *rt)
@@ -150,7 +184,7 @@ static int context_fallback_left(const route_t *rt)
     for (i = 0; l && i < l->nelts; i++) {
         const llm_model_t *m = APR_ARRAY_IDX(l, i, const llm_model_t *);
 
-        if (!model_serves(m, rt->rq->pub.op)) {
+        if (!each_provider(rt, m, serves_op, NULL)) {
             continue;
         }
         for (k = 0; k < rt->next_in_chain
@@ -181,10 +215,6 @@ static const llm_model_t *next_model(route_t *rt)
 /* Candidates                                                          */
 /* ------------------------------------------------------------------ */
 
-static const apr_array_header_t *tier_of(const llm_model_t *m, int tier)
-{
-    return tier == 0 ? m->providers : m->providers_sleep;
-}
 
 /* The providers of tier @a tier of the model this endpoint can reach and
  * this request has not tried yet. */
@@ -217,33 +247,29 @@ static int usable(const llm_provider_t *pr, apr_time_t now)
 /* Could another provider, of this model or of a model further down the
  * chain, take the request now? With @a untried, only one this request
  * has not tried. */
+typedef struct {
+    const llm_provider_t *but;
+    int untried;
+    apr_time_t now;
+} usable_q;
+
+static int usable_one(const route_t *rt, llm_provider_t *pr, void *baton)
+{
+    const usable_q *q = baton;
+
+    return pr != q->but && !(q->untried && rt->tries[pr->slot])
+           && serves_op(rt, pr, NULL) && usable(pr, q->now);
+}
+
 static int another_usable(const route_t *rt, const llm_provider_t *but,
                           int untried)
 {
-    apr_time_t now = apr_time_now();
-    int k;
-    int tier;
-    int i;
+    usable_q q;
 
-    for (k = rt->next_in_chain - 1; k < rt->chain->nelts; k++) {
-        const llm_model_t *m = APR_ARRAY_IDX(rt->chain, k,
-                                             const llm_model_t *);
-
-        for (tier = 0; tier < 2; tier++) {
-            const apr_array_header_t *t = tier_of(m, tier);
-
-            for (i = 0; i < t->nelts; i++) {
-                llm_provider_t *pr = APR_ARRAY_IDX(t, i, llm_provider_t *);
-
-                if (pr != but && !(untried && rt->tries[pr->slot])
-                    && llm_provider_serves(pr->api_type, rt->rq->pub.op)
-                    && usable(pr, now)) {
-                    return 1;
-                }
-            }
-        }
-    }
-    return 0;
+    q.but = but;
+    q.untried = untried;
+    q.now = apr_time_now();
+    return each_in_chain(rt, rt->next_in_chain - 1, usable_one, &q);
 }
 
 static int other_usable(const route_t *rt, const llm_provider_t *but)
@@ -521,27 +547,14 @@ static llm_attempt_end_e retry_while_told(route_t *rt, llm_attempt_end_e end,
 /* A provider that can continue this request's answer: marked prefill,
  * and spoken to in a dialect where a prefill is a final assistant
  * message (not the Responses API, which keeps its own state). */
-static int can_continue(const llm_router_req_t *rq, const llm_provider_t *pr)
+static int can_continue(const route_t *rt, llm_provider_t *pr, void *baton)
 {
+    const llm_router_req_t *rq = rt->rq;
+
+    (void)baton;
     return pr->prefill && llm_provider_serves(pr->api_type, rq->pub.op)
            && llm_wire_for_provider(pr->api_type, rq->pub.op, rq->wire)
               != LLM_WIRE_OPENAI_RESPONSES;
-}
-
-static int has_prefill(const llm_router_req_t *rq, const llm_model_t *m)
-{
-    int t;
-    int i;
-
-    for (t = 0; t < 2; t++) {
-        for (i = 0; i < tier_of(m, t)->nelts; i++) {
-            if (can_continue(rq, APR_ARRAY_IDX(tier_of(m, t), i,
-                                               llm_provider_t *))) {
-                return 1;
-            }
-        }
-    }
-    return 0;
 }
 
 /* May this request's stream be continued if cut? A text answer streamed
@@ -559,14 +572,32 @@ static int continuable(const route_t *rt, const llm_model_t *asked)
             && rq->pub.op != LLM_OP_RESPONSES)) {
         return 0;
     }
-    if (has_prefill(rq, asked)) {
+    if (each_provider(rt, asked, can_continue, NULL)) {
         return 1;
     }
     for (i = 0; asked->fallbacks && i < asked->fallbacks->nelts; i++) {
-        if (has_prefill(rq, APR_ARRAY_IDX(asked->fallbacks, i,
-                                          const llm_model_t *))) {
+        if (each_provider(rt, APR_ARRAY_IDX(asked->fallbacks, i,
+                                            const llm_model_t *),
+                          can_continue, NULL)) {
             return 1;
         }
+    }
+    return 0;
+}
+
+/* One prefill provider that may continue, into rt->cand. */
+typedef struct {
+    const unsigned char *spent;
+    int n;
+} prefill_q;
+
+static int add_prefill(const route_t *rt, llm_provider_t *pr, void *baton)
+{
+    prefill_q *q = baton;
+
+    if (can_continue(rt, pr, NULL) && !q->spent[pr->slot]
+        && rt->tries[pr->slot] < TRIES_PER_PROVIDER) {
+        rt->cand[q->n++] = pr;
     }
     return 0;
 }
@@ -576,30 +607,20 @@ static int continuable(const route_t *rt, const llm_model_t *asked)
  * in this request's continuation, nor one tried twice. */
 static int prefill_candidates(route_t *rt, const unsigned char *spent)
 {
+    prefill_q q;
     int k;
-    int t;
-    int i;
 
+    q.spent = spent;
     for (k = 0; k < rt->chain->nelts; k++) {
         const llm_model_t *m = APR_ARRAY_IDX(rt->chain, k,
                                              const llm_model_t *);
-        int n = 0;
 
-        for (t = 0; t < 2; t++) {
-            for (i = 0; i < tier_of(m, t)->nelts; i++) {
-                llm_provider_t *pr = APR_ARRAY_IDX(tier_of(m, t), i,
-                                                   llm_provider_t *);
-
-                if (can_continue(rt->rq, pr) && !spent[pr->slot]
-                    && rt->tries[pr->slot] < TRIES_PER_PROVIDER) {
-                    rt->cand[n++] = pr;
-                }
-            }
-        }
-        if (n) {
+        q.n = 0;
+        each_provider(rt, m, add_prefill, &q);
+        if (q.n) {
             rt->model = m;
             rt->method = llm_router_balance(rt->rq->conf, m);
-            return n;
+            return q.n;
         }
     }
     return 0;
@@ -684,57 +705,34 @@ static int try_model(route_t *rt)
     return rt->attempts_left > 0;
 }
 
+/* The soonest time out's end among the chain's providers. */
+typedef struct {
+    apr_uint32_t now;
+    apr_uint32_t soonest;
+} soonest_q;
+
+static int note_soonest(const route_t *rt, llm_provider_t *pr, void *baton)
+{
+    soonest_q *q = baton;
+    apr_uint32_t until = pr->stats->down_until_s;
+
+    (void)rt;
+    if (until > q->now && (!q->soonest || until - q->now < q->soonest)) {
+        q->soonest = until - q->now;
+    }
+    return 0;
+}
+
 /* Seconds until the first provider of the chain that is out of service
  * may be tried again (at least 1), for Retry-After. */
 static const char *retry_after(const route_t *rt)
 {
-    apr_uint32_t now = (apr_uint32_t)apr_time_sec(apr_time_now());
-    apr_uint32_t soonest = 0;
-    int k;
-    int t;
-    int i;
+    soonest_q q;
 
-    for (k = 0; k < rt->chain->nelts; k++) {
-        const llm_model_t *m = APR_ARRAY_IDX(rt->chain, k,
-                                             const llm_model_t *);
-
-        for (t = 0; t < 2; t++) {
-            for (i = 0; i < tier_of(m, t)->nelts; i++) {
-                apr_uint32_t until = APR_ARRAY_IDX(tier_of(m, t), i,
-                                                   llm_provider_t *)
-                                         ->stats->down_until_s;
-
-                if (until > now && (!soonest || until - now < soonest)) {
-                    soonest = until - now;
-                }
-            }
-        }
-    }
-    return apr_ltoa(rt->r->pool, soonest ? (long)soonest : 1);
-}
-
-/* Does any provider of the chain speak this API at all? */
-static int any_serves(const route_t *rt)
-{
-    int k;
-    int t;
-    int i;
-
-    for (k = 0; k < rt->chain->nelts; k++) {
-        const llm_model_t *m = APR_ARRAY_IDX(rt->chain, k,
-                                             const llm_model_t *);
-
-        for (t = 0; t < 2; t++) {
-            for (i = 0; i < tier_of(m, t)->nelts; i++) {
-                if (llm_provider_serves(APR_ARRAY_IDX(tier_of(m, t), i,
-                                                      llm_provider_t *)
-                                            ->api_type, rt->rq->pub.op)) {
-                    return 1;
-                }
-            }
-        }
-    }
-    return 0;
+    q.now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    q.soonest = 0;
+    each_in_chain(rt, 0, note_soonest, &q);
+    return apr_ltoa(rt->r->pool, q.soonest ? (long)q.soonest : 1);
 }
 
 /* Nothing could be tried: 503 at once, with when to come back. */
@@ -742,7 +740,7 @@ static int no_provider(route_t *rt)
 {
     request_rec *r = rt->r;
     const char *name = rt->rq->pub.model_name;
-    int any = any_serves(rt);
+    int any = each_in_chain(rt, 0, serves_op, NULL);
 
     apr_table_setn(r->err_headers_out, "Retry-After", retry_after(rt));
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(01011)

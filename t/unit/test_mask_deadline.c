@@ -11,6 +11,7 @@
 #include "apr_strings.h"
 #include "apr_time.h"
 
+#include "repeated_text.h"
 #include "tap.h"
 #include "llm_mask.h"
 
@@ -18,20 +19,6 @@
 
 static apr_pool_t *pool;
 static llm_mask_ruleset_t *rules;
-
-/* @a unit repeated to about @a size bytes. */
-static char *repeated(const char *unit, apr_size_t size, apr_size_t *len)
-{
-    apr_size_t ulen = strlen(unit), n = size / ulen, k;
-    char *text = apr_palloc(pool, n * ulen + 1);
-
-    for (k = 0; k < n; k++) {
-        memcpy(text + k * ulen, unit, ulen);
-    }
-    text[n * ulen] = '\0';
-    *len = n * ulen;
-    return text;
-}
 
 static const char unit[] =
     "Jan, PESEL 44051401359, jan.kowalski@example.com, "
@@ -76,7 +63,7 @@ int main(void)
     rules = llm_mask_ruleset_create(pool);
     ok(llm_mask_ruleset_compile(rules, &err) == APR_SUCCESS,
        "the default rules compile");
-    text = repeated(unit, HUGE_TEXT, &len);
+    text = repeated_text(pool, unit, HUGE_TEXT, &len);
 
     /* Without a limit: the whole text, as the measure. */
     s = llm_mask_session_create(pool, LLM_MASK_STATIC);

@@ -18,6 +18,7 @@
 #include "apr_general.h"
 #include "apr_strings.h"
 
+#include "repeated_text.h"
 #include "tap.h"
 #include "llm_mask.h"
 
@@ -36,20 +37,6 @@ static double cpu_seconds(void)
 
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* @a unit repeated to @a size bytes (whole units). */
-static char *repeated(const char *unit, apr_size_t size, apr_size_t *len)
-{
-    apr_size_t ulen = strlen(unit), n = size / ulen, k;
-    char *text = apr_palloc(pool, n * ulen + 1);
-
-    for (k = 0; k < n; k++) {
-        memcpy(text + k * ulen, unit, ulen);
-    }
-    text[n * ulen] = '\0';
-    *len = n * ulen;
-    return text;
 }
 
 /* The CPU time of masking @a text @a times over, per masking (the
@@ -92,8 +79,8 @@ static double ratio_of(const char *small_text, apr_size_t small_len,
 static void check_linear(const char *unit, const char *name)
 {
     apr_size_t small_len, large_len;
-    const char *small_text = repeated(unit, SMALL, &small_len);
-    const char *large_text = repeated(unit, 4 * SMALL, &large_len);
+    const char *small_text = repeated_text(pool, unit, SMALL, &small_len);
+    const char *large_text = repeated_text(pool, unit, 4 * SMALL, &large_len);
     double small = 0, large = 0, ratio = 0;
     int a;
 
