@@ -156,6 +156,8 @@ typedef struct {
                                            sent twice when the
                                            continuation repeats it */
     apr_size_t held_ws_len;
+    apr_size_t prefill_len;             /* the continuation's prefill (0:
+                                           none: the request asked again) */
     apr_size_t skipped_events;          /* malformed events of the
                                            provider's stream, skipped */
 } llm_router_req_t;
@@ -362,7 +364,8 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
                                 llm_error_t *err);
 ap_filter_t *llm_router_add_xlate(request_rec *r, llm_router_req_t *rq);
 /* A cut stream that no provider could continue: its error event, in the
- * client's dialect, and its end. */
+ * client's dialect (httpd ends the response when the handler returns:
+ * the cut attempt's EOS was dropped and r->eos_sent reset). */
 void llm_router_end_cut_stream(request_rec *r, llm_router_req_t *rq);
 apr_status_t llm_xlate_filter(ap_filter_t *f, apr_bucket_brigade *bb);
 

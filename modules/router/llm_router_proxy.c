@@ -440,8 +440,11 @@ apr_status_t llm_watch_filter(ap_filter_t *f, apr_bucket_brigade *bb)
         }
         if (w->rq->continuing && !ap_is_HTTP_SUCCESS(f->r->status)) {
             /* A continuation's refusal is no part of the client's
-             * stream: the next prefill provider, or the stream's end. */
-            w->at->outcome = LLM_OUTCOME_HTTP_ERROR;
+             * stream: the next prefill provider, or the stream's end. A
+             * 4xx is about the continuation (its prompt is longer), not
+             * the provider's health. */
+            w->at->outcome = retryable_status(f->r->status)
+                             ? LLM_OUTCOME_HTTP_ERROR : LLM_OUTCOME_OK;
             w->withheld = 1;
             apr_brigade_cleanup(bb);
             return APR_SUCCESS;
@@ -633,6 +636,15 @@ static const char *outcome_name(llm_outcome_e o)
  * before it: poll(2) counts whole milliseconds. */
 #define TIMER_SLACK apr_time_from_msec(20)
 
+/* Did LLMRouterTotalTimeout end the attempt's last read? */
+static int deadline_passed(request_rec *r, const llm_router_req_t *rq)
+{
+    apr_interval_time_t total = llm_router_total_timeout(rq->conf);
+
+    return rq->total_bound && total > 0
+           && r->request_time + total <= apr_time_now() + TIMER_SLACK;
+}
+
 /* mod_proxy's verdict, when nothing reached the client, as our outcome. */
 static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
                               int status)
@@ -644,9 +656,7 @@ static llm_outcome_e classify(request_rec *r, const watch_ctx_t *w,
         return w->rq->total_bound ? LLM_OUTCOME_DEADLINE
                                   : LLM_OUTCOME_TIMEOUT;
     }
-    if (w->rq->total_bound && llm_router_total_timeout(w->rq->conf) > 0
-        && r->request_time + llm_router_total_timeout(w->rq->conf)
-           <= apr_time_now()) {
+    if (deadline_passed(r, w->rq)) {
         return LLM_OUTCOME_DEADLINE;
     }
     if (w->waiting && w->at->started + llm_router_first_byte_timeout(
@@ -749,7 +759,8 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
 {
     if (w->passed && w->rq->cut && !r->connection->aborted) {
         /* LLM_XLATE kept the client's stream open for a continuation. */
-        at->outcome = LLM_OUTCOME_BROKEN;
+        at->outcome = deadline_passed(r, w->rq) ? LLM_OUTCOME_DEADLINE
+                                                : LLM_OUTCOME_BROKEN;
         r->eos_sent = 0;
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01071)
                       "%s: provider %s cut the stream after %" APR_SIZE_T_FMT
@@ -782,8 +793,9 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
         llm_router_forget_answer(r);
         return LLM_ATTEMPT_TOO_LONG;
     }
-    at->outcome = w->withheld ? LLM_OUTCOME_HTTP_ERROR
-                              : classify(r, w, status);
+    at->outcome = !w->withheld ? classify(r, w, status)
+                  : retryable_status(at->status) ? LLM_OUTCOME_HTTP_ERROR
+                  : LLM_OUTCOME_OK;
     if (at->outcome == LLM_OUTCOME_ABORTED) {
         ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(01032)
                       "%s: client went away before provider %s answered",
@@ -844,6 +856,7 @@ static int exchange(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
     saved = stand_in_for_protocol(r, in);
     rq->backend_sock = NULL;
     rq->backend_reused = 0;
+    rq->total_bound = 0;
     out = ap_add_output_filter(LLM_WATCH_FILTER, w, r, r->connection);
     xlate = llm_router_add_xlate(r, rq);
     r->proxyreq = PROXYREQ_REVERSE;
@@ -887,9 +900,11 @@ static int went_stale(request_rec *r, llm_router_req_t *rq,
            && !apr_table_get(r->notes, "proxy_timedout");
 }
 
-/* The request in the provider's dialect, or the client told why it
- * cannot be: the request's fault, not the provider's, so no other
- * provider is tried and the method hears of no failure. */
+/* The request in the provider's dialect (1), or the client told why it
+ * cannot be (0): the request's fault, not the provider's, so no other
+ * provider is tried and the method hears of no failure. A continuation
+ * that cannot be put in the provider's dialect (-1) is no answer's
+ * business: the next prefill provider is tried. */
 static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
                    const char **url)
 {
@@ -897,6 +912,14 @@ static int prepare(request_rec *r, llm_router_req_t *rq, llm_attempt_t *at,
 
     if (llm_router_upstream_request(r, rq, at->provider, url, &err) != OK) {
         at->outcome = LLM_OUTCOME_OK;
+        if (rq->continuing) {
+            /* The client's stream is open: no answer of ours goes in it;
+             * another prefill provider may take the continuation. */
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(01074)
+                          "%s: provider %s cannot take the continuation: %s",
+                          r->uri, at->provider->id, err.message);
+            return -1;
+        }
         llm_router_send_error_param(r, err.status, err.code, err.param,
                                     err.message);
         return 0;
@@ -928,8 +951,13 @@ llm_attempt_end_e llm_router_attempt(request_rec *r, llm_router_req_t *rq,
         at->outcome = LLM_OUTCOME_REFUSED;
         return LLM_ATTEMPT_FAILED;
     }
-    if (!prepare(r, rq, at, &url)) {
+    switch (prepare(r, rq, at, &url)) {
+    case 0:
         return LLM_ATTEMPT_REFUSED;
+    case -1:
+        return LLM_ATTEMPT_FAILED;
+    default:
+        break;
     }
     watch(w, rq, at, next);
     status = exchange(r, rq, at, worker, pc, url, w);

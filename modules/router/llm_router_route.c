@@ -61,6 +61,8 @@ typedef struct {
     const llm_model_t *model;          /* the model of the chain tried now */
     apr_array_header_t *chain;         /* const llm_model_t *, in order */
     int next_in_chain;                 /* index of the model after it */
+    int chain_floor;                   /* models before it said the prompt
+                                          is too long: never again */
     unsigned char *tries;              /* attempts per provider slot */
     llm_provider_t **cand;             /* room for any model's providers */
     int attempts_left;
@@ -170,6 +172,7 @@ static void add_to_chain(route_t *rt, const apr_array_header_t *models)
 static void take_context_chain(route_t *rt)
 {
     rt->chain->nelts = rt->next_in_chain;
+    rt->chain_floor = rt->next_in_chain;
     add_to_chain(rt, rt->model->on_context_length);
 }
 
@@ -603,15 +606,16 @@ static int add_prefill(const route_t *rt, llm_provider_t *pr, void *baton)
 }
 
 /* The prefill providers that may continue, of the first model of the
- * chain that has any (rt->model becomes it): not one that cut or failed
- * in this request's continuation, nor one tried twice. */
+ * chain that has any (rt->model becomes it; not one that said the prompt
+ * is too long): not one that cut or failed in this request, nor one
+ * tried twice. */
 static int prefill_candidates(route_t *rt, const unsigned char *spent)
 {
     prefill_q q;
     int k;
 
     q.spent = spent;
-    for (k = 0; k < rt->chain->nelts; k++) {
+    for (k = rt->chain_floor; k < rt->chain->nelts; k++) {
         const llm_model_t *m = APR_ARRAY_IDX(rt->chain, k,
                                              const llm_model_t *);
 
@@ -626,6 +630,30 @@ static int prefill_candidates(route_t *rt, const unsigned char *spent)
     return 0;
 }
 
+/* The providers that failed this request are no place to continue it. */
+static void spend_failed(route_t *rt, unsigned char *spent)
+{
+    const apr_array_header_t *attempts = rt->rq->pub.attempts;
+    int i;
+
+    for (i = 0; i < attempts->nelts; i++) {
+        const llm_attempt_t *at = &APR_ARRAY_IDX(attempts, i, llm_attempt_t);
+
+        if (at->outcome != LLM_OUTCOME_OK) {
+            spent[at->provider->slot] = 1;
+        }
+    }
+}
+
+static void spend_candidates(route_t *rt, unsigned char *spent, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        spent[rt->cand[i]->slot] = 1;
+    }
+}
+
 /* The stream was cut: continue it on prefill providers until one
  * finishes it, or end it with its error. The client has its answer
  * either way. */
@@ -634,11 +662,18 @@ static llm_attempt_end_e continue_cut(route_t *rt)
     unsigned char *spent = apr_pcalloc(rt->r->pool,
                                        rt->rq->table->models->providers->nelts);
     llm_attempt_end_e end = LLM_ATTEMPT_CUT;
-    int n;
+    int n = 0;
 
+    spend_failed(rt, spent);
     rt->rq->continuing = 1;
-    while (end == LLM_ATTEMPT_CUT || end == LLM_ATTEMPT_FAILED) {
-        spent[rt->last->provider->slot] = 1;
+    while (end == LLM_ATTEMPT_CUT || end == LLM_ATTEMPT_FAILED
+           || end == LLM_ATTEMPT_NOT_CHOSEN) {
+        if (end == LLM_ATTEMPT_NOT_CHOSEN) {
+            spend_candidates(rt, spent, n);     /* all out of service */
+        }
+        else {
+            spent[rt->last->provider->slot] = 1;
+        }
         n = rt->attempts_left > 0 && time_left(rt) > 0
             ? prefill_candidates(rt, spent) : 0;
         log_failed(rt, end, n > 0);
@@ -647,9 +682,6 @@ static llm_attempt_end_e continue_cut(route_t *rt)
         }
         rt->rq->cut = 0;
         end = attempt_one(rt, n);
-        if (end == LLM_ATTEMPT_NOT_CHOSEN) {
-            break;
-        }
     }
     rt->rq->continuing = 0;
     if (end == LLM_ATTEMPT_ANSWERED || end == LLM_ATTEMPT_ABANDONED) {
@@ -761,6 +793,7 @@ static const char *outcome_word(llm_outcome_e o)
     case LLM_OUTCOME_BROKEN:  return "broken";
     case LLM_OUTCOME_TIMEOUT: return "timeout";
     case LLM_OUTCOME_ABORTED: return "aborted";
+    case LLM_OUTCOME_DEADLINE: return "deadline";
     default:                  return "ok";
     }
 }
@@ -816,6 +849,25 @@ static int answer(route_t *rt)
     }
 }
 
+/* Room for @a n more attempts in ctx->attempts before any is made:
+ * the loop and other modules keep pointers to its elements (ctx->attempt,
+ * the last attempt), which apr_array_push would move when it grows. */
+static void reserve_attempts(request_rec *r, llm_req_ctx_t *ctx, int n)
+{
+    apr_array_header_t *a = ctx->attempts;
+    apr_array_header_t *bigger;
+
+    if (a->nalloc - a->nelts >= n) {
+        return;
+    }
+    bigger = apr_array_make(r->pool, a->nelts + n, sizeof(llm_attempt_t));
+    apr_array_cat(bigger, a);
+    ctx->attempts = bigger;
+    ctx->attempt = bigger->nelts
+                   ? &APR_ARRAY_IDX(bigger, bigger->nelts - 1, llm_attempt_t)
+                   : NULL;
+}
+
 int llm_router_route(request_rec *r, llm_router_req_t *rq)
 {
     llm_req_ctx_t *ctx = &rq->pub;
@@ -833,12 +885,13 @@ int llm_router_route(request_rec *r, llm_router_req_t *rq)
     memset(&rt, 0, sizeof(rt));
     rt.r = r;
     rt.rq = rq;
+    rt.attempts_left = llm_router_max_attempts(rq->conf);
+    reserve_attempts(r, ctx, rt.attempts_left);
     rt.chain = apr_array_make(r->pool, 4, sizeof(const llm_model_t *));
     APR_ARRAY_PUSH(rt.chain, const llm_model_t *) = asked;
     rt.tries = apr_pcalloc(r->pool, models->providers->nelts);
     rt.cand = apr_palloc(r->pool, sizeof(*rt.cand)
                                   * models->providers->nelts);
-    rt.attempts_left = llm_router_max_attempts(rq->conf);
     rt.end = LLM_ATTEMPT_NOT_CHOSEN;
     rt.fallback_reason = "unavailable";
     if ((rq->continuable = continuable(&rt, asked))) {

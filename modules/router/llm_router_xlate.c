@@ -159,14 +159,18 @@ static json_object *with_prefill(request_rec *r, llm_router_req_t *rq,
             len--;
         }
     }
-    rq->held_ws = rq->delivered.data + len;
-    rq->held_ws_len = rq->delivered.len - len;
-    assistant = json_object_new_object();
-    json_object_object_add(assistant, "role",
-                           json_object_new_string("assistant"));
-    json_object_object_add(assistant, "content", json_object_new_string_len(
-        rq->delivered.data ? rq->delivered.data : "", (int)len));
-    json_object_array_add(messages, assistant);
+    rq->held_ws = rq->delivered.data ? rq->delivered.data + len : NULL;
+    rq->held_ws_len = rq->delivered.data ? rq->delivered.len - len : 0;
+    rq->prefill_len = len;
+    if (len) {                  /* nothing delivered: asked again */
+        assistant = json_object_new_object();
+        json_object_object_add(assistant, "role",
+                               json_object_new_string("assistant"));
+        json_object_object_add(assistant, "content",
+                               json_object_new_string_len(rq->delivered.data,
+                                                          (int)len));
+        json_object_array_add(messages, assistant);
+    }
     json_object_object_add(copy, "messages", messages);
     llm_json_own(r->pool, copy);
     return copy;
@@ -232,7 +236,7 @@ int llm_router_upstream_request(request_rec *r, llm_router_req_t *rq,
     }
     llm_json_own(r->pool, out);
     llm_xlate_fit_provider(out, pr->api_type);
-    if (rq->continuing) {
+    if (rq->continuing && rq->prefill_len) {
         ask_to_continue(out, pr);
     }
     if (asks_usage(rq) && !include_usage_of(out)) {
@@ -439,12 +443,22 @@ static apr_status_t filter_event(xl_ctx_t *x, const llm_event_t *ev)
     return llm_encoder_event(x->enc, ev, emit, x);
 }
 
+/* The longest answer text kept for a continuation's prefill: an answer
+ * longer than this that is cut ends in its error, not in a copy of it
+ * per continuation attempt. */
+#define DELIVERED_MAX (1024 * 1024)
+
 /* A continuable stream: what the client has of the answer, for the
  * prefill of a continuation; and whether the provider ended it. */
 static void note_delivered(xl_ctx_t *x, const llm_event_t *ev)
 {
     switch (ev->type) {
     case LLM_EV_TEXT:
+        if (x->rq->delivered.len + ev->text_len > DELIVERED_MAX) {
+            /* Past what a prefill may carry: a cut ends this one. */
+            x->rq->delivered_other = 1;
+            break;
+        }
         llm_buf_add(&x->rq->delivered, ev->text, ev->text_len);
         break;
     case LLM_EV_TOOL_CALL:
@@ -485,8 +499,11 @@ static apr_status_t to_encoder(void *baton, const llm_event_t *ev)
         return APR_SUCCESS;         /* nothing more after a block */
     }
     if (x->rq->continuable) {
-        if (x->rq->continuing && ev->type == LLM_EV_START) {
-            return APR_SUCCESS;     /* the client's stream began already */
+        if (x->rq->continuing && (ev->type == LLM_EV_START
+                                  || ev->type == LLM_EV_REASONING)) {
+            /* The client's stream began already, and its reasoning came
+             * before the answer it continues. */
+            return APR_SUCCESS;
         }
         if (x->rq->continuing && ev->type == LLM_EV_TEXT
             && x->rq->held_ws_len) {
