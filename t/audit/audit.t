@@ -146,5 +146,15 @@ $out = `$llmctl audit show --keyring $gnupg --event request $trail 2>&1`;
 my @again = map { $J->decode($_) } split /\n/, $out;
 ok @again == 4 && $again[-1]{seq} == 5 or diag $out;
 
+# What a sealed record adds to a request, roughly (docs/performance.md
+# has the figures): 20 sequential requests audited, 20 not.
+require Time::HiRes;
+for my $path ('/v1/chat/completions', '/quiet/chat/completions') {
+    my $t0 = Time::HiRes::time();
+    chat($path, 'Hello') for 1 .. 20;
+    diag sprintf "%-24s %.2f ms per request", $path,
+        (Time::HiRes::time() - $t0) * 1000 / 20;
+}
+
 stop_httpd("$dir/httpd");
 system("gpgconf --kill all >/dev/null 2>&1");
