@@ -224,6 +224,26 @@ static const char *check_keys(apr_pool_t *p, gpgme_ctx_t ctx,
     return NULL;
 }
 
+/* Public keys need no gpg-agent: without this gpg would start one for
+ * the gateway's keyring, and it would outlive httpd. */
+static const char *no_agent(apr_pool_t *p, const char *home)
+{
+    static const char conf[] = "# mod_llm_audit: public keys only\n"
+                               "no-autostart\n";
+    apr_file_t *f;
+
+    if (apr_file_open(&f, apr_pstrcat(p, home, "/gpg.conf", NULL),
+                      APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE, p) != APR_SUCCESS
+        || apr_file_write_full(f, conf, sizeof(conf) - 1, NULL)
+           != APR_SUCCESS) {
+        return apr_psprintf(p, "keyring %s: gpg.conf cannot be written",
+                            home);
+    }
+    apr_file_close(f);
+    return NULL;
+}
+
 const char *llm_audit_gpg_prepare(apr_pool_t *p, const char *home,
                                   const apr_array_header_t *specs,
                                   const char *keyring,
@@ -246,7 +266,8 @@ const char *llm_audit_gpg_prepare(apr_pool_t *p, const char *home,
     }
     apr_file_perms_set(home, APR_FPROT_UREAD | APR_FPROT_UWRITE
                        | APR_FPROT_UEXECUTE);
-    if ((why = context(p, home, &ctx)) != NULL) {
+    if ((why = no_agent(p, home)) != NULL
+        || (why = context(p, home, &ctx)) != NULL) {
         return why;
     }
     for (i = 0; i < specs->nelts && !why; i++) {

@@ -255,6 +255,19 @@ int main(void)
         like(why, "decryption failed", "without the secret key: refused");
     }
 
+    /* No gpg-agent for the gateway's keyrings (public keys only). */
+    {
+        FILE *ps = popen(apr_psprintf(pool, "ps -eo args | grep -c "
+                                      "'^gpg-agent --homedir %s/g'", top),
+                         "r");
+        char buf[16] = "";
+
+        ok(ps && fgets(buf, sizeof(buf), ps) && atoi(buf) == 0,
+           "no gpg-agent was started for the gateway's keyrings");
+        if (ps) {
+            pclose(ps);
+        }
+    }
     sh("gpgconf --kill all >/dev/null");
     system(apr_psprintf(pool, "GNUPGHOME='%s' gpgconf --kill all "
                         ">/dev/null 2>&1; rm -rf '%s'", home, top));
