@@ -134,6 +134,12 @@ ok $v =~ /BROKEN: seq 2 \(.* line 2\) was altered/ or diag $v;
 
 # A restart goes on with the chain, and says where it found it.
 stop_httpd("$dir/httpd");
+# -k stop does not wait: a start before the old httpd is gone would
+# find its pid file and refuse (slow under the sanitizers).
+for (1 .. 100) {
+    last unless -e "$dir/httpd/httpd.pid";
+    select undef, undef, undef, 0.1;
+}
 $port = eval { start_httpd("$dir/httpd", {}, @conf) };
 ok $port or diag $@;
 ok chat('/v1/chat/completions', 'Again')->{status} == 200;
