@@ -1,0 +1,376 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * mod_llm_audit: a hash-chained, OpenPGP-sealed audit trail of the
+ * gateway's requests (docs/audit.md).
+ *
+ * It joins mod_llm_router's optional hook llm_request_done, which the
+ * router's handler runs when a request is over, before it returns: for
+ * a request in a scope with LLMAudit On it writes a "guard" record
+ * when a guard decided, a "masking" record when values were masked,
+ * and a "request" record, each fsync'd before the handler returns.
+ *
+ * A trail is one directory (LLMAuditDir), written by every child of
+ * httpd. Each record is sealed (gpg) by the thread that has it, with no
+ * lock held; then, under the trail's global mutex (Mutex llm-audit),
+ * it gets the next seq and the hash of the record before, and is
+ * appended. The chain's state lives in shared memory, so seq numbers
+ * are unique and consecutive across processes. The mutex and the state
+ * are made once for the life of the httpd process (its process pool),
+ * so the children of a graceful restart share them with the old
+ * children still finishing their requests; the trail is recovered from
+ * its files when httpd starts.
+ *
+ * The engine (llm_audit_*.c) knows nothing of httpd; the fields of each
+ * record are gathered in mod_llm_audit_record.c, the directives are in
+ * mod_llm_audit_config.c.
+ */
+
+#include "apr_strings.h"
+#include "apr_shm.h"
+#include "http_core.h"
+#include "http_request.h"
+#include "util_mutex.h"
+#include "mpm_common.h"
+#if !defined(WIN32)
+#include "unixd.h"
+#endif
+#include <unistd.h>
+
+/* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
+#define LLM_AUDIT_MODULE_FILE
+#include "mod_llm_audit.h"
+#include "llm_json.h"
+
+/* What lasts as long as the httpd process, per trail directory. */
+typedef struct {
+    apr_global_mutex_t *mutex;
+    llm_audit_state_t *state;
+} lasting_t;
+
+#define LASTING_KEY "llm_audit_trails"
+
+/* This generation's trails (llm_audit_trail_conf_t *), for child_init. */
+static apr_array_header_t *trails;
+
+static llm_audit_srv_conf_t *srv_conf(server_rec *s)
+{
+    return ap_get_module_config(s->module_config, &llm_audit_module);
+}
+
+/* ------------------------------------------------------------------ */
+/* Start-up                                                            */
+/* ------------------------------------------------------------------ */
+
+static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    trails = NULL;
+    return ap_mutex_register(pconf, LLM_AUDIT_MUTEX, NULL, APR_LOCK_DEFAULT,
+                             0) == APR_SUCCESS ? OK : !OK;
+}
+
+/* The children run as User: the trail (and the gateway's keyring) must
+ * be theirs when httpd starts as root. */
+static void give_to_children(apr_pool_t *p, const char *path, int deep)
+{
+#if !defined(WIN32)
+    apr_dir_t *d;
+    apr_finfo_t fi;
+
+    if (geteuid() != 0) {
+        return;
+    }
+    if (chown(path, ap_unixd_config.user_id, ap_unixd_config.group_id)) {
+        return;
+    }
+    if (apr_dir_open(&d, path, p) != APR_SUCCESS) {
+        return;
+    }
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+           == APR_SUCCESS) {
+        const char *sub = apr_pstrcat(p, path, "/", fi.name, NULL);
+
+        if (!strcmp(fi.name, ".") || !strcmp(fi.name, "..")) {
+            continue;
+        }
+        if (fi.filetype == APR_DIR && deep) {
+            give_to_children(p, sub, deep);
+        }
+        else if (fi.filetype == APR_REG
+                 && (deep || !strncmp(fi.name, LLM_AUDIT_PREFIX,
+                                      sizeof(LLM_AUDIT_PREFIX) - 1))) {
+            if (chown(sub, ap_unixd_config.user_id,
+                      ap_unixd_config.group_id)) {
+                /* the child's open will say what is wrong */
+            }
+        }
+    }
+    apr_dir_close(d);
+#else
+    (void)p; (void)path; (void)deep;
+#endif
+}
+
+/* The mutex and shared state of @a dir, made (and the trail recovered)
+ * the first time this httpd process sees it. */
+static const char *lasting(server_rec *s, apr_pool_t *ptemp,
+                           const char *dir, int n, lasting_t **out)
+{
+    apr_pool_t *pp = s->process->pool;
+    apr_hash_t *all = NULL;
+    lasting_t *l;
+    apr_shm_t *shm;
+    llm_audit_found_t found;
+    const char *why;
+
+    apr_pool_userdata_get((void **)&all, LASTING_KEY, pp);
+    if (!all) {
+        all = apr_hash_make(pp);
+        apr_pool_userdata_set(all, LASTING_KEY, apr_pool_cleanup_null, pp);
+    }
+    if ((*out = apr_hash_get(all, dir, APR_HASH_KEY_STRING)) != NULL) {
+        return NULL;
+    }
+    l = apr_pcalloc(pp, sizeof(*l));
+    if (apr_shm_create(&shm, sizeof(llm_audit_state_t), NULL, pp)
+        != APR_SUCCESS) {
+        return "no shared memory for the trail's state";
+    }
+    l->state = apr_shm_baseaddr_get(shm);
+    if ((why = llm_audit_recover(ptemp, dir, l->state, &found)) != NULL) {
+        return why;
+    }
+    give_to_children(ptemp, dir, 0);
+    if (ap_global_mutex_create(&l->mutex, NULL, LLM_AUDIT_MUTEX,
+                               apr_psprintf(ptemp, "trail%d", n), s, pp, 0)
+        != APR_SUCCESS) {
+        return "its mutex cannot be made (see the Mutex directive)";
+    }
+    if (found.torn_bytes) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, LLMLOGNO(04003)
+                     "audit trail %s: %" APR_OFF_T_FMT " bytes after the "
+                     "last whole record (seq %" APR_UINT64_T_FMT ") of %s: "
+                     "a record torn by a crash; the chain goes on from "
+                     "that record in a new file", dir, found.torn_bytes,
+                     found.last_seq, found.last_file);
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, LLMLOGNO(04002)
+                 "audit trail %s: %d file(s), the chain goes on after seq %"
+                 APR_UINT64_T_FMT " (hash %s)", dir, found.files,
+                 l->state->chain.seq, l->state->chain.prev);
+    apr_hash_set(all, apr_pstrdup(pp, dir), APR_HASH_KEY_STRING, l);
+    *out = l;
+    return NULL;
+}
+
+/* This generation's keyring for the trail's recipients. */
+static const char *keys(apr_pool_t *pconf, llm_audit_srv_conf_t *sc,
+                        llm_audit_trail_conf_t *t, int n)
+{
+    const char *home = ap_runtime_dir_relative(
+        pconf, apr_psprintf(pconf, "llm-audit-keys.%" APR_PID_T_FMT ".%d",
+                            getpid(), n));
+    apr_array_header_t *fprs;
+    const char *why;
+
+    if ((why = llm_audit_gpg_init()) != NULL
+        || (why = llm_audit_gpg_prepare(pconf, home, sc->recipients,
+                                        sc->keyring, &fprs)) != NULL
+        || (why = llm_audit_gpg_make(pconf, home, fprs, &t->gpg)) != NULL) {
+        return why;
+    }
+    give_to_children(pconf, home, 1);
+    t->recipients = apr_array_pstrcat(pconf, fprs, ' ');
+    return NULL;
+}
+
+static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
+                              server_rec *s, llm_audit_srv_conf_t *sc,
+                              llm_audit_trail_conf_t **out)
+{
+    llm_audit_trail_conf_t *t = apr_pcalloc(pconf, sizeof(*t));
+    lasting_t *l;
+    const char *why;
+
+    t->dir = sc->dir;
+    t->encrypt = sc->encrypt != 0;
+    if ((why = lasting(s, ptemp, sc->dir, trails->nelts, &l)) != NULL) {
+        return why;
+    }
+    t->mutex = l->mutex;
+    t->state = l->state;
+    if (t->encrypt && (why = keys(pconf, sc, t, trails->nelts)) != NULL) {
+        return why;
+    }
+    t->opts.dir = t->dir;
+    t->opts.rotate_size = sc->rotate >= 0 ? sc->rotate
+                                          : LLM_AUDIT_DEFAULT_ROTATE;
+    t->opts.sync = 1;
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, LLMLOGNO(04008)
+                 "audit trail %s: records %s", t->dir, t->encrypt
+                 ? apr_pstrcat(ptemp, "encrypted to ", t->recipients, NULL)
+                 : "in clear (LLMAuditEncrypt Off)");
+    APR_ARRAY_PUSH(trails, llm_audit_trail_conf_t *) = t;
+    *out = t;
+    return NULL;
+}
+
+/* Servers that name the same directory share its trail, and must agree
+ * on how it is written. */
+static const char *find_trail(server_rec *s, llm_audit_srv_conf_t *sc)
+{
+    int i;
+
+    for (i = 0; i < trails->nelts; i++) {
+        llm_audit_trail_conf_t *t = APR_ARRAY_IDX(trails, i,
+                                                  llm_audit_trail_conf_t *);
+
+        if (!strcmp(t->dir, sc->dir)) {
+            if (t->encrypt != (sc->encrypt != 0)) {
+                return apr_psprintf(s->process->pconf, "%s: servers "
+                                    "sharing this LLMAuditDir disagree on "
+                                    "LLMAuditEncrypt", sc->dir);
+            }
+            sc->trail = t;
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                       apr_pool_t *ptemp, server_rec *s)
+{
+    server_rec *v;
+    const char *why;
+
+    (void)plog;
+    trails = apr_array_make(pconf, 2, sizeof(llm_audit_trail_conf_t *));
+    for (v = s; v; v = v->next) {
+        llm_audit_srv_conf_t *sc = srv_conf(v);
+
+        if (!sc->dir) {
+            continue;
+        }
+        if ((why = find_trail(v, sc)) == NULL && !sc->trail) {
+            why = make_trail(pconf, ptemp, v, sc, &sc->trail);
+        }
+        if (why) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v, LLMLOGNO(04001)
+                         "mod_llm_audit: audit trail %s: %s", sc->dir, why);
+            return !OK;
+        }
+    }
+    return OK;
+}
+
+static void child_init(apr_pool_t *pchild, server_rec *s)
+{
+    int i;
+
+    for (i = 0; trails && i < trails->nelts; i++) {
+        llm_audit_trail_conf_t *t = APR_ARRAY_IDX(trails, i,
+                                                  llm_audit_trail_conf_t *);
+        apr_status_t rv = apr_global_mutex_child_init(
+            &t->mutex, apr_global_mutex_lockfile(t->mutex), pchild);
+
+        if (rv != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, LLMLOGNO(04004)
+                         "audit trail %s: its mutex cannot be opened in "
+                         "this child", t->dir);
+        }
+        t->writer = llm_audit_trail_make(pchild, &t->opts, t->state);
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Requests                                                            */
+/* ------------------------------------------------------------------ */
+
+/* One record of @a event, sealed with no lock held, then appended. */
+static void write_record(request_rec *r, llm_audit_trail_conf_t *t,
+                         const char *event, json_object *fields)
+{
+    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL };
+    apr_uint64_t seq = 0;
+    const char *why = NULL;
+    apr_status_t rv;
+
+    llm_json_own(r->pool, fields);
+    if (t->gpg && (rv = llm_audit_seal(t->gpg, r->pool, &e, &why))
+                  != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LLMLOGNO(04005)
+                      "audit record (%s) NOT written to %s: %s", event,
+                      t->dir, why);
+        return;
+    }
+    if ((rv = apr_global_mutex_lock(t->mutex)) != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LLMLOGNO(04006)
+                      "audit record (%s) NOT written to %s: its lock "
+                      "failed", event, t->dir);
+        return;
+    }
+    rv = llm_audit_append(t->writer, r->pool, &e, &seq, &why);
+    apr_global_mutex_unlock(t->mutex);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LLMLOGNO(04007)
+                      "audit record (%s) NOT written to %s: %s", event,
+                      t->dir, why);
+        return;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(04009)
+                  "audit record %" APR_UINT64_T_FMT " (%s) written", seq,
+                  event);
+}
+
+static int audit_request_done(request_rec *r, llm_req_ctx_t *ctx)
+{
+    llm_audit_dir_conf_t *dc = ap_get_module_config(r->per_dir_config,
+                                                    &llm_audit_module);
+    llm_audit_trail_conf_t *t;
+
+    if (dc->audit != 1) {
+        return DECLINED;
+    }
+    if (!(t = srv_conf(r->server)->trail) || !t->writer) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(04010)
+                      "LLMAudit On, but no LLMAuditDir for server %s: "
+                      "audit record NOT written", r->server->server_hostname);
+        return DECLINED;
+    }
+    if (ctx->guard_verdict) {
+        write_record(r, t, "guard", llm_audit_guard_fields(r, ctx));
+    }
+    if (ctx->masked > 0) {
+        write_record(r, t, "masking", llm_audit_masking_fields(r, ctx));
+    }
+    write_record(r, t, "request", llm_audit_request_fields(r, ctx));
+    return OK;
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    (void)p;
+    ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(llm, llm_request_done, audit_request_done, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+}
+
+AP_DECLARE_MODULE(llm_audit) = {
+    STANDARD20_MODULE_STUFF,
+    llm_audit_create_dir,
+    llm_audit_merge_dir,
+    llm_audit_create_srv,
+    llm_audit_merge_srv,
+    llm_audit_cmds,
+    register_hooks,
+#ifdef AP_MODULE_FLAG_NONE
+    AP_MODULE_FLAG_NONE
+#endif
+};
