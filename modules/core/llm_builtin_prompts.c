@@ -16,6 +16,7 @@
 #include "apr_hash.h"
 #include "apr_lib.h"
 
+#include "llm_buf.h"
 #include "llm_builtin.h"
 
 #define PROMPT_EXT ".prompt"
@@ -86,33 +87,18 @@ static apr_ssize_t utf8_invalid_at(const char *buf, apr_size_t len)
     return -1;
 }
 
+/* A prompt is text for a model's context: far below this. */
+#define PROMPT_MAX (1024 * 1024)
+
 static apr_status_t read_prompt(apr_pool_t *p, const char *path,
                                 const char **text, const char **errmsg)
 {
-    apr_file_t *f;
-    apr_finfo_t fi;
     apr_size_t len;
     apr_ssize_t bad;
     char *buf;
-    apr_status_t rv;
-    char ebuf[120];
 
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
-                       APR_OS_DEFAULT, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
-        if (rv == APR_SUCCESS) {
-            len = (apr_size_t)fi.size;
-            buf = apr_palloc(p, len + 1);
-            rv = len ? apr_file_read_full(f, buf, len, &len) : APR_SUCCESS;
-            buf[len] = '\0';
-        }
-        apr_file_close(f);
-    }
-    if (rv != APR_SUCCESS) {
-        *errmsg = apr_psprintf(p, "%s: %s", path,
-                               apr_strerror(rv, ebuf, sizeof(ebuf)));
-        return rv;
+    if ((*errmsg = llm_file_slurp(p, path, PROMPT_MAX, &buf, &len))) {
+        return APR_EGENERAL;
     }
     if ((bad = utf8_invalid_at(buf, len)) >= 0) {
         *errmsg = apr_psprintf(p, "%s: not valid UTF-8 text (at byte %"

@@ -14,7 +14,26 @@ use Exporter 'import';
 our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
                  access_line_matching
-                 free_port start_httpd stop_httpd stream_request);
+                 free_port start_httpd stop_httpd stream_request
+                 provider_state);
+
+# A provider's entry of a gateway's status page (JSON), by id: {} when
+# none. $status_url is the page, e.g. "http://127.0.0.1:PORT/status".
+sub provider_state {
+    my ($status_url, $id) = @_;
+    require LWP::UserAgent;
+    my $res = LWP::UserAgent->new(timeout => 10)
+        ->get("$status_url?format=json");
+    my $d = eval { decode_json($res->content) } // {};
+    for my $f (@{ $d->{models_files} // [] }) {
+        for my $m (@{ $f->{models} }) {
+            for my $p (@{ $m->{providers} }) {
+                return $p if $p->{id} eq $id;
+            }
+        }
+    }
+    return {};
+}
 
 # Test::More's diag, which Apache::Test does not export.
 sub diag { print STDERR map { "# $_\n" } map { split /\n/ } @_; 1 }
