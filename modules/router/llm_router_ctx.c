@@ -41,7 +41,10 @@ llm_router_req_t *llm_router_req_create(request_rec *r,
 
     rq->pub.version = LLM_REQ_CTX_VERSION;
     rq->pub.started = r->request_time;
-    rq->pub.attempts = apr_array_make(r->pool, 2, sizeof(llm_attempt_t));
+    /* Room for the default LLMRouterMaxAttempts: the loop reserves more
+     * (a copy) only when configured higher (reserve_attempts). */
+    rq->pub.attempts = apr_array_make(r->pool, LLM_DEFAULT_ATTEMPTS,
+                                      sizeof(llm_attempt_t));
     rq->pub.usage.prompt_tokens = -1;
     rq->pub.usage.completion_tokens = -1;
     rq->pub.usage.total_tokens = -1;
