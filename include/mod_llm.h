@@ -328,7 +328,21 @@ typedef struct llm_req_ctx {
 
     llm_wire_e wire;               /**< the body format the client speaks */
     llm_builtin_e builtin;         /**< which built-in, or NONE */
+
+    /* Set by mod_llm_mask (for audit, metrics). */
+    /** Values masked in the request by entity type (llm_mask_count_t,
+     *  one entry per type, in the order first met); NULL when none. */
+    apr_array_header_t *mask_counts;
+    const char *answer_guard_verdict; /**< NULL: no guard judged the
+                                           answer; "allowed"; "blocked" */
+    const char *answer_guard_reason;  /**< "category:rule" when blocked */
 } llm_req_ctx_t;
+
+/** How many values of one entity type were masked (ctx->mask_counts). */
+typedef struct llm_mask_count {
+    const char *type;              /**< the rule's entity type, e.g. "pesel" */
+    int count;
+} llm_mask_count_t;
 
 /**
  * The context of r (or of its initial request), NULL when mod_llm_router
@@ -404,6 +418,43 @@ APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_provider_chosen,
  */
 APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_request_done,
                           (request_rec *r, llm_req_ctx_t *ctx))
+
+/* ------------------------------------------------------------------ */
+/* Access decisions (run by mod_llm_access)                            */
+/* ------------------------------------------------------------------ */
+
+/** What kind of refusal (or notable decision) an access event is. */
+typedef enum {
+    LLM_ACCESS_AUTH_FAILED = 0,    /**< 401: no key, an unknown, expired,
+                                        rotated or inactive key */
+    LLM_ACCESS_DENIED,             /**< 403: the key's policy or a Require
+                                        llm-permission/llm-model refused */
+    LLM_ACCESS_RATE_LIMITED,       /**< 429: a request or token limit */
+    LLM_ACCESS_BUDGET_SPENT,       /**< 429: a token budget for the period */
+    LLM_ACCESS_STORE_FAILED        /**< the key store or the limits' Redis
+                                        failed (fail-open or fail-closed) */
+} llm_access_kind_e;
+
+/** One access event. Never the presented key: its id only. */
+typedef struct llm_access_event {
+    llm_access_kind_e kind;
+    int status;                    /**< what the client got (0: served) */
+    const char *code;              /**< "invalid_key", "rate_limited", ... */
+    const char *key_id;            /**< NULL when no key was recognised */
+    const char *limit;             /**< the limit that refused, e.g.
+                                        "requests 60/60s"; NULL if none */
+    const char *model;             /**< the model asked for, NULL unknown */
+} llm_access_event_t;
+
+/**
+ * Runs when mod_llm_access refuses a request (or its store fails), from
+ * whichever httpd hook decided (check_user_id, auth_checker, the
+ * router's llm_request_parsed), before the refusal is written: audit
+ * and metrics record it. Runs for requests the router may never see.
+ * The return value is ignored.
+ */
+APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_access_refused,
+                          (request_rec *r, const llm_access_event_t *ev))
 
 /* ------------------------------------------------------------------ */
 /* Balance methods (APR providers)                                     */
