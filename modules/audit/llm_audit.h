@@ -23,6 +23,11 @@
  *
  *   {"seq":7,"prev":"<sha256 hex>","pgp":"-----BEGIN PGP MESSAGE-----\n..."}
  *
+ * or, written in batches (LLMAuditSync batch), several records sealed
+ * as one message, one body per line, seq 7 to 7 + count - 1:
+ *
+ *   {"seq":7,"count":40,"prev":"<sha256 hex>","pgp":"-----BEGIN PGP..."}
+ *
  * "prev" is the SHA-256 of the previous line as stored (without its
  * newline) — of the sealed envelope when encrypted — so that the chain
  * is checked without the private key (llm_audit_verify). Record 1's
@@ -92,13 +97,19 @@ json_object *llm_audit_strn(const char *s, apr_size_t len);
 
 /** One record to write: when, which event, its fields (an object or
  *  NULL, members in their order; never seq, time, event or prev), and,
- *  once llm_audit_seal() ran, the armored message (NULL: plaintext). */
+ *  once llm_audit_seal() ran, the armored message (NULL: plaintext).
+ *  A batch is an entry whose pgp seals @a count record bodies (time,
+ *  event and fields unused); 0 means 1. */
 typedef struct {
     apr_time_t time;
     const char *event;
     json_object *fields;
     const char *pgp;
+    apr_uint64_t count;
 } llm_audit_entry_t;
+
+/** The most records one sealed batch may hold. */
+#define LLM_AUDIT_BATCH_MAX 100000
 
 /** The plaintext line (no newline) of @a e as record @a seq after
  *  @a prev: seq, time, event, prev, then every field in its order.
@@ -114,10 +125,11 @@ const char *llm_audit_record_line(apr_pool_t *p, apr_uint64_t seq,
 const char *llm_audit_body_line(apr_pool_t *p, const llm_audit_entry_t *e,
                                 apr_size_t *len);
 
-/** The envelope line of a sealed record. */
+/** The envelope line of a sealed record, or of a batch of @a count
+ *  records sealed together (count > 1 is written as "count"). */
 const char *llm_audit_envelope_line(apr_pool_t *p, apr_uint64_t seq,
-                                    const char *prev, const char *armored,
-                                    apr_size_t *len);
+                                    apr_uint64_t count, const char *prev,
+                                    const char *armored, apr_size_t *len);
 
 /** A sealed record's opened body back as its plaintext line (seq and
  *  prev from the envelope); NULL when @a body is not a record body. */
@@ -130,6 +142,8 @@ const char *llm_audit_unseal_line(apr_pool_t *p, apr_uint64_t seq,
  *  APR_EINVAL when the line is not a record (*why says what). */
 typedef struct {
     apr_uint64_t seq;
+    apr_uint64_t count;              /* records the line holds: 1, or a
+                                        sealed batch's count */
     char prev[LLM_SHA256_HEX];
     const char *pgp;                 /* in @a p, or NULL */
 } llm_audit_head_t;
@@ -177,6 +191,12 @@ const char *llm_audit_gpg_make(apr_pool_t *p, const char *home,
  *  an error with *why. */
 apr_status_t llm_audit_seal(llm_audit_gpg_t *gpg, apr_pool_t *p,
                             llm_audit_entry_t *e, const char **why);
+
+/** Seal @a len bytes of @a text (a batch: bodies one per line) into
+ *  *armored, in @a p. */
+apr_status_t llm_audit_seal_text(llm_audit_gpg_t *gpg, apr_pool_t *p,
+                                 const char *text, apr_size_t len,
+                                 const char **armored, const char **why);
 
 /** An armored message opened with the secret keys of @a home (NULL:
  *  GNUPGHOME or gpg's default); NULL on failure with *why. */
@@ -226,8 +246,19 @@ typedef struct {
     apr_uint64_t file_seq;           /* the current file's name: seq, n */
     unsigned int file_n;
     apr_off_t size;                  /* its size */
+    apr_time_t file_started;         /* when it was opened (or found at
+                                        start-up): for LLMAuditRotate's
+                                        age */
     int broken;                      /* a failed write left bytes that
                                         could not be cut: next file */
+    /* The trail failing (kept by mod_llm_audit, with the lock held). */
+    apr_time_t failing_since;        /* the first failed write of a run
+                                        of them; 0 when the last worked */
+    apr_uint64_t lost;               /* records not written since */
+    apr_uint64_t refused;            /* requests refused since
+                                        (LLMAuditOnFailure closed) */
+    volatile apr_uint32_t probe_at;  /* apr_time_sec of the last try to
+                                        write again while failing */
 } llm_audit_state_t;
 
 /**
@@ -245,6 +276,8 @@ typedef struct llm_audit_trail llm_audit_trail_t;
 typedef struct {
     const char *dir;
     apr_off_t rotate_size;           /* a new file past it; 0: never */
+    apr_interval_time_t rotate_age;  /* a new file when the current one
+                                        is older; 0: never */
     int sync;                        /* fsync after each record */
 } llm_audit_opts_t;
 
@@ -256,9 +289,10 @@ llm_audit_trail_t *llm_audit_trail_make(apr_pool_t *p,
                                         llm_audit_state_t *st);
 
 /**
- * Append @a e (sealed when e->pgp is set) as the trail's next record.
+ * Append @a e (sealed when e->pgp is set; a batch of e->count records
+ * when that is more than 1) as the trail's next record(s).
  * The caller holds the trail's lock. On success the state moves on
- * (seq, prev, size) and *seq is the record's; on failure nothing of the
+ * (seq, prev, size) and *seq is the (first) record's; on failure nothing of the
  * record stays in the file (what was written is cut off, or the next
  * record starts a new file) and *why says what failed.
  */

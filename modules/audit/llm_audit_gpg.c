@@ -358,6 +358,14 @@ apr_status_t llm_audit_seal(llm_audit_gpg_t *gpg, apr_pool_t *p,
 {
     apr_size_t len = 0;
     const char *body = llm_audit_body_line(p, e, &len);
+
+    return llm_audit_seal_text(gpg, p, body, len, &e->pgp, why);
+}
+
+apr_status_t llm_audit_seal_text(llm_audit_gpg_t *gpg, apr_pool_t *p,
+                                 const char *body, apr_size_t len,
+                                 const char **sealed, const char **why)
+{
     gpgme_ctx_t ctx = take(gpg, p, why);
     gpgme_data_t in = NULL, out = NULL;
     gpgme_error_t err;
@@ -386,7 +394,7 @@ apr_status_t llm_audit_seal(llm_audit_gpg_t *gpg, apr_pool_t *p,
     gpgme_data_release(in);
     give(gpg, ctx);
     armored = gpgme_data_release_and_get_mem(out, &n);
-    e->pgp = apr_pstrmemdup(p, armored, n);
+    *sealed = apr_pstrmemdup(p, armored, n);
     gpgme_free(armored);
     return APR_SUCCESS;
 }

@@ -205,12 +205,16 @@ const char *llm_audit_unseal_line(apr_pool_t *p, apr_uint64_t seq,
 }
 
 const char *llm_audit_envelope_line(apr_pool_t *p, apr_uint64_t seq,
-                                    const char *prev, const char *armored,
-                                    apr_size_t *len)
+                                    apr_uint64_t count, const char *prev,
+                                    const char *armored, apr_size_t *len)
 {
     json_object *o = json_object_new_object();
 
     json_object_object_add(o, "seq", json_object_new_int64((int64_t)seq));
+    if (count > 1) {
+        json_object_object_add(o, "count",
+                               json_object_new_int64((int64_t)count));
+    }
     json_object_object_add(o, "prev", json_object_new_string(prev));
     json_object_object_add(o, "pgp", json_object_new_string(armored));
     return line_of(p, o, len);
@@ -252,6 +256,16 @@ apr_status_t llm_audit_line_head(apr_pool_t *p, const char *line,
         goto done;
     }
     head->seq = (apr_uint64_t)json_object_get_int64(v);
+    head->count = 1;
+    if ((v = llm_json_get(o, "count")) != NULL) {
+        if (!llm_json_is(v, json_type_int) || json_object_get_int64(v) < 1
+            || json_object_get_int64(v) > LLM_AUDIT_BATCH_MAX
+            || !llm_json_get(o, "pgp")) {
+            *why = "a bad count (only a sealed batch has one)";
+            goto done;
+        }
+        head->count = (apr_uint64_t)json_object_get_int64(v);
+    }
     s = llm_json_str(o, "prev", &n);
     if (!s || !is_hash(s, n)) {
         *why = "no prev hash";

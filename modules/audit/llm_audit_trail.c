@@ -173,7 +173,7 @@ static const char *last_record(apr_pool_t *p, const char *path,
             }
             if (llm_audit_line_head(p, start, (apr_size_t)(end - 1 - start),
                                     &head, &why) == APR_SUCCESS) {
-                chain->seq = head.seq;
+                chain->seq = head.seq + head.count - 1;
                 llm_sha256_hex(start, (apr_size_t)(end - 1 - start),
                                chain->prev);
                 *good = at + (end - buf);
@@ -251,10 +251,12 @@ const char *llm_audit_recover(apr_pool_t *p, const char *dir,
         st->file_seq = f->seq;
         st->file_n = f->n;
         st->size = newest_size;
+        st->file_started = apr_time_now();
         return NULL;
     }
     st->file_seq = st->chain.seq + 1;
     st->file_n = free_n(p, dir, st->file_seq);
+    st->file_started = apr_time_now();
     found->new_file = files->nelts > 0;
     return NULL;
 }
@@ -330,7 +332,26 @@ static void next_file(llm_audit_trail_t *t, apr_pool_t *p)
     st->file_seq = st->chain.seq + 1;
     st->file_n = free_n(p, t->opts.dir, st->file_seq);
     st->size = 0;
+    st->file_started = apr_time_now();
     st->broken = 0;
+}
+
+/* Is it time for a new file before @a len more bytes? Never for an
+ * empty one: a record bigger than the limit still gets a file. */
+static int rotate_now(const llm_audit_trail_t *t, apr_size_t len)
+{
+    const llm_audit_state_t *st = t->st;
+
+    if (st->broken) {
+        return 1;
+    }
+    if (st->size == 0) {
+        return 0;
+    }
+    return (t->opts.rotate_size
+            && st->size + (apr_off_t)len > t->opts.rotate_size)
+           || (t->opts.rotate_age
+               && apr_time_now() - st->file_started >= t->opts.rotate_age);
 }
 
 /* A write that failed: cut what it left, or move to a new file. */
@@ -347,18 +368,18 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
 {
     llm_audit_state_t *st = t->st;
     apr_uint64_t next = st->chain.seq + 1;
+    apr_uint64_t count = e->count > 1 && e->pgp ? e->count : 1;
     apr_size_t len = 0;
     const char *line = e->pgp
-        ? llm_audit_envelope_line(p, next, st->chain.prev, e->pgp, &len)
+        ? llm_audit_envelope_line(p, next, count, st->chain.prev, e->pgp,
+                                  &len)
         : llm_audit_record_line(p, next, st->chain.prev, e, &len);
     char *buf = apr_palloc(p, len + 1);
     apr_status_t rv;
 
     memcpy(buf, line, len);
     buf[len] = '\n';
-    if (st->broken || (t->opts.rotate_size && st->size > 0
-                       && st->size + (apr_off_t)len + 1
-                          > t->opts.rotate_size)) {
+    if (rotate_now(t, len + 1)) {
         next_file(t, p);
     }
     if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
@@ -375,7 +396,7 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
         *why = "the record could not be synced to disk";
         return rv;
     }
-    st->chain.seq = next;
+    st->chain.seq = next + count - 1;
     llm_sha256_hex(line, len, st->chain.prev);
     st->size += (apr_off_t)len + 1;
     *seq = next;

@@ -290,8 +290,8 @@ apr_status_t llm_audit_verify(apr_pool_t *p,
             torn = NULL;
         }
         memcpy(want.prev, e->hash, LLM_SHA256_HEX);
-        want.seq++;
-        rep->records++;
+        want.seq += e->head.count;
+        rep->records += e->head.count;
         prev = e;
     }
     if (torn) {
@@ -309,21 +309,60 @@ apr_status_t llm_audit_verify(apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* The records of a sealed line opened: each body (one per line of
+ * @a body, e->head.count of them) as its plaintext line, given to @a fn.
+ * Returns why not, or NULL; *stop when @a fn said so. */
+static const char *each_sealed(apr_pool_t *p, const entry_t *e,
+                               const char *body, apr_size_t blen,
+                               llm_audit_line_fn fn, void *baton, int *stop)
+{
+    const char *s = body, *end = body + blen;
+    apr_uint64_t i;
+
+    for (i = 0; i < e->head.count; i++) {
+        const char *nl = memchr(s, '\n', (apr_size_t)(end - s));
+        const char *eol = nl ? nl : end;
+        const char *text;
+        apr_size_t len = 0;
+
+        if (s >= end) {
+            return apr_psprintf(p, "%s: the sealed batch holds fewer "
+                                "records than its count", at(p, e));
+        }
+        text = llm_audit_unseal_line(p, e->head.seq + i, e->head.prev, s,
+                                     (apr_size_t)(eol - s), &len);
+        if (!text) {
+            return apr_psprintf(p, "%s: the sealed body is not a record",
+                                at(p, e));
+        }
+        if (fn(baton, e->file, text, len)) {
+            *stop = 1;
+            return NULL;
+        }
+        s = nl ? nl + 1 : end;
+    }
+    if (s < end) {
+        return apr_psprintf(p, "%s: the sealed batch holds more records "
+                            "than its count", at(p, e));
+    }
+    return NULL;
+}
+
 const char *llm_audit_read(apr_pool_t *p, const apr_array_header_t *dirs,
                            const char *home, llm_audit_line_fn fn,
                            void *baton)
 {
     apr_array_header_t *arr;
     const char *why;
-    int i, files;
+    int i, files, stop = 0;
 
     if ((why = entries(p, dirs, &arr, &files)) != NULL) {
         return why;
     }
-    for (i = 0; i < arr->nelts; i++) {
+    for (i = 0; i < arr->nelts && !stop; i++) {
         const entry_t *e = &APR_ARRAY_IDX(arr, i, entry_t);
-        const char *text = e->text, *body;
-        apr_size_t len = e->len, blen = 0;
+        const char *body;
+        apr_size_t blen = 0;
 
         if (e->torn) {
             continue;
@@ -332,20 +371,17 @@ const char *llm_audit_read(apr_pool_t *p, const apr_array_header_t *dirs,
             return apr_psprintf(p, "%s is not a record (%s)", at(p, e),
                                 e->why);
         }
-        if (e->head.pgp) {
-            body = llm_audit_gpg_decrypt(p, home, e->head.pgp, &blen, &why);
-            if (!body) {
-                return apr_psprintf(p, "%s: %s", at(p, e), why);
-            }
-            text = llm_audit_unseal_line(p, e->head.seq, e->head.prev, body,
-                                         blen, &len);
-            if (!text) {
-                return apr_psprintf(p, "%s: the sealed body is not a record",
-                                    at(p, e));
-            }
+        if (!e->head.pgp) {
+            stop = fn(baton, e->file, e->text, e->len);
+            continue;
         }
-        if (fn(baton, e->file, text, len)) {
-            break;
+        body = llm_audit_gpg_decrypt(p, home, e->head.pgp, &blen, &why);
+        if (!body) {
+            return apr_psprintf(p, "%s: %s", at(p, e), why);
+        }
+        if ((why = each_sealed(p, e, body, blen, fn, baton, &stop))
+            != NULL) {
+            return why;
         }
     }
     return NULL;

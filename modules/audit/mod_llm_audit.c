@@ -295,7 +295,7 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
 static void write_record(request_rec *r, llm_audit_trail_conf_t *t,
                          const char *event, json_object *fields)
 {
-    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL };
+    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
     apr_status_t rv;

@@ -101,7 +101,7 @@ typedef struct {
 
 static void open_trail(trail_t *tr, const char *dir, apr_off_t rotate)
 {
-    llm_audit_opts_t o = { dir, rotate, 1 };
+    llm_audit_opts_t o = { dir, rotate, 0, 1 };
     const char *why = llm_audit_recover(pool, dir, &tr->st, &tr->found);
 
     ok(!why, "recovered");
@@ -114,7 +114,7 @@ static void open_trail(trail_t *tr, const char *dir, apr_off_t rotate)
 
 static apr_uint64_t add(trail_t *tr, const char *event, json_object *fields)
 {
-    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL };
+    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
 
@@ -163,7 +163,7 @@ static void copy_dir(const char *from, const char *to)
 static void test_lines(void)
 {
     llm_audit_chain_t g;
-    llm_audit_entry_t e = { 0, "request", NULL, NULL };
+    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0 };
     json_object *f = json_object_new_object(), *o;
     const char *line;
     char want[LLM_SHA256_HEX];
@@ -216,7 +216,7 @@ static void test_lines(void)
     ok(llm_audit_line_head(pool, "{\"seq\":0,\"prev\":\"\"}", 19, &head, &why)
        != APR_SUCCESS, "seq 0 is not a record");
 
-    line = llm_audit_envelope_line(pool, 6, g.prev,
+    line = llm_audit_envelope_line(pool, 6, 1, g.prev,
                                    "-----BEGIN PGP MESSAGE-----\n\nx\n", &len);
     ok(!strchr(line, '\n'), "an envelope is one line too");
     ok(llm_audit_line_head(pool, line, len, &head, &why) == APR_SUCCESS
@@ -453,7 +453,7 @@ static void test_tamper(const char *good)
 static void test_failure(const char *dir)
 {
     trail_t tr;
-    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL };
+    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
     llm_audit_chain_t before;
@@ -479,7 +479,7 @@ static void test_processes(const char *dir)
     llm_audit_found_t found;
     apr_shm_t *shm;
     apr_proc_mutex_t *lock;
-    llm_audit_opts_t o = { dir, 4096, 0 };
+    llm_audit_opts_t o = { dir, 4096, 0, 0 };
     llm_audit_report_t rep;
     int i, status, good = 1;
 
@@ -498,7 +498,7 @@ static void test_processes(const char *dir)
             for (k = 0; k < 100; k++) {
                 char model[32];
                 json_object *f = json_object_new_object();
-                llm_audit_entry_t e = { apr_time_now(), "request", f, NULL };
+                llm_audit_entry_t e = { apr_time_now(), "request", f, NULL, 0 };
                 apr_uint64_t seq;
                 const char *why;
 
