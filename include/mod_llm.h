@@ -333,6 +333,10 @@ typedef struct llm_req_ctx {
     /** Values masked in the request by entity type (llm_mask_count_t,
      *  one entry per type, in the order first met); NULL when none. */
     apr_array_header_t *mask_counts;
+    /** Pseudonym -> original (const char * both) of the request's
+     *  masking in pseudonym mode, NULL otherwise. PII: for nothing but
+     *  an encrypted audit trail that asks for it (LLMAuditMaskMappings). */
+    apr_hash_t *mask_map;
     const char *answer_guard_verdict; /**< NULL: no guard judged the
                                            answer; "allowed"; "blocked" */
     const char *answer_guard_reason;  /**< "category:rule" when blocked */

@@ -140,7 +140,7 @@ json_object *llm_audit_request_fields(request_rec *r,
         add(o, "error", str(ctx->error_code));
     }
     add(o, "bytes_in", i64((apr_int64_t)ctx->body_raw_len));
-    add(o, "bytes_out", i64((apr_int64_t)r->bytes_sent));
+    add(o, "bytes_out", i64((apr_int64_t)llm_audit_hold_bytes(r)));
     add(o, "usage", usage(&ctx->usage));
     add(o, "latency_us", i64(apr_time_now() - start));
     if (answered && answered->first_byte) {
@@ -149,14 +149,41 @@ json_object *llm_audit_request_fields(request_rec *r,
     return o;
 }
 
-/* Only the count: the context does not (yet) say which entity types,
- * and the pseudonym mappings are PII (docs/audit.md). */
+/* The values masked by entity type; the pseudonyms' originals only
+ * when asked for (LLMAuditMaskMappings, an encrypted trail): PII. */
 json_object *llm_audit_masking_fields(request_rec *r,
-                                      const llm_req_ctx_t *ctx)
+                                      const llm_req_ctx_t *ctx,
+                                      int mappings)
 {
     json_object *o = common(r, ctx);
+    int i;
 
     add(o, "masked", i64(ctx->masked));
+    if (ctx->mask_counts) {
+        json_object *types = json_object_new_object();
+
+        for (i = 0; i < ctx->mask_counts->nelts; i++) {
+            const llm_mask_count_t *c = &APR_ARRAY_IDX(
+                ctx->mask_counts, i, llm_mask_count_t);
+
+            json_object_object_add(types, c->type, i64(c->count));
+        }
+        add(o, "types", types);
+    }
+    if (mappings && ctx->mask_map) {
+        json_object *m = json_object_new_object();
+        apr_hash_index_t *hi;
+
+        for (hi = apr_hash_first(r->pool, ctx->mask_map); hi;
+             hi = apr_hash_next(hi)) {
+            const void *k;
+            void *v;
+
+            apr_hash_this(hi, &k, NULL, &v);
+            json_object_object_add(m, k, str(v));
+        }
+        add(o, "mappings", m);
+    }
     return o;
 }
 
@@ -168,5 +195,51 @@ json_object *llm_audit_guard_fields(request_rec *r,
     add(o, "stage", str("request"));
     add(o, "verdict", str(ctx->guard_verdict));
     add(o, "reason", str(ctx->guard_reason));
+    return o;
+}
+
+json_object *llm_audit_answer_guard_fields(request_rec *r,
+                                           const llm_req_ctx_t *ctx)
+{
+    json_object *o = common(r, ctx);
+
+    add(o, "stage", str("answer"));
+    add(o, "verdict", str(ctx->answer_guard_verdict));
+    add(o, "reason", str(ctx->answer_guard_reason));
+    return o;
+}
+
+static const char *access_kind(llm_access_kind_e k)
+{
+    switch (k) {
+    case LLM_ACCESS_AUTH_FAILED:  return "auth_failed";
+    case LLM_ACCESS_DENIED:       return "denied";
+    case LLM_ACCESS_RATE_LIMITED: return "rate_limited";
+    case LLM_ACCESS_BUDGET_SPENT: return "budget_spent";
+    case LLM_ACCESS_STORE_FAILED: return "store_failed";
+    }
+    return "unknown";
+}
+
+/* An access refusal may come before the router knows the request (an
+ * authentication hook): its own fields, no context. Never the key. */
+json_object *llm_audit_access_fields(request_rec *r,
+                                     const llm_access_event_t *ev)
+{
+    json_object *o = json_object_new_object();
+
+    add(o, "server", str(r->server->server_hostname));
+    add(o, "uri", str(r->uri));
+    add(o, "client", str(r->useragent_ip));
+    add(o, "kind", str(access_kind(ev->kind)));
+    add(o, "code", str(ev->code));
+    add(o, "status", i64(ev->status));
+    add(o, "key_id", str(ev->key_id));
+    if (ev->limit) {
+        add(o, "limit", str(ev->limit));
+    }
+    if (ev->model) {
+        add(o, "model", str(ev->model));
+    }
     return o;
 }
