@@ -325,6 +325,8 @@ void llm_audit_failed(server_rec *s, llm_audit_trail_conf_t *t,
     (void)p;
     if (!st->failing_since) {
         st->failing_since = apr_time_now();
+        /* The next try in a second: not the very next request. */
+        st->probe_at = (apr_uint32_t)apr_time_sec(st->failing_since);
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, LLMLOGNO(04015)
                      "audit trail %s is failing: records are not being "
                      "written (LLMAuditOnFailure closed refuses requests "
@@ -504,13 +506,14 @@ static void audit_insert_filter(request_rec *r)
     APR_OPTIONAL_FN_TYPE(llm_router_get_ctx) *get_ctx =
         APR_RETRIEVE_OPTIONAL_FN(llm_router_get_ctx);
     llm_audit_trail_conf_t *t;
+    llm_req_ctx_t *ctx;
 
-    if (r->main || r->prev || !get_ctx || !get_ctx(r)
+    if (r->main || r->prev || !get_ctx || !(ctx = get_ctx(r))
         || dir_conf(r)->audit != 1 || !(t = srv_conf(r->server)->trail)
         || t->batcher) {
         return;
     }
-    llm_audit_hold_add(r);
+    llm_audit_hold_add(r, ctx);
 }
 
 static int audit_request_done(request_rec *r, llm_req_ctx_t *ctx)

@@ -97,7 +97,7 @@ void *llm_audit_merge_srv(apr_pool_t *p, void *basev, void *addv);
 /* mod_llm_audit_hold.c: a response's end held until its records are
  * written (LLMAuditSync record). */
 void llm_audit_hold_register(void);
-void llm_audit_hold_add(request_rec *r);
+void llm_audit_hold_add(request_rec *r, const llm_req_ctx_t *ctx);
 int llm_audit_hold_active(request_rec *r);
 apr_off_t llm_audit_hold_bytes(request_rec *r);
 void llm_audit_hold_release(request_rec *r);

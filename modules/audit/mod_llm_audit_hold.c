@@ -9,9 +9,12 @@
  * LLM_AUDIT_HOLD sits after the router's filters (LLM_UPSTREAM,
  * LLM_XLATE) and before httpd's protocol filters: it sees what the
  * client gets, before the headers and the chunked framing are made. It
- * passes every brigade on except the one that carries the EOS — the
- * answer's last bytes, and with them the last chunk (or, for a response
- * held whole, the headers too) — which it sets aside. The router runs
+ * passes every brigade on until the answer's end: the brigade that
+ * carries the EOS — and with it the last chunk, or for a response held
+ * whole the headers too — and, for a stream, every brigade from the one
+ * with its finish event on (the router sets ctx->answer_ending as that
+ * event is made), so that a client cannot take the answer for whole
+ * before its record is written. Those it sets aside. The router runs
  * llm_request_done once the request is over, inside its handler;
  * mod_llm_audit writes the records there and then lets the held brigade
  * go (llm_audit_hold_release), or, when they could not be written and
@@ -35,8 +38,12 @@
 
 typedef struct {
     ap_filter_t *f;
-    apr_bucket_brigade *held;        /* the brigade with the EOS */
+    const llm_req_ctx_t *ctx;
+    apr_bucket_brigade *held;        /* the answer's end */
     apr_off_t bytes;                 /* body bytes seen */
+    int passed;                      /* something went on (the headers
+                                        with it) */
+    int ended;                       /* the EOS is held */
     int released;                    /* everything passes from now on */
 } hold_t;
 
@@ -74,12 +81,14 @@ static apr_status_t hold_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     hold_t *h = hold_of(f->r);
 
-    if (!h || h->released || h->held) {
-        /* Not ours to hold (or a second EOS, which httpd drops). */
+    if (!h || h->released || h->ended) {
+        /* Not ours to hold (or after the EOS, which httpd drops). */
         return ap_pass_brigade(f->next, bb);
     }
     count(h, bb);
-    if (!has_eos(bb)) {
+    h->ended = has_eos(bb);
+    if (!h->ended && !h->ctx->answer_ending) {
+        h->passed |= !APR_BRIGADE_EMPTY(bb);
         return ap_pass_brigade(f->next, bb);
     }
     /* Kept in r->pool, which outlives the hook that lets it go. */
@@ -92,10 +101,11 @@ void llm_audit_hold_register(void)
                               AP_FTYPE_CONTENT_SET + 5);
 }
 
-void llm_audit_hold_add(request_rec *r)
+void llm_audit_hold_add(request_rec *r, const llm_req_ctx_t *ctx)
 {
     hold_t *h = apr_pcalloc(r->pool, sizeof(*h));
 
+    h->ctx = ctx;
     h->f = ap_add_output_filter(LLM_AUDIT_HOLD_FILTER, NULL, r,
                                 r->connection);
     ap_set_module_config(r->request_config, &llm_audit_module, h);
@@ -184,7 +194,8 @@ void llm_audit_hold_refuse(request_rec *r, const llm_req_ctx_t *ctx)
         return;
     }
     h->released = 1;
-    if (!r->sent_bodyct) {
+    /* Not r->sent_bodyct: mod_proxy sets it before anything is sent. */
+    if (!h->passed) {
         refuse_whole(r, h, ctx);
     }
     else {

@@ -27,6 +27,7 @@
 
 #include "apr_pools.h"
 #include "apr_hash.h"
+#include "apr_tables.h"
 #include "apr_time.h"
 
 /** Static tokens ({{EMAIL}}) or pseudonyms ({{EMAIL_1}}, per request). */

@@ -490,11 +490,22 @@ static void drop_repeated_ws(llm_router_req_t *rq, llm_event_t *ev)
     rq->held_ws_len = ev->text_len ? 0 : rq->held_ws_len - k;
 }
 
+/* The answer's last events: from here on, the client gets only its end
+ * (mod_llm.h, answer_ending). */
+static void note_ending(xl_ctx_t *x, const llm_event_t *ev)
+{
+    if (ev->type == LLM_EV_FINISH || ev->type == LLM_EV_DONE
+        || ev->type == LLM_EV_ERROR) {
+        x->rq->pub.answer_ending = 1;
+    }
+}
+
 static apr_status_t to_encoder(void *baton, const llm_event_t *ev)
 {
     xl_ctx_t *x = baton;
     llm_event_t cont;
 
+    note_ending(x, ev);
     if (x->blocked) {
         return APR_SUCCESS;         /* nothing more after a block */
     }
@@ -705,6 +716,7 @@ static apr_status_t usage_event(void *baton, const llm_event_t *ev)
 {
     xl_ctx_t *x = baton;
 
+    note_ending(x, ev);
     if (ev->type == LLM_EV_USAGE) {
         x->rq->pub.usage = ev->usage;
     }
