@@ -308,9 +308,9 @@ static apr_status_t open_current(llm_audit_trail_t *t, apr_pool_t *p,
     path = apr_pstrcat(p, t->opts.dir, "/",
                        file_name(p, st->file_seq, st->file_n), NULL);
     /* The trail's pool owns the file: it outlives the record's. */
-    rv = apr_file_open(&t->file, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_APPEND | APR_FOPEN_BINARY, PERMS,
-                       t->pool);
+    rv = apr_file_open(&t->file, path, APR_FOPEN_READ | APR_FOPEN_WRITE
+                       | APR_FOPEN_CREATE | APR_FOPEN_APPEND
+                       | APR_FOPEN_BINARY, PERMS, t->pool);
     if (rv != APR_SUCCESS) {
         t->file = NULL;
         *why = apr_psprintf(p, "%s cannot be opened for appending", path);
@@ -362,6 +362,62 @@ static void undo(llm_audit_trail_t *t)
     }
 }
 
+/*
+ * The file holds more than the shared state says: a writer died (kill
+ * -9) after its write and before it moved the state on, with the lock
+ * released by its death. Whole records in that tail that chain on from
+ * the state are taken into it; anything after them (a record torn in
+ * its write) is cut off, or, when it cannot be, the next record starts
+ * a new file. A file shorter than the state says was cut by someone
+ * else: the chain goes on in a new file.
+ */
+static apr_status_t catch_up(llm_audit_trail_t *t, apr_pool_t *p)
+{
+    llm_audit_state_t *st = t->st;
+    apr_finfo_t fi;
+    apr_off_t at = st->size;
+    apr_size_t n;
+    char *buf, *line, *nl;
+    apr_status_t rv;
+
+    if ((rv = apr_file_info_get(&fi, APR_FINFO_SIZE, t->file))
+        != APR_SUCCESS || fi.size == st->size) {
+        return rv;
+    }
+    if (fi.size < st->size || fi.size - st->size > 64 * 1024 * 1024) {
+        st->broken = 1;
+        return APR_SUCCESS;
+    }
+    n = (apr_size_t)(fi.size - st->size);
+    buf = apr_palloc(p, n + 1);
+    if ((rv = apr_file_seek(t->file, APR_SET, &at)) != APR_SUCCESS
+        || (rv = apr_file_read_full(t->file, buf, n, NULL)) != APR_SUCCESS) {
+        st->broken = 1;
+        return APR_SUCCESS;
+    }
+    buf[n] = '\0';
+    for (line = buf; (nl = memchr(line, '\n', n - (line - buf))); ) {
+        llm_audit_head_t head;
+        const char *why;
+        apr_size_t len = (apr_size_t)(nl - line);
+
+        if (llm_audit_line_head(p, line, len, &head, &why) != APR_SUCCESS
+            || head.seq != st->chain.seq + 1
+            || strcmp(head.prev, st->chain.prev)) {
+            break;
+        }
+        st->chain.seq = head.seq + head.count - 1;
+        llm_sha256_hex(line, len, st->chain.prev);
+        st->size += (apr_off_t)len + 1;
+        line = nl + 1;
+    }
+    if (st->size < fi.size && apr_file_trunc(t->file, st->size)
+                              != APR_SUCCESS) {
+        st->broken = 1;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
                               const llm_audit_entry_t *e,
                               apr_uint64_t *seq, const char **why)
@@ -384,6 +440,17 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
     }
     if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
         return rv;
+    }
+    if (catch_up(t, p) == APR_SUCCESS && st->chain.seq + 1 != next) {
+        /* Records of a writer that died took their place: this one is
+         * made again after them. */
+        return llm_audit_append(t, p, e, seq, why);
+    }
+    if (st->broken) {
+        next_file(t, p);
+        if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
+            return rv;
+        }
     }
     rv = apr_file_write_full(t->file, buf, len + 1, NULL);
     if (rv != APR_SUCCESS) {

@@ -201,9 +201,9 @@ apr_status_t llm_audit_batch_start(apr_pool_t *pchild, server_rec *s,
            != APR_SUCCESS) {
         return rv;
     }
-    /* Registered after the mutex and cond: it runs before their own
-     * cleanups destroy them. */
-    apr_pool_cleanup_register(pchild, b, stop_writer, apr_pool_cleanup_null);
+    /* Before anything of the child's pool goes: the trail's file (opened
+     * later, its cleanup would run first), the mutex and the cond. */
+    apr_pool_pre_cleanup_register(pchild, b, stop_writer);
     t->batcher = b;
     return APR_SUCCESS;
 }

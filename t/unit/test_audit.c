@@ -526,6 +526,34 @@ static void test_processes(const char *dir)
     ok(rep.files > 1, "rotated by the processes in turn");
 }
 
+/* A writer killed between its write and the state's update (kill -9
+ * while it held the lock): the next writer takes the record it left in
+ * the file into the chain, and cuts off a torn one. */
+static void test_dead_writer(const char *dir)
+{
+    trail_t tr;
+    llm_audit_state_t stale;
+    llm_audit_report_t rep;
+    const char *path;
+
+    open_trail(&tr, dir, 0);
+    ok(add(&tr, "request", fields("m1")) == 1, "record 1");
+    stale = tr.st;
+    ok(add(&tr, "request", fields("m2")) == 2, "record 2, then the "
+       "writer dies before the state moves");
+    tr.st = stale;
+    ok(add(&tr, "request", fields("m3")) == 3, "the next writer takes "
+       "record 2 in and writes 3");
+    path = file_path(dir, 1, 0);
+    spit(path, "{\"seq\":4,\"time\":\"2026-", 1);
+    ok(add(&tr, "request", fields("m4")) == 4, "a torn record 4 is cut "
+       "off; 4 is written again");
+    rep = verify(dir, 0);
+    is_int(rep.verdict, LLM_AUDIT_INTACT, "the trail is intact");
+    is_int(rep.records, 4, "with 4 records");
+    is_int(count_lines(slurp(path)), 4, "one line each");
+}
+
 /* The cost of one append (a plaintext record, fdatasync'd), printed for
  * docs/performance.md. */
 static void time_appends(const char *dir)
@@ -558,6 +586,7 @@ int main(void)
     test_tamper(apr_pstrcat(pool, base, "-rot", NULL));
     test_failure(apr_pstrcat(pool, base, "-fail", NULL));
     test_processes(apr_pstrcat(pool, base, "-procs", NULL));
+    test_dead_writer(apr_pstrcat(pool, base, "-dead", NULL));
     time_appends(apr_pstrcat(pool, base, "-time", NULL));
     system(apr_psprintf(pool, "rm -rf '%s'",
                         apr_pstrndup(pool, base, strrchr(base, '/') - base)));
