@@ -6,7 +6,8 @@
  * llmctl audit: check and read mod_llm_audit's trails (docs/audit.md).
  *
  *   llmctl audit verify [--partial] DIR|FILE...
- *   llmctl audit show [--keyring DIR] [--event NAME] DIR|FILE...
+ *   llmctl audit show [--keyring DIR] [--since TIME] [--until TIME]
+ *                     [--event NAME] [--model NAME] [--key ID] DIR|FILE...
  */
 
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "apr_strings.h"
 #include "apr_tables.h"
+#include "apr_time.h"
 
 #include "llmctl.h"
 #include "llm_audit.h"
@@ -23,7 +25,9 @@
 
 static const char help[] =
 "usage: llmctl audit verify [--partial] DIR|FILE...\n"
-"       llmctl audit show [--keyring DIR] [--event NAME] DIR|FILE...\n"
+"       llmctl audit show [--keyring DIR] [--since TIME] [--until TIME]\n"
+"                         [--event NAME] [--model NAME] [--key ID]\n"
+"                         DIR|FILE...\n"
 "\n"
 "verify  checks the hash chain of the trail files (llm-audit.*.jsonl) in\n"
 "        each DIR, or the FILEs given, across rotated files, in chain\n"
@@ -40,11 +44,26 @@ static const char help[] =
 "show    prints each record as a JSON line, in chain order: sealed\n"
 "        records are decrypted with the secret keys of the GnuPG home\n"
 "        (--keyring, else GNUPGHOME, else ~/.gnupg). Torn records are\n"
-"        skipped; run verify for the chain.\n"
-"        --event NAME  only records of this event (request, masking,\n"
-"                      guard)\n"
-"        exit: 0 every record printed; 1 a record could not be opened;\n"
-"              2 usage, or a file cannot be read\n";
+"        skipped; run verify for the chain. The records of a sealed\n"
+"        batch are filtered one by one. Filters: a record is printed\n"
+"        when it matches every option given; an option given several\n"
+"        times matches any of its values.\n"
+"        --since TIME  records at or after TIME: RFC 3339\n"
+"                      (2026-12-07T01:02:03Z, 2026-12-07T02:02:03+01:00,\n"
+"                      fractions of a second allowed) or a date\n"
+"                      (2026-12-07: from its start, UTC)\n"
+"        --until TIME  records up to TIME, inclusive at the precision\n"
+"                      given: a date takes in the whole day (UTC), a\n"
+"                      time in seconds the whole second\n"
+"        --event NAME  records of this event (request, masking, guard,\n"
+"                      access)\n"
+"        --model NAME  records whose \"model\" is NAME\n"
+"        --key ID      records whose \"user\" or \"key_id\" is ID (the\n"
+"                      authenticated user, or the API key's id)\n"
+"        A record without the field (or without a valid \"time\") does\n"
+"        not match that filter.\n"
+"        exit: 0 every record read (printed or filtered out); 1 a record\n"
+"              could not be opened; 2 usage, or a file cannot be read\n";
 
 static int verify(apr_pool_t *p, int argc, const char *const *argv)
 {
@@ -92,26 +111,236 @@ static int verify(apr_pool_t *p, int argc, const char *const *argv)
     }
 }
 
+/* ------------------------------------------------------------------ */
+/* Times: RFC 3339 or a date, to microseconds since the epoch           */
+/* ------------------------------------------------------------------ */
+
+/* @a n decimal digits at *s as a number, *s moved past them; -1 when
+ * they are not all digits. */
+static int digits(const char **s, int n)
+{
+    int v = 0;
+
+    while (n--) {
+        if (**s < '0' || **s > '9') {
+            return -1;
+        }
+        v = v * 10 + (*(*s)++ - '0');
+    }
+    return v;
+}
+
+static int days_in_month(int year, int month)
+{
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30,
+                                31 };
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+
+    return month == 2 && leap ? 29 : days[month - 1];
+}
+
+/* "YYYY-MM-DD" at *s into @a x (midnight). */
+static int parse_date(const char **s, apr_time_exp_t *x)
+{
+    int y = digits(s, 4), m = -1, d = -1;
+
+    if (y >= 0 && **s == '-' && (++*s, m = digits(s, 2)) >= 1 && m <= 12
+        && **s == '-' && (++*s, d = digits(s, 2)) >= 1
+        && d <= days_in_month(y, m)) {
+        memset(x, 0, sizeof(*x));
+        x->tm_year = y - 1900;
+        x->tm_mon = m - 1;
+        x->tm_mday = d;
+        return 1;
+    }
+    return 0;
+}
+
+/* "HH:MM:SS[.frac]" at *s into @a x; *unit: the time the last digit
+ * given stands for (a second, or a tenth, ... a microsecond). */
+static int parse_clock(const char **s, apr_time_exp_t *x,
+                       apr_interval_time_t *unit)
+{
+    int h = digits(s, 2), mi = -1, se = -1;
+
+    if (h < 0 || h > 23 || **s != ':' || (++*s, mi = digits(s, 2)) < 0
+        || mi > 59 || **s != ':' || (++*s, se = digits(s, 2)) < 0
+        || se > 60) {                /* 60: a leap second */
+        return 0;
+    }
+    x->tm_hour = h;
+    x->tm_min = mi;
+    x->tm_sec = se;
+    *unit = APR_USEC_PER_SEC;
+    if (**s == '.') {
+        apr_interval_time_t scale = APR_USEC_PER_SEC;
+
+        if (*++*s < '0' || **s > '9') {
+            return 0;
+        }
+        /* Digits past microseconds are read and dropped. */
+        for (; **s >= '0' && **s <= '9'; ++*s) {
+            if (scale > 1) {
+                scale /= 10;
+                x->tm_usec += (**s - '0') * (apr_int32_t)scale;
+            }
+        }
+        *unit = scale;
+    }
+    return 1;
+}
+
+/* "Z" or "+HH:MM"/"-HH:MM" at *s: seconds east of UTC. */
+static int parse_offset(const char **s, long *east)
+{
+    int sign, h, m;
+
+    if (**s == 'Z' || **s == 'z') {
+        ++*s;
+        *east = 0;
+        return 1;
+    }
+    if (**s != '+' && **s != '-') {
+        return 0;
+    }
+    sign = *(*s)++ == '-' ? -1 : 1;
+    if ((h = digits(s, 2)) < 0 || h > 23 || *(*s)++ != ':'
+        || (m = digits(s, 2)) < 0 || m > 59) {
+        return 0;
+    }
+    *east = sign * (h * 3600L + m * 60L);
+    return 1;
+}
+
+/* @a text as a time: RFC 3339 (a date, "T", a clock and an offset) or a
+ * date alone (midnight UTC). *unit is what its last digit stands for:
+ * a day for a date, so that --until 2026-12-07 takes in the whole day.
+ * 0 when @a text is neither. */
+static int parse_time(const char *text, apr_time_t *t,
+                      apr_interval_time_t *unit)
+{
+    const char *s = text;
+    apr_time_exp_t x;
+    long east = 0;
+
+    if (!parse_date(&s, &x)) {
+        return 0;
+    }
+    *unit = apr_time_from_sec(86400);
+    if (*s && ((*s != 'T' && *s != 't' && *s != ' ')
+               || (++s, !parse_clock(&s, &x, unit))
+               || !parse_offset(&s, &east))) {
+        return 0;
+    }
+    if (*s || apr_time_exp_gmt_get(t, &x) != APR_SUCCESS) {
+        return 0;
+    }
+    *t -= apr_time_from_sec(east);
+    return 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* show's filters                                                       */
+/* ------------------------------------------------------------------ */
+
+/* What show prints: records matching every filter set; a filter given
+ * several times matches any of its values. */
 typedef struct {
-    apr_pool_t *p;
-    const char *event;
-} show_t;
+    apr_array_header_t *events;      /* const char *; empty: any */
+    apr_array_header_t *models;
+    apr_array_header_t *keys;        /* "user" or "key_id" */
+    apr_time_t since;                /* has_since: time >= since */
+    apr_time_t until;                /* has_until: time < until */
+    int has_since;
+    int has_until;
+} filter_t;
+
+static int filtering(const filter_t *f)
+{
+    return f->events->nelts || f->models->nelts || f->keys->nelts
+           || f->has_since || f->has_until;
+}
+
+static int one_of(const apr_array_header_t *values, const char *s)
+{
+    int i;
+
+    for (i = 0; s && i < values->nelts; i++) {
+        if (!strcmp(APR_ARRAY_IDX(values, i, const char *), s)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int in_time(const filter_t *f, json_object *rec)
+{
+    const char *text = llm_json_str(rec, "time", NULL);
+    apr_interval_time_t unit;
+    apr_time_t t;
+
+    if (!f->has_since && !f->has_until) {
+        return 1;
+    }
+    if (!text || !parse_time(text, &t, &unit)) {
+        return 0;
+    }
+    return (!f->has_since || t >= f->since)
+           && (!f->has_until || t < f->until);
+}
+
+static int matches(const filter_t *f, json_object *rec)
+{
+    return (!f->events->nelts
+            || one_of(f->events, llm_json_str(rec, "event", NULL)))
+        && (!f->models->nelts
+            || one_of(f->models, llm_json_str(rec, "model", NULL)))
+        && (!f->keys->nelts
+            || one_of(f->keys, llm_json_str(rec, "user", NULL))
+            || one_of(f->keys, llm_json_str(rec, "key_id", NULL)))
+        && in_time(f, rec);
+}
+
+/* --since/--until: several of each narrow the window (AND). */
+static int set_bound(filter_t *f, const char *opt, const char *value)
+{
+    apr_interval_time_t unit;
+    apr_time_t t;
+
+    if (!parse_time(value, &t, &unit)) {
+        fprintf(stderr, "llmctl audit show: %s %s: not a time (RFC 3339 "
+                "like 2026-12-07T01:02:03Z, or a date like 2026-12-07)\n",
+                opt, value);
+        return 0;
+    }
+    if (!strcmp(opt, "--since")) {
+        f->since = f->has_since && f->since > t ? f->since : t;
+        f->has_since = 1;
+    }
+    else {
+        /* Inclusive at the precision given: the bound is the end of
+         * the day, second or fraction named. */
+        t += unit;
+        f->until = f->has_until && f->until < t ? f->until : t;
+        f->has_until = 1;
+    }
+    return 1;
+}
 
 static int show_line(void *baton, const char *file, const char *line,
                      apr_size_t len)
 {
-    show_t *s = baton;
+    const filter_t *f = baton;
 
     (void)file;
-    if (s->event) {
+    if (filtering(f)) {
         json_object *o = llm_json_parse(line, len);
-        const char *ev = o ? llm_json_str(o, "event", NULL) : NULL;
-        int skip = !ev || strcmp(ev, s->event);
+        int keep = o && matches(f, o);
 
         if (o) {
             json_object_put(o);
         }
-        if (skip) {
+        if (!keep) {
             return 0;
         }
     }
@@ -120,42 +349,90 @@ static int show_line(void *baton, const char *file, const char *line,
     return 0;
 }
 
-static int show(apr_pool_t *p, int argc, const char *const *argv)
+/* Whether argv[*i] is @a opt with a value (then in *value, *i moved on);
+ * *bad when it is @a opt without one. */
+static int option(int argc, const char *const *argv, int *i,
+                  const char *opt, const char **value, int *bad)
 {
-    apr_array_header_t *dirs = apr_array_make(p, 4, sizeof(char *));
-    show_t s = { p, NULL };
-    const char *keyring = NULL, *why;
-    int i;
+    if (strcmp(argv[*i], opt)) {
+        return 0;
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "llmctl audit: %s needs a value\n", opt);
+        *bad = 1;
+        return 0;
+    }
+    *value = argv[++*i];
+    return 1;
+}
 
-    for (i = 1; i < argc; i++) {
+/* show's options into @a f, its files into @a dirs. LLMCTL_OK, or the
+ * exit code (usage: 2; --help: 0 with *done). */
+static int show_options(int argc, const char *const *argv, filter_t *f,
+                        const char **keyring, apr_array_header_t *dirs,
+                        int *done)
+{
+    const char *v;
+    int i, bad = 0;
+
+    for (i = 1; i < argc && !bad; i++) {
         if (!strcmp(argv[i], "--help")) {
             fputs(help, stdout);
+            *done = 1;
             return LLMCTL_OK;
         }
-        if (!strcmp(argv[i], "--keyring") && i + 1 < argc) {
-            keyring = argv[++i];
+        if (option(argc, argv, &i, "--keyring", keyring, &bad)) {
+            continue;
         }
-        else if (!strcmp(argv[i], "--event") && i + 1 < argc) {
-            s.event = argv[++i];
+        if (option(argc, argv, &i, "--event", &v, &bad)) {
+            APR_ARRAY_PUSH(f->events, const char *) = v;
         }
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "llmctl audit show: unknown option %s\n%s",
-                    argv[i], help);
-            return LLMCTL_USAGE;
+        else if (option(argc, argv, &i, "--model", &v, &bad)) {
+            APR_ARRAY_PUSH(f->models, const char *) = v;
         }
-        else {
+        else if (option(argc, argv, &i, "--key", &v, &bad)) {
+            APR_ARRAY_PUSH(f->keys, const char *) = v;
+        }
+        else if (option(argc, argv, &i, "--since", &v, &bad)
+                 || option(argc, argv, &i, "--until", &v, &bad)) {
+            bad = !set_bound(f, argv[i - 1], v);
+        }
+        else if (!bad && argv[i][0] == '-') {
+            fprintf(stderr, "llmctl audit show: unknown option %s\n", argv[i]);
+            bad = 1;
+        }
+        else if (!bad) {
             APR_ARRAY_PUSH(dirs, const char *) = argv[i];
         }
     }
-    if (!dirs->nelts) {
+    if (bad || !dirs->nelts) {
         fputs(help, stderr);
+        *done = 1;
         return LLMCTL_USAGE;
+    }
+    return LLMCTL_OK;
+}
+
+static int show(apr_pool_t *p, int argc, const char *const *argv)
+{
+    apr_array_header_t *dirs = apr_array_make(p, 4, sizeof(char *));
+    filter_t f;
+    const char *keyring = NULL, *why;
+    int rc, done = 0;
+
+    memset(&f, 0, sizeof(f));
+    f.events = apr_array_make(p, 2, sizeof(char *));
+    f.models = apr_array_make(p, 2, sizeof(char *));
+    f.keys = apr_array_make(p, 2, sizeof(char *));
+    rc = show_options(argc, argv, &f, &keyring, dirs, &done);
+    if (done) {
+        return rc;
     }
     if ((why = llm_audit_gpg_init()) != NULL) {
         fprintf(stderr, "llmctl audit show: %s\n", why);
         return LLMCTL_FAIL;
     }
-    if ((why = llm_audit_read(p, dirs, keyring, show_line, &s)) != NULL) {
+    if ((why = llm_audit_read(p, dirs, keyring, show_line, &f)) != NULL) {
         fflush(stdout);
         fprintf(stderr, "llmctl audit show: %s\n", why);
         return strstr(why, "cannot be read") || strstr(why, "no such")
