@@ -8,14 +8,22 @@
  *   llmctl audit verify [--partial] DIR|FILE...
  *   llmctl audit show [--keyring DIR] [--since TIME] [--until TIME]
  *                     [--event NAME] [--model NAME] [--key ID] DIR|FILE...
+ *   llmctl audit keygen [--dir DIR] [--name NAME] [--email ADDR]
+ *                       [--out FILE] [--passphrase-file FILE]
  */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <gpgme.h>
 
 #include "apr_strings.h"
 #include "apr_tables.h"
 #include "apr_time.h"
+#include "apr_file_info.h"
+#include "apr_file_io.h"
+#include "apr_env.h"
 
 #include "llmctl.h"
 #include "llm_audit.h"
@@ -28,6 +36,8 @@ static const char help[] =
 "       llmctl audit show [--keyring DIR] [--since TIME] [--until TIME]\n"
 "                         [--event NAME] [--model NAME] [--key ID]\n"
 "                         DIR|FILE...\n"
+"       llmctl audit keygen [--dir DIR] [--name NAME] [--email ADDR]\n"
+"                           [--out FILE] [--passphrase-file FILE]\n"
 "\n"
 "verify  checks the hash chain of the trail files (llm-audit.*.jsonl) in\n"
 "        each DIR, or the FILEs given, across rotated files, in chain\n"
@@ -63,7 +73,27 @@ static const char help[] =
 "        A record without the field (or without a valid \"time\") does\n"
 "        not match that filter.\n"
 "        exit: 0 every record read (printed or filtered out); 1 a record\n"
-"              could not be opened; 2 usage, or a file cannot be read\n";
+"              could not be opened; 2 usage, or a file cannot be read\n"
+"\n"
+"keygen  creates the auditors' key pair for a new install (on their\n"
+"        machine, not on the gateway): ed25519 to certify, cv25519 to\n"
+"        encrypt (gpg's future-default), no expiry. Prints the\n"
+"        fingerprint and writes the armored public key, for the\n"
+"        gateway's LLMAuditRecipient, to <fingerprint>.asc. The secret\n"
+"        key stays in the GnuPG home: it must not go to the gateway.\n"
+"        --dir DIR     the GnuPG home that keeps the key pair (created\n"
+"                      mode 0700); default GNUPGHOME, else ~/.gnupg\n"
+"        --name NAME   the key's user id (default \"LLM gateway\n"
+"                      auditor\")\n"
+"        --email ADDR  an address in the user id\n"
+"        --out FILE    the public key file (not overwritten)\n"
+"        --passphrase-file FILE\n"
+"                      protect the secret key with the first line of\n"
+"                      FILE; without it the key has no passphrase (a\n"
+"                      warning says so)\n"
+"        exit: 0 key pair created; 1 gpg failed, or the public key could\n"
+"              not be written; 2 usage, the passphrase file cannot be\n"
+"              read, or the --out file exists\n";
 
 static int verify(apr_pool_t *p, int argc, const char *const *argv)
 {
@@ -441,6 +471,330 @@ static int show(apr_pool_t *p, int argc, const char *const *argv)
     return LLMCTL_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* keygen: the auditors' key pair, through gpgme                       */
+/* ------------------------------------------------------------------ */
+
+#define DEFAULT_NAME "LLM gateway auditor"
+#define PASSPHRASE_MAX 4096
+
+typedef struct {
+    const char *home;                /* the GnuPG home */
+    const char *name;
+    const char *email;
+    const char *out;                 /* NULL: <fingerprint>.asc */
+    const char *passfile;            /* NULL: no passphrase */
+    char *passphrase;                /* wiped with the pool */
+} keygen_t;
+
+/* --dir, else GNUPGHOME, else ~/.gnupg: where gpg itself would look. */
+static const char *default_home(apr_pool_t *p)
+{
+    char *env = NULL;
+
+    if (apr_env_get(&env, "GNUPGHOME", p) == APR_SUCCESS && *env) {
+        return env;
+    }
+    if (apr_env_get(&env, "HOME", p) == APR_SUCCESS && *env) {
+        return apr_pstrcat(p, env, "/.gnupg", NULL);
+    }
+    return NULL;
+}
+
+/* The home made 0700 when missing (gpg refuses, or warns about, one
+ * others can read). NULL, or why not. */
+static const char *make_home(apr_pool_t *p, const char *home)
+{
+    apr_finfo_t fi;
+    apr_status_t rv;
+    char err[120];
+
+    rv = apr_dir_make_recursive(home, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                | APR_FPROT_UEXECUTE, p);
+    if (rv != APR_SUCCESS
+        || (rv = apr_stat(&fi, home, APR_FINFO_TYPE | APR_FINFO_PROT, p))
+           != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: %s", home,
+                            apr_strerror(rv, err, sizeof(err)));
+    }
+    if (fi.filetype != APR_DIR) {
+        return apr_psprintf(p, "%s is not a directory", home);
+    }
+    if (fi.protection & (APR_FPROT_GREAD | APR_FPROT_GWRITE
+                         | APR_FPROT_WREAD | APR_FPROT_WWRITE)) {
+        fprintf(stderr, "llmctl audit keygen: warning: %s can be read or "
+                "written by others than its owner (chmod 700 it)\n", home);
+    }
+    return NULL;
+}
+
+static apr_status_t wipe(void *data)
+{
+    keygen_t *k = data;
+
+    if (k->passphrase) {
+        memset(k->passphrase, 0, strlen(k->passphrase));
+    }
+    return APR_SUCCESS;
+}
+
+/* The first line of k->passfile, without its newline. NULL, or why
+ * not. */
+static const char *read_passphrase(apr_pool_t *p, keygen_t *k)
+{
+    apr_file_t *f;
+    apr_size_t n = PASSPHRASE_MAX;
+    apr_status_t rv;
+    char err[120];
+
+    k->passphrase = apr_pcalloc(p, PASSPHRASE_MAX + 1);
+    apr_pool_cleanup_register(p, k, wipe, apr_pool_cleanup_null);
+    if ((rv = apr_file_open(&f, k->passfile, APR_FOPEN_READ, 0, p))
+        != APR_SUCCESS) {
+        return apr_psprintf(p, "%s: %s", k->passfile,
+                            apr_strerror(rv, err, sizeof(err)));
+    }
+    rv = apr_file_read_full(f, k->passphrase, n, &n);
+    apr_file_close(f);
+    if (rv != APR_SUCCESS && rv != APR_EOF) {
+        return apr_psprintf(p, "%s: %s", k->passfile,
+                            apr_strerror(rv, err, sizeof(err)));
+    }
+    k->passphrase[strcspn(k->passphrase, "\r\n")] = '\0';
+    if (!*k->passphrase) {
+        return apr_psprintf(p, "%s: the first line is empty", k->passfile);
+    }
+    return NULL;
+}
+
+/* gpg asks (pinentry loopback) for the new key's passphrase: it gets
+ * the file's, once; a second ask means it was refused, so cancel
+ * rather than loop. */
+static gpgme_error_t give_passphrase(void *hook, const char *uid_hint,
+                                     const char *info, int prev_was_bad,
+                                     int fd)
+{
+    const keygen_t *k = hook;
+    size_t len = strlen(k->passphrase);
+
+    (void)uid_hint;
+    (void)info;
+    if (prev_was_bad || gpgme_io_writen(fd, k->passphrase, len)
+        || gpgme_io_writen(fd, "\n", 1)) {
+        return gpgme_error(GPG_ERR_CANCELED);
+    }
+    return 0;
+}
+
+static const char *gpg_why(apr_pool_t *p, const char *what,
+                           gpgme_error_t err)
+{
+    return apr_psprintf(p, "%s: %s", what, gpgme_strerror(err));
+}
+
+/* A context on k->home, the passphrase (if any) given by loopback. */
+static const char *keygen_context(apr_pool_t *p, keygen_t *k,
+                                  gpgme_ctx_t *ctx)
+{
+    gpgme_error_t err;
+
+    if ((err = gpgme_new(ctx))) {
+        return gpg_why(p, "gpgme_new", err);
+    }
+    if ((err = gpgme_ctx_set_engine_info(*ctx, GPGME_PROTOCOL_OpenPGP,
+                                         NULL, k->home))) {
+        gpgme_release(*ctx);
+        return gpg_why(p, k->home, err);
+    }
+    gpgme_set_armor(*ctx, 1);
+    gpgme_set_offline(*ctx, 1);
+    if (k->passphrase) {
+        gpgme_set_pinentry_mode(*ctx, GPGME_PINENTRY_MODE_LOOPBACK);
+        gpgme_set_passphrase_cb(*ctx, give_passphrase, k);
+    }
+    return NULL;
+}
+
+/* The key pair made in @a ctx: its fingerprint in *fpr. gpg's
+ * future-default makes an ed25519 primary key and a cv25519 subkey to
+ * encrypt; checked, since the gateway refuses a key that cannot. */
+static const char *create_key(apr_pool_t *p, gpgme_ctx_t ctx,
+                              const keygen_t *k, const char **fpr)
+{
+    const char *uid = k->email ? apr_psprintf(p, "%s <%s>", k->name,
+                                              k->email) : k->name;
+    unsigned int flags = GPGME_CREATE_NOEXPIRE;
+    gpgme_genkey_result_t res;
+    gpgme_key_t key = NULL;
+    gpgme_error_t err;
+    int can_encrypt;
+
+    if (!k->passphrase) {
+        flags |= GPGME_CREATE_NOPASSWD;
+    }
+    if ((err = gpgme_op_createkey(ctx, uid, "future-default", 0, 0, NULL,
+                                  flags))) {
+        return gpg_why(p, "creating the key pair", err);
+    }
+    res = gpgme_op_genkey_result(ctx);
+    if (!res || !res->fpr) {
+        return "creating the key pair: gpg gave no fingerprint";
+    }
+    *fpr = apr_pstrdup(p, res->fpr);
+    if ((err = gpgme_get_key(ctx, *fpr, &key, 0))) {
+        return gpg_why(p, *fpr, err);
+    }
+    can_encrypt = key->can_encrypt;
+    gpgme_key_unref(key);
+    return can_encrypt ? NULL : apr_psprintf(p, "%s: the new key cannot "
+                                             "encrypt", *fpr);
+}
+
+/* The armored public key of @a fpr written to @a path, which must not
+ * exist yet (a key file someone relies on is never replaced). */
+static const char *write_public(apr_pool_t *p, gpgme_ctx_t ctx,
+                                const char *fpr, const char *path)
+{
+    gpgme_data_t d;
+    gpgme_error_t err;
+    apr_file_t *f;
+    apr_status_t rv;
+    apr_size_t n = 0;
+    char *blob, errbuf[120];
+
+    if ((err = gpgme_data_new(&d))) {
+        return gpg_why(p, "gpgme_data_new", err);
+    }
+    err = gpgme_op_export(ctx, fpr, 0, d);
+    blob = gpgme_data_release_and_get_mem(d, &n);
+    if (err || !n) {
+        gpgme_free(blob);
+        return err ? gpg_why(p, "exporting the public key", err)
+                   : "exporting the public key: gpg gave nothing";
+    }
+    rv = apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                       | APR_FOPEN_EXCL, APR_FPROT_OS_DEFAULT, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_write_full(f, blob, n, NULL);
+        if (apr_file_close(f) != APR_SUCCESS && rv == APR_SUCCESS) {
+            rv = APR_EGENERAL;
+        }
+    }
+    gpgme_free(blob);
+    return rv == APR_SUCCESS ? NULL
+           : apr_psprintf(p, "%s: %s", path,
+                          apr_strerror(rv, errbuf, sizeof(errbuf)));
+}
+
+static int keygen_options(apr_pool_t *p, int argc, const char *const *argv,
+                          keygen_t *k, int *done)
+{
+    int i, bad = 0;
+
+    for (i = 1; i < argc && !bad; i++) {
+        if (!strcmp(argv[i], "--help")) {
+            fputs(help, stdout);
+            *done = 1;
+            return LLMCTL_OK;
+        }
+        if (!option(argc, argv, &i, "--dir", &k->home, &bad)
+            && !option(argc, argv, &i, "--name", &k->name, &bad)
+            && !option(argc, argv, &i, "--email", &k->email, &bad)
+            && !option(argc, argv, &i, "--out", &k->out, &bad)
+            && !option(argc, argv, &i, "--passphrase-file", &k->passfile,
+                       &bad)
+            && !bad) {
+            fprintf(stderr, "llmctl audit keygen: unknown %s %s\n",
+                    argv[i][0] == '-' ? "option" : "argument", argv[i]);
+            bad = 1;
+        }
+    }
+    if (!bad && !k->home && !(k->home = default_home(p))) {
+        fprintf(stderr, "llmctl audit keygen: no GNUPGHOME and no HOME: "
+                "say --dir\n");
+        bad = 1;
+    }
+    if (bad) {
+        fputs(help, stderr);
+        *done = 1;
+        return LLMCTL_USAGE;
+    }
+    return LLMCTL_OK;
+}
+
+static int exists(apr_pool_t *p, const char *path)
+{
+    apr_finfo_t fi;
+
+    return apr_stat(&fi, path, APR_FINFO_TYPE, p) == APR_SUCCESS;
+}
+
+/* What keygen made, and what the operator must know about it. */
+static void keygen_report(const keygen_t *k, const char *fpr,
+                          const char *out)
+{
+    printf("%s\n", fpr);
+    fflush(stdout);
+    fprintf(stderr, "llmctl audit keygen: public key written to %s: give "
+            "it to the gateway (LLMAuditRecipient %s)\n"
+            "llmctl audit keygen: the secret key stays in %s: keep it, "
+            "and a backup, with the auditors; it must not go to the "
+            "gateway\n", out, out, k->home);
+    if (!k->passphrase) {
+        fprintf(stderr, "llmctl audit keygen: warning: the secret key has "
+                "no passphrase: whoever can read %s can read the trail "
+                "(--passphrase-file protects it)\n", k->home);
+    }
+}
+
+static int keygen(apr_pool_t *p, int argc, const char *const *argv)
+{
+    keygen_t k;
+    gpgme_ctx_t ctx;
+    const char *why, *fpr = NULL, *out;
+    int rc, done = 0;
+
+    memset(&k, 0, sizeof(k));
+    k.name = DEFAULT_NAME;
+    rc = keygen_options(p, argc, argv, &k, &done);
+    if (done) {
+        return rc;
+    }
+    if (k.passfile && (why = read_passphrase(p, &k)) != NULL) {
+        fprintf(stderr, "llmctl audit keygen: %s\n", why);
+        return LLMCTL_USAGE;
+    }
+    if (k.out && exists(p, k.out)) {
+        /* Before the key is made: a key pair nobody gets the public key
+         * of is one more to clean up. */
+        fprintf(stderr, "llmctl audit keygen: %s exists: it is not "
+                "replaced\n", k.out);
+        return LLMCTL_USAGE;
+    }
+    if ((why = llm_audit_gpg_init()) != NULL
+        || (why = make_home(p, k.home)) != NULL
+        || (why = keygen_context(p, &k, &ctx)) != NULL) {
+        fprintf(stderr, "llmctl audit keygen: %s\n", why);
+        return LLMCTL_FAIL;
+    }
+    why = create_key(p, ctx, &k, &fpr);
+    out = k.out ? k.out : apr_pstrcat(p, fpr ? fpr : "", ".asc", NULL);
+    if (!why) {
+        why = write_public(p, ctx, fpr, out);
+    }
+    gpgme_release(ctx);
+    if (why) {
+        fprintf(stderr, "llmctl audit keygen: %s\n", why);
+        if (fpr) {
+            fprintf(stderr, "llmctl audit keygen: the key pair %s was "
+                    "made in %s all the same\n", fpr, k.home);
+        }
+        return LLMCTL_FAIL;
+    }
+    keygen_report(&k, fpr, out);
+    return LLMCTL_OK;
+}
+
 int llmctl_audit(apr_pool_t *p, int argc, const char *const *argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
@@ -452,6 +806,9 @@ int llmctl_audit(apr_pool_t *p, int argc, const char *const *argv)
     }
     if (!strcmp(argv[1], "show")) {
         return show(p, argc - 1, argv + 1);
+    }
+    if (!strcmp(argv[1], "keygen")) {
+        return keygen(p, argc - 1, argv + 1);
     }
     fprintf(stderr, "llmctl audit: no command %s\n%s", argv[1], help);
     return LLMCTL_USAGE;
