@@ -4,6 +4,8 @@
 #   --passphrase-file the secret key needs that passphrase;
 #   show's filters (--since, --until, --event, --model, --key), alone and
 #   together, over a trail written in sealed batches;
+#   the same filters over a plaintext trail made here (key_id, time
+#   offsets and fractions, records without the field);
 #   verify and show read a large trail in constant memory.
 use strict;
 use warnings FATAL => 'all';
@@ -19,7 +21,7 @@ use POSIX qw(strftime);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 47, need_module 'llm_router', 'llm_mask', 'llm_audit',
+plan tests => 52, need_module 'llm_router', 'llm_mask', 'llm_audit',
     'proxy_http', 'auth_basic', 'authn_file', 'authz_user';
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -249,6 +251,49 @@ ok $rc == 0 && $out =~ /^intact: 5 records in 1 file/ or diag $out;
 
 stop_httpd("$dir/httpd");
 system("GNUPGHOME=$keys gpgconf --kill all >/dev/null 2>&1");
+
+# ------------------------------------------------------------------
+# A plaintext trail made here: access records' key_id, time offsets and
+# fractions, records without the field a filter looks at.
+
+my $small = "$dir/small";
+mkdir $small;
+{
+    open my $fh, '>', "$small/llm-audit.0000000000000001.jsonl" or die;
+    my $prev = sha256_hex('mod_llm audit trail v1');
+    # time, event, the other fields; seq and prev put in as the writer
+    # does (seq, time, event, prev, fields).
+    my @rec = (
+        ['2026-12-05T23:59:59.999999Z', 'access', '"key_id":"k_1","status":401'],
+        ['2026-12-06T00:00:00.000000Z', 'request', '"model":"a","user":"bob"'],
+        ['2026-12-06T10:30:00.500000Z', 'access', '"key_id":"k_2","model":"b"'],
+        ['2026-12-06T23:59:59.999999Z', 'request', '"model":"b","user":null'],
+        ['not a time', 'request', '"model":"b"'],
+    );
+    my $seq = 0;
+    for my $r (@rec) {
+        my ($time, $event, $fields) = @$r;
+        $seq++;
+        my $l = qq({"seq":$seq,"time":"$time","event":"$event",)
+            . qq("prev":"$prev",$fields});
+        print $fh "$l\n";
+        $prev = sha256_hex($l);
+    }
+    close $fh;
+}
+sub plain { join ',', map { /"seq":(\d+)/ ? $1 : '?' }
+            split /\n/, (llmctl('audit', 'show', @_, $small))[1] }
+ok plain() eq '1,2,3,4,5' && (llmctl('audit', 'verify', $small))[0] == 0
+    or diag plain();
+ok plain('--key', 'k_2') eq '3' && plain('--key', 'bob', '--key', 'k_1')
+    eq '1,2' or diag plain('--key', 'k_2');
+ok plain('--since', '2026-12-06', '--until', '2026-12-06') eq '2,3,4'
+    or diag plain('--since', '2026-12-06', '--until', '2026-12-06');
+ok plain('--since', '2026-12-06T11:30:00.5+01:00') eq '3,4'
+    && plain('--until', '2026-12-06T05:30:00.499-05:00') eq '1,2'
+    or diag plain('--since', '2026-12-06T11:30:00.5+01:00');
+ok plain('--model', 'b', '--until', '2027-01-01') eq '3,4'
+    or diag plain('--model', 'b', '--until', '2027-01-01');
 
 # ------------------------------------------------------------------
 # A large plaintext trail (chained here as the writer does): verify and
