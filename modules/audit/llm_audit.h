@@ -32,10 +32,10 @@
  * newline) — of the sealed envelope when encrypted — so that the chain
  * is checked without the private key (llm_audit_verify). Record 1's
  * prev is the hash of LLM_AUDIT_GENESIS; the first record of a rotated
- * file carries the hash of the last record of the file before it. A
- * sealed record holds the same seq and prev inside, so that the
- * envelope cannot be moved onto another record (llmctl audit show
- * checks them).
+ * file carries the hash of the last record of the file before it. The
+ * sealed body holds neither seq nor prev (they are given under the
+ * trail's lock, after the seal): the chain covers the ciphertext, so
+ * an envelope moved, or a ciphertext swapped for another, breaks it.
  */
 
 #ifndef LLM_AUDIT_H
@@ -46,6 +46,8 @@
 #include "apr_file_io.h"
 
 #include <json-c/json.h>
+
+#include "llm_buf.h"
 
 /* ------------------------------------------------------------------ */
 /* SHA-256 (FIPS 180-4), self-contained: httpd links no libcrypto      */
@@ -95,17 +97,53 @@ const char *llm_audit_time(apr_pool_t *p, apr_time_t t);
 json_object *llm_audit_str(const char *s);
 json_object *llm_audit_strn(const char *s, apr_size_t len);
 
+/** The length of the valid UTF-8 sequence at @a s (of @a n bytes), 0
+ *  when it is not one (RFC 3629). */
+apr_size_t llm_audit_utf8_seq(const unsigned char *s, apr_size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Records written as JSON text (llm_audit_json.c)                     */
+/* ------------------------------------------------------------------ */
+
+#define LLM_AUDIT_W_DEPTH 8
+
+/** A record's fields written straight as JSON members ("k":v,...),
+ *  without json-c objects: the hot path of every audited request. */
+typedef struct {
+    llm_buf_t buf;
+    int count[LLM_AUDIT_W_DEPTH];    /* members so far, per level */
+    int depth;
+} llm_audit_w_t;
+
+void llm_audit_w_init(llm_audit_w_t *w, apr_pool_t *p);
+/** One member "k":value (@a k NULL: an array's element); a NULL string
+ *  is null; strings are escaped, invalid UTF-8 becomes U+FFFD. */
+void llm_audit_w_str(llm_audit_w_t *w, const char *k, const char *s);
+void llm_audit_w_strn(llm_audit_w_t *w, const char *k, const char *s,
+                      apr_size_t len);
+void llm_audit_w_int(llm_audit_w_t *w, const char *k, apr_int64_t n);
+void llm_audit_w_bool(llm_audit_w_t *w, const char *k, int b);
+/** "k":{ or "k":[ ... closed by llm_audit_w_close with } or ]. */
+void llm_audit_w_open(llm_audit_w_t *w, const char *k, char bracket);
+void llm_audit_w_close(llm_audit_w_t *w, char bracket);
+/** What was written, NUL-terminated (owned by the writer's pool). */
+const char *llm_audit_w_text(llm_audit_w_t *w, apr_size_t *len);
+
 /** One record to write: when, which event, its fields (an object or
  *  NULL, members in their order; never seq, time, event or prev), and,
  *  once llm_audit_seal() ran, the armored message (NULL: plaintext).
  *  A batch is an entry whose pgp seals @a count record bodies (time,
- *  event and fields unused); 0 means 1. */
+ *  event and fields unused); 0 means 1. Fields may be given as JSON
+ *  text instead (@a text: members without braces, from an
+ *  llm_audit_w_t; used when @a fields is NULL). */
 typedef struct {
     apr_time_t time;
     const char *event;
     json_object *fields;
     const char *pgp;
     apr_uint64_t count;
+    const char *text;
+    apr_size_t text_len;
 } llm_audit_entry_t;
 
 /** The most records one sealed batch may hold. */

@@ -228,8 +228,15 @@ static const char *check_keys(apr_pool_t *p, gpgme_ctx_t ctx,
  * the gateway's keyring, and it would outlive httpd. */
 static const char *no_agent(apr_pool_t *p, const char *home)
 {
+    /* Public keys only, read by many gpg runs at once (one per seal):
+     * no agent to start, and none of the files gpg would lock and write
+     * on every run (its random seed, the keyring's lock, the trustdb's
+     * check), which made concurrent seals queue on one another. */
     static const char conf[] = "# mod_llm_audit: public keys only\n"
-                               "no-autostart\n";
+                               "no-autostart\n"
+                               "lock-never\n"
+                               "no-random-seed-file\n"
+                               "no-auto-check-trustdb\n";
     apr_file_t *f;
 
     if (apr_file_open(&f, apr_pstrcat(p, home, "/gpg.conf", NULL),

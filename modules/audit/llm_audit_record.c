@@ -37,7 +37,7 @@ const char *llm_audit_time(apr_pool_t *p, apr_time_t t)
 
 /* The length of the valid UTF-8 sequence at @a s (RFC 3629: no
  * overlong forms, no surrogates, nothing past U+10FFFF), 0 if none. */
-static apr_size_t utf8_seq(const unsigned char *s, apr_size_t n)
+apr_size_t llm_audit_utf8_seq(const unsigned char *s, apr_size_t n)
 {
     unsigned char c = s[0];
     apr_size_t len, i;
@@ -84,7 +84,7 @@ json_object *llm_audit_strn(const char *s, apr_size_t len)
         return NULL;
     }
     while (i < len) {
-        k = utf8_seq(u + i, len - i);
+        k = llm_audit_utf8_seq(u + i, len - i);
         bad += !k;
         i += k ? k : 1;
     }
@@ -96,7 +96,7 @@ json_object *llm_audit_strn(const char *s, apr_size_t len)
         return NULL;
     }
     for (i = 0; i < len; i += k ? k : 1) {
-        k = utf8_seq(u + i, len - i);
+        k = llm_audit_utf8_seq(u + i, len - i);
         if (k) {
             memcpy(o, s + i, k);
             o += k;
@@ -149,12 +149,52 @@ static void add_fields(json_object *o, json_object *fields)
     }
 }
 
+/* The record's line from its fields as text: the head written, then
+ * the members as they are (the hot path; see llm_audit_json.c). */
+static const char *text_line(apr_pool_t *p, int with_seq, apr_uint64_t seq,
+                             const char *prev, const llm_audit_entry_t *e,
+                             apr_size_t *len)
+{
+    llm_audit_w_t w;
+    const char *head;
+    apr_size_t n;
+    char *line;
+
+    llm_audit_w_init(&w, p);
+    llm_audit_w_open(&w, NULL, '{');
+    if (with_seq) {
+        llm_audit_w_int(&w, "seq", (apr_int64_t)seq);
+    }
+    llm_audit_w_str(&w, "time", llm_audit_time(p, e->time));
+    llm_audit_w_str(&w, "event", e->event);
+    if (with_seq) {
+        llm_audit_w_str(&w, "prev", prev);
+    }
+    head = llm_audit_w_text(&w, &n);
+    line = apr_palloc(p, n + 1 + e->text_len + 2);
+    memcpy(line, head, n);
+    if (e->text_len) {
+        line[n++] = ',';
+        memcpy(line + n, e->text, e->text_len);
+        n += e->text_len;
+    }
+    line[n++] = '}';
+    line[n] = '\0';
+    *len = n;
+    return line;
+}
+
 const char *llm_audit_record_line(apr_pool_t *p, apr_uint64_t seq,
                                   const char *prev,
                                   const llm_audit_entry_t *e,
                                   apr_size_t *len)
 {
-    json_object *o = json_object_new_object();
+    json_object *o;
+
+    if (!e->fields && e->text) {
+        return text_line(p, 1, seq, prev, e, len);
+    }
+    o = json_object_new_object();
 
     json_object_object_add(o, "seq", json_object_new_int64((int64_t)seq));
     json_object_object_add(o, "time", json_object_new_string(
@@ -168,7 +208,12 @@ const char *llm_audit_record_line(apr_pool_t *p, apr_uint64_t seq,
 const char *llm_audit_body_line(apr_pool_t *p, const llm_audit_entry_t *e,
                                 apr_size_t *len)
 {
-    json_object *o = json_object_new_object();
+    json_object *o;
+
+    if (!e->fields && e->text) {
+        return text_line(p, 0, 0, NULL, e, len);
+    }
+    o = json_object_new_object();
 
     json_object_object_add(o, "time", json_object_new_string(
                                           llm_audit_time(p, e->time)));

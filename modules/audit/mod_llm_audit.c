@@ -342,7 +342,7 @@ void llm_audit_worked(server_rec *s, llm_audit_trail_conf_t *t,
 {
     llm_audit_state_t *st = t->state;
     json_object *f;
-    llm_audit_entry_t e = { apr_time_now(), "trail", NULL, NULL, 0 };
+    llm_audit_entry_t e = { apr_time_now(), "trail", NULL, NULL, 0, NULL, 0 };
     apr_uint64_t seq;
     const char *why;
 
@@ -377,14 +377,14 @@ void llm_audit_worked(server_rec *s, llm_audit_trail_conf_t *t,
  * in batch mode, queued for the child's writer). Returns whether it was
  * written (queued). */
 static int write_record(request_rec *r, llm_audit_trail_conf_t *t,
-                        const char *event, json_object *fields)
+                        const char *event, llm_audit_w_t *w)
 {
-    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL, 0 };
+    llm_audit_entry_t e = { apr_time_now(), event, NULL, NULL, 0, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
     apr_status_t rv;
 
-    llm_json_own(r->pool, fields);
+    e.text = llm_audit_w_text(w, &e.text_len);
     if (t->batcher) {
         apr_size_t len = 0;
         const char *body = llm_audit_body_line(r->pool, &e, &len);
@@ -521,26 +521,32 @@ static int audit_request_done(request_rec *r, llm_req_ctx_t *ctx)
     llm_audit_dir_conf_t *dc = dir_conf(r);
     llm_audit_trail_conf_t *t = trail_of(r);
     int ev = events(dc), written = 1;
+    llm_audit_w_t w;
 
     if (!t || apr_table_get(r->notes, REFUSED_NOTE)) {
         llm_audit_hold_release(r);
         return DECLINED;
     }
     if (ctx->guard_verdict && (ev & LLM_AUDIT_EV_GUARD)) {
-        written &= write_record(r, t, "guard",
-                                llm_audit_guard_fields(r, ctx));
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_guard_fields(&w, r, ctx, 0);
+        written &= write_record(r, t, "guard", &w);
     }
     if (ctx->answer_guard_verdict && (ev & LLM_AUDIT_EV_GUARD)) {
-        written &= write_record(r, t, "guard",
-                                llm_audit_answer_guard_fields(r, ctx));
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_guard_fields(&w, r, ctx, 1);
+        written &= write_record(r, t, "guard", &w);
     }
     if (ctx->masked > 0 && (ev & LLM_AUDIT_EV_MASKING)) {
-        written &= write_record(r, t, "masking", llm_audit_masking_fields(
-            r, ctx, dc->mask_mappings == 1 && t->encrypt));
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_masking_fields(&w, r, ctx,
+                                 dc->mask_mappings == 1 && t->encrypt);
+        written &= write_record(r, t, "masking", &w);
     }
     if (ev & LLM_AUDIT_EV_REQUEST) {
-        written &= write_record(r, t, "request",
-                                llm_audit_request_fields(r, ctx));
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_request_fields(&w, r, ctx);
+        written &= write_record(r, t, "request", &w);
     }
     if (!written && fails_closed(dc)) {
         llm_audit_hold_refuse(r, ctx);
@@ -555,12 +561,15 @@ static int audit_request_done(request_rec *r, llm_req_ctx_t *ctx)
 static int audit_access_refused(request_rec *r, const llm_access_event_t *ev)
 {
     llm_audit_trail_conf_t *t;
+    llm_audit_w_t w;
 
     if (!(events(dir_conf(r)) & LLM_AUDIT_EV_ACCESS)
         || !(t = trail_of(r))) {
         return DECLINED;
     }
-    write_record(r, t, "access", llm_audit_access_fields(r, ev));
+    llm_audit_w_init(&w, r->pool);
+    llm_audit_access_fields(&w, r, ev);
+    write_record(r, t, "access", &w);
     return OK;
 }
 

@@ -117,17 +117,16 @@ void llm_audit_failed(server_rec *s, llm_audit_trail_conf_t *t,
 void llm_audit_worked(server_rec *s, llm_audit_trail_conf_t *t,
                       apr_pool_t *p);
 
-/* mod_llm_audit_record.c: the fields of each event of a request. */
-json_object *llm_audit_request_fields(request_rec *r,
-                                      const llm_req_ctx_t *ctx);
-json_object *llm_audit_masking_fields(request_rec *r,
-                                      const llm_req_ctx_t *ctx,
-                                      int mappings);
-json_object *llm_audit_guard_fields(request_rec *r,
-                                    const llm_req_ctx_t *ctx);
-json_object *llm_audit_answer_guard_fields(request_rec *r,
-                                           const llm_req_ctx_t *ctx);
-json_object *llm_audit_access_fields(request_rec *r,
-                                     const llm_access_event_t *ev);
+/* mod_llm_audit_record.c: the fields of each event of a request,
+ * written as JSON members into @a w. */
+void llm_audit_request_fields(llm_audit_w_t *w, request_rec *r,
+                              const llm_req_ctx_t *ctx);
+void llm_audit_masking_fields(llm_audit_w_t *w, request_rec *r,
+                              const llm_req_ctx_t *ctx, int mappings);
+/* The request's guard, or (@a answer) the answer's. */
+void llm_audit_guard_fields(llm_audit_w_t *w, request_rec *r,
+                            const llm_req_ctx_t *ctx, int answer);
+void llm_audit_access_fields(llm_audit_w_t *w, request_rec *r,
+                             const llm_access_event_t *ev);
 
 #endif /* MOD_LLM_AUDIT_H */

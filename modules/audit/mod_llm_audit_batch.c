@@ -60,7 +60,7 @@ static void write_batch(llm_audit_batch_t *b, char *text, apr_size_t len,
 {
     llm_audit_trail_conf_t *t = b->t;
     llm_audit_entry_t e = { apr_time_now(), NULL, NULL, NULL,
-                            (apr_uint64_t)count };
+                            (apr_uint64_t)count, NULL, 0 };
     apr_pool_t *p;
     apr_uint64_t seq = 0;
     const char *why = NULL;
@@ -99,9 +99,18 @@ static void write_batch(llm_audit_batch_t *b, char *text, apr_size_t len,
     free(text);
 }
 
+/* A batch is one line of the trail: past this many bytes it is written
+ * whatever its count, so that readers (llmctl: 64 MiB a line) keep up. */
+#define BATCH_BYTES_MAX (16 * 1024 * 1024)
+
+static int full(const llm_audit_batch_t *b)
+{
+    return b->count >= b->t->batch || b->len >= BATCH_BYTES_MAX;
+}
+
 static int due(const llm_audit_batch_t *b)
 {
-    return b->count >= b->t->batch
+    return full(b)
            || (b->count && apr_time_now() - b->first_at >= b->t->batch_age);
 }
 
@@ -165,7 +174,8 @@ void llm_audit_batch_add(llm_audit_batch_t *b, const char *body,
     }
     memcpy(b->text + b->len, body, len);
     b->len += len;
-    if (++b->count >= b->t->batch) {
+    b->count++;
+    if (full(b)) {
         apr_thread_cond_signal(b->more);
     }
     apr_thread_mutex_unlock(b->lock);

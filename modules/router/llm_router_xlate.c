@@ -361,9 +361,8 @@ static apr_status_t block_answer(xl_ctx_t *x, const char *why)
 
     x->blocked = 1;
     x->block_why = why ? apr_pstrdup(x->pool, why) : "?";
-    ctx->guard_verdict = "blocked";
-    ctx->guard_reason = apr_pstrcat(x->pool, "answer:", why ? why : "?",
-                                    NULL);
+    ctx->answer_guard_verdict = "blocked";
+    ctx->answer_guard_reason = x->block_why;
     ctx->error_code = "content_blocked";
     /* For the access log: a stream's status went out already. */
     apr_table_setn(x->r->notes, LLM_NOTE_ERROR, "content_blocked");

@@ -65,6 +65,7 @@ sub gateway {
         "LLMAuditDir $dir/$name/trail",
         'Header always set X-Request-Id "%{UNIQUE_ID}e"',
         'StartServers 3', 'MinSpareThreads 25', 'ThreadsPerChild 10',
+        'MaxRequestWorkers 160',
         @extra);
 }
 

@@ -160,7 +160,7 @@ static const char *make_line(apr_pool_t *p, int i, unsigned char how,
                              const char *prev, const char *text,
                              apr_size_t tlen, apr_size_t *len)
 {
-    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0 };
+    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0, NULL, 0 };
     apr_uint64_t seq = (apr_uint64_t)i;
     const char *line;
 

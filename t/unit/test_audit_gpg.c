@@ -73,7 +73,7 @@ static apr_array_header_t *list(const char *a)
 
 static llm_audit_entry_t entry(const char *model)
 {
-    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0 };
+    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0, NULL, 0 };
 
     e.fields = json_object_new_object();
     json_object_object_add(e.fields, "model", llm_audit_str(model));
@@ -111,7 +111,7 @@ static void *APR_THREAD_FUNC seal_thread(apr_thread_t *th, void *data)
 
     apr_pool_create(&p, NULL);
     for (i = 0; i < 3; i++) {
-        llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0 };
+        llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0, NULL, 0 };
         const char *why, *body;
         apr_size_t n;
 
@@ -266,7 +266,7 @@ int main(void)
         llm_audit_report_t rep;
         lines_t got = { 0, { 0 } };
         apr_uint64_t seq = 0;
-        llm_audit_entry_t b = { 0, NULL, NULL, NULL, 3 };
+        llm_audit_entry_t b = { 0, NULL, NULL, NULL, 3, NULL, 0 };
         const char *text = "", *path;
         apr_size_t len = 0;
         int good = 1;

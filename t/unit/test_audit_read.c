@@ -86,7 +86,7 @@ static void written_init(written_t *w)
 static void add_record(written_t *w, const char *path, apr_size_t pad,
                        int torn)
 {
-    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0 };
+    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0, NULL, 0 };
     char *padding = apr_palloc(pool, pad + 1);
     const char *line;
     apr_size_t len = 0;
