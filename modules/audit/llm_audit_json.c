@@ -23,7 +23,7 @@ void llm_audit_w_init(llm_audit_w_t *w, apr_pool_t *p)
 {
     memset(w, 0, sizeof(*w));
     llm_buf_init(&w->buf, p);
-    llm_buf_reserve(&w->buf, 512);
+    llm_buf_reserve(&w->buf, 1024);        /* a request record: ~600 */
 }
 
 static void put(llm_audit_w_t *w, const char *s, apr_size_t n)
@@ -39,12 +39,44 @@ static void next(llm_audit_w_t *w)
     }
 }
 
+/* Whether @a s (of @a len bytes) goes into a JSON string as it is:
+ * printable ASCII, no quote, no backslash (the usual name or number). */
+static int plain(const char *s, apr_size_t len)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    apr_size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (u[i] < 0x20 || u[i] >= 0x80 || u[i] == '"' || u[i] == '\\') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* "s", in one copy. */
+static void quoted(llm_audit_w_t *w, const char *s, apr_size_t len)
+{
+    llm_buf_t *b = &w->buf;
+
+    llm_buf_reserve(b, len + 2);
+    b->data[b->len++] = '"';
+    memcpy(b->data + b->len, s, len);
+    b->len += len;
+    b->data[b->len++] = '"';
+    b->data[b->len] = '\0';
+}
+
 static void escaped(llm_audit_w_t *w, const char *s, apr_size_t len)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *u = (const unsigned char *)s;
     apr_size_t i = 0, from = 0, k;
 
+    if (plain(s, len)) {
+        quoted(w, s, len);
+        return;
+    }
     put(w, "\"", 1);
     while (i < len) {
         unsigned char c = u[i];
