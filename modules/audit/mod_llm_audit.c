@@ -44,6 +44,9 @@
 #if !defined(WIN32)
 #include "unixd.h"
 #endif
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
@@ -174,24 +177,104 @@ static const char *lasting(server_rec *s, apr_pool_t *ptemp,
     return NULL;
 }
 
-/* This generation's keyring for the trail's recipients. */
-static const char *keys(apr_pool_t *pconf, llm_audit_srv_conf_t *sc,
-                        llm_audit_trail_conf_t *t, int n)
+static void remove_tree(apr_pool_t *p, const char *path)
 {
+    apr_dir_t *d;
+    apr_finfo_t fi;
+
+    if (apr_dir_open(&d, path, p) == APR_SUCCESS) {
+        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+               == APR_SUCCESS) {
+            const char *sub = apr_pstrcat(p, path, "/", fi.name, NULL);
+
+            if (!strcmp(fi.name, ".") || !strcmp(fi.name, "..")) {
+                continue;
+            }
+            if (fi.filetype == APR_DIR) {
+                remove_tree(p, sub);
+            }
+            else {
+                apr_file_remove(sub, p);
+            }
+        }
+        apr_dir_close(d);
+    }
+    apr_dir_remove(path, p);
+}
+
+/* Keyrings of httpd processes that are gone (a stop, a crash): each
+ * start makes its own (llm-audit-keys.<pid>.<n>); public keys only, but
+ * they should not pile up in DefaultRuntimeDir. */
+static void sweep_keyrings(apr_pool_t *p)
+{
+    const char *dir = ap_runtime_dir_relative(p, "");
+    apr_dir_t *d;
+    apr_finfo_t fi;
+
+    if (!dir || apr_dir_open(&d, dir, p) != APR_SUCCESS) {
+        return;
+    }
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+           == APR_SUCCESS) {
+        long pid;
+
+        if (fi.filetype != APR_DIR
+            || sscanf(fi.name, "llm-audit-keys.%ld.", &pid) != 1
+            || pid <= 0 || pid == (long)getpid()
+            || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        remove_tree(p, apr_pstrcat(p, dir, "/", fi.name, NULL));
+    }
+    apr_dir_close(d);
+}
+
+/* This generation's keyring for the trail's recipients. */
+static apr_status_t remove_checked(void *home)
+{
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    remove_tree(p, home);
+    apr_pool_destroy(p);
+    return APR_SUCCESS;
+}
+
+/* This generation's keyring for the trail's recipients. The first pass
+ * over the configuration (before httpd detaches, with another pid) only
+ * checks the keys, in a keyring that goes with its temporary pool. */
+static const char *keys(apr_pool_t *pconf, apr_pool_t *ptemp,
+                        llm_audit_srv_conf_t *sc, llm_audit_trail_conf_t *t,
+                        int n)
+{
+    int check = ap_state_query(AP_SQ_MAIN_STATE)
+                == AP_SQ_MS_CREATE_PRE_CONFIG;
     const char *home = ap_runtime_dir_relative(
-        pconf, apr_psprintf(pconf, "llm-audit-keys.%" APR_PID_T_FMT ".%d",
-                            getpid(), n));
+        pconf, apr_psprintf(pconf, "llm-audit-keys.%s%" APR_PID_T_FMT ".%d",
+                            check ? "check." : "", getpid(), n));
     apr_array_header_t *fprs;
     const char *why;
 
+    if (check) {
+        apr_pool_cleanup_register(ptemp, home, remove_checked,
+                                  apr_pool_cleanup_null);
+    }
+    else {
+        sweep_keyrings(pconf);
+    }
     if ((why = llm_audit_gpg_init()) != NULL
         || (why = llm_audit_gpg_prepare(pconf, home, sc->recipients,
-                                        sc->keyring, &fprs)) != NULL
-        || (why = llm_audit_gpg_make(pconf, home, fprs, &t->gpg)) != NULL) {
+                                        sc->keyring, &fprs)) != NULL) {
+        return why;
+    }
+    t->recipients = apr_array_pstrcat(pconf, fprs, ' ');
+    if (check) {
+        return NULL;
+    }
+    if ((why = llm_audit_gpg_make(pconf, home, fprs, &t->gpg)) != NULL) {
         return why;
     }
     give_to_children(pconf, home, 1);
-    t->recipients = apr_array_pstrcat(pconf, fprs, ' ');
     return NULL;
 }
 
@@ -210,7 +293,8 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     }
     t->mutex = l->mutex;
     t->state = l->state;
-    if (t->encrypt && (why = keys(pconf, sc, t, trails->nelts)) != NULL) {
+    if (t->encrypt && (why = keys(pconf, ptemp, sc, t, trails->nelts))
+                      != NULL) {
         return why;
     }
     t->opts.dir = t->dir;
