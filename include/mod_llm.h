@@ -283,6 +283,12 @@ typedef struct llm_attempt {
 
 #define LLM_REQ_CTX_VERSION 1
 
+/** r->handler of the requests mod_llm_router answers: its handler runs
+ *  llm_request_done. A request it claimed can still be given another
+ *  handler (SetHandler in a <Location> under /v1/): then the context
+ *  exists and no hook of the router's handler runs. */
+#define LLM_ROUTER_HANDLER "llm-router"
+
 /**
  * Everything the suite knows about one LLM request. Owned by
  * mod_llm_router, allocated from r->pool, reachable from other modules

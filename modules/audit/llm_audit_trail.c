@@ -435,9 +435,9 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
 
     memcpy(buf, line, len);
     buf[len] = '\n';
-    if (rotate_now(t, len + 1)) {
-        next_file(t, p);
-    }
+    /* The current file first, as it is: a writer that died may have left
+     * records in it the state does not know of (before the size decides
+     * on a rotation, or the new file would start at a seq already used). */
     if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
         return rv;
     }
@@ -446,7 +446,7 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
          * made again after them. */
         return llm_audit_append(t, p, e, seq, why);
     }
-    if (st->broken) {
+    if (rotate_now(t, len + 1)) {
         next_file(t, p);
         if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
             return rv;

@@ -592,9 +592,12 @@ static void audit_insert_filter(request_rec *r)
     llm_audit_trail_conf_t *t;
     llm_req_ctx_t *ctx;
 
-    if (r->main || r->prev || !get_ctx || !(ctx = get_ctx(r))
-        || dir_conf(r)->audit != 1 || !(t = srv_conf(r->server)->trail)
-        || t->batcher) {
+    /* Only where the router's handler will run llm_request_done, which
+     * lets the held end go: not under another handler (SetHandler). */
+    if (r->main || r->prev || !r->handler
+        || strcmp(r->handler, LLM_ROUTER_HANDLER) || !get_ctx
+        || !(ctx = get_ctx(r)) || dir_conf(r)->audit != 1
+        || !(t = srv_conf(r->server)->trail) || t->batcher) {
         return;
     }
     llm_audit_hold_add(r, ctx);
