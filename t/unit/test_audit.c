@@ -554,6 +554,35 @@ static void test_dead_writer(const char *dir)
     is_int(count_lines(slurp(path)), 4, "one line each");
 }
 
+/* LLMAuditRotate's time: a file older than it is not written to again. */
+static void test_rotate_age(const char *dir)
+{
+    llm_audit_state_t st;
+    llm_audit_found_t found;
+    llm_audit_opts_t o = { dir, 0, apr_time_from_msec(50), 1 };
+    llm_audit_trail_t *t;
+    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0, NULL, 0 };
+    apr_uint64_t seq;
+    const char *why;
+    int good = 1, i;
+
+    llm_audit_recover(pool, dir, &st, &found);
+    t = llm_audit_trail_make(pool, &o, &st);
+    for (i = 0; i < 3; i++) {
+        e.time = apr_time_now();
+        good &= llm_audit_append(t, pool, &e, &seq, &why) == APR_SUCCESS;
+    }
+    apr_sleep(apr_time_from_msec(80));
+    e.time = apr_time_now();
+    good &= llm_audit_append(t, pool, &e, &seq, &why) == APR_SUCCESS;
+    ok(good, "four records, the last after the file's time");
+    is_int(count_lines(slurp(file_path(dir, 1, 0))), 3,
+           "three in the first file");
+    is_int(count_lines(slurp(file_path(dir, 4, 0))), 1,
+           "the fourth starts a new one");
+    is_int(verify(dir, 0).verdict, LLM_AUDIT_INTACT, "chained across them");
+}
+
 /* Fields written as JSON text: escaped, nested, mended, and a record
  * made from them reads back as the same values. */
 static void test_writer(void)
@@ -627,6 +656,7 @@ int main(void)
     base = tmpdir("trail");
     test_lines();
     test_writer();
+    test_rotate_age(apr_pstrcat(pool, base, "-age", NULL));
     test_chain(base);
     test_torn(base);
     test_rotation(apr_pstrcat(pool, base, "-rot", NULL));
