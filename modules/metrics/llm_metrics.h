@@ -32,6 +32,8 @@
 #define LLM_METRICS_MAX_DIMS 4
 /** The value of a dimension that stands for every value not in its table. */
 #define LLM_METRICS_OTHER "other"
+/** Between the two values of a pair label's value. */
+#define LLM_METRICS_PAIR_SEP "\001"
 
 typedef enum {
     LLM_METRIC_COUNTER = 0,
@@ -39,9 +41,13 @@ typedef enum {
     LLM_METRIC_HISTOGRAM
 } llm_metric_type_e;
 
-/** A label: its name and the fixed table of its values. */
+/** A label: its name and the fixed table of its values. A pair label
+ *  (name2 set) is two labels whose values go together, such as a
+ *  provider and its model: each value is "a" LLM_METRICS_PAIR_SEP "b",
+ *  so that only the pairs that exist take cells. */
 typedef struct llm_metrics_dim {
     const char *name;
+    const char *name2;           /**< NULL, or the second label's name */
     apr_array_header_t *values;  /**< const char *, in order */
     apr_hash_t *index;           /**< value -> index + 1 */
     int other;                   /**< index of "other", -1 when none */
@@ -81,6 +87,11 @@ llm_metrics_t *llm_metrics_make(apr_pool_t *p);
 llm_metrics_dim_t *llm_metrics_dim(apr_pool_t *p, const char *name,
                                    const char *const *values, int n,
                                    int with_other);
+/** A pair label (see llm_metrics_dim_t); "other" is "other" for both. */
+llm_metrics_dim_t *llm_metrics_dim_pair(apr_pool_t *p, const char *name,
+                                        const char *name2,
+                                        const apr_array_header_t *values,
+                                        int with_other);
 /** The same from an array of const char *. */
 llm_metrics_dim_t *llm_metrics_dim_array(apr_pool_t *p, const char *name,
                                          const apr_array_header_t *values,

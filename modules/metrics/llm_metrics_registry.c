@@ -76,6 +76,24 @@ llm_metrics_dim_t *llm_metrics_dim_array(apr_pool_t *p, const char *name,
                            values->nelts, with_other);
 }
 
+llm_metrics_dim_t *llm_metrics_dim_pair(apr_pool_t *p, const char *name,
+                                        const char *name2,
+                                        const apr_array_header_t *values,
+                                        int with_other)
+{
+    llm_metrics_dim_t *d = llm_metrics_dim(p, name,
+                                           (const char *const *)values->elts,
+                                           values->nelts, 0);
+
+    d->name2 = apr_pstrdup(p, name2);
+    if (with_other) {
+        dim_push(p, d, LLM_METRICS_OTHER LLM_METRICS_PAIR_SEP
+                       LLM_METRICS_OTHER);
+        d->other = d->values->nelts - 1;
+    }
+    return d;
+}
+
 int llm_metrics_dim_index(const llm_metrics_dim_t *d, const char *value)
 {
     apr_uintptr_t i = value ? (apr_uintptr_t)apr_hash_get(
@@ -135,6 +153,7 @@ llm_metrics_family_t *llm_metrics_add(llm_metrics_t *m, const char *name,
     f->nseries = 1;
     for (i = 0; dims && dims[i]; i++) {
         if (i == LLM_METRICS_MAX_DIMS || !valid_name(dims[i]->name)
+            || (dims[i]->name2 && !valid_name(dims[i]->name2))
             || dims[i]->values->nelts == 0) {
             return NULL;
         }

@@ -131,25 +131,42 @@ void llm_metrics_write_sample(llm_buf_t *out, const char *name,
     ADD_LIT(out, "\n");
 }
 
-/* The label pairs of series @a s, with room for one more (le). */
-static void series_labels(const llm_metrics_family_t *f, apr_size_t s,
-                          const char **labels)
+/* The label pairs of series @a s into @a labels (a pair label gives two),
+ * with room for one more (le); returns how many labels. */
+static int series_labels(apr_pool_t *p, const llm_metrics_family_t *f,
+                         apr_size_t s, const char **labels)
 {
-    int i;
+    const char *values[LLM_METRICS_MAX_DIMS];
+    int i, n = 0;
 
     for (i = f->ndims - 1; i >= 0; i--) {
-        apr_size_t n = (apr_size_t)f->dims[i]->values->nelts;
+        apr_size_t nv = (apr_size_t)f->dims[i]->values->nelts;
 
-        labels[2 * i] = f->dims[i]->name;
-        labels[2 * i + 1] = APR_ARRAY_IDX(f->dims[i]->values, s % n,
-                                          const char *);
-        s /= n;
+        values[i] = APR_ARRAY_IDX(f->dims[i]->values, s % nv, const char *);
+        s /= nv;
     }
+    for (i = 0; i < f->ndims; i++) {
+        const char *sep = f->dims[i]->name2
+                          ? strstr(values[i], LLM_METRICS_PAIR_SEP) : NULL;
+
+        labels[2 * n] = f->dims[i]->name;
+        labels[2 * n + 1] = sep ? apr_pstrmemdup(p, values[i],
+                                                 (apr_size_t)(sep - values[i]))
+                                : values[i];
+        n++;
+        if (f->dims[i]->name2) {
+            labels[2 * n] = f->dims[i]->name2;
+            labels[2 * n + 1] = sep ? sep + 1 : "";
+            n++;
+        }
+    }
+    return n;
 }
 
 static void write_histogram_series(llm_buf_t *out, apr_pool_t *p,
                                    const llm_metrics_family_t *f,
-                                   const apr_uint64_t *c, const char **labels)
+                                   const apr_uint64_t *c, const char **labels,
+                                   int nlabels)
 {
     const char *bucket = apr_pstrcat(p, f->name, "_bucket", NULL);
     apr_uint64_t cum = 0;
@@ -157,7 +174,7 @@ static void write_histogram_series(llm_buf_t *out, apr_pool_t *p,
     int b;
 
     llm_buf_init(&le, p);
-    labels[2 * f->ndims] = "le";
+    labels[2 * nlabels] = "le";
     for (b = 0; b <= f->nbounds; b++) {
         cum += c[b];
         le.len = 0;
@@ -168,15 +185,15 @@ static void write_histogram_series(llm_buf_t *out, apr_pool_t *p,
             ADD_LIT(&le, "+Inf");
         }
         llm_buf_add(&le, "", 1);
-        labels[2 * f->ndims + 1] = le.data;
-        llm_metrics_write_sample(out, bucket, labels, f->ndims + 1,
+        labels[2 * nlabels + 1] = le.data;
+        llm_metrics_write_sample(out, bucket, labels, nlabels + 1,
                                  (apr_int64_t)cum, 0);
     }
     llm_metrics_write_sample(out, apr_pstrcat(p, f->name, "_sum", NULL),
-                             labels, f->ndims,
+                             labels, nlabels,
                              (apr_int64_t)c[f->nbounds + 1], f->scale);
     llm_metrics_write_sample(out, apr_pstrcat(p, f->name, "_count", NULL),
-                             labels, f->ndims, (apr_int64_t)cum, 0);
+                             labels, nlabels, (apr_int64_t)cum, 0);
 }
 
 static int series_moved(const llm_metrics_family_t *f, const apr_uint64_t *c)
@@ -199,8 +216,9 @@ static void write_family(const llm_metrics_t *m, llm_buf_t *out,
 {
     apr_uint64_t *sums = apr_palloc(p, f->nseries * f->cells_per_series
                                        * sizeof(*sums));
-    const char *labels[2 * (LLM_METRICS_MAX_DIMS + 1)];
+    const char *labels[2 * (2 * LLM_METRICS_MAX_DIMS + 1)];
     apr_size_t s;
+    int n;
 
     llm_metrics_sum_family(m, f, sums);
     llm_metrics_write_head(out, f->name, f->help, f->type);
@@ -210,12 +228,12 @@ static void write_family(const llm_metrics_t *m, llm_buf_t *out,
         if (f->ndims && !series_moved(f, c)) {
             continue;
         }
-        series_labels(f, s, labels);
+        n = series_labels(p, f, s, labels);
         if (f->type == LLM_METRIC_HISTOGRAM) {
-            write_histogram_series(out, p, f, c, labels);
+            write_histogram_series(out, p, f, c, labels, n);
         }
         else {
-            llm_metrics_write_sample(out, f->name, labels, f->ndims,
+            llm_metrics_write_sample(out, f->name, labels, n,
                                      (apr_int64_t)c[0], f->scale);
         }
     }

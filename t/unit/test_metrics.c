@@ -147,6 +147,42 @@ static void test_exposition(void)
     ok(!strstr(out, "method=\"GET\",le="), "no empty histogram series");
 }
 
+static void test_pairs(void)
+{
+    llm_metrics_t *m = llm_metrics_make(pool);
+    apr_array_header_t *v = apr_array_make(pool, 2, sizeof(const char *));
+    const llm_metrics_dim_t *d[2];
+    llm_metrics_dim_t *pair;
+    llm_metrics_family_t *f;
+    int idx[1];
+
+    APR_ARRAY_PUSH(v, const char *) = "m1" LLM_METRICS_PAIR_SEP "p1";
+    APR_ARRAY_PUSH(v, const char *) = "m2" LLM_METRICS_PAIR_SEP "p2";
+    pair = llm_metrics_dim_pair(pool, "model", "provider", v, 1);
+    d[0] = pair; d[1] = NULL;
+    f = llm_metrics_add(m, "t_ttft_seconds", "TTFT.", LLM_METRIC_HISTOGRAM,
+                        6, bounds_us, 3, d);
+    llm_metrics_attach(m, apr_pcalloc(pool, llm_metrics_size(m, 1)), 1);
+    llm_metrics_slot_claim(m, llm_metrics_slot(m, 0), 1);
+    idx[0] = llm_metrics_dim_index(pair, "m2" LLM_METRICS_PAIR_SEP "p2");
+    llm_metrics_observe(m, llm_metrics_slot(m, 0), f, idx, 7);
+    idx[0] = llm_metrics_dim_index(pair, "m1" LLM_METRICS_PAIR_SEP "p9");
+    llm_metrics_observe(m, llm_metrics_slot(m, 0), f, idx, 7);
+    {
+        llm_buf_t b;
+
+        llm_buf_init(&b, pool);
+        llm_metrics_write(m, &b, pool);
+        llm_buf_add(&b, "", 1);
+        like(b.data, "t_ttft_seconds_count{model=\"m2\",provider=\"p2\"} 1\n",
+             "a pair label gives two labels");
+        like(b.data, "t_ttft_seconds_bucket{model=\"other\",provider="
+                     "\"other\",le=\"0.005\"} 1\n",
+             "an unknown pair is other/other");
+        is_int(m->cells, 3 * 5, "cells only for the pairs that exist");
+    }
+}
+
 static void test_dead_writer(void)
 {
     fixture_t x = make(1, NULL);
@@ -217,6 +253,7 @@ int main(void)
     apr_pool_create(&pool, NULL);
     test_dims();
     test_exposition();
+    test_pairs();
     test_dead_writer();
     test_processes();
     printf("1..%d\n", tap_n);
