@@ -12,8 +12,9 @@ use Apache::TestUtil qw(t_write_file t_mkdir);
 use lib 't/lib';
 use LLMTest;
 use LLMMetrics;
+use JSON::PP;
 
-plan tests => 58, need_module 'llm_router', 'llm_metrics', 'llm_mask',
+plan tests => 61, need_module 'llm_router', 'llm_metrics', 'llm_mask',
     'proxy_http';
 
 my $dir = Apache::Test::vars('serverroot') . '/logs/metrics';
@@ -42,6 +43,9 @@ my $port = eval {
         'LogFormat "%P %>s %{llm-model}n %{llm-attempts}n %{llm-tried}n '
             . '%{llm-request-id}n %U" m',
         "CustomLog $dir/access_log m",
+        'Include ' . Apache::Test::vars('serverroot')
+            . '/../conf/access-log-json.conf',
+        "CustomLog $dir/json_log llm_json",
         'LLMRouter On', "LLMRouterModels $dir/models.json",
         'LLMMask On', 'LLMGuard On', 'LLMGuardCategory prompt_injection',
         'LLMMetrics On',
@@ -95,6 +99,21 @@ ok $tried{cut} =~ /^c:\w+,d:200$/ or diag "cut: $tried{cut}";
 my @ids = map { (split / /)[5] } @log;
 my %uniq = map { $_ => 1 } @ids;
 ok keys(%uniq) == 12 && !grep { $_ eq '-' } @ids or diag "ids: @ids";
+
+# The JSON access log (conf/access-log-json.conf): a JSON object a line,
+# with the same ids and what the router noted.
+{
+    open my $fh, '<', "$dir/json_log" or die;
+    my @j = map { eval { JSON::PP->new->decode($_) } } grep { m{/v1/chat} } <$fh>;
+    ok @j == 12 or diag scalar(@j) . " JSON lines";
+    my %jid = map { $_->{id} => $_ } @j;
+    ok !grep { !$jid{$_} } @ids or diag "ids missing from the JSON log";
+    my ($fo) = grep { $_->{model} eq 'fo' } @j;
+    ok $fo && $fo->{tried} eq 'x:503,y:200' && $fo->{ttft_ms} =~ /^[\d.]+$/
+        && $fo->{overhead_ms} =~ /^[\d.]+$/ && $fo->{status} == 200
+        or diag explain_json($fo);
+}
+sub explain_json { JSON::PP->new->canonical->encode($_[0] // {}) }
 
 # --- the scrape ----------------------------------------------------------
 my $page = scrape($port);
