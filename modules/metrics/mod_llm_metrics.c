@@ -42,6 +42,9 @@
 static apr_array_header_t *tables;
 static llm_metrics_set_t *current;
 
+/* Whether mod_unique_id gives each request its UNIQUE_ID. */
+static int have_unique_id;
+
 /* This process's slot: claimed once, by the first request it serves. */
 static llm_metrics_slot_t *my_slot;
 static volatile apr_uint32_t my_slot_state; /* 0 none, 1 claiming, 2 done */
@@ -163,7 +166,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     llm_metrics_attach(set->reg, base, nslots);
+    llm_metrics_index_servers(set, pconf, s);
     llm_metrics_record_init();
+    have_unique_id = ap_find_linked_module("mod_unique_id.c") != NULL;
     current = set;
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LLMLOGNO(06002)
                  "mod_llm_metrics: %d families, %" APR_SIZE_T_FMT " cells "
@@ -273,19 +278,36 @@ static llm_metrics_slot_t *counting(request_rec *r)
            ? llm_metrics_my_slot(r) : NULL;
 }
 
+/* Append @a v in hex before @a c (writing backwards). */
+static char *hex_before(char *c, apr_uint64_t v)
+{
+    do {
+        *--c = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    return c;
+}
+
 /* The id that ties the request's samples to its access-log line:
- * mod_unique_id's when it is loaded, else pid, time and a counter. */
+ * mod_unique_id's when it is loaded, else time-pid-counter in hex, made
+ * without a formatter (this runs for every request). */
 static void request_id(request_rec *r)
 {
     static volatile apr_uint32_t seq;
-    const char *id = apr_table_get(r->subprocess_env, "UNIQUE_ID");
+    const char *id = have_unique_id
+                     ? apr_table_get(r->subprocess_env, "UNIQUE_ID") : NULL;
+    char buf[64], *c = buf + sizeof(buf);
 
     if (!id) {
-        id = apr_psprintf(r->pool, "%" APR_PID_T_FMT "-%" APR_TIME_T_FMT
-                          "-%u", getpid(), r->request_time,
-                          apr_atomic_inc32(&seq));
+        c = hex_before(c, apr_atomic_inc32(&seq));
+        *--c = '-';
+        c = hex_before(c, (apr_uint64_t)getpid());
+        *--c = '-';
+        c = hex_before(c, (apr_uint64_t)r->request_time);
+        id = apr_pstrmemdup(r->pool, c, (apr_size_t)(buf + sizeof(buf) - c));
     }
-    apr_table_setn(r->notes, LLM_METRICS_NOTE_ID, id);
+    /* added once per request: no need to look for an older value */
+    apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, id);
 }
 
 static int post_read_request(request_rec *r)

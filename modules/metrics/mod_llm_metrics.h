@@ -33,6 +33,32 @@ typedef struct {
     int enabled;                 /* LLMMetrics; -1 unset */
 } llm_metrics_srv_conf_t;
 
+/* Values of the fixed label tables, by position (mod_llm_metrics_set.c
+ * makes the tables in this order, so a value's index is its enum). */
+typedef enum {
+    LLM_ERR_CONNECT = 0, LLM_ERR_RESET, LLM_ERR_TIMEOUT, LLM_ERR_HTTP_4XX,
+    LLM_ERR_HTTP_429, LLM_ERR_HTTP_5XX, LLM_ERR_STREAM_CUT,
+    LLM_ERR_CLIENT_ABORT, LLM_ERR_DEADLINE, LLM_ERR_CONTEXT_LENGTH,
+    LLM_ERR__COUNT
+} llm_metrics_err_e;
+typedef enum {
+    LLM_STAGE_RECEIVED = 0, LLM_STAGE_GUARD_REQUEST, LLM_STAGE_MASKING,
+    LLM_STAGE_PROVIDER, LLM_STAGE_GUARD_RESPONSE
+} llm_metrics_stage_e;
+typedef enum {
+    LLM_RESULT_SUCCESS = 0, LLM_RESULT_FAILURE, LLM_RESULT_PASS,
+    LLM_RESULT_BLOCK, LLM_RESULT_UNCHECKED, LLM_RESULT_APPLIED,
+    LLM_RESULT_SKIPPED
+} llm_metrics_result_e;
+#define LLM_METRICS_MAX_STATUS 600
+
+/* The pair label index (model, provider) of each provider of one models
+ * file, by llm_provider_t.slot: no string is built on the request path. */
+typedef struct {
+    const llm_models_t *models;
+    int *pair;
+} llm_metrics_table_ix_t;
+
 /* Every label table and family of the gateway (mod_llm_metrics_set.c). */
 typedef struct {
     llm_metrics_t *reg;
@@ -53,7 +79,29 @@ typedef struct {
     llm_metrics_family_t *ttft, *overhead, *active_streams, *failovers,
                          *fallbacks, *masked_values, *streamed_bytes;
     apr_array_header_t *tables;  /* llm_models_t *, for the health gauges */
+    apr_array_header_t *table_ix; /* llm_metrics_table_ix_t */
+    apr_hash_t *by_model;        /* const llm_model_t * -> model_ix_t */
+    apr_hash_t *by_server;       /* server_rec * -> int * (strategy) */
+    int status_ix[LLM_METRICS_MAX_STATUS]; /* status -> index in status */
 } llm_metrics_set_t;
+
+/* A model's label indexes, found by its address (no string hashed on
+ * the request path). strategy is -1 when the model has no balance of
+ * its own. */
+typedef struct {
+    int model;
+    int strategy;
+} llm_metrics_model_ix_t;
+
+/* The balance method in force at the top of each server, by server
+ * (from the router, once the configuration is final). */
+void llm_metrics_index_servers(llm_metrics_set_t *s, apr_pool_t *p,
+                               server_rec *main_server);
+
+/* The pair index of provider @a pr of models file @a m ("other" when
+ * unknown). */
+int llm_metrics_pair_index(const llm_metrics_set_t *s, const llm_models_t *m,
+                           const llm_provider_t *pr);
 
 /* mod_llm_metrics_config.c */
 extern const command_rec llm_metrics_cmds[];

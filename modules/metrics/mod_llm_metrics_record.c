@@ -18,12 +18,10 @@
 #include "mod_llm_metrics.h"
 
 static APR_OPTIONAL_FN_TYPE(llm_router_get_ctx) *get_ctx;
-static APR_OPTIONAL_FN_TYPE(llm_router_server_info) *server_info;
 
 void llm_metrics_record_init(void)
 {
     get_ctx = APR_RETRIEVE_OPTIONAL_FN(llm_router_get_ctx);
-    server_info = APR_RETRIEVE_OPTIONAL_FN(llm_router_server_info);
 }
 
 static llm_req_ctx_t *ctx_of(request_rec *r)
@@ -69,6 +67,18 @@ int llm_metrics_endpoint_index(request_rec *r, llm_metrics_set_t *s)
 /* HTTP (log_transaction)                                              */
 /* ------------------------------------------------------------------ */
 
+/* GET, HEAD, POST by their numbers, the rest by name ("other"). */
+static int method_index(request_rec *r, llm_metrics_set_t *s)
+{
+    if (r->method_number == M_POST) {
+        return 2;
+    }
+    if (r->method_number == M_GET) {
+        return r->header_only ? 1 : 0;
+    }
+    return ix(s->method, r->method);
+}
+
 static void request_size(request_rec *r, llm_metrics_set_t *s,
                          llm_metrics_slot_t *slot, int m, int e)
 {
@@ -85,16 +95,15 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
 {
     request_rec *last = r;
     llm_req_ctx_t *ctx = ctx_of(r);
-    char code[16];
     int m, e, st;
 
     while (last->next) {
         last = last->next;
     }
-    apr_snprintf(code, sizeof(code), "%d", last->status);
-    m = ix(s->method, r->method);
+    st = last->status >= 0 && last->status < LLM_METRICS_MAX_STATUS
+         ? s->status_ix[last->status] : s->status->other;
+    m = method_index(r, s);
     e = llm_metrics_endpoint_index(r, s);
-    st = ix(s->status, code);
     inc(s, slot, s->http_requests, IDX(m, e, st), 1);
     observe(s, slot, s->http_duration, IDX(m, e),
             apr_time_now() - r->request_time);
@@ -104,9 +113,12 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
     request_size(r, s, slot, m, e);
     observe(s, slot, s->http_response_size, IDX(m, e, st), last->bytes_sent);
     if (ctx && ctx->stream && ctx->attempts && ctx->attempts->nelts) {
+        const llm_metrics_model_ix_t *mix = ctx->model
+            ? apr_hash_get(s->by_model, &ctx->model, sizeof(ctx->model))
+            : NULL;
+
         inc(s, slot, s->streamed_bytes,
-            IDX(ix(s->model, ctx->model ? ctx->model->name : NULL)),
-            last->bytes_sent);
+            IDX(mix ? mix->model : s->model->other), last->bytes_sent);
     }
 }
 
@@ -114,37 +126,37 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
 /* LLM requests (llm_request_done)                                     */
 /* ------------------------------------------------------------------ */
 
-/* What went wrong with @a at, as an error_code value; NULL: nothing. */
-static const char *error_kind(const llm_attempt_t *at)
+/* What went wrong with @a at (llm_metrics_err_e), -1: nothing. */
+static int error_kind(const llm_attempt_t *at)
 {
     switch (at->outcome) {
     case LLM_OUTCOME_REFUSED:
-        return "connect";
+        return LLM_ERR_CONNECT;
     case LLM_OUTCOME_BROKEN:
         /* the answer had begun reaching the client: a cut stream */
-        return at->first_byte ? "stream_cut" : "reset";
+        return at->first_byte ? LLM_ERR_STREAM_CUT : LLM_ERR_RESET;
     case LLM_OUTCOME_TIMEOUT:
-        return "timeout";
+        return LLM_ERR_TIMEOUT;
     case LLM_OUTCOME_ABORTED:
-        return "client_abort";
+        return LLM_ERR_CLIENT_ABORT;
     case LLM_OUTCOME_DEADLINE:
-        return "deadline";
+        return LLM_ERR_DEADLINE;
     case LLM_OUTCOME_HTTP_ERROR:
     case LLM_OUTCOME_OK:
     default:
         break;
     }
     if (at->status == 429) {
-        return "http_429";
+        return LLM_ERR_HTTP_429;
     }
     if (at->status >= 500) {
-        return "http_5xx";
+        return LLM_ERR_HTTP_5XX;
     }
     if (at->status >= 400) {
-        return "http_4xx";
+        return LLM_ERR_HTTP_4XX;
     }
     /* answered well, yet given up: the prompt was too long for it */
-    return at->failed_over ? "context_length" : NULL;
+    return at->failed_over ? LLM_ERR_CONTEXT_LENGTH : -1;
 }
 
 /* The API family a body format or provider speaks: a call converts when
@@ -171,18 +183,23 @@ static const char *wire_name(llm_wire_e w)
            ? names[w] : NULL;
 }
 
-static const char *strategy_of(request_rec *r, const llm_req_ctx_t *ctx)
+/* The balance method in force: the model's own, else its server's. */
+static int strategy_of(request_rec *r, llm_metrics_set_t *s,
+                       const llm_metrics_model_ix_t *mix)
 {
-    const char *method = NULL, *path;
-    int on;
+    const int *ix;
 
-    if (ctx->model && ctx->model->balance) {
-        return ctx->model->balance;
+    if (mix && mix->strategy >= 0) {
+        return mix->strategy;
     }
-    if (server_info) {
-        server_info(r->server, &on, &path, &method);
-    }
-    return method;
+    ix = apr_hash_get(s->by_server, &r->server, sizeof(r->server));
+    return ix ? *ix : s->strategy->other;
+}
+
+/* The api dimension is made from llm_api_type_name in enum order. */
+static int api_index(llm_metrics_set_t *s, llm_api_type_e t)
+{
+    return (int)t >= 0 && t < LLM_API__COUNT ? (int)t : s->api->other;
 }
 
 typedef struct {
@@ -191,15 +208,15 @@ typedef struct {
     llm_metrics_set_t *s;
     llm_metrics_slot_t *slot;
     int model;                     /* index in s->model */
-    const char *model_name;
+    const llm_metrics_model_ix_t *mix; /* NULL: a model not in a file */
 } rec_t;
 
 static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
                            int strategy)
 {
     llm_metrics_set_t *s = x->s;
-    int api = ix(s->api, llm_api_type_name(at->provider->api_type));
-    const char *kind = error_kind(at);
+    int api = api_index(s, at->provider->api_type);
+    int kind = error_kind(at);
 
     inc(s, x->slot, s->provider_calls, IDX(api, x->model), 1);
     inc(s, x->slot, s->lb_selected, IDX(strategy, x->model), 1);
@@ -209,28 +226,24 @@ static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
     }
     if (at->first_byte) {
         observe(s, x->slot, s->ttft,
-                IDX(ix(s->provider, apr_pstrcat(x->r->pool, x->model_name,
-                                                LLM_METRICS_PAIR_SEP,
-                                                at->provider->id, NULL))),
+                IDX(llm_metrics_pair_index(s, x->ctx->models, at->provider)),
                 at->first_byte - at->started);
     }
     if (wire_family(x->ctx->wire) != api_family(at->provider->api_type)) {
         inc(s, x->slot, s->payload_conversion,
             IDX(ix(s->wire, wire_name(x->ctx->wire)),
-                ix(s->to_api, llm_api_type_name(at->provider->api_type))), 1);
+                api_index(s, at->provider->api_type)), 1);
     }
-    if (!kind) {
+    if (kind < 0) {
         return;
     }
-    inc(s, x->slot, s->provider_errors, IDX(api, x->model, ix(s->error, kind)),
-        1);
+    inc(s, x->slot, s->provider_errors, IDX(api, x->model, kind), 1);
     if (!last) {
-        inc(s, x->slot, s->retries, IDX(x->model, ix(s->error, kind)), 1);
-        inc(s, x->slot, s->failovers, IDX(ix(s->reason, kind)), 1);
+        inc(s, x->slot, s->retries, IDX(x->model, kind), 1);
+        inc(s, x->slot, s->failovers, IDX(kind), 1);
     }
     else {
-        inc(s, x->slot, s->retries_exhausted,
-            IDX(x->model, ix(s->error, kind)), 1);
+        inc(s, x->slot, s->retries_exhausted, IDX(x->model, kind), 1);
     }
 }
 
@@ -238,7 +251,7 @@ static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
 static apr_interval_time_t record_attempts(rec_t *x)
 {
     const apr_array_header_t *a = x->ctx->attempts;
-    int strategy = ix(x->s->strategy, strategy_of(x->r, x->ctx));
+    int strategy = strategy_of(x->r, x->s, x->mix);
     apr_interval_time_t waited = 0;
     int i;
 
@@ -256,38 +269,44 @@ static apr_interval_time_t record_attempts(rec_t *x)
     return waited;
 }
 
-static void stage(rec_t *x, const char *stage, const char *result)
+static void stage(rec_t *x, llm_metrics_stage_e st, llm_metrics_result_e res)
 {
-    inc(x->s, x->slot, x->s->pipeline_stage,
-        IDX(ix(x->s->stage, stage), ix(x->s->result, result)), 1);
+    inc(x->s, x->slot, x->s->pipeline_stage, IDX(st, res), 1);
 }
 
-static const char *guard_result(const char *verdict)
+static llm_metrics_result_e guard_result(const char *verdict)
 {
-    return !strcmp(verdict, "blocked") ? "block"
-           : !strcmp(verdict, "allowed") ? "pass" : "unchecked";
+    return !strcmp(verdict, "blocked") ? LLM_RESULT_BLOCK
+           : !strcmp(verdict, "allowed") ? LLM_RESULT_PASS
+           : LLM_RESULT_UNCHECKED;
 }
 
 static void record_stages(rec_t *x, const llm_attempt_t *last)
 {
     llm_req_ctx_t *ctx = x->ctx;
+    int blocked = 0;
 
-    stage(x, "request_received", "success");
+    stage(x, LLM_STAGE_RECEIVED, LLM_RESULT_SUCCESS);
     if (ctx->guard_verdict) {
-        stage(x, "guardrail_request", guard_result(ctx->guard_verdict));
+        llm_metrics_result_e g = guard_result(ctx->guard_verdict);
+
+        stage(x, LLM_STAGE_GUARD_REQUEST, g);
+        blocked = g == LLM_RESULT_BLOCK;
     }
-    stage(x, "masking", ctx->masked > 0 ? "applied" : "skipped");
+    stage(x, LLM_STAGE_MASKING, ctx->masked > 0 ? LLM_RESULT_APPLIED
+                                                : LLM_RESULT_SKIPPED);
     if (last) {
-        stage(x, "provider_resolved", error_kind(last) ? "failure"
-                                                       : "success");
+        stage(x, LLM_STAGE_PROVIDER, error_kind(last) >= 0
+                                     ? LLM_RESULT_FAILURE
+                                     : LLM_RESULT_SUCCESS);
     }
     if (ctx->answer_guard_verdict) {
-        stage(x, "guardrail_response",
-              guard_result(ctx->answer_guard_verdict));
+        llm_metrics_result_e g = guard_result(ctx->answer_guard_verdict);
+
+        stage(x, LLM_STAGE_GUARD_RESPONSE, g);
+        blocked |= g == LLM_RESULT_BLOCK;
     }
-    if ((ctx->guard_verdict && !strcmp(ctx->guard_verdict, "blocked"))
-        || (ctx->answer_guard_verdict
-            && !strcmp(ctx->answer_guard_verdict, "blocked"))) {
+    if (blocked) {
         inc(x->s, x->slot, x->s->guardrail_incidents, NULL, 1);
     }
 }
@@ -316,8 +335,8 @@ static void record_answer(rec_t *x, const llm_attempt_t *last)
 {
     llm_metrics_set_t *s = x->s;
     const llm_usage_t *u = &x->ctx->usage;
-    const char *fb = apr_table_get(x->r->notes, LLM_NOTE_FALLBACK);
-    int api = ix(s->api, llm_api_type_name(last->provider->api_type));
+    const char *fb = NULL;
+    int api = api_index(s, last->provider->api_type);
 
     if (u->prompt_tokens > 0) {
         inc(s, x->slot, s->tokens, IDX(x->model, 0, api), u->prompt_tokens);
@@ -327,11 +346,38 @@ static void record_answer(rec_t *x, const llm_attempt_t *last)
             u->completion_tokens);
     }
     inc(s, x->slot, s->response_format,
-        IDX(x->ctx->stream ? 0 : 1, x->model, api), 1);
+        IDX(x->ctx->stream ? 0 : 1, x->model, api), 1);   /* formats[] */
+    /* the note says why, when another model than the one asked answered */
+    if (x->ctx->model_name && x->ctx->model
+        && strcmp(x->ctx->model_name, x->ctx->model->name)) {
+        fb = apr_table_get(x->r->notes, LLM_NOTE_FALLBACK);
+    }
     if (fb && strrchr(fb, ':')) {
         inc(s, x->slot, s->fallbacks,
             IDX(x->model, ix(s->fallback, strrchr(fb, ':') + 1)), 1);
     }
+}
+
+/* @a us microseconds as milliseconds with three decimals, without the
+ * cost of a formatter (this runs for every request). */
+static const char *ms_of(apr_pool_t *p, apr_interval_time_t us)
+{
+    char buf[32], *end = buf + sizeof(buf), *c = end;
+    int i;
+
+    if (us < 0) {
+        us = 0;
+    }
+    *--c = '\0';
+    for (i = 0; i < 3; i++, us /= 10) {
+        *--c = (char)('0' + us % 10);
+    }
+    *--c = '.';
+    do {
+        *--c = (char)('0' + us % 10);
+        us /= 10;
+    } while (us && c > buf);
+    return apr_pstrmemdup(p, c, (apr_size_t)(end - c - 1));
 }
 
 /* Time to the first byte and the gateway's own time, as notes for the
@@ -339,14 +385,14 @@ static void record_answer(rec_t *x, const llm_attempt_t *last)
 static void set_time_notes(rec_t *x, const llm_attempt_t *last,
                            apr_interval_time_t overhead)
 {
+    /* llm_request_done runs once per request: add, no need to look for
+     * an older value (setn would compare every note) */
     if (last && last->first_byte) {
-        apr_table_setn(x->r->notes, LLM_METRICS_NOTE_TTFT,
-                       apr_psprintf(x->r->pool, "%.3f",
-                                    (last->first_byte - last->started)
-                                    / 1000.0));
+        apr_table_addn(x->r->notes, LLM_METRICS_NOTE_TTFT,
+                       ms_of(x->r->pool, last->first_byte - last->started));
     }
-    apr_table_setn(x->r->notes, LLM_METRICS_NOTE_OVERHEAD,
-                   apr_psprintf(x->r->pool, "%.3f", overhead / 1000.0));
+    apr_table_addn(x->r->notes, LLM_METRICS_NOTE_OVERHEAD,
+                   ms_of(x->r->pool, overhead));
 }
 
 void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
@@ -357,8 +403,9 @@ void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
     apr_time_t start = ctx->started ? ctx->started : r->request_time;
     apr_interval_time_t overhead;
 
-    x.model_name = ctx->model ? ctx->model->name : "";
-    x.model = ix(s->model, ctx->model ? ctx->model->name : NULL);
+    x.mix = ctx->model ? apr_hash_get(s->by_model, &ctx->model,
+                                      sizeof(ctx->model)) : NULL;
+    x.model = x.mix ? x.mix->model : s->model->other;
     if (ctx->attempts && ctx->attempts->nelts) {
         last = &APR_ARRAY_IDX(ctx->attempts, ctx->attempts->nelts - 1,
                               llm_attempt_t);

@@ -12,6 +12,7 @@
  * it never makes a series.
  */
 
+#include <stdlib.h>
 #include "apr_strings.h"
 #include "ap_provider.h"
 
@@ -26,7 +27,8 @@ static const char *const statuses[] = {
     "404", "405", "406", "408", "411", "413", "415", "422", "429", "500",
     "501", "502", "503", "504"
 };
-/* What went wrong with an attempt (llm_metrics_error_kind). */
+/* The next four are in the order of their enums (mod_llm_metrics.h). */
+/* What went wrong with an attempt. */
 static const char *const errors[] = {
     "connect", "reset", "timeout", "http_4xx", "http_429", "http_5xx",
     "stream_cut", "client_abort", "deadline", "context_length"
@@ -277,6 +279,125 @@ static void added_families(llm_metrics_set_t *s)
         "Bytes of streamed answers sent to clients.", D(s->model));
 }
 
+/* Status code -> its index, so that no string is made per request. */
+static void index_statuses(llm_metrics_set_t *s)
+{
+    int i;
+
+    for (i = 0; i < LLM_METRICS_MAX_STATUS; i++) {
+        s->status_ix[i] = s->status->other;
+    }
+    for (i = 0; i < N(statuses); i++) {
+        s->status_ix[atoi(statuses[i])] = llm_metrics_dim_index(s->status,
+                                                                statuses[i]);
+    }
+}
+
+/* Each provider's pair index, by models file and slot. */
+static void index_pairs(apr_pool_t *p, llm_metrics_set_t *s)
+{
+    int t, i;
+
+    s->table_ix = apr_array_make(p, s->tables->nelts,
+                                 sizeof(llm_metrics_table_ix_t));
+    for (t = 0; t < s->tables->nelts; t++) {
+        const llm_models_t *ms = APR_ARRAY_IDX(s->tables, t,
+                                               const llm_models_t *);
+        llm_metrics_table_ix_t *ix = apr_array_push(s->table_ix);
+
+        ix->models = ms;
+        ix->pair = apr_palloc(p, sizeof(int) * (ms->providers->nelts + 1));
+        for (i = 0; i < ms->providers->nelts; i++) {
+            ix->pair[i] = s->provider->other;
+        }
+        for (i = 0; i < ms->models->nelts; i++) {
+            const llm_model_t *m = APR_ARRAY_IDX(ms->models, i,
+                                                 const llm_model_t *);
+            const apr_array_header_t *tiers[2] = { m->providers,
+                                                   m->providers_sleep };
+            int k, j;
+
+            for (k = 0; k < 2; k++) {
+                for (j = 0; tiers[k] && j < tiers[k]->nelts; j++) {
+                    const llm_provider_t *pr = APR_ARRAY_IDX(
+                        tiers[k], j, const llm_provider_t *);
+
+                    ix->pair[pr->slot] = llm_metrics_dim_index(
+                        s->provider, apr_pstrcat(p, m->name,
+                                                 LLM_METRICS_PAIR_SEP,
+                                                 pr->id, NULL));
+                }
+            }
+        }
+    }
+}
+
+/* Each model's indexes, by its address. */
+static void index_models(apr_pool_t *p, llm_metrics_set_t *s)
+{
+    int t, i;
+
+    s->by_model = apr_hash_make(p);
+    for (t = 0; t < s->tables->nelts; t++) {
+        const llm_models_t *ms = APR_ARRAY_IDX(s->tables, t,
+                                               const llm_models_t *);
+
+        for (i = 0; i < ms->models->nelts; i++) {
+            const llm_model_t *m = APR_ARRAY_IDX(ms->models, i,
+                                                 const llm_model_t *);
+            llm_metrics_model_ix_t *ix = apr_palloc(p, sizeof(*ix));
+            const llm_model_t **key = apr_palloc(p, sizeof(*key));
+
+            ix->model = llm_metrics_dim_index(s->model, m->name);
+            ix->strategy = m->balance ? llm_metrics_dim_index(s->strategy,
+                                                              m->balance)
+                                      : -1;
+            *key = m;   /* the hash keeps the key's address */
+            apr_hash_set(s->by_model, key, sizeof(*key), ix);
+        }
+    }
+}
+
+void llm_metrics_index_servers(llm_metrics_set_t *s, apr_pool_t *p,
+                               server_rec *main_server)
+{
+    APR_OPTIONAL_FN_TYPE(llm_router_server_info) *info =
+        APR_RETRIEVE_OPTIONAL_FN(llm_router_server_info);
+    server_rec *v;
+
+    s->by_server = apr_hash_make(p);
+    for (v = main_server; v; v = v->next) {
+        const char *method = NULL, *path = NULL;
+        int on = 0, *ix = apr_palloc(p, sizeof(*ix));
+        server_rec **key = apr_palloc(p, sizeof(*key));
+
+        if (info) {
+            info(v, &on, &path, &method);
+        }
+        *ix = llm_metrics_dim_index(s->strategy,
+                                    method ? method : LLM_BALANCE_DEFAULT);
+        *key = v;
+        apr_hash_set(s->by_server, key, sizeof(*key), ix);
+    }
+}
+
+int llm_metrics_pair_index(const llm_metrics_set_t *s, const llm_models_t *m,
+                           const llm_provider_t *pr)
+{
+    int t;
+
+    for (t = 0; t < s->table_ix->nelts; t++) {
+        const llm_metrics_table_ix_t *ix = &APR_ARRAY_IDX(
+            s->table_ix, t, llm_metrics_table_ix_t);
+
+        if (ix->models == m && pr->slot >= 0
+            && pr->slot < m->providers->nelts) {
+            return ix->pair[pr->slot];
+        }
+    }
+    return s->provider->other;
+}
+
 llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
                                         apr_array_header_t *tables)
 {
@@ -285,6 +406,9 @@ llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
     s->tables = tables;
     s->reg = llm_metrics_make(p);
     make_dims(p, s);
+    index_statuses(s);
+    index_pairs(p, s);
+    index_models(p, s);
     http_families(s);
     router_families(s);
     access_families(s);
