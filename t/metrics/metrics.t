@@ -14,7 +14,7 @@ use LLMTest;
 use LLMMetrics;
 use JSON::PP;
 
-plan tests => 61, need_module 'llm_router', 'llm_metrics', 'llm_mask',
+plan tests => 62, need_module 'llm_router', 'llm_metrics', 'llm_mask',
     'proxy_http';
 
 my $dir = Apache::Test::vars('serverroot') . '/logs/metrics';
@@ -166,6 +166,8 @@ my %want = (
     'llm_router_provider_up{model="m",provider="a"}' => 1,
     'llm_router_provider_circuit_state{model="m",provider="a"}' => 0,
     'auth_attempts_total' => 0,
+    # mod_llm_mask's tally by kind (ctx->mask_counts): one e-mail address
+    'llm_router_masked_values_total{entity_type="email"}' => 1,
 );
 for my $k (sort keys %want) {
     my ($name, $labels) = $k =~ /^([^{]+)(?:\{(.*)\})?$/;
