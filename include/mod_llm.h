@@ -334,10 +334,10 @@ typedef struct llm_req_ctx {
 
     llm_wire_e wire;               /**< the body format the client speaks */
     llm_builtin_e builtin;         /**< which built-in, or NONE */
-    /** Set by the router as a streamed answer's finish (or error) event
-     *  goes to the client: what follows is only the answer's end (usage,
-     *  end marker, EOS), which mod_llm_audit holds back until the
-     *  request's records are written. */
+    /** Set by the router as a streamed answer's end marker ([DONE],
+     *  message_stop, Ollama's done) or error event is made for the
+     *  client: what follows is only the answer's end, which mod_llm_audit
+     *  holds back until the request's records are written. */
     int answer_ending;
 
     /* Set by mod_llm_mask (for audit, metrics). */

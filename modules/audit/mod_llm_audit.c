@@ -287,6 +287,7 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     const char *why;
 
     t->dir = sc->dir;
+    t->made_by = sc;
     t->encrypt = sc->encrypt != 0;
     if ((why = lasting(s, ptemp, sc->dir, trails->nelts, &l)) != NULL) {
         return why;
@@ -304,11 +305,6 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     t->opts.sync = 1;
     t->batch = sc->batch > 0 ? sc->batch : 0;
     t->batch_age = sc->batch_age;
-    if (t->batch && !t->encrypt) {
-        return "LLMAuditSync batch seals records together: it needs "
-               "LLMAuditEncrypt On (records in clear cost no seal: use "
-               "LLMAuditSync record)";
-    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, LLMLOGNO(04008)
                  "audit trail %s: records %s", t->dir, t->encrypt
                  ? apr_pstrcat(ptemp, "encrypted to ", t->recipients, NULL)
@@ -318,9 +314,39 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     return NULL;
 }
 
-/* Servers that name the same directory share its trail, and must agree
- * on how it is written. */
-static const char *find_trail(server_rec *s, llm_audit_srv_conf_t *sc)
+static const char *joined(apr_pool_t *p, const apr_array_header_t *a)
+{
+    return a ? apr_array_pstrcat(p, a, ' ') : "";
+}
+
+/* What two servers sharing a trail disagree on, or NULL: a VirtualHost
+ * with recipients of its own must not have its records sealed to the
+ * main server's keys without a word. */
+static const char *disagreement(apr_pool_t *p, const llm_audit_srv_conf_t *a,
+                                const llm_audit_srv_conf_t *b)
+{
+    if ((a->encrypt != 0) != (b->encrypt != 0)) {
+        return "LLMAuditEncrypt";
+    }
+    if (strcmp(joined(p, a->recipients), joined(p, b->recipients))) {
+        return "LLMAuditRecipient";
+    }
+    if (strcmp(a->keyring ? a->keyring : "", b->keyring ? b->keyring : "")) {
+        return "LLMAuditKeyring";
+    }
+    if (a->rotate != b->rotate || a->rotate_age != b->rotate_age) {
+        return "LLMAuditRotate";
+    }
+    if (a->batch != b->batch
+        || (a->batch > 0 && a->batch_age != b->batch_age)) {
+        return "LLMAuditSync";
+    }
+    return NULL;
+}
+
+/* Servers that name the same directory share its trail (they agree on
+ * how it is written: check_config). */
+static void find_trail(llm_audit_srv_conf_t *sc)
 {
     int i;
 
@@ -329,18 +355,59 @@ static const char *find_trail(server_rec *s, llm_audit_srv_conf_t *sc)
                                                   llm_audit_trail_conf_t *);
 
         if (!strcmp(t->dir, sc->dir)) {
-            if (t->encrypt != (sc->encrypt != 0)
-                || t->batch != (sc->batch > 0 ? sc->batch : 0)) {
-                return apr_psprintf(s->process->pconf, "%s: servers "
-                                    "sharing this LLMAuditDir disagree on "
-                                    "LLMAuditEncrypt or LLMAuditSync",
-                                    sc->dir);
-            }
             sc->trail = t;
-            return NULL;
+            return;
         }
     }
+}
+
+/* What one server's trail settings say wrong, alone or against the
+ * first server that named its directory (in @a seen). */
+static const char *check_server(apr_pool_t *p, apr_hash_t *seen,
+                                llm_audit_srv_conf_t *sc)
+{
+    const llm_audit_srv_conf_t *first = apr_hash_get(seen, sc->dir,
+                                                     APR_HASH_KEY_STRING);
+    const char *what;
+
+    if (sc->batch > 0 && sc->encrypt == 0) {
+        return "LLMAuditSync batch seals records together: it needs "
+               "LLMAuditEncrypt On (records in clear cost no seal: use "
+               "LLMAuditSync record)";
+    }
+    if (!first) {
+        apr_hash_set(seen, sc->dir, APR_HASH_KEY_STRING, sc);
+        return NULL;
+    }
+    if ((what = disagreement(p, first, sc)) != NULL) {
+        return apr_psprintf(p, "servers sharing this LLMAuditDir disagree "
+                            "on %s: give the VirtualHost an LLMAuditDir of "
+                            "its own, or the same settings", what);
+    }
     return NULL;
+}
+
+/* Mistakes of the configuration, said by "apachectl configtest" too
+ * (which runs this hook, not post_config). */
+static int check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                        apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    server_rec *v;
+    const char *why;
+
+    (void)pconf;
+    (void)plog;
+    for (v = s; v; v = v->next) {
+        llm_audit_srv_conf_t *sc = srv_conf(v);
+
+        if (sc->dir && (why = check_server(ptemp, seen, sc)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v, LLMLOGNO(04017)
+                         "mod_llm_audit: audit trail %s: %s", sc->dir, why);
+            return !OK;
+        }
+    }
+    return OK;
 }
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -357,9 +424,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (!sc->dir) {
             continue;
         }
-        if ((why = find_trail(v, sc)) == NULL && !sc->trail) {
-            why = make_trail(pconf, ptemp, v, sc, &sc->trail);
-        }
+        find_trail(sc);
+        why = sc->trail ? NULL : make_trail(pconf, ptemp, v, sc, &sc->trail);
         if (why) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v, LLMLOGNO(04001)
                          "mod_llm_audit: audit trail %s: %s", sc->dir, why);
@@ -664,6 +730,7 @@ static void register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(audit_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
