@@ -1,0 +1,171 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/**
+ * @file llm_access.h
+ * @brief mod_llm_access's engine: API keys, their store and their
+ * policy. APR (+ json-c through core) only, no request_rec: the glue
+ * (mod_llm_access*.c) and llmctl key use it, and t/unit/test_access.c
+ * tests it without httpd.
+ *
+ * A key is LLM_ACCESS_KEY_PREFIX followed by 48 characters of
+ * [A-Za-z0-9] from the system's CSPRNG (about 286 bits), so one SHA-256
+ * is the right way to store it: nobody guesses a preimage of that, and
+ * a slow hash (bcrypt) would only cost every request. The store maps
+ * the hash's hex to the record (O(1)); the match is then confirmed in
+ * constant time.
+ */
+
+#ifndef LLM_ACCESS_H
+#define LLM_ACCESS_H
+
+#include "apr_pools.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+#include "apr_time.h"
+
+#include "mod_llm.h"
+#include "llm_sha256.h"
+
+#define LLM_ACCESS_KEY_PREFIX  "sk-llm-"
+#define LLM_ACCESS_KEY_RANDOM  48
+#define LLM_ACCESS_KEY_LEN     (sizeof(LLM_ACCESS_KEY_PREFIX) - 1 \
+                                + LLM_ACCESS_KEY_RANDOM)
+/** What is shown of a key (llmctl key list): its prefix + 4 chars. */
+#define LLM_ACCESS_SHOWN_LEN   (sizeof(LLM_ACCESS_KEY_PREFIX) - 1 + 4)
+/** A presented key longer than this is not looked up at all. */
+#define LLM_ACCESS_KEY_MAX     512
+/** The largest key file read (a few thousand keys). */
+#define LLM_ACCESS_FILE_MAX    (16 * 1024 * 1024)
+
+/** Permissions (the original's groups), as bits. */
+typedef enum {
+    LLM_PERM_CHAT      = 1 << 0,   /**< OpenAI/LM Studio chat, completions,
+                                        responses, model lists */
+    LLM_PERM_EMBEDDING = 1 << 1,   /**< embeddings of every dialect but
+                                        Ollama's */
+    LLM_PERM_ANTHROPIC = 1 << 2,   /**< /v1/messages */
+    LLM_PERM_OLLAMA    = 1 << 3,   /**< the Ollama API under the prefix */
+    LLM_PERM_BUILTIN   = 1 << 4,   /**< the original's built-in endpoints,
+                                        ping, version, fast_text_mask */
+    LLM_PERM_ADMIN     = 1 << 5    /**< everything, and what is not an LLM
+                                        route (status pages) */
+} llm_access_perm_e;
+
+/** Every permission but admin: a key's default. */
+#define LLM_PERM_ALL_BUT_ADMIN (LLM_PERM_CHAT | LLM_PERM_EMBEDDING \
+                                | LLM_PERM_ANTHROPIC | LLM_PERM_OLLAMA \
+                                | LLM_PERM_BUILTIN)
+
+/** A limit: @a count per @a window (0 count: none). */
+typedef struct {
+    apr_int64_t count;
+    apr_interval_time_t window;
+} llm_access_rate_t;
+
+/** One key record of a store. Times are 0 when not set. */
+typedef struct {
+    const char *id;                 /**< r->user; logged; never secret */
+    char hash[LLM_CORE_SHA256_HEX]; /**< SHA-256 of the key, lower hex */
+    const char *shown;              /**< the key's first characters */
+    unsigned perms;                 /**< llm_access_perm_e bits */
+    apr_array_header_t *models;     /**< glob patterns (const char *);
+                                         empty: every model */
+    llm_access_rate_t requests;     /**< per-key request limit */
+    llm_access_rate_t tokens;       /**< per-key token limit */
+    apr_time_t created;
+    apr_time_t expires;
+    int active;                     /**< 0: disabled or revoked */
+    int revoked;                    /**< revoked for good (no enable) */
+    const char *rotated_to;         /**< the id of the key that replaced
+                                         this one, NULL if none */
+    apr_time_t grace_until;         /**< a rotated key works until then */
+    const char *metadata;           /**< a JSON object's text, or NULL */
+} llm_access_key_t;
+
+/** A key store: the records of one file, read once per (re)start. */
+typedef struct {
+    const char *path;
+    apr_array_header_t *keys;       /**< llm_access_key_t *, file order */
+    apr_hash_t *by_hash;            /**< hash hex -> llm_access_key_t * */
+    apr_hash_t *by_id;              /**< id -> llm_access_key_t * */
+} llm_access_store_t;
+
+/** What a presented key comes to. */
+typedef enum {
+    LLM_KEY_OK = 0,
+    LLM_KEY_MISSING,
+    LLM_KEY_INVALID,
+    LLM_KEY_EXPIRED,
+    LLM_KEY_ROTATED,
+    LLM_KEY_INACTIVE
+} llm_access_verdict_e;
+
+/* ---- the store (llm_access_store.c) ---- */
+
+/** An empty store (for llmctl key create on a new file). */
+llm_access_store_t *llm_access_store_make(apr_pool_t *p, const char *path);
+
+/** Parse a key file's text: {"keys":[{record}...]}. NULL, or why not
+ *  ("key 3 (id k3): ..."). Records are allocated in @a p. */
+const char *llm_access_store_parse(apr_pool_t *p, const char *path,
+                                   const char *json, apr_size_t len,
+                                   llm_access_store_t **out);
+
+/** Read and parse @a path. NULL, or why not. */
+const char *llm_access_store_load(apr_pool_t *p, const char *path,
+                                  llm_access_store_t **out);
+
+/** Write @a s to its path atomically (a temporary file renamed), mode
+ *  0600. NULL, or why not. */
+const char *llm_access_store_save(apr_pool_t *p, const llm_access_store_t *s);
+
+/** Add @a k (its id must be new). NULL, or why not. */
+const char *llm_access_store_add(llm_access_store_t *s, llm_access_key_t *k);
+
+/* ---- keys (llm_access_key.c) ---- */
+
+/** A new key (NUL-terminated, LLM_ACCESS_KEY_LEN chars) in @a p, from
+ *  the system's CSPRNG; NULL when it fails. */
+char *llm_access_key_generate(apr_pool_t *p);
+
+/** The SHA-256 hex of @a key. */
+void llm_access_key_hash(const char *key, apr_size_t len,
+                         char out[LLM_CORE_SHA256_HEX]);
+
+/** Look @a key up and judge it at @a now; *found is the record when
+ *  there is one (also for a refused key, so its id can be logged). */
+llm_access_verdict_e llm_access_check(const llm_access_store_t *s,
+                                      const char *key, apr_size_t len,
+                                      apr_time_t now,
+                                      const llm_access_key_t **found);
+
+/** "invalid_key", ... for the client and the log. */
+const char *llm_access_verdict_code(llm_access_verdict_e v);
+/** The sentence the client reads. */
+const char *llm_access_verdict_message(llm_access_verdict_e v);
+
+/* ---- policy (llm_access_policy.c) ---- */
+
+/** The bit of permission @a name ("chat", ...), 0 when none. */
+unsigned llm_access_perm_bit(const char *name);
+/** The name of one permission bit. */
+const char *llm_access_perm_name(unsigned bit);
+/** The permission a route needs. @a known is 0 for a URI that is not an
+ *  LLM route (admin then). */
+unsigned llm_access_route_perm(int known, llm_dialect_e dialect,
+                               llm_op_e op, llm_builtin_e builtin);
+/** Whether @a perms (a key's) grant @a needed (admin grants all). */
+int llm_access_perm_allows(unsigned perms, unsigned needed);
+
+/** Whether @a model matches one of @a globs (fnmatch: * ? [..], case
+ *  sensitive, '/' an ordinary character); an empty list allows all. */
+int llm_access_model_allowed(const apr_array_header_t *globs,
+                             const char *model);
+
+/** Parse "60/min", "100000/hour", "5/10s", "1000/day". NULL, or why
+ *  not. */
+const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out);
+
+#endif /* LLM_ACCESS_H */

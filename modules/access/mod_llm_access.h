@@ -1,0 +1,89 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* Shared by the glue files of mod_llm_access (mod_llm_access*.c) only;
+ * the engine (llm_access_*.c) knows nothing of httpd. */
+
+#ifndef MOD_LLM_ACCESS_H
+#define MOD_LLM_ACCESS_H
+
+#include "httpd.h"
+#include "http_config.h"
+#include "http_log.h"
+
+#include "mod_llm.h"
+#include "llm_access.h"
+
+extern module AP_MODULE_DECLARE_DATA llm_access_module;
+#ifndef LLM_ACCESS_MODULE_FILE
+APLOG_USE_MODULE(llm_access);
+#endif
+
+/** The AuthType that makes API keys the way in. */
+#define LLM_ACCESS_AUTH_TYPE "llm-key"
+
+/* Which llm_access_kind_e a refusal noted in r->notes is (private to
+ * this module; the other notes are in mod_llm.h). */
+#define LLM_NOTE_ACCESS_KIND "llm-access-kind"
+
+/* Where a key may come from (LLMAccessKeySources). */
+#define LLM_SRC_BEARER   (1 << 0)   /* Authorization: Bearer <key> */
+#define LLM_SRC_XAPIKEY  (1 << 1)   /* x-api-key: <key> (Anthropic) */
+#define LLM_SRC_APIKEY   (1 << 2)   /* api-key: <key> (Azure OpenAI) */
+#define LLM_SRC_QUERY    (1 << 3)   /* ?api_key= or ?api-key= */
+#define LLM_SRC_DEFAULT  (LLM_SRC_BEARER | LLM_SRC_XAPIKEY)
+
+/* Per server (VirtualHost): the key store. Unset: the main server's. */
+typedef struct {
+    const char *key_file;            /* LLMAccessKeyFile */
+    llm_access_store_t *store;       /* post_config, pconf; read-only */
+} llm_access_srv_conf_t;
+
+/* Per directory. */
+typedef struct {
+    int keys;                        /* LLMAccessKeys; -1 unset */
+    unsigned sources;                /* LLMAccessKeySources; 0 unset */
+} llm_access_dir_conf_t;
+
+/* What one request has come to, kept in its initial request. */
+typedef struct {
+    const llm_access_key_t *key;     /* the authenticated key, or NULL */
+    const apr_array_header_t *require_models; /* the patterns of the
+                                                 Require llm-model line
+                                                 that granted, or NULL */
+    int announced;                   /* llm_access_refused ran */
+} llm_access_req_t;
+
+/* mod_llm_access_config.c */
+extern const command_rec llm_access_cmds[];
+void *llm_access_create_dir(apr_pool_t *p, char *dir);
+void *llm_access_merge_dir(apr_pool_t *p, void *basev, void *addv);
+void *llm_access_create_srv(apr_pool_t *p, server_rec *s);
+void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv);
+llm_access_dir_conf_t *llm_access_dir(request_rec *r);
+llm_access_srv_conf_t *llm_access_srv(server_rec *s);
+
+/* mod_llm_access.c */
+llm_access_req_t *llm_access_req(request_rec *r);
+/* Remember a refusal in r->notes for the error page (mod_llm_router
+ * turns it into JSON in the client's dialect) and log it; the
+ * llm_access_refused hook runs when the page is made. Returns status. */
+int llm_access_refuse(request_rec *r, llm_access_kind_e kind, int status,
+                      const char *code, const char *message,
+                      const llm_access_key_t *key);
+/* Run llm_access_refused once for r. */
+void llm_access_announce(request_rec *r, llm_access_kind_e kind, int status,
+                         const char *code, const char *key_id,
+                         const char *model);
+
+/* mod_llm_access_authn.c: AuthType llm-key */
+int llm_access_check_authn(request_rec *r);
+int llm_access_note_failure(request_rec *r, const char *auth_type);
+
+/* mod_llm_access_authz.c: Require llm-permission / llm-model, and the
+ * model's check once the router knows it. */
+void llm_access_register_authz(apr_pool_t *p);
+int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
+
+#endif /* MOD_LLM_ACCESS_H */
