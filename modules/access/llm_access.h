@@ -121,6 +121,9 @@ const char *llm_access_store_load(apr_pool_t *p, const char *path,
  *  0600. NULL, or why not. */
 const char *llm_access_store_save(apr_pool_t *p, const llm_access_store_t *s);
 
+/** The record @a k as the file has it (pretty JSON, no key), in @a p. */
+const char *llm_access_key_json(apr_pool_t *p, const llm_access_key_t *k);
+
 /** Add @a k (its id must be new). NULL, or why not. */
 const char *llm_access_store_add(llm_access_store_t *s, llm_access_key_t *k);
 

@@ -374,14 +374,27 @@ static json_object *perms_json(unsigned perms)
     return l;
 }
 
+/* The largest unit that divides the window: 60/min, 5/10s, 1000/day. */
 static json_object *rate_json(apr_pool_t *p, const llm_access_rate_t *r)
 {
-    if (!r->count) {
-        return NULL;
+    static const struct {
+        const char *name;
+        apr_int64_t seconds;
+    } units[] = { { "day", 86400 }, { "hour", 3600 }, { "min", 60 },
+                  { "s", 1 } };
+    apr_int64_t w = apr_time_sec(r->window);
+    apr_size_t i;
+
+    for (i = 0; i < sizeof(units) / sizeof(units[0]) - 1; i++) {
+        if (w % units[i].seconds == 0) {
+            break;
+        }
     }
-    return llm_json_string(apr_psprintf(p, "%" APR_INT64_T_FMT "/%"
-                                        APR_INT64_T_FMT "s", r->count,
-                                        apr_time_sec(r->window)));
+    w /= units[i].seconds;
+    return llm_json_string(w == 1
+        ? apr_psprintf(p, "%" APR_INT64_T_FMT "/%s", r->count, units[i].name)
+        : apr_psprintf(p, "%" APR_INT64_T_FMT "/%" APR_INT64_T_FMT "%s",
+                       r->count, w, units[i].name));
 }
 
 static json_object *record_json(apr_pool_t *p, const llm_access_key_t *k)
@@ -412,6 +425,17 @@ static json_object *record_json(apr_pool_t *p, const llm_access_key_t *k)
                  ? llm_json_parse(k->metadata, strlen(k->metadata))
                  : json_object_new_object());
     return o;
+}
+
+const char *llm_access_key_json(apr_pool_t *p, const llm_access_key_t *k)
+{
+    json_object *o = record_json(p, k);
+    const char *text = apr_pstrcat(p, json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+        | JSON_C_TO_STRING_NOSLASHESCAPE), "\n", NULL);
+
+    json_object_put(o);
+    return text;
 }
 
 static const char *write_all(apr_pool_t *p, const char *tmp,
@@ -456,7 +480,8 @@ const char *llm_access_store_save(apr_pool_t *p, const llm_access_store_t *s)
     }
     llm_json_add(root, "keys", keys);
     why = write_all(p, tmp, apr_pstrcat(p, json_object_to_json_string_ext(
-        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED), "\n",
+        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+        | JSON_C_TO_STRING_NOSLASHESCAPE), "\n",
         NULL));
     json_object_put(root);
     if (!why && apr_file_rename(tmp, s->path, p) != APR_SUCCESS) {
