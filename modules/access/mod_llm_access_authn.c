@@ -44,6 +44,27 @@ static const char *header_key(request_rec *r, const char *name)
     return v ? llm_str_trim(r->pool, v) : NULL;
 }
 
+/* A key in the query string would be written to the access log with
+ * the request line (%r, %q, %U%q): it is replaced there, in the request
+ * line and the query, by "redacted", whether the query is a source of
+ * keys here or not. */
+static void redact(request_rec *r, const char *raw)
+{
+    char **fields[] = { &r->the_request, &r->unparsed_uri, &r->args };
+    apr_size_t i, n = strlen(raw);
+
+    for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        char *at = *fields[i] ? strstr(*fields[i], raw) : NULL;
+
+        if (at) {
+            *fields[i] = apr_pstrcat(r->pool,
+                                     apr_pstrndup(r->pool, *fields[i],
+                                                  at - *fields[i]),
+                                     "redacted", at + n, NULL);
+        }
+    }
+}
+
 /* ?api_key=... or ?api-key=... (the first one). */
 static const char *query_key(request_rec *r)
 {
@@ -55,9 +76,11 @@ static const char *query_key(request_rec *r)
     args = apr_pstrdup(r->pool, r->args);
     for (pair = apr_strtok(args, "&", &last); pair;
          pair = apr_strtok(NULL, "&", &last)) {
-        if (!strncmp(pair, "api_key=", 8) || !strncmp(pair, "api-key=", 8)) {
-            char *v = pair + 8;
+        if ((!strncmp(pair, "api_key=", 8) || !strncmp(pair, "api-key=", 8))
+            && pair[8]) {
+            char *v = apr_pstrdup(r->pool, pair + 8);
 
+            redact(r, pair + 8);
             return ap_unescape_urlencoded(v) == OK ? v : NULL;
         }
     }
@@ -66,7 +89,7 @@ static const char *query_key(request_rec *r)
 
 static const char *presented_key(request_rec *r, unsigned sources)
 {
-    const char *key = NULL;
+    const char *key = NULL, *in_query = query_key(r);
 
     if (sources & LLM_SRC_BEARER) {
         key = after_scheme(r, apr_table_get(r->headers_in, "Authorization"),
@@ -79,7 +102,7 @@ static const char *presented_key(request_rec *r, unsigned sources)
         key = header_key(r, "api-key");
     }
     if ((!key || !*key) && (sources & LLM_SRC_QUERY)) {
-        key = query_key(r);
+        key = in_query;
     }
     return key && *key ? key : NULL;
 }
