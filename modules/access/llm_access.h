@@ -58,6 +58,9 @@ typedef enum {
                                 | LLM_PERM_ANTHROPIC | LLM_PERM_OLLAMA \
                                 | LLM_PERM_BUILTIN)
 
+/** The largest count of a limit (10^12 requests or tokens). */
+#define LLM_ACCESS_RATE_MAX APR_INT64_C(1000000000000)
+
 /** A limit: @a count per @a window (0 count: none). */
 typedef struct {
     apr_int64_t count;

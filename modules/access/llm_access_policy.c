@@ -134,7 +134,8 @@ const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out)
     apr_interval_time_t w;
 
     n = apr_strtoi64(s, &end, 10);
-    if (end == s || n <= 0) {
+    /* Bounded so that k and M cannot overflow (found by fuzz_keys). */
+    if (end == s || n <= 0 || n > LLM_ACCESS_RATE_MAX) {
         return "a limit is <count>/<window>, e.g. 60/min or 100k/hour";
     }
     if (*end == 'k' || *end == 'K') {
@@ -155,6 +156,9 @@ const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out)
     if (!w || times <= 0 || times > 366 * 24) {
         return "the window is s, min, hour or day, optionally with a "
                "count (10s)";
+    }
+    if (n > LLM_ACCESS_RATE_MAX) {
+        return "a limit's count is at most 10^12";
     }
     out->count = n;
     out->window = w * times;

@@ -199,6 +199,10 @@ static void test_policy(void)
        && r.window == apr_time_from_sec(10), "5/10s");
     ok(llm_access_rate_parse("60", &r) != NULL, "60 alone is no limit");
     ok(llm_access_rate_parse("-1/min", &r) != NULL, "nor is -1/min");
+    ok(llm_access_rate_parse("9223372036854775807M/min", &r) != NULL,
+       "a count that would overflow is refused (found by fuzz_keys)");
+    ok(llm_access_rate_parse("1000000000001/min", &r) != NULL,
+       "a count above 10^12 is refused");
     apr_pool_destroy(p);
 }
 
