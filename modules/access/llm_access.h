@@ -174,4 +174,46 @@ int llm_access_model_allowed(const apr_array_header_t *globs,
  *  not. */
 const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out);
 
+/* ---- exact limits over shared slots (llm_access_limit.c) ---- */
+
+/** One bucket: the hash of its name (0: free) and the theoretical
+ *  arrival time of its next request (GCRA) per limit it keeps. Lives in
+ *  shared memory; changed with atomics only. */
+typedef struct {
+    volatile apr_uint64_t id;
+    volatile apr_uint64_t tat;
+} llm_limit_slot_t;
+
+/** A table of slots in memory the caller owns (shared memory in
+ *  httpd, any memory in the unit tests), zeroed before first use. */
+typedef struct {
+    llm_limit_slot_t *slots;
+    apr_uint32_t nslots;
+} llm_limit_table_t;
+
+/** What a limit said of a request (X-RateLimit-* headers). */
+typedef struct {
+    int allowed;
+    apr_int64_t limit;
+    apr_int64_t remaining;              /**< requests (tokens) left now */
+    apr_interval_time_t reset;          /**< until the bucket is full */
+    apr_interval_time_t retry_after;    /**< when refused: wait this */
+} llm_limit_result_t;
+
+apr_size_t llm_limit_table_size(apr_uint32_t nslots);
+void llm_limit_table_init(llm_limit_table_t *t, void *mem,
+                          apr_uint32_t nslots);
+/** The slot of bucket @a name, claimed on first use; NULL when the
+ *  table is full. */
+llm_limit_slot_t *llm_limit_slot(llm_limit_table_t *t, const char *name);
+/** GCRA: let a request of @a cost through @a rate at @a now, or not;
+ *  the bucket is charged only when it is let through. */
+void llm_limit_take(volatile apr_uint64_t *tat, const llm_access_rate_t *rate,
+                    apr_int64_t cost, apr_time_t now,
+                    llm_limit_result_t *res);
+/** Charge @a cost whatever the state (tokens, once an answer is over). */
+void llm_limit_charge(volatile apr_uint64_t *tat,
+                      const llm_access_rate_t *rate, apr_int64_t cost,
+                      apr_time_t now);
+
 #endif /* LLM_ACCESS_H */

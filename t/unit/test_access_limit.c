@@ -1,0 +1,100 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* mod_llm_access's exact limits (GCRA over shared slots): a burst of N
+ * then one per W/N; retry-after and remaining; tokens charged after the
+ * fact; many threads on one bucket let exactly N through. */
+
+#include <string.h>
+#include <pthread.h>
+
+#include "apr_general.h"
+
+#include "tap.h"
+#include "llm_access.h"
+
+static llm_limit_table_t table;
+static llm_access_rate_t hourly = { 100, APR_TIME_C(3600000000) };
+static int let_through;
+
+static void *hammer(void *arg)
+{
+    llm_limit_slot_t *s = llm_limit_slot(&table, "req|race");
+    apr_time_t now = *(apr_time_t *)arg;
+    int i, mine = 0;
+
+    for (i = 0; i < 1000; i++) {
+        llm_limit_result_t res;
+
+        llm_limit_take(&s->tat, &hourly, 1, now, &res);
+        mine += res.allowed;
+    }
+    __atomic_add_fetch(&let_through, mine, __ATOMIC_SEQ_CST);
+    return NULL;
+}
+
+int main(void)
+{
+    static llm_limit_slot_t mem[64];
+    llm_access_rate_t per_min = { 10, apr_time_from_sec(60) };
+    llm_access_rate_t tokens = { 1000, apr_time_from_sec(60) };
+    apr_time_t now = apr_time_from_sec(1000000);
+    llm_limit_result_t res;
+    llm_limit_slot_t *a, *b;
+    pthread_t th[8];
+    int i, allowed = 0;
+
+    apr_initialize();
+    llm_limit_table_init(&table, mem, 64);
+    a = llm_limit_slot(&table, "req|a");
+    b = llm_limit_slot(&table, "req|b");
+    ok(a && b && a != b, "two buckets, two slots");
+    ok(llm_limit_slot(&table, "req|a") == a, "a bucket keeps its slot");
+
+    for (i = 0; i < 15; i++) {
+        llm_limit_take(&a->tat, &per_min, 1, now, &res);
+        allowed += res.allowed;
+    }
+    is_int(allowed, 10, "10/min: a burst of 15 lets 10 through");
+    ok(!res.allowed && res.retry_after == apr_time_from_sec(6),
+       "the 11th is told to retry after 6 s");
+    is_int(res.remaining, 0, "none remaining");
+    llm_limit_take(&a->tat, &per_min, 1, now + apr_time_from_sec(6), &res);
+    ok(res.allowed, "6 s later one more goes");
+    llm_limit_take(&a->tat, &per_min, 1, now + apr_time_from_sec(6), &res);
+    ok(!res.allowed, "and only one");
+    llm_limit_take(&b->tat, &per_min, 1, now, &res);
+    ok(res.allowed && res.remaining == 9, "another bucket is untouched");
+    llm_limit_take(&a->tat, &per_min, 1, now + apr_time_from_sec(3600),
+                   &res);
+    ok(res.allowed && res.remaining == 9, "an idle bucket fills up again");
+
+    /* Tokens: charged after the answer; refused while in debt. */
+    b = llm_limit_slot(&table, "tok|b");
+    llm_limit_take(&b->tat, &tokens, 0, now, &res);
+    ok(res.allowed && res.remaining == 1000, "tokens: a full bucket");
+    llm_limit_charge(&b->tat, &tokens, 1500, now);
+    llm_limit_take(&b->tat, &tokens, 0, now, &res);
+    ok(!res.allowed && res.retry_after == apr_time_from_sec(30),
+       "1500 of 1000/min spent: refused for 30 s");
+    llm_limit_take(&b->tat, &tokens, 0, now + apr_time_from_sec(30), &res);
+    ok(res.allowed, "then allowed again");
+
+    /* Eight threads, 8000 attempts, 100/hour: exactly 100. */
+    for (i = 0; i < 8; i++) {
+        pthread_create(&th[i], NULL, hammer, &now);
+    }
+    for (i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+    }
+    is_int(let_through, 100, "8 threads on one bucket: exactly 100 of 8000");
+
+    /* A full table says so. */
+    llm_limit_table_init(&table, mem, 2);
+    memset(mem, 0, sizeof(mem));
+    ok(llm_limit_slot(&table, "x") && llm_limit_slot(&table, "y")
+       && !llm_limit_slot(&table, "z"), "a full table gives no slot");
+    apr_terminate();
+    return tap_done();
+}
