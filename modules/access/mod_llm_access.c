@@ -71,11 +71,16 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
 {
     apr_hash_t *loaded = apr_hash_make(ptemp);
     server_rec *v;
+    const char *why;
 
     (void)plog;
+    if ((why = llm_access_limits_init(pconf, s)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(05008)
+                     "mod_llm_access: %s", why);
+        return !OK;
+    }
     for (v = s; v; v = v->next) {
         llm_access_srv_conf_t *sc = llm_access_srv(v);
-        const char *why;
 
         if (sc->key_file
             && (why = load_store(pconf, loaded, v, sc)) != NULL) {
@@ -180,6 +185,11 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL,
                                 APR_HOOK_FIRST);
     llm_access_register_authz(p);
+    /* After authentication and authorisation: a refused request costs
+     * nothing. */
+    ap_hook_fixups(llm_access_check_limits, NULL, NULL, APR_HOOK_FIRST);
+    APR_OPTIONAL_HOOK(llm, llm_request_done, llm_access_request_done,
+                      NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(llm, llm_request_parsed, llm_access_request_parsed,
                       NULL, NULL, APR_HOOK_FIRST);
 }

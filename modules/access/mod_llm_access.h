@@ -38,12 +38,25 @@ APLOG_USE_MODULE(llm_access);
 typedef struct {
     const char *key_file;            /* LLMAccessKeyFile */
     llm_access_store_t *store;       /* post_config, pconf; read-only */
+    apr_uint32_t limit_slots;        /* LLMLimitSlots (main server); 0
+                                        unset */
 } llm_access_srv_conf_t;
+
+#define LLM_LIMIT_SLOTS_DEFAULT 16384
+
+/* A limit directive: unset, off, or a rate. */
+typedef struct {
+    int set;
+    llm_access_rate_t rate;          /* count 0: off */
+} llm_access_limit_conf_t;
 
 /* Per directory. */
 typedef struct {
     int keys;                        /* LLMAccessKeys; -1 unset */
     unsigned sources;                /* LLMAccessKeySources; 0 unset */
+    llm_access_limit_conf_t requests; /* LLMLimitRequests */
+    llm_access_limit_conf_t tokens;   /* LLMLimitTokens */
+    int per_address;                 /* LLMLimitPerAddress; -1 unset */
 } llm_access_dir_conf_t;
 
 /* What one request has come to, kept in its initial request. */
@@ -53,6 +66,8 @@ typedef struct {
                                                  Require llm-model line
                                                  that granted, or NULL */
     int announced;                   /* llm_access_refused ran */
+    llm_limit_slot_t *tokens_slot;   /* charged when the answer is over */
+    const llm_access_rate_t *tokens_rate;
 } llm_access_req_t;
 
 /* mod_llm_access_config.c */
@@ -85,5 +100,10 @@ int llm_access_note_failure(request_rec *r, const char *auth_type);
  * model's check once the router knows it. */
 void llm_access_register_authz(apr_pool_t *p);
 int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
+
+/* mod_llm_access_limit.c: LLMLimitRequests / LLMLimitTokens. */
+const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s);
+int llm_access_check_limits(request_rec *r);
+int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx);
 
 #endif /* MOD_LLM_ACCESS_H */

@@ -21,6 +21,7 @@ void *llm_access_create_dir(apr_pool_t *p, char *dir)
 
     (void)dir;
     c->keys = -1;
+    c->per_address = -1;
     return c;
 }
 
@@ -31,6 +32,10 @@ void *llm_access_merge_dir(apr_pool_t *p, void *basev, void *addv)
 
     c->keys = add->keys != -1 ? add->keys : base->keys;
     c->sources = add->sources ? add->sources : base->sources;
+    c->requests = add->requests.set ? add->requests : base->requests;
+    c->tokens = add->tokens.set ? add->tokens : base->tokens;
+    c->per_address = add->per_address != -1 ? add->per_address
+                                            : base->per_address;
     return c;
 }
 
@@ -46,6 +51,7 @@ void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv)
     llm_access_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
 
     c->key_file = add->key_file ? add->key_file : base->key_file;
+    c->limit_slots = add->limit_slots ? add->limit_slots : base->limit_slots;
     return c;
 }
 
@@ -93,7 +99,56 @@ static const char *add_source(cmd_parms *cmd, void *dcv, const char *arg)
                        "of bearer, x-api-key, api-key, query", NULL);
 }
 
+/* "60/min", "100k/hour", or "off" (none here, whatever outer scopes
+ * say). */
+static const char *set_limit(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    llm_access_dir_conf_t *dc = dcv;
+    llm_access_limit_conf_t *l = cmd->info ? &dc->tokens : &dc->requests;
+    const char *why;
+
+    l->set = 1;
+    if (!strcasecmp(arg, "off")) {
+        l->rate.count = 0;
+        return NULL;
+    }
+    if ((why = llm_access_rate_parse(arg, &l->rate)) != NULL) {
+        return apr_psprintf(cmd->pool, "%s %s: %s", cmd->cmd->name, arg,
+                            why);
+    }
+    return NULL;
+}
+
+static const char *set_slots(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    apr_int64_t n = apr_atoi64(arg);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (n < 16 || n > 16 * 1024 * 1024) {
+        return "LLMLimitSlots: a number of buckets from 16 to 16M";
+    }
+    llm_access_srv(cmd->server)->limit_slots = (apr_uint32_t)n;
+    return NULL;
+}
+
 const command_rec llm_access_cmds[] = {
+    AP_INIT_TAKE1("LLMLimitRequests", set_limit, NULL, RSRC_CONF | ACCESS_CONF,
+                  "requests per window for each key (or user, or address): "
+                  "60/min, 1000/day, 5/10s, or off"),
+    AP_INIT_TAKE1("LLMLimitTokens", set_limit, (void *)1,
+                  RSRC_CONF | ACCESS_CONF,
+                  "tokens per window for each key, counted from each "
+                  "answer's usage: 100k/hour, or off"),
+    AP_INIT_FLAG("LLMLimitPerAddress", ap_set_flag_slot,
+                 (void *)APR_OFFSETOF(llm_access_dir_conf_t, per_address),
+                 RSRC_CONF | ACCESS_CONF,
+                 "On: each client address of a key has its own limits"),
+    AP_INIT_TAKE1("LLMLimitSlots", set_slots, NULL, RSRC_CONF,
+                  "how many buckets the shared limit table holds (16384)"),
     AP_INIT_TAKE1("LLMAccessKeyFile", set_key_file, NULL, RSRC_CONF,
                   "the key store: a JSON file of key hashes and policies "
                   "(relative to ServerRoot), read at each (re)start"),
