@@ -30,7 +30,8 @@
 static const char help[] =
 "usage: llmctl key create  --file F [--id ID] [--permissions P,...]\n"
 "                          [--models M,...] [--requests N/WINDOW]\n"
-"                          [--tokens N/WINDOW] [--expires DURATION]\n"
+"                          [--tokens N/WINDOW] [--budget N/PERIOD]\n"
+"                          [--expires DURATION]\n"
 "                          [--meta NAME=VALUE]...\n"
 "       llmctl key list    --file F\n"
 "       llmctl key show    --file F ID\n"
@@ -47,7 +48,8 @@ static const char help[] =
 "         the file holds its SHA-256). --permissions: chat, embedding,\n"
 "         anthropic, ollama, builtin, admin (default: all but admin);\n"
 "         --models: names or globs (default: every model); --requests,\n"
-"         --tokens: limits such as 60/min, 100k/hour; --expires: a\n"
+"         --tokens: limits such as 60/min, 100k/hour; --budget: tokens\n"
+"         per calendar day or month (UTC), 5M/month; --expires: a\n"
 "         duration from now (30d, 12h, 90m, 3600s). --id: default\n"
 "         key-<8 hex>.\n"
 "list     one line per key: id, shown prefix, state, permissions,\n"
@@ -66,7 +68,7 @@ static const char help[] =
 
 typedef struct {
     const char *file, *id, *perms, *models, *requests, *tokens;
-    const char *expires, *grace, *new_id, *arg;
+    const char *expires, *grace, *new_id, *budget, *arg;
     apr_array_header_t *meta;
 } key_opts_t;
 
@@ -91,6 +93,7 @@ static const char **slot_of(key_opts_t *o, const char *name)
         { "--expires", APR_OFFSETOF(key_opts_t, expires) },
         { "--grace", APR_OFFSETOF(key_opts_t, grace) },
         { "--new-id", APR_OFFSETOF(key_opts_t, new_id) },
+        { "--budget", APR_OFFSETOF(key_opts_t, budget) },
     };
     apr_size_t i;
 
@@ -232,6 +235,10 @@ static const char *policy_from(apr_pool_t *p, const key_opts_t *o,
     if (o->tokens && (why = llm_access_rate_parse(o->tokens, &k->tokens))) {
         return apr_pstrcat(p, "--tokens: ", why, NULL);
     }
+    if (o->budget && (why = llm_access_budget_parse(o->budget,
+                                                    &k->budget))) {
+        return apr_pstrcat(p, "--budget: ", why, NULL);
+    }
     return NULL;
 }
 
@@ -358,6 +365,7 @@ static int rotate(apr_pool_t *p, const key_opts_t *o)
     k->models = old->models;
     k->requests = old->requests;
     k->tokens = old->tokens;
+    k->budget = old->budget;
     k->expires = old->expires;
     k->metadata = old->metadata;
     old->rotated_to = k->id;

@@ -67,6 +67,17 @@ typedef struct {
     apr_interval_time_t window;
 } llm_access_rate_t;
 
+/** A token budget per calendar period (UTC): @a count 0 is none. */
+typedef enum {
+    LLM_PERIOD_DAY = 1,
+    LLM_PERIOD_MONTH
+} llm_access_period_e;
+
+typedef struct {
+    apr_int64_t count;
+    llm_access_period_e period;
+} llm_access_budget_t;
+
 /** One key record of a store. Times are 0 when not set. */
 typedef struct {
     const char *id;                 /**< r->user; logged; never secret */
@@ -77,6 +88,7 @@ typedef struct {
                                          empty: every model */
     llm_access_rate_t requests;     /**< per-key request limit */
     llm_access_rate_t tokens;       /**< per-key token limit */
+    llm_access_budget_t budget;     /**< per-key token budget */
     apr_time_t created;
     apr_time_t expires;
     int active;                     /**< 0: disabled or revoked */
@@ -174,6 +186,16 @@ int llm_access_model_allowed(const apr_array_header_t *globs,
  *  not. */
 const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out);
 
+/** Parse "5M/month", "200k/day" (k, M, G). NULL, or why not. */
+const char *llm_access_budget_parse(const char *s, llm_access_budget_t *out);
+/** "200000/day": what llm_access_budget_parse reads back. */
+const char *llm_access_budget_text(apr_pool_t *p,
+                                   const llm_access_budget_t *b);
+/** The calendar period (UTC) that holds @a now, as "2026-12" or
+ *  "2026-12-07" in @a id (at least 11 bytes), and when it ends. */
+void llm_access_budget_period(llm_access_period_e period, apr_time_t now,
+                              char *id, apr_time_t *ends);
+
 /* ---- exact limits over shared slots (llm_access_limit.c) ---- */
 
 /** One bucket: the hash of its name (0: free) and the theoretical
@@ -215,5 +237,12 @@ void llm_limit_take(volatile apr_uint64_t *tat, const llm_access_rate_t *rate,
 void llm_limit_charge(volatile apr_uint64_t *tat,
                       const llm_access_rate_t *rate, apr_int64_t cost,
                       apr_time_t now);
+
+/** A budget: what a bucket has spent (its slot's word counts tokens)
+ *  against @a budget; res->retry_after is left to the caller. */
+void llm_budget_check(volatile apr_uint64_t *spent, apr_int64_t budget,
+                      llm_limit_result_t *res);
+/** Add @a tokens to what a bucket has spent. */
+void llm_budget_charge(volatile apr_uint64_t *spent, apr_int64_t tokens);
 
 #endif /* LLM_ACCESS_H */

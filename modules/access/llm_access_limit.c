@@ -138,3 +138,23 @@ void llm_limit_charge(volatile apr_uint64_t *tat,
                                           __ATOMIC_ACQ_REL,
                                           __ATOMIC_ACQUIRE));
 }
+
+/* A budget is a plain counter in its slot: a bucket per period (its
+ * name holds the period), so a new period starts at zero. Like tokens
+ * per window, the answer that crosses the budget is served. */
+void llm_budget_check(volatile apr_uint64_t *spent, apr_int64_t budget,
+                      llm_limit_result_t *res)
+{
+    apr_int64_t used = (apr_int64_t)__atomic_load_n(spent, __ATOMIC_ACQUIRE);
+
+    res->allowed = used < budget;
+    res->limit = budget;
+    res->remaining = used < budget ? budget - used : 0;
+    res->reset = 0;
+    res->retry_after = 0;
+}
+
+void llm_budget_charge(volatile apr_uint64_t *spent, apr_int64_t tokens)
+{
+    __atomic_add_fetch(spent, (apr_uint64_t)tokens, __ATOMIC_ACQ_REL);
+}

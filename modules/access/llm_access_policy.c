@@ -164,3 +164,65 @@ const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out)
     out->window = w * times;
     return NULL;
 }
+
+const char *llm_access_budget_parse(const char *s, llm_access_budget_t *out)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(s, &end, 10);
+
+    if (end == s || n <= 0 || n > LLM_ACCESS_RATE_MAX) {
+        return "a budget is <tokens>/<day|month>, e.g. 5M/month";
+    }
+    switch (*end) {
+    case 'G': n *= 1000; /* fall through */
+    case 'M': n *= 1000; /* fall through */
+    case 'k': case 'K': n *= 1000; end++; break;
+    default: break;
+    }
+    if (n > LLM_ACCESS_RATE_MAX) {
+        return "a budget is at most 10^12 tokens";
+    }
+    if (!strcmp(end, "/day")) {
+        out->period = LLM_PERIOD_DAY;
+    }
+    else if (!strcmp(end, "/month")) {
+        out->period = LLM_PERIOD_MONTH;
+    }
+    else {
+        return "a budget is <tokens>/<day|month>, e.g. 5M/month";
+    }
+    out->count = n;
+    return NULL;
+}
+
+const char *llm_access_budget_text(apr_pool_t *p,
+                                   const llm_access_budget_t *b)
+{
+    return apr_psprintf(p, "%" APR_INT64_T_FMT "/%s", b->count,
+                        b->period == LLM_PERIOD_DAY ? "day" : "month");
+}
+
+void llm_access_budget_period(llm_access_period_e period, apr_time_t now,
+                              char *id, apr_time_t *ends)
+{
+    apr_time_exp_t t;
+    apr_time_t start;
+
+    apr_time_exp_gmt(&t, now);
+    t.tm_hour = t.tm_min = t.tm_sec = t.tm_usec = 0;
+    if (period == LLM_PERIOD_DAY) {
+        apr_snprintf(id, 11, "%04d-%02d-%02d", t.tm_year + 1900,
+                     t.tm_mon + 1, t.tm_mday);
+        apr_time_exp_gmt_get(&start, &t);
+        *ends = start + apr_time_from_sec(86400);
+        return;
+    }
+    apr_snprintf(id, 11, "%04d-%02d", t.tm_year + 1900, t.tm_mon + 1);
+    t.tm_mday = 1;
+    t.tm_mon += 1;
+    if (t.tm_mon == 12) {
+        t.tm_mon = 0;
+        t.tm_year += 1;
+    }
+    apr_time_exp_gmt_get(ends, &t);
+}

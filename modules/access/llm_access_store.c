@@ -193,15 +193,26 @@ static const char *limits_of(apr_pool_t *p, json_object *o,
                              llm_access_key_t *k)
 {
     json_object *limits = llm_json_get(o, "limits");
+    json_object *budget = llm_json_get(limits, "budget");
     const char *why;
 
     if (limits && !llm_json_is(limits, json_type_object)) {
         return "limits: not an object";
     }
-    if ((why = limit_of(p, limits, "requests", &k->requests)) != NULL) {
+
+    if ((why = limit_of(p, limits, "requests", &k->requests)) != NULL
+        || (why = limit_of(p, limits, "tokens", &k->tokens)) != NULL) {
         return why;
     }
-    return limit_of(p, limits, "tokens", &k->tokens);
+    k->budget.count = 0;
+    if (!budget) {
+        return NULL;
+    }
+    if (!llm_json_name(budget)) {
+        return "limits: budget: a text like \"5M/month\"";
+    }
+    why = llm_access_budget_parse(llm_json_name(budget), &k->budget);
+    return why ? apr_pstrcat(p, "limits: budget: ", why, NULL) : NULL;
 }
 
 static const char *text_of(apr_pool_t *p, json_object *o, const char *name,
@@ -412,6 +423,10 @@ static json_object *record_json(apr_pool_t *p, const llm_access_key_t *k)
     }
     if (k->tokens.count) {
         llm_json_add(limits, "tokens", rate_json(p, &k->tokens));
+    }
+    if (k->budget.count) {
+        llm_json_add(limits, "budget", llm_json_string(
+                         llm_access_budget_text(p, &k->budget)));
     }
     llm_json_add(o, "limits", limits);
     llm_json_add(o, "created", time_json(k->created));

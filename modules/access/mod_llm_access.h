@@ -57,6 +57,8 @@ typedef struct {
     llm_access_limit_conf_t requests; /* LLMLimitRequests */
     llm_access_limit_conf_t tokens;   /* LLMLimitTokens */
     int per_address;                 /* LLMLimitPerAddress; -1 unset */
+    int budget_set;                  /* LLMBudgetTokens said (or off) */
+    llm_access_budget_t budget;
 } llm_access_dir_conf_t;
 
 /* What one request has come to, kept in its initial request. */
@@ -68,6 +70,7 @@ typedef struct {
     int announced;                   /* llm_access_refused ran */
     llm_limit_slot_t *tokens_slot;   /* charged when the answer is over */
     const llm_access_rate_t *tokens_rate;
+    llm_limit_slot_t *budget_slot;   /* charged when the answer is over */
 } llm_access_req_t;
 
 /* mod_llm_access_config.c */

@@ -36,6 +36,8 @@ void *llm_access_merge_dir(apr_pool_t *p, void *basev, void *addv)
     c->tokens = add->tokens.set ? add->tokens : base->tokens;
     c->per_address = add->per_address != -1 ? add->per_address
                                             : base->per_address;
+    c->budget_set = add->budget_set || base->budget_set;
+    c->budget = add->budget_set ? add->budget : base->budget;
     return c;
 }
 
@@ -119,6 +121,23 @@ static const char *set_limit(cmd_parms *cmd, void *dcv, const char *arg)
     return NULL;
 }
 
+/* "5M/month", "200k/day", or "off". */
+static const char *set_budget(cmd_parms *cmd, void *dcv, const char *arg)
+{
+    llm_access_dir_conf_t *dc = dcv;
+    const char *why;
+
+    dc->budget_set = 1;
+    if (!strcasecmp(arg, "off")) {
+        dc->budget.count = 0;
+        return NULL;
+    }
+    if ((why = llm_access_budget_parse(arg, &dc->budget)) != NULL) {
+        return apr_psprintf(cmd->pool, "LLMBudgetTokens %s: %s", arg, why);
+    }
+    return NULL;
+}
+
 static const char *set_slots(cmd_parms *cmd, void *dc, const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
@@ -143,6 +162,10 @@ const command_rec llm_access_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "tokens per window for each key, counted from each "
                   "answer's usage: 100k/hour, or off"),
+    AP_INIT_TAKE1("LLMBudgetTokens", set_budget, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "tokens each key may spend per calendar day or month "
+                  "(UTC): 5M/month, 200k/day, or off"),
     AP_INIT_FLAG("LLMLimitPerAddress", ap_set_flag_slot,
                  (void *)APR_OFFSETOF(llm_access_dir_conf_t, per_address),
                  RSRC_CONF | ACCESS_CONF,

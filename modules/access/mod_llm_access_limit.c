@@ -127,6 +127,44 @@ static int refuse_rate(request_rec *r, const llm_access_key_t *k,
                                               rate->window), wait), k);
 }
 
+/* The key's budget, else the directive's; the bucket is the period's. */
+static int check_budget(request_rec *r, llm_access_req_t *st,
+                        llm_access_dir_conf_t *dc, const char *who,
+                        apr_time_t now)
+{
+    const llm_access_budget_t *b = st->key && st->key->budget.count
+                                   ? &st->key->budget
+                                   : dc->budget_set && dc->budget.count
+                                   ? &dc->budget : NULL;
+    char period[16];
+    apr_time_t ends;
+    llm_limit_slot_t *slot;
+    llm_limit_result_t res;
+
+    if (!b) {
+        return DECLINED;
+    }
+    llm_access_budget_period(b->period, now, period, &ends);
+    slot = llm_limit_slot(table, apr_psprintf(
+        r->pool, "budget|%s|%s|%" APR_INT64_T_FMT, who, period, b->count));
+    if (!slot) {
+        return DECLINED;
+    }
+    llm_budget_check(&slot->tat, b->count, &res);
+    if (res.allowed) {
+        st->budget_slot = slot;
+        return DECLINED;
+    }
+    apr_table_setn(r->err_headers_out, "Retry-After", seconds(r, ends - now));
+    return llm_access_refuse(r, LLM_ACCESS_BUDGET_SPENT,
+                             HTTP_TOO_MANY_REQUESTS, "budget_exceeded",
+                             apr_psprintf(r->pool, "The token budget of "
+                                          "this key (%s) is spent until "
+                                          "the period %s ends.",
+                                          llm_access_budget_text(r->pool, b),
+                                          period), st->key);
+}
+
 int llm_access_check_limits(request_rec *r)
 {
     llm_access_dir_conf_t *dc = llm_access_dir(r);
@@ -143,10 +181,14 @@ int llm_access_check_limits(request_rec *r)
     st = llm_access_req(r);
     req_rate = rate_of(st->key ? &st->key->requests : NULL, &dc->requests);
     tok_rate = rate_of(st->key ? &st->key->tokens : NULL, &dc->tokens);
-    if (!req_rate && !tok_rate) {
+    if (!req_rate && !tok_rate && !(st->key && st->key->budget.count)
+        && !(dc->budget_set && dc->budget.count)) {
         return DECLINED;
     }
     who = holder(r, st->key, dc->per_address == 1);
+    if (check_budget(r, st, dc, who, now) != DECLINED) {
+        return HTTP_TOO_MANY_REQUESTS;
+    }
     if (req_rate && (slot = slot_of(r, "requests", who, req_rate))) {
         llm_limit_take(&slot->tat, req_rate, 1, now, &res);
         rate_headers(r, &res);
@@ -175,7 +217,7 @@ int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx)
     llm_access_req_t *st = llm_access_req(r);
     apr_int64_t spent = ctx->usage.total_tokens;
 
-    if (!st->tokens_slot) {
+    if (!st->tokens_slot && !st->budget_slot) {
         return DECLINED;
     }
     if (spent < 0) {
@@ -183,9 +225,12 @@ int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx)
                 + (ctx->usage.completion_tokens > 0
                    ? ctx->usage.completion_tokens : 0);
     }
-    if (spent > 0) {
+    if (spent > 0 && st->tokens_slot) {
         llm_limit_charge(&st->tokens_slot->tat, st->tokens_rate, spent,
                          apr_time_now());
+    }
+    if (spent > 0 && st->budget_slot) {
+        llm_budget_charge(&st->budget_slot->tat, spent);
     }
     return OK;
 }

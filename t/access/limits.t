@@ -15,7 +15,7 @@ use POSIX ();
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 17, need_module 'llm_router', 'llm_access', 'proxy_http';
+plan tests => 20, need_module 'llm_router', 'llm_access', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -47,7 +47,9 @@ my $port = start_httpd("$dir/httpd", { mpm => 'prefork' },
     '<Location /off>', 'LLMRouterPrefix /off', 'LLMLimitRequests off',
     '</Location>',
     '<Location /tok>', 'LLMRouterPrefix /tok', 'LLMLimitRequests off',
-    'LLMLimitTokens 1/hour', '</Location>');
+    'LLMLimitTokens 1/hour', '</Location>',
+    '<Location /bud>', 'LLMRouterPrefix /bud', 'LLMLimitRequests off',
+    'LLMBudgetTokens 1/day', '</Location>');
 
 my $http = HTTP::Tiny->new(timeout => 30);
 sub call {
@@ -137,6 +139,16 @@ ok $res->{status} == 429
     or diag "tok 2: $res->{status} $res->{content}";
 ok(($res->{headers}{'retry-after'} // 0) > 3600)
     or diag 'tok Retry-After: ' . ($res->{headers}{'retry-after'} // '-');
+
+# A budget per calendar day: the first answer is served and spends it.
+ok call('/bud/chat/completions', $k{b})->{status} == 200;
+$res = call('/bud/chat/completions', $k{b});
+$d = eval { $J->decode($res->{content}) } // {};
+ok $res->{status} == 429 && ($d->{error}{code} // '') eq 'budget_exceeded'
+    && ($d->{error}{message} // '') =~ m{\(1/day\) is spent until the period \d{4}-\d\d-\d\d ends}
+    or diag "budget: $res->{status} $res->{content}";
+my $ra = $res->{headers}{'retry-after'} // 0;
+ok $ra > 0 && $ra <= 86400 or diag "budget Retry-After: $ra";
 
 # A graceful restart keeps the buckets.
 my $httpd = Apache::Test::vars('httpd');

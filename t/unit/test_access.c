@@ -128,7 +128,8 @@ static void test_save_roundtrip(apr_pool_t *p)
 {
     llm_access_store_t *s = store_of(p, record(p, "team-a", "sk-llm-x",
         "\"permissions\":[\"chat\",\"admin\"],\"models\":[\"gpt-*\"],"
-        "\"limits\":{\"requests\":\"60/min\",\"tokens\":\"100k/hour\"},"
+        "\"limits\":{\"requests\":\"60/min\",\"tokens\":\"100k/hour\","
+        "\"budget\":\"5M/month\"},"
         "\"expires\":2100000000,\"metadata\":{\"owner\":\"A\"}"));
     llm_access_store_t *again;
     const llm_access_key_t *k;
@@ -149,7 +150,8 @@ static void test_save_roundtrip(apr_pool_t *p)
        "its permissions kept");
     ok(k && k->models->nelts == 1 && k->requests.count == 60
        && k->requests.window == apr_time_from_sec(60)
-       && k->tokens.count == 100000, "its models and limits kept");
+       && k->tokens.count == 100000 && k->budget.count == 5000000
+       && k->budget.period == LLM_PERIOD_MONTH, "its models and limits kept");
     ok(k && k->expires == apr_time_from_sec(2100000000)
        && k->metadata && strstr(k->metadata, "owner"),
        "its expiry and metadata kept");

@@ -90,6 +90,37 @@ int main(void)
     }
     is_int(let_through, 100, "8 threads on one bucket: exactly 100 of 8000");
 
+    /* Budgets: a counter per period; the answer that crosses is served. */
+    {
+        llm_access_budget_t bud;
+        char id[16];
+        apr_time_t ends;
+        llm_limit_slot_t *c = llm_limit_slot(&table, "budget|k|2026-12");
+
+        ok(!llm_access_budget_parse("5M/month", &bud) && bud.count == 5000000
+           && bud.period == LLM_PERIOD_MONTH, "5M/month");
+        ok(!llm_access_budget_parse("200k/day", &bud) && bud.count == 200000
+           && bud.period == LLM_PERIOD_DAY, "200k/day");
+        ok(llm_access_budget_parse("5M/week", &bud) != NULL,
+           "no weeks (calendar days and months only)");
+        ok(llm_access_budget_parse("999999999999G/day", &bud) != NULL,
+           "a budget that would overflow is refused");
+        /* 2026-12-31 23:59:59 UTC */
+        llm_access_budget_period(LLM_PERIOD_MONTH,
+                                 apr_time_from_sec(1798761599), id, &ends);
+        ok(!strcmp(id, "2026-12") && ends == apr_time_from_sec(1798761600),
+           "December ends at the new year (%s)", id);
+        llm_access_budget_period(LLM_PERIOD_DAY,
+                                 apr_time_from_sec(1798761599), id, &ends);
+        ok(!strcmp(id, "2026-12-31") && ends == apr_time_from_sec(1798761600),
+           "a day ends at midnight UTC");
+        llm_budget_check(&c->tat, 100, &res);
+        ok(res.allowed && res.remaining == 100, "a fresh budget");
+        llm_budget_charge(&c->tat, 150);
+        llm_budget_check(&c->tat, 100, &res);
+        ok(!res.allowed && res.remaining == 0, "spent: refused");
+    }
+
     /* A full table says so. */
     llm_limit_table_init(&table, mem, 2);
     memset(mem, 0, sizeof(mem));
