@@ -10,9 +10,12 @@
  * a limit of N per window W spaces requests T = W/N apart and keeps one
  * number per bucket, the theoretical arrival time (TAT) of the next
  * request. A request at time t is allowed when max(TAT, t) + cost*T - t
- * <= W, and then TAT becomes max(TAT, t) + cost*T. That lets at most N
- * requests through in any window of W (a burst of N, then one per T):
- * exact, with no per-request history to keep.
+ * <= N*T, and then TAT becomes max(TAT, t) + cost*T. That lets a burst
+ * of N through, then one per T, and never more than N in any window of
+ * W: exact, with no per-request history to keep. T is W/N rounded up to
+ * a whole microsecond, so that rounding can only slow the refill (by
+ * less than a microsecond per request), never let one more through; a
+ * limit finer than one per microsecond is refused when it is parsed.
  *
  * The TAT is one 64-bit word, updated by compare-and-swap: concurrent
  * requests of one key in several processes each retry until their own
@@ -86,7 +89,7 @@ llm_limit_slot_t *llm_limit_slot(llm_limit_table_t *t, const char *name)
 
 static apr_int64_t spacing(const llm_access_rate_t *rate)
 {
-    apr_int64_t t = rate->window / rate->count;
+    apr_int64_t t = (rate->window + rate->count - 1) / rate->count;
 
     return t > 0 ? t : 1;
 }
@@ -94,16 +97,16 @@ static apr_int64_t spacing(const llm_access_rate_t *rate)
 void llm_limit_take(volatile apr_uint64_t *tat, const llm_access_rate_t *rate,
                     apr_int64_t cost, apr_time_t now, llm_limit_result_t *res)
 {
-    apr_int64_t t = spacing(rate);
+    apr_int64_t t = spacing(rate), tolerance = rate->count * t;
     apr_uint64_t old = __atomic_load_n(tat, __ATOMIC_ACQUIRE), next;
 
     for (;;) {
         apr_int64_t base = (apr_int64_t)old > now ? (apr_int64_t)old : now;
 
         next = (apr_uint64_t)(base + cost * t);
-        if ((apr_int64_t)next - now > rate->window) {
+        if ((apr_int64_t)next - now > tolerance) {
             res->allowed = 0;
-            res->retry_after = (apr_int64_t)next - now - rate->window;
+            res->retry_after = (apr_int64_t)next - now - tolerance;
             next = (apr_uint64_t)base;
             break;
         }
@@ -116,7 +119,7 @@ void llm_limit_take(volatile apr_uint64_t *tat, const llm_access_rate_t *rate,
         }
     }
     res->limit = rate->count;
-    res->remaining = (rate->window - ((apr_int64_t)next - now)) / t;
+    res->remaining = (tolerance - ((apr_int64_t)next - now)) / t;
     if (res->remaining < 0) {
         res->remaining = 0;
     }

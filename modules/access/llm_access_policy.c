@@ -160,6 +160,9 @@ const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out)
     if (n > LLM_ACCESS_RATE_MAX) {
         return "a limit's count is at most 10^12";
     }
+    if (n > w * times) {
+        return "a limit is at most one per microsecond of its window";
+    }
     out->count = n;
     out->window = w * times;
     return NULL;

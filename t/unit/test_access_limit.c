@@ -109,7 +109,7 @@ int main(void)
         llm_access_budget_period(LLM_PERIOD_MONTH,
                                  apr_time_from_sec(1798761599), id, &ends);
         ok(!strcmp(id, "2026-12") && ends == apr_time_from_sec(1798761600),
-           "December ends at the new year (%s)", id);
+           "December ends at the new year");
         llm_access_budget_period(LLM_PERIOD_DAY,
                                  apr_time_from_sec(1798761599), id, &ends);
         ok(!strcmp(id, "2026-12-31") && ends == apr_time_from_sec(1798761600),
@@ -119,6 +119,26 @@ int main(void)
         llm_budget_charge(&c->tat, 150);
         llm_budget_check(&c->tat, 100, &res);
         ok(!res.allowed && res.remaining == 0, "spent: refused");
+    }
+
+    /* Rounding never lets one more through: 7/min (T not a whole
+     * number of microseconds) and 6 per 10 us (T rounds up to 2 us). */
+    {
+        llm_access_rate_t seven = { 7, apr_time_from_sec(60) };
+        llm_access_rate_t six = { 6, 10 };
+        llm_limit_slot_t *c = llm_limit_slot(&table, "req|seven");
+        llm_limit_slot_t *d = llm_limit_slot(&table, "req|six");
+        int n7 = 0, n6 = 0;
+
+        for (i = 0; i < 20; i++) {
+            llm_limit_take(&c->tat, &seven, 1, now, &res);
+            n7 += res.allowed;
+            llm_limit_take(&d->tat, &six, 1, now, &res);
+            n6 += res.allowed;
+        }
+        ok(n7 == 7 && n6 == 6, "7/min lets 7, 6/10us lets 6");
+        ok(llm_access_rate_parse("1000000000/min", &per_min) != NULL,
+           "more than one per microsecond is refused");
     }
 
     /* A full table says so. */
