@@ -238,6 +238,30 @@ void llm_limit_charge(volatile apr_uint64_t *tat,
                       const llm_access_rate_t *rate, apr_int64_t cost,
                       apr_time_t now);
 
+/** W/N rounded up to a whole microsecond (at least 1). */
+apr_int64_t llm_limit_spacing(const llm_access_rate_t *rate);
+
+/* ---- the same limits in Redis, across nodes (llm_access_redis.c) ---- */
+
+struct redisContext;
+
+/** "host:port". NULL, or why not. */
+const char *llm_access_redis_parse(apr_pool_t *p, const char *arg,
+                                   const char **host, int *port);
+/** A connection (NULL and *why when there is none). */
+struct redisContext *llm_access_redis_connect(const char *host, int port,
+                                              apr_interval_time_t timeout,
+                                              const char **why);
+void llm_access_redis_close(struct redisContext *c);
+/** The GCRA of llm_limit_take (@a take 1) or llm_limit_charge (@a take
+ *  0) on Redis's bucket @a bucket, atomically, on Redis's clock.
+ *  APR_SUCCESS, or an error when Redis did not answer as it should. */
+apr_status_t llm_access_redis_gcra(struct redisContext *c, apr_pool_t *p,
+                                   const char *bucket,
+                                   const llm_access_rate_t *rate,
+                                   apr_int64_t cost, int take,
+                                   llm_limit_result_t *res);
+
 /** A budget: what a bucket has spent (its slot's word counts tokens)
  *  against @a budget; res->retry_after is left to the caller. */
 void llm_budget_check(volatile apr_uint64_t *spent, apr_int64_t budget,

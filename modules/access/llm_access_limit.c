@@ -87,7 +87,7 @@ llm_limit_slot_t *llm_limit_slot(llm_limit_table_t *t, const char *name)
     return NULL;
 }
 
-static apr_int64_t spacing(const llm_access_rate_t *rate)
+apr_int64_t llm_limit_spacing(const llm_access_rate_t *rate)
 {
     apr_int64_t t = (rate->window + rate->count - 1) / rate->count;
 
@@ -97,7 +97,7 @@ static apr_int64_t spacing(const llm_access_rate_t *rate)
 void llm_limit_take(volatile apr_uint64_t *tat, const llm_access_rate_t *rate,
                     apr_int64_t cost, apr_time_t now, llm_limit_result_t *res)
 {
-    apr_int64_t t = spacing(rate), tolerance = rate->count * t;
+    apr_int64_t t = llm_limit_spacing(rate), tolerance = rate->count * t;
     apr_uint64_t old = __atomic_load_n(tat, __ATOMIC_ACQUIRE), next;
 
     for (;;) {
@@ -130,7 +130,7 @@ void llm_limit_charge(volatile apr_uint64_t *tat,
                       const llm_access_rate_t *rate, apr_int64_t cost,
                       apr_time_t now)
 {
-    apr_int64_t t = spacing(rate);
+    apr_int64_t t = llm_limit_spacing(rate);
     apr_uint64_t old = __atomic_load_n(tat, __ATOMIC_ACQUIRE), next;
 
     do {

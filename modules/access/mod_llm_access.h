@@ -40,6 +40,11 @@ typedef struct {
     llm_access_store_t *store;       /* post_config, pconf; read-only */
     apr_uint32_t limit_slots;        /* LLMLimitSlots (main server); 0
                                         unset */
+    const char *redis;               /* LLMLimitRedis as given; NULL
+                                        unset, "off" */
+    const char *redis_host;
+    int redis_port;
+    int redis_fail_closed;           /* LLMLimitRedisFail; -1 unset */
 } llm_access_srv_conf_t;
 
 #define LLM_LIMIT_SLOTS_DEFAULT 16384
@@ -71,6 +76,7 @@ typedef struct {
     llm_limit_slot_t *tokens_slot;   /* charged when the answer is over */
     const llm_access_rate_t *tokens_rate;
     llm_limit_slot_t *budget_slot;   /* charged when the answer is over */
+    const char *tokens_bucket;       /* in Redis, when LLMLimitRedis */
 } llm_access_req_t;
 
 /* mod_llm_access_config.c */

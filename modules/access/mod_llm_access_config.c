@@ -43,8 +43,11 @@ void *llm_access_merge_dir(apr_pool_t *p, void *basev, void *addv)
 
 void *llm_access_create_srv(apr_pool_t *p, server_rec *s)
 {
+    llm_access_srv_conf_t *c = apr_pcalloc(p, sizeof(*c));
+
     (void)s;
-    return apr_pcalloc(p, sizeof(llm_access_srv_conf_t));
+    c->redis_fail_closed = -1;
+    return c;
 }
 
 void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv)
@@ -54,6 +57,19 @@ void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv)
 
     c->key_file = add->key_file ? add->key_file : base->key_file;
     c->limit_slots = add->limit_slots ? add->limit_slots : base->limit_slots;
+    if (add->redis) {
+        c->redis = add->redis;
+        c->redis_host = add->redis_host;
+        c->redis_port = add->redis_port;
+    }
+    else {
+        c->redis = base->redis;
+        c->redis_host = base->redis_host;
+        c->redis_port = base->redis_port;
+    }
+    c->redis_fail_closed = add->redis_fail_closed != -1
+                           ? add->redis_fail_closed
+                           : base->redis_fail_closed;
     return c;
 }
 
@@ -154,7 +170,43 @@ static const char *set_slots(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+static const char *set_redis(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_access_srv_conf_t *sc = llm_access_srv(cmd->server);
+    const char *why;
+
+    (void)dc;
+    sc->redis = apr_pstrdup(cmd->pool, arg);
+    if (!strcasecmp(arg, "off")) {
+        sc->redis_host = NULL;
+        return NULL;
+    }
+    why = llm_access_redis_parse(cmd->pool, arg, &sc->redis_host,
+                                 &sc->redis_port);
+    return why ? apr_psprintf(cmd->pool, "LLMLimitRedis %s: %s", arg, why)
+               : NULL;
+}
+
+static const char *set_redis_fail(cmd_parms *cmd, void *dc, const char *arg)
+{
+    llm_access_srv_conf_t *sc = llm_access_srv(cmd->server);
+
+    (void)dc;
+    if (!strcasecmp(arg, "open") || !strcasecmp(arg, "closed")) {
+        sc->redis_fail_closed = !strcasecmp(arg, "closed");
+        return NULL;
+    }
+    return "LLMLimitRedisFail: open or closed";
+}
+
 const command_rec llm_access_cmds[] = {
+    AP_INIT_TAKE1("LLMLimitRedis", set_redis, NULL, RSRC_CONF,
+                  "host:port of the Redis that keeps request and token "
+                  "limits for every node, or off (this httpd's shared "
+                  "memory)"),
+    AP_INIT_TAKE1("LLMLimitRedisFail", set_redis_fail, NULL, RSRC_CONF,
+                  "when Redis cannot be reached: open (count on this "
+                  "node; default) or closed (refuse with 503)"),
     AP_INIT_TAKE1("LLMLimitRequests", set_limit, NULL, RSRC_CONF | ACCESS_CONF,
                   "requests per window for each key (or user, or address): "
                   "60/min, 1000/day, 5/10s, or off"),

@@ -14,7 +14,18 @@
  * nothing); the tokens of an answer are charged from its usage when the
  * router is done with it (llm_request_done). A key's own limits in the
  * store replace the directives'.
+ *
+ * With LLMLimitRedis the request and token buckets are kept in Redis
+ * instead, for every node that names it (llm_access_redis.c): each
+ * thread keeps its own connection (no lock, no pool on the hot path).
+ * When Redis cannot be reached the limits are counted in this httpd's
+ * table (LLMLimitRedisFail open, the default) or the request is refused
+ * with 503 (closed); the log says so once per process, and again when
+ * Redis answers. Budgets stay in the local table.
  */
+
+#include <pthread.h>
+#include <stdlib.h>
 
 #include "apr_shm.h"
 #include "apr_strings.h"
@@ -27,6 +38,109 @@
 #define LASTING_KEY "llm_access_limits"
 
 static llm_limit_table_t *table;
+
+#define REDIS_TIMEOUT apr_time_from_msec(500)
+#define REDIS_RETRY_AFTER apr_time_from_sec(1)
+
+/* This thread's connection to Redis (one target at a time). */
+typedef struct {
+    struct redisContext *conn;
+    char *target;                    /* host:port it is connected to */
+    apr_time_t retry_at;             /* after a failure */
+} thread_conn_t;
+
+static pthread_key_t conn_key;
+static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
+static int redis_down;               /* this process logged an outage */
+
+static void free_thread_conn(void *v)
+{
+    thread_conn_t *tc = v;
+
+    llm_access_redis_close(tc->conn);
+    free(tc->target);
+    free(tc);
+}
+
+static void make_conn_key(void)
+{
+    pthread_key_create(&conn_key, free_thread_conn);
+}
+
+static thread_conn_t *thread_conn(void)
+{
+    thread_conn_t *tc;
+
+    pthread_once(&conn_once, make_conn_key);
+    tc = pthread_getspecific(conn_key);
+    if (!tc && (tc = calloc(1, sizeof(*tc))) != NULL) {
+        pthread_setspecific(conn_key, tc);
+    }
+    return tc;
+}
+
+static void note_redis(request_rec *r, const llm_access_srv_conf_t *sc,
+                       int up, const char *why)
+{
+    if (!up && !redis_down) {
+        redis_down = 1;
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(05009)
+                      "Redis at %s cannot be used for limits (%s): %s",
+                      sc->redis, why, sc->redis_fail_closed == 1
+                      ? "refusing requests with limits (503) until it "
+                        "answers" : "counting on this node until it answers");
+    }
+    else if (up && redis_down) {
+        redis_down = 0;
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, LLMLOGNO(05010)
+                      "Redis at %s answers again: limits are shared "
+                      "across nodes again", sc->redis);
+    }
+}
+
+/* This thread's connection to sc's Redis, NULL while unreachable. */
+static struct redisContext *redis_conn(request_rec *r,
+                                       const llm_access_srv_conf_t *sc)
+{
+    thread_conn_t *tc = thread_conn();
+    const char *why = "no memory";
+    apr_time_t now = apr_time_now();
+
+    if (!tc) {
+        return NULL;
+    }
+    if (tc->conn && tc->target && !strcmp(tc->target, sc->redis)) {
+        return tc->conn;
+    }
+    llm_access_redis_close(tc->conn);
+    tc->conn = NULL;
+    if (tc->target && !strcmp(tc->target, sc->redis) && now < tc->retry_at) {
+        return NULL;
+    }
+    free(tc->target);
+    tc->target = strdup(sc->redis);
+    tc->conn = llm_access_redis_connect(sc->redis_host, sc->redis_port,
+                                        REDIS_TIMEOUT, &why);
+    if (!tc->conn) {
+        tc->retry_at = now + REDIS_RETRY_AFTER;
+        note_redis(r, sc, 0, why);
+    }
+    return tc->conn;
+}
+
+/* Redis did not answer as it should: drop the connection (a new one
+ * after REDIS_RETRY_AFTER). */
+static void redis_failed(request_rec *r, const llm_access_srv_conf_t *sc)
+{
+    thread_conn_t *tc = thread_conn();
+
+    if (tc) {
+        llm_access_redis_close(tc->conn);
+        tc->conn = NULL;
+        tc->retry_at = apr_time_now() + REDIS_RETRY_AFTER;
+    }
+    note_redis(r, sc, 0, "no answer, or not the script's");
+}
 
 const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s)
 {
@@ -72,14 +186,19 @@ static const llm_access_rate_t *rate_of(const llm_access_rate_t *key_rate,
     return c->set && c->rate.count ? &c->rate : NULL;
 }
 
-static llm_limit_slot_t *slot_of(request_rec *r, const char *kind,
-                                 const char *who,
-                                 const llm_access_rate_t *rate)
+static const char *bucket_name(request_rec *r, const char *kind,
+                               const char *who,
+                               const llm_access_rate_t *rate)
+{
+    return apr_psprintf(r->pool, "llm:limit:%s|%s|%" APR_INT64_T_FMT "/%"
+                        APR_INT64_T_FMT, kind, who, rate->count,
+                        (apr_int64_t)rate->window);
+}
+
+static llm_limit_slot_t *slot_of(request_rec *r, const char *name)
 {
     static int warned;
-    llm_limit_slot_t *slot = llm_limit_slot(table, apr_psprintf(
-        r->pool, "%s|%s|%" APR_INT64_T_FMT "/%" APR_INT64_T_FMT, kind, who,
-        rate->count, (apr_int64_t)rate->window));
+    llm_limit_slot_t *slot = llm_limit_slot(table, name);
 
     if (!slot && !warned) {
         warned = 1;
@@ -165,14 +284,67 @@ static int check_budget(request_rec *r, llm_access_req_t *st,
                                           period), st->key);
 }
 
+typedef enum {
+    LIMIT_DECIDED,                   /* *res says */
+    LIMIT_NONE,                      /* no bucket (a full table): let
+                                        through */
+    LIMIT_UNAVAILABLE                /* Redis down, LLMLimitRedisFail
+                                        closed */
+} limit_outcome_e;
+
+/* One limit, in Redis when configured (and reachable), else here. */
+static limit_outcome_e limit_take(request_rec *r,
+                                  const llm_access_srv_conf_t *sc,
+                                  const char *name,
+                                  const llm_access_rate_t *rate,
+                                  apr_int64_t cost, llm_limit_result_t *res,
+                                  llm_limit_slot_t **slot, int *in_redis)
+{
+    *slot = NULL;
+    *in_redis = 0;
+    if (sc->redis_host) {
+        struct redisContext *c = redis_conn(r, sc);
+
+        if (c && llm_access_redis_gcra(c, r->pool, name, rate, cost, 1, res)
+                 == APR_SUCCESS) {
+            note_redis(r, sc, 1, NULL);
+            *in_redis = 1;
+            return LIMIT_DECIDED;
+        }
+        if (c) {
+            redis_failed(r, sc);
+        }
+        if (sc->redis_fail_closed == 1) {
+            return LIMIT_UNAVAILABLE;
+        }
+    }
+    if (!(*slot = slot_of(r, name))) {
+        return LIMIT_NONE;
+    }
+    llm_limit_take(&(*slot)->tat, rate, cost, apr_time_now(), res);
+    return LIMIT_DECIDED;
+}
+
+static int refuse_unavailable(request_rec *r, const llm_access_key_t *k)
+{
+    apr_table_setn(r->err_headers_out, "Retry-After", "1");
+    return llm_access_refuse(r, LLM_ACCESS_STORE_FAILED,
+                             HTTP_SERVICE_UNAVAILABLE, "limits_unavailable",
+                             "The rate limits cannot be checked now. Retry "
+                             "after 1 s.", k);
+}
+
 int llm_access_check_limits(request_rec *r)
 {
     llm_access_dir_conf_t *dc = llm_access_dir(r);
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
     llm_access_req_t *st;
     const llm_access_rate_t *req_rate, *tok_rate;
     const char *who;
     llm_limit_slot_t *slot;
     llm_limit_result_t res;
+    limit_outcome_e out;
+    int in_redis;
     apr_time_t now = apr_time_now();
 
     if (r->main || r->prev || !table) {
@@ -189,25 +361,59 @@ int llm_access_check_limits(request_rec *r)
     if (check_budget(r, st, dc, who, now) != DECLINED) {
         return HTTP_TOO_MANY_REQUESTS;
     }
-    if (req_rate && (slot = slot_of(r, "requests", who, req_rate))) {
-        llm_limit_take(&slot->tat, req_rate, 1, now, &res);
-        rate_headers(r, &res);
-        if (!res.allowed) {
-            return refuse_rate(r, st->key, "requests", req_rate, &res);
+    if (req_rate) {
+        out = limit_take(r, sc, bucket_name(r, "requests", who, req_rate),
+                         req_rate, 1, &res, &slot, &in_redis);
+        if (out == LIMIT_UNAVAILABLE) {
+            return refuse_unavailable(r, st->key);
+        }
+        if (out == LIMIT_DECIDED) {
+            rate_headers(r, &res);
+            if (!res.allowed) {
+                return refuse_rate(r, st->key, "requests", req_rate, &res);
+            }
         }
     }
-    if (tok_rate && (slot = slot_of(r, "tokens", who, tok_rate))) {
-        llm_limit_take(&slot->tat, tok_rate, 0, now, &res);
-        if (!req_rate) {
-            rate_headers(r, &res);
+    if (tok_rate) {
+        const char *name = bucket_name(r, "tokens", who, tok_rate);
+
+        out = limit_take(r, sc, name, tok_rate, 0, &res, &slot, &in_redis);
+        if (out == LIMIT_UNAVAILABLE) {
+            return refuse_unavailable(r, st->key);
         }
-        if (!res.allowed) {
-            return refuse_rate(r, st->key, "tokens", tok_rate, &res);
+        if (out == LIMIT_DECIDED) {
+            if (!req_rate) {
+                rate_headers(r, &res);
+            }
+            if (!res.allowed) {
+                return refuse_rate(r, st->key, "tokens", tok_rate, &res);
+            }
+            st->tokens_slot = slot;
+            st->tokens_bucket = in_redis ? name : NULL;
+            st->tokens_rate = tok_rate;
         }
-        st->tokens_slot = slot;
-        st->tokens_rate = tok_rate;
     }
     return DECLINED;
+}
+
+static void charge_redis(request_rec *r, llm_access_req_t *st,
+                         apr_int64_t spent)
+{
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
+    struct redisContext *c = redis_conn(r, sc);
+    llm_limit_result_t res;
+
+    if (!c || llm_access_redis_gcra(c, r->pool, st->tokens_bucket,
+                                    st->tokens_rate, spent, 0, &res)
+              != APR_SUCCESS) {
+        if (c) {
+            redis_failed(r, sc);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(05011)
+                      "%" APR_INT64_T_FMT " tokens of key %s not charged: "
+                      "Redis at %s did not answer", spent,
+                      st->key ? st->key->id : "-", sc->redis);
+    }
 }
 
 /* What the answer cost, from its normalised usage (a stream cut early
@@ -217,13 +423,16 @@ int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx)
     llm_access_req_t *st = llm_access_req(r);
     apr_int64_t spent = ctx->usage.total_tokens;
 
-    if (!st->tokens_slot && !st->budget_slot) {
+    if (!st->tokens_slot && !st->budget_slot && !st->tokens_bucket) {
         return DECLINED;
     }
     if (spent < 0) {
         spent = (ctx->usage.prompt_tokens > 0 ? ctx->usage.prompt_tokens : 0)
                 + (ctx->usage.completion_tokens > 0
                    ? ctx->usage.completion_tokens : 0);
+    }
+    if (spent > 0 && st->tokens_bucket) {
+        charge_redis(r, st, spent);
     }
     if (spent > 0 && st->tokens_slot) {
         llm_limit_charge(&st->tokens_slot->tat, st->tokens_rate, spent,

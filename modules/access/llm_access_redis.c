@@ -1,0 +1,170 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * Limits shared by several httpd nodes (LLMLimitRedis): the same GCRA
+ * as llm_access_limit.c, run as one Lua script in Redis, which runs it
+ * atomically: two nodes on one redis-server share one bucket, never N
+ * times the limit. The clock is Redis's own (TIME), so the nodes' clocks
+ * need not agree. A bucket's key expires once it is full again.
+ *
+ * Scripts go by EVALSHA; a server that has not seen the script yet
+ * (NOSCRIPT, e.g. after its restart) gets its text once through EVAL.
+ * (mod_llm_balance's llm_redis.c does the same for its scripts; a
+ * module cannot link another's engine, so the few lines of connecting
+ * are repeated here: they belong in core once a third module needs
+ * them.)
+ */
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "apr_sha1.h"
+#include "apr_strings.h"
+
+#include <hiredis/hiredis.h>
+
+#include "llm_access.h"
+
+/* KEYS[1] the bucket; ARGV[1] T (us), ARGV[2] tolerance N*T (us),
+ * ARGV[3] cost, ARGV[4] "take" (refuse when over) or "charge". Returns
+ * {allowed, TAT - now, retry after} in microseconds. */
+static const char gcra_lua[] =
+    "local t = redis.call('TIME')\n"
+    "local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n"
+    "local tat = tonumber(redis.call('GET', KEYS[1]) or '0')\n"
+    "if tat < now then tat = now end\n"
+    "local nxt = tat + tonumber(ARGV[3]) * tonumber(ARGV[1])\n"
+    "local tol = tonumber(ARGV[2])\n"
+    "if ARGV[4] == 'take' and nxt - now > tol then\n"
+    "  return {0, tat - now, nxt - now - tol}\n"
+    "end\n"
+    "if nxt > now then\n"
+    "  redis.call('SET', KEYS[1], string.format('%.0f', nxt), 'PX',\n"
+    "             math.floor((nxt - now) / 1000) + 1000)\n"
+    "end\n"
+    "return {1, nxt - now, 0}\n";
+
+static char gcra_sha[APR_SHA1_DIGESTSIZE * 2 + 1];
+
+static const char *script_sha(void)
+{
+    if (!gcra_sha[0]) {
+        unsigned char d[APR_SHA1_DIGESTSIZE];
+        char hex[sizeof(gcra_sha)];
+        apr_sha1_ctx_t ctx;
+        int i;
+
+        apr_sha1_init(&ctx);
+        apr_sha1_update(&ctx, gcra_lua, (unsigned int)strlen(gcra_lua));
+        apr_sha1_final(d, &ctx);
+        for (i = 0; i < APR_SHA1_DIGESTSIZE; i++) {
+            hex[2 * i] = "0123456789abcdef"[d[i] >> 4];
+            hex[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
+        }
+        hex[sizeof(hex) - 1] = '\0';
+        memcpy(gcra_sha, hex, sizeof(hex));   /* racing threads agree */
+    }
+    return gcra_sha;
+}
+
+const char *llm_access_redis_parse(apr_pool_t *p, const char *arg,
+                                   const char **host, int *port)
+{
+    const char *colon = strrchr(arg, ':');
+    char *end;
+    long n;
+
+    if (!colon || colon == arg) {
+        return "a Redis server is host:port";
+    }
+    n = strtol(colon + 1, &end, 10);
+    if (*end || n <= 0 || n > 65535) {
+        return "a Redis server is host:port";
+    }
+    *host = apr_pstrndup(p, arg, colon - arg);
+    *port = (int)n;
+    return NULL;
+}
+
+struct redisContext *llm_access_redis_connect(const char *host, int port,
+                                              apr_interval_time_t timeout,
+                                              const char **why)
+{
+    struct timeval tv;
+    redisContext *c;
+
+    tv.tv_sec = (long)apr_time_sec(timeout);
+    tv.tv_usec = (long)apr_time_usec(timeout);
+    c = redisConnectWithTimeout(host, port, tv);
+    if (!c || c->err) {
+        *why = c ? "cannot connect" : "no memory";
+        if (c) {
+            redisFree(c);
+        }
+        return NULL;
+    }
+    redisSetTimeout(c, tv);
+    return c;
+}
+
+void llm_access_redis_close(struct redisContext *c)
+{
+    if (c) {
+        redisFree(c);
+    }
+}
+
+static redisReply *run(redisContext *c, const char *bucket,
+                       const char *const *args)
+{
+    const char *argv[9] = { "EVALSHA", script_sha(), "1", bucket,
+                            args[0], args[1], args[2], args[3], NULL };
+    redisReply *rep = redisCommandArgv(c, 8, argv, NULL);
+
+    if (rep && rep->type == REDIS_REPLY_ERROR
+        && !strncmp(rep->str, "NOSCRIPT", 8)) {
+        freeReplyObject(rep);
+        argv[0] = "EVAL";
+        argv[1] = gcra_lua;
+        rep = redisCommandArgv(c, 8, argv, NULL);
+    }
+    return rep;
+}
+
+apr_status_t llm_access_redis_gcra(struct redisContext *c, apr_pool_t *p,
+                                   const char *bucket,
+                                   const llm_access_rate_t *rate,
+                                   apr_int64_t cost, int take,
+                                   llm_limit_result_t *res)
+{
+    apr_int64_t t = llm_limit_spacing(rate), tol = rate->count * t;
+    const char *args[4];
+    redisReply *rep;
+    apr_int64_t ahead;
+
+    args[0] = apr_psprintf(p, "%" APR_INT64_T_FMT, t);
+    args[1] = apr_psprintf(p, "%" APR_INT64_T_FMT, tol);
+    args[2] = apr_psprintf(p, "%" APR_INT64_T_FMT, cost);
+    args[3] = take ? "take" : "charge";
+    rep = run(c, bucket, args);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
+        || rep->element[0]->type != REDIS_REPLY_INTEGER
+        || rep->element[1]->type != REDIS_REPLY_INTEGER
+        || rep->element[2]->type != REDIS_REPLY_INTEGER) {
+        if (rep) {
+            freeReplyObject(rep);
+        }
+        return APR_EGENERAL;
+    }
+    res->allowed = rep->element[0]->integer == 1;
+    ahead = rep->element[1]->integer;
+    res->retry_after = rep->element[2]->integer;
+    freeReplyObject(rep);
+    res->limit = rate->count;
+    res->remaining = ahead < tol ? (tol - ahead) / t : 0;
+    res->reset = ahead > 0 ? ahead : 0;
+    return APR_SUCCESS;
+}

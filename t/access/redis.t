@@ -1,0 +1,133 @@
+# Limits across httpd nodes (LLMLimitRedis) through a real redis-server:
+# two gateways share one key's 10/min exactly, whichever node the
+# requests reach; tokens charged on one node count on the other; when
+# Redis goes away a fail-open node counts on its own (and says so once)
+# and a fail-closed node answers 503 JSON; when Redis is back the limits
+# are shared again.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test;
+use File::Path qw(rmtree);
+use HTTP::Tiny;
+use JSON::PP;
+use lib 't/lib';
+use LLMTest;
+
+my $redis_server = `sh -c 'command -v redis-server'`;
+chomp $redis_server;
+plan tests => 12, need need_module('llm_router', 'llm_access', 'proxy_http'),
+    { 'redis-server (Debian package redis-server)' => $redis_server ne '' };
+
+my $J = JSON::PP->new->utf8->canonical;
+my $root = Apache::Test::vars('serverroot');
+my $dir = "$root/logs/access-redis";
+rmtree($dir);
+mkdir $dir;
+my $rport = free_port();
+
+sub redis {
+    my $out = `env -u LD_PRELOAD redis-cli -p $rport @_ 2>/dev/null`;
+    chomp $out;
+    return $out;
+}
+sub redis_start {
+    system('env', '-u', 'LD_PRELOAD', 'redis-server', '--port', $rport,
+           '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+           '--daemonize', 'yes', '--pidfile', "$dir/redis.pid",
+           '--logfile', "$dir/redis.log", '--dir', $dir) == 0
+        or die 'cannot start redis-server';
+    for (1 .. 50) {
+        return 1 if redis('PING') eq 'PONG';
+        select undef, undef, undef, 0.1;
+    }
+    die 'redis-server does not answer';
+}
+sub redis_stop {
+    redis('SHUTDOWN', 'NOSAVE');
+    for (1 .. 50) {
+        last unless redis('PING') eq 'PONG';
+        select undef, undef, undef, 0.1;
+    }
+}
+END { local $?; redis_stop() if $rport }
+redis_start();
+
+my ($build) = do {
+    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
+    map { m{^LoadModule llm_access_module (\S+)/mod_llm_access\.so} ? $1 : () }
+        <$fh>;
+};
+my $file = "$dir/keys.json";
+sub make_key {
+    my $key = `$build/llmctl key create --file $file @_ 2>/dev/null`;
+    chomp $key;
+    return $key;
+}
+my %k = (a => make_key('--id a'), t => make_key('--id t'));
+
+my %port;
+for my $node (qw(A B C)) {
+    $port{$node} = start_httpd("$dir/$node", {},
+        'LogLevel warn llm_access:notice',
+        'LLMRouter On', "LLMRouterModels $root/models/main.json",
+        "LLMAccessKeyFile $file", "LLMLimitRedis 127.0.0.1:$rport",
+        $node eq 'C' ? 'LLMLimitRedisFail closed' : (),
+        '<Location />', 'AuthType llm-key', 'AuthName gateway',
+        'Require valid-user', 'LLMLimitRequests 10/min', '</Location>',
+        '<Location /tok>', 'LLMRouterPrefix /tok', 'LLMLimitRequests off',
+        'LLMLimitTokens 1/hour', '</Location>');
+}
+
+my $http = HTTP::Tiny->new(timeout => 30);
+sub call {
+    my ($node, $key, $path) = @_;
+    return $http->post("http://127.0.0.1:$port{$node}"
+                       . ($path // '/v1/chat/completions'), {
+        headers => { 'Content-Type' => 'application/json',
+                     Authorization => "Bearer $key" },
+        content => $J->encode({ model => 'mock-chat', max_tokens => 16,
+            messages => [{ role => 'user', content => 'Hello' }] }) });
+}
+
+# 16 requests, alternating between two nodes: 10 in all.
+my %st;
+$st{ call($_ % 2 ? 'A' : 'B', $k{a})->{status} }++ for 1 .. 16;
+ok(($st{200} // 0) == 10 && ($st{429} // 0) == 6)
+    or diag 'two nodes: ' . $J->encode(\%st);
+my $res = call('B', $k{a});
+my $d = eval { $J->decode($res->{content}) } // {};
+ok $res->{status} == 429 && ($d->{error}{code} // '') eq 'rate_limit_exceeded'
+    && ($res->{headers}{'retry-after'} // 0) >= 1
+    or diag "429 from B: $res->{status} $res->{content}";
+ok redis('--scan', '--pattern', "'llm:limit:requests|key:a|*'") ne '';
+
+# Tokens charged on A count on B.
+ok call('A', $k{t}, '/tok/chat/completions')->{status} == 200;
+$res = call('B', $k{t}, '/tok/chat/completions');
+ok $res->{status} == 429 or diag "tokens on B: $res->{status}";
+
+# Redis goes away: A (fail open) counts on its own, C (closed) refuses.
+redis_stop();
+$res = call('A', $k{t});
+ok $res->{status} == 200 or diag "A without Redis: $res->{status}";
+$res = call('C', $k{t});
+$d = eval { $J->decode($res->{content}) } // {};
+ok $res->{status} == 503 && ($d->{error}{code} // '') eq 'limits_unavailable'
+    && ($res->{headers}{'content-type'} // '') =~ m{^application/json}
+    or diag "C without Redis: $res->{status} $res->{content}";
+call('A', $k{t}) for 1 .. 3;
+my $log = do { local (@ARGV, $/) = "$dir/A/error_log"; <> } // '';
+my @down = $log =~ /LLM05009/g;
+ok @down >= 1 && @down <= 2 or diag "outage logged " . scalar(@down)
+    . " times: $log";   # once per child process (A runs one or two)
+
+# Redis is back: shared again (after the 1 s reconnect pause).
+redis_start();
+sleep 2;
+$res = call('A', $k{t});
+ok $res->{status} == 200 or diag "A with Redis again: $res->{status}";
+ok call('C', $k{t})->{status} == 200;
+$log = do { local (@ARGV, $/) = "$dir/A/error_log"; <> } // '';
+ok $log =~ /LLM05010: Redis at 127.0.0.1:\d+ answers again/ or diag $log;
+ok !grep { index($log, $_) >= 0 } values %k;
