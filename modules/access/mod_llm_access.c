@@ -155,15 +155,28 @@ int llm_access_refuse(request_rec *r, llm_access_kind_e kind, int status,
     return status;
 }
 
+/* Whether the error page being made is the refusal noted: its status,
+ * or the 401 httpd makes of a Require's 403 after authentication
+ * (unless AuthzSendForbiddenOnFailure On). A refusal noted by a Require
+ * provider that another one overruled is not the page of a later error
+ * (a 413, say). */
+static int is_noted_refusal(request_rec *r)
+{
+    const char *noted = apr_table_get(r->notes, LLM_NOTE_ACCESS_STATUS);
+    int status = noted ? atoi(noted) : 0;
+
+    return status == r->status
+           || (status == HTTP_FORBIDDEN && r->status == HTTP_UNAUTHORIZED);
+}
+
 /* The error page of a refusal noted above is being made: announce it,
- * with the status the client gets (a denial after authentication is a
- * 401 unless AuthzSendForbiddenOnFailure On makes it a 403). */
+ * with the status the client gets. */
 static void insert_error_filter(request_rec *r)
 {
     const char *code = apr_table_get(r->notes, LLM_NOTE_ACCESS_CODE);
     const char *kind = apr_table_get(r->notes, LLM_NOTE_ACCESS_KIND);
 
-    if (!code || !kind || r->status < 400) {
+    if (!code || !kind || r->status < 400 || !is_noted_refusal(r)) {
         return;
     }
     apr_table_setn(r->notes, LLM_NOTE_ACCESS_STATUS,

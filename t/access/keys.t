@@ -15,7 +15,7 @@ use MIME::Base64;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 64, need_module 'llm_router', 'llm_access', 'proxy_http',
+plan tests => 66, need_module 'llm_router', 'llm_access', 'proxy_http',
     'auth_basic', 'authn_file';
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -91,6 +91,11 @@ my @conf = ('LogLevel warn llm_access:info',
     'Require llm-model mock-* other', '</Location>',
     '<Location /admin>', 'LLMRouterPrefix /admin',
     'Require llm-permission admin', '</Location>',
+    # A Require that refuses, overruled by another: a later error of the
+    # request is that error, not the refusal.
+    '<Location /overruled>', 'LLMRouterPrefix /overruled',
+    'LimitRequestBody 100', '<RequireAny>', 'Require llm-permission admin',
+    'Require valid-user', '</RequireAny>', '</Location>',
     # People with a password, programs with a key, on one Location.
     '<Location /mixed>', 'LLMRouterPrefix /mixed', 'AuthType Basic',
     'AuthName "mixed"', "AuthUserFile $htpasswd", 'LLMAccessKeys On',
@@ -178,6 +183,12 @@ ok $res->{status} == 403 && !ref $d->{error} && length($d->{error} // '')
 refused(call('/admin/chat/completions', bearer($k{all})), 403,
         'endpoint_denied_by_policy', 'Require llm-permission admin');
 ok call('/admin/chat/completions', bearer($k{admin}))->{status} == 200;
+ok call('/overruled/chat/completions', bearer($k{all}))->{status} == 200;
+$res = call('/overruled/chat/completions', bearer($k{all}), 'mock-chat',
+            { model => 'mock-chat', messages => [{ role => 'user',
+                                                   content => 'x' x 200 }] });
+ok $res->{status} == 413 && err_of($res) ne 'endpoint_denied_by_policy'
+    or diag "overruled, too large: $res->{status} $res->{content}";
 ok call('/v1/chat/completions', bearer($k{admin}))->{status} == 200;
 ok $http->get("http://127.0.0.1:$port/v1/models")->{status} == 200;
 
