@@ -45,21 +45,22 @@ static const char *header_key(request_rec *r, const char *name)
 }
 
 /* A key in the query string would be written to the access log with
- * the request line (%r, %q, %U%q): it is replaced there, in the request
- * line and the query, by "redacted", whether the query is a source of
- * keys here or not. */
-static void redact(request_rec *r, const char *raw)
+ * the request line (%r, %q, %U%q): the parameter @a pair ("api_key=...")
+ * becomes "api_key=redacted" there, in the request line and the query,
+ * whether the query is a source of keys here or not. The whole pair is
+ * looked for, so that a short value is not found elsewhere in the line. */
+static void redact(request_rec *r, const char *pair)
 {
     char **fields[] = { &r->the_request, &r->unparsed_uri, &r->args };
-    apr_size_t i, n = strlen(raw);
+    apr_size_t i, n = strlen(pair);
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-        char *at = *fields[i] ? strstr(*fields[i], raw) : NULL;
+        char *at = *fields[i] ? strstr(*fields[i], pair) : NULL;
 
         if (at) {
             *fields[i] = apr_pstrcat(r->pool,
                                      apr_pstrndup(r->pool, *fields[i],
-                                                  at - *fields[i]),
+                                                  at - *fields[i] + 8),
                                      "redacted", at + n, NULL);
         }
     }
@@ -80,7 +81,7 @@ static const char *query_key(request_rec *r)
             && pair[8]) {
             char *v = apr_pstrdup(r->pool, pair + 8);
 
-            redact(r, pair + 8);
+            redact(r, pair);
             return ap_unescape_urlencoded(v) == OK ? v : NULL;
         }
     }

@@ -15,7 +15,7 @@ use MIME::Base64;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 66, need_module 'llm_router', 'llm_access', 'proxy_http',
+plan tests => 68, need_module 'llm_router', 'llm_access', 'proxy_http',
     'auth_basic', 'authn_file';
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -160,6 +160,8 @@ refused(call('/v1/chat/completions', { 'api-key' => $k{all} }), 401,
 refused(call("/v1/chat/completions?api_key=$k{all}"), 401, 'missing_key',
         'query, off by default');
 ok call("/q/chat/completions?api_key=$k{all}")->{status} == 200;
+refused(call('/q/chat/completions?api_key=a'), 401, 'invalid_key',
+        'a one-letter query key');
 refused(call('/q/chat/completions', { 'x-api-key' => $k{all} }), 401,
         'missing_key', 'x-api-key where only bearer and query are taken');
 
@@ -232,6 +234,8 @@ ok $log =~ m{^all POST /v1/chat/completions HTTP/1.1 200 key=all }m
 ok $log =~ m{^- POST /v1/chat/completions HTTP/1.1 401 key=expired err=key_expired}m;
 ok $log =~ m{^all POST /q/chat/completions\?api_key=redacted HTTP/1.1 200 }m;
 ok $log =~ m{^- POST /v1/chat/completions\?api_key=redacted HTTP/1.1 401 }m;
+ok $log =~ m{^- POST /q/chat/completions\?api_key=redacted HTTP/1.1 401 }m
+    or diag $log;
 ok $log =~ m{^alice POST /mixed/chat/completions }m;
 my $elog = do { local (@ARGV, $/) = "$dir/httpd/error_log"; <> } // '';
 ok $elog =~ /LLM05003: POST \/v1\/chat\/completions: 401 key_rotated \(key rotated\)/
