@@ -171,20 +171,22 @@ const char *llm_access_rate_parse(const char *s, llm_access_rate_t *out)
 const char *llm_access_budget_parse(const char *s, llm_access_budget_t *out)
 {
     char *end;
-    apr_int64_t n = apr_strtoi64(s, &end, 10);
+    apr_int64_t n = apr_strtoi64(s, &end, 10), times = 1;
 
     if (end == s || n <= 0 || n > LLM_ACCESS_RATE_MAX) {
         return "a budget is <tokens>/<day|month>, e.g. 5M/month";
     }
     switch (*end) {
-    case 'G': n *= 1000; /* fall through */
-    case 'M': n *= 1000; /* fall through */
-    case 'k': case 'K': n *= 1000; end++; break;
+    case 'G': times = 1000000000; end++; break;
+    case 'M': times = 1000000; end++; break;
+    case 'k': case 'K': times = 1000; end++; break;
     default: break;
     }
-    if (n > LLM_ACCESS_RATE_MAX) {
+    /* Checked before multiplying (UBSan found the overflow). */
+    if (n > LLM_ACCESS_RATE_MAX / times) {
         return "a budget is at most 10^12 tokens";
     }
+    n *= times;
     if (!strcmp(end, "/day")) {
         out->period = LLM_PERIOD_DAY;
     }

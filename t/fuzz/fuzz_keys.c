@@ -16,7 +16,8 @@
  *   - a saved store reads back to the same ids and hashes;
  *   - any bytes presented as a key get a verdict, and OK only with the
  *     record whose hash is the key's;
- *   - a limit that parses has a count and a window above zero.
+ *   - a limit that parses has a count and a window above zero, a
+ *     budget a count within bounds.
  */
 
 #define FUZZ_NAME "fuzz_keys"
@@ -108,6 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     llm_access_store_t *s = NULL;
     llm_access_rate_t rate;
+    llm_access_budget_t budget;
     apr_pool_t *p;
     const char *err;
     char *buf;
@@ -140,6 +142,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                &rate)) {
         FUZZ_CHECK(rate.count > 0 && rate.window > 0,
                    "a limit has a count and a window");
+    }
+    if (!llm_access_budget_parse(apr_pstrmemdup(p, (const char *)data, size),
+                                 &budget)) {
+        FUZZ_CHECK(budget.count > 0 && budget.count <= LLM_ACCESS_RATE_MAX,
+                   "a budget has a count within bounds");
     }
     apr_pool_destroy(p);
     return 0;
