@@ -334,18 +334,66 @@ static int refuse_unavailable(request_rec *r, const llm_access_key_t *k)
                              "after 1 s.", k);
 }
 
+/* One request of the bucket's: 429 when over. */
+static int check_requests(request_rec *r, llm_access_req_t *st,
+                          const char *who, const llm_access_rate_t *rate)
+{
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
+    llm_limit_slot_t *slot;
+    llm_limit_result_t res;
+    int in_redis;
+
+    switch (limit_take(r, sc, bucket_name(r, "requests", who, rate), rate,
+                       1, &res, &slot, &in_redis)) {
+    case LIMIT_UNAVAILABLE:
+        return refuse_unavailable(r, st->key);
+    case LIMIT_DECIDED:
+        rate_headers(r, &res);
+        return res.allowed ? DECLINED
+                           : refuse_rate(r, st->key, "requests", rate, &res);
+    default:
+        return DECLINED;
+    }
+}
+
+/* Refused while in debt; otherwise the bucket is remembered, to be
+ * charged the answer's tokens at its end. */
+static int check_tokens(request_rec *r, llm_access_req_t *st,
+                        const char *who, const llm_access_rate_t *rate,
+                        int headers)
+{
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
+    const char *name = bucket_name(r, "tokens", who, rate);
+    llm_limit_slot_t *slot;
+    llm_limit_result_t res;
+    int in_redis;
+
+    switch (limit_take(r, sc, name, rate, 0, &res, &slot, &in_redis)) {
+    case LIMIT_UNAVAILABLE:
+        return refuse_unavailable(r, st->key);
+    case LIMIT_DECIDED:
+        if (headers) {
+            rate_headers(r, &res);
+        }
+        if (!res.allowed) {
+            return refuse_rate(r, st->key, "tokens", rate, &res);
+        }
+        st->tokens_slot = slot;
+        st->tokens_bucket = in_redis ? name : NULL;
+        st->tokens_rate = rate;
+        return DECLINED;
+    default:
+        return DECLINED;
+    }
+}
+
 int llm_access_check_limits(request_rec *r)
 {
     llm_access_dir_conf_t *dc = llm_access_dir(r);
-    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
     llm_access_req_t *st;
     const llm_access_rate_t *req_rate, *tok_rate;
     const char *who;
-    llm_limit_slot_t *slot;
-    llm_limit_result_t res;
-    limit_outcome_e out;
-    int in_redis;
-    apr_time_t now = apr_time_now();
+    int rv;
 
     if (r->main || r->prev || !table) {
         return DECLINED;
@@ -358,40 +406,12 @@ int llm_access_check_limits(request_rec *r)
         return DECLINED;
     }
     who = holder(r, st->key, dc->per_address == 1);
-    if (check_budget(r, st, dc, who, now) != DECLINED) {
-        return HTTP_TOO_MANY_REQUESTS;
-    }
-    if (req_rate) {
-        out = limit_take(r, sc, bucket_name(r, "requests", who, req_rate),
-                         req_rate, 1, &res, &slot, &in_redis);
-        if (out == LIMIT_UNAVAILABLE) {
-            return refuse_unavailable(r, st->key);
-        }
-        if (out == LIMIT_DECIDED) {
-            rate_headers(r, &res);
-            if (!res.allowed) {
-                return refuse_rate(r, st->key, "requests", req_rate, &res);
-            }
-        }
-    }
-    if (tok_rate) {
-        const char *name = bucket_name(r, "tokens", who, tok_rate);
-
-        out = limit_take(r, sc, name, tok_rate, 0, &res, &slot, &in_redis);
-        if (out == LIMIT_UNAVAILABLE) {
-            return refuse_unavailable(r, st->key);
-        }
-        if (out == LIMIT_DECIDED) {
-            if (!req_rate) {
-                rate_headers(r, &res);
-            }
-            if (!res.allowed) {
-                return refuse_rate(r, st->key, "tokens", tok_rate, &res);
-            }
-            st->tokens_slot = slot;
-            st->tokens_bucket = in_redis ? name : NULL;
-            st->tokens_rate = tok_rate;
-        }
+    if ((rv = check_budget(r, st, dc, who, apr_time_now())) != DECLINED
+        || (req_rate && (rv = check_requests(r, st, who, req_rate))
+                        != DECLINED)
+        || (tok_rate && (rv = check_tokens(r, st, who, tok_rate, !req_rate))
+                        != DECLINED)) {
+        return rv;
     }
     return DECLINED;
 }
