@@ -15,7 +15,7 @@ use POSIX ();
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 20, need_module 'llm_router', 'llm_access', 'proxy_http';
+plan tests => 22, need_module 'llm_router', 'llm_access', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -139,6 +139,17 @@ ok $res->{status} == 429
     or diag "tok 2: $res->{status} $res->{content}";
 ok(($res->{headers}{'retry-after'} // 0) > 3600)
     or diag 'tok Retry-After: ' . ($res->{headers}{'retry-after'} // '-');
+
+# Tokens of a streamed answer are charged too (its usage, at its end).
+$res = $http->post("http://127.0.0.1:$port/tok/chat/completions", {
+    headers => { 'Content-Type' => 'application/json',
+                 Authorization => "Bearer $k{a}" },
+    content => $J->encode({ model => 'mock-chat', stream => JSON::PP::true,
+        messages => [{ role => 'user', content => 'Hello' }] }) });
+ok $res->{status} == 200 && $res->{content} =~ /data: \[DONE\]/
+    or diag "stream: $res->{status}";
+$res = call('/tok/chat/completions', $k{a});
+ok $res->{status} == 429 or diag "after a stream: $res->{status}";
 
 # A budget per calendar day: the first answer is served and spends it.
 ok call('/bud/chat/completions', $k{b})->{status} == 200;
