@@ -262,6 +262,12 @@ apr_status_t llm_access_redis_gcra(struct redisContext *c, apr_pool_t *p,
                                    apr_int64_t cost, int take,
                                    llm_limit_result_t *res);
 
+/** A budget's counter in Redis: add @a add tokens (0: read only) to
+ *  @a bucket, which expires at @a ends; *spent is the new total. */
+apr_status_t llm_access_redis_budget(struct redisContext *c, apr_pool_t *p,
+                                     const char *bucket, apr_int64_t add,
+                                     apr_time_t ends, apr_int64_t *spent);
+
 /** A budget: what a bucket has spent (its slot's word counts tokens)
  *  against @a budget; res->retry_after is left to the caller. */
 void llm_budget_check(volatile apr_uint64_t *spent, apr_int64_t budget,

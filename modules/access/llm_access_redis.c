@@ -6,7 +6,8 @@
  * Limits shared by several httpd nodes (LLMLimitRedis): the same GCRA
  * as llm_access_limit.c, run as one Lua script in Redis, which runs it
  * atomically: two nodes on one redis-server share one bucket, never N
- * times the limit. The clock is Redis's own (TIME), so the nodes' clocks
+ * times the limit. Budgets are a counter per period (INCRBY), which
+ * expires when its period ends. The clock is Redis's own (TIME), so the nodes' clocks
  * need not agree. A bucket's key expires once it is full again.
  *
  * Scripts go by EVALSHA; a server that has not seen the script yet
@@ -47,27 +48,45 @@ static const char gcra_lua[] =
     "end\n"
     "return {1, nxt - now, 0}\n";
 
-static char gcra_sha[APR_SHA1_DIGESTSIZE * 2 + 1];
+/* KEYS[1] the budget's counter (one per period); ARGV[1] tokens to add
+ * (0: just read), ARGV[2] the period's end (Unix ms). Returns what the
+ * bucket has spent. */
+static const char budget_lua[] =
+    "local v = tonumber(ARGV[1])\n"
+    "if v > 0 then\n"
+    "  v = redis.call('INCRBY', KEYS[1], v)\n"
+    "  redis.call('PEXPIREAT', KEYS[1], ARGV[2])\n"
+    "  return v\n"
+    "end\n"
+    "return tonumber(redis.call('GET', KEYS[1]) or '0')\n";
 
-static const char *script_sha(void)
+typedef struct {
+    const char *text;
+    char sha[APR_SHA1_DIGESTSIZE * 2 + 1];
+} script_t;
+
+static script_t gcra_script = { gcra_lua, "" };
+static script_t budget_script = { budget_lua, "" };
+
+static const char *script_sha(script_t *s)
 {
-    if (!gcra_sha[0]) {
+    if (!s->sha[0]) {
         unsigned char d[APR_SHA1_DIGESTSIZE];
-        char hex[sizeof(gcra_sha)];
+        char hex[sizeof(s->sha)];
         apr_sha1_ctx_t ctx;
         int i;
 
         apr_sha1_init(&ctx);
-        apr_sha1_update(&ctx, gcra_lua, (unsigned int)strlen(gcra_lua));
+        apr_sha1_update(&ctx, s->text, (unsigned int)strlen(s->text));
         apr_sha1_final(d, &ctx);
         for (i = 0; i < APR_SHA1_DIGESTSIZE; i++) {
             hex[2 * i] = "0123456789abcdef"[d[i] >> 4];
             hex[2 * i + 1] = "0123456789abcdef"[d[i] & 15];
         }
         hex[sizeof(hex) - 1] = '\0';
-        memcpy(gcra_sha, hex, sizeof(hex));   /* racing threads agree */
+        memcpy(s->sha, hex, sizeof(hex));   /* racing threads agree */
     }
-    return gcra_sha;
+    return s->sha;
 }
 
 const char *llm_access_redis_parse(apr_pool_t *p, const char *arg,
@@ -117,19 +136,24 @@ void llm_access_redis_close(struct redisContext *c)
     }
 }
 
-static redisReply *run(redisContext *c, const char *bucket,
-                       const char *const *args)
+/* @a nargs (at most 4) arguments after the one key. */
+static redisReply *run(redisContext *c, script_t *script, const char *key,
+                       const char *const *args, int nargs)
 {
-    const char *argv[9] = { "EVALSHA", script_sha(), "1", bucket,
-                            args[0], args[1], args[2], args[3], NULL };
-    redisReply *rep = redisCommandArgv(c, 8, argv, NULL);
+    const char *argv[8] = { "EVALSHA", script_sha(script), "1", key };
+    redisReply *rep;
+    int i;
 
+    for (i = 0; i < nargs; i++) {
+        argv[4 + i] = args[i];
+    }
+    rep = redisCommandArgv(c, 4 + nargs, argv, NULL);
     if (rep && rep->type == REDIS_REPLY_ERROR
         && !strncmp(rep->str, "NOSCRIPT", 8)) {
         freeReplyObject(rep);
         argv[0] = "EVAL";
-        argv[1] = gcra_lua;
-        rep = redisCommandArgv(c, 8, argv, NULL);
+        argv[1] = script->text;
+        rep = redisCommandArgv(c, 4 + nargs, argv, NULL);
     }
     return rep;
 }
@@ -149,7 +173,7 @@ apr_status_t llm_access_redis_gcra(struct redisContext *c, apr_pool_t *p,
     args[1] = apr_psprintf(p, "%" APR_INT64_T_FMT, tol);
     args[2] = apr_psprintf(p, "%" APR_INT64_T_FMT, cost);
     args[3] = take ? "take" : "charge";
-    rep = run(c, bucket, args);
+    rep = run(c, &gcra_script, bucket, args, 4);
     if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 3
         || rep->element[0]->type != REDIS_REPLY_INTEGER
         || rep->element[1]->type != REDIS_REPLY_INTEGER
@@ -166,5 +190,27 @@ apr_status_t llm_access_redis_gcra(struct redisContext *c, apr_pool_t *p,
     res->limit = rate->count;
     res->remaining = ahead < tol ? (tol - ahead) / t : 0;
     res->reset = ahead > 0 ? ahead : 0;
+    return APR_SUCCESS;
+}
+
+apr_status_t llm_access_redis_budget(struct redisContext *c, apr_pool_t *p,
+                                     const char *bucket, apr_int64_t add,
+                                     apr_time_t ends, apr_int64_t *spent)
+{
+    const char *args[2];
+    redisReply *rep;
+
+    args[0] = apr_psprintf(p, "%" APR_INT64_T_FMT, add);
+    args[1] = apr_psprintf(p, "%" APR_INT64_T_FMT,
+                           (apr_int64_t)apr_time_as_msec(ends));
+    rep = run(c, &budget_script, bucket, args, 2);
+    if (!rep || rep->type != REDIS_REPLY_INTEGER) {
+        if (rep) {
+            freeReplyObject(rep);
+        }
+        return APR_EGENERAL;
+    }
+    *spent = rep->integer;
+    freeReplyObject(rep);
     return APR_SUCCESS;
 }

@@ -77,6 +77,8 @@ typedef struct {
     const llm_access_rate_t *tokens_rate;
     llm_limit_slot_t *budget_slot;   /* charged when the answer is over */
     const char *tokens_bucket;       /* in Redis, when LLMLimitRedis */
+    const char *budget_bucket;       /* in Redis, when LLMLimitRedis */
+    apr_time_t budget_ends;          /* its period's end */
 } llm_access_req_t;
 
 /* mod_llm_access_config.c */

@@ -246,44 +246,6 @@ static int refuse_rate(request_rec *r, const llm_access_key_t *k,
                                               rate->window), wait), k);
 }
 
-/* The key's budget, else the directive's; the bucket is the period's. */
-static int check_budget(request_rec *r, llm_access_req_t *st,
-                        llm_access_dir_conf_t *dc, const char *who,
-                        apr_time_t now)
-{
-    const llm_access_budget_t *b = st->key && st->key->budget.count
-                                   ? &st->key->budget
-                                   : dc->budget_set && dc->budget.count
-                                   ? &dc->budget : NULL;
-    char period[16];
-    apr_time_t ends;
-    llm_limit_slot_t *slot;
-    llm_limit_result_t res;
-
-    if (!b) {
-        return DECLINED;
-    }
-    llm_access_budget_period(b->period, now, period, &ends);
-    slot = llm_limit_slot(table, apr_psprintf(
-        r->pool, "budget|%s|%s|%" APR_INT64_T_FMT, who, period, b->count));
-    if (!slot) {
-        return DECLINED;
-    }
-    llm_budget_check(&slot->tat, b->count, &res);
-    if (res.allowed) {
-        st->budget_slot = slot;
-        return DECLINED;
-    }
-    apr_table_setn(r->err_headers_out, "Retry-After", seconds(r, ends - now));
-    return llm_access_refuse(r, LLM_ACCESS_BUDGET_SPENT,
-                             HTTP_TOO_MANY_REQUESTS, "budget_exceeded",
-                             apr_psprintf(r->pool, "The token budget of "
-                                          "this key (%s) is spent until "
-                                          "the period %s ends.",
-                                          llm_access_budget_text(r->pool, b),
-                                          period), st->key);
-}
-
 typedef enum {
     LIMIT_DECIDED,                   /* *res says */
     LIMIT_NONE,                      /* no bucket (a full table): let
@@ -332,6 +294,82 @@ static int refuse_unavailable(request_rec *r, const llm_access_key_t *k)
                              HTTP_SERVICE_UNAVAILABLE, "limits_unavailable",
                              "The rate limits cannot be checked now. Retry "
                              "after 1 s.", k);
+}
+
+/* What a budget bucket has spent: in Redis when configured (and
+ * reachable), else here. LIMIT_DECIDED with *spent, or why not. */
+static limit_outcome_e budget_spent(request_rec *r, llm_access_req_t *st,
+                                    const char *name, apr_time_t ends,
+                                    apr_int64_t *spent)
+{
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
+    llm_limit_slot_t *slot;
+
+    if (sc->redis_host) {
+        struct redisContext *c = redis_conn(r, sc);
+
+        if (c && llm_access_redis_budget(c, r->pool, name, 0, ends, spent)
+                 == APR_SUCCESS) {
+            note_redis(r, sc, 1, NULL);
+            st->budget_bucket = name;
+            st->budget_ends = ends;
+            return LIMIT_DECIDED;
+        }
+        if (c) {
+            redis_failed(r, sc);
+        }
+        if (sc->redis_fail_closed == 1) {
+            return LIMIT_UNAVAILABLE;
+        }
+    }
+    if (!(slot = slot_of(r, name))) {
+        return LIMIT_NONE;
+    }
+    *spent = (apr_int64_t)__atomic_load_n(&slot->tat, __ATOMIC_ACQUIRE);
+    st->budget_slot = slot;
+    return LIMIT_DECIDED;
+}
+
+/* The key's budget, else the directive's; the bucket is the period's. */
+static int check_budget(request_rec *r, llm_access_req_t *st,
+                        llm_access_dir_conf_t *dc, const char *who,
+                        apr_time_t now)
+{
+    const llm_access_budget_t *b = st->key && st->key->budget.count
+                                   ? &st->key->budget
+                                   : dc->budget_set && dc->budget.count
+                                   ? &dc->budget : NULL;
+    char period[16];
+    apr_time_t ends;
+    apr_int64_t spent = 0;
+
+    if (!b) {
+        return DECLINED;
+    }
+    llm_access_budget_period(b->period, now, period, &ends);
+    switch (budget_spent(r, st, apr_psprintf(
+                r->pool, "llm:budget:%s|%s|%" APR_INT64_T_FMT, who, period,
+                b->count), ends, &spent)) {
+    case LIMIT_UNAVAILABLE:
+        return refuse_unavailable(r, st->key);
+    case LIMIT_NONE:
+        return DECLINED;
+    default:
+        break;
+    }
+    if (spent < b->count) {
+        return DECLINED;
+    }
+    st->budget_slot = NULL;
+    st->budget_bucket = NULL;
+    apr_table_setn(r->err_headers_out, "Retry-After", seconds(r, ends - now));
+    return llm_access_refuse(r, LLM_ACCESS_BUDGET_SPENT,
+                             HTTP_TOO_MANY_REQUESTS, "budget_exceeded",
+                             apr_psprintf(r->pool, "The token budget of "
+                                          "this key (%s) is spent until "
+                                          "the period %s ends.",
+                                          llm_access_budget_text(r->pool, b),
+                                          period), st->key);
 }
 
 /* One request of the bucket's: 429 when over. */
@@ -436,6 +474,26 @@ static void charge_redis(request_rec *r, llm_access_req_t *st,
     }
 }
 
+static void charge_budget_redis(request_rec *r, llm_access_req_t *st,
+                                apr_int64_t spent)
+{
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
+    struct redisContext *c = redis_conn(r, sc);
+    apr_int64_t total;
+
+    if (!c || llm_access_redis_budget(c, r->pool, st->budget_bucket, spent,
+                                      st->budget_ends, &total)
+              != APR_SUCCESS) {
+        if (c) {
+            redis_failed(r, sc);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(05012)
+                      "%" APR_INT64_T_FMT " tokens of key %s not charged "
+                      "to its budget: Redis at %s did not answer", spent,
+                      st->key ? st->key->id : "-", sc->redis);
+    }
+}
+
 /* What the answer cost, from its normalised usage (a stream cut early
  * reports what was delivered, when the provider said so). */
 int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx)
@@ -443,7 +501,8 @@ int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx)
     llm_access_req_t *st = llm_access_req(r);
     apr_int64_t spent = ctx->usage.total_tokens;
 
-    if (!st->tokens_slot && !st->budget_slot && !st->tokens_bucket) {
+    if (!st->tokens_slot && !st->budget_slot && !st->tokens_bucket
+        && !st->budget_bucket) {
         return DECLINED;
     }
     if (spent < 0) {
@@ -460,6 +519,9 @@ int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx)
     }
     if (spent > 0 && st->budget_slot) {
         llm_budget_charge(&st->budget_slot->tat, spent);
+    }
+    if (spent > 0 && st->budget_bucket) {
+        charge_budget_redis(r, st, spent);
     }
     return OK;
 }

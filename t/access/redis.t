@@ -1,6 +1,7 @@
 # Limits across httpd nodes (LLMLimitRedis) through a real redis-server:
 # two gateways share one key's 10/min exactly, whichever node the
-# requests reach; tokens charged on one node count on the other; when
+# requests reach; tokens charged on one node count on the other, and so
+# does a day's token budget; when
 # Redis goes away a fail-open node counts on its own (and says so once)
 # and a fail-closed node answers 503 JSON; when Redis is back the limits
 # are shared again.
@@ -16,7 +17,7 @@ use LLMTest;
 
 my $redis_server = `sh -c 'command -v redis-server'`;
 chomp $redis_server;
-plan tests => 12, need need_module('llm_router', 'llm_access', 'proxy_http'),
+plan tests => 15, need need_module('llm_router', 'llm_access', 'proxy_http'),
     { 'redis-server (Debian package redis-server)' => $redis_server ne '' };
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -64,7 +65,8 @@ sub make_key {
     chomp $key;
     return $key;
 }
-my %k = (a => make_key('--id a'), t => make_key('--id t'));
+my %k = (a => make_key('--id a'), t => make_key('--id t'),
+         bud => make_key('--id bud'));
 
 my %port;
 for my $node (qw(A B C)) {
@@ -76,7 +78,9 @@ for my $node (qw(A B C)) {
         '<Location />', 'AuthType llm-key', 'AuthName gateway',
         'Require valid-user', 'LLMLimitRequests 10/min', '</Location>',
         '<Location /tok>', 'LLMRouterPrefix /tok', 'LLMLimitRequests off',
-        'LLMLimitTokens 1/hour', '</Location>');
+        'LLMLimitTokens 1/hour', '</Location>',
+        '<Location /bud>', 'LLMRouterPrefix /bud', 'LLMLimitRequests off',
+        'LLMBudgetTokens 1/day', '</Location>');
 }
 
 my $http = HTTP::Tiny->new(timeout => 30);
@@ -106,6 +110,17 @@ ok redis('--scan', '--pattern', "'llm:limit:requests|key:a|*'") ne '';
 ok call('A', $k{t}, '/tok/chat/completions')->{status} == 200;
 $res = call('B', $k{t}, '/tok/chat/completions');
 ok $res->{status} == 429 or diag "tokens on B: $res->{status}";
+
+# A budget spent on A is spent on B; its counter ends with the day.
+ok call('A', $k{bud}, '/bud/chat/completions')->{status} == 200;
+$res = call('B', $k{bud}, '/bud/chat/completions');
+$d = eval { $J->decode($res->{content}) } // {};
+ok $res->{status} == 429 && ($d->{error}{code} // '') eq 'budget_exceeded'
+    or diag "budget on B: $res->{status} $res->{content}";
+my ($bkey) = grep { length } split /\n/,
+    redis('--scan', '--pattern', "'llm:budget:key:bud|*'");
+my $ttl = $bkey ? redis('PTTL', "'$bkey'") : -2;
+ok $ttl > 0 && $ttl <= 86400000 or diag "budget key $bkey, PTTL $ttl";
 
 # Redis goes away: A (fail open) counts on its own, C (closed) refuses.
 redis_stop();
