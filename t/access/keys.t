@@ -15,7 +15,7 @@ use MIME::Base64;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 68, need_module 'llm_router', 'llm_access', 'proxy_http',
+plan tests => 70, need_module 'llm_router', 'llm_access', 'proxy_http',
     'auth_basic', 'authn_file';
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -91,6 +91,9 @@ my @conf = ('LogLevel warn llm_access:info',
     'Require llm-model mock-* other', '</Location>',
     '<Location /admin>', 'LLMRouterPrefix /admin',
     'Require llm-permission admin', '</Location>',
+    # Not an LLM route: a key needs admin (the balance status page).
+    '<Location /keyed-status>', 'SetHandler llm-balance-status',
+    'Require valid-user', '</Location>',
     # A Require that refuses, overruled by another: a later error of the
     # request is that error, not the refusal.
     '<Location /overruled>', 'LLMRouterPrefix /overruled',
@@ -193,6 +196,12 @@ ok $res->{status} == 413 && err_of($res) ne 'endpoint_denied_by_policy'
     or diag "overruled, too large: $res->{status} $res->{content}";
 ok call('/v1/chat/completions', bearer($k{admin}))->{status} == 200;
 ok $http->get("http://127.0.0.1:$port/v1/models")->{status} == 200;
+$res = $http->get("http://127.0.0.1:$port/keyed-status",
+                  { headers => bearer($k{all}) });
+ok $res->{status} == 403 or diag "status page, chat key: $res->{status}";
+$res = $http->get("http://127.0.0.1:$port/keyed-status",
+                  { headers => bearer($k{admin}) });
+ok $res->{status} == 200 or diag "status page, admin key: $res->{status}";
 
 # Models: the key's own patterns and Require llm-model, once the router
 # has read the body.
