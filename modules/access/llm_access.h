@@ -136,6 +136,11 @@ const char *llm_access_store_load(apr_pool_t *p, const char *path,
  *  0600. NULL, or why not. */
 const char *llm_access_store_save(apr_pool_t *p, const llm_access_store_t *s);
 
+/** One record's JSON text (as in the file, or in Redis) into *out.
+ *  NULL, or why not. */
+const char *llm_access_record_parse(apr_pool_t *p, const char *json,
+                                    apr_size_t len, llm_access_key_t **out);
+
 /** The record @a k as the file has it (pretty JSON, no key), in @a p. */
 const char *llm_access_key_json(apr_pool_t *p, const llm_access_key_t *k);
 
@@ -158,6 +163,11 @@ llm_access_verdict_e llm_access_check(const llm_access_store_t *s,
                                       const char *key, apr_size_t len,
                                       apr_time_t now,
                                       const llm_access_key_t **found);
+
+/** What a found record comes to at @a now (never LLM_KEY_INVALID or
+ *  LLM_KEY_MISSING). */
+llm_access_verdict_e llm_access_judge(const llm_access_key_t *k,
+                                      apr_time_t now);
 
 /** "invalid_key", ... for the client and the log. */
 const char *llm_access_verdict_code(llm_access_verdict_e v);
@@ -261,6 +271,12 @@ apr_status_t llm_access_redis_gcra(struct redisContext *c, apr_pool_t *p,
                                    const llm_access_rate_t *rate,
                                    apr_int64_t cost, int take,
                                    llm_limit_result_t *res);
+
+/** The record of key hash @a hex in Redis (llm:key:<hex>, the JSON of
+ *  llm_access_key_json), as text in *json (NULL: no such key).
+ *  APR_SUCCESS, or an error when Redis did not answer. */
+apr_status_t llm_access_redis_key(struct redisContext *c, apr_pool_t *p,
+                                  const char *hex, const char **json);
 
 /** A budget's counter in Redis: add @a add tokens (0: read only) to
  *  @a bucket, which expires at @a ends; *spent is the new total. */

@@ -67,7 +67,8 @@ static int same_hex(const char *a, const char *b)
 
 /* A rotated key works until its grace time, then says where it went;
  * a disabled or revoked one is inactive; expiry applies to all. */
-static llm_access_verdict_e judge(const llm_access_key_t *k, apr_time_t now)
+llm_access_verdict_e llm_access_judge(const llm_access_key_t *k,
+                                      apr_time_t now)
 {
     if (!k->active) {
         return LLM_KEY_INACTIVE;
@@ -102,7 +103,7 @@ llm_access_verdict_e llm_access_check(const llm_access_store_t *s,
         return LLM_KEY_INVALID;
     }
     *found = k;
-    return judge(k, now);
+    return llm_access_judge(k, now);
 }
 
 const char *llm_access_verdict_code(llm_access_verdict_e v)

@@ -214,3 +214,24 @@ apr_status_t llm_access_redis_budget(struct redisContext *c, apr_pool_t *p,
     freeReplyObject(rep);
     return APR_SUCCESS;
 }
+
+apr_status_t llm_access_redis_key(struct redisContext *c, apr_pool_t *p,
+                                  const char *hex, const char **json)
+{
+    const char *argv[2] = { "GET", apr_pstrcat(p, "llm:key:", hex, NULL) };
+    redisReply *rep = redisCommandArgv(c, 2, argv, NULL);
+
+    *json = NULL;
+    if (!rep || (rep->type != REDIS_REPLY_STRING
+                 && rep->type != REDIS_REPLY_NIL)) {
+        if (rep) {
+            freeReplyObject(rep);
+        }
+        return APR_EGENERAL;
+    }
+    if (rep->type == REDIS_REPLY_STRING) {
+        *json = apr_pstrmemdup(p, rep->str, rep->len);
+    }
+    freeReplyObject(rep);
+    return APR_SUCCESS;
+}

@@ -292,6 +292,21 @@ static const char *record_of(apr_pool_t *p, json_object *o,
     return NULL;
 }
 
+const char *llm_access_record_parse(apr_pool_t *p, const char *json,
+                                    apr_size_t len, llm_access_key_t **out)
+{
+    json_object *o = llm_json_parse(json, len);
+    const char *why;
+
+    if (!o) {
+        *out = NULL;
+        return "not JSON";
+    }
+    why = record_of(p, o, out);
+    json_object_put(o);
+    return why;
+}
+
 static const char *parse_keys(apr_pool_t *p, json_object *root,
                               llm_access_store_t *s)
 {

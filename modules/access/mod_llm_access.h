@@ -112,6 +112,14 @@ int llm_access_note_failure(request_rec *r, const char *auth_type);
 void llm_access_register_authz(apr_pool_t *p);
 int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
 
+/* mod_llm_access_redis.c: this thread's connection to sc's Redis (NULL
+ * while unreachable); a failed exchange drops it; a good one says Redis
+ * is back. */
+struct redisContext *llm_access_redis_conn(request_rec *r,
+                                           const llm_access_srv_conf_t *sc);
+void llm_access_redis_failed(request_rec *r, const llm_access_srv_conf_t *sc);
+void llm_access_redis_up(request_rec *r, const llm_access_srv_conf_t *sc);
+
 /* mod_llm_access_limit.c: LLMLimitRequests / LLMLimitTokens. */
 const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s);
 int llm_access_check_limits(request_rec *r);

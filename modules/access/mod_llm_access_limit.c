@@ -15,17 +15,12 @@
  * router is done with it (llm_request_done). A key's own limits in the
  * store replace the directives'.
  *
- * With LLMLimitRedis the request and token buckets are kept in Redis
- * instead, for every node that names it (llm_access_redis.c): each
- * thread keeps its own connection (no lock, no pool on the hot path).
- * When Redis cannot be reached the limits are counted in this httpd's
- * table (LLMLimitRedisFail open, the default) or the request is refused
- * with 503 (closed); the log says so once per process, and again when
- * Redis answers. Budgets stay in the local table.
+ * With LLMLimitRedis the request and token buckets and the budgets are
+ * kept in Redis instead, for every node that names it (llm_access_redis.c,
+ * connections in mod_llm_access_redis.c). When Redis cannot be reached
+ * they are counted in this httpd's table (LLMLimitRedisFail open, the
+ * default) or the request is refused with 503 (closed).
  */
-
-#include <pthread.h>
-#include <stdlib.h>
 
 #include "apr_shm.h"
 #include "apr_strings.h"
@@ -38,109 +33,6 @@
 #define LASTING_KEY "llm_access_limits"
 
 static llm_limit_table_t *table;
-
-#define REDIS_TIMEOUT apr_time_from_msec(500)
-#define REDIS_RETRY_AFTER apr_time_from_sec(1)
-
-/* This thread's connection to Redis (one target at a time). */
-typedef struct {
-    struct redisContext *conn;
-    char *target;                    /* host:port it is connected to */
-    apr_time_t retry_at;             /* after a failure */
-} thread_conn_t;
-
-static pthread_key_t conn_key;
-static pthread_once_t conn_once = PTHREAD_ONCE_INIT;
-static int redis_down;               /* this process logged an outage */
-
-static void free_thread_conn(void *v)
-{
-    thread_conn_t *tc = v;
-
-    llm_access_redis_close(tc->conn);
-    free(tc->target);
-    free(tc);
-}
-
-static void make_conn_key(void)
-{
-    pthread_key_create(&conn_key, free_thread_conn);
-}
-
-static thread_conn_t *thread_conn(void)
-{
-    thread_conn_t *tc;
-
-    pthread_once(&conn_once, make_conn_key);
-    tc = pthread_getspecific(conn_key);
-    if (!tc && (tc = calloc(1, sizeof(*tc))) != NULL) {
-        pthread_setspecific(conn_key, tc);
-    }
-    return tc;
-}
-
-static void note_redis(request_rec *r, const llm_access_srv_conf_t *sc,
-                       int up, const char *why)
-{
-    if (!up && !redis_down) {
-        redis_down = 1;
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(05009)
-                      "Redis at %s cannot be used for limits (%s): %s",
-                      sc->redis, why, sc->redis_fail_closed == 1
-                      ? "refusing requests with limits (503) until it "
-                        "answers" : "counting on this node until it answers");
-    }
-    else if (up && redis_down) {
-        redis_down = 0;
-        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, LLMLOGNO(05010)
-                      "Redis at %s answers again: limits are shared "
-                      "across nodes again", sc->redis);
-    }
-}
-
-/* This thread's connection to sc's Redis, NULL while unreachable. */
-static struct redisContext *redis_conn(request_rec *r,
-                                       const llm_access_srv_conf_t *sc)
-{
-    thread_conn_t *tc = thread_conn();
-    const char *why = "no memory";
-    apr_time_t now = apr_time_now();
-
-    if (!tc) {
-        return NULL;
-    }
-    if (tc->conn && tc->target && !strcmp(tc->target, sc->redis)) {
-        return tc->conn;
-    }
-    llm_access_redis_close(tc->conn);
-    tc->conn = NULL;
-    if (tc->target && !strcmp(tc->target, sc->redis) && now < tc->retry_at) {
-        return NULL;
-    }
-    free(tc->target);
-    tc->target = strdup(sc->redis);
-    tc->conn = llm_access_redis_connect(sc->redis_host, sc->redis_port,
-                                        REDIS_TIMEOUT, &why);
-    if (!tc->conn) {
-        tc->retry_at = now + REDIS_RETRY_AFTER;
-        note_redis(r, sc, 0, why);
-    }
-    return tc->conn;
-}
-
-/* Redis did not answer as it should: drop the connection (a new one
- * after REDIS_RETRY_AFTER). */
-static void redis_failed(request_rec *r, const llm_access_srv_conf_t *sc)
-{
-    thread_conn_t *tc = thread_conn();
-
-    if (tc) {
-        llm_access_redis_close(tc->conn);
-        tc->conn = NULL;
-        tc->retry_at = apr_time_now() + REDIS_RETRY_AFTER;
-    }
-    note_redis(r, sc, 0, "no answer, or not the script's");
-}
 
 const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s)
 {
@@ -265,16 +157,16 @@ static limit_outcome_e limit_take(request_rec *r,
     *slot = NULL;
     *in_redis = 0;
     if (sc->redis_host) {
-        struct redisContext *c = redis_conn(r, sc);
+        struct redisContext *c = llm_access_redis_conn(r, sc);
 
         if (c && llm_access_redis_gcra(c, r->pool, name, rate, cost, 1, res)
                  == APR_SUCCESS) {
-            note_redis(r, sc, 1, NULL);
+            llm_access_redis_up(r, sc);
             *in_redis = 1;
             return LIMIT_DECIDED;
         }
         if (c) {
-            redis_failed(r, sc);
+            llm_access_redis_failed(r, sc);
         }
         if (sc->redis_fail_closed == 1) {
             return LIMIT_UNAVAILABLE;
@@ -306,17 +198,17 @@ static limit_outcome_e budget_spent(request_rec *r, llm_access_req_t *st,
     llm_limit_slot_t *slot;
 
     if (sc->redis_host) {
-        struct redisContext *c = redis_conn(r, sc);
+        struct redisContext *c = llm_access_redis_conn(r, sc);
 
         if (c && llm_access_redis_budget(c, r->pool, name, 0, ends, spent)
                  == APR_SUCCESS) {
-            note_redis(r, sc, 1, NULL);
+            llm_access_redis_up(r, sc);
             st->budget_bucket = name;
             st->budget_ends = ends;
             return LIMIT_DECIDED;
         }
         if (c) {
-            redis_failed(r, sc);
+            llm_access_redis_failed(r, sc);
         }
         if (sc->redis_fail_closed == 1) {
             return LIMIT_UNAVAILABLE;
@@ -458,14 +350,14 @@ static void charge_redis(request_rec *r, llm_access_req_t *st,
                          apr_int64_t spent)
 {
     const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
-    struct redisContext *c = redis_conn(r, sc);
+    struct redisContext *c = llm_access_redis_conn(r, sc);
     llm_limit_result_t res;
 
     if (!c || llm_access_redis_gcra(c, r->pool, st->tokens_bucket,
                                     st->tokens_rate, spent, 0, &res)
               != APR_SUCCESS) {
         if (c) {
-            redis_failed(r, sc);
+            llm_access_redis_failed(r, sc);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(05011)
                       "%" APR_INT64_T_FMT " tokens of key %s not charged: "
@@ -478,14 +370,14 @@ static void charge_budget_redis(request_rec *r, llm_access_req_t *st,
                                 apr_int64_t spent)
 {
     const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
-    struct redisContext *c = redis_conn(r, sc);
+    struct redisContext *c = llm_access_redis_conn(r, sc);
     apr_int64_t total;
 
     if (!c || llm_access_redis_budget(c, r->pool, st->budget_bucket, spent,
                                       st->budget_ends, &total)
               != APR_SUCCESS) {
         if (c) {
-            redis_failed(r, sc);
+            llm_access_redis_failed(r, sc);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(05012)
                       "%" APR_INT64_T_FMT " tokens of key %s not charged "
