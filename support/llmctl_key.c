@@ -22,6 +22,8 @@
 #include "apr_file_info.h"
 
 #include "llmctl.h"
+#include <hiredis/hiredis.h>
+
 #include "llm_access.h"
 #include "llm_json.h"
 
@@ -39,6 +41,10 @@ static const char help[] =
 "       llmctl key disable --file F ID\n"
 "       llmctl key enable  --file F ID\n"
 "       llmctl key rotate  --file F [--grace DURATION] [--new-id ID] ID\n"
+"\n"
+"--redis HOST:PORT instead of --file works on the keys kept in Redis\n"
+"(LLMAccessKeyRedis On), one record a key at llm:key:<sha256>; nodes see\n"
+"a change within LLMAccessKeyCache seconds, with no restart.\n"
 "\n"
 "The file is LLMAccessKeyFile (created by the first create); httpd reads\n"
 "it at each (graceful) restart. --file may be left out when\n"
@@ -68,7 +74,7 @@ static const char help[] =
 
 typedef struct {
     const char *file, *id, *perms, *models, *requests, *tokens;
-    const char *expires, *grace, *new_id, *budget, *arg;
+    const char *expires, *grace, *new_id, *budget, *redis, *arg;
     apr_array_header_t *meta;
 } key_opts_t;
 
@@ -94,6 +100,7 @@ static const char **slot_of(key_opts_t *o, const char *name)
         { "--grace", APR_OFFSETOF(key_opts_t, grace) },
         { "--new-id", APR_OFFSETOF(key_opts_t, new_id) },
         { "--budget", APR_OFFSETOF(key_opts_t, budget) },
+        { "--redis", APR_OFFSETOF(key_opts_t, redis) },
     };
     apr_size_t i;
 
@@ -129,10 +136,15 @@ static const char *parse_opts(apr_pool_t *p, int argc,
             o->arg = argv[i];
         }
     }
-    if (!o->file) {
+    if (!o->file && !o->redis) {
         o->file = getenv("LLMCTL_KEY_FILE");
     }
-    return o->file ? NULL : "--file (or LLMCTL_KEY_FILE) names the key file";
+    if (o->file && o->redis) {
+        return "--file or --redis, not both";
+    }
+    return o->file || o->redis ? NULL
+           : "--file (or LLMCTL_KEY_FILE) names the key file, or --redis "
+             "HOST:PORT the Redis";
 }
 
 /* 30d, 12h, 90m, 3600s, or plain seconds. -1 when not a duration. */
@@ -158,12 +170,118 @@ static apr_int64_t seconds_of(const char *s)
 /* The file                                                            */
 /* ------------------------------------------------------------------ */
 
-static int load(apr_pool_t *p, const char *path, int may_be_new,
+/* ------------------------------------------------------------------ */
+/* Keys in Redis (LLMAccessKeyRedis On): llm:key:<hash> = the record     */
+/* ------------------------------------------------------------------ */
+
+static struct redisContext *redis;
+
+static int redis_open(apr_pool_t *p, const char *target)
+{
+    const char *host, *why;
+    int port;
+
+    if ((why = llm_access_redis_parse(p, target, &host, &port)) != NULL) {
+        fprintf(stderr, "llmctl key: --redis %s: %s\n", target, why);
+        return LLMCTL_USAGE;
+    }
+    redis = llm_access_redis_connect(host, port, apr_time_from_sec(5), &why);
+    if (!redis) {
+        fprintf(stderr, "llmctl key: Redis at %s: %s\n", target, why);
+        return LLMCTL_USAGE;
+    }
+    return LLMCTL_OK;
+}
+
+static int redis_add(apr_pool_t *p, llm_access_store_t *s, const char *name)
+{
+    redisReply *rep = redisCommand(redis, "GET %s", name);
+    llm_access_key_t *k;
+    const char *why = "not a string";
+
+    if (rep && rep->type == REDIS_REPLY_STRING) {
+        why = llm_access_record_parse(p, rep->str, rep->len, &k);
+        if (!why) {
+            why = llm_access_store_add(s, k);
+        }
+    }
+    if (rep) {
+        freeReplyObject(rep);
+    }
+    if (why) {
+        fprintf(stderr, "llmctl key: %s: %s\n", name, why);
+        return LLMCTL_USAGE;
+    }
+    return LLMCTL_OK;
+}
+
+/* Every record under llm:key:*, as a store. */
+static int redis_load(apr_pool_t *p, const char *target,
+                      llm_access_store_t **s)
+{
+    char cursor[32] = "0";
+    int rc;
+
+    if ((rc = redis_open(p, target)) != LLMCTL_OK) {
+        return rc;
+    }
+    *s = llm_access_store_make(p, apr_pstrcat(p, "redis ", target, NULL));
+    do {
+        redisReply *rep = redisCommand(redis, "SCAN %s MATCH llm:key:* "
+                                       "COUNT 1000", cursor);
+        size_t i;
+
+        if (!rep || rep->type != REDIS_REPLY_ARRAY || rep->elements != 2) {
+            fprintf(stderr, "llmctl key: Redis at %s: SCAN failed\n",
+                    target);
+            return LLMCTL_USAGE;
+        }
+        apr_cpystrn(cursor, rep->element[0]->str, sizeof(cursor));
+        for (i = 0; i < rep->element[1]->elements; i++) {
+            if ((rc = redis_add(p, *s, rep->element[1]->element[i]->str))
+                != LLMCTL_OK) {
+                freeReplyObject(rep);
+                return rc;
+            }
+        }
+        freeReplyObject(rep);
+    } while (strcmp(cursor, "0"));
+    return LLMCTL_OK;
+}
+
+static int redis_save(apr_pool_t *p, const llm_access_store_t *s)
+{
+    int i;
+
+    for (i = 0; i < s->keys->nelts; i++) {
+        const llm_access_key_t *k = APR_ARRAY_IDX(s->keys, i,
+                                                  llm_access_key_t *);
+        redisReply *rep = redisCommand(redis, "SET llm:key:%s %s", k->hash,
+                                       llm_access_key_json(p, k));
+        int ok = rep && rep->type == REDIS_REPLY_STATUS;
+
+        if (rep) {
+            freeReplyObject(rep);
+        }
+        if (!ok) {
+            fprintf(stderr, "llmctl key: %s: SET failed\n", k->id);
+            return LLMCTL_FAIL;
+        }
+    }
+    return LLMCTL_OK;
+}
+
+static int load(apr_pool_t *p, const key_opts_t *o, int may_be_new,
                 llm_access_store_t **s)
 {
+    const char *path = o->file;
+
     apr_finfo_t fi;
     const char *why;
 
+    if (o->redis) {
+        return redis_load(p, o->redis, s);
+    }
     if (may_be_new && apr_stat(&fi, path, APR_FINFO_TYPE, p)
                       == APR_ENOENT) {
         *s = llm_access_store_make(p, path);
@@ -178,7 +296,12 @@ static int load(apr_pool_t *p, const char *path, int may_be_new,
 
 static int save(apr_pool_t *p, llm_access_store_t *s)
 {
-    const char *why = llm_access_store_save(p, s);
+    const char *why;
+
+    if (redis) {
+        return redis_save(p, s);
+    }
+    why = llm_access_store_save(p, s);
 
     if (why) {
         fprintf(stderr, "llmctl key: %s\n", why);
@@ -321,7 +444,7 @@ static int create(apr_pool_t *p, const key_opts_t *o)
     if (secs < 0) {
         return usage("--expires takes a duration: 30d, 12h, 90m, 3600s");
     }
-    if ((rc = load(p, o->file, 1, &s)) != LLMCTL_OK) {
+    if ((rc = load(p, o, 1, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = new_key(p, &key))) {
@@ -349,7 +472,7 @@ static int rotate(apr_pool_t *p, const key_opts_t *o)
     if (grace < 0) {
         return usage("--grace takes a duration: 30d, 12h, 90m, 3600s, 0");
     }
-    if ((rc = load(p, o->file, 0, &s)) != LLMCTL_OK) {
+    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(old = find(s, o->arg))) {
@@ -422,7 +545,7 @@ static int list(apr_pool_t *p, const key_opts_t *o)
     apr_time_t now = apr_time_now();
     int i, rc;
 
-    if ((rc = load(p, o->file, 0, &s)) != LLMCTL_OK) {
+    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     printf("%-24s %-12s %-9s %-40s %s\n", "ID", "SHOWN", "STATE",
@@ -444,7 +567,7 @@ static int show(apr_pool_t *p, const key_opts_t *o)
     llm_access_key_t *k;
     int rc;
 
-    if ((rc = load(p, o->file, 0, &s)) != LLMCTL_OK) {
+    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = find(s, o->arg))) {
@@ -460,7 +583,7 @@ static int set_state(apr_pool_t *p, const key_opts_t *o, const char *cmd)
     llm_access_key_t *k;
     int rc;
 
-    if ((rc = load(p, o->file, 0, &s)) != LLMCTL_OK) {
+    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = find(s, o->arg))) {

@@ -185,9 +185,16 @@ static void insert_error_filter(request_rec *r)
                         apr_table_get(r->notes, LLM_NOTE_KEY_ID), NULL);
 }
 
+static void child_init(apr_pool_t *pchild, server_rec *s)
+{
+    (void)s;
+    llm_access_keycache_init(pchild);
+}
+
 static void register_hooks(apr_pool_t *p)
 {
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     /* Before mod_auth_basic: a request that carries a key is ours, one
      * that carries none goes on to the other AuthType. */
     ap_hook_check_authn(llm_access_check_authn, NULL, NULL, APR_HOOK_FIRST,

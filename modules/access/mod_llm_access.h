@@ -45,7 +45,11 @@ typedef struct {
     const char *redis_host;
     int redis_port;
     int redis_fail_closed;           /* LLMLimitRedisFail; -1 unset */
+    int key_redis;                   /* LLMAccessKeyRedis; -1 unset */
+    apr_interval_time_t key_cache;   /* LLMAccessKeyCache; -1 unset */
 } llm_access_srv_conf_t;
+
+#define LLM_KEYCACHE_DEFAULT apr_time_from_sec(30)
 
 #define LLM_LIMIT_SLOTS_DEFAULT 16384
 
@@ -119,6 +123,16 @@ struct redisContext *llm_access_redis_conn(request_rec *r,
                                            const llm_access_srv_conf_t *sc);
 void llm_access_redis_failed(request_rec *r, const llm_access_srv_conf_t *sc);
 void llm_access_redis_up(request_rec *r, const llm_access_srv_conf_t *sc);
+
+/* mod_llm_access_keycache.c: keys in Redis (LLMAccessKeyRedis On). */
+void llm_access_keycache_init(apr_pool_t *pchild);
+/* The verdict on @a key from Redis; *unavailable when Redis could not
+ * be asked (the verdict is then LLM_KEY_INVALID). */
+llm_access_verdict_e llm_access_redis_check(request_rec *r,
+                                            const llm_access_srv_conf_t *sc,
+                                            const char *key,
+                                            const llm_access_key_t **found,
+                                            int *unavailable);
 
 /* mod_llm_access_limit.c: LLMLimitRequests / LLMLimitTokens. */
 const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s);

@@ -154,6 +154,13 @@ static int accept_key(request_rec *r, const llm_access_key_t *k)
     return OK;
 }
 
+static int keys_in_redis(request_rec *r)
+{
+    const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
+
+    return sc->key_redis == 1 && sc->redis_host;
+}
+
 int llm_access_check_authn(request_rec *r)
 {
     llm_access_dir_conf_t *dc = llm_access_dir(r);
@@ -171,7 +178,7 @@ int llm_access_check_authn(request_rec *r)
     if (!key && !ours) {
         return DECLINED;    /* for the other AuthType */
     }
-    if (!store) {
+    if (!store && !keys_in_redis(r)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(05005)
                       "API keys are asked for here, but server %s has no "
                       "LLMAccessKeyFile", r->server->server_hostname);
@@ -179,6 +186,21 @@ int llm_access_check_authn(request_rec *r)
     }
     v = llm_access_check(store, key, key ? strlen(key) : 0, apr_time_now(),
                          &k);
+    if (v == LLM_KEY_INVALID && !k && keys_in_redis(r)
+        && strlen(key) <= LLM_ACCESS_KEY_MAX) {
+        int unavailable;
+
+        v = llm_access_redis_check(r, llm_access_srv(r->server), key, &k,
+                                   &unavailable);
+        if (unavailable) {
+            apr_table_setn(r->err_headers_out, "Retry-After", "1");
+            return llm_access_refuse(r, LLM_ACCESS_STORE_FAILED,
+                                     HTTP_SERVICE_UNAVAILABLE,
+                                     "key_store_unavailable",
+                                     "API keys cannot be checked now. "
+                                     "Retry after 1 s.", NULL);
+        }
+    }
     if (v != LLM_KEY_OK) {
         return refuse_key(r, v, k);
     }

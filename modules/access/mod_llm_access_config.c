@@ -47,6 +47,8 @@ void *llm_access_create_srv(apr_pool_t *p, server_rec *s)
 
     (void)s;
     c->redis_fail_closed = -1;
+    c->key_redis = -1;
+    c->key_cache = -1;
     return c;
 }
 
@@ -67,6 +69,8 @@ void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv)
         c->redis_host = base->redis_host;
         c->redis_port = base->redis_port;
     }
+    c->key_redis = add->key_redis != -1 ? add->key_redis : base->key_redis;
+    c->key_cache = add->key_cache >= 0 ? add->key_cache : base->key_cache;
     c->redis_fail_closed = add->redis_fail_closed != -1
                            ? add->redis_fail_closed
                            : base->redis_fail_closed;
@@ -199,7 +203,33 @@ static const char *set_redis_fail(cmd_parms *cmd, void *dc, const char *arg)
     return "LLMLimitRedisFail: open or closed";
 }
 
+static const char *set_key_redis(cmd_parms *cmd, void *dc, int on)
+{
+    (void)dc;
+    llm_access_srv(cmd->server)->key_redis = on;
+    return NULL;
+}
+
+static const char *set_key_cache(cmd_parms *cmd, void *dc, const char *arg)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    (void)dc;
+    if (*end || n < 0 || n > 86400) {
+        return "LLMAccessKeyCache: seconds, 0 to 86400";
+    }
+    llm_access_srv(cmd->server)->key_cache = apr_time_from_sec(n);
+    return NULL;
+}
+
 const command_rec llm_access_cmds[] = {
+    AP_INIT_FLAG("LLMAccessKeyRedis", set_key_redis, NULL, RSRC_CONF,
+                 "On: keys the key file does not know are looked up in "
+                 "LLMLimitRedis (llm:key:<sha256>)"),
+    AP_INIT_TAKE1("LLMAccessKeyCache", set_key_cache, NULL, RSRC_CONF,
+                  "how long (seconds) a node remembers a key read from "
+                  "Redis: how long a revoked key may still work (30)"),
     AP_INIT_TAKE1("LLMLimitRedis", set_redis, NULL, RSRC_CONF,
                   "host:port of the Redis that keeps request and token "
                   "limits for every node, or off (this httpd's shared "

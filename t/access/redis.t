@@ -1,7 +1,9 @@
 # Limits across httpd nodes (LLMLimitRedis) through a real redis-server:
 # two gateways share one key's 10/min exactly, whichever node the
 # requests reach; tokens charged on one node count on the other, and so
-# does a day's token budget; when
+# does a day's token budget; keys kept in Redis (llmctl key --redis)
+# work on both nodes at once and a revocation reaches them within
+# LLMAccessKeyCache; when
 # Redis goes away a fail-open node counts on its own (and says so once)
 # and a fail-closed node answers 503 JSON; when Redis is back the limits
 # are shared again.
@@ -17,7 +19,7 @@ use LLMTest;
 
 my $redis_server = `sh -c 'command -v redis-server'`;
 chomp $redis_server;
-plan tests => 15, need need_module('llm_router', 'llm_access', 'proxy_http'),
+plan tests => 23, need need_module('llm_router', 'llm_access', 'proxy_http'),
     { 'redis-server (Debian package redis-server)' => $redis_server ne '' };
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -74,6 +76,7 @@ for my $node (qw(A B C)) {
         'LogLevel warn llm_access:notice',
         'LLMRouter On', "LLMRouterModels $root/models/main.json",
         "LLMAccessKeyFile $file", "LLMLimitRedis 127.0.0.1:$rport",
+        'LLMAccessKeyRedis On', 'LLMAccessKeyCache 1',
         $node eq 'C' ? 'LLMLimitRedisFail closed' : (),
         '<Location />', 'AuthType llm-key', 'AuthName gateway',
         'Require valid-user', 'LLMLimitRequests 10/min', '</Location>',
@@ -122,6 +125,30 @@ my ($bkey) = grep { length } split /\n/,
 my $ttl = $bkey ? redis('PTTL', "'$bkey'") : -2;
 ok $ttl > 0 && $ttl <= 86400000 or diag "budget key $bkey, PTTL $ttl";
 
+# Keys kept in Redis: made while the nodes run, seen by both at once;
+# revoked, refused within LLMAccessKeyCache (1 s here).
+my $rkey = `$build/llmctl key create --redis 127.0.0.1:$rport --id in-redis --permissions chat 2>/dev/null`;
+chomp $rkey;
+ok $rkey =~ /^sk-llm-/ && redis('--scan', '--pattern', "'llm:key:*'") ne ''
+    or diag "llmctl key create --redis: $rkey";
+ok call('A', $rkey, '/tok/chat/completions')->{status} == 200;
+ok call('B', $rkey, '/bud/chat/completions')->{status} == 200;
+my $rlist = `$build/llmctl key list --redis 127.0.0.1:$rport`;
+ok $rlist =~ /^in-redis\s+sk-llm-\S+\s+active\s+chat /m or diag $rlist;
+ok system("$build/llmctl key revoke --redis 127.0.0.1:$rport in-redis "
+          . ">/dev/null 2>&1") == 0;
+sleep 2;
+refused_code('B', $rkey, 401, 'key_inactive');
+refused_code('A', 'sk-llm-' . 'q' x 48, 401, 'invalid_key');
+
+sub refused_code {
+    my ($node, $key, $status, $code) = @_;
+    my $r = call($node, $key, '/tok/chat/completions');
+    my $e = eval { $J->decode($r->{content}) } // {};
+    ok $r->{status} == $status && ($e->{error}{code} // '') eq $code
+        or diag "$node: $r->{status} $r->{content}";
+}
+
 # Redis goes away: A (fail open) counts on its own, C (closed) refuses.
 redis_stop();
 $res = call('A', $k{t});
@@ -132,6 +159,8 @@ ok $res->{status} == 503 && ($d->{error}{code} // '') eq 'limits_unavailable'
     && ($res->{headers}{'content-type'} // '') =~ m{^application/json}
     or diag "C without Redis: $res->{status} $res->{content}";
 call('A', $k{t}) for 1 .. 3;
+# A key only Redis knows cannot be checked: 503, whatever the fail mode.
+refused_code('A', 'sk-llm-' . 'r' x 48, 503, 'key_store_unavailable');
 my $log = do { local (@ARGV, $/) = "$dir/A/error_log"; <> } // '';
 my @down = $log =~ /LLM05009/g;
 ok @down >= 1 && @down <= 2 or diag "outage logged " . scalar(@down)
