@@ -328,11 +328,20 @@ typedef struct llm_req_ctx {
 
     llm_wire_e wire;               /**< the body format the client speaks */
     llm_builtin_e builtin;         /**< which built-in, or NONE */
+    /** Set by the router as a streamed answer's finish (or error) event
+     *  goes to the client: what follows is only the answer's end (usage,
+     *  end marker, EOS), which mod_llm_audit holds back until the
+     *  request's records are written. */
+    int answer_ending;
 
     /* Set by mod_llm_mask (for audit, metrics). */
     /** Values masked in the request by entity type (llm_mask_count_t,
      *  one entry per type, in the order first met); NULL when none. */
     apr_array_header_t *mask_counts;
+    /** Pseudonym -> original (const char * both) of the request's
+     *  masking in pseudonym mode, NULL otherwise. PII: for nothing but
+     *  an encrypted audit trail that asks for it (LLMAuditMaskMappings). */
+    apr_hash_t *mask_map;
     const char *answer_guard_verdict; /**< NULL: no guard judged the
                                            answer; "allowed"; "blocked" */
     const char *answer_guard_reason;  /**< "category:rule" when blocked */

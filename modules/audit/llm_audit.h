@@ -23,14 +23,19 @@
  *
  *   {"seq":7,"prev":"<sha256 hex>","pgp":"-----BEGIN PGP MESSAGE-----\n..."}
  *
+ * or, written in batches (LLMAuditSync batch), several records sealed
+ * as one message, one body per line, seq 7 to 7 + count - 1:
+ *
+ *   {"seq":7,"count":40,"prev":"<sha256 hex>","pgp":"-----BEGIN PGP..."}
+ *
  * "prev" is the SHA-256 of the previous line as stored (without its
  * newline) — of the sealed envelope when encrypted — so that the chain
  * is checked without the private key (llm_audit_verify). Record 1's
  * prev is the hash of LLM_AUDIT_GENESIS; the first record of a rotated
- * file carries the hash of the last record of the file before it. A
- * sealed record holds the same seq and prev inside, so that the
- * envelope cannot be moved onto another record (llmctl audit show
- * checks them).
+ * file carries the hash of the last record of the file before it. The
+ * sealed body holds neither seq nor prev (they are given under the
+ * trail's lock, after the seal): the chain covers the ciphertext, so
+ * an envelope moved, or a ciphertext swapped for another, breaks it.
  */
 
 #ifndef LLM_AUDIT_H
@@ -41,6 +46,8 @@
 #include "apr_file_io.h"
 
 #include <json-c/json.h>
+
+#include "llm_buf.h"
 
 /* ------------------------------------------------------------------ */
 /* SHA-256 (FIPS 180-4), self-contained: httpd links no libcrypto      */
@@ -90,15 +97,57 @@ const char *llm_audit_time(apr_pool_t *p, apr_time_t t);
 json_object *llm_audit_str(const char *s);
 json_object *llm_audit_strn(const char *s, apr_size_t len);
 
+/** The length of the valid UTF-8 sequence at @a s (of @a n bytes), 0
+ *  when it is not one (RFC 3629). */
+apr_size_t llm_audit_utf8_seq(const unsigned char *s, apr_size_t n);
+
+/* ------------------------------------------------------------------ */
+/* Records written as JSON text (llm_audit_json.c)                     */
+/* ------------------------------------------------------------------ */
+
+#define LLM_AUDIT_W_DEPTH 8
+
+/** A record's fields written straight as JSON members ("k":v,...),
+ *  without json-c objects: the hot path of every audited request. */
+typedef struct {
+    llm_buf_t buf;
+    int count[LLM_AUDIT_W_DEPTH];    /* members so far, per level */
+    int depth;
+} llm_audit_w_t;
+
+void llm_audit_w_init(llm_audit_w_t *w, apr_pool_t *p);
+/** One member "k":value (@a k NULL: an array's element); a NULL string
+ *  is null; strings are escaped, invalid UTF-8 becomes U+FFFD. */
+void llm_audit_w_str(llm_audit_w_t *w, const char *k, const char *s);
+void llm_audit_w_strn(llm_audit_w_t *w, const char *k, const char *s,
+                      apr_size_t len);
+void llm_audit_w_int(llm_audit_w_t *w, const char *k, apr_int64_t n);
+void llm_audit_w_bool(llm_audit_w_t *w, const char *k, int b);
+/** "k":{ or "k":[ ... closed by llm_audit_w_close with } or ]. */
+void llm_audit_w_open(llm_audit_w_t *w, const char *k, char bracket);
+void llm_audit_w_close(llm_audit_w_t *w, char bracket);
+/** What was written, NUL-terminated (owned by the writer's pool). */
+const char *llm_audit_w_text(llm_audit_w_t *w, apr_size_t *len);
+
 /** One record to write: when, which event, its fields (an object or
  *  NULL, members in their order; never seq, time, event or prev), and,
- *  once llm_audit_seal() ran, the armored message (NULL: plaintext). */
+ *  once llm_audit_seal() ran, the armored message (NULL: plaintext).
+ *  A batch is an entry whose pgp seals @a count record bodies (time,
+ *  event and fields unused); 0 means 1. Fields may be given as JSON
+ *  text instead (@a text: members without braces, from an
+ *  llm_audit_w_t; used when @a fields is NULL). */
 typedef struct {
     apr_time_t time;
     const char *event;
     json_object *fields;
     const char *pgp;
+    apr_uint64_t count;
+    const char *text;
+    apr_size_t text_len;
 } llm_audit_entry_t;
+
+/** The most records one sealed batch may hold. */
+#define LLM_AUDIT_BATCH_MAX 100000
 
 /** The plaintext line (no newline) of @a e as record @a seq after
  *  @a prev: seq, time, event, prev, then every field in its order.
@@ -114,10 +163,11 @@ const char *llm_audit_record_line(apr_pool_t *p, apr_uint64_t seq,
 const char *llm_audit_body_line(apr_pool_t *p, const llm_audit_entry_t *e,
                                 apr_size_t *len);
 
-/** The envelope line of a sealed record. */
+/** The envelope line of a sealed record, or of a batch of @a count
+ *  records sealed together (count > 1 is written as "count"). */
 const char *llm_audit_envelope_line(apr_pool_t *p, apr_uint64_t seq,
-                                    const char *prev, const char *armored,
-                                    apr_size_t *len);
+                                    apr_uint64_t count, const char *prev,
+                                    const char *armored, apr_size_t *len);
 
 /** A sealed record's opened body back as its plaintext line (seq and
  *  prev from the envelope); NULL when @a body is not a record body. */
@@ -130,6 +180,8 @@ const char *llm_audit_unseal_line(apr_pool_t *p, apr_uint64_t seq,
  *  APR_EINVAL when the line is not a record (*why says what). */
 typedef struct {
     apr_uint64_t seq;
+    apr_uint64_t count;              /* records the line holds: 1, or a
+                                        sealed batch's count */
     char prev[LLM_SHA256_HEX];
     const char *pgp;                 /* in @a p, or NULL */
 } llm_audit_head_t;
@@ -177,6 +229,12 @@ const char *llm_audit_gpg_make(apr_pool_t *p, const char *home,
  *  an error with *why. */
 apr_status_t llm_audit_seal(llm_audit_gpg_t *gpg, apr_pool_t *p,
                             llm_audit_entry_t *e, const char **why);
+
+/** Seal @a len bytes of @a text (a batch: bodies one per line) into
+ *  *armored, in @a p. */
+apr_status_t llm_audit_seal_text(llm_audit_gpg_t *gpg, apr_pool_t *p,
+                                 const char *text, apr_size_t len,
+                                 const char **armored, const char **why);
 
 /** An armored message opened with the secret keys of @a home (NULL:
  *  GNUPGHOME or gpg's default); NULL on failure with *why. */
@@ -226,8 +284,19 @@ typedef struct {
     apr_uint64_t file_seq;           /* the current file's name: seq, n */
     unsigned int file_n;
     apr_off_t size;                  /* its size */
+    apr_time_t file_started;         /* when it was opened (or found at
+                                        start-up): for LLMAuditRotate's
+                                        age */
     int broken;                      /* a failed write left bytes that
                                         could not be cut: next file */
+    /* The trail failing (kept by mod_llm_audit, with the lock held). */
+    apr_time_t failing_since;        /* the first failed write of a run
+                                        of them; 0 when the last worked */
+    apr_uint64_t lost;               /* records not written since */
+    apr_uint64_t refused;            /* requests refused since
+                                        (LLMAuditOnFailure closed) */
+    volatile apr_uint32_t probe_at;  /* apr_time_sec of the last try to
+                                        write again while failing */
 } llm_audit_state_t;
 
 /**
@@ -245,6 +314,8 @@ typedef struct llm_audit_trail llm_audit_trail_t;
 typedef struct {
     const char *dir;
     apr_off_t rotate_size;           /* a new file past it; 0: never */
+    apr_interval_time_t rotate_age;  /* a new file when the current one
+                                        is older; 0: never */
     int sync;                        /* fsync after each record */
 } llm_audit_opts_t;
 
@@ -256,9 +327,10 @@ llm_audit_trail_t *llm_audit_trail_make(apr_pool_t *p,
                                         llm_audit_state_t *st);
 
 /**
- * Append @a e (sealed when e->pgp is set) as the trail's next record.
+ * Append @a e (sealed when e->pgp is set; a batch of e->count records
+ * when that is more than 1) as the trail's next record(s).
  * The caller holds the trail's lock. On success the state moves on
- * (seq, prev, size) and *seq is the record's; on failure nothing of the
+ * (seq, prev, size) and *seq is the (first) record's; on failure nothing of the
  * record stays in the file (what was written is cut off, or the next
  * record starts a new file) and *why says what failed.
  */

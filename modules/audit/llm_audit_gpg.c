@@ -228,8 +228,15 @@ static const char *check_keys(apr_pool_t *p, gpgme_ctx_t ctx,
  * the gateway's keyring, and it would outlive httpd. */
 static const char *no_agent(apr_pool_t *p, const char *home)
 {
+    /* Public keys only, read by many gpg runs at once (one per seal):
+     * no agent to start, and none of the files gpg would lock and write
+     * on every run (its random seed, the keyring's lock, the trustdb's
+     * check), which made concurrent seals queue on one another. */
     static const char conf[] = "# mod_llm_audit: public keys only\n"
-                               "no-autostart\n";
+                               "no-autostart\n"
+                               "lock-never\n"
+                               "no-random-seed-file\n"
+                               "no-auto-check-trustdb\n";
     apr_file_t *f;
 
     if (apr_file_open(&f, apr_pstrcat(p, home, "/gpg.conf", NULL),
@@ -358,6 +365,14 @@ apr_status_t llm_audit_seal(llm_audit_gpg_t *gpg, apr_pool_t *p,
 {
     apr_size_t len = 0;
     const char *body = llm_audit_body_line(p, e, &len);
+
+    return llm_audit_seal_text(gpg, p, body, len, &e->pgp, why);
+}
+
+apr_status_t llm_audit_seal_text(llm_audit_gpg_t *gpg, apr_pool_t *p,
+                                 const char *body, apr_size_t len,
+                                 const char **sealed, const char **why)
+{
     gpgme_ctx_t ctx = take(gpg, p, why);
     gpgme_data_t in = NULL, out = NULL;
     gpgme_error_t err;
@@ -386,7 +401,7 @@ apr_status_t llm_audit_seal(llm_audit_gpg_t *gpg, apr_pool_t *p,
     gpgme_data_release(in);
     give(gpg, ctx);
     armored = gpgme_data_release_and_get_mem(out, &n);
-    e->pgp = apr_pstrmemdup(p, armored, n);
+    *sealed = apr_pstrmemdup(p, armored, n);
     gpgme_free(armored);
     return APR_SUCCESS;
 }

@@ -25,19 +25,36 @@ void llm_audit_chain_genesis(llm_audit_chain_t *chain)
     llm_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), chain->prev);
 }
 
+/* @a n in @a width digits, zero-padded, at @a out. */
+static void digits(char *out, int n, int width)
+{
+    while (width--) {
+        out[width] = (char)('0' + n % 10);
+        n /= 10;
+    }
+}
+
+/* Written by hand, not by a printf: every record has one. */
 const char *llm_audit_time(apr_pool_t *p, apr_time_t t)
 {
     apr_time_exp_t x;
+    char *s = apr_palloc(p, sizeof("2025-01-02T03:04:05.123456Z"));
 
     apr_time_exp_gmt(&x, t);
-    return apr_psprintf(p, "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-                        x.tm_year + 1900, x.tm_mon + 1, x.tm_mday,
-                        x.tm_hour, x.tm_min, x.tm_sec, x.tm_usec);
+    memcpy(s, "0000-00-00T00:00:00.000000Z", 28);
+    digits(s, x.tm_year + 1900, 4);
+    digits(s + 5, x.tm_mon + 1, 2);
+    digits(s + 8, x.tm_mday, 2);
+    digits(s + 11, x.tm_hour, 2);
+    digits(s + 14, x.tm_min, 2);
+    digits(s + 17, x.tm_sec, 2);
+    digits(s + 20, x.tm_usec, 6);
+    return s;
 }
 
 /* The length of the valid UTF-8 sequence at @a s (RFC 3629: no
  * overlong forms, no surrogates, nothing past U+10FFFF), 0 if none. */
-static apr_size_t utf8_seq(const unsigned char *s, apr_size_t n)
+apr_size_t llm_audit_utf8_seq(const unsigned char *s, apr_size_t n)
 {
     unsigned char c = s[0];
     apr_size_t len, i;
@@ -84,7 +101,7 @@ json_object *llm_audit_strn(const char *s, apr_size_t len)
         return NULL;
     }
     while (i < len) {
-        k = utf8_seq(u + i, len - i);
+        k = llm_audit_utf8_seq(u + i, len - i);
         bad += !k;
         i += k ? k : 1;
     }
@@ -96,7 +113,7 @@ json_object *llm_audit_strn(const char *s, apr_size_t len)
         return NULL;
     }
     for (i = 0; i < len; i += k ? k : 1) {
-        k = utf8_seq(u + i, len - i);
+        k = llm_audit_utf8_seq(u + i, len - i);
         if (k) {
             memcpy(o, s + i, k);
             o += k;
@@ -149,12 +166,52 @@ static void add_fields(json_object *o, json_object *fields)
     }
 }
 
+/* The record's line from its fields as text: the head written, then
+ * the members as they are (the hot path; see llm_audit_json.c). */
+static const char *text_line(apr_pool_t *p, int with_seq, apr_uint64_t seq,
+                             const char *prev, const llm_audit_entry_t *e,
+                             apr_size_t *len)
+{
+    llm_audit_w_t w;
+    const char *head;
+    apr_size_t n;
+    char *line;
+
+    llm_audit_w_init(&w, p);
+    llm_audit_w_open(&w, NULL, '{');
+    if (with_seq) {
+        llm_audit_w_int(&w, "seq", (apr_int64_t)seq);
+    }
+    llm_audit_w_str(&w, "time", llm_audit_time(p, e->time));
+    llm_audit_w_str(&w, "event", e->event);
+    if (with_seq) {
+        llm_audit_w_str(&w, "prev", prev);
+    }
+    head = llm_audit_w_text(&w, &n);
+    line = apr_palloc(p, n + 1 + e->text_len + 2);
+    memcpy(line, head, n);
+    if (e->text_len) {
+        line[n++] = ',';
+        memcpy(line + n, e->text, e->text_len);
+        n += e->text_len;
+    }
+    line[n++] = '}';
+    line[n] = '\0';
+    *len = n;
+    return line;
+}
+
 const char *llm_audit_record_line(apr_pool_t *p, apr_uint64_t seq,
                                   const char *prev,
                                   const llm_audit_entry_t *e,
                                   apr_size_t *len)
 {
-    json_object *o = json_object_new_object();
+    json_object *o;
+
+    if (!e->fields && e->text) {
+        return text_line(p, 1, seq, prev, e, len);
+    }
+    o = json_object_new_object();
 
     json_object_object_add(o, "seq", json_object_new_int64((int64_t)seq));
     json_object_object_add(o, "time", json_object_new_string(
@@ -168,7 +225,12 @@ const char *llm_audit_record_line(apr_pool_t *p, apr_uint64_t seq,
 const char *llm_audit_body_line(apr_pool_t *p, const llm_audit_entry_t *e,
                                 apr_size_t *len)
 {
-    json_object *o = json_object_new_object();
+    json_object *o;
+
+    if (!e->fields && e->text) {
+        return text_line(p, 0, 0, NULL, e, len);
+    }
+    o = json_object_new_object();
 
     json_object_object_add(o, "time", json_object_new_string(
                                           llm_audit_time(p, e->time)));
@@ -205,12 +267,16 @@ const char *llm_audit_unseal_line(apr_pool_t *p, apr_uint64_t seq,
 }
 
 const char *llm_audit_envelope_line(apr_pool_t *p, apr_uint64_t seq,
-                                    const char *prev, const char *armored,
-                                    apr_size_t *len)
+                                    apr_uint64_t count, const char *prev,
+                                    const char *armored, apr_size_t *len)
 {
     json_object *o = json_object_new_object();
 
     json_object_object_add(o, "seq", json_object_new_int64((int64_t)seq));
+    if (count > 1) {
+        json_object_object_add(o, "count",
+                               json_object_new_int64((int64_t)count));
+    }
     json_object_object_add(o, "prev", json_object_new_string(prev));
     json_object_object_add(o, "pgp", json_object_new_string(armored));
     return line_of(p, o, len);
@@ -252,6 +318,16 @@ apr_status_t llm_audit_line_head(apr_pool_t *p, const char *line,
         goto done;
     }
     head->seq = (apr_uint64_t)json_object_get_int64(v);
+    head->count = 1;
+    if ((v = llm_json_get(o, "count")) != NULL) {
+        if (!llm_json_is(v, json_type_int) || json_object_get_int64(v) < 1
+            || json_object_get_int64(v) > LLM_AUDIT_BATCH_MAX
+            || !llm_json_get(o, "pgp")) {
+            *why = "a bad count (only a sealed batch has one)";
+            goto done;
+        }
+        head->count = (apr_uint64_t)json_object_get_int64(v);
+    }
     s = llm_json_str(o, "prev", &n);
     if (!s || !is_hash(s, n)) {
         *why = "no prev hash";

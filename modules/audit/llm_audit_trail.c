@@ -173,7 +173,7 @@ static const char *last_record(apr_pool_t *p, const char *path,
             }
             if (llm_audit_line_head(p, start, (apr_size_t)(end - 1 - start),
                                     &head, &why) == APR_SUCCESS) {
-                chain->seq = head.seq;
+                chain->seq = head.seq + head.count - 1;
                 llm_sha256_hex(start, (apr_size_t)(end - 1 - start),
                                chain->prev);
                 *good = at + (end - buf);
@@ -251,10 +251,12 @@ const char *llm_audit_recover(apr_pool_t *p, const char *dir,
         st->file_seq = f->seq;
         st->file_n = f->n;
         st->size = newest_size;
+        st->file_started = apr_time_now();
         return NULL;
     }
     st->file_seq = st->chain.seq + 1;
     st->file_n = free_n(p, dir, st->file_seq);
+    st->file_started = apr_time_now();
     found->new_file = files->nelts > 0;
     return NULL;
 }
@@ -306,9 +308,9 @@ static apr_status_t open_current(llm_audit_trail_t *t, apr_pool_t *p,
     path = apr_pstrcat(p, t->opts.dir, "/",
                        file_name(p, st->file_seq, st->file_n), NULL);
     /* The trail's pool owns the file: it outlives the record's. */
-    rv = apr_file_open(&t->file, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_APPEND | APR_FOPEN_BINARY, PERMS,
-                       t->pool);
+    rv = apr_file_open(&t->file, path, APR_FOPEN_READ | APR_FOPEN_WRITE
+                       | APR_FOPEN_CREATE | APR_FOPEN_APPEND
+                       | APR_FOPEN_BINARY, PERMS, t->pool);
     if (rv != APR_SUCCESS) {
         t->file = NULL;
         *why = apr_psprintf(p, "%s cannot be opened for appending", path);
@@ -330,7 +332,26 @@ static void next_file(llm_audit_trail_t *t, apr_pool_t *p)
     st->file_seq = st->chain.seq + 1;
     st->file_n = free_n(p, t->opts.dir, st->file_seq);
     st->size = 0;
+    st->file_started = apr_time_now();
     st->broken = 0;
+}
+
+/* Is it time for a new file before @a len more bytes? Never for an
+ * empty one: a record bigger than the limit still gets a file. */
+static int rotate_now(const llm_audit_trail_t *t, apr_size_t len)
+{
+    const llm_audit_state_t *st = t->st;
+
+    if (st->broken) {
+        return 1;
+    }
+    if (st->size == 0) {
+        return 0;
+    }
+    return (t->opts.rotate_size
+            && st->size + (apr_off_t)len > t->opts.rotate_size)
+           || (t->opts.rotate_age
+               && apr_time_now() - st->file_started >= t->opts.rotate_age);
 }
 
 /* A write that failed: cut what it left, or move to a new file. */
@@ -341,28 +362,95 @@ static void undo(llm_audit_trail_t *t)
     }
 }
 
+/*
+ * The file holds more than the shared state says: a writer died (kill
+ * -9) after its write and before it moved the state on, with the lock
+ * released by its death. Whole records in that tail that chain on from
+ * the state are taken into it; anything after them (a record torn in
+ * its write) is cut off, or, when it cannot be, the next record starts
+ * a new file. A file shorter than the state says was cut by someone
+ * else: the chain goes on in a new file.
+ */
+static apr_status_t catch_up(llm_audit_trail_t *t, apr_pool_t *p)
+{
+    llm_audit_state_t *st = t->st;
+    apr_finfo_t fi;
+    apr_off_t at = st->size;
+    apr_size_t n;
+    char *buf, *line, *nl;
+    apr_status_t rv;
+
+    if ((rv = apr_file_info_get(&fi, APR_FINFO_SIZE, t->file))
+        != APR_SUCCESS || fi.size == st->size) {
+        return rv;
+    }
+    if (fi.size < st->size || fi.size - st->size > 64 * 1024 * 1024) {
+        st->broken = 1;
+        return APR_SUCCESS;
+    }
+    n = (apr_size_t)(fi.size - st->size);
+    buf = apr_palloc(p, n + 1);
+    if ((rv = apr_file_seek(t->file, APR_SET, &at)) != APR_SUCCESS
+        || (rv = apr_file_read_full(t->file, buf, n, NULL)) != APR_SUCCESS) {
+        st->broken = 1;
+        return APR_SUCCESS;
+    }
+    buf[n] = '\0';
+    for (line = buf; (nl = memchr(line, '\n', n - (line - buf))); ) {
+        llm_audit_head_t head;
+        const char *why;
+        apr_size_t len = (apr_size_t)(nl - line);
+
+        if (llm_audit_line_head(p, line, len, &head, &why) != APR_SUCCESS
+            || head.seq != st->chain.seq + 1
+            || strcmp(head.prev, st->chain.prev)) {
+            break;
+        }
+        st->chain.seq = head.seq + head.count - 1;
+        llm_sha256_hex(line, len, st->chain.prev);
+        st->size += (apr_off_t)len + 1;
+        line = nl + 1;
+    }
+    if (st->size < fi.size && apr_file_trunc(t->file, st->size)
+                              != APR_SUCCESS) {
+        st->broken = 1;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
                               const llm_audit_entry_t *e,
                               apr_uint64_t *seq, const char **why)
 {
     llm_audit_state_t *st = t->st;
     apr_uint64_t next = st->chain.seq + 1;
+    apr_uint64_t count = e->count > 1 && e->pgp ? e->count : 1;
     apr_size_t len = 0;
     const char *line = e->pgp
-        ? llm_audit_envelope_line(p, next, st->chain.prev, e->pgp, &len)
+        ? llm_audit_envelope_line(p, next, count, st->chain.prev, e->pgp,
+                                  &len)
         : llm_audit_record_line(p, next, st->chain.prev, e, &len);
     char *buf = apr_palloc(p, len + 1);
     apr_status_t rv;
 
     memcpy(buf, line, len);
     buf[len] = '\n';
-    if (st->broken || (t->opts.rotate_size && st->size > 0
-                       && st->size + (apr_off_t)len + 1
-                          > t->opts.rotate_size)) {
+    if (rotate_now(t, len + 1)) {
         next_file(t, p);
     }
     if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
         return rv;
+    }
+    if (catch_up(t, p) == APR_SUCCESS && st->chain.seq + 1 != next) {
+        /* Records of a writer that died took their place: this one is
+         * made again after them. */
+        return llm_audit_append(t, p, e, seq, why);
+    }
+    if (st->broken) {
+        next_file(t, p);
+        if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
+            return rv;
+        }
     }
     rv = apr_file_write_full(t->file, buf, len + 1, NULL);
     if (rv != APR_SUCCESS) {
@@ -375,7 +463,7 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
         *why = "the record could not be synced to disk";
         return rv;
     }
-    st->chain.seq = next;
+    st->chain.seq = next + count - 1;
     llm_sha256_hex(line, len, st->chain.prev);
     st->size += (apr_off_t)len + 1;
     *seq = next;

@@ -20,6 +20,12 @@
  * a crash: acceptable (LLM_AUDIT_TORN) when the chain goes on from the
  * record before it, as the writer does after a crash.
  *
+ * Both read the files as a stream, a line at a time through a buffer
+ * as long as the longest line (at most LINE_MAX_BYTES), so that a trail
+ * of many GB is checked in a few MB. Naming what broke reads on from
+ * the bad record (the next record, or where the seq wanted went), which
+ * ends the check anyway.
+ *
  * What a chain cannot show: records cut off the end of the newest file
  * at a line boundary, or a trail rewritten from some record on by
  * someone who recomputes every hash after it. docs/audit.md says how
@@ -34,9 +40,19 @@
 
 #include "llm_audit.h"
 
+/* A line longer than this is not a record: the reader's buffer grows
+ * to the longest line, no further, so that a trail of any size is read
+ * in bounded memory. A sealed batch is one line: 64 MiB holds the
+ * largest batch (LLM_AUDIT_BATCH_MAX records) of ordinary records,
+ * compressed and armored, with room to spare. */
+#define LINE_MAX_BYTES ((apr_size_t)64 << 20)
+#define READ_CHUNK ((apr_size_t)64 << 10)
+
+/* One line of the trail. What it points to (text, head.pgp, why) lives
+ * until the next line is read into the same scratch pool. */
 typedef struct {
     const char *file;
-    int line;
+    apr_uint64_t line;
     int torn;                        /* the file's last bytes, no newline */
     int ok;                          /* a record (head parsed) */
     const char *why;                 /* when not */
@@ -45,6 +61,36 @@ typedef struct {
     const char *text;                /* the line, NUL-terminated */
     apr_size_t len;
 } entry_t;
+
+/* Where a line was, kept after its text is gone (for messages). */
+typedef struct {
+    const char *file;
+    apr_uint64_t line;
+    apr_uint64_t seq;
+    apr_size_t len;
+} place_t;
+
+/* Lines of one file through a buffer of malloc()ed memory, which grows
+ * to the longest line read (a pool could not give the smaller buffers
+ * back) and is freed with the trail's pool. */
+typedef struct {
+    apr_file_t *f;
+    char *buf;
+    apr_size_t size;                 /* of buf; one byte more than data */
+    apr_size_t start, end;           /* the bytes not yet returned */
+    int eof;
+} reader_t;
+
+/* The lines of every file of a trail, in chain order. */
+typedef struct {
+    apr_pool_t *p;
+    apr_array_header_t *files;       /* llm_audit_file_t */
+    int next_file;
+    reader_t rd;                     /* on files[next_file - 1] */
+    const char *path;
+    apr_uint64_t line;
+    const char *error;               /* a file could not be read */
+} trail_t;
 
 static int by_chain(const void *a, const void *b)
 {
@@ -103,91 +149,264 @@ static const char *gather(apr_pool_t *p, const apr_array_header_t *dirs,
     return NULL;
 }
 
-static const char *slurp(apr_pool_t *p, const char *path, char **buf,
-                         apr_size_t *len)
-{
-    apr_file_t *f;
-    apr_finfo_t fi;
+/* ------------------------------------------------------------------ */
+/* Reading lines in bounded memory                                      */
+/* ------------------------------------------------------------------ */
 
-    if (apr_file_open(&f, path, APR_FOPEN_READ, 0, p) != APR_SUCCESS
-        || apr_file_info_get(&fi, APR_FINFO_SIZE, f) != APR_SUCCESS) {
-        return apr_psprintf(p, "%s cannot be read", path);
-    }
-    *len = (apr_size_t)fi.size;
-    *buf = apr_palloc(p, *len + 1);
-    if (*len && apr_file_read_full(f, *buf, *len, NULL) != APR_SUCCESS) {
-        apr_file_close(f);
-        return apr_psprintf(p, "%s cannot be read", path);
-    }
-    (*buf)[*len] = '\0';
-    apr_file_close(f);
-    return NULL;
+static apr_status_t reader_free(void *data)
+{
+    reader_t *r = data;
+
+    free(r->buf);
+    r->buf = NULL;
+    r->size = r->start = r->end = 0;
+    return APR_SUCCESS;
 }
 
-/* Every line of every file, in order. */
-static const char *entries(apr_pool_t *p, const apr_array_header_t *dirs,
-                           apr_array_header_t **out, int *nfiles)
+/* Room for more bytes after the data: the data moved to the front, the
+ * buffer grown when full (to LINE_MAX_BYTES + 1 at most). 0 when the
+ * line in it is already as long as a line may be. */
+static int reader_room(reader_t *r)
 {
-    apr_array_header_t *files = NULL;
-    apr_array_header_t *es = apr_array_make(p, 64, sizeof(entry_t));
+    apr_size_t want;
+    char *grown;
+
+    if (r->start) {
+        memmove(r->buf, r->buf + r->start, r->end - r->start);
+        r->end -= r->start;
+        r->start = 0;
+    }
+    if (r->end + 1 < r->size) {
+        return 1;
+    }
+    if (r->size > LINE_MAX_BYTES) {
+        return 0;
+    }
+    want = r->size ? r->size * 2 : READ_CHUNK;
+    if (want > LINE_MAX_BYTES + 1) {
+        want = LINE_MAX_BYTES + 1;
+    }
+    if (!(grown = realloc(r->buf, want))) {
+        return 0;
+    }
+    r->buf = grown;
+    r->size = want;
+    return 1;
+}
+
+/* Read what fits after the data; *eof at the end of the file. */
+static apr_status_t reader_fill(reader_t *r)
+{
+    apr_size_t n = r->size - 1 - r->end;
+    apr_status_t rv = apr_file_read(r->f, r->buf + r->end, &n);
+
+    if (rv == APR_EOF || (rv == APR_SUCCESS && !n)) {
+        r->eof = 1;
+        return APR_SUCCESS;
+    }
+    r->end += n;
+    return rv;
+}
+
+/* A line longer than LINE_MAX_BYTES: read on to its end (or the file's),
+ * counting its bytes; *torn when the file ends first. */
+static apr_status_t reader_skip(reader_t *r, apr_size_t *len, int *torn)
+{
+    apr_status_t rv;
+
+    *len = 0;
+    for (;;) {
+        char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
+
+        if (nl) {
+            *len += (apr_size_t)(nl - (r->buf + r->start));
+            r->start = (apr_size_t)(nl + 1 - r->buf);
+            return APR_SUCCESS;
+        }
+        *len += r->end - r->start;
+        r->start = r->end = 0;
+        if (r->eof) {
+            *torn = 1;
+            return APR_SUCCESS;
+        }
+        if ((rv = reader_fill(r)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+}
+
+/* The next line of the file, NUL-terminated in the buffer (valid until
+ * the next call): *line and *len without its newline; *torn when the
+ * file ends without one; *line NULL when it is longer than
+ * LINE_MAX_BYTES (*len is its length). APR_EOF after the last line. */
+static apr_status_t reader_line(reader_t *r, char **line, apr_size_t *len,
+                                int *torn)
+{
+    apr_status_t rv;
+
+    *torn = 0;
+    for (;;) {
+        char *s = r->buf ? r->buf + r->start : NULL;
+        char *nl = s ? memchr(s, '\n', r->end - r->start) : NULL;
+
+        if (nl || (r->eof && r->end > r->start)) {
+            *torn = !nl;
+            *len = nl ? (apr_size_t)(nl - s) : r->end - r->start;
+            s[*len] = '\0';          /* the newline, or the spare byte */
+            r->start += *len + !*torn;
+            *line = s;
+            return APR_SUCCESS;
+        }
+        if (r->eof) {
+            return APR_EOF;
+        }
+        if (!reader_room(r)) {
+            *line = NULL;
+            return reader_skip(r, len, torn);
+        }
+        if ((rv = reader_fill(r)) != APR_SUCCESS) {
+            return rv;
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* The trail as a stream of entries                                     */
+/* ------------------------------------------------------------------ */
+
+/* The files of @a dirs, each checked readable now, so that a file that
+ * cannot be read is said before any record is. */
+static const char *trail_open(apr_pool_t *p, const apr_array_header_t *dirs,
+                              trail_t *t)
+{
     const char *why;
     int i;
 
-    if ((why = gather(p, dirs, &files)) != NULL) {
+    memset(t, 0, sizeof(*t));
+    t->p = p;
+    if ((why = gather(p, dirs, &t->files)) != NULL) {
         return why;
     }
-    *nfiles = files->nelts;
-    for (i = 0; i < files->nelts; i++) {
-        const llm_audit_file_t *f = &APR_ARRAY_IDX(files, i,
-                                                   llm_audit_file_t);
-        char *buf = NULL, *s, *nl;
-        apr_size_t len = 0;
-        int line = 0;
+    for (i = 0; i < t->files->nelts; i++) {
+        const char *path = APR_ARRAY_IDX(t->files, i, llm_audit_file_t).path;
+        apr_file_t *f;
 
-        if ((why = slurp(p, f->path, &buf, &len)) != NULL) {
-            return why;
+        if (apr_file_open(&f, path, APR_FOPEN_READ, 0, p) != APR_SUCCESS) {
+            return apr_psprintf(p, "%s cannot be read", path);
         }
-        for (s = buf; s < buf + len; s = nl + 1) {
-            entry_t *e = apr_array_push(es);
+        apr_file_close(f);
+    }
+    apr_pool_cleanup_register(p, &t->rd, reader_free, apr_pool_cleanup_null);
+    return NULL;
+}
 
-            memset(e, 0, sizeof(*e));
-            nl = memchr(s, '\n', (apr_size_t)(buf + len - s));
-            e->file = f->path;
-            e->line = ++line;
-            e->text = s;
-            if (!nl) {
-                e->torn = 1;
-                e->len = (apr_size_t)(buf + len - s);
-                break;
-            }
-            *nl = '\0';
-            e->len = (apr_size_t)(nl - s);
-            e->ok = llm_audit_line_head(p, s, e->len, &e->head, &e->why)
-                    == APR_SUCCESS;
-            llm_sha256_hex(s, e->len, e->hash);
+/* The buffer freed and the file closed (the trail lives on the caller's
+ * stack: nothing of it may be left to the pool). */
+static void trail_close(trail_t *t)
+{
+    if (t->rd.f) {
+        apr_file_close(t->rd.f);
+        t->rd.f = NULL;
+    }
+    apr_pool_cleanup_run(t->p, &t->rd, reader_free);
+}
+
+/* The reader moved to the next file; 0 when there is none (or it could
+ * not be opened: t->error). */
+static int trail_next_file(trail_t *t)
+{
+    const llm_audit_file_t *f;
+
+    if (t->rd.f) {
+        apr_file_close(t->rd.f);
+        t->rd.f = NULL;
+    }
+    if (t->next_file >= t->files->nelts) {
+        return 0;
+    }
+    f = &APR_ARRAY_IDX(t->files, t->next_file, llm_audit_file_t);
+    t->next_file++;
+    if (apr_file_open(&t->rd.f, f->path, APR_FOPEN_READ, 0, t->p)
+        != APR_SUCCESS) {
+        t->rd.f = NULL;
+        t->error = apr_psprintf(t->p, "%s cannot be read", f->path);
+        return 0;
+    }
+    t->rd.start = t->rd.end = 0;
+    t->rd.eof = 0;
+    t->path = f->path;
+    t->line = 0;
+    return 1;
+}
+
+/* The next line of the trail as an entry, its head parsed in @a scratch
+ * (cleared by the caller between entries it no longer needs). 0 at the
+ * end of the trail, or when a file could not be read (t->error). */
+static int trail_entry(trail_t *t, apr_pool_t *scratch, entry_t *e)
+{
+    char *s = NULL;
+    apr_status_t rv = APR_SUCCESS;
+
+    memset(e, 0, sizeof(*e));
+    while (!t->rd.f || (rv = reader_line(&t->rd, &s, &e->len, &e->torn))
+                       == APR_EOF) {
+        if (!trail_next_file(t)) {
+            return 0;
         }
     }
-    *out = es;
-    return NULL;
+    if (rv != APR_SUCCESS) {
+        t->error = apr_psprintf(t->p, "%s cannot be read", t->path);
+        return 0;
+    }
+    e->file = t->path;
+    e->line = ++t->line;
+    e->text = s ? s : "";
+    if (e->torn) {
+        return 1;
+    }
+    if (!s) {
+        e->why = apr_psprintf(scratch, "a line of %" APR_SIZE_T_FMT
+                              " bytes, longer than a record may be",
+                              e->len);
+        return 1;
+    }
+    e->ok = llm_audit_line_head(scratch, s, e->len, &e->head, &e->why)
+            == APR_SUCCESS;
+    llm_sha256_hex(s, e->len, e->hash);
+    return 1;
+}
+
+static void place_of(place_t *pl, const entry_t *e)
+{
+    pl->file = e->file;
+    pl->line = e->line;
+    pl->seq = e->head.seq;
+    pl->len = e->len;
+}
+
+static const char *at_place(apr_pool_t *p, const place_t *pl)
+{
+    return apr_psprintf(p, "%s line %" APR_UINT64_T_FMT, pl->file,
+                        pl->line);
 }
 
 static const char *at(apr_pool_t *p, const entry_t *e)
 {
-    return apr_psprintf(p, "%s line %d", e->file, e->line);
+    return apr_psprintf(p, "%s line %" APR_UINT64_T_FMT, e->file, e->line);
 }
 
-/* The right seq, the wrong prev: which record was altered. */
-static const char *altered(apr_pool_t *p, const entry_t *es, int i, int n,
-                           const entry_t *prev)
-{
-    const entry_t *e = &es[i], *next = NULL;
-    int k;
+/* ------------------------------------------------------------------ */
+/* The chain check                                                      */
+/* ------------------------------------------------------------------ */
 
-    for (k = i + 1; k < n && !next; k++) {
-        if (!es[k].torn) {
-            next = &es[k];
-        }
-    }
+/* The right seq, the wrong prev: which record was altered. The trail
+ * is read on to the next record (the check stops here anyway). */
+static const char *altered(apr_pool_t *p, trail_t *t, apr_pool_t *scratch,
+                           const entry_t *e, const place_t *prev)
+{
+    entry_t next;
+    int found;
+
     if (!prev) {
         return apr_psprintf(p, "seq %" APR_UINT64_T_FMT " (%s) does not "
                             "start the trail: its prev is not the genesis "
@@ -195,25 +414,28 @@ static const char *altered(apr_pool_t *p, const entry_t *es, int i, int n,
                             "removed: --partial accepts that)",
                             e->head.seq, at(p, e));
     }
-    if (next && next->ok && !strcmp(next->head.prev, e->hash)) {
+    while ((found = trail_entry(t, scratch, &next)) && next.torn) {
+        apr_pool_clear(scratch);
+    }
+    if (found && next.ok && !strcmp(next.head.prev, e->hash)) {
         return apr_psprintf(p, "seq %" APR_UINT64_T_FMT " (%s) was altered: "
                             "its hash is not the prev of seq %"
-                            APR_UINT64_T_FMT " (%s)", prev->head.seq,
-                            at(p, prev), e->head.seq, at(p, e));
+                            APR_UINT64_T_FMT " (%s)", prev->seq,
+                            at_place(p, prev), e->head.seq, at(p, e));
     }
     return apr_psprintf(p, "seq %" APR_UINT64_T_FMT " (%s) was altered: "
                         "its prev is not the hash of seq %" APR_UINT64_T_FMT
-                        " (%s)", e->head.seq, at(p, e), prev->head.seq,
-                        at(p, prev));
+                        " (%s)", e->head.seq, at(p, e), prev->seq,
+                        at_place(p, prev));
 }
 
 /* A seq not the one expected: deleted records, or reordered ones (the
- * expected seq comes later). */
-static const char *out_of_place(apr_pool_t *p, const entry_t *es, int i,
-                                int n, apr_uint64_t want)
+ * expected seq comes later: the rest of the trail is searched). */
+static const char *out_of_place(apr_pool_t *p, trail_t *t,
+                                apr_pool_t *scratch, const entry_t *e,
+                                apr_uint64_t want)
 {
-    const entry_t *e = &es[i];
-    int k;
+    entry_t later;
 
     if (e->head.seq < want) {
         return apr_psprintf(p, "seq %" APR_UINT64_T_FMT " (%s) comes where "
@@ -221,85 +443,126 @@ static const char *out_of_place(apr_pool_t *p, const entry_t *es, int i,
                             "reordered or repeated", e->head.seq, at(p, e),
                             want);
     }
-    for (k = i + 1; k < n; k++) {
-        if (es[k].ok && es[k].head.seq == want) {
+    while (trail_entry(t, scratch, &later)) {
+        if (later.ok && later.head.seq == want) {
             return apr_psprintf(p, "seq %" APR_UINT64_T_FMT " (%s) comes "
                                 "before seq %" APR_UINT64_T_FMT " (%s): "
                                 "records reordered", e->head.seq, at(p, e),
-                                want, at(p, &es[k]));
+                                want, at(p, &later));
         }
+        apr_pool_clear(scratch);
     }
     return apr_psprintf(p, "records %" APR_UINT64_T_FMT "..%" APR_UINT64_T_FMT
                         " are missing before %s (deleted)", want,
                         e->head.seq - 1, at(p, e));
 }
 
-apr_status_t llm_audit_verify(apr_pool_t *p,
-                              const apr_array_header_t *dirs,
-                              int partial, llm_audit_report_t *rep)
-{
-    apr_array_header_t *arr;
-    const entry_t *es, *prev = NULL, *torn = NULL;
+/* Where the check stands: the next record wanted, the last that
+ * chained, a torn record seen since it. */
+typedef struct {
     llm_audit_chain_t want;
-    const char *why;
-    int i, n;
+    place_t prev, torn;
+    int has_prev, has_torn;
+} check_t;
 
-    memset(rep, 0, sizeof(*rep));
-    if ((why = entries(p, dirs, &arr, &rep->files)) != NULL) {
-        rep->message = why;
-        return APR_EGENERAL;
+/* One record against the chain: NULL when it chains, else why not (the
+ * verdict is BROKEN). @a lookahead is a second scratch pool for the
+ * records read on to name what broke. */
+static const char *check_entry(apr_pool_t *p, trail_t *t,
+                               apr_pool_t *lookahead, check_t *c,
+                               const entry_t *e, int partial,
+                               llm_audit_report_t *rep)
+{
+    if (!e->ok) {
+        return apr_psprintf(p, "%s is not a record (%s): altered or cut",
+                            at(p, e), e->why);
     }
-    es = (const entry_t *)arr->elts;
-    n = arr->nelts;
-    llm_audit_chain_genesis(&want);
-    want.seq = 1;
-    for (i = 0; i < n; i++) {
-        const entry_t *e = &es[i];
+    if (!c->has_prev && partial) {
+        c->want.seq = e->head.seq;
+        memcpy(c->want.prev, e->head.prev, LLM_SHA256_HEX);
+    }
+    if (e->head.seq != c->want.seq) {
+        return out_of_place(p, t, lookahead, e, c->want.seq);
+    }
+    if (strcmp(e->head.prev, c->want.prev)) {
+        return altered(p, t, lookahead, e, c->has_prev ? &c->prev : NULL);
+    }
+    if (c->has_torn) {
+        rep->verdict = LLM_AUDIT_TORN;
+        rep->message = apr_psprintf(p, "%s: the last %" APR_SIZE_T_FMT
+                                    " bytes are a record torn by a "
+                                    "crash; the chain goes on from the "
+                                    "record before them",
+                                    at_place(p, &c->torn), c->torn.len);
+        c->has_torn = 0;
+    }
+    memcpy(c->want.prev, e->hash, LLM_SHA256_HEX);
+    c->want.seq += e->head.count;
+    rep->records += e->head.count;
+    place_of(&c->prev, e);
+    c->has_prev = 1;
+    return NULL;
+}
 
-        if (e->torn) {
-            torn = e;
-            continue;
+/* The chain over the stream of entries; the verdict in @a rep. */
+static void check_trail(apr_pool_t *p, trail_t *t, int partial,
+                        llm_audit_report_t *rep)
+{
+    apr_pool_t *scratch, *lookahead;
+    check_t c;
+    entry_t e;
+    const char *broken = NULL;
+
+    memset(&c, 0, sizeof(c));
+    llm_audit_chain_genesis(&c.want);
+    c.want.seq = 1;
+    apr_pool_create(&scratch, p);
+    apr_pool_create(&lookahead, p);
+    while (!broken && trail_entry(t, scratch, &e)) {
+        if (e.torn) {
+            place_of(&c.torn, &e);
+            c.has_torn = 1;
         }
-        if (!e->ok) {
-            rep->verdict = LLM_AUDIT_BROKEN;
-            rep->message = apr_psprintf(p, "%s is not a record (%s): "
-                                        "altered or cut", at(p, e), e->why);
-            return APR_SUCCESS;
+        else {
+            broken = check_entry(p, t, lookahead, &c, &e, partial, rep);
         }
-        if (!prev && partial) {
-            want.seq = e->head.seq;
-            memcpy(want.prev, e->head.prev, LLM_SHA256_HEX);
-        }
-        if (e->head.seq != want.seq) {
-            rep->verdict = LLM_AUDIT_BROKEN;
-            rep->message = out_of_place(p, es, i, n, want.seq);
-            return APR_SUCCESS;
-        }
-        if (strcmp(e->head.prev, want.prev)) {
-            rep->verdict = LLM_AUDIT_BROKEN;
-            rep->message = altered(p, es, i, n, prev);
-            return APR_SUCCESS;
-        }
-        if (torn) {
-            rep->verdict = LLM_AUDIT_TORN;
-            rep->message = apr_psprintf(p, "%s: the last %" APR_SIZE_T_FMT
-                                        " bytes are a record torn by a "
-                                        "crash; the chain goes on from the "
-                                        "record before them", at(p, torn),
-                                        torn->len);
-            torn = NULL;
-        }
-        memcpy(want.prev, e->hash, LLM_SHA256_HEX);
-        want.seq++;
-        rep->records++;
-        prev = e;
+        apr_pool_clear(scratch);
     }
-    if (torn) {
+    apr_pool_destroy(lookahead);
+    apr_pool_destroy(scratch);
+    if (broken) {
+        rep->verdict = LLM_AUDIT_BROKEN;
+        rep->message = broken;
+    }
+    else if (c.has_torn) {
         rep->verdict = LLM_AUDIT_TORN;
         rep->message = apr_psprintf(p, "%s: the trail ends in %"
                                     APR_SIZE_T_FMT " bytes of a torn record "
                                     "(a crash while writing, or the file "
-                                    "was cut)", at(p, torn), torn->len);
+                                    "was cut)", at_place(p, &c.torn),
+                                    c.torn.len);
+    }
+}
+
+apr_status_t llm_audit_verify(apr_pool_t *p,
+                              const apr_array_header_t *dirs,
+                              int partial, llm_audit_report_t *rep)
+{
+    trail_t t;
+    const char *why;
+
+    memset(rep, 0, sizeof(*rep));
+    if ((why = trail_open(p, dirs, &t)) != NULL) {
+        rep->message = why;
+        return APR_EGENERAL;
+    }
+    rep->files = t.files->nelts;
+    check_trail(p, &t, partial, rep);
+    trail_close(&t);
+    if (t.error) {
+        /* A file went unreadable while it was read: no verdict. */
+        rep->message = t.error;
+        return APR_EGENERAL;
     }
     if (rep->verdict == LLM_AUDIT_INTACT) {
         rep->message = apr_psprintf(p, "%" APR_UINT64_T_FMT " records in %d "
@@ -309,44 +572,94 @@ apr_status_t llm_audit_verify(apr_pool_t *p,
     return APR_SUCCESS;
 }
 
+/* The records of a sealed line opened: each body (one per line of
+ * @a body, e->head.count of them) as its plaintext line, given to @a fn.
+ * Returns why not, or NULL; *stop when @a fn said so. */
+static const char *each_sealed(apr_pool_t *p, const entry_t *e,
+                               const char *body, apr_size_t blen,
+                               llm_audit_line_fn fn, void *baton, int *stop)
+{
+    const char *s = body, *end = body + blen;
+    apr_uint64_t i;
+
+    for (i = 0; i < e->head.count; i++) {
+        const char *nl = memchr(s, '\n', (apr_size_t)(end - s));
+        const char *eol = nl ? nl : end;
+        const char *text;
+        apr_size_t len = 0;
+
+        if (s >= end) {
+            return apr_psprintf(p, "%s: the sealed batch holds fewer "
+                                "records than its count", at(p, e));
+        }
+        text = llm_audit_unseal_line(p, e->head.seq + i, e->head.prev, s,
+                                     (apr_size_t)(eol - s), &len);
+        if (!text) {
+            return apr_psprintf(p, "%s: the sealed body is not a record",
+                                at(p, e));
+        }
+        if (fn(baton, e->file, text, len)) {
+            *stop = 1;
+            return NULL;
+        }
+        s = nl ? nl + 1 : end;
+    }
+    if (s < end) {
+        return apr_psprintf(p, "%s: the sealed batch holds more records "
+                            "than its count", at(p, e));
+    }
+    return NULL;
+}
+
+/* One entry given to @a fn: as it is when plaintext, else opened with
+ * the keys of @a home and each record of it. */
+static const char *read_entry(apr_pool_t *scratch, const entry_t *e,
+                              const char *home, llm_audit_line_fn fn,
+                              void *baton, int *stop)
+{
+    const char *body, *why;
+    apr_size_t blen = 0;
+
+    if (!e->head.pgp) {
+        *stop = fn(baton, e->file, e->text, e->len);
+        return NULL;
+    }
+    body = llm_audit_gpg_decrypt(scratch, home, e->head.pgp, &blen, &why);
+    if (!body) {
+        return apr_psprintf(scratch, "%s: %s", at(scratch, e), why);
+    }
+    return each_sealed(scratch, e, body, blen, fn, baton, stop);
+}
+
 const char *llm_audit_read(apr_pool_t *p, const apr_array_header_t *dirs,
                            const char *home, llm_audit_line_fn fn,
                            void *baton)
 {
-    apr_array_header_t *arr;
+    apr_pool_t *scratch;
+    trail_t t;
+    entry_t e;
     const char *why;
-    int i, files;
+    int stop = 0;
 
-    if ((why = entries(p, dirs, &arr, &files)) != NULL) {
+    if ((why = trail_open(p, dirs, &t)) != NULL) {
         return why;
     }
-    for (i = 0; i < arr->nelts; i++) {
-        const entry_t *e = &APR_ARRAY_IDX(arr, i, entry_t);
-        const char *text = e->text, *body;
-        apr_size_t len = e->len, blen = 0;
-
-        if (e->torn) {
-            continue;
+    apr_pool_create(&scratch, p);
+    while (!why && !stop && trail_entry(&t, scratch, &e)) {
+        if (e.torn) {
+            /* skipped: verify names it */
         }
-        if (!e->ok) {
-            return apr_psprintf(p, "%s is not a record (%s)", at(p, e),
-                                e->why);
+        else if (!e.ok) {
+            why = apr_psprintf(p, "%s is not a record (%s)", at(p, &e),
+                               e.why);
         }
-        if (e->head.pgp) {
-            body = llm_audit_gpg_decrypt(p, home, e->head.pgp, &blen, &why);
-            if (!body) {
-                return apr_psprintf(p, "%s: %s", at(p, e), why);
-            }
-            text = llm_audit_unseal_line(p, e->head.seq, e->head.prev, body,
-                                         blen, &len);
-            if (!text) {
-                return apr_psprintf(p, "%s: the sealed body is not a record",
-                                    at(p, e));
-            }
+        else if ((why = read_entry(scratch, &e, home, fn, baton, &stop))
+                 != NULL) {
+            why = apr_pstrdup(p, why);
         }
-        if (fn(baton, e->file, text, len)) {
-            break;
-        }
+        apr_pool_clear(scratch);
     }
-    return NULL;
+    apr_pool_destroy(scratch);
+    trail_close(&t);
+    return why ? why : t.error;
 }

@@ -6,11 +6,17 @@
  * mod_llm_audit: a hash-chained, OpenPGP-sealed audit trail of the
  * gateway's requests (docs/audit.md).
  *
- * It joins mod_llm_router's optional hook llm_request_done, which the
- * router's handler runs when a request is over, before it returns: for
- * a request in a scope with LLMAudit On it writes a "guard" record
- * when a guard decided, a "masking" record when values were masked,
- * and a "request" record, each fsync'd before the handler returns.
+ * It joins mod_llm_router's optional hooks: llm_request_parsed (with
+ * LLMAuditOnFailure closed, a failing trail refuses the request),
+ * llm_request_done (which the router's handler runs when a request is
+ * over, before it returns: for a request in a scope with LLMAudit On it
+ * writes a "guard" record when a guard judged the request or the
+ * answer, a "masking" record when values were masked, and a "request"
+ * record, as LLMAuditEvents chooses) and llm_access_refused (an
+ * "access" record). With LLMAuditSync record each record is written
+ * and fsync'd before the response's last bytes go
+ * (mod_llm_audit_hold.c); with batch, a thread of each child writes
+ * them in sealed batches (mod_llm_audit_batch.c).
  *
  * A trail is one directory (LLMAuditDir), written by every child of
  * httpd. Each record is sealed (gpg) by the thread that has it, with no
@@ -30,6 +36,7 @@
 
 #include "apr_strings.h"
 #include "apr_shm.h"
+#include "apr_atomic.h"
 #include "http_core.h"
 #include "http_request.h"
 #include "util_mutex.h"
@@ -37,6 +44,9 @@
 #if !defined(WIN32)
 #include "unixd.h"
 #endif
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
 #include <unistd.h>
 
 /* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
@@ -167,24 +177,104 @@ static const char *lasting(server_rec *s, apr_pool_t *ptemp,
     return NULL;
 }
 
-/* This generation's keyring for the trail's recipients. */
-static const char *keys(apr_pool_t *pconf, llm_audit_srv_conf_t *sc,
-                        llm_audit_trail_conf_t *t, int n)
+static void remove_tree(apr_pool_t *p, const char *path)
 {
+    apr_dir_t *d;
+    apr_finfo_t fi;
+
+    if (apr_dir_open(&d, path, p) == APR_SUCCESS) {
+        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+               == APR_SUCCESS) {
+            const char *sub = apr_pstrcat(p, path, "/", fi.name, NULL);
+
+            if (!strcmp(fi.name, ".") || !strcmp(fi.name, "..")) {
+                continue;
+            }
+            if (fi.filetype == APR_DIR) {
+                remove_tree(p, sub);
+            }
+            else {
+                apr_file_remove(sub, p);
+            }
+        }
+        apr_dir_close(d);
+    }
+    apr_dir_remove(path, p);
+}
+
+/* Keyrings of httpd processes that are gone (a stop, a crash): each
+ * start makes its own (llm-audit-keys.<pid>.<n>); public keys only, but
+ * they should not pile up in DefaultRuntimeDir. */
+static void sweep_keyrings(apr_pool_t *p)
+{
+    const char *dir = ap_runtime_dir_relative(p, "");
+    apr_dir_t *d;
+    apr_finfo_t fi;
+
+    if (!dir || apr_dir_open(&d, dir, p) != APR_SUCCESS) {
+        return;
+    }
+    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
+           == APR_SUCCESS) {
+        long pid;
+
+        if (fi.filetype != APR_DIR
+            || sscanf(fi.name, "llm-audit-keys.%ld.", &pid) != 1
+            || pid <= 0 || pid == (long)getpid()
+            || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
+            continue;
+        }
+        remove_tree(p, apr_pstrcat(p, dir, "/", fi.name, NULL));
+    }
+    apr_dir_close(d);
+}
+
+/* This generation's keyring for the trail's recipients. */
+static apr_status_t remove_checked(void *home)
+{
+    apr_pool_t *p;
+
+    apr_pool_create(&p, NULL);
+    remove_tree(p, home);
+    apr_pool_destroy(p);
+    return APR_SUCCESS;
+}
+
+/* This generation's keyring for the trail's recipients. The first pass
+ * over the configuration (before httpd detaches, with another pid) only
+ * checks the keys, in a keyring that goes with its temporary pool. */
+static const char *keys(apr_pool_t *pconf, apr_pool_t *ptemp,
+                        llm_audit_srv_conf_t *sc, llm_audit_trail_conf_t *t,
+                        int n)
+{
+    int check = ap_state_query(AP_SQ_MAIN_STATE)
+                == AP_SQ_MS_CREATE_PRE_CONFIG;
     const char *home = ap_runtime_dir_relative(
-        pconf, apr_psprintf(pconf, "llm-audit-keys.%" APR_PID_T_FMT ".%d",
-                            getpid(), n));
+        pconf, apr_psprintf(pconf, "llm-audit-keys.%s%" APR_PID_T_FMT ".%d",
+                            check ? "check." : "", getpid(), n));
     apr_array_header_t *fprs;
     const char *why;
 
+    if (check) {
+        apr_pool_cleanup_register(ptemp, home, remove_checked,
+                                  apr_pool_cleanup_null);
+    }
+    else {
+        sweep_keyrings(pconf);
+    }
     if ((why = llm_audit_gpg_init()) != NULL
         || (why = llm_audit_gpg_prepare(pconf, home, sc->recipients,
-                                        sc->keyring, &fprs)) != NULL
-        || (why = llm_audit_gpg_make(pconf, home, fprs, &t->gpg)) != NULL) {
+                                        sc->keyring, &fprs)) != NULL) {
+        return why;
+    }
+    t->recipients = apr_array_pstrcat(pconf, fprs, ' ');
+    if (check) {
+        return NULL;
+    }
+    if ((why = llm_audit_gpg_make(pconf, home, fprs, &t->gpg)) != NULL) {
         return why;
     }
     give_to_children(pconf, home, 1);
-    t->recipients = apr_array_pstrcat(pconf, fprs, ' ');
     return NULL;
 }
 
@@ -203,13 +293,22 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     }
     t->mutex = l->mutex;
     t->state = l->state;
-    if (t->encrypt && (why = keys(pconf, sc, t, trails->nelts)) != NULL) {
+    if (t->encrypt && (why = keys(pconf, ptemp, sc, t, trails->nelts))
+                      != NULL) {
         return why;
     }
     t->opts.dir = t->dir;
     t->opts.rotate_size = sc->rotate >= 0 ? sc->rotate
                                           : LLM_AUDIT_DEFAULT_ROTATE;
+    t->opts.rotate_age = sc->rotate_age > 0 ? sc->rotate_age : 0;
     t->opts.sync = 1;
+    t->batch = sc->batch > 0 ? sc->batch : 0;
+    t->batch_age = sc->batch_age;
+    if (t->batch && !t->encrypt) {
+        return "LLMAuditSync batch seals records together: it needs "
+               "LLMAuditEncrypt On (records in clear cost no seal: use "
+               "LLMAuditSync record)";
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, LLMLOGNO(04008)
                  "audit trail %s: records %s", t->dir, t->encrypt
                  ? apr_pstrcat(ptemp, "encrypted to ", t->recipients, NULL)
@@ -230,10 +329,12 @@ static const char *find_trail(server_rec *s, llm_audit_srv_conf_t *sc)
                                                   llm_audit_trail_conf_t *);
 
         if (!strcmp(t->dir, sc->dir)) {
-            if (t->encrypt != (sc->encrypt != 0)) {
+            if (t->encrypt != (sc->encrypt != 0)
+                || t->batch != (sc->batch > 0 ? sc->batch : 0)) {
                 return apr_psprintf(s->process->pconf, "%s: servers "
                                     "sharing this LLMAuditDir disagree on "
-                                    "LLMAuditEncrypt", sc->dir);
+                                    "LLMAuditEncrypt or LLMAuditSync",
+                                    sc->dir);
             }
             sc->trail = t;
             return NULL;
@@ -284,6 +385,13 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
                          "this child", t->dir);
         }
         t->writer = llm_audit_trail_make(pchild, &t->opts, t->state);
+        if (t->batch && (rv = llm_audit_batch_start(pchild, s, t))
+                        != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, rv, s, LLMLOGNO(04014)
+                         "audit trail %s: no thread to write batches in "
+                         "this child: records are written one by one",
+                         t->dir);
+        }
     }
 }
 
@@ -291,64 +399,261 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* One record of @a event, sealed with no lock held, then appended. */
-static void write_record(request_rec *r, llm_audit_trail_conf_t *t,
-                         const char *event, json_object *fields)
+/* The trail failed to take @a records records (the lock held): from
+ * now on LLMAuditOnFailure decides, until a write works again. */
+void llm_audit_failed(server_rec *s, llm_audit_trail_conf_t *t,
+                      apr_uint64_t records, apr_pool_t *p)
 {
-    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL };
+    llm_audit_state_t *st = t->state;
+
+    (void)p;
+    if (!st->failing_since) {
+        st->failing_since = apr_time_now();
+        /* The next try in a second: not the very next request. */
+        st->probe_at = (apr_uint32_t)apr_time_sec(st->failing_since);
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, LLMLOGNO(04015)
+                     "audit trail %s is failing: records are not being "
+                     "written (LLMAuditOnFailure closed refuses requests "
+                     "until it works again)", t->dir);
+    }
+    st->lost += records;
+}
+
+/* A write worked (the lock held): if the trail was failing, the gap is
+ * written into the trail itself, as its next record. */
+void llm_audit_worked(server_rec *s, llm_audit_trail_conf_t *t,
+                      apr_pool_t *p)
+{
+    llm_audit_state_t *st = t->state;
+    json_object *f;
+    llm_audit_entry_t e = { apr_time_now(), "trail", NULL, NULL, 0, NULL, 0 };
+    apr_uint64_t seq;
+    const char *why;
+
+    if (!st->failing_since) {
+        return;
+    }
+    f = json_object_new_object();
+    json_object_object_add(f, "state", llm_audit_str("resumed"));
+    json_object_object_add(f, "failing_since", llm_audit_str(
+        llm_audit_time(p, st->failing_since)));
+    json_object_object_add(f, "lost",
+                           json_object_new_int64((int64_t)st->lost));
+    json_object_object_add(f, "refused",
+                           json_object_new_int64((int64_t)st->refused));
+    e.fields = f;
+    llm_json_own(p, f);
+    if ((t->gpg && llm_audit_seal(t->gpg, p, &e, &why) != APR_SUCCESS)
+        || llm_audit_append(t->writer, p, &e, &seq, &why) != APR_SUCCESS) {
+        return;                 /* still failing: the next write tries */
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, LLMLOGNO(04016)
+                 "audit trail %s works again: %" APR_UINT64_T_FMT " record(s)"
+                 " lost and %" APR_UINT64_T_FMT " request(s) refused since %s"
+                 " (record %" APR_UINT64_T_FMT " says so)", t->dir, st->lost,
+                 st->refused, llm_audit_time(p, st->failing_since), seq);
+    st->failing_since = 0;
+    st->lost = 0;
+    st->refused = 0;
+}
+
+/* One record of @a event, sealed with no lock held, then appended (or,
+ * in batch mode, queued for the child's writer). Returns whether it was
+ * written (queued). */
+static int write_record(request_rec *r, llm_audit_trail_conf_t *t,
+                        const char *event, llm_audit_w_t *w)
+{
+    llm_audit_entry_t e = { apr_time_now(), event, NULL, NULL, 0, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
     apr_status_t rv;
 
-    llm_json_own(r->pool, fields);
+    e.text = llm_audit_w_text(w, &e.text_len);
+    if (t->batcher) {
+        apr_size_t len = 0;
+        const char *body = llm_audit_body_line(r->pool, &e, &len);
+
+        llm_audit_batch_add(t->batcher, body, len);
+        return 1;
+    }
     if (t->gpg && (rv = llm_audit_seal(t->gpg, r->pool, &e, &why))
                   != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LLMLOGNO(04005)
                       "audit record (%s) NOT written to %s: %s", event,
                       t->dir, why);
-        return;
+        if (apr_global_mutex_lock(t->mutex) == APR_SUCCESS) {
+            llm_audit_failed(r->server, t, 1, r->pool);
+            apr_global_mutex_unlock(t->mutex);
+        }
+        return 0;
     }
     if ((rv = apr_global_mutex_lock(t->mutex)) != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LLMLOGNO(04006)
                       "audit record (%s) NOT written to %s: its lock "
                       "failed", event, t->dir);
-        return;
+        return 0;
     }
     rv = llm_audit_append(t->writer, r->pool, &e, &seq, &why);
+    if (rv == APR_SUCCESS) {
+        llm_audit_worked(r->server, t, r->pool);
+    }
+    else {
+        llm_audit_failed(r->server, t, 1, r->pool);
+    }
     apr_global_mutex_unlock(t->mutex);
     if (rv != APR_SUCCESS) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, LLMLOGNO(04007)
                       "audit record (%s) NOT written to %s: %s", event,
                       t->dir, why);
-        return;
+        return 0;
     }
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(04009)
                   "audit record %" APR_UINT64_T_FMT " (%s) written", seq,
                   event);
+    return 1;
 }
 
-static int audit_request_done(request_rec *r, llm_req_ctx_t *ctx)
+static llm_audit_dir_conf_t *dir_conf(request_rec *r)
 {
-    llm_audit_dir_conf_t *dc = ap_get_module_config(r->per_dir_config,
-                                                    &llm_audit_module);
+    return ap_get_module_config(r->per_dir_config, &llm_audit_module);
+}
+
+static int events(const llm_audit_dir_conf_t *dc)
+{
+    return dc->events == LLM_AUDIT_UNSET ? LLM_AUDIT_EV_ALL : dc->events;
+}
+
+static int fails_closed(const llm_audit_dir_conf_t *dc)
+{
+    return dc->on_failure != LLM_AUDIT_FAIL_OPEN;
+}
+
+/* The trail of r's server, when r is audited; NULL otherwise (said in
+ * the error log when LLMAudit On has no trail). */
+static llm_audit_trail_conf_t *trail_of(request_rec *r)
+{
     llm_audit_trail_conf_t *t;
 
-    if (dc->audit != 1) {
-        return DECLINED;
+    if (dir_conf(r)->audit != 1) {
+        return NULL;
     }
     if (!(t = srv_conf(r->server)->trail) || !t->writer) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(04010)
                       "LLMAudit On, but no LLMAuditDir for server %s: "
                       "audit record NOT written", r->server->server_hostname);
+        return NULL;
+    }
+    return t;
+}
+
+/* A request refused because the trail fails: no record of it is tried
+ * (the trail's "resumed" record counts it). */
+#define REFUSED_NOTE "llm-audit-refused"
+
+/*
+ * LLMAuditOnFailure closed: while the trail fails, requests are refused
+ * before anything is sent to a provider — except one a second, across
+ * all children, which goes through to try the trail again (its records
+ * clear the failure, or its answer is refused at its end).
+ */
+static int audit_request_parsed(request_rec *r, llm_req_ctx_t *ctx)
+{
+    llm_audit_trail_conf_t *t = trail_of(r);
+    llm_audit_state_t *st;
+    apr_uint32_t now, was;
+
+    if (!t || !(st = t->state)->failing_since
+        || !fails_closed(dir_conf(r))) {
         return DECLINED;
     }
-    if (ctx->guard_verdict) {
-        write_record(r, t, "guard", llm_audit_guard_fields(r, ctx));
+    now = (apr_uint32_t)apr_time_sec(apr_time_now());
+    was = st->probe_at;
+    if (was != now && apr_atomic_cas32(&st->probe_at, now, was) == was) {
+        return DECLINED;
     }
-    if (ctx->masked > 0) {
-        write_record(r, t, "masking", llm_audit_masking_fields(r, ctx));
+    if (apr_global_mutex_lock(t->mutex) == APR_SUCCESS) {
+        st->refused++;
+        apr_global_mutex_unlock(t->mutex);
     }
-    write_record(r, t, "request", llm_audit_request_fields(r, ctx));
+    apr_table_setn(r->notes, REFUSED_NOTE, "1");
+    ctx->error_code = "audit_unavailable";
+    ctx->error_message = "The audit trail cannot be written: the request "
+                         "is refused until it can (LLMAuditOnFailure "
+                         "closed).";
+    return HTTP_SERVICE_UNAVAILABLE;
+}
+
+/* Audited requests of a trail written record by record hold their
+ * response's end until the records are written. */
+static void audit_insert_filter(request_rec *r)
+{
+    APR_OPTIONAL_FN_TYPE(llm_router_get_ctx) *get_ctx =
+        APR_RETRIEVE_OPTIONAL_FN(llm_router_get_ctx);
+    llm_audit_trail_conf_t *t;
+    llm_req_ctx_t *ctx;
+
+    if (r->main || r->prev || !get_ctx || !(ctx = get_ctx(r))
+        || dir_conf(r)->audit != 1 || !(t = srv_conf(r->server)->trail)
+        || t->batcher) {
+        return;
+    }
+    llm_audit_hold_add(r, ctx);
+}
+
+static int audit_request_done(request_rec *r, llm_req_ctx_t *ctx)
+{
+    llm_audit_dir_conf_t *dc = dir_conf(r);
+    llm_audit_trail_conf_t *t = trail_of(r);
+    int ev = events(dc), written = 1;
+    llm_audit_w_t w;
+
+    if (!t || apr_table_get(r->notes, REFUSED_NOTE)) {
+        llm_audit_hold_release(r);
+        return DECLINED;
+    }
+    if (ctx->guard_verdict && (ev & LLM_AUDIT_EV_GUARD)) {
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_guard_fields(&w, r, ctx, 0);
+        written &= write_record(r, t, "guard", &w);
+    }
+    if (ctx->answer_guard_verdict && (ev & LLM_AUDIT_EV_GUARD)) {
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_guard_fields(&w, r, ctx, 1);
+        written &= write_record(r, t, "guard", &w);
+    }
+    if (ctx->masked > 0 && (ev & LLM_AUDIT_EV_MASKING)) {
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_masking_fields(&w, r, ctx,
+                                 dc->mask_mappings == 1 && t->encrypt);
+        written &= write_record(r, t, "masking", &w);
+    }
+    if (ev & LLM_AUDIT_EV_REQUEST) {
+        llm_audit_w_init(&w, r->pool);
+        llm_audit_request_fields(&w, r, ctx);
+        written &= write_record(r, t, "request", &w);
+    }
+    if (!written && fails_closed(dc)) {
+        llm_audit_hold_refuse(r, ctx);
+    }
+    else {
+        llm_audit_hold_release(r);
+    }
+    return OK;
+}
+
+/* An access refusal (mod_llm_access), before its answer is written. */
+static int audit_access_refused(request_rec *r, const llm_access_event_t *ev)
+{
+    llm_audit_trail_conf_t *t;
+    llm_audit_w_t w;
+
+    if (!(events(dir_conf(r)) & LLM_AUDIT_EV_ACCESS)
+        || !(t = trail_of(r))) {
+        return DECLINED;
+    }
+    llm_audit_w_init(&w, r->pool);
+    llm_audit_access_fields(&w, r, ev);
+    write_record(r, t, "access", &w);
     return OK;
 }
 
@@ -358,8 +663,15 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_insert_filter(audit_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
+    llm_audit_hold_register();
+    /* First: a refused request costs no masking and no guard. */
+    APR_OPTIONAL_HOOK(llm, llm_request_parsed, audit_request_parsed, NULL,
+                      NULL, APR_HOOK_FIRST);
     APR_OPTIONAL_HOOK(llm, llm_request_done, audit_request_done, NULL, NULL,
                       APR_HOOK_MIDDLE);
+    APR_OPTIONAL_HOOK(llm, llm_access_refused, audit_access_refused, NULL,
+                      NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(llm_audit) = {

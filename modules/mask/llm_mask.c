@@ -78,6 +78,7 @@ struct llm_mask_session {
                                    length (it may hold a NUL) */
     limit_t limit;              /* llm_mask_session_limit */
     int limited;
+    apr_array_header_t *tally;  /* llm_mask_tally_t, in the order met */
 };
 
 /* ------------------------------------------------------------------ */
@@ -1327,7 +1328,31 @@ llm_mask_session_t *llm_mask_session_create(apr_pool_t *p,
     s->counters = apr_hash_make(p);
     s->map = apr_hash_make(p);
     s->lengths = apr_hash_make(p);
+    s->tally = apr_array_make(p, 4, sizeof(llm_mask_tally_t));
     return s;
+}
+
+const apr_array_header_t *llm_mask_session_tally(const llm_mask_session_t *s)
+{
+    return s->tally;
+}
+
+/* One more value of @a tag masked. A request masks few kinds: a scan. */
+static void tally(llm_mask_session_t *s, const char *tag)
+{
+    llm_mask_tally_t *t;
+    int i;
+
+    for (i = 0; i < s->tally->nelts; i++) {
+        t = &APR_ARRAY_IDX(s->tally, i, llm_mask_tally_t);
+        if (!strcmp(t->type, tag)) {
+            t->count++;
+            return;
+        }
+    }
+    t = apr_array_push(s->tally);
+    t->type = tag;              /* the rule's, as long as the rule set */
+    t->count = 1;
 }
 
 void llm_mask_session_limit(llm_mask_session_t *s, apr_time_t deadline,
@@ -1425,6 +1450,12 @@ char *llm_mask_render(const llm_mask_ruleset_t *rs, llm_mask_session_t *s,
         tokens[2 * i + 1] = sp->port < sp->end
             ? token_of(s, p, "PORT", text + sp->port, sp->end - sp->port)
             : NULL;
+        if (s) {
+            tally(s, rule->tag);
+            if (tokens[2 * i + 1]) {
+                tally(s, "PORT");
+            }
+        }
         size = size - (sp->end - sp->start) + strlen(tokens[2 * i])
                + (sp->port - sp->mid)
                + (tokens[2 * i + 1] ? strlen(tokens[2 * i + 1]) : 0);

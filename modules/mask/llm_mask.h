@@ -27,6 +27,7 @@
 
 #include "apr_pools.h"
 #include "apr_hash.h"
+#include "apr_tables.h"
 #include "apr_time.h"
 
 /** Static tokens ({{EMAIL}}) or pseudonyms ({{EMAIL_1}}, per request). */
@@ -114,6 +115,17 @@ const char *llm_mask_ruleset_name(const llm_mask_ruleset_t *rs, int i);
  *  token within the session, never across sessions. */
 llm_mask_session_t *llm_mask_session_create(apr_pool_t *p,
                                             llm_mask_mode_e mode);
+
+/** How many values of one kind (a rule's tag: "PESEL", "EMAIL") a
+ *  session masked. */
+typedef struct {
+    const char *type;
+    int count;
+} llm_mask_tally_t;
+
+/** The session's values masked so far by kind (llm_mask_tally_t, in the
+ *  order first met; the types live as long as the rule set). */
+const apr_array_header_t *llm_mask_session_tally(const llm_mask_session_t *s);
 
 /** token → original, for the pseudonyms given so far (empty in static
  *  mode). Keys and values are NUL-terminated strings. */

@@ -296,6 +296,31 @@ static int wants_masking(const llm_mask_dir_conf_t *c, llm_req_ctx_t *ctx)
            && json_object_get_boolean(v);
 }
 
+/* What was masked, by kind, and the pseudonyms (mod_llm.h: for an
+ * audit trail that asks for them) into the request's context. */
+static void note_kinds(walk_t *w)
+{
+    const apr_array_header_t *tally = llm_mask_session_tally(w->session);
+    int i;
+
+    if (!w->count || !tally->nelts) {
+        return;
+    }
+    w->ctx->mask_counts = apr_array_make(w->r->pool, tally->nelts,
+                                         sizeof(llm_mask_count_t));
+    for (i = 0; i < tally->nelts; i++) {
+        const llm_mask_tally_t *t = &APR_ARRAY_IDX(tally, i,
+                                                   llm_mask_tally_t);
+        llm_mask_count_t *c = apr_array_push(w->ctx->mask_counts);
+
+        c->type = t->type;
+        c->count = t->count;
+    }
+    if (w->conf->mode == LLM_MASK_PSEUDONYM) {
+        w->ctx->mask_map = llm_mask_session_map(w->session);
+    }
+}
+
 static int mask_texts(walk_t *w)
 {
     request_rec *r = w->r;
@@ -308,6 +333,7 @@ static int mask_texts(walk_t *w)
     llm_mask_session_limit(w->session, 0, NULL, NULL);  /* answers: none */
     w->ctx->masked = w->count;
     w->ctx->mask_session = w->session;
+    note_kinds(w);
     if (end != WALK_DONE) {
         return stopped(w, end);
     }

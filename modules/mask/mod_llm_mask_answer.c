@@ -24,6 +24,8 @@
 
 typedef struct {
     conn_rec *conn;                  /* to notice a client that left */
+    llm_req_ctx_t *ctx;              /* the verdict goes there (audit) */
+    apr_pool_t *pool;                /* the request's: for the verdict */
     llm_mask_stream_t *stream;       /* NULL: the text is not changed */
     const llm_guard_t *guard;        /* NULL: not guarded */
     char window[GUARD_WINDOW];
@@ -45,6 +47,8 @@ static int guard_piece(reply_t *a, apr_pool_t *p, const char *text,
     memcpy(both + a->window_len, text, len);
     if (llm_guard_check(a->guard, p, both, a->window_len + len, &v)) {
         *why = apr_pstrcat(p, v.category, ":", v.rule, NULL);
+        a->ctx->answer_guard_verdict = "blocked";
+        a->ctx->answer_guard_reason = apr_pstrdup(a->pool, *why);
         return 1;
     }
     keep = a->window_len + len < GUARD_WINDOW ? a->window_len + len
@@ -100,7 +104,13 @@ static int answer_end(void *data, apr_pool_t *p, const char **out,
     if (a->stream) {
         *out = llm_mask_stream_end(a->stream, p, out_len);
     }
-    return guard_piece(a, p, *out, *out_len, why);
+    if (guard_piece(a, p, *out, *out_len, why)) {
+        return 1;
+    }
+    if (a->guard && !a->ctx->answer_guard_verdict) {
+        a->ctx->answer_guard_verdict = "allowed";
+    }
+    return 0;
 }
 
 /* Un-masking needs the request's pseudonyms; masking works with a
@@ -132,6 +142,8 @@ void llm_mask_answer_install(request_rec *r, const llm_mask_dir_conf_t *c,
     }
     a = apr_pcalloc(r->pool, sizeof(*a));
     a->conn = r->connection;
+    a->ctx = ctx;
+    a->pool = r->pool;
     if (unmask || mask) {
         a->stream = answer_stream(r, c, ctx, unmask);
     }

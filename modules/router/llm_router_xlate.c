@@ -361,9 +361,8 @@ static apr_status_t block_answer(xl_ctx_t *x, const char *why)
 
     x->blocked = 1;
     x->block_why = why ? apr_pstrdup(x->pool, why) : "?";
-    ctx->guard_verdict = "blocked";
-    ctx->guard_reason = apr_pstrcat(x->pool, "answer:", why ? why : "?",
-                                    NULL);
+    ctx->answer_guard_verdict = "blocked";
+    ctx->answer_guard_reason = x->block_why;
     ctx->error_code = "content_blocked";
     /* For the access log: a stream's status went out already. */
     apr_table_setn(x->r->notes, LLM_NOTE_ERROR, "content_blocked");
@@ -490,11 +489,22 @@ static void drop_repeated_ws(llm_router_req_t *rq, llm_event_t *ev)
     rq->held_ws_len = ev->text_len ? 0 : rq->held_ws_len - k;
 }
 
+/* The answer's last events: from here on, the client gets only its end
+ * (mod_llm.h, answer_ending). */
+static void note_ending(xl_ctx_t *x, const llm_event_t *ev)
+{
+    if (ev->type == LLM_EV_FINISH || ev->type == LLM_EV_DONE
+        || ev->type == LLM_EV_ERROR) {
+        x->rq->pub.answer_ending = 1;
+    }
+}
+
 static apr_status_t to_encoder(void *baton, const llm_event_t *ev)
 {
     xl_ctx_t *x = baton;
     llm_event_t cont;
 
+    note_ending(x, ev);
     if (x->blocked) {
         return APR_SUCCESS;         /* nothing more after a block */
     }
@@ -705,6 +715,7 @@ static apr_status_t usage_event(void *baton, const llm_event_t *ev)
 {
     xl_ctx_t *x = baton;
 
+    note_ending(x, ev);
     if (ev->type == LLM_EV_USAGE) {
         x->rq->pub.usage = ev->usage;
     }

@@ -15,7 +15,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 30, need_module 'llm_router', 'llm_mask', 'llm_audit',
+plan tests => 31, need_module 'llm_router', 'llm_mask', 'llm_audit',
     'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -133,16 +133,22 @@ ok $? >> 8 == 1 or diag "exit " . ($? >> 8) . ": $v";
 ok $v =~ /BROKEN: seq 2 \(.* line 2\) was altered/ or diag $v;
 
 # A restart goes on with the chain, and says where it found it.
+my $old_pid = do { local (@ARGV, $/) = "$dir/httpd/httpd.pid"; <> } // 0;
+chomp $old_pid;
 stop_httpd("$dir/httpd");
 # -k stop does not wait: a start before the old httpd is gone would
-# find its pid file and refuse (slow under the sanitizers).
+# find its pid file and refuse (slow under the sanitizers), and keep
+# its keyring.
 for (1 .. 100) {
-    last unless -e "$dir/httpd/httpd.pid";
+    last unless -e "$dir/httpd/httpd.pid" || ($old_pid && kill 0, $old_pid);
     select undef, undef, undef, 0.1;
 }
 $port = eval { start_httpd("$dir/httpd", {}, @conf) };
 ok $port or diag $@;
 ok chat('/v1/chat/completions', 'Again')->{status} == 200;
+# The keyring of the httpd that stopped is gone; this one's is there.
+my @rings = glob "$dir/httpd/llm-audit-keys.*";
+ok @rings == 1 or diag "keyrings: @rings";
 $v = `$llmctl audit verify $trail 2>&1`;
 ok $? == 0 && $v =~ /^intact: 5 records/ or diag $v;
 my $log = do { local (@ARGV, $/) = "$dir/httpd/error_log"; <> } // '';

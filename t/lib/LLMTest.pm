@@ -160,7 +160,10 @@ sub start_httpd {
         "ErrorLog $dir/error_log", "Listen 127.0.0.1:$port",
         'ServerName localhost', 'TypesConfig /dev/null', @directives;
     close $fh;
-    system("$httpd -f $dir/httpd.conf -k start") == 0
+    # $o->{fsize}: the largest file it may write, in KiB (ulimit -f: a
+    # disk that fills up).
+    my $limit = $o->{fsize} ? "ulimit -f $o->{fsize}; " : '';
+    system("$limit$httpd -f $dir/httpd.conf -k start") == 0
         or die "cannot start httpd in $dir";
     push @started, $dir;
     for (1 .. 50) {

@@ -101,7 +101,7 @@ typedef struct {
 
 static void open_trail(trail_t *tr, const char *dir, apr_off_t rotate)
 {
-    llm_audit_opts_t o = { dir, rotate, 1 };
+    llm_audit_opts_t o = { dir, rotate, 0, 1 };
     const char *why = llm_audit_recover(pool, dir, &tr->st, &tr->found);
 
     ok(!why, "recovered");
@@ -114,7 +114,7 @@ static void open_trail(trail_t *tr, const char *dir, apr_off_t rotate)
 
 static apr_uint64_t add(trail_t *tr, const char *event, json_object *fields)
 {
-    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL };
+    llm_audit_entry_t e = { apr_time_now(), event, fields, NULL, 0, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
 
@@ -163,7 +163,7 @@ static void copy_dir(const char *from, const char *to)
 static void test_lines(void)
 {
     llm_audit_chain_t g;
-    llm_audit_entry_t e = { 0, "request", NULL, NULL };
+    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0, NULL, 0 };
     json_object *f = json_object_new_object(), *o;
     const char *line;
     char want[LLM_SHA256_HEX];
@@ -216,7 +216,7 @@ static void test_lines(void)
     ok(llm_audit_line_head(pool, "{\"seq\":0,\"prev\":\"\"}", 19, &head, &why)
        != APR_SUCCESS, "seq 0 is not a record");
 
-    line = llm_audit_envelope_line(pool, 6, g.prev,
+    line = llm_audit_envelope_line(pool, 6, 1, g.prev,
                                    "-----BEGIN PGP MESSAGE-----\n\nx\n", &len);
     ok(!strchr(line, '\n'), "an envelope is one line too");
     ok(llm_audit_line_head(pool, line, len, &head, &why) == APR_SUCCESS
@@ -453,7 +453,7 @@ static void test_tamper(const char *good)
 static void test_failure(const char *dir)
 {
     trail_t tr;
-    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL };
+    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0, NULL, 0 };
     apr_uint64_t seq = 0;
     const char *why = NULL;
     llm_audit_chain_t before;
@@ -479,7 +479,7 @@ static void test_processes(const char *dir)
     llm_audit_found_t found;
     apr_shm_t *shm;
     apr_proc_mutex_t *lock;
-    llm_audit_opts_t o = { dir, 4096, 0 };
+    llm_audit_opts_t o = { dir, 4096, 0, 0 };
     llm_audit_report_t rep;
     int i, status, good = 1;
 
@@ -498,7 +498,7 @@ static void test_processes(const char *dir)
             for (k = 0; k < 100; k++) {
                 char model[32];
                 json_object *f = json_object_new_object();
-                llm_audit_entry_t e = { apr_time_now(), "request", f, NULL };
+                llm_audit_entry_t e = { apr_time_now(), "request", f, NULL, 0, NULL, 0 };
                 apr_uint64_t seq;
                 const char *why;
 
@@ -524,6 +524,80 @@ static void test_processes(const char *dir)
     is_int(rep.verdict, LLM_AUDIT_INTACT, "the trail is intact");
     is_int(rep.records, 400, "with 400 records, seq 1..400");
     ok(rep.files > 1, "rotated by the processes in turn");
+}
+
+/* A writer killed between its write and the state's update (kill -9
+ * while it held the lock): the next writer takes the record it left in
+ * the file into the chain, and cuts off a torn one. */
+static void test_dead_writer(const char *dir)
+{
+    trail_t tr;
+    llm_audit_state_t stale;
+    llm_audit_report_t rep;
+    const char *path;
+
+    open_trail(&tr, dir, 0);
+    ok(add(&tr, "request", fields("m1")) == 1, "record 1");
+    stale = tr.st;
+    ok(add(&tr, "request", fields("m2")) == 2, "record 2, then the "
+       "writer dies before the state moves");
+    tr.st = stale;
+    ok(add(&tr, "request", fields("m3")) == 3, "the next writer takes "
+       "record 2 in and writes 3");
+    path = file_path(dir, 1, 0);
+    spit(path, "{\"seq\":4,\"time\":\"2026-", 1);
+    ok(add(&tr, "request", fields("m4")) == 4, "a torn record 4 is cut "
+       "off; 4 is written again");
+    rep = verify(dir, 0);
+    is_int(rep.verdict, LLM_AUDIT_INTACT, "the trail is intact");
+    is_int(rep.records, 4, "with 4 records");
+    is_int(count_lines(slurp(path)), 4, "one line each");
+}
+
+/* Fields written as JSON text: escaped, nested, mended, and a record
+ * made from them reads back as the same values. */
+static void test_writer(void)
+{
+    llm_audit_w_t w;
+    llm_audit_entry_t e = { 0, "request", NULL, NULL, 0, NULL, 0 };
+    const char *line;
+    apr_size_t len = 0;
+    json_object *o, *v;
+
+    llm_audit_w_init(&w, pool);
+    llm_audit_w_str(&w, "user", "a\"b\\c\n\x01/\xff\xc3\xa9");
+    llm_audit_w_str(&w, "none", NULL);
+    llm_audit_w_int(&w, "n", -42);
+    llm_audit_w_bool(&w, "stream", 1);
+    llm_audit_w_open(&w, "attempts", '[');
+    llm_audit_w_open(&w, NULL, '{');
+    llm_audit_w_str(&w, "provider", "p1");
+    llm_audit_w_close(&w, '}');
+    llm_audit_w_open(&w, NULL, '{');
+    llm_audit_w_int(&w, "status", 200);
+    llm_audit_w_close(&w, '}');
+    llm_audit_w_close(&w, ']');
+    llm_audit_w_strn(&w, "nul", "x\0y", 3);
+    e.text = llm_audit_w_text(&w, &e.text_len);
+    line = llm_audit_record_line(pool, 3, "ab", &e, &len);
+    is_int((int)strlen(line), (int)len, "one line, no NUL inside");
+    o = llm_json_parse(line, len);
+    ok(o != NULL, "valid JSON");
+    is_str(llm_json_str(o, "user", NULL), "a\"b\\c\n\x01/\xef\xbf\xbd\xc3\xa9",
+           "escaped; invalid UTF-8 mended, valid kept");
+    ok((v = llm_json_get(o, "none")) == NULL
+       || json_object_is_type(v, json_type_null), "NULL: null");
+    v = llm_json_get(o, "attempts");
+    ok(v && json_object_array_length(v) == 2
+       && json_object_get_int(llm_json_get(json_object_array_get_idx(v, 1),
+                                           "status")) == 200,
+       "nested arrays and objects");
+    is_int((int)json_object_get_int64(llm_json_get(o, "seq")), 3,
+           "seq first");
+    is_int(json_object_get_string_len(llm_json_get(o, "nul")), 3,
+           "a NUL inside a value is kept, escaped");
+    ok(!strchr(line, '\n'), "no raw newline");
+    json_object_put(o);
 }
 
 /* The cost of one append (a plaintext record, fdatasync'd), printed for
@@ -552,12 +626,14 @@ int main(void)
     apr_pool_create(&pool, NULL);
     base = tmpdir("trail");
     test_lines();
+    test_writer();
     test_chain(base);
     test_torn(base);
     test_rotation(apr_pstrcat(pool, base, "-rot", NULL));
     test_tamper(apr_pstrcat(pool, base, "-rot", NULL));
     test_failure(apr_pstrcat(pool, base, "-fail", NULL));
     test_processes(apr_pstrcat(pool, base, "-procs", NULL));
+    test_dead_writer(apr_pstrcat(pool, base, "-dead", NULL));
     time_appends(apr_pstrcat(pool, base, "-time", NULL));
     system(apr_psprintf(pool, "rm -rf '%s'",
                         apr_pstrndup(pool, base, strrchr(base, '/') - base)));

@@ -73,7 +73,7 @@ static apr_array_header_t *list(const char *a)
 
 static llm_audit_entry_t entry(const char *model)
 {
-    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL };
+    llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0, NULL, 0 };
 
     e.fields = json_object_new_object();
     json_object_object_add(e.fields, "model", llm_audit_str(model));
@@ -111,7 +111,7 @@ static void *APR_THREAD_FUNC seal_thread(apr_thread_t *th, void *data)
 
     apr_pool_create(&p, NULL);
     for (i = 0; i < 3; i++) {
-        llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL };
+        llm_audit_entry_t e = { apr_time_now(), "request", NULL, NULL, 0, NULL, 0 };
         const char *why, *body;
         apr_size_t n;
 
@@ -226,7 +226,7 @@ int main(void)
     {
         llm_audit_state_t st;
         llm_audit_found_t found;
-        llm_audit_opts_t o = { dir, 0, 1 };
+        llm_audit_opts_t o = { dir, 0, 0, 1 };
         llm_audit_trail_t *t;
         llm_audit_report_t rep;
         lines_t got = { 0, { 0 } };
@@ -253,6 +253,58 @@ int main(void)
         like(got.text[2], "\"model\":\"m3\"", "the fields");
         why = llm_audit_read(pool, list(dir), home, collect, &got);
         like(why, "decryption failed", "without the secret key: refused");
+    }
+
+    /* A batch: three bodies sealed as one message, then one record
+     * alone; the chain counts four, the reader opens four in order. */
+    dir = apr_pstrcat(pool, top, "/batch", NULL);
+    {
+        llm_audit_state_t st;
+        llm_audit_found_t found;
+        llm_audit_opts_t o = { dir, 0, 0, 1 };
+        llm_audit_trail_t *t;
+        llm_audit_report_t rep;
+        lines_t got = { 0, { 0 } };
+        apr_uint64_t seq = 0;
+        llm_audit_entry_t b = { 0, NULL, NULL, NULL, 3, NULL, 0 };
+        const char *text = "", *path;
+        apr_size_t len = 0;
+        int good = 1;
+
+        for (i = 0; i < 3; i++) {
+            e = entry(apr_psprintf(pool, "b%d", i + 1));
+            text = apr_pstrcat(pool, text, i ? "\n" : "",
+                               llm_audit_body_line(pool, &e, &len), NULL);
+        }
+        llm_audit_recover(pool, dir, &st, &found);
+        t = llm_audit_trail_make(pool, &o, &st);
+        good &= llm_audit_seal_text(gpg, pool, text, strlen(text), &b.pgp,
+                                    &why) == APR_SUCCESS
+                && llm_audit_append(t, pool, &b, &seq, &why) == APR_SUCCESS;
+        is_int((int)seq, 1, "the batch is records 1..3");
+        e = entry("after");
+        good &= llm_audit_seal(gpg, pool, &e, &why) == APR_SUCCESS
+                && llm_audit_append(t, pool, &e, &seq, &why) == APR_SUCCESS;
+        ok(good, "a batch and a record appended");
+        is_int((int)seq, 4, "the record after it is seq 4");
+        llm_audit_verify(pool, list(dir), 0, &rep);
+        is_int(rep.verdict, LLM_AUDIT_INTACT, "batch trail: intact");
+        is_int((int)rep.records, 4, "4 records in 2 lines");
+        why = llm_audit_read(pool, list(dir), keyring, collect, &got);
+        is_str(why, NULL, "the batch opens");
+        is_int(got.n, 4, "four records read");
+        like(got.text[1], "{\"seq\":2,", "the batch's second record: seq 2");
+        like(got.text[2], "\"model\":\"b3\"", "its fields");
+        like(got.text[3], "{\"seq\":4,", "then seq 4");
+        /* A count changed: the chain says so (the next seq is off). */
+        path = apr_pstrcat(pool, dir, "/llm-audit.0000000000000001.jsonl",
+                           NULL);
+        system(apr_psprintf(pool, "sed -i '1s/\"count\":3/\"count\":2/' "
+                            "'%s'", path));
+        llm_audit_verify(pool, list(dir), 0, &rep);
+        is_int(rep.verdict, LLM_AUDIT_BROKEN, "a batch's count altered: "
+               "broken");
+        like(rep.message, "records 3..3 are missing", "names the records the count no longer covers");
     }
 
     /* No gpg-agent for the gateway's keyrings (public keys only): its
