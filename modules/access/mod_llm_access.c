@@ -118,7 +118,7 @@ llm_access_req_t *llm_access_req(request_rec *r)
 
 void llm_access_announce(request_rec *r, llm_access_kind_e kind, int status,
                          const char *code, const char *key_id,
-                         const char *model)
+                         const char *model, const char *limit)
 {
     llm_access_req_t *st = llm_access_req(r);
     llm_access_event_t ev;
@@ -131,7 +131,7 @@ void llm_access_announce(request_rec *r, llm_access_kind_e kind, int status,
     ev.status = status;
     ev.code = code;
     ev.key_id = key_id;
-    ev.limit = NULL;
+    ev.limit = limit;
     ev.model = model;
     llm_run_llm_access_refused(r, &ev);
 }
@@ -182,7 +182,8 @@ static void insert_error_filter(request_rec *r)
     apr_table_setn(r->notes, LLM_NOTE_ACCESS_STATUS,
                    apr_itoa(r->pool, r->status));
     llm_access_announce(r, (llm_access_kind_e)atoi(kind), r->status, code,
-                        apr_table_get(r->notes, LLM_NOTE_KEY_ID), NULL);
+                        apr_table_get(r->notes, LLM_NOTE_KEY_ID), NULL,
+                        apr_table_get(r->notes, LLM_NOTE_ACCESS_LIMIT));
 }
 
 static void child_init(apr_pool_t *pchild, server_rec *s)

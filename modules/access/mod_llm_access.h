@@ -26,6 +26,8 @@ APLOG_USE_MODULE(llm_access);
 /* Which llm_access_kind_e a refusal noted in r->notes is (private to
  * this module; the other notes are in mod_llm.h). */
 #define LLM_NOTE_ACCESS_KIND "llm-access-kind"
+/* The limit that refused ("requests 60/60s"), for the event. */
+#define LLM_NOTE_ACCESS_LIMIT "llm-access-limit"
 
 /* Where a key may come from (LLMAccessKeySources). */
 #define LLM_SRC_BEARER   (1 << 0)   /* Authorization: Bearer <key> */
@@ -105,7 +107,7 @@ int llm_access_refuse(request_rec *r, llm_access_kind_e kind, int status,
 /* Run llm_access_refused once for r. */
 void llm_access_announce(request_rec *r, llm_access_kind_e kind, int status,
                          const char *code, const char *key_id,
-                         const char *model);
+                         const char *model, const char *limit);
 
 /* mod_llm_access_authn.c: AuthType llm-key */
 int llm_access_check_authn(request_rec *r);

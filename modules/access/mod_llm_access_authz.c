@@ -151,6 +151,6 @@ int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx)
                   "%s %s: 403 model_denied_by_policy (key %s, model %s)",
                   r->method, r->uri, st->key->id, model);
     llm_access_announce(r, LLM_ACCESS_DENIED, HTTP_FORBIDDEN,
-                        ctx->error_code, st->key->id, model);
+                        ctx->error_code, st->key->id, model, NULL);
     return HTTP_FORBIDDEN;
 }

@@ -128,6 +128,10 @@ static int refuse_rate(request_rec *r, const llm_access_key_t *k,
                                                        : 1);
 
     apr_table_setn(r->err_headers_out, "Retry-After", wait);
+    apr_table_setn(r->notes, LLM_NOTE_ACCESS_LIMIT, apr_psprintf(
+                       r->pool, "%s %" APR_INT64_T_FMT "/%" APR_INT64_T_FMT
+                       "s", what, rate->count,
+                       (apr_int64_t)apr_time_sec(rate->window)));
     return llm_access_refuse(r, LLM_ACCESS_RATE_LIMITED,
                              HTTP_TOO_MANY_REQUESTS, "rate_limit_exceeded",
                              apr_psprintf(r->pool, "Rate limit exceeded: %"
@@ -255,6 +259,9 @@ static int check_budget(request_rec *r, llm_access_req_t *st,
     st->budget_slot = NULL;
     st->budget_bucket = NULL;
     apr_table_setn(r->err_headers_out, "Retry-After", seconds(r, ends - now));
+    apr_table_setn(r->notes, LLM_NOTE_ACCESS_LIMIT, apr_pstrcat(
+                       r->pool, "budget ", llm_access_budget_text(r->pool, b),
+                       NULL));
     return llm_access_refuse(r, LLM_ACCESS_BUDGET_SPENT,
                              HTTP_TOO_MANY_REQUESTS, "budget_exceeded",
                              apr_psprintf(r->pool, "The token budget of "
