@@ -78,13 +78,19 @@ static const llm_access_rate_t *rate_of(const llm_access_rate_t *key_rate,
     return c->set && c->rate.count ? &c->rate : NULL;
 }
 
+/* Numbers as text without apr_psprintf, which cost about a third of
+ * the limits' instructions per request (callgrind). */
+static const char *num(request_rec *r, apr_int64_t n)
+{
+    return apr_off_t_toa(r->pool, (apr_off_t)n);
+}
+
 static const char *bucket_name(request_rec *r, const char *kind,
                                const char *who,
                                const llm_access_rate_t *rate)
 {
-    return apr_psprintf(r->pool, "llm:limit:%s|%s|%" APR_INT64_T_FMT "/%"
-                        APR_INT64_T_FMT, kind, who, rate->count,
-                        (apr_int64_t)rate->window);
+    return apr_pstrcat(r->pool, "llm:limit:", kind, "|", who, "|",
+                       num(r, rate->count), "/", num(r, rate->window), NULL);
 }
 
 static llm_limit_slot_t *slot_of(request_rec *r, const char *name)
@@ -104,18 +110,15 @@ static llm_limit_slot_t *slot_of(request_rec *r, const char *name)
 
 static const char *seconds(request_rec *r, apr_interval_time_t t)
 {
-    return apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                        (apr_int64_t)((t + APR_USEC_PER_SEC - 1)
-                                      / APR_USEC_PER_SEC));
+    return num(r, (t + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC);
 }
 
 static void rate_headers(request_rec *r, const llm_limit_result_t *res)
 {
     apr_table_setn(r->err_headers_out, "X-RateLimit-Limit",
-                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT, res->limit));
+                   num(r, res->limit));
     apr_table_setn(r->err_headers_out, "X-RateLimit-Remaining",
-                   apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
-                                res->remaining));
+                   num(r, res->remaining));
     apr_table_setn(r->err_headers_out, "X-RateLimit-Reset",
                    seconds(r, res->reset));
 }
