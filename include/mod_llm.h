@@ -438,6 +438,21 @@ APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_request_done,
 /* Access decisions (run by mod_llm_access)                            */
 /* ------------------------------------------------------------------ */
 
+/**
+ * Notes (r->notes) mod_llm_access sets when it refuses a request in an
+ * httpd hook (check_user_id, auth_checker): the status it refused with,
+ * a short code ("invalid_key") and the sentence for the client.
+ * mod_llm_router's error pages on our routes use the code and message
+ * when the status of the page is the noted one, instead of its generic
+ * "unauthorized"/"forbidden". The presented key is never in them.
+ */
+#define LLM_NOTE_ACCESS_STATUS  "llm-access-status"
+#define LLM_NOTE_ACCESS_CODE    "llm-access-code"
+#define LLM_NOTE_ACCESS_MESSAGE "llm-access-message"
+/** The key id of an authenticated request (also r->user), for logs:
+ *  %{llm-key-id}n */
+#define LLM_NOTE_KEY_ID         "llm-key-id"
+
 /** What kind of refusal (or notable decision) an access event is. */
 typedef enum {
     LLM_ACCESS_AUTH_FAILED = 0,    /**< 401: no key, an unknown, expired,

@@ -27,6 +27,7 @@ static const struct {
     const char *summary;
 } areas[] = {
     { "audit", llmctl_audit, "verify and read mod_llm_audit's trails" },
+    { "key", llmctl_key, "create, rotate and revoke mod_llm_access's API keys" },
 };
 
 static int usage(FILE *out)

@@ -18,5 +18,6 @@
 typedef int (*llmctl_area_fn)(apr_pool_t *p, int argc, const char *const *argv);
 
 int llmctl_audit(apr_pool_t *p, int argc, const char *const *argv);
+int llmctl_key(apr_pool_t *p, int argc, const char *const *argv);
 
 #endif /* LLMCTL_H */
