@@ -174,7 +174,7 @@ static const char *last_record(apr_pool_t *p, const char *path,
             if (llm_audit_line_head(p, start, (apr_size_t)(end - 1 - start),
                                     &head, &why) == APR_SUCCESS) {
                 chain->seq = head.seq + head.count - 1;
-                llm_sha256_hex(start, (apr_size_t)(end - 1 - start),
+                llm_core_sha256_hex(start, (apr_size_t)(end - 1 - start),
                                chain->prev);
                 *good = at + (end - buf);
                 apr_file_close(f);
@@ -407,7 +407,7 @@ static apr_status_t catch_up(llm_audit_trail_t *t, apr_pool_t *p)
             break;
         }
         st->chain.seq = head.seq + head.count - 1;
-        llm_sha256_hex(line, len, st->chain.prev);
+        llm_core_sha256_hex(line, len, st->chain.prev);
         st->size += (apr_off_t)len + 1;
         line = nl + 1;
     }
@@ -464,7 +464,7 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
         return rv;
     }
     st->chain.seq = next + count - 1;
-    llm_sha256_hex(line, len, st->chain.prev);
+    llm_core_sha256_hex(line, len, st->chain.prev);
     st->size += (apr_off_t)len + 1;
     *seq = next;
     return APR_SUCCESS;

@@ -166,13 +166,13 @@ static void test_lines(void)
     llm_audit_entry_t e = { 0, "request", NULL, NULL, 0, NULL, 0 };
     json_object *f = json_object_new_object(), *o;
     const char *line;
-    char want[LLM_SHA256_HEX];
+    char want[LLM_CORE_SHA256_HEX];
     apr_size_t len;
     llm_audit_head_t head;
     const char *why;
 
     llm_audit_chain_genesis(&g);
-    llm_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), want);
+    llm_core_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), want);
     is_str(g.prev, want, "genesis: the hash of the genesis string");
     is_int(g.seq, 0, "genesis: seq 0");
 
@@ -237,7 +237,7 @@ static void test_chain(const char *dir)
 {
     trail_t tr;
     char *text;
-    char h1[LLM_SHA256_HEX], g[LLM_SHA256_HEX];
+    char h1[LLM_CORE_SHA256_HEX], g[LLM_CORE_SHA256_HEX];
     const char *l1, *l2;
     llm_audit_report_t rep;
     llm_audit_head_t head;
@@ -252,13 +252,13 @@ static void test_chain(const char *dir)
     is_int(count_lines(text), 3, "three lines in llm-audit.<seq 1>.jsonl");
     l1 = line_of(text, 1);
     l2 = line_of(text, 2);
-    llm_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), g);
+    llm_core_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), g);
     llm_audit_line_head(pool, l1, strlen(l1), &head, &why);
     is_str(head.prev, g, "record 1's prev: the genesis hash");
-    llm_sha256_hex(l1, strlen(l1), h1);
+    llm_core_sha256_hex(l1, strlen(l1), h1);
     llm_audit_line_head(pool, l2, strlen(l2), &head, &why);
     is_str(head.prev, h1, "record 2's prev: the SHA-256 of line 1");
-    is_str(tr.st.chain.prev, (llm_sha256_hex(line_of(text, 3),
+    is_str(tr.st.chain.prev, (llm_core_sha256_hex(line_of(text, 3),
            strlen(line_of(text, 3)), h1), h1), "the state holds the hash "
            "of the last line");
     rep = verify(dir, 0);
@@ -282,7 +282,7 @@ static void test_torn(const char *dir)
 {
     trail_t tr;
     llm_audit_report_t rep;
-    char h4[LLM_SHA256_HEX];
+    char h4[LLM_CORE_SHA256_HEX];
     const char *text, *l;
     llm_audit_head_t head;
     const char *why;
@@ -297,7 +297,7 @@ static void test_torn(const char *dir)
     is_int(tr.found.new_file, 1, "recovery: a new file");
     is_int(add(&tr, "request", fields("m5")), 5, "the chain goes on: seq 5");
     text = slurp(file_path(dir, 1, 0));
-    llm_sha256_hex(line_of(text, 4), strlen(line_of(text, 4)), h4);
+    llm_core_sha256_hex(line_of(text, 4), strlen(line_of(text, 4)), h4);
     text = slurp(file_path(dir, 5, 0));
     ok(text != NULL, "in llm-audit.<seq 5>.jsonl");
     l = line_of(text ? text : "", 1);
@@ -329,7 +329,7 @@ static void test_rotation(const char *dir)
     apr_status_t rv;
     apr_array_header_t *files;
     int i, n = 0;
-    char hl[LLM_SHA256_HEX];
+    char hl[LLM_CORE_SHA256_HEX];
     const char *text, *l;
     llm_audit_head_t head;
     const char *why;
@@ -351,7 +351,7 @@ static void test_rotation(const char *dir)
     is_int(n, files ? files->nelts : -1, "none over the rotation size");
     text = slurp(APR_ARRAY_IDX(files, 0, llm_audit_file_t).path);
     l = line_of(text, count_lines(text));
-    llm_sha256_hex(l, strlen(l), hl);
+    llm_core_sha256_hex(l, strlen(l), hl);
     text = slurp(APR_ARRAY_IDX(files, 1, llm_audit_file_t).path);
     l = line_of(text, 1);
     llm_audit_line_head(pool, l, strlen(l), &head, &why);
