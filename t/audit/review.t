@@ -1,0 +1,60 @@
+# Review: corner cases of mod_llm_audit's hold filter and batch writer.
+use strict;
+use warnings FATAL => 'all';
+
+use Apache::Test;
+use Apache::TestUtil qw(t_mkdir);
+use File::Path qw(rmtree);
+use HTTP::Tiny;
+use IO::Socket::INET;
+use JSON::PP;
+use Time::HiRes qw(time);
+use lib 't/lib';
+use LLMTest;
+
+plan tests => 3, need_module 'llm_router', 'llm_audit', 'proxy_http';
+
+my $J = JSON::PP->new->utf8->canonical;
+my $root = Apache::Test::vars('serverroot');
+my $dir = "$root/logs/audit-review";
+rmtree($dir);
+t_mkdir($dir);
+my $models = "$root/models/main.json";
+my $mods = '/usr/lib/apache2/modules';
+
+sub gateway {
+    my ($name, $o, @extra) = @_;
+    my $trail = "$dir/$name/trail";
+    mkdir "$dir/$name";
+    my $port = start_httpd("$dir/$name/httpd", $o,
+        'LogLevel warn llm_audit:info', 'LLMRouter On',
+        "LLMRouterModels $models", 'LLMAudit On', "LLMAuditDir $trail",
+        'LLMAuditEncrypt Off', @extra);
+    return ($port, $trail);
+}
+
+# GET with a 6 s timeout: (seconds taken, response).
+sub timed_get {
+    my ($port, $path) = @_;
+    my $t0 = time;
+    my $res = HTTP::Tiny->new(timeout => 6)->get("http://127.0.0.1:$port$path");
+    return (time - $t0, $res);
+}
+
+# 1. A handler other than the router's in an audited router location
+#    (SetHandler): llm_request_done never runs, the hold keeps the EOS.
+{
+    my ($port) = gateway('sethandler', {},
+        "LoadModule status_module $mods/mod_status.so",
+        '<Location /v1/status>', 'SetHandler server-status', '</Location>',
+        '<Location /v1/status-noaudit>', 'SetHandler server-status',
+        'LLMAudit Off', '</Location>');
+    my ($took, $res) = timed_get($port, '/v1/status?auto');
+    ok $took < 5 && $res->{status} == 200
+        or diag sprintf("took %.1fs, status %s: %s", $took, $res->{status},
+                substr($res->{content} // '', 0, 300)),
+            `tail -3 $dir/sethandler/httpd/error_log`;
+    # The same without audit there: served.
+    my ($took2, $res2) = timed_get($port, '/v1/status-noaudit?auto');
+    ok $res2->{status} == 200 or diag $res2->{status};
+}
