@@ -58,3 +58,47 @@ sub timed_get {
     my ($took2, $res2) = timed_get($port, '/v1/status-noaudit?auto');
     ok $res2->{status} == 200 or diag $res2->{status};
 }
+
+# 2. LLMAuditSync batch under prefork: a stop (SIGTERM to each child,
+#    prefork's just_die runs the child pool's cleanups in the signal
+#    handler) must still write every record gathered.
+{
+    my $gnupg = "$dir/gnupg";
+    mkdir $gnupg, 0700;
+    local $ENV{GNUPGHOME} = $gnupg;
+    system("gpg --batch --pinentry-mode loopback --passphrase '' "
+        . "--quick-gen-key 'review <review\@test>' future-default "
+        . "default never >/dev/null 2>&1") == 0
+        and system("gpg --batch --armor --export review\@test "
+                   . ">$dir/auditor.asc 2>/dev/null") == 0
+        or die "gpg cannot make a key pair";
+    my $name = 'prefork-batch';
+    mkdir "$dir/$name";
+    my $trail = "$dir/$name/trail";
+    my $port = start_httpd("$dir/$name/httpd", { mpm => 'prefork' },
+        'LogLevel warn llm_audit:debug', 'LLMRouter On',
+        "LLMRouterModels $models", 'LLMAudit On', "LLMAuditDir $trail",
+        "LLMAuditRecipient $dir/auditor.asc", 'LLMAuditSync batch 1000 1h',
+        'StartServers 2', 'MinSpareServers 2', 'MaxSpareServers 4');
+    my $http = HTTP::Tiny->new(timeout => 30);
+    my $served = 0;
+    for my $i (1 .. 12) {
+        my $res = $http->post("http://127.0.0.1:$port/v1/chat/completions",
+            { headers => { 'Content-Type' => 'application/json' },
+              content => $J->encode({ model => 'mock-chat',
+                  messages => [{ role => 'user', content => "r$i" }] }) });
+        $served++ if $res->{status} == 200;
+    }
+    stop_httpd("$dir/$name/httpd");
+    for (1 .. 100) { last unless -e "$dir/$name/httpd/httpd.pid"; sleep 0.1 }
+    my ($build) = do {
+        open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
+        map { m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so} ? $1 : () }
+            <$fh>;
+    };
+    my $v = `$build/llmctl audit verify $trail 2>&1`;
+    my ($n) = $v =~ /intact: (\d+) records/;
+    ok defined $n && $n == $served
+        or diag "served $served, trail: $v",
+            `grep -E 'LLM040|AH00|SIGKILL|still did not' $dir/$name/httpd/error_log | tail -8`;
+}
