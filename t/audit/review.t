@@ -12,7 +12,7 @@ use Time::HiRes qw(time);
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 3, need_module 'llm_router', 'llm_audit', 'proxy_http';
+plan tests => 5, need_module 'llm_router', 'llm_audit', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -101,4 +101,33 @@ sub timed_get {
     ok defined $n && $n == $served
         or diag "served $served, trail: $v",
             `grep -E 'LLM040|AH00|SIGKILL|still did not' $dir/$name/httpd/error_log | tail -8`;
+}
+
+# 3. LLMAuditOnFailure closed and an answer the router writes itself
+#    (llm_router_send_json: ap_rwrite, buffered by OLD_WRITE until the
+#    EOS that ap_finalize_request_protocol sends after the handler):
+#    nothing is held when llm_request_done runs, so
+#    llm_audit_hold_refuse() just releases, and the answer ends as a
+#    success although its record was NOT written.
+{
+    my $name = 'closed-own-answer';
+    mkdir "$dir/$name";
+    my $trail = "$dir/$name/trail";
+    mkdir $trail, 0700;
+    my ($port) = gateway($name, {});
+    chmod 0500, $trail or die $!;
+    my $http = HTTP::Tiny->new(timeout => 10);
+    my $chat = $http->post("http://127.0.0.1:$port/v1/chat/completions",
+        { headers => { 'Content-Type' => 'application/json' },
+          content => $J->encode({ model => 'mock-chat',
+              messages => [{ role => 'user', content => 'Hi' }] }) });
+    ok $chat->{status} == 503 or diag "chat: $chat->{status}";
+    sleep 1;        # the next probe of the failing trail
+    my $models = $http->get("http://127.0.0.1:$port/v1/models");
+    my $log = do { local (@ARGV, $/) = "$dir/$name/httpd/error_log"; <> };
+    my $lost = () = $log =~ /LLM04007/g;
+    ok !($models->{status} == 200 && $lost >= 2)
+        or diag "GET /v1/models: $models->{status} though its record was "
+              . "not written ($lost records NOT written)";
+    chmod 0700, $trail;
 }
