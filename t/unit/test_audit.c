@@ -583,6 +583,41 @@ static void test_rotate_age(const char *dir)
     is_int(verify(dir, 0).verdict, LLM_AUDIT_INTACT, "chained across them");
 }
 
+/* Review: a writer killed between its write and the state's update, and
+ * the next record does not fit in that file (or the file is old enough
+ * to rotate): the rotation is decided on the stale size before
+ * catch_up looks at the file, so the dead writer's record is never
+ * taken in, and the new file starts at the same seq: the chain forks. */
+static void test_dead_writer_rotation(const char *dir)
+{
+    trail_t tr;
+    llm_audit_state_t stale;
+    apr_size_t l1;
+    const char *text;
+
+    open_trail(&tr, dir, 0);
+    ok(add(&tr, "request", fields("m1")) == 1, "record 1");
+    l1 = (apr_size_t)tr.st.size;
+    /* Room for two records of this size, not for a bigger third. */
+    {
+        llm_audit_opts_t o = { dir, (apr_off_t)(2 * l1 + 5), 0, 1 };
+        const char *why = llm_audit_recover(pool, dir, &tr.st, &tr.found);
+
+        ok(!why, "recovered");
+        tr.t = llm_audit_trail_make(pool, &o, &tr.st);
+    }
+    stale = tr.st;
+    ok(add(&tr, "request", fields("m2")) == 2, "record 2 fits the file; "
+       "the writer dies before the state moves");
+    tr.st = stale;
+    ok(add(&tr, "request", fields("m3-a-longer-model-name-than-before"))
+       == 3, "the next writer takes record 2 in and writes 3");
+    text = slurp(file_path(dir, 1, 0));
+    is_int(count_lines(text), 2, "records 1 and 2 in the first file");
+    is_int(verify(dir, 0).verdict, LLM_AUDIT_INTACT, "the trail is intact "
+           "(no fork at seq 2)");
+}
+
 /* Fields written as JSON text: escaped, nested, mended, and a record
  * made from them reads back as the same values. */
 static void test_writer(void)
@@ -664,6 +699,7 @@ int main(void)
     test_failure(apr_pstrcat(pool, base, "-fail", NULL));
     test_processes(apr_pstrcat(pool, base, "-procs", NULL));
     test_dead_writer(apr_pstrcat(pool, base, "-dead", NULL));
+    test_dead_writer_rotation(apr_pstrcat(pool, base, "-deadrot", NULL));
     time_appends(apr_pstrcat(pool, base, "-time", NULL));
     system(apr_psprintf(pool, "rm -rf '%s'",
                         apr_pstrndup(pool, base, strrchr(base, '/') - base)));
