@@ -44,8 +44,11 @@
 #if !defined(WIN32)
 #include "unixd.h"
 #endif
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -125,6 +128,30 @@ static void give_to_children(apr_pool_t *p, const char *path, int deep)
 #endif
 }
 
+/* One httpd per trail: two would chain their records over each other's
+ * (and each would cut off what the other wrote as a torn tail). A flock
+ * on dir/llm-audit.lock, held as long as this httpd process (and its
+ * children, which inherit it) lives; a crash releases it. */
+static const char *claim_dir(apr_pool_t *pp, apr_pool_t *ptemp,
+                             const char *dir)
+{
+    apr_file_t *f;
+    apr_os_file_t fd;
+    const char *path = apr_pstrcat(ptemp, dir, "/llm-audit.lock", NULL);
+
+    if (apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE,
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE, pp)
+        != APR_SUCCESS || apr_os_file_get(&fd, f) != APR_SUCCESS) {
+        return apr_psprintf(ptemp, "%s cannot be opened", path);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        return apr_psprintf(ptemp, "another httpd writes this trail (it "
+                            "holds %s): give each httpd a directory of "
+                            "its own", path);
+    }
+    return NULL;
+}
+
 /* The mutex and shared state of @a dir, made (and the trail recovered)
  * the first time this httpd process sees it. */
 static const char *lasting(server_rec *s, apr_pool_t *ptemp,
@@ -151,7 +178,8 @@ static const char *lasting(server_rec *s, apr_pool_t *ptemp,
         return "no shared memory for the trail's state";
     }
     l->state = apr_shm_baseaddr_get(shm);
-    if ((why = llm_audit_recover(ptemp, dir, l->state, &found)) != NULL) {
+    if ((why = llm_audit_recover(ptemp, dir, l->state, &found)) != NULL
+        || (why = claim_dir(pp, ptemp, dir)) != NULL) {
         return why;
     }
     give_to_children(ptemp, dir, 0);
@@ -177,29 +205,32 @@ static const char *lasting(server_rec *s, apr_pool_t *ptemp,
     return NULL;
 }
 
-static void remove_tree(apr_pool_t *p, const char *path)
+/* Remove @a name (in the directory @a at) and what is below it without
+ * ever following a symbolic link: the keyring belongs to User, and a
+ * directory swapped for a link while root walks it must not lead root
+ * anywhere else (openat with O_NOFOLLOW, unlinkat). */
+static void remove_at(int at, const char *name, int depth)
 {
-    apr_dir_t *d;
-    apr_finfo_t fi;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                              | O_CLOEXEC);
+    DIR *d;
+    struct dirent *e;
 
-    if (apr_dir_open(&d, path, p) == APR_SUCCESS) {
-        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
-               == APR_SUCCESS) {
-            const char *sub = apr_pstrcat(p, path, "/", fi.name, NULL);
-
-            if (!strcmp(fi.name, ".") || !strcmp(fi.name, "..")) {
-                continue;
-            }
-            if (fi.filetype == APR_DIR) {
-                remove_tree(p, sub);
-            }
-            else {
-                apr_file_remove(sub, p);
-            }
-        }
-        apr_dir_close(d);
+    if (fd < 0) {
+        unlinkat(at, name, 0);          /* a file, or a link itself */
+        return;
     }
-    apr_dir_remove(path, p);
+    if (depth > 8 || !(d = fdopendir(fd))) {
+        close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            remove_at(dirfd(d), e->d_name, depth + 1);
+        }
+    }
+    closedir(d);
+    unlinkat(at, name, AT_REMOVEDIR);
 }
 
 /* Keyrings of httpd processes that are gone (a stop, a crash): each
@@ -208,35 +239,28 @@ static void remove_tree(apr_pool_t *p, const char *path)
 static void sweep_keyrings(apr_pool_t *p)
 {
     const char *dir = ap_runtime_dir_relative(p, "");
-    apr_dir_t *d;
-    apr_finfo_t fi;
+    DIR *d;
+    struct dirent *e;
 
-    if (!dir || apr_dir_open(&d, dir, p) != APR_SUCCESS) {
+    if (!dir || !(d = opendir(dir))) {
         return;
     }
-    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
-           == APR_SUCCESS) {
+    while ((e = readdir(d)) != NULL) {
         long pid;
 
-        if (fi.filetype != APR_DIR
-            || sscanf(fi.name, "llm-audit-keys.%ld.", &pid) != 1
+        if (sscanf(e->d_name, "llm-audit-keys.%ld.", &pid) != 1
             || pid <= 0 || pid == (long)getpid()
             || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
             continue;
         }
-        remove_tree(p, apr_pstrcat(p, dir, "/", fi.name, NULL));
+        remove_at(dirfd(d), e->d_name, 0);
     }
-    apr_dir_close(d);
+    closedir(d);
 }
 
-/* This generation's keyring for the trail's recipients. */
 static apr_status_t remove_checked(void *home)
 {
-    apr_pool_t *p;
-
-    apr_pool_create(&p, NULL);
-    remove_tree(p, home);
-    apr_pool_destroy(p);
+    remove_at(AT_FDCWD, home, 0);
     return APR_SUCCESS;
 }
 
