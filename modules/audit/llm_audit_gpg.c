@@ -237,17 +237,24 @@ static const char *no_agent(apr_pool_t *p, const char *home)
                                "lock-never\n"
                                "no-random-seed-file\n"
                                "no-auto-check-trustdb\n";
+    const char *path = apr_pstrcat(p, home, "/gpg.conf", NULL);
+    const char *tmp = apr_pstrcat(p, path, ".new", NULL);
     apr_file_t *f;
 
-    if (apr_file_open(&f, apr_pstrcat(p, home, "/gpg.conf", NULL),
-                      APR_FOPEN_WRITE | APR_FOPEN_CREATE | APR_FOPEN_TRUNCATE,
-                      APR_FPROT_UREAD | APR_FPROT_UWRITE, p) != APR_SUCCESS
-        || apr_file_write_full(f, conf, sizeof(conf) - 1, NULL)
-           != APR_SUCCESS) {
+    /* Written aside and renamed: after a graceful restart the old
+     * children's gpg runs read this file while it is made again. */
+    if (apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE
+                      | APR_FOPEN_TRUNCATE, APR_FPROT_UREAD
+                      | APR_FPROT_UWRITE, p) != APR_SUCCESS) {
         return apr_psprintf(p, "keyring %s: gpg.conf cannot be written",
                             home);
     }
-    apr_file_close(f);
+    if (apr_file_write_full(f, conf, sizeof(conf) - 1, NULL) != APR_SUCCESS
+        || apr_file_close(f) != APR_SUCCESS
+        || apr_file_rename(tmp, path, p) != APR_SUCCESS) {
+        return apr_psprintf(p, "keyring %s: gpg.conf cannot be written",
+                            home);
+    }
     return NULL;
 }
 
