@@ -28,23 +28,11 @@ my $gnupg = "$dir/gnupg";
 my $models = "$root/models/main.json";
 
 # llmctl is built beside the modules the test server loads.
-my ($build) = do {
-    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-    map { m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so} ? $1 : () }
-        <$fh>;
-};
-my $llmctl = "$build/llmctl";
+my $llmctl = llmctl_path();
 ok -x $llmctl or diag "no $llmctl";
 
 # A throw-away recipient key pair; the gateway gets the public key only.
-mkdir $gnupg, 0700;
-$ENV{GNUPGHOME} = $gnupg;
-system("gpg --batch --pinentry-mode loopback --passphrase '' "
-    . "--quick-gen-key 'mod_llm audit.t <audit\@test>' future-default "
-    . "default never >/dev/null 2>&1") == 0
-    and system("gpg --batch --armor --export audit\@test "
-               . ">$dir/auditor.asc 2>/dev/null") == 0
-    or die "gpg cannot make a key pair";
+gpg_keypair($gnupg, 'audit@test', "$dir/auditor.asc");
 ok -s "$dir/auditor.asc";
 
 my @conf = ('LogLevel warn llm_audit:info',

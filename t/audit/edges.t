@@ -68,14 +68,8 @@ sub timed_get {
 #    handler) must still write every record gathered.
 {
     my $gnupg = "$dir/gnupg";
-    mkdir $gnupg, 0700;
-    local $ENV{GNUPGHOME} = $gnupg;
-    system("gpg --batch --pinentry-mode loopback --passphrase '' "
-        . "--quick-gen-key 'review <review\@test>' future-default "
-        . "default never >/dev/null 2>&1") == 0
-        and system("gpg --batch --armor --export review\@test "
-                   . ">$dir/auditor.asc 2>/dev/null") == 0
-        or die "gpg cannot make a key pair";
+    local $ENV{GNUPGHOME};
+    gpg_keypair($gnupg, 'review@test', "$dir/auditor.asc");
     my $name = 'prefork-batch';
     mkdir "$dir/$name";
     my $trail = "$dir/$name/trail";
@@ -95,12 +89,8 @@ sub timed_get {
     }
     stop_httpd("$dir/$name/httpd");
     for (1 .. 100) { last unless -e "$dir/$name/httpd/httpd.pid"; sleep 0.1 }
-    my ($build) = do {
-        open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-        map { m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so} ? $1 : () }
-            <$fh>;
-    };
-    my $v = `$build/llmctl audit verify $trail 2>&1`;
+    my $llmctl = llmctl_path();
+    my $v = `$llmctl audit verify $trail 2>&1`;
     my ($n) = $v =~ /intact: (\d+) records/;
     ok defined $n && $n == $served
         or diag "served $served, trail: $v",

@@ -21,21 +21,9 @@ my $root = Apache::Test::vars('serverroot');
 my $dir = "$root/logs/audit-events";
 rmtree($dir);
 t_mkdir($dir);
-my ($build) = do {
-    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-    map { m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so} ? $1 : () }
-        <$fh>;
-};
-my $llmctl = "$build/llmctl";
+my $llmctl = llmctl_path();
 my $gnupg = "$dir/gnupg";
-mkdir $gnupg, 0700;
-$ENV{GNUPGHOME} = $gnupg;
-system("gpg --batch --pinentry-mode loopback --passphrase '' "
-    . "--quick-gen-key 'mod_llm events.t <events\@test>' future-default "
-    . "default never >/dev/null 2>&1") == 0
-    and system("gpg --batch --armor --export events\@test "
-               . ">$dir/auditor.asc 2>/dev/null") == 0
-    or die "gpg cannot make a key pair";
+gpg_keypair($gnupg, 'events@test', "$dir/auditor.asc");
 
 my $mock = mock_url('/');
 $mock =~ s{/$}{};

@@ -36,12 +36,7 @@ chmod 0700, glob "$dir/*/trail" if -d $dir;
 rmtree($dir);
 t_mkdir($dir);
 my $models = "$root/models/main.json";
-my ($build) = do {
-    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-    map { m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so} ? $1 : () }
-        <$fh>;
-};
-my $llmctl = "$build/llmctl";
+my $llmctl = llmctl_path();
 my $http = HTTP::Tiny->new(timeout => 30);
 
 sub gateway {
@@ -240,14 +235,8 @@ sub raw_stream {
 #    the gap is in the (sealed) trail.
 {
     my $gnupg = "$dir/gnupg";
-    mkdir $gnupg, 0700;
-    local $ENV{GNUPGHOME} = $gnupg;
-    system("gpg --batch --pinentry-mode loopback --passphrase '' "
-        . "--quick-gen-key 'failure.t <failure\@test>' future-default "
-        . "default never >/dev/null 2>&1") == 0
-        and system("gpg --batch --armor --export failure\@test "
-                   . ">$dir/auditor.asc 2>/dev/null") == 0
-        or die "gpg cannot make a key pair";
+    local $ENV{GNUPGHOME};
+    gpg_keypair($gnupg, 'failure@test', "$dir/auditor.asc");
     my ($port, $trail) = gateway('batchfail', {}, 'LLMAuditRotate 4K',
         'LLMAuditEncrypt On', "LLMAuditRecipient $dir/auditor.asc",
         'LLMAuditSync batch 4 1s');

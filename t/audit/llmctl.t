@@ -34,12 +34,7 @@ my $keys = "$dir/keys";
 my $models = "$root/models/main.json";
 
 # llmctl is built beside the modules the test server loads.
-my ($build) = do {
-    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-    map { m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so} ? $1 : () }
-        <$fh>;
-};
-my $llmctl = "$build/llmctl";
+my $llmctl = llmctl_path();
 ok -x $llmctl or diag "no $llmctl";
 
 # Run llmctl: (exit code, stdout, stderr).

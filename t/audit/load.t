@@ -46,14 +46,7 @@ my $llmctl = "$build/llmctl";
 
 # A throw-away recipient key pair.
 my $gnupg = "$dir/gnupg";
-mkdir $gnupg, 0700;
-$ENV{GNUPGHOME} = $gnupg;
-system("gpg --batch --pinentry-mode loopback --passphrase '' "
-    . "--quick-gen-key 'mod_llm load.t <load\@test>' future-default "
-    . "default never >/dev/null 2>&1") == 0
-    and system("gpg --batch --armor --export load\@test "
-               . ">$dir/auditor.asc 2>/dev/null") == 0
-    or die "gpg cannot make a key pair";
+gpg_keypair($gnupg, 'load@test', "$dir/auditor.asc");
 
 sub gateway {
     my ($name, @extra) = @_;

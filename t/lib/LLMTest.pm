@@ -15,7 +15,7 @@ our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
                  access_line_matching
                  free_port start_httpd stop_httpd stream_request
-                 provider_state);
+                 provider_state llmctl_path gpg_keypair);
 
 # A provider's entry of a gateway's status page (JSON), by id: {} when
 # none. $status_url is the page, e.g. "http://127.0.0.1:PORT/status".
@@ -143,6 +143,30 @@ sub access_line_matching {
 # $o{mpm} when given) and @directives; it listens on the port returned
 # and is stopped at exit. Dies when it does not come up.
 my @started;
+# The build's llmctl: beside the modules the test server loads.
+sub llmctl_path {
+    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
+    for (<$fh>) {
+        return "$1/llmctl"
+            if m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so};
+    }
+    die 'no llm_audit_module in the test configuration';
+}
+
+# A throw-away OpenPGP key pair without a passphrase in the GnuPG home
+# $home (made 0700), its public key exported to $asc. GNUPGHOME is set
+# to $home for what follows (local it to keep it to a block).
+sub gpg_keypair {
+    my ($home, $email, $asc) = @_;
+    mkdir $home, 0700;
+    $ENV{GNUPGHOME} = $home;
+    system("gpg --batch --pinentry-mode loopback --passphrase '' "
+        . "--quick-gen-key 'mod_llm tests <$email>' future-default "
+        . "default never >/dev/null 2>&1") == 0
+        and system("gpg --batch --armor --export $email >$asc 2>/dev/null") == 0
+        or die "gpg cannot make a key pair";
+}
+
 sub start_httpd {
     my ($dir, $o, @directives) = @_;
     require IO::Socket::INET;
