@@ -27,6 +27,8 @@ static const struct {
     const char *summary;
 } areas[] = {
     { "audit", llmctl_audit, "verify and read mod_llm_audit's trails" },
+    { "config", llmctl_config, "check, discover and merge models files" },
+    { "models", llmctl_models, "list a models file's models and providers" },
 };
 
 static int usage(FILE *out)
