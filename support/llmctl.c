@@ -29,6 +29,7 @@ static const struct {
     { "audit", llmctl_audit, "verify and read mod_llm_audit's trails" },
     { "config", llmctl_config, "check, discover and merge models files" },
     { "models", llmctl_models, "list a models file's models and providers" },
+    { "mask", llmctl_mask, "mask personal data as mod_llm_mask does" },
 };
 
 static int usage(FILE *out)
