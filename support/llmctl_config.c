@@ -30,6 +30,7 @@
 #include "apr_file_io.h"
 
 #include "llmctl.h"
+#include "llmctl_discover.h"
 #include "llm_buf.h"
 #include "llm_json.h"
 #include "llm_models.h"
@@ -522,23 +523,6 @@ static const char *http_get(apr_pool_t *p, const char *url, long timeout,
     return body;
 }
 
-/* One model a server listed. */
-typedef struct {
-    const char *name;
-    apr_int64_t context;        /* 0: not said */
-    int tools;
-    int embedding;
-} found_t;
-
-static apr_int64_t int_field(json_object *o, const char *key)
-{
-    json_object *v;
-
-    return json_object_object_get_ex(o, key, &v)
-           && json_object_is_type(v, json_type_int)
-           && json_object_get_int64(v) > 0 ? json_object_get_int64(v) : 0;
-}
-
 static const char *string_field(json_object *o, const char *key)
 {
     json_object *v;
@@ -547,87 +531,6 @@ static const char *string_field(json_object *o, const char *key)
            && json_object_is_type(v, json_type_string)
            && json_object_get_string_len(v) > 0
            ? json_object_get_string(v) : NULL;
-}
-
-/* Whether the list @a key of @a o holds a tool-calling capability (the
- * original's words: tools, tool_use, function_call). */
-static int says_tools(json_object *o, const char *key)
-{
-    json_object *list;
-    size_t i;
-
-    if (!json_object_object_get_ex(o, key, &list)
-        || !json_object_is_type(list, json_type_array)) {
-        return 0;
-    }
-    for (i = 0; i < json_object_array_length(list); i++) {
-        const char *s = json_object_get_string(
-                            json_object_array_get_idx(list, i));
-
-        if (s && (!strcmp(s, "tools") || !strcmp(s, "tool_use")
-                  || !strcmp(s, "function_call"))) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void read_entry(apr_pool_t *p, llm_api_type_e type, json_object *e,
-                       apr_array_header_t *out)
-{
-    const char *name = string_field(e, type == LLM_API_OLLAMA ? "name"
-                                                              : "id");
-    json_object *details;
-    found_t *f;
-
-    if (!name || !json_object_is_type(e, json_type_object)) {
-        return;                         /* not a model entry: skipped */
-    }
-    f = apr_array_push(out);
-    f->name = apr_pstrdup(p, name);
-    f->context = int_field(e, "max_model_len");
-    if (!f->context) {
-        f->context = int_field(e, "max_context_length");
-    }
-    if (!f->context && json_object_object_get_ex(e, "details", &details)) {
-        f->context = int_field(details, "context_length");
-    }
-    f->tools = says_tools(e, "capabilities");
-    f->embedding = (string_field(e, "type")
-                    && !strcmp(string_field(e, "type"), "embeddings"));
-}
-
-/*
- * The models of a server's answer: Ollama's {"models": [{"name"}]},
- * LM Studio's and OpenAI's {"data": [{"id"}]}. Entries that are not
- * objects with a name are skipped; NULL with @a why when the answer is
- * not such a list at all.
- */
-static apr_array_header_t *discover_parse(apr_pool_t *p,
-                                          llm_api_type_e type,
-                                          const char *body, apr_size_t len,
-                                          const char **why)
-{
-    llm_json_check_t check;
-    json_object *root = llm_json_parse_strict(p, body, len, 0, &check);
-    json_object *list;
-    apr_array_header_t *out = NULL;
-    size_t i;
-
-    *why = "the answer is not JSON";
-    if (root && json_object_object_get_ex(root, type == LLM_API_OLLAMA
-                                          ? "models" : "data", &list)
-        && json_object_is_type(list, json_type_array)) {
-        out = apr_array_make(p, 8, sizeof(found_t));
-        for (i = 0; i < json_object_array_length(list); i++) {
-            read_entry(p, type, json_object_array_get_idx(list, i), out);
-        }
-    }
-    else if (root) {
-        *why = "the answer has no list of models";
-    }
-    json_object_put(root);
-    return out;
 }
 
 /* A provider id's part made of a name: [A-Za-z0-9._-], others '_'. */
@@ -667,7 +570,7 @@ typedef struct {
 } discovered_t;
 
 static json_object *provider_entry(const char *id, const char *base,
-                                   llm_api_type_e type, const found_t *f)
+                                   llm_api_type_e type, const llmctl_found_t *f)
 {
     json_object *pr = json_object_new_object();
 
@@ -690,7 +593,7 @@ static json_object *provider_entry(const char *id, const char *base,
 /* One found model as a provider of the model of its name: a model
  * served by several servers sits in the group of the first. */
 static void add_found(discovered_t *d, const char *base, llm_api_type_e type,
-                      const found_t *f)
+                      const llmctl_found_t *f)
 {
     const char *id = apr_psprintf(d->p, "%s_%s_%s", llm_api_type_name(type),
                                   id_part(d->p, f->name),
@@ -779,10 +682,10 @@ static int discover_one(discovered_t *d, const char *arg, long timeout)
         body = http_get(d->p, apr_pstrcat(d->p, base, list_path(t), NULL),
                         timeout, &len, &why);
         if (body) {
-            found = discover_parse(d->p, t, body, len, &why);
+            found = llmctl_discover_parse(d->p, t, body, len, &why);
         }
         for (i = 0; found && i < found->nelts; i++) {
-            add_found(d, base, t, &APR_ARRAY_IDX(found, i, found_t));
+            add_found(d, base, t, &APR_ARRAY_IDX(found, i, llmctl_found_t));
         }
     }
     if (!found) {
