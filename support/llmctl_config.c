@@ -124,10 +124,8 @@ static int write_output(apr_pool_t *p, const char *cmd, const char *path,
         if (apr_file_close(f) != APR_SUCCESS && rv == APR_SUCCESS) {
             rv = APR_EGENERAL;
         }
+        /* mkstemp made it 0600: a models file may hold api_tokens. */
         if (rv == APR_SUCCESS) {
-            apr_file_perms_set(tmp, APR_FPROT_OS_DEFAULT & ~(APR_FPROT_GREAD
-                               | APR_FPROT_WREAD | APR_FPROT_GWRITE
-                               | APR_FPROT_WWRITE));
             rv = apr_file_rename(tmp, path, p);
         }
         if (rv != APR_SUCCESS) {
@@ -775,6 +773,7 @@ static int config_discover(apr_pool_t *p, int argc, const char *const *argv)
  * conflict. */
 typedef struct {
     const char *where;          /* "file: $.group.model" */
+    const char *group;          /* where it sits in the result */
     json_object *value;         /* in the result tree */
 } seen_t;
 
@@ -786,11 +785,13 @@ typedef struct {
     int conflicts;
 } merge_t;
 
-static seen_t *seen_at(apr_pool_t *p, const char *where, json_object *v)
+static seen_t *seen_at(apr_pool_t *p, const char *where, const char *group,
+                       json_object *v)
 {
     seen_t *s = apr_palloc(p, sizeof(*s));
 
     s->where = where;
+    s->group = group ? apr_pstrdup(p, group) : NULL;
     s->value = v;
     return s;
 }
@@ -835,7 +836,7 @@ static void merge_ids(merge_t *mg, json_object *model, const char *mpath)
             }
             else if (id && !s) {
                 apr_hash_set(mg->ids, id, APR_HASH_KEY_STRING,
-                             seen_at(mg->p, where, pr));
+                             seen_at(mg->p, where, NULL, pr));
             }
         }
     }
@@ -878,10 +879,13 @@ static void merge_model(merge_t *mg, const char *group, const char *name,
     json_object_deep_copy(model, &copy, NULL);
     json_object_object_add(group_of(mg->result, group), name, copy);
     apr_hash_set(mg->models, apr_pstrdup(mg->p, name), APR_HASH_KEY_STRING,
-                 seen_at(mg->p, mpath, copy));
+                 seen_at(mg->p, mpath, group, copy));
     merge_ids(mg, copy, mpath);
 }
 
+/* A file's active models, each in the group its model sits in in the
+ * result: the same model given by two files in two groups is kept in
+ * the first file's, and activated there. */
 static void merge_active(merge_t *mg, json_object *active)
 {
     json_object_object_foreach(active, group, names) {
@@ -889,8 +893,11 @@ static void merge_active(merge_t *mg, json_object *active)
 
         for (i = 0; json_object_is_type(names, json_type_array)
                     && i < json_object_array_length(names); i++) {
-            activate(mg->result, group, json_object_get_string(
-                     json_object_array_get_idx(names, i)));
+            const char *name = json_object_get_string(
+                                   json_object_array_get_idx(names, i));
+            seen_t *s = apr_hash_get(mg->models, name, APR_HASH_KEY_STRING);
+
+            activate(mg->result, s ? s->group : group, name);
         }
     }
 }

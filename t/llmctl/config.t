@@ -21,7 +21,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 94, need_module 'llm_router', 'llm_mask';
+plan tests => 97, need_module 'llm_router', 'llm_mask';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -313,6 +313,21 @@ ok t_cmp($chat->{balance}, 'first_available',
          'config merge: a later file\'s other fields win');
 ok t_cmp(read_file("$dir/merged.json"), qr/sk-SECRET-TOKEN/,
          'config merge: the output keeps the api_token (it is a models file)');
+
+# The same model, with the same providers, in another group.
+(my $moved = read_file($b)) =~ s/"team"/"elsewhere"/g;
+write_file("$dir/moved.json", $moved);
+($rc, $out, $err) = llmctl(undef, 'config', 'merge', '-o', "$dir/merged2.json",
+                           $good, "$dir/moved.json");
+ok t_cmp($rc, 0, 'config merge: the same model in another group, exit 0')
+    or diag $err;
+my $m2 = eval { $J->decode(read_file("$dir/merged2.json")) } || {};
+ok t_cmp(join(' ', sort keys %{ $m2->{active_models} || {} }) . ' '
+         . join(',', @{ $m2->{active_models}{team} || [] }),
+         'extra team chat,other/model:7b',
+         'config merge: it stays in the first file\'s group, active there');
+ok t_cmp((stat "$dir/merged2.json")[2] & 0777, 0600,
+         'config merge: -o is readable by its owner only');
 
 my $c1 = write_file("$dir/conflict-model.json",
     '{"g2": {"chat": {"providers": [{"id": "z-1", "api_host": "http://h", "api_type": "openai"}]}},'
