@@ -7,9 +7,9 @@
  *
  *   llmctl <area> <command> [options] [arguments]
  *
- * One binary; each area (audit today; key, config, mask later) is a
+ * One binary; each area (audit, config, models, mask; key later) is a
  * file of its own, support/llmctl_<area>.c, with its entry in the table
- * below. "llmctl <area> --help" describes an area's commands and exit
+ * below (models lives in llmctl_config.c, beside the config commands). "llmctl <area> --help" describes an area's commands and exit
  * codes.
  */
 

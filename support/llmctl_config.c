@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -198,6 +199,8 @@ static int config_check(apr_pool_t *p, int argc, const char *const *argv)
     rc = load_models(p, "config check", argv[1], &text, &len, &m, &problem);
     if (rc == LLMCTL_FAIL) {
         printf("invalid: %s\n", problem);
+        fputs("llmctl config check: the parser stops at the first problem, "
+              "as httpd does: fix it and check again\n", stderr);
     }
     else if (rc == LLMCTL_OK) {
         printf("valid: %s: %d active model(s), %d provider(s)\n", argv[1],
@@ -620,7 +623,8 @@ static void add_found(discovered_t *d, const char *base, llm_api_type_e type,
 }
 
 /* "TYPE=URL": the type named (-1: try every list), the base URL
- * without trailing '/'. NULL when TYPE is not one discover knows. */
+ * without trailing '/'. NULL when TYPE is not one discover knows, or
+ * the URL not http(s). */
 static const char *split_target(apr_pool_t *p, const char *arg, int *type)
 {
     const char *eq = strchr(arg, '=');
@@ -636,6 +640,10 @@ static const char *split_target(apr_pool_t *p, const char *arg, int *type)
             return NULL;
         }
         arg = eq + 1;
+    }
+    /* curl would read file:// and others too: a provider is http(s). */
+    if (strncasecmp(arg, "http://", 7) && strncasecmp(arg, "https://", 8)) {
+        return NULL;
     }
     base = apr_pstrdup(p, arg);
     n = strlen(base);
@@ -665,8 +673,9 @@ static int discover_one(discovered_t *d, const char *arg, long timeout)
     int i;
 
     if (!base) {
-        fprintf(stderr, "llmctl config discover: %s: unknown type (openai, "
-                "vllm, lmstudio or ollama)\n", arg);
+        fprintf(stderr, "llmctl config discover: %s: not [TYPE=]URL, with "
+                "TYPE openai, vllm, lmstudio or ollama and an http:// or "
+                "https:// URL\n", arg);
         return -1;
     }
     for (k = 0; !found && k < sizeof(model_lists) / sizeof(model_lists[0]);

@@ -121,13 +121,15 @@ static int read_args(masker_t *mk, int argc, const char *const *argv)
                 return LLMCTL_USAGE;
             }
         }
-        else if (!strcmp(a, "--rules") || !strcmp(a, "--map")) {
-            const char *v = option_value(argc, argv, &i);
-
-            if (!v) {
-                return usage_error(apr_psprintf(mk->p, "%s needs a FILE", a));
+        else if (!strcmp(a, "--rules")) {
+            if (!(mk->rules_path = option_value(argc, argv, &i))) {
+                return usage_error("--rules needs a FILE");
             }
-            *(a[2] == 'r' ? &mk->rules_path : &mk->map_path) = v;
+        }
+        else if (!strcmp(a, "--map")) {
+            if (!(mk->map_path = option_value(argc, argv, &i))) {
+                return usage_error("--map needs a FILE");
+            }
         }
         else if (a[0] == '-' && a[1]) {
             return usage_error(apr_psprintf(mk->p, "unknown option %s", a));

@@ -21,7 +21,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 97, need_module 'llm_router', 'llm_mask';
+plan tests => 99, need_module 'llm_router', 'llm_mask';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -274,6 +274,9 @@ ok t_cmp($rc, 1, 'config discover: a server that hangs times out');
 ok t_cmp($err, qr/[Tt]imeout/, 'config discover: says so');
 ($rc, $out, $err) = llmctl(undef, 'config', 'discover', "gemini=$openai");
 ok t_cmp($rc, 1, 'config discover: an unknown type');
+($rc, $out, $err) = llmctl(undef, 'config', 'discover', 'file:///etc/passwd');
+ok t_cmp("$rc " . length($out), '1 0', 'config discover: not an http(s) URL');
+ok t_cmp($err, qr/not \[TYPE=\]URL/, 'config discover: says so');
 ($rc, $out, $err) = llmctl(undef, 'config', 'discover');
 ok t_cmp($rc, 2, 'config discover: no URL, exit 2');
 
