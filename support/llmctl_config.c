@@ -463,6 +463,7 @@ typedef struct {
     char *data;
     apr_size_t len;
     apr_size_t cap;
+    int too_big;                /* over ANSWER_MAX: said as such */
 } answer_t;
 
 static size_t keep_answer(char *ptr, size_t size, size_t n, void *baton)
@@ -471,7 +472,8 @@ static size_t keep_answer(char *ptr, size_t size, size_t n, void *baton)
     size_t add = size * n;
 
     if (a->len + add > ANSWER_MAX) {
-        return 0;                       /* too big: curl fails the call */
+        a->too_big = 1;
+        return 0;                       /* curl fails the call */
     }
     if (a->len + add + 1 > a->cap) {
         char *bigger = realloc(a->data, a->len + add + 1 + 4096);
@@ -493,7 +495,7 @@ static const char *http_get(apr_pool_t *p, const char *url, long timeout,
                             apr_size_t *len, const char **why)
 {
     CURL *h = curl_easy_init();
-    answer_t a = { NULL, 0, 0 };
+    answer_t a = { NULL, 0, 0, 0 };
     const char *body = NULL;
     long status = 0;
     CURLcode rc;
@@ -509,7 +511,10 @@ static const char *http_get(apr_pool_t *p, const char *url, long timeout,
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &a);
     rc = curl_easy_perform(h);
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (rc != CURLE_OK) {
+    if (a.too_big) {
+        *why = apr_psprintf(p, "the answer is over %d MiB", ANSWER_MAX >> 20);
+    }
+    else if (rc != CURLE_OK) {
         *why = curl_easy_strerror(rc);
     }
     else if (status != 200) {
