@@ -283,6 +283,12 @@ typedef struct llm_attempt {
 
 #define LLM_REQ_CTX_VERSION 1
 
+/** r->handler of the requests mod_llm_router answers: its handler runs
+ *  llm_request_done. A request it claimed can still be given another
+ *  handler (SetHandler in a <Location> under /v1/): then the context
+ *  exists and no hook of the router's handler runs. */
+#define LLM_ROUTER_HANDLER "llm-router"
+
 /**
  * Everything the suite knows about one LLM request. Owned by
  * mod_llm_router, allocated from r->pool, reachable from other modules
@@ -328,10 +334,10 @@ typedef struct llm_req_ctx {
 
     llm_wire_e wire;               /**< the body format the client speaks */
     llm_builtin_e builtin;         /**< which built-in, or NONE */
-    /** Set by the router as a streamed answer's finish (or error) event
-     *  goes to the client: what follows is only the answer's end (usage,
-     *  end marker, EOS), which mod_llm_audit holds back until the
-     *  request's records are written. */
+    /** Set by the router as a streamed answer's end marker ([DONE],
+     *  message_stop, Ollama's done) or error event is made for the
+     *  client: what follows is only the answer's end, which mod_llm_audit
+     *  holds back until the request's records are written. */
     int answer_ending;
 
     /* Set by mod_llm_mask (for audit, metrics). */
@@ -431,6 +437,21 @@ APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_request_done,
 /* ------------------------------------------------------------------ */
 /* Access decisions (run by mod_llm_access)                            */
 /* ------------------------------------------------------------------ */
+
+/**
+ * Notes (r->notes) mod_llm_access sets when it refuses a request in an
+ * httpd hook (check_user_id, auth_checker): the status it refused with,
+ * a short code ("invalid_key") and the sentence for the client.
+ * mod_llm_router's error pages on our routes use the code and message
+ * when the status of the page is the noted one, instead of its generic
+ * "unauthorized"/"forbidden". The presented key is never in them.
+ */
+#define LLM_NOTE_ACCESS_STATUS  "llm-access-status"
+#define LLM_NOTE_ACCESS_CODE    "llm-access-code"
+#define LLM_NOTE_ACCESS_MESSAGE "llm-access-message"
+/** The key id of an authenticated request (also r->user), for logs:
+ *  %{llm-key-id}n */
+#define LLM_NOTE_KEY_ID         "llm-key-id"
 
 /** What kind of refusal (or notable decision) an access event is. */
 typedef enum {

@@ -49,26 +49,8 @@
 
 #include "llm_buf.h"
 
-/* ------------------------------------------------------------------ */
-/* SHA-256 (FIPS 180-4), self-contained: httpd links no libcrypto      */
-/* ------------------------------------------------------------------ */
-
-#define LLM_SHA256_LEN 32
-#define LLM_SHA256_HEX (2 * LLM_SHA256_LEN + 1)
-
-typedef struct {
-    apr_uint32_t h[8];
-    apr_uint64_t bytes;              /* bytes hashed so far */
-    unsigned char block[64];
-    apr_size_t fill;                 /* bytes waiting in block */
-} llm_sha256_t;
-
-void llm_sha256_init(llm_sha256_t *c);
-void llm_sha256_update(llm_sha256_t *c, const void *data, apr_size_t len);
-void llm_sha256_final(llm_sha256_t *c, unsigned char out[LLM_SHA256_LEN]);
-/** The lower-case hex digest of @a len bytes, NUL-terminated. */
-void llm_sha256_hex(const void *data, apr_size_t len,
-                    char out[LLM_SHA256_HEX]);
+/* SHA-256: core's (llm_sha256.h; httpd links no libcrypto). */
+#include "llm_sha256.h"
 
 /* ------------------------------------------------------------------ */
 /* Records (llm_audit_record.c)                                        */
@@ -82,7 +64,7 @@ void llm_sha256_hex(const void *data, apr_size_t len,
  *  the hash of its line (the genesis hash when none). */
 typedef struct {
     apr_uint64_t seq;
-    char prev[LLM_SHA256_HEX];
+    char prev[LLM_CORE_SHA256_HEX];
 } llm_audit_chain_t;
 
 /** A new trail's chain: seq 0, prev = hash of LLM_AUDIT_GENESIS. */
@@ -182,7 +164,7 @@ typedef struct {
     apr_uint64_t seq;
     apr_uint64_t count;              /* records the line holds: 1, or a
                                         sealed batch's count */
-    char prev[LLM_SHA256_HEX];
+    char prev[LLM_CORE_SHA256_HEX];
     const char *pgp;                 /* in @a p, or NULL */
 } llm_audit_head_t;
 

@@ -22,7 +22,7 @@
 void llm_audit_chain_genesis(llm_audit_chain_t *chain)
 {
     chain->seq = 0;
-    llm_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), chain->prev);
+    llm_core_sha256_hex(LLM_AUDIT_GENESIS, strlen(LLM_AUDIT_GENESIS), chain->prev);
 }
 
 /* @a n in @a width digits, zero-padded, at @a out. */
@@ -286,7 +286,7 @@ static int is_hash(const char *s, apr_size_t len)
 {
     apr_size_t i;
 
-    if (len != 2 * LLM_SHA256_LEN) {
+    if (len != 2 * LLM_CORE_SHA256_LEN) {
         return 0;
     }
     for (i = 0; i < len; i++) {

@@ -174,7 +174,7 @@ static const char *last_record(apr_pool_t *p, const char *path,
             if (llm_audit_line_head(p, start, (apr_size_t)(end - 1 - start),
                                     &head, &why) == APR_SUCCESS) {
                 chain->seq = head.seq + head.count - 1;
-                llm_sha256_hex(start, (apr_size_t)(end - 1 - start),
+                llm_core_sha256_hex(start, (apr_size_t)(end - 1 - start),
                                chain->prev);
                 *good = at + (end - buf);
                 apr_file_close(f);
@@ -407,7 +407,7 @@ static apr_status_t catch_up(llm_audit_trail_t *t, apr_pool_t *p)
             break;
         }
         st->chain.seq = head.seq + head.count - 1;
-        llm_sha256_hex(line, len, st->chain.prev);
+        llm_core_sha256_hex(line, len, st->chain.prev);
         st->size += (apr_off_t)len + 1;
         line = nl + 1;
     }
@@ -435,9 +435,9 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
 
     memcpy(buf, line, len);
     buf[len] = '\n';
-    if (rotate_now(t, len + 1)) {
-        next_file(t, p);
-    }
+    /* The current file first, as it is: a writer that died may have left
+     * records in it the state does not know of (before the size decides
+     * on a rotation, or the new file would start at a seq already used). */
     if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
         return rv;
     }
@@ -446,7 +446,7 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
          * made again after them. */
         return llm_audit_append(t, p, e, seq, why);
     }
-    if (st->broken) {
+    if (rotate_now(t, len + 1)) {
         next_file(t, p);
         if ((rv = open_current(t, p, why)) != APR_SUCCESS) {
             return rv;
@@ -464,7 +464,7 @@ apr_status_t llm_audit_append(llm_audit_trail_t *t, apr_pool_t *p,
         return rv;
     }
     st->chain.seq = next + count - 1;
-    llm_sha256_hex(line, len, st->chain.prev);
+    llm_core_sha256_hex(line, len, st->chain.prev);
     st->size += (apr_off_t)len + 1;
     *seq = next;
     return APR_SUCCESS;

@@ -57,7 +57,7 @@ typedef struct {
     int ok;                          /* a record (head parsed) */
     const char *why;                 /* when not */
     llm_audit_head_t head;
-    char hash[LLM_SHA256_HEX];
+    char hash[LLM_CORE_SHA256_HEX];
     const char *text;                /* the line, NUL-terminated */
     apr_size_t len;
 } entry_t;
@@ -372,7 +372,7 @@ static int trail_entry(trail_t *t, apr_pool_t *scratch, entry_t *e)
     }
     e->ok = llm_audit_line_head(scratch, s, e->len, &e->head, &e->why)
             == APR_SUCCESS;
-    llm_sha256_hex(s, e->len, e->hash);
+    llm_core_sha256_hex(s, e->len, e->hash);
     return 1;
 }
 
@@ -479,7 +479,7 @@ static const char *check_entry(apr_pool_t *p, trail_t *t,
     }
     if (!c->has_prev && partial) {
         c->want.seq = e->head.seq;
-        memcpy(c->want.prev, e->head.prev, LLM_SHA256_HEX);
+        memcpy(c->want.prev, e->head.prev, LLM_CORE_SHA256_HEX);
     }
     if (e->head.seq != c->want.seq) {
         return out_of_place(p, t, lookahead, e, c->want.seq);
@@ -496,7 +496,7 @@ static const char *check_entry(apr_pool_t *p, trail_t *t,
                                     at_place(p, &c->torn), c->torn.len);
         c->has_torn = 0;
     }
-    memcpy(c->want.prev, e->hash, LLM_SHA256_HEX);
+    memcpy(c->want.prev, e->hash, LLM_CORE_SHA256_HEX);
     c->want.seq += e->head.count;
     rep->records += e->head.count;
     place_of(&c->prev, e);

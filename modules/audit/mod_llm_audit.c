@@ -44,8 +44,11 @@
 #if !defined(WIN32)
 #include "unixd.h"
 #endif
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -125,6 +128,30 @@ static void give_to_children(apr_pool_t *p, const char *path, int deep)
 #endif
 }
 
+/* One httpd per trail: two would chain their records over each other's
+ * (and each would cut off what the other wrote as a torn tail). A flock
+ * on dir/llm-audit.lock, held as long as this httpd process (and its
+ * children, which inherit it) lives; a crash releases it. */
+static const char *claim_dir(apr_pool_t *pp, apr_pool_t *ptemp,
+                             const char *dir)
+{
+    apr_file_t *f;
+    apr_os_file_t fd;
+    const char *path = apr_pstrcat(ptemp, dir, "/llm-audit.lock", NULL);
+
+    if (apr_file_open(&f, path, APR_FOPEN_WRITE | APR_FOPEN_CREATE,
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE, pp)
+        != APR_SUCCESS || apr_os_file_get(&fd, f) != APR_SUCCESS) {
+        return apr_psprintf(ptemp, "%s cannot be opened", path);
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        return apr_psprintf(ptemp, "another httpd writes this trail (it "
+                            "holds %s): give each httpd a directory of "
+                            "its own", path);
+    }
+    return NULL;
+}
+
 /* The mutex and shared state of @a dir, made (and the trail recovered)
  * the first time this httpd process sees it. */
 static const char *lasting(server_rec *s, apr_pool_t *ptemp,
@@ -151,7 +178,8 @@ static const char *lasting(server_rec *s, apr_pool_t *ptemp,
         return "no shared memory for the trail's state";
     }
     l->state = apr_shm_baseaddr_get(shm);
-    if ((why = llm_audit_recover(ptemp, dir, l->state, &found)) != NULL) {
+    if ((why = llm_audit_recover(ptemp, dir, l->state, &found)) != NULL
+        || (why = claim_dir(pp, ptemp, dir)) != NULL) {
         return why;
     }
     give_to_children(ptemp, dir, 0);
@@ -177,29 +205,32 @@ static const char *lasting(server_rec *s, apr_pool_t *ptemp,
     return NULL;
 }
 
-static void remove_tree(apr_pool_t *p, const char *path)
+/* Remove @a name (in the directory @a at) and what is below it without
+ * ever following a symbolic link: the keyring belongs to User, and a
+ * directory swapped for a link while root walks it must not lead root
+ * anywhere else (openat with O_NOFOLLOW, unlinkat). */
+static void remove_at(int at, const char *name, int depth)
 {
-    apr_dir_t *d;
-    apr_finfo_t fi;
+    int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW
+                              | O_CLOEXEC);
+    DIR *d;
+    struct dirent *e;
 
-    if (apr_dir_open(&d, path, p) == APR_SUCCESS) {
-        while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
-               == APR_SUCCESS) {
-            const char *sub = apr_pstrcat(p, path, "/", fi.name, NULL);
-
-            if (!strcmp(fi.name, ".") || !strcmp(fi.name, "..")) {
-                continue;
-            }
-            if (fi.filetype == APR_DIR) {
-                remove_tree(p, sub);
-            }
-            else {
-                apr_file_remove(sub, p);
-            }
-        }
-        apr_dir_close(d);
+    if (fd < 0) {
+        unlinkat(at, name, 0);          /* a file, or a link itself */
+        return;
     }
-    apr_dir_remove(path, p);
+    if (depth > 8 || !(d = fdopendir(fd))) {
+        close(fd);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            remove_at(dirfd(d), e->d_name, depth + 1);
+        }
+    }
+    closedir(d);
+    unlinkat(at, name, AT_REMOVEDIR);
 }
 
 /* Keyrings of httpd processes that are gone (a stop, a crash): each
@@ -208,35 +239,28 @@ static void remove_tree(apr_pool_t *p, const char *path)
 static void sweep_keyrings(apr_pool_t *p)
 {
     const char *dir = ap_runtime_dir_relative(p, "");
-    apr_dir_t *d;
-    apr_finfo_t fi;
+    DIR *d;
+    struct dirent *e;
 
-    if (!dir || apr_dir_open(&d, dir, p) != APR_SUCCESS) {
+    if (!dir || !(d = opendir(dir))) {
         return;
     }
-    while (apr_dir_read(&fi, APR_FINFO_NAME | APR_FINFO_TYPE, d)
-           == APR_SUCCESS) {
+    while ((e = readdir(d)) != NULL) {
         long pid;
 
-        if (fi.filetype != APR_DIR
-            || sscanf(fi.name, "llm-audit-keys.%ld.", &pid) != 1
+        if (sscanf(e->d_name, "llm-audit-keys.%ld.", &pid) != 1
             || pid <= 0 || pid == (long)getpid()
             || kill((pid_t)pid, 0) == 0 || errno != ESRCH) {
             continue;
         }
-        remove_tree(p, apr_pstrcat(p, dir, "/", fi.name, NULL));
+        remove_at(dirfd(d), e->d_name, 0);
     }
-    apr_dir_close(d);
+    closedir(d);
 }
 
-/* This generation's keyring for the trail's recipients. */
 static apr_status_t remove_checked(void *home)
 {
-    apr_pool_t *p;
-
-    apr_pool_create(&p, NULL);
-    remove_tree(p, home);
-    apr_pool_destroy(p);
+    remove_at(AT_FDCWD, home, 0);
     return APR_SUCCESS;
 }
 
@@ -287,6 +311,7 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     const char *why;
 
     t->dir = sc->dir;
+    t->made_by = sc;
     t->encrypt = sc->encrypt != 0;
     if ((why = lasting(s, ptemp, sc->dir, trails->nelts, &l)) != NULL) {
         return why;
@@ -304,11 +329,6 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     t->opts.sync = 1;
     t->batch = sc->batch > 0 ? sc->batch : 0;
     t->batch_age = sc->batch_age;
-    if (t->batch && !t->encrypt) {
-        return "LLMAuditSync batch seals records together: it needs "
-               "LLMAuditEncrypt On (records in clear cost no seal: use "
-               "LLMAuditSync record)";
-    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, LLMLOGNO(04008)
                  "audit trail %s: records %s", t->dir, t->encrypt
                  ? apr_pstrcat(ptemp, "encrypted to ", t->recipients, NULL)
@@ -318,9 +338,39 @@ static const char *make_trail(apr_pool_t *pconf, apr_pool_t *ptemp,
     return NULL;
 }
 
-/* Servers that name the same directory share its trail, and must agree
- * on how it is written. */
-static const char *find_trail(server_rec *s, llm_audit_srv_conf_t *sc)
+static const char *joined(apr_pool_t *p, const apr_array_header_t *a)
+{
+    return a ? apr_array_pstrcat(p, a, ' ') : "";
+}
+
+/* What two servers sharing a trail disagree on, or NULL: a VirtualHost
+ * with recipients of its own must not have its records sealed to the
+ * main server's keys without a word. */
+static const char *disagreement(apr_pool_t *p, const llm_audit_srv_conf_t *a,
+                                const llm_audit_srv_conf_t *b)
+{
+    if ((a->encrypt != 0) != (b->encrypt != 0)) {
+        return "LLMAuditEncrypt";
+    }
+    if (strcmp(joined(p, a->recipients), joined(p, b->recipients))) {
+        return "LLMAuditRecipient";
+    }
+    if (strcmp(a->keyring ? a->keyring : "", b->keyring ? b->keyring : "")) {
+        return "LLMAuditKeyring";
+    }
+    if (a->rotate != b->rotate || a->rotate_age != b->rotate_age) {
+        return "LLMAuditRotate";
+    }
+    if (a->batch != b->batch
+        || (a->batch > 0 && a->batch_age != b->batch_age)) {
+        return "LLMAuditSync";
+    }
+    return NULL;
+}
+
+/* Servers that name the same directory share its trail (they agree on
+ * how it is written: check_config). */
+static void find_trail(llm_audit_srv_conf_t *sc)
 {
     int i;
 
@@ -329,18 +379,59 @@ static const char *find_trail(server_rec *s, llm_audit_srv_conf_t *sc)
                                                   llm_audit_trail_conf_t *);
 
         if (!strcmp(t->dir, sc->dir)) {
-            if (t->encrypt != (sc->encrypt != 0)
-                || t->batch != (sc->batch > 0 ? sc->batch : 0)) {
-                return apr_psprintf(s->process->pconf, "%s: servers "
-                                    "sharing this LLMAuditDir disagree on "
-                                    "LLMAuditEncrypt or LLMAuditSync",
-                                    sc->dir);
-            }
             sc->trail = t;
-            return NULL;
+            return;
         }
     }
+}
+
+/* What one server's trail settings say wrong, alone or against the
+ * first server that named its directory (in @a seen). */
+static const char *check_server(apr_pool_t *p, apr_hash_t *seen,
+                                llm_audit_srv_conf_t *sc)
+{
+    const llm_audit_srv_conf_t *first = apr_hash_get(seen, sc->dir,
+                                                     APR_HASH_KEY_STRING);
+    const char *what;
+
+    if (sc->batch > 0 && sc->encrypt == 0) {
+        return "LLMAuditSync batch seals records together: it needs "
+               "LLMAuditEncrypt On (records in clear cost no seal: use "
+               "LLMAuditSync record)";
+    }
+    if (!first) {
+        apr_hash_set(seen, sc->dir, APR_HASH_KEY_STRING, sc);
+        return NULL;
+    }
+    if ((what = disagreement(p, first, sc)) != NULL) {
+        return apr_psprintf(p, "servers sharing this LLMAuditDir disagree "
+                            "on %s: give the VirtualHost an LLMAuditDir of "
+                            "its own, or the same settings", what);
+    }
     return NULL;
+}
+
+/* Mistakes of the configuration, said by "apachectl configtest" too
+ * (which runs this hook, not post_config). */
+static int check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                        apr_pool_t *ptemp, server_rec *s)
+{
+    apr_hash_t *seen = apr_hash_make(ptemp);
+    server_rec *v;
+    const char *why;
+
+    (void)pconf;
+    (void)plog;
+    for (v = s; v; v = v->next) {
+        llm_audit_srv_conf_t *sc = srv_conf(v);
+
+        if (sc->dir && (why = check_server(ptemp, seen, sc)) != NULL) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v, LLMLOGNO(04017)
+                         "mod_llm_audit: audit trail %s: %s", sc->dir, why);
+            return !OK;
+        }
+    }
+    return OK;
 }
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
@@ -357,9 +448,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         if (!sc->dir) {
             continue;
         }
-        if ((why = find_trail(v, sc)) == NULL && !sc->trail) {
-            why = make_trail(pconf, ptemp, v, sc, &sc->trail);
-        }
+        find_trail(sc);
+        why = sc->trail ? NULL : make_trail(pconf, ptemp, v, sc, &sc->trail);
         if (why) {
             ap_log_error(APLOG_MARK, APLOG_EMERG, 0, v, LLMLOGNO(04001)
                          "mod_llm_audit: audit trail %s: %s", sc->dir, why);
@@ -592,9 +682,12 @@ static void audit_insert_filter(request_rec *r)
     llm_audit_trail_conf_t *t;
     llm_req_ctx_t *ctx;
 
-    if (r->main || r->prev || !get_ctx || !(ctx = get_ctx(r))
-        || dir_conf(r)->audit != 1 || !(t = srv_conf(r->server)->trail)
-        || t->batcher) {
+    /* Only where the router's handler will run llm_request_done, which
+     * lets the held end go: not under another handler (SetHandler). */
+    if (r->main || r->prev || !r->handler
+        || strcmp(r->handler, LLM_ROUTER_HANDLER) || !get_ctx
+        || !(ctx = get_ctx(r)) || dir_conf(r)->audit != 1
+        || !(t = srv_conf(r->server)->trail) || t->batcher) {
         return;
     }
     llm_audit_hold_add(r, ctx);
@@ -661,6 +754,7 @@ static void register_hooks(apr_pool_t *p)
 {
     (void)p;
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_insert_filter(audit_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);

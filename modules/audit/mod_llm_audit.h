@@ -61,11 +61,12 @@ typedef struct {
                                         waits in one */
     llm_audit_trail_t *writer;       /* per child, child_init */
     llm_audit_batch_t *batcher;      /* per child, batch mode */
+    const struct llm_audit_srv_conf *made_by; /* the settings it has */
 } llm_audit_trail_conf_t;
 
 /* Per server (VirtualHost): where its trail is and how it is written.
  * Unset values come from the main server. */
-typedef struct {
+typedef struct llm_audit_srv_conf {
     const char *dir;                 /* LLMAuditDir */
     apr_array_header_t *recipients;  /* LLMAuditRecipient, const char * */
     const char *keyring;             /* LLMAuditKeyring */

@@ -55,6 +55,20 @@ static void take(llm_audit_batch_t *b, char **text, apr_size_t *len,
     b->count = 0;
 }
 
+/* Records that never reach the trail are counted in it (the next
+ * "trail" record says how many). */
+static void count_lost(llm_audit_batch_t *b, int count)
+{
+    if (apr_global_mutex_lock(b->t->mutex) == APR_SUCCESS) {
+        apr_pool_t *p;
+
+        apr_pool_create(&p, NULL);
+        llm_audit_failed(b->s, b->t, (apr_uint64_t)count, p);
+        apr_pool_destroy(p);
+        apr_global_mutex_unlock(b->t->mutex);
+    }
+}
+
 static void write_batch(llm_audit_batch_t *b, char *text, apr_size_t len,
                         int count)
 {
@@ -161,6 +175,7 @@ void llm_audit_batch_add(llm_audit_batch_t *b, const char *body,
             ap_log_error(APLOG_MARK, APLOG_CRIT, APR_ENOMEM, b->s,
                          LLMLOGNO(04013) "audit trail %s: no memory for a "
                          "record: NOT written", b->t->dir);
+            count_lost(b, 1);
             return;
         }
         b->text = grown;
@@ -181,18 +196,28 @@ void llm_audit_batch_add(llm_audit_batch_t *b, const char *body,
     apr_thread_mutex_unlock(b->lock);
 }
 
-/* The child is going: the writer writes what is left, then ends. */
+/* The child is going: the writer writes what is left, then ends; a
+ * record added after its last look is written here. */
 static apr_status_t stop_writer(void *data)
 {
     llm_audit_batch_t *b = data;
     apr_status_t rv;
+    char *text;
+    apr_size_t len;
+    int count;
 
     apr_thread_mutex_lock(b->lock);
     b->stop = 1;
     apr_thread_cond_signal(b->more);
     apr_thread_mutex_unlock(b->lock);
     apr_thread_join(&rv, b->thread);
-    free(b->text);
+    take(b, &text, &len, &count);
+    if (count) {
+        write_batch(b, text, len, count);
+    }
+    else {
+        free(text);
+    }
     return APR_SUCCESS;
 }
 

@@ -191,19 +191,24 @@ static int is_age(const char *arg)
 static const char *parse_size(apr_pool_t *p, const char *arg, apr_off_t *out)
 {
     char *end;
-    apr_off_t n;
+    apr_off_t n, unit = 1;
 
     if (apr_strtoff(&n, arg, &end, 10) != APR_SUCCESS || n < 0) {
         return apr_pstrcat(p, "LLMAuditRotate: not a size: ", arg, NULL);
     }
     switch (apr_toupper(*end)) {
-    case 'G': n *= 1024; /* fall through */
-    case 'M': n *= 1024; /* fall through */
-    case 'K': n *= 1024; end++; break;
+    case 'G': unit = (apr_off_t)1 << 30; end++; break;
+    case 'M': unit = (apr_off_t)1 << 20; end++; break;
+    case 'K': unit = (apr_off_t)1 << 10; end++; break;
     default: break;
     }
-    if (*end || (n > 0 && n < 4096)) {
-        return apr_pstrcat(p, "LLMAuditRotate: a size of at least 4K (or "
+    /* Checked before it is multiplied: no overflow. */
+    if (n > ((apr_off_t)1 << 50) / unit) {
+        n = -1;
+    }
+    n *= unit;
+    if (*end || n < 0 || (n > 0 && n < 4096)) {
+        return apr_pstrcat(p, "LLMAuditRotate: a size from 4K to 1024T (or "
                            "0: never), not ", arg, NULL);
     }
     *out = n;
@@ -220,6 +225,10 @@ static const char *set_rotate(cmd_parms *cmd, void *dc, const char *a1,
     int i;
 
     (void)dc;
+    if (a2 && is_age(a1) == is_age(a2)) {
+        return "LLMAuditRotate: a size and a time, not two of one kind "
+               "(a time ends in s, min, h or d; 30m is 30 megabytes)";
+    }
     for (i = 0; i < 2 && args[i]; i++) {
         const char *why;
 

@@ -12,9 +12,12 @@
  * passes every brigade on until the answer's end: the brigade that
  * carries the EOS — and with it the last chunk, or for a response held
  * whole the headers too — and, for a stream, every brigade from the one
- * with its finish event on (the router sets ctx->answer_ending as that
+ * with its end marker on (the router sets ctx->answer_ending as that
  * event is made), so that a client cannot take the answer for whole
- * before its record is written. Those it sets aside. The router runs
+ * before its record is written. An answer the router writes itself
+ * (ap_rwrite: model lists, built-ins, its errors) is still buffered
+ * above this filter when the records are made; refused, it is replaced
+ * as it comes down (hold_t.replace). Those it sets aside. The router runs
  * llm_request_done once the request is over, inside its handler;
  * mod_llm_audit writes the records there and then lets the held brigade
  * go (llm_audit_hold_release), or, when they could not be written and
@@ -45,6 +48,9 @@ typedef struct {
                                         with it) */
     int ended;                       /* the EOS is held */
     int released;                    /* everything passes from now on */
+    const char *replace;             /* refused before anything came
+                                        down: what comes is dropped, and
+                                        this body goes before the EOS */
 } hold_t;
 
 static hold_t *hold_of(request_rec *r)
@@ -77,10 +83,37 @@ static int has_eos(apr_bucket_brigade *bb)
     return 0;
 }
 
+/* The refused answer's bytes, as they come down, dropped; its EOS gets
+ * the refusal's body before it. */
+static apr_status_t replace_answer(ap_filter_t *f, hold_t *h,
+                                   apr_bucket_brigade *bb)
+{
+    apr_bucket *e = APR_BRIGADE_FIRST(bb);
+
+    while (e != APR_BRIGADE_SENTINEL(bb)) {
+        apr_bucket *next = APR_BUCKET_NEXT(e);
+
+        if (APR_BUCKET_IS_EOS(e)) {
+            APR_BUCKET_INSERT_BEFORE(e, apr_bucket_immortal_create(
+                h->replace, strlen(h->replace), bb->bucket_alloc));
+            h->replace = NULL;
+            return ap_pass_brigade(f->next, bb);
+        }
+        if (!APR_BUCKET_IS_METADATA(e) || APR_BUCKET_IS_FLUSH(e)) {
+            apr_bucket_delete(e);
+        }
+        e = next;
+    }
+    return APR_SUCCESS;
+}
+
 static apr_status_t hold_filter(ap_filter_t *f, apr_bucket_brigade *bb)
 {
     hold_t *h = hold_of(f->r);
 
+    if (h && h->replace) {
+        return replace_answer(f, h, bb);
+    }
     if (!h || h->released || h->ended) {
         /* Not ours to hold (or after the EOS, which httpd drops). */
         return ap_pass_brigade(f->next, bb);
@@ -139,23 +172,32 @@ void llm_audit_hold_release(request_rec *r)
     }
 }
 
-/* Nothing of the response has gone: it becomes a 503 in the client's
- * dialect. */
-static void refuse_whole(request_rec *r, hold_t *h, const llm_req_ctx_t *ctx)
+/* The response as a 503 in the client's dialect: status and headers;
+ * returns its body. */
+static const char *as_refusal(request_rec *r, const llm_req_ctx_t *ctx)
 {
     const char *body = llm_error_json_for(
         r->pool, ctx->wire, HTTP_SERVICE_UNAVAILABLE, "audit_unavailable",
         "The request was not served: its audit record could not be "
         "written.");
-    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
 
-    apr_brigade_cleanup(h->held);
     r->status = HTTP_SERVICE_UNAVAILABLE;
     r->status_line = NULL;
     apr_table_clear(r->headers_out);
     apr_table_setn(r->headers_out, "Retry-After", "1");
     ap_set_content_type(r, "application/json");
     ap_set_content_length(r, (apr_off_t)strlen(body));
+    return body;
+}
+
+/* Nothing of the response has gone: it becomes a 503 in the client's
+ * dialect. */
+static void refuse_whole(request_rec *r, hold_t *h, const llm_req_ctx_t *ctx)
+{
+    const char *body = as_refusal(r, ctx);
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+
+    apr_brigade_cleanup(h->held);
     APR_BRIGADE_INSERT_TAIL(h->held, apr_bucket_immortal_create(
         body, strlen(body), ba));
     APR_BRIGADE_INSERT_TAIL(h->held, apr_bucket_eos_create(ba));
@@ -189,8 +231,20 @@ void llm_audit_hold_refuse(request_rec *r, const llm_req_ctx_t *ctx)
 {
     hold_t *h = hold_of(r);
 
-    if (!h || h->released || !h->held) {
-        llm_audit_hold_release(r);
+    if (!h || h->released) {
+        return;
+    }
+    if (!h->held) {
+        h->released = 1;
+        if (!h->passed) {
+            /* The router's own answer, buffered above (ap_rwrite). */
+            h->replace = as_refusal(r, ctx);
+        }
+        else {
+            /* Still to come down: whatever it is, not as a whole. */
+            r->connection->keepalive = AP_CONN_CLOSE;
+            r->connection->aborted = 1;
+        }
         return;
     }
     h->released = 1;

@@ -154,6 +154,14 @@ const llm_endpoint_t *llm_endpoint_find(const char *prefix, const char *path)
     return NULL;
 }
 
+const llm_endpoint_t *llm_endpoint_at(int i)
+{
+    if (i >= 0 && (apr_size_t)i < N_ENDPOINTS) {
+        return &endpoints[i];
+    }
+    return i == (int)N_ENDPOINTS ? &model_endpoint : NULL;
+}
+
 int llm_endpoint_in_namespace(const char *prefix, const char *path)
 {
     apr_size_t plen = strlen(prefix);

@@ -65,6 +65,11 @@ typedef struct llm_endpoint {
  */
 const llm_endpoint_t *llm_endpoint_find(const char *prefix, const char *path);
 
+/** Route @a i of the table (0, 1, ... until NULL), for whoever needs the
+ *  bounded list of route names (metrics labels); names repeat where a
+ *  route is reachable under and outside the prefix. */
+const llm_endpoint_t *llm_endpoint_at(int i);
+
 /** True when @a path is one the gateway owns (under the prefix or /v1/),
  *  so an unknown route there gets a JSON 404 rather than httpd's page. */
 int llm_endpoint_in_namespace(const char *prefix, const char *path);

@@ -22,7 +22,6 @@ extern module AP_MODULE_DECLARE_DATA llm_router_module;
 APLOG_USE_MODULE(llm_router);
 #endif
 
-#define LLM_ROUTER_HANDLER "llm-router"
 #define LLM_BODY_FILTER    "LLM_BODY"
 #define LLM_WATCH_FILTER   "LLM_UPSTREAM"
 #define LLM_ERROR_FILTER   "LLM_ERROR_JSON"

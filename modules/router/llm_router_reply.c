@@ -7,6 +7,8 @@
  * client's dialect, its own and the ones httpd decides on our routes.
  */
 
+#include <stdlib.h>
+
 #include "apr_strings.h"
 #include "http_core.h"
 #include "http_protocol.h"
@@ -96,6 +98,21 @@ static llm_router_req_t *claim_refused(request_rec *r)
                                                     &llm_router_module));
 }
 
+/* mod_llm_access says why it refused (notes in mod_llm.h): its code
+ * and message, when this page is of the status it refused with. */
+static int access_refusal(request_rec *r, llm_router_req_t *rq)
+{
+    const char *status = apr_table_get(r->notes, LLM_NOTE_ACCESS_STATUS);
+    const char *code = apr_table_get(r->notes, LLM_NOTE_ACCESS_CODE);
+    const char *message = apr_table_get(r->notes, LLM_NOTE_ACCESS_MESSAGE);
+
+    if (!status || !code || !message || atoi(status) != r->status) {
+        return 0;
+    }
+    llm_router_note_error(r, rq, r->status, code, message);
+    return 1;
+}
+
 void llm_router_insert_error_filter(request_rec *r)
 {
     llm_router_req_t *rq = llm_router_req_here(r);
@@ -107,10 +124,12 @@ void llm_router_insert_error_filter(request_rec *r)
     if (!rq || r->status < 400 || rq->pub.error_code) {
         return;
     }
-    line = ap_get_status_line(r->status);
-    llm_router_note_error(r, rq, r->status, httpd_error_code(r->status),
-                          apr_pstrcat(r->pool, "The server refused the "
-                                      "request: ", line + 4, ".", NULL));
+    if (!access_refusal(r, rq)) {
+        line = ap_get_status_line(r->status);
+        llm_router_note_error(r, rq, r->status, httpd_error_code(r->status),
+                              apr_pstrcat(r->pool, "The server refused the "
+                                          "request: ", line + 4, ".", NULL));
+    }
     ap_custom_response(r, r->status,
                        llm_error_json_for(r->pool, rq->wire, r->status,
                                           rq->pub.error_code,

@@ -489,12 +489,13 @@ static void drop_repeated_ws(llm_router_req_t *rq, llm_event_t *ev)
     rq->held_ws_len = ev->text_len ? 0 : rq->held_ws_len - k;
 }
 
-/* The answer's last events: from here on, the client gets only its end
- * (mod_llm.h, answer_ending). */
+/* The answer's end marker (or its error): from here on, the client gets
+ * only its end (mod_llm.h, answer_ending). Not at a finish reason: with
+ * several choices (n > 1) the first one's finish comes while the others
+ * still flow. */
 static void note_ending(xl_ctx_t *x, const llm_event_t *ev)
 {
-    if (ev->type == LLM_EV_FINISH || ev->type == LLM_EV_DONE
-        || ev->type == LLM_EV_ERROR) {
+    if (ev->type == LLM_EV_DONE || ev->type == LLM_EV_ERROR) {
         x->rq->pub.answer_ending = 1;
     }
 }

@@ -15,7 +15,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 31, need_module 'llm_router', 'llm_mask', 'llm_audit',
+plan tests => 32, need_module 'llm_router', 'llm_mask', 'llm_audit',
     'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
@@ -157,6 +157,12 @@ ok $log =~ /LLM04002: audit trail \Q$trail\E: 1 file\(s\), the chain goes on aft
 $out = `$llmctl audit show --keyring $gnupg --event request $trail 2>&1`;
 my @again = map { $J->decode($_) } split /\n/, $out;
 ok @again == 4 && $again[-1]{seq} == 5 or diag $out;
+
+# A second httpd on the same trail is refused: it would chain over it.
+ok !eval { start_httpd("$dir/httpd2", {}, @conf); 1 }
+    && do { local (@ARGV, $/) = "$dir/httpd2/error_log"; <> // '' }
+       =~ /another httpd writes this trail/
+    or diag 'a second httpd started on the same trail';
 
 # What a sealed record adds to a request, roughly (docs/performance.md
 # has the figures): 20 sequential requests audited, 20 not.

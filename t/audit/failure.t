@@ -27,7 +27,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 27, need_module 'llm_router', 'llm_audit', 'proxy_http';
+plan tests => 32, need_module 'llm_router', 'llm_audit', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -233,6 +233,53 @@ sub raw_stream {
     my @req = records($trail, 'request');
     ok @req == $served or diag scalar(@req) . " request records for $served";
     stop_httpd("$dir/full/httpd");
+}
+
+# 4. The same in batch mode: a batch that cannot be written counts its
+#    records lost, requests are refused until a batch goes again, and
+#    the gap is in the (sealed) trail.
+{
+    my $gnupg = "$dir/gnupg";
+    mkdir $gnupg, 0700;
+    local $ENV{GNUPGHOME} = $gnupg;
+    system("gpg --batch --pinentry-mode loopback --passphrase '' "
+        . "--quick-gen-key 'failure.t <failure\@test>' future-default "
+        . "default never >/dev/null 2>&1") == 0
+        and system("gpg --batch --armor --export failure\@test "
+                   . ">$dir/auditor.asc 2>/dev/null") == 0
+        or die "gpg cannot make a key pair";
+    my ($port, $trail) = gateway('batchfail', {}, 'LLMAuditRotate 4K',
+        'LLMAuditEncrypt On', "LLMAuditRecipient $dir/auditor.asc",
+        'LLMAuditSync batch 4 1s');
+    chat($port, '/v1/chat/completions') for 1 .. 4;
+    chmod 0500, $trail or die $!;
+    my $refused;
+    for (1 .. 60) {
+        my $res = chat($port, '/v1/chat/completions');
+        if ($res->{status} == 503) { $refused = $res; last }
+        select undef, undef, undef, 0.1;
+    }
+    ok $refused && $refused->{content} =~ /audit_unavailable/
+        or diag 'no refusal in batch mode';
+    ok error_log('batchfail') =~ /LLM04011: audit trail \S+: a batch of \d+ record\(s\) NOT written/
+        or diag error_log('batchfail');
+    chmod 0700, $trail or die $!;
+    sleep 2;
+    my $back;
+    for (1 .. 30) {
+        $back = chat($port, '/v1/chat/completions');
+        last if $back->{status} == 200;
+        select undef, undef, undef, 0.2;
+    }
+    ok $back->{status} == 200 or diag $back->{content};
+    sleep 2;
+    my $out = `$llmctl audit show --keyring $gnupg --event trail $trail 2>&1`;
+    my ($gap) = map { $J->decode($_) } grep { /^\{/ } split /\n/, $out;
+    ok $gap && $gap->{lost} >= 1 && $gap->{refused} >= 1 or diag $out;
+    my $v = `$llmctl audit verify $trail 2>&1`;
+    ok $? == 0 or diag $v;
+    stop_httpd("$dir/batchfail/httpd");
+    system("gpgconf --kill all >/dev/null 2>&1");
 }
 
 ok 1;

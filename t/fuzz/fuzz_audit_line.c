@@ -65,7 +65,7 @@ static int is_hex64(const char *s)
 {
     int i;
 
-    for (i = 0; i < 2 * LLM_SHA256_LEN; i++) {
+    for (i = 0; i < 2 * LLM_CORE_SHA256_LEN; i++) {
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
             return 0;
         }
@@ -212,7 +212,7 @@ static void write_trail(apr_pool_t *p, const char *data, size_t size,
                         int *lines, int *first_bad, int *torn)
 {
     const char *s = data + 1, *end = data + size;
-    char prev[LLM_SHA256_HEX];
+    char prev[LLM_CORE_SHA256_HEX];
     apr_file_t *f;
     llm_audit_chain_t g;
 
@@ -243,7 +243,7 @@ static void write_trail(apr_pool_t *p, const char *data, size_t size,
         if (!(last && *torn)) {
             apr_file_write_full(f, "\n", 1, NULL);
         }
-        llm_sha256_hex(line, len, prev);
+        llm_core_sha256_hex(line, len, prev);
         s = nl ? nl + 1 : end;
     }
     *torn = *torn && *lines > 0;

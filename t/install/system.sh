@@ -42,7 +42,7 @@ cleanup() {
     a2dissite -q llm-gateway >/dev/null 2>&1
     a2disconf -q llm-gateway-test >/dev/null 2>&1
     rm -f /etc/apache2/conf-available/llm-gateway-test.conf
-    a2dismod -q -f llm_audit llm_mask llm_router llm_balance >/dev/null 2>&1
+    a2dismod -q -f llm_metrics llm_access llm_audit llm_mask llm_router llm_balance >/dev/null 2>&1
     sleep 1
     rm -rf "$work"
 }
@@ -75,7 +75,7 @@ make -s -C "$top" install >"$work/install.log" 2>&1; ok $? "make install"
 [ -f /usr/lib/apache2/modules/mod_llm_router.so ] && [ ! -e /usr/lib/apache2/modules/mod_llm_mock.so ]
 ok $? "the modules in the system's module directory, not the test mock"
 
-a2enmod -q llm_router llm_mask llm_audit >"$work/a2enmod.log" 2>&1 \
+a2enmod -q llm_router llm_mask llm_audit llm_access llm_metrics >"$work/a2enmod.log" 2>&1 \
     && [ -L /etc/apache2/mods-enabled/proxy_http.load ] \
     && [ -L /etc/apache2/mods-enabled/llm_balance.load ] \
     && [ -L /etc/apache2/mods-enabled/slotmem_shm.load ]
@@ -105,7 +105,7 @@ llmctl audit --help >/dev/null 2>&1; ok $? "llmctl on PATH"
 
 apache2ctl stop >/dev/null 2>&1; sleep 1
 a2dissite -q llm-gateway >/dev/null; a2disconf -q llm-gateway-test >/dev/null
-a2dismod -q -f llm_audit llm_mask llm_router llm_balance >/dev/null 2>&1
+a2dismod -q -f llm_metrics llm_access llm_audit llm_mask llm_router llm_balance >/dev/null 2>&1
 cp "$work/ports.conf" /etc/apache2/ports.conf
 make -s -C "$top" uninstall >/dev/null 2>&1; ok $? "make uninstall"
 left=$(ls /usr/lib/apache2/modules/mod_llm_* /etc/apache2/mods-available/llm_* \

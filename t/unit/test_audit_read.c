@@ -106,7 +106,7 @@ static void add_record(written_t *w, const char *path, apr_size_t pad,
     }
     append(path, "\n", 1);
     w->chain.seq++;
-    llm_sha256_hex(line, len, w->chain.prev);
+    llm_core_sha256_hex(line, len, w->chain.prev);
     APR_ARRAY_PUSH(w->lines, const char *) = line;
 }
 

@@ -2,7 +2,8 @@
  * Copyright The mod_llm authors.
  */
 
-/* The audit engine's SHA-256 against the FIPS 180-2 test vectors
+/* Core's SHA-256 (the audit chain, the access module's key hashes)
+ * against the FIPS 180-2 test vectors
  * (Appendix B) and the chunking of its input. */
 
 #include <string.h>
@@ -10,13 +11,13 @@
 #include "apr_general.h"
 
 #include "tap.h"
-#include "llm_audit.h"
+#include "llm_sha256.h"
 
 static const char *hex(const char *s, apr_size_t len)
 {
-    static char out[LLM_SHA256_HEX];
+    static char out[LLM_CORE_SHA256_HEX];
 
-    llm_sha256_hex(s, len, out);
+    llm_core_sha256_hex(s, len, out);
     return out;
 }
 
@@ -25,8 +26,8 @@ int main(void)
     static const char *b2 =
         "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
     char *million = malloc(1000000);
-    unsigned char md[LLM_SHA256_LEN], md2[LLM_SHA256_LEN];
-    llm_sha256_t c;
+    unsigned char md[LLM_CORE_SHA256_LEN], md2[LLM_CORE_SHA256_LEN];
+    llm_core_sha256_t c;
     apr_size_t i;
 
     apr_initialize();
@@ -45,14 +46,14 @@ int main(void)
            "the empty message");
 
     /* The same digest whatever the pieces it is fed in. */
-    llm_sha256_init(&c);
-    llm_sha256_update(&c, million, 1000000);
-    llm_sha256_final(&c, md);
-    llm_sha256_init(&c);
+    llm_core_sha256_init(&c);
+    llm_core_sha256_update(&c, million, 1000000);
+    llm_core_sha256_final(&c, md);
+    llm_core_sha256_init(&c);
     for (i = 0; i < 1000000; i += 7) {
-        llm_sha256_update(&c, million + i, i + 7 > 1000000 ? 1000000 - i : 7);
+        llm_core_sha256_update(&c, million + i, i + 7 > 1000000 ? 1000000 - i : 7);
     }
-    llm_sha256_final(&c, md2);
+    llm_core_sha256_final(&c, md2);
     ok(!memcmp(md, md2, sizeof(md)), "fed 7 bytes at a time: same digest");
     /* Every length around the block and padding boundaries. */
     {
@@ -61,14 +62,14 @@ int main(void)
         for (i = 50; i < 140 && good; i++) {
             apr_size_t k;
 
-            llm_sha256_init(&c);
+            llm_core_sha256_init(&c);
             for (k = 0; k < i; k++) {
-                llm_sha256_update(&c, million + k, 1);
+                llm_core_sha256_update(&c, million + k, 1);
             }
-            llm_sha256_final(&c, md);
-            llm_sha256_init(&c);
-            llm_sha256_update(&c, million, i);
-            llm_sha256_final(&c, md2);
+            llm_core_sha256_final(&c, md);
+            llm_core_sha256_init(&c);
+            llm_core_sha256_update(&c, million, i);
+            llm_core_sha256_final(&c, md2);
             good = !memcmp(md, md2, sizeof(md));
         }
         ok(good, "lengths 50..139, byte by byte and at once, agree");

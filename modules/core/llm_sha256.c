@@ -3,14 +3,16 @@
  */
 
 /*
- * SHA-256 as FIPS 180-4 §6.2 states it: the records' chain needs one
- * hash, httpd links no libcrypto, and APR has SHA-1 only. Checked
- * against the FIPS 180-2 test vectors in t/unit/test_audit_sha256.c.
+ * SHA-256 as FIPS 180-4 §6.2 states it, for every module (API keys are
+ * stored as their SHA-256): httpd links no libcrypto, and APR has SHA-1
+ * only. The same code as mod_llm_audit's llm_audit_sha256.c, which is
+ * to switch to this one. Checked against the FIPS 180-2 test vectors in
+ * t/unit/test_access_sha256.c.
  */
 
 #include <string.h>
 
-#include "llm_audit.h"
+#include "llm_sha256.h"
 
 static const apr_uint32_t K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1,
@@ -28,9 +30,15 @@ static const apr_uint32_t K[64] = {
 
 #define ROTR(x, n) (((x) >> (n)) | ((x) << (32 - (n))))
 
+/* The eight working variables are locals, rotated by renaming them in
+ * the loop rather than by moving an array. (Measured: about 4,000
+ * instructions per 64-byte block either way; the compiler had already
+ * made the memmove cheap.) */
 static void compress(apr_uint32_t h[8], const unsigned char *b)
 {
-    apr_uint32_t w[64], s[8], t1, t2;
+    apr_uint32_t w[64], t1, t2;
+    apr_uint32_t a = h[0], bb = h[1], c = h[2], d = h[3];
+    apr_uint32_t e = h[4], f = h[5], g = h[6], hh = h[7];
     int i;
 
     for (i = 0; i < 16; i++) {
@@ -44,22 +52,31 @@ static void compress(apr_uint32_t h[8], const unsigned char *b)
                           ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    memcpy(s, h, sizeof(s));
     for (i = 0; i < 64; i++) {
-        t1 = s[7] + (ROTR(s[4], 6) ^ ROTR(s[4], 11) ^ ROTR(s[4], 25))
-             + ((s[4] & s[5]) ^ (~s[4] & s[6])) + K[i] + w[i];
-        t2 = (ROTR(s[0], 2) ^ ROTR(s[0], 13) ^ ROTR(s[0], 22))
-             + ((s[0] & s[1]) ^ (s[0] & s[2]) ^ (s[1] & s[2]));
-        memmove(s + 1, s, 7 * sizeof(s[0]));
-        s[4] += t1;
-        s[0] = t1 + t2;
+        t1 = hh + (ROTR(e, 6) ^ ROTR(e, 11) ^ ROTR(e, 25))
+             + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        t2 = (ROTR(a, 2) ^ ROTR(a, 13) ^ ROTR(a, 22))
+             + ((a & bb) ^ (a & c) ^ (bb & c));
+        hh = g;
+        g = f;
+        f = e;
+        e = d + t1;
+        d = c;
+        c = bb;
+        bb = a;
+        a = t1 + t2;
     }
-    for (i = 0; i < 8; i++) {
-        h[i] += s[i];
-    }
+    h[0] += a;
+    h[1] += bb;
+    h[2] += c;
+    h[3] += d;
+    h[4] += e;
+    h[5] += f;
+    h[6] += g;
+    h[7] += hh;
 }
 
-void llm_sha256_init(llm_sha256_t *c)
+void llm_core_sha256_init(llm_core_sha256_t *c)
 {
     static const apr_uint32_t h0[8] = {
         0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
@@ -71,7 +88,7 @@ void llm_sha256_init(llm_sha256_t *c)
     c->fill = 0;
 }
 
-void llm_sha256_update(llm_sha256_t *c, const void *data, apr_size_t len)
+void llm_core_sha256_update(llm_core_sha256_t *c, const void *data, apr_size_t len)
 {
     const unsigned char *d = data;
 
@@ -96,7 +113,7 @@ void llm_sha256_update(llm_sha256_t *c, const void *data, apr_size_t len)
     c->fill = len;
 }
 
-void llm_sha256_final(llm_sha256_t *c, unsigned char out[LLM_SHA256_LEN])
+void llm_core_sha256_final(llm_core_sha256_t *c, unsigned char out[LLM_CORE_SHA256_LEN])
 {
     apr_uint64_t bits = c->bytes * 8;
     int i;
@@ -120,20 +137,20 @@ void llm_sha256_final(llm_sha256_t *c, unsigned char out[LLM_SHA256_LEN])
     }
 }
 
-void llm_sha256_hex(const void *data, apr_size_t len,
-                    char out[LLM_SHA256_HEX])
+void llm_core_sha256_hex(const void *data, apr_size_t len,
+                    char out[LLM_CORE_SHA256_HEX])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[LLM_SHA256_LEN];
-    llm_sha256_t c;
+    unsigned char md[LLM_CORE_SHA256_LEN];
+    llm_core_sha256_t c;
     int i;
 
-    llm_sha256_init(&c);
-    llm_sha256_update(&c, data, len);
-    llm_sha256_final(&c, md);
-    for (i = 0; i < LLM_SHA256_LEN; i++) {
+    llm_core_sha256_init(&c);
+    llm_core_sha256_update(&c, data, len);
+    llm_core_sha256_final(&c, md);
+    for (i = 0; i < LLM_CORE_SHA256_LEN; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];
     }
-    out[2 * LLM_SHA256_LEN] = '\0';
+    out[2 * LLM_CORE_SHA256_LEN] = '\0';
 }

@@ -1,0 +1,171 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * The metrics engine of mod_llm_metrics (APR only, no httpd).
+ *
+ * A registry holds metric families (counter, gauge, histogram), each with
+ * up to LLM_METRICS_MAX_DIMS label dimensions. A dimension is a fixed
+ * table of values, known at start-up (route patterns, the models and
+ * providers of the models files, status codes, error kinds): a value not
+ * in the table is counted under "other", so no client can make a series
+ * appear. Every (family, label values) pair has fixed cells, laid out the
+ * same way in every slot.
+ *
+ * The cells live in memory the caller gives (shared memory in httpd),
+ * as one slot per writer (a child process). A writer only adds to its
+ * own slot, with atomic adds and no lock; a scrape sums the slots. Values
+ * are integers in the family's unit (microseconds, bytes, tokens) and
+ * are written as decimals with llm_metrics_family_t.scale digits after
+ * the point, so that no floating point is involved in counting.
+ */
+
+#ifndef LLM_METRICS_H
+#define LLM_METRICS_H
+
+#include "apr_pools.h"
+#include "apr_tables.h"
+#include "apr_hash.h"
+#include "llm_buf.h"
+
+#define LLM_METRICS_MAX_DIMS 4
+/** The value of a dimension that stands for every value not in its table. */
+#define LLM_METRICS_OTHER "other"
+/** Between the two values of a pair label's value. */
+#define LLM_METRICS_PAIR_SEP "\001"
+
+typedef enum {
+    LLM_METRIC_COUNTER = 0,
+    LLM_METRIC_GAUGE,
+    LLM_METRIC_HISTOGRAM
+} llm_metric_type_e;
+
+/** A label: its name and the fixed table of its values. A pair label
+ *  (name2 set) is two labels whose values go together, such as a
+ *  provider and its model: each value is "a" LLM_METRICS_PAIR_SEP "b",
+ *  so that only the pairs that exist take cells. */
+typedef struct llm_metrics_dim {
+    const char *name;
+    const char *name2;           /**< NULL, or the second label's name */
+    apr_array_header_t *values;  /**< const char *, in order */
+    apr_hash_t *index;           /**< value -> index + 1 */
+    int other;                   /**< index of "other", -1 when none */
+} llm_metrics_dim_t;
+
+typedef struct llm_metrics_family {
+    const char *name;
+    const char *help;
+    llm_metric_type_e type;
+    int ndims;
+    const llm_metrics_dim_t *dims[LLM_METRICS_MAX_DIMS];
+    int scale;                   /**< decimal digits of the unit: 6 for
+                                      microseconds shown as seconds */
+    const apr_uint64_t *bounds;  /**< histogram upper bounds, in units */
+    int nbounds;
+    /* Layout, set by llm_metrics_add. */
+    apr_size_t nseries;
+    apr_size_t cells_per_series; /**< 1, or nbounds + 1 buckets + sum */
+    apr_size_t offset;           /**< first cell in a slot */
+} llm_metrics_family_t;
+
+typedef struct llm_metrics {
+    apr_pool_t *pool;
+    apr_array_header_t *families; /**< llm_metrics_family_t *, in order */
+    apr_size_t cells;             /**< per slot */
+    int nslots;
+    char *base;                   /**< llm_metrics_attach */
+} llm_metrics_t;
+
+/** One writer's cells. */
+typedef struct llm_metrics_slot llm_metrics_slot_t;
+
+llm_metrics_t *llm_metrics_make(apr_pool_t *p);
+
+/** A dimension of @a n values (duplicates are dropped), with "other"
+ *  added when @a with_other. */
+llm_metrics_dim_t *llm_metrics_dim(apr_pool_t *p, const char *name,
+                                   const char *const *values, int n,
+                                   int with_other);
+/** A pair label (see llm_metrics_dim_t); "other" is "other" for both. */
+llm_metrics_dim_t *llm_metrics_dim_pair(apr_pool_t *p, const char *name,
+                                        const char *name2,
+                                        const apr_array_header_t *values,
+                                        int with_other);
+/** The same from an array of const char *. */
+llm_metrics_dim_t *llm_metrics_dim_array(apr_pool_t *p, const char *name,
+                                         const apr_array_header_t *values,
+                                         int with_other);
+/** The index of @a value in @a d: its own, else "other", else -1 (the
+ *  sample is then not recorded). NULL is "other". */
+int llm_metrics_dim_index(const llm_metrics_dim_t *d, const char *value);
+
+/**
+ * Add a family before llm_metrics_attach. @a dims is NULL-terminated (up
+ * to LLM_METRICS_MAX_DIMS). A histogram's @a bounds are ascending, in
+ * units. Returns NULL when the family is malformed or its name taken.
+ */
+llm_metrics_family_t *llm_metrics_add(llm_metrics_t *m, const char *name,
+                                      const char *help,
+                                      llm_metric_type_e type, int scale,
+                                      const apr_uint64_t *bounds,
+                                      int nbounds,
+                                      const llm_metrics_dim_t *const *dims);
+
+/** Bytes of memory the cells of @a nslots writers need. */
+apr_size_t llm_metrics_size(const llm_metrics_t *m, int nslots);
+
+/** Use @a base (llm_metrics_size bytes, zeroed once by its creator) for
+ *  the slots. */
+void llm_metrics_attach(llm_metrics_t *m, void *base, int nslots);
+
+/** Slot @a i (0 <= i < nslots), NULL when out of range. */
+llm_metrics_slot_t *llm_metrics_slot(const llm_metrics_t *m, int i);
+
+/**
+ * Claim @a slot for process @a pid: when the slot was another process's
+ * (a child that died), its gauges are reset, since what that process had
+ * under way is over; its counters stay and go on from where they were.
+ */
+void llm_metrics_slot_claim(const llm_metrics_t *m, llm_metrics_slot_t *slot,
+                            apr_uint32_t pid);
+
+/** Add @a delta to a counter or gauge (a gauge may go down). @a idx holds
+ *  one index per dimension; a negative index drops the sample. */
+void llm_metrics_add_to(const llm_metrics_t *m, llm_metrics_slot_t *slot,
+                        const llm_metrics_family_t *f, const int *idx,
+                        apr_int64_t delta);
+
+/** Observe @a value (in units) in a histogram. */
+void llm_metrics_observe(const llm_metrics_t *m, llm_metrics_slot_t *slot,
+                         const llm_metrics_family_t *f, const int *idx,
+                         apr_uint64_t value);
+
+/** The sum over every slot of a counter or gauge series (for tests). */
+apr_int64_t llm_metrics_value(const llm_metrics_t *m,
+                              const llm_metrics_family_t *f, const int *idx);
+
+/** The sum over the slots ever used of @a f's cells, into @a out
+ *  (f->nseries * f->cells_per_series values). */
+void llm_metrics_sum_family(const llm_metrics_t *m,
+                            const llm_metrics_family_t *f, apr_uint64_t *out);
+
+/**
+ * Append every family in the Prometheus text exposition format (0.0.4):
+ * HELP and TYPE once per family, then its series. A family without
+ * labels always shows its value; a labelled series shows once it moved
+ * (its count for a histogram).
+ */
+void llm_metrics_write(const llm_metrics_t *m, llm_buf_t *out,
+                       apr_pool_t *scratch);
+
+/* Pieces of the format, for families computed at scrape time. */
+void llm_metrics_write_head(llm_buf_t *out, const char *name,
+                            const char *help, llm_metric_type_e type);
+/** One sample line: @a name{labels} value. @a labels are pairs (name,
+ *  value), @a nlabels pairs; @a value is @a v / 10^scale. */
+void llm_metrics_write_sample(llm_buf_t *out, const char *name,
+                              const char *const *labels, int nlabels,
+                              apr_int64_t v, int scale);
+
+#endif /* LLM_METRICS_H */

@@ -1,0 +1,138 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/*
+ * The scrape: "SetHandler llm-metrics" in a <Location> (protected with
+ * the usual Require), answering GET with every family in the Prometheus
+ * text format. The counters are the sums of every child's slot; the
+ * provider gauges are read at this moment from mod_llm_balance's shared
+ * provider state (llm_provider_stats_t), without locks: each number is
+ * exact, the page a snapshot taken over a few microseconds.
+ */
+
+#include "apr_strings.h"
+#include "apr_atomic.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "mod_llm_metrics.h"
+
+typedef enum { CIRCUIT_CLOSED = 0, CIRCUIT_OPEN = 1, CIRCUIT_HALF_OPEN = 2 }
+    circuit_e;
+
+/* Closed: usable; open: out after failures; half-open: its time out is
+ * over (or a probe runs), the next request tries it. */
+static circuit_e circuit_of(llm_provider_stats_t *st, apr_time_t now)
+{
+    apr_uint32_t until = apr_atomic_read32(&st->down_until_s);
+
+    if (until == 0) {
+        return CIRCUIT_CLOSED;
+    }
+    if (apr_atomic_read32(&st->probing)
+        || (apr_uint32_t)apr_time_sec(now) >= until) {
+        return CIRCUIT_HALF_OPEN;
+    }
+    return CIRCUIT_OPEN;
+}
+
+typedef struct {
+    llm_buf_t up, circuit, inflight;
+    apr_hash_t *seen;              /* "model\1provider" already shown */
+    apr_time_t now;
+} gauges_t;
+
+static void provider_gauges(apr_pool_t *p, gauges_t *g, const llm_model_t *m,
+                            const apr_array_header_t *prs)
+{
+    int i;
+
+    for (i = 0; prs && i < prs->nelts; i++) {
+        llm_provider_t *pr = APR_ARRAY_IDX(prs, i, llm_provider_t *);
+        const char *key = apr_pstrcat(p, m->name, LLM_METRICS_PAIR_SEP,
+                                      pr->id, NULL);
+        const char *labels[4] = { "model", m->name, "provider", pr->id };
+        circuit_e c;
+
+        if (!pr->stats || apr_hash_get(g->seen, key, APR_HASH_KEY_STRING)) {
+            continue;
+        }
+        apr_hash_set(g->seen, key, APR_HASH_KEY_STRING, key);
+        c = circuit_of(pr->stats, g->now);
+        llm_metrics_write_sample(&g->up, "llm_router_provider_up", labels, 2,
+                                 c != CIRCUIT_OPEN, 0);
+        llm_metrics_write_sample(&g->circuit, "llm_router_provider_circuit_state",
+                                 labels, 2, c, 0);
+        llm_metrics_write_sample(&g->inflight, "llm_router_provider_inflight",
+                                 labels, 2,
+                                 apr_atomic_read32(&pr->stats->inflight), 0);
+    }
+}
+
+static void write_health(apr_pool_t *p, llm_metrics_set_t *set,
+                         llm_buf_t *out)
+{
+    gauges_t g;
+    int t, i;
+
+    llm_buf_init(&g.up, p);
+    llm_buf_init(&g.circuit, p);
+    llm_buf_init(&g.inflight, p);
+    g.seen = apr_hash_make(p);
+    g.now = apr_time_now();
+    for (t = 0; t < set->tables->nelts; t++) {
+        const llm_models_t *ms = APR_ARRAY_IDX(set->tables, t,
+                                               const llm_models_t *);
+
+        for (i = 0; i < ms->models->nelts; i++) {
+            const llm_model_t *m = APR_ARRAY_IDX(ms->models, i,
+                                                 const llm_model_t *);
+
+            provider_gauges(p, &g, m, m->providers);
+            provider_gauges(p, &g, m, m->providers_sleep);
+        }
+    }
+    llm_metrics_write_head(out, "llm_router_provider_up",
+                           "1 when the provider may be chosen, 0 while it is "
+                           "out after failures.", LLM_METRIC_GAUGE);
+    llm_buf_add(out, g.up.data, g.up.len);
+    llm_metrics_write_head(out, "llm_router_provider_circuit_state",
+                           "0 closed, 1 open (out), 2 half-open (a probe is "
+                           "due or under way).", LLM_METRIC_GAUGE);
+    llm_buf_add(out, g.circuit.data, g.circuit.len);
+    llm_metrics_write_head(out, "llm_router_provider_inflight",
+                           "Attempts under way against the provider now.",
+                           LLM_METRIC_GAUGE);
+    llm_buf_add(out, g.inflight.data, g.inflight.len);
+}
+
+int llm_metrics_handler(request_rec *r)
+{
+    llm_metrics_set_t *set = llm_metrics_current();
+    llm_buf_t out;
+
+    if (!r->handler || strcmp(r->handler, LLM_METRICS_HANDLER)) {
+        return DECLINED;
+    }
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    if (!set) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(06004)
+                      "mod_llm_metrics: no metrics in this process");
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
+    llm_buf_init(&out, r->pool);
+    llm_buf_reserve(&out, 64 * 1024);
+    llm_metrics_write(set->reg, &out, r->pool);
+    write_health(r->pool, set, &out);
+    ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    ap_set_content_length(r, (apr_off_t)out.len);
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    if (!r->header_only) {
+        ap_rwrite(out.data, (int)out.len, r);
+    }
+    return OK;
+}

@@ -1,0 +1,261 @@
+/* Licensed under the Apache License, Version 2.0 (see LICENSE).
+ * Copyright The mod_llm authors.
+ */
+
+/* The metrics engine: bounded labels, cells per slot summed at a
+ * scrape, a dead writer's counters kept and its gauges reset, the
+ * exposition format (HELP/TYPE once, escaping, cumulative buckets with
+ * +Inf, exact decimals), and several processes adding at once. */
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include "apr_general.h"
+#include "apr_strings.h"
+#include "apr_shm.h"
+
+#include "tap.h"
+#include "llm_metrics.h"
+
+static apr_pool_t *pool;
+
+static const char *const methods[] = { "GET", "POST" };
+static const char *const kinds[] = { "a\"b", "c\\d", "e\nf" };
+
+typedef struct {
+    llm_metrics_t *m;
+    llm_metrics_dim_t *method, *kind;
+    llm_metrics_family_t *requests, *inflight, *latency, *plain;
+} fixture_t;
+
+static const apr_uint64_t bounds_us[] = { 5000, 100000, 1000000 };
+
+static fixture_t make(int nslots, void *base)
+{
+    fixture_t x;
+    const llm_metrics_dim_t *d1[2], *d2[3];
+
+    x.m = llm_metrics_make(pool);
+    x.method = llm_metrics_dim(pool, "method", methods, 2, 1);
+    x.kind = llm_metrics_dim(pool, "kind", kinds, 3, 0);
+    d1[0] = x.method; d1[1] = NULL;
+    d2[0] = x.method; d2[1] = x.kind; d2[2] = NULL;
+    x.requests = llm_metrics_add(x.m, "t_requests_total", "Requests.",
+                                 LLM_METRIC_COUNTER, 0, NULL, 0, d2);
+    x.inflight = llm_metrics_add(x.m, "t_in_progress", "Under way.",
+                                 LLM_METRIC_GAUGE, 0, NULL, 0, NULL);
+    x.latency = llm_metrics_add(x.m, "t_seconds", "Time\\taken\nhere.",
+                                LLM_METRIC_HISTOGRAM, 6, bounds_us, 3, d1);
+    x.plain = llm_metrics_add(x.m, "t_plain_total", "Never moves.",
+                              LLM_METRIC_COUNTER, 0, NULL, 0, NULL);
+    if (!base) {
+        base = apr_pcalloc(pool, llm_metrics_size(x.m, nslots));
+    }
+    llm_metrics_attach(x.m, base, nslots);
+    return x;
+}
+
+static const char *scrape(fixture_t *x)
+{
+    llm_buf_t b;
+
+    llm_buf_init(&b, pool);
+    llm_metrics_write(x->m, &b, pool);
+    llm_buf_add(&b, "", 1);
+    return b.data;
+}
+
+static int count_of(const char *hay, const char *needle)
+{
+    int n = 0;
+
+    for (; (hay = strstr(hay, needle)) != NULL; hay++) {
+        n++;
+    }
+    return n;
+}
+
+static void test_dims(void)
+{
+    fixture_t x = make(1, NULL);
+    const llm_metrics_dim_t *bad[2];
+
+    is_int(llm_metrics_dim_index(x.method, "POST"), 1, "a known value");
+    is_int(llm_metrics_dim_index(x.method, "/random/url"), 2,
+           "an unknown value is other");
+    is_int(llm_metrics_dim_index(x.method, NULL), 2, "NULL is other");
+    is_int(llm_metrics_dim_index(x.kind, "zzz"), -1,
+           "no other: the sample is dropped");
+    is_int(x.method->values->nelts, 3, "GET, POST, other");
+    {
+        llm_metrics_t *m = llm_metrics_make(pool);
+
+        ok(llm_metrics_add(m, "x_total", "x", LLM_METRIC_COUNTER, 0, NULL,
+                           0, NULL) != NULL, "a family");
+        ok(!llm_metrics_add(m, "x_total", "x", LLM_METRIC_COUNTER, 0, NULL,
+                            0, NULL), "its name is taken");
+    }
+    ok(!llm_metrics_add(x.m, "late_total", "x", LLM_METRIC_COUNTER, 0, NULL,
+                        0, NULL), "no family after attach");
+    x = make(1, NULL);
+    bad[0] = x.method; bad[1] = NULL;
+    ok(!llm_metrics_add(x.m, "1bad", "x", LLM_METRIC_COUNTER, 0, NULL, 0,
+                        bad), "a name must not start with a digit");
+}
+
+static void test_exposition(void)
+{
+    fixture_t x = make(2, NULL);
+    llm_metrics_slot_t *s0 = llm_metrics_slot(x.m, 0);
+    llm_metrics_slot_t *s1 = llm_metrics_slot(x.m, 1);
+    int post_q[2] = { 1, 0 }, get_bs[2] = { 0, 1 }, post[1] = { 1 };
+    const char *out;
+
+    llm_metrics_slot_claim(x.m, s0, 100);
+    llm_metrics_slot_claim(x.m, s1, 101);
+    llm_metrics_add_to(x.m, s0, x.requests, post_q, 2);
+    llm_metrics_add_to(x.m, s1, x.requests, post_q, 3);
+    llm_metrics_add_to(x.m, s1, x.requests, get_bs, 1);
+    llm_metrics_observe(x.m, s0, x.latency, post, 5000);   /* le 0.005 */
+    llm_metrics_observe(x.m, s1, x.latency, post, 20000);  /* le 0.1 */
+    llm_metrics_observe(x.m, s1, x.latency, post, 3000000);/* +Inf */
+    out = scrape(&x);
+
+    is_int(llm_metrics_value(x.m, x.requests, post_q), 5,
+           "the slots are summed");
+    like(out, "t_requests_total{method=\"POST\",kind=\"a\\\"b\"} 5\n",
+         "a quote in a label value is escaped");
+    like(out, "t_requests_total{method=\"GET\",kind=\"c\\\\d\"} 1\n",
+         "a backslash in a label value is escaped");
+    is_int(count_of(out, "t_requests_total{"), 2,
+           "only the series that moved");
+    is_int(count_of(out, "# TYPE t_requests_total counter\n"), 1,
+           "TYPE once");
+    is_int(count_of(out, "# HELP t_seconds Time\\\\taken\\nhere.\n"), 1,
+           "HELP once, escaped");
+    like(out, "t_in_progress 0\n", "an unlabelled gauge shows 0");
+    like(out, "t_plain_total 0\n", "an unlabelled counter shows 0");
+    like(out, "t_seconds_bucket{method=\"POST\",le=\"0.005\"} 1\n"
+              "t_seconds_bucket{method=\"POST\",le=\"0.1\"} 2\n"
+              "t_seconds_bucket{method=\"POST\",le=\"1\"} 2\n"
+              "t_seconds_bucket{method=\"POST\",le=\"+Inf\"} 3\n"
+              "t_seconds_sum{method=\"POST\"} 3.025\n"
+              "t_seconds_count{method=\"POST\"} 3\n",
+         "buckets cumulative, +Inf = count, the sum exact");
+    ok(!strstr(out, "method=\"GET\",le="), "no empty histogram series");
+}
+
+static void test_pairs(void)
+{
+    llm_metrics_t *m = llm_metrics_make(pool);
+    apr_array_header_t *v = apr_array_make(pool, 2, sizeof(const char *));
+    const llm_metrics_dim_t *d[2];
+    llm_metrics_dim_t *pair;
+    llm_metrics_family_t *f;
+    int idx[1];
+
+    APR_ARRAY_PUSH(v, const char *) = "m1" LLM_METRICS_PAIR_SEP "p1";
+    APR_ARRAY_PUSH(v, const char *) = "m2" LLM_METRICS_PAIR_SEP "p2";
+    pair = llm_metrics_dim_pair(pool, "model", "provider", v, 1);
+    d[0] = pair; d[1] = NULL;
+    f = llm_metrics_add(m, "t_ttft_seconds", "TTFT.", LLM_METRIC_HISTOGRAM,
+                        6, bounds_us, 3, d);
+    llm_metrics_attach(m, apr_pcalloc(pool, llm_metrics_size(m, 1)), 1);
+    llm_metrics_slot_claim(m, llm_metrics_slot(m, 0), 1);
+    idx[0] = llm_metrics_dim_index(pair, "m2" LLM_METRICS_PAIR_SEP "p2");
+    llm_metrics_observe(m, llm_metrics_slot(m, 0), f, idx, 7);
+    idx[0] = llm_metrics_dim_index(pair, "m1" LLM_METRICS_PAIR_SEP "p9");
+    llm_metrics_observe(m, llm_metrics_slot(m, 0), f, idx, 7);
+    {
+        llm_buf_t b;
+
+        llm_buf_init(&b, pool);
+        llm_metrics_write(m, &b, pool);
+        llm_buf_add(&b, "", 1);
+        like(b.data, "t_ttft_seconds_count{model=\"m2\",provider=\"p2\"} 1\n",
+             "a pair label gives two labels");
+        like(b.data, "t_ttft_seconds_bucket{model=\"other\",provider="
+                     "\"other\",le=\"0.005\"} 1\n",
+             "an unknown pair is other/other");
+        is_int(m->cells, 3 * 5, "cells only for the pairs that exist");
+    }
+}
+
+static void test_dead_writer(void)
+{
+    fixture_t x = make(1, NULL);
+    llm_metrics_slot_t *s = llm_metrics_slot(x.m, 0);
+    int get_q[2] = { 0, 0 };
+
+    llm_metrics_slot_claim(x.m, s, 200);
+    llm_metrics_add_to(x.m, s, x.requests, get_q, 7);
+    llm_metrics_add_to(x.m, s, x.inflight, NULL, 3);
+    /* process 200 dies with 3 requests under way; 201 takes its slot */
+    llm_metrics_slot_claim(x.m, s, 201);
+    is_int(llm_metrics_value(x.m, x.requests, get_q), 7,
+           "a dead child's counts stay in its slot");
+    is_int(llm_metrics_value(x.m, x.inflight, NULL), 0,
+           "its gauges are reset");
+    llm_metrics_add_to(x.m, s, x.requests, get_q, 1);
+    is_int(llm_metrics_value(x.m, x.requests, get_q), 8,
+           "the next child adds to them");
+    llm_metrics_slot_claim(x.m, s, 201);
+    llm_metrics_add_to(x.m, s, x.inflight, NULL, 1);
+    llm_metrics_slot_claim(x.m, s, 201);
+    is_int(llm_metrics_value(x.m, x.inflight, NULL), 1,
+           "claiming its own slot again changes nothing");
+    llm_metrics_add_to(x.m, s, x.inflight, NULL, -1);
+    like(scrape(&x), "t_in_progress 0\n", "a gauge goes down");
+}
+
+/* Four processes, two threads' worth of adds each, two per slot: the
+ * sums are exact with atomic adds and no lock. */
+static void test_processes(void)
+{
+    apr_shm_t *shm;
+    fixture_t x = make(2, NULL);
+    apr_size_t size = llm_metrics_size(x.m, 2);
+    int post_q[2] = { 1, 0 }, post[1] = { 1 }, k;
+
+    if (apr_shm_create(&shm, size, NULL, pool) != APR_SUCCESS) {
+        ok(0, "shared memory");
+        return;
+    }
+    memset(apr_shm_baseaddr_get(shm), 0, size);
+    x = make(2, apr_shm_baseaddr_get(shm));
+    for (k = 0; k < 4; k++) {
+        if (fork() == 0) {
+            llm_metrics_slot_t *s = llm_metrics_slot(x.m, k % 2);
+            int i;
+
+            for (i = 0; i < 100000; i++) {
+                llm_metrics_add_to(x.m, s, x.requests, post_q, 1);
+                llm_metrics_observe(x.m, s, x.latency, post, 1);
+            }
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {
+    }
+    llm_metrics_slot_claim(x.m, llm_metrics_slot(x.m, 0), 1);
+    llm_metrics_slot_claim(x.m, llm_metrics_slot(x.m, 1), 2);
+    is_int(llm_metrics_value(x.m, x.requests, post_q), 400000,
+           "400,000 adds from 4 processes in 2 slots, none lost");
+    like(scrape(&x), "t_seconds_count{method=\"POST\"} 400000\n",
+         "and as many observations");
+}
+
+int main(void)
+{
+    apr_initialize();
+    apr_pool_create(&pool, NULL);
+    test_dims();
+    test_exposition();
+    test_pairs();
+    test_dead_writer();
+    test_processes();
+    printf("1..%d\n", tap_n);
+    return tap_failed != 0;
+}
