@@ -7,10 +7,10 @@
  *
  *   llmctl <area> <command> [options] [arguments]
  *
- * One binary; each area (audit today; key, config, mask later) is a
- * file of its own, support/llmctl_<area>.c, with its entry in the table
- * below. "llmctl <area> --help" describes an area's commands and exit
- * codes.
+ * One binary; each area (audit, key, config, models, mask) is a file of
+ * its own, support/llmctl_<area>.c (models lives in llmctl_config.c,
+ * beside the config commands), with its entry in the table below.
+ * "llmctl <area> --help" describes an area's commands and exit codes.
  */
 
 #include <stdio.h>
@@ -28,6 +28,9 @@ static const struct {
 } areas[] = {
     { "audit", llmctl_audit, "verify and read mod_llm_audit's trails" },
     { "key", llmctl_key, "create, rotate and revoke mod_llm_access's API keys" },
+    { "config", llmctl_config, "check, discover and merge models files" },
+    { "models", llmctl_models, "list a models file's models and providers" },
+    { "mask", llmctl_mask, "mask personal data as mod_llm_mask does" },
 };
 
 static int usage(FILE *out)

@@ -19,5 +19,8 @@ typedef int (*llmctl_area_fn)(apr_pool_t *p, int argc, const char *const *argv);
 
 int llmctl_audit(apr_pool_t *p, int argc, const char *const *argv);
 int llmctl_key(apr_pool_t *p, int argc, const char *const *argv);
+int llmctl_config(apr_pool_t *p, int argc, const char *const *argv);
+int llmctl_models(apr_pool_t *p, int argc, const char *const *argv);
+int llmctl_mask(apr_pool_t *p, int argc, const char *const *argv);
 
 #endif /* LLMCTL_H */
