@@ -111,6 +111,20 @@ sub last_seq {
     return $last;
 }
 
+# The child processes of $pid, from /proc (not pgrep: it hangs under the
+# sanitizers' preloaded runtime, which the test inherits).
+sub children_of {
+    my $pid = shift;
+    my @kids;
+    for my $stat (glob '/proc/[0-9]*/stat') {
+        open my $fh, '<', $stat or next;
+        my $line = <$fh> // next;
+        # pid (comm) state ppid ...: comm may hold spaces and parentheses.
+        push @kids, $1 if $line =~ /^(\d+) \(.*\) \S+ (\d+) / && $2 == $pid;
+    }
+    return @kids;
+}
+
 sub wait_gone {
     my $pidfile = shift;
     for (1 .. 100) {
@@ -183,12 +197,18 @@ sub wait_gone {
     sleep 1;
     my $parent = do { local (@ARGV, $/) = "$dir/$name/httpd/httpd.pid"; <> };
     chomp $parent;
-    my @children = split ' ', `pgrep -P $parent`;
+    my @children = children_of($parent);
     ok @children >= 2 or diag "children: @children";
     kill 'KILL', $children[0];
     sleep 1;
     kill 'KILL', $parent;
-    system("pkill -KILL -f '$conf'");
+    # Every process of that httpd (not pkill: see children_of).
+    for my $stat (glob '/proc/[0-9]*/cmdline') {
+        my ($pid) = $stat =~ m{/proc/(\d+)/} or next;
+        open my $fh, '<', $stat or next;
+        my $cmd = <$fh> // '';
+        kill 'KILL', $pid if index($cmd, $conf) >= 0 && $pid != $$;
+    }
     waitpid $clients, 0;
     unlink "$dir/$name/httpd/httpd.pid";
     my $before = `$llmctl audit verify $dir/$name/trail 2>&1`;

@@ -204,7 +204,9 @@ sub stop_httpd {
     @started = grep { $_ ne $dir } @started;
 }
 
-END { local $?; stop_httpd($_) for @started }
+# Over a copy: stop_httpd takes each out of @started (iterating the
+# array itself skipped every other one, and left httpds running).
+END { local $?; stop_httpd($_) for reverse @{[@started]} }
 
 # POST $body (a string) to $path on the test server and read the answer
 # as it arrives: { head => status line and headers, data => the de-chunked
