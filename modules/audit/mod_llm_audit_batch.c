@@ -22,6 +22,9 @@
  * batch.
  */
 
+#include <pthread.h>
+#include <signal.h>
+
 #include "apr_strings.h"
 #include "apr_thread_proc.h"
 #include "apr_thread_mutex.h"
@@ -134,6 +137,15 @@ static void *APR_THREAD_FUNC writer(apr_thread_t *th, void *data)
     char *text;
     apr_size_t len;
     int count, stop = 0;
+#if APR_HAVE_SIGWAIT || defined(SIG_BLOCK)
+    sigset_t all;
+
+    /* Signals are the child's main thread's (prefork stops a child from
+     * its SIGTERM handler, which joins this thread: run here, it would
+     * wait for itself). */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+#endif
 
     apr_thread_mutex_lock(b->lock);
     while (!stop) {
