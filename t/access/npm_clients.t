@@ -34,7 +34,9 @@ my $port = start_httpd("$dir/httpd", {},
     'AuthzSendForbiddenOnFailure On',
     'Require llm-permission chat embedding anthropic ollama',
     '</Location>');
-exec 'node', 't/npm/access.mjs', "http://127.0.0.1:$port", $good, $chat
+# Not exec: this process must live on to stop its httpd (END).
+system('node', 't/npm/access.mjs', "http://127.0.0.1:$port", $good, $chat)
+    != -1 and exit($? >> 8)
     or do {
     print "1..1\nnot ok 1 - cannot run node: $!\n";
     exit 1;

@@ -88,7 +88,7 @@ sub timed_get {
         $served++ if $res->{status} == 200;
     }
     stop_httpd("$dir/$name/httpd");
-    for (1 .. 100) { last unless -e "$dir/$name/httpd/httpd.pid"; sleep 0.1 }
+    wait_stopped("$dir/$name/httpd");
     my $llmctl = llmctl_path();
     my $v = `$llmctl audit verify $trail 2>&1`;
     my ($n) = $v =~ /intact: (\d+) records/;

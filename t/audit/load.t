@@ -125,15 +125,6 @@ sub children_of {
     return @kids;
 }
 
-sub wait_gone {
-    my $pidfile = shift;
-    for (1 .. 100) {
-        return 1 unless -e $pidfile;
-        sleep 0.1;
-    }
-    return 0;
-}
-
 # 1. Parallel requests, record by record.
 {
     my $port = gateway('record', 'LLMAuditEncrypt Off');
@@ -172,7 +163,7 @@ sub wait_gone {
     # The rest is written when httpd stops.
     push @ids, load($port, 1, 7);
     stop_httpd("$dir/batch/httpd");
-    ok wait_gone("$dir/batch/httpd/httpd.pid");
+    ok wait_stopped("$dir/batch/httpd");
     $v = `$llmctl audit verify $dir/batch/trail 2>&1`;
     ok $? == 0 && $v =~ /^intact: 207 records/ or diag $v;
     my $out = `$llmctl audit show --keyring $gnupg $dir/batch/trail 2>&1`;

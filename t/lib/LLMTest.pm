@@ -15,7 +15,8 @@ our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
                  access_line_matching
                  free_port start_httpd stop_httpd stream_request
-                 provider_state llmctl_path gpg_keypair);
+                 provider_state llmctl_path gpg_keypair
+                 wait_stopped);
 
 # A provider's entry of a gateway's status page (JSON), by id: {} when
 # none. $status_url is the page, e.g. "http://127.0.0.1:PORT/status".
@@ -202,6 +203,26 @@ sub stop_httpd {
     my $httpd = Apache::Test::vars('httpd');
     system("$httpd -f $dir/httpd.conf -k stop 2>/dev/null");
     @started = grep { $_ ne $dir } @started;
+}
+
+sub cmdline_of {
+    open my $fh, '<', shift or return '';
+    return <$fh> // '';
+}
+
+# Wait until every process of the httpd in $dir is gone (not only its
+# pid file: a child may still run its exit cleanups, slow under the
+# sanitizers). Reads /proc: pgrep hangs under their preloaded runtime.
+sub wait_stopped {
+    my $dir = shift;
+    require Time::HiRes;
+    for (1 .. 300) {
+        my $alive = grep { index(cmdline_of($_), "$dir/httpd.conf") >= 0 }
+            glob '/proc/[0-9]*/cmdline';
+        return 1 unless $alive || -e "$dir/httpd.pid";
+        Time::HiRes::sleep(0.1);
+    }
+    return 0;
 }
 
 # Over a copy: stop_httpd takes each out of @started (iterating the
