@@ -675,19 +675,25 @@ static int audit_request_parsed(request_rec *r, llm_req_ctx_t *ctx)
 
 /* Audited requests of a trail written record by record hold their
  * response's end until the records are written. */
+static APR_OPTIONAL_FN_TYPE(llm_router_get_ctx) *get_ctx;
+
+/* Looked up once per (re)start, not per request. */
+static void retrieve_optional_fns(void)
+{
+    get_ctx = APR_RETRIEVE_OPTIONAL_FN(llm_router_get_ctx);
+}
+
 static void audit_insert_filter(request_rec *r)
 {
-    APR_OPTIONAL_FN_TYPE(llm_router_get_ctx) *get_ctx =
-        APR_RETRIEVE_OPTIONAL_FN(llm_router_get_ctx);
     llm_audit_trail_conf_t *t;
     llm_req_ctx_t *ctx;
 
     /* Only where the router's handler will run llm_request_done, which
      * lets the held end go: not under another handler (SetHandler). */
-    if (r->main || r->prev || !r->handler
+    if (r->main || r->prev || dir_conf(r)->audit != 1 || !r->handler
         || strcmp(r->handler, LLM_ROUTER_HANDLER) || !get_ctx
-        || !(ctx = get_ctx(r)) || dir_conf(r)->audit != 1
-        || !(t = srv_conf(r->server)->trail) || t->batcher) {
+        || !(ctx = get_ctx(r)) || !(t = srv_conf(r->server)->trail)
+        || t->batcher) {
         return;
     }
     llm_audit_hold_add(r, ctx);
@@ -757,6 +763,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_optional_fn_retrieve(retrieve_optional_fns, NULL, NULL,
+                                 APR_HOOK_MIDDLE);
     ap_hook_insert_filter(audit_insert_filter, NULL, NULL, APR_HOOK_MIDDLE);
     llm_audit_hold_register();
     /* First: a refused request costs no masking and no guard. */

@@ -85,8 +85,13 @@ static void write_batch(llm_audit_batch_t *b, char *text, apr_size_t len,
 
     apr_pool_create(&p, NULL);
     rv = llm_audit_seal_text(t->gpg, p, text, len, &e.pgp, &why);
-    if (rv == APR_SUCCESS && (rv = apr_global_mutex_lock(t->mutex))
-                             == APR_SUCCESS) {
+    if (rv != APR_SUCCESS) {
+        count_lost(b, count);
+    }
+    else if ((rv = apr_global_mutex_lock(t->mutex)) != APR_SUCCESS) {
+        why = "its lock failed";     /* nor can the loss be counted */
+    }
+    else {
         rv = llm_audit_append(t->writer, p, &e, &seq, &why);
         if (rv == APR_SUCCESS) {
             llm_audit_worked(b->s, t, p);
@@ -96,15 +101,10 @@ static void write_batch(llm_audit_batch_t *b, char *text, apr_size_t len,
         }
         apr_global_mutex_unlock(t->mutex);
     }
-    else if (rv != APR_SUCCESS && apr_global_mutex_lock(t->mutex)
-                                  == APR_SUCCESS) {
-        llm_audit_failed(b->s, t, (apr_uint64_t)count, p);
-        apr_global_mutex_unlock(t->mutex);
-    }
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, b->s, LLMLOGNO(04011)
                      "audit trail %s: a batch of %d record(s) NOT written: "
-                     "%s", t->dir, count, why ? why : "its lock failed");
+                     "%s", t->dir, count, why);
     }
     else {
         ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, b->s, LLMLOGNO(04012)
