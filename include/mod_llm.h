@@ -486,6 +486,37 @@ typedef struct llm_access_event {
 APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_access_refused,
                           (request_rec *r, const llm_access_event_t *ev))
 
+/**
+ * mod_llm_access: may the request's key (r->user, authenticated by
+ * AuthType llm-key) use @a model? 1 yes, 0 no. Requests without a key
+ * (public routes, other auth types) may use every model. The router
+ * lists only such models in GET /v1/models (and its dialect variants).
+ */
+APR_DECLARE_OPTIONAL_FN(int, llm_access_model_allowed,
+                        (request_rec *r, const char *model));
+
+/** One key's token budget in its current period (key_budget_usage_tokens). */
+typedef struct llm_key_budget {
+    const char *key_id;
+    apr_uint64_t used;             /**< tokens charged in this period */
+    apr_uint64_t limit;            /**< the budget in tokens */
+    const char *period;            /**< "day" or "month" */
+} llm_key_budget_t;
+
+/** Called once per key by llm_access_each_budget; non-zero stops. */
+typedef int (llm_key_budget_fn)(void *baton, const llm_key_budget_t *b);
+
+/**
+ * mod_llm_access: call @a fn for every key of server @a s that has a
+ * token budget and has spent some of it in the current period, at most
+ * @a max keys (the metrics scrape bounds its series this way). Reads the
+ * shared state (shm, or Redis when the budgets live there) without
+ * changing it; allocations from @a p.
+ */
+APR_DECLARE_OPTIONAL_FN(void, llm_access_each_budget,
+                        (apr_pool_t *p, server_rec *s, int max,
+                         llm_key_budget_fn *fn, void *baton));
+
 /* ------------------------------------------------------------------ */
 /* Balance methods (APR providers)                                     */
 /* ------------------------------------------------------------------ */
