@@ -10,6 +10,11 @@
  * all (see docs/configuration.md): every problem is reported with the
  * file, a JSON path and a reason, and stops httpd at start-up instead of
  * failing at request time.
+ *
+ * The reading goes on past a problem, so that one run finds every one
+ * (llmctl config check prints them all; httpd shows the first). What
+ * depends on a part that is wrong is not checked against it: a mistake
+ * is said once, not again as the problems it would cause.
  */
 
 #include <errno.h>
@@ -81,11 +86,12 @@ int llm_parse_duration(const char *s, apr_interval_time_t *out)
 /* Reporting                                                           */
 /* ------------------------------------------------------------------ */
 
-/* What a validation step needs: where errors go and the path so far. */
+/* What a validation step needs: where problems go and the path so far. */
 typedef struct {
     apr_pool_t *p;
     const char *file;
     llm_models_t *m;
+    apr_array_header_t *problems;/* const char *: every one, in order */
     apr_hash_t *ids;            /* provider id -> json path of first use */
     apr_array_header_t *pending;/* pending_chain_t: model names to resolve
                                    once every active model is read */
@@ -100,9 +106,20 @@ typedef struct {
     apr_array_header_t **to;            /* const llm_model_t * */
 } pending_chain_t;
 
+/* Every problem is kept, so that one run names them all (llmctl config
+ * check); it is also returned, so that a reader can tell its caller
+ * that this part is unusable and what depends on it is not checked
+ * (one mistake, one problem). */
+static const char *problem(loader_t *ld, const char *msg)
+{
+    APR_ARRAY_PUSH(ld->problems, const char *) = msg;
+    return msg;
+}
+
 static const char *fail(loader_t *ld, const char *jpath, const char *why)
 {
-    return apr_psprintf(ld->p, "%s: %s: %s", ld->file, jpath, why);
+    return problem(ld, apr_psprintf(ld->p, "%s: %s: %s", ld->file, jpath,
+                                    why));
 }
 
 /* A JSON path step for an object key: .key, or ["key"] when the key is
@@ -130,18 +147,19 @@ static const char *type_name(json_object *v)
 }
 
 /* ------------------------------------------------------------------ */
-/* Field readers: each returns NULL or an error message                */
+/* Field readers: each returns NULL or the problem it said             */
 /* ------------------------------------------------------------------ */
 
-/* A string field; absent or null gives @a dflt. */
+/* A string field; absent or null gives @a dflt. On a problem *out is
+ * @a dflt too: the reading goes on past it. */
 static const char *opt_string(loader_t *ld, json_object *o, const char *jp,
                               const char *key, const char *dflt,
                               const char **out)
 {
     json_object *v;
 
+    *out = dflt;
     if (!json_object_object_get_ex(o, key, &v) || !v) {
-        *out = dflt;
         return NULL;
     }
     if (!json_object_is_type(v, json_type_string)) {
@@ -299,24 +317,15 @@ static const char *check_api_host(loader_t *ld, const char *jp,
     return NULL;
 }
 
-static const char *read_provider(loader_t *ld, json_object *o,
-                                 const char *jp, int sleep_tier,
-                                 llm_provider_t **out)
+/* api_type: one of the names llm_api_type_parse() knows. */
+static const char *read_api_type(loader_t *ld, json_object *o,
+                                 const char *jp, llm_provider_t *pr)
 {
-    llm_provider_t *pr = apr_pcalloc(ld->p, sizeof(*pr));
     const char *s;
-    const char *err;
-    const char *seen;
+    const char *err = req_string(ld, o, jp, "api_type", &s);
     int t;
 
-    if (!json_object_is_type(o, json_type_object)) {
-        return fail(ld, jp, apr_psprintf(ld->p, "a provider must be an "
-                                         "object, not %s", type_name(o)));
-    }
-    if ((err = req_string(ld, o, jp, "id", &pr->id))
-        || (err = req_string(ld, o, jp, "api_host", &pr->api_host))
-        || (err = check_api_host(ld, jp, pr))
-        || (err = req_string(ld, o, jp, "api_type", &s))) {
+    if (err) {
         return err;
     }
     if ((t = llm_api_type_parse(s)) < 0) {
@@ -326,33 +335,73 @@ static const char *read_provider(loader_t *ld, json_object *o,
                                  "anthropic)", s));
     }
     pr->api_type = (llm_api_type_e)t;
-    if ((err = opt_string(ld, o, jp, "api_token", "", &pr->api_token))
-        || (err = opt_string(ld, o, jp, "model_path", "", &pr->model_path))
-        || (err = opt_size(ld, o, jp, "input_size", &pr->input_size))
-        || (err = opt_weight(ld, o, jp, &pr->weight))
-        || (err = opt_bool(ld, o, jp, "tool_calling", &pr->tool_calling))
-        || (err = opt_bool(ld, o, jp, "is_embedding", &pr->is_embedding))
-        || (err = opt_bool(ld, o, jp, "prefill", &pr->prefill))
-        || (err = opt_string(ld, o, jp, "keep_alive", NULL, &s))) {
-        return err;
+    return NULL;
+}
+
+/* The optional fields: each one's problem is said, and the next read. */
+static void read_provider_options(loader_t *ld, json_object *o,
+                                  const char *jp, llm_provider_t *pr)
+{
+    const char *s;
+
+    opt_string(ld, o, jp, "api_token", "", &pr->api_token);
+    opt_string(ld, o, jp, "model_path", "", &pr->model_path);
+    opt_size(ld, o, jp, "input_size", &pr->input_size);
+    opt_weight(ld, o, jp, &pr->weight);
+    opt_bool(ld, o, jp, "tool_calling", &pr->tool_calling);
+    opt_bool(ld, o, jp, "is_embedding", &pr->is_embedding);
+    opt_bool(ld, o, jp, "prefill", &pr->prefill);
+    if (!opt_string(ld, o, jp, "keep_alive", NULL, &s) && s && *s
+        && llm_parse_duration(s, &pr->keep_alive) < 0) {
+        fail(ld, path_key(ld->p, jp, "keep_alive"),
+             apr_psprintf(ld->p, "\"%s\" is not a duration like \"90s\", "
+                          "\"35m\" or \"2h\"", s));
     }
-    if (s && *s && llm_parse_duration(s, &pr->keep_alive) < 0) {
-        return fail(ld, path_key(ld->p, jp, "keep_alive"),
-                    apr_psprintf(ld->p, "\"%s\" is not a duration like "
-                                 "\"90s\", \"35m\" or \"2h\"", s));
+}
+
+/* An id is the provider's name in the shared state: unique in the file.
+ * The first use keeps it, each later one is a problem. */
+static void claim_id(loader_t *ld, const char *jp, const char *id)
+{
+    const char *seen = apr_hash_get(ld->ids, id, APR_HASH_KEY_STRING);
+
+    if (seen) {
+        fail(ld, path_key(ld->p, jp, "id"),
+             apr_psprintf(ld->p, "duplicate provider id \"%s\" (first used "
+                          "at %s)", id, seen));
+        return;
     }
-    if ((seen = apr_hash_get(ld->ids, pr->id, APR_HASH_KEY_STRING))) {
-        return fail(ld, path_key(ld->p, jp, "id"),
-                    apr_psprintf(ld->p, "duplicate provider id \"%s\" "
-                                 "(first used at %s)", pr->id, seen));
-    }
-    apr_hash_set(ld->ids, pr->id, APR_HASH_KEY_STRING, jp);
+    apr_hash_set(ld->ids, id, APR_HASH_KEY_STRING, jp);
+}
+
+/* A provider, in the table and its model's list even when it has a
+ * problem: the table is never handed out then, and a model whose only
+ * provider is broken is not also said to have none. */
+static llm_provider_t *read_provider(loader_t *ld, json_object *o,
+                                     const char *jp, int sleep_tier)
+{
+    llm_provider_t *pr = apr_pcalloc(ld->p, sizeof(*pr));
+    int id_ok;
+
     pr->sleep_tier = sleep_tier;
     pr->slot = ld->m->providers->nelts;
     pr->stats = apr_pcalloc(ld->p, sizeof(*pr->stats));
     APR_ARRAY_PUSH(ld->m->providers, llm_provider_t *) = pr;
-    *out = pr;
-    return NULL;
+    if (!json_object_is_type(o, json_type_object)) {
+        fail(ld, jp, apr_psprintf(ld->p, "a provider must be an object, "
+                                  "not %s", type_name(o)));
+        return pr;
+    }
+    id_ok = !req_string(ld, o, jp, "id", &pr->id);
+    if (!req_string(ld, o, jp, "api_host", &pr->api_host)) {
+        check_api_host(ld, jp, pr);
+    }
+    read_api_type(ld, o, jp, pr);
+    read_provider_options(ld, o, jp, pr);
+    if (id_ok) {
+        claim_id(ld, jp, pr->id);
+    }
+    return pr;
 }
 
 static const char *read_provider_list(loader_t *ld, json_object *mo,
@@ -362,8 +411,6 @@ static const char *read_provider_list(loader_t *ld, json_object *mo,
 {
     json_object *list;
     const char *lp = path_key(ld->p, jp, key);
-    const char *err;
-    llm_provider_t *pr = NULL;
     size_t i;
     size_t n;
 
@@ -377,20 +424,18 @@ static const char *read_provider_list(loader_t *ld, json_object *mo,
     }
     n = json_object_array_length(list);
     for (i = 0; i < n; i++) {
-        err = read_provider(ld, json_object_array_get_idx(list, i),
-                            path_index(ld->p, lp, i), sleep_tier, &pr);
-        if (err) {
-            return err;
-        }
-        APR_ARRAY_PUSH(*out, llm_provider_t *) = pr;
+        APR_ARRAY_PUSH(*out, llm_provider_t *) =
+            read_provider(ld, json_object_array_get_idx(list, i),
+                          path_index(ld->p, lp, i), sleep_tier);
     }
     return NULL;
 }
 
-/* "fallbacks": ["model", ...]: kept as names until every model is read. */
-static const char *read_chain(loader_t *ld, json_object *mo, const char *mp,
-                              llm_model_t *model, const char *key,
-                              apr_array_header_t **to)
+/* "fallbacks": ["model", ...]: kept as names until every model is read;
+ * a name that is not a string is said and left out. */
+static void read_chain(loader_t *ld, json_object *mo, const char *mp,
+                       llm_model_t *model, const char *key,
+                       apr_array_header_t **to)
 {
     const char *lp = path_key(ld->p, mp, key);
     pending_chain_t *pc;
@@ -400,11 +445,12 @@ static const char *read_chain(loader_t *ld, json_object *mo, const char *mp,
 
     *to = apr_array_make(ld->p, 1, sizeof(const llm_model_t *));
     if (!json_object_object_get_ex(mo, key, &list) || !list) {
-        return NULL;
+        return;
     }
     if (!json_object_is_type(list, json_type_array)) {
-        return fail(ld, lp, apr_psprintf(ld->p, "must be a list of model "
-                                         "names, not %s", type_name(list)));
+        fail(ld, lp, apr_psprintf(ld->p, "must be a list of model names, "
+                                  "not %s", type_name(list)));
+        return;
     }
     pc = apr_array_push(ld->pending);
     pc->model = model;
@@ -416,43 +462,48 @@ static const char *read_chain(loader_t *ld, json_object *mo, const char *mp,
         json_object *nm = json_object_array_get_idx(list, i);
 
         if (!json_object_is_type(nm, json_type_string)) {
-            return fail(ld, path_index(ld->p, lp, i),
-                        "a model name must be a string");
+            fail(ld, path_index(ld->p, lp, i),
+                 "a model name must be a string");
+            continue;
         }
         APR_ARRAY_PUSH(pc->names, const char *) =
             apr_pstrdup(ld->p, json_object_get_string(nm));
     }
-    return NULL;
 }
 
-/* Every name of a chain is an active model of this file, not the model
- * itself (a chain is walked with the models already tried left out, so a
- * loop between two models ends; naming itself is a mistake). */
-static const char *resolve_chains(loader_t *ld)
+/* Each name of a chain must be an active model of this file, not the
+ * model itself (a chain is walked with the models already tried left
+ * out, so a loop between two models ends; naming itself is a mistake). */
+static void resolve_chain(loader_t *ld, pending_chain_t *pc)
 {
-    int k;
     int i;
 
-    for (k = 0; k < ld->pending->nelts; k++) {
-        pending_chain_t *pc = &APR_ARRAY_IDX(ld->pending, k, pending_chain_t);
+    for (i = 0; i < pc->names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(pc->names, i, const char *);
+        const llm_model_t *to = llm_models_find(ld->m, name);
 
-        for (i = 0; i < pc->names->nelts; i++) {
-            const char *name = APR_ARRAY_IDX(pc->names, i, const char *);
-            const llm_model_t *to = llm_models_find(ld->m, name);
-
-            if (!to) {
-                return fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
-                            apr_psprintf(ld->p, "\"%s\" is not an active "
-                                         "model of this file", name));
-            }
-            if (to == pc->model) {
-                return fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
-                            "a model cannot be its own fallback");
-            }
+        if (!to) {
+            fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
+                 apr_psprintf(ld->p, "\"%s\" is not an active model of "
+                              "this file", name));
+        }
+        else if (to == pc->model) {
+            fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
+                 "a model cannot be its own fallback");
+        }
+        else {
             APR_ARRAY_PUSH(*pc->to, const llm_model_t *) = to;
         }
     }
-    return NULL;
+}
+
+static void resolve_chains(loader_t *ld)
+{
+    int k;
+
+    for (k = 0; k < ld->pending->nelts; k++) {
+        resolve_chain(ld, &APR_ARRAY_IDX(ld->pending, k, pending_chain_t));
+    }
 }
 
 /* A model's "prefill": true is each of its providers'. */
@@ -465,101 +516,131 @@ static void mark_prefill(apr_array_header_t *providers)
     }
 }
 
-static const char *read_model(loader_t *ld, json_object *root,
-                              const char *group, const char *name)
+/* The model @a name of group object @a go, in the table under its name:
+ * NULL (said) when it is not defined, or already active elsewhere. A
+ * model with a problem in its fields is in the table all the same, so
+ * that the fallbacks naming it are not also said to name nothing. */
+static llm_model_t *claim_model(loader_t *ld, json_object *go,
+                                const char *group, const char *name,
+                                const char *mp, json_object **mo)
 {
-    int prefill = 0;
     llm_model_t *model;
-    json_object *go;
-    json_object *mo;
-    const char *gp = path_key(ld->p, "$", group);
-    const char *mp = path_key(ld->p, gp, name);
-    const char *err;
 
-    if (!json_object_object_get_ex(root, group, &go)
-        || !json_object_is_type(go, json_type_object)) {
-        return fail(ld, gp, apr_psprintf(ld->p, "group \"%s\" is named in "
-                                         "active_models but is not an "
-                                         "object of the file", group));
-    }
-    if (!json_object_object_get_ex(go, name, &mo)
-        || !json_object_is_type(mo, json_type_object)) {
-        return fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active but "
-                                         "not defined in group \"%s\"",
-                                         name, group));
+    if (!json_object_object_get_ex(go, name, mo)
+        || !json_object_is_type(*mo, json_type_object)) {
+        fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active but not "
+                                  "defined in group \"%s\"", name, group));
+        return NULL;
     }
     if (apr_hash_get(ld->m->by_name, name, APR_HASH_KEY_STRING)) {
-        return fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active in "
-                                         "two groups", name));
+        fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active in two "
+                                  "groups", name));
+        return NULL;
     }
     model = apr_pcalloc(ld->p, sizeof(*model));
     model->name = apr_pstrdup(ld->p, name);
     model->group = apr_pstrdup(ld->p, group);
-    if ((err = read_provider_list(ld, mo, mp, "providers", 0,
-                                  &model->providers))
-        || (err = read_provider_list(ld, mo, mp, "providers_sleep", 1,
-                                     &model->providers_sleep))
-        || (err = opt_string(ld, mo, mp, "balance", NULL,
-                             &model->balance))
-        || (err = read_chain(ld, mo, mp, model, "fallbacks",
-                             &model->fallbacks))
-        || (err = read_chain(ld, mo, mp, model, "on_context_length",
-                             &model->on_context_length))) {
-        return err;
+    APR_ARRAY_PUSH(ld->m->models, llm_model_t *) = model;
+    apr_hash_set(ld->m->by_name, model->name, APR_HASH_KEY_STRING, model);
+    return model;
+}
+
+static void read_model(loader_t *ld, json_object *go, const char *group,
+                       const char *name)
+{
+    int prefill = 0;
+    llm_model_t *model;
+    json_object *mo;
+    const char *mp = path_key(ld->p, path_key(ld->p, "$", group), name);
+    const char *list_err;
+
+    if (!(model = claim_model(ld, go, group, name, mp, &mo))) {
+        return;
     }
-    if (model->providers->nelts == 0) {
-        return fail(ld, path_key(ld->p, mp, "providers"),
-                    "an active model needs at least one provider");
+    list_err = read_provider_list(ld, mo, mp, "providers", 0,
+                                  &model->providers);
+    read_provider_list(ld, mo, mp, "providers_sleep", 1,
+                       &model->providers_sleep);
+    opt_string(ld, mo, mp, "balance", NULL, &model->balance);
+    read_chain(ld, mo, mp, model, "fallbacks", &model->fallbacks);
+    read_chain(ld, mo, mp, model, "on_context_length",
+               &model->on_context_length);
+    /* A list that is not one was said: that it is empty would be the
+     * same mistake said twice. */
+    if (!list_err && model->providers->nelts == 0) {
+        fail(ld, path_key(ld->p, mp, "providers"),
+             "an active model needs at least one provider");
     }
-    if ((err = opt_bool(ld, mo, mp, "prefill", &prefill))) {
-        return err;
-    }
-    if (prefill) {
+    if (!opt_bool(ld, mo, mp, "prefill", &prefill) && prefill) {
         mark_prefill(model->providers);
         mark_prefill(model->providers_sleep);
     }
-    APR_ARRAY_PUSH(ld->m->models, llm_model_t *) = model;
-    apr_hash_set(ld->m->by_name, model->name, APR_HASH_KEY_STRING, model);
-    return NULL;
 }
 
-static const char *read_active(loader_t *ld, json_object *root)
+/* The object of @a group, or NULL (said). */
+static json_object *group_object(loader_t *ld, json_object *root,
+                                 const char *group)
+{
+    json_object *go;
+
+    if (!json_object_object_get_ex(root, group, &go)
+        || !json_object_is_type(go, json_type_object)) {
+        fail(ld, path_key(ld->p, "$", group),
+             apr_psprintf(ld->p, "group \"%s\" is named in active_models "
+                          "but is not an object of the file", group));
+        return NULL;
+    }
+    return go;
+}
+
+/* One list of active_models. The group is looked up at its first name
+ * (an empty list of a missing group is allowed, as it always was), and
+ * a missing group is one problem, not one per name. */
+static void read_active_group(loader_t *ld, json_object *root,
+                              const char *group, json_object *names)
+{
+    const char *ap = path_key(ld->p, "$.active_models", group);
+    json_object *go = NULL;
+    size_t i;
+    size_t n;
+
+    if (!json_object_is_type(names, json_type_array)) {
+        fail(ld, ap, apr_psprintf(ld->p, "must be a list of model names, "
+                                  "not %s", type_name(names)));
+        return;
+    }
+    n = json_object_array_length(names);
+    for (i = 0; i < n; i++) {
+        json_object *nm = json_object_array_get_idx(names, i);
+
+        if (!json_object_is_type(nm, json_type_string)) {
+            fail(ld, path_index(ld->p, ap, i),
+                 "a model name must be a string");
+            continue;
+        }
+        if (!go && !(go = group_object(ld, root, group))) {
+            return;
+        }
+        read_model(ld, go, group, json_object_get_string(nm));
+    }
+}
+
+static void read_active(loader_t *ld, json_object *root)
 {
     json_object *active;
-    const char *err;
 
     if (!json_object_object_get_ex(root, "active_models", &active)) {
-        return fail(ld, "$", "\"active_models\" is missing: name the models "
-                    "clients may use, as {\"<group>\": [\"<model>\", ...]}");
+        fail(ld, "$", "\"active_models\" is missing: name the models "
+             "clients may use, as {\"<group>\": [\"<model>\", ...]}");
+        return;
     }
     if (!json_object_is_type(active, json_type_object)) {
-        return fail(ld, "$.active_models", "must be an object of lists");
+        fail(ld, "$.active_models", "must be an object of lists");
+        return;
     }
     json_object_object_foreach(active, group, names) {
-        const char *ap = path_key(ld->p, "$.active_models", group);
-        size_t i;
-        size_t n;
-
-        if (!json_object_is_type(names, json_type_array)) {
-            return fail(ld, ap, apr_psprintf(ld->p, "must be a list of model "
-                                             "names, not %s",
-                                             type_name(names)));
-        }
-        n = json_object_array_length(names);
-        for (i = 0; i < n; i++) {
-            json_object *nm = json_object_array_get_idx(names, i);
-
-            if (!json_object_is_type(nm, json_type_string)) {
-                return fail(ld, path_index(ld->p, ap, i),
-                            "a model name must be a string");
-            }
-            if ((err = read_model(ld, root, group,
-                                  json_object_get_string(nm)))) {
-                return err;
-            }
-        }
+        read_active_group(ld, root, group, names);
     }
-    return NULL;
 }
 
 /* "line L, column C" of byte @a off, for json-c parse errors. */
@@ -583,8 +664,9 @@ static const char *where(apr_pool_t *p, const char *json, apr_size_t off)
 
 /* Strict JSON, as the door reads a body (llm_json_check): what json-c
  * alone takes (comments, NaN, a repeated key whose first value would be
- * silently lost) is refused with where it is. json-c objects are
- * malloc'ed: the tree must not outlive the parse. */
+ * silently lost) is refused with where it is. Text that is not a JSON
+ * object is the file's only problem: nothing after it can be read.
+ * json-c objects are malloc'ed: the tree must not outlive the parse. */
 static const char *parse_root(loader_t *ld, const char *json, apr_size_t len,
                               json_object **root)
 {
@@ -592,13 +674,16 @@ static const char *parse_root(loader_t *ld, const char *json, apr_size_t len,
 
     if (!(*root = llm_json_parse_strict(ld->p, json, len, 0, &check))) {
         if (check.repeated_key) {
-            return apr_psprintf(ld->p, "%s: invalid JSON: a key is repeated "
-                                "in an object", ld->file);
+            return problem(ld, apr_psprintf(ld->p, "%s: invalid JSON: a key "
+                                            "is repeated in an object",
+                                            ld->file));
         }
-        return apr_psprintf(ld->p, "%s: invalid JSON at %s: %s", ld->file,
-                            where(ld->p, json, check.offset),
-                            check.offset >= len ? "unexpected end of file"
-                                                : check.reason);
+        return problem(ld, apr_psprintf(ld->p, "%s: invalid JSON at %s: %s",
+                                        ld->file,
+                                        where(ld->p, json, check.offset),
+                                        check.offset >= len
+                                        ? "unexpected end of file"
+                                        : check.reason));
     }
     if (!json_object_is_type(*root, json_type_object)) {
         json_object_put(*root);
@@ -608,37 +693,59 @@ static const char *parse_root(loader_t *ld, const char *json, apr_size_t len,
     return NULL;
 }
 
+static void loader_init(loader_t *ld, apr_pool_t *p, const char *path)
+{
+    ld->p = p;
+    ld->file = path;
+    ld->problems = apr_array_make(p, 4, sizeof(const char *));
+    ld->ids = apr_hash_make(p);
+    ld->pending = apr_array_make(p, 4, sizeof(pending_chain_t));
+    ld->m = apr_pcalloc(p, sizeof(*ld->m));
+    ld->m->path = apr_pstrdup(p, path);
+    ld->m->models = apr_array_make(p, 8, sizeof(llm_model_t *));
+    ld->m->providers = apr_array_make(p, 8, sizeof(llm_provider_t *));
+    ld->m->by_name = apr_hash_make(p);
+    ld->m->loaded_at = apr_time_now();
+}
+
+int llm_models_parse_all(apr_pool_t *p, const char *path,
+                         const char *json, apr_size_t len,
+                         apr_array_header_t **problems, llm_models_t **out)
+{
+    loader_t ld;
+    json_object *root = NULL;
+
+    loader_init(&ld, p, path);
+    *problems = ld.problems;
+    if (parse_root(&ld, json, len, &root)) {
+        return ld.problems->nelts;
+    }
+    read_active(&ld, root);
+    json_object_put(root);
+    resolve_chains(&ld);
+    if (ld.problems->nelts == 0) {
+        *out = ld.m;
+    }
+    return ld.problems->nelts;
+}
+
 const char *llm_models_parse(apr_pool_t *p, const char *path,
                              const char *json, apr_size_t len,
                              llm_models_t **out)
 {
-    loader_t ld;
-    json_object *root = NULL;
-    const char *err;
+    apr_array_header_t *problems;
+    int n = llm_models_parse_all(p, path, json, len, &problems, out);
 
-    ld.p = p;
-    ld.file = path;
-    ld.ids = apr_hash_make(p);
-    ld.pending = apr_array_make(p, 4, sizeof(pending_chain_t));
-    ld.m = apr_pcalloc(p, sizeof(*ld.m));
-    ld.m->path = apr_pstrdup(p, path);
-    ld.m->models = apr_array_make(p, 8, sizeof(llm_model_t *));
-    ld.m->providers = apr_array_make(p, 8, sizeof(llm_provider_t *));
-    ld.m->by_name = apr_hash_make(p);
-    ld.m->loaded_at = apr_time_now();
-
-    if ((err = parse_root(&ld, json, len, &root))) {
-        return err;
+    if (n == 0) {
+        return NULL;
     }
-    err = read_active(&ld, root);
-    json_object_put(root);
-    if (!err) {
-        err = resolve_chains(&ld);
-    }
-    if (!err) {
-        *out = ld.m;
-    }
-    return err;
+    /* httpd's start-up shows one message: the first problem, and that
+     * fixing it is not the end when it is not. */
+    return n == 1 ? APR_ARRAY_IDX(problems, 0, const char *)
+                  : apr_psprintf(p, "%s (and %d more problem(s): llmctl "
+                                 "config check lists them all)",
+                                 APR_ARRAY_IDX(problems, 0, const char *),
+                                 n - 1);
 }
 
 const char *llm_models_load(apr_pool_t *p, const char *path,

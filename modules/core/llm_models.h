@@ -17,10 +17,29 @@
 #include "mod_llm.h"
 
 /**
- * Parse and validate @a len bytes of JSON text read from @a path.
- * On success returns NULL and sets @a *out, allocated from @a p
- * (provider stats included, zeroed). On failure returns a message of the
- * form "<path>: <json path>: <reason>" and leaves @a *out alone.
+ * Parse and validate @a len bytes of JSON text read from @a path, going
+ * on past each problem so that every one is found. Each problem is
+ * pushed onto @a *problems (made from @a p; const char *) as
+ * "<path>: <json path>: <reason>", in the order the parser meets them:
+ * active model after active model as active_models lists them, each
+ * model's fields in a fixed order, its providers in list order, the
+ * names of fallbacks and on_context_length last. Text that is not a
+ * JSON object is one problem ("<path>: invalid JSON at line L, column
+ * C: ..."): nothing after it can be read. Returns the number of
+ * problems; 0 sets @a *out, allocated from @a p (provider stats
+ * included, zeroed), and anything else leaves it alone. Linear in
+ * @a len.
+ */
+int llm_models_parse_all(apr_pool_t *p, const char *path,
+                         const char *json, apr_size_t len,
+                         apr_array_header_t **problems, llm_models_t **out);
+
+/**
+ * llm_models_parse_all() for a caller that shows one message (httpd's
+ * start-up). On success returns NULL and sets @a *out. On failure
+ * returns the first problem, followed by " (and N more problem(s):
+ * llmctl config check lists them all)" when there are others, and
+ * leaves @a *out alone.
  */
 const char *llm_models_parse(apr_pool_t *p, const char *path,
                              const char *json, apr_size_t len,

@@ -2,7 +2,8 @@
  * Copyright The mod_llm authors.
  */
 
-/* The models file: what loads, and how each mistake is reported. */
+/* The models file: what loads, and how each mistake is reported: every
+ * one of a file, in order, each once. */
 
 #include <stdlib.h>
 
@@ -236,6 +237,112 @@ static void test_fallbacks(void)
          "a number as a name refused");
 }
 
+/* Every problem of @a json, joined by newlines ("" for none); *m is
+ * NULL unless there is none. */
+static const char *all_problems(const char *json, llm_models_t **m)
+{
+    apr_array_header_t *problems;
+    const char *s = "";
+    int n;
+    int i;
+
+    *m = NULL;
+    n = llm_models_parse_all(pool, "models.json", json, strlen(json),
+                             &problems, m);
+    if (n != problems->nelts) {
+        return "(the count is not the list's length)";
+    }
+    for (i = 0; i < n; i++) {
+        s = apr_pstrcat(pool, s, i ? "\n" : "",
+                        APR_ARRAY_IDX(problems, i, const char *), NULL);
+    }
+    return s;
+}
+
+/* Problems in two models, their providers and their fallbacks: each one
+ * named, in the order of active_models, then of the fields, fallbacks
+ * last. */
+static void test_every_problem(void)
+{
+    const char *json =
+        "{\"g\":{"
+        "\"a\":{\"providers\":[{\"id\":\"x\",\"api_host\":\"ftp://h\","
+        "\"api_type\":\"vllm\"},{\"id\":\"y\",\"api_host\":\"http://h\","
+        "\"api_type\":\"gemini\",\"weight\":\"1\"}],"
+        "\"fallbacks\":[\"zz\",1]},"
+        "\"b\":{\"providers_sleep\":[{\"id\":\"x\",\"api_host\":\"http://i\","
+        "\"api_type\":\"ollama\",\"keep_alive\":\"soon\"}]}},"
+        "\"active_models\":{\"g\":[\"a\",\"b\",\"c\"]}}";
+    llm_models_t *m;
+
+    is_str(all_problems(json, &m),
+           "models.json: $.g.a.providers[0].api_host: \"ftp://h\" is not an "
+           "http:// or https:// URL\n"
+           "models.json: $.g.a.providers[1].api_type: unknown api_type "
+           "\"gemini\" (known: openai, vllm, lmstudio, ollama, anthropic)\n"
+           "models.json: $.g.a.providers[1].weight: must be a number, not "
+           "string\n"
+           "models.json: $.g.a.fallbacks[1]: a model name must be a string\n"
+           "models.json: $.g.b.providers_sleep[0].keep_alive: \"soon\" is not "
+           "a duration like \"90s\", \"35m\" or \"2h\"\n"
+           "models.json: $.g.b.providers_sleep[0].id: duplicate provider id "
+           "\"x\" (first used at $.g.a.providers[0])\n"
+           "models.json: $.g.b.providers: an active model needs at least "
+           "one provider\n"
+           "models.json: $.g.c: model \"c\" is active but not defined in "
+           "group \"g\"\n"
+           "models.json: $.g.a.fallbacks[0]: \"zz\" is not an active model "
+           "of this file",
+           "every problem, in order");
+    ok(m == NULL, "no table when there is a problem");
+    like(load(json, &m), "models.json: $.g.a.providers[0].api_host: "
+         "\"ftp://h\" is not an http:// or https:// URL (and 8 more "
+         "problem(s): llmctl config check lists them all)",
+         "one message: the first problem, and how many more");
+    is_str(load_provider("{\"id\":\"a\",\"api_host\":\"http://h\","
+                         "\"api_type\":\"x\"}"),
+           "models.json: $.g.m.providers[0].api_type: unknown api_type \"x\" "
+           "(known: openai, vllm, lmstudio, ollama, anthropic)",
+           "one problem: the message alone");
+}
+
+/* What a wrong part would cause is not said again. */
+static void test_each_problem_once(void)
+{
+    llm_models_t *m;
+
+    is_str(all_problems("{\"g\":{\"m\":{\"providers\":{}}},"
+                        "\"active_models\":{\"g\":[\"m\"]}}", &m),
+           "models.json: $.g.m.providers: must be a list, not object",
+           "providers not a list: not also said empty");
+    is_str(all_problems("{\"g\":{\"m\":{\"providers\":[7]},"
+                        "\"n\":{\"providers\":[{\"id\":\"b\","
+                        "\"api_host\":\"http://h\",\"api_type\":\"vllm\"}],"
+                        "\"fallbacks\":[\"m\"]}},"
+                        "\"active_models\":{\"g\":[\"m\",\"n\"]}}", &m),
+           "models.json: $.g.m.providers[0]: a provider must be an object, "
+           "not int",
+           "a broken provider: its model has one, and is a fallback");
+    is_str(all_problems("{\"active_models\":{\"g\":[\"a\",\"b\"]}}", &m),
+           "models.json: $.g: group \"g\" is named in active_models but is "
+           "not an object of the file", "a missing group: said once");
+    is_str(all_problems("{\"g\":{\"m\":{\"providers\":[{\"api_host\":\"\","
+                        "\"api_type\":5}]}},"
+                        "\"active_models\":{\"g\":[\"m\"]}}", &m),
+           "models.json: $.g.m.providers[0].id: is required and must be a "
+           "non-empty string\n"
+           "models.json: $.g.m.providers[0].api_host: is required and must "
+           "be a non-empty string\n"
+           "models.json: $.g.m.providers[0].api_type: must be a string, not "
+           "int", "the required fields, each");
+    is_str(all_problems("{\n\"g\": oops,\n\"active_models\": 1}", &m),
+           "models.json: invalid JSON at line 2, column 6: an unexpected "
+           "character", "invalid JSON: one problem, with where it is");
+    is_str(all_problems("{\"active_models\":{\"g\":[]}}", &m), "",
+           "an empty list of a missing group is still allowed");
+    ok(m != NULL && m->models->nelts == 0, "and gives a table");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -246,6 +353,8 @@ int main(void)
     test_provider_errors();
     test_durations();
     test_fallbacks();
+    test_every_problem();
+    test_each_problem_once();
     apr_pool_destroy(pool);
     return tap_done();
 }
