@@ -11,7 +11,8 @@
  *   llmctl models [--json] FILE
  *
  * check and models read the file with the module's own parser
- * (llm_models_parse), so what they accept is what httpd accepts.
+ * (llm_models_parse_all, llm_models_parse), so what they accept is what
+ * httpd accepts; check names every problem, models the first.
  * discover and merge write models files: the result is validated with
  * the same parser before anything is written, and written whole or not
  * at all (a temporary file renamed over -o).
@@ -47,9 +48,9 @@ static const char config_help[] =
 "       llmctl config merge [-o FILE] FILE...\n"
 "\n"
 "check     validates a models file with mod_llm_router's own parser and\n"
-"          prints the problem with its JSON path. The parser stops at the\n"
-"          first problem (as httpd does at start-up): fix it and run\n"
-"          again.\n"
+"          prints every problem with its JSON path, one per line (httpd\n"
+"          names the first at start-up). Invalid JSON is one problem,\n"
+"          with its line and column.\n"
 "          exit: 0 valid; 1 invalid; 2 usage, or FILE cannot be read\n"
 "\n"
 "discover  asks each server for its models and writes a models file\n"
@@ -141,18 +142,31 @@ static int write_output(apr_pool_t *p, const char *cmd, const char *path,
     return LLMCTL_OK;
 }
 
-/* Read and validate a models file: LLMCTL_OK with @a *m, LLMCTL_FAIL
- * (invalid: @a *problem says where and why) or LLMCTL_USAGE (not read:
- * said on stderr). */
-static int load_models(apr_pool_t *p, const char *cmd, const char *path,
-                       char **text, apr_size_t *len, llm_models_t **m,
-                       const char **problem)
+/* Read a models file: LLMCTL_OK, or LLMCTL_USAGE (not read: said on
+ * stderr). */
+static int read_models(apr_pool_t *p, const char *cmd, const char *path,
+                       char **text, apr_size_t *len)
 {
     const char *err = llm_file_slurp(p, path, MODELS_MAX, text, len);
 
     if (err) {
         fprintf(stderr, "llmctl %s: %s\n", cmd, err);
         return LLMCTL_USAGE;
+    }
+    return LLMCTL_OK;
+}
+
+/* Read and validate a models file: LLMCTL_OK with @a *m, LLMCTL_FAIL
+ * (invalid: @a *problem says where and why, the first problem) or
+ * LLMCTL_USAGE (not read: said on stderr). */
+static int load_models(apr_pool_t *p, const char *cmd, const char *path,
+                       char **text, apr_size_t *len, llm_models_t **m,
+                       const char **problem)
+{
+    int rc = read_models(p, cmd, path, text, len);
+
+    if (rc != LLMCTL_OK) {
+        return rc;
     }
     *problem = llm_models_parse(p, path, *text, *len, m);
     return *problem ? LLMCTL_FAIL : LLMCTL_OK;
@@ -181,13 +195,24 @@ static int count_providers(const llm_models_t *m)
     return m->providers->nelts;
 }
 
+/* Every problem of the file, one line each, as the parser found them
+ * (the parser's order: see llm_models_parse_all). */
+static void print_problems(const apr_array_header_t *problems)
+{
+    int i;
+
+    for (i = 0; i < problems->nelts; i++) {
+        printf("invalid: %s\n", APR_ARRAY_IDX(problems, i, const char *));
+    }
+    fprintf(stderr, "llmctl config check: %d problem(s)\n", problems->nelts);
+}
+
 static int config_check(apr_pool_t *p, int argc, const char *const *argv)
 {
+    apr_array_header_t *problems;
     llm_models_t *m = NULL;
-    const char *problem = NULL;
     char *text;
     apr_size_t len;
-    int rc;
 
     if (argc == 2 && is_help(argv[1])) {
         fputs(config_help, stdout);
@@ -196,17 +221,16 @@ static int config_check(apr_pool_t *p, int argc, const char *const *argv)
     if (argc != 2 || argv[1][0] == '-') {
         return usage_error("config check", "give one models FILE");
     }
-    rc = load_models(p, "config check", argv[1], &text, &len, &m, &problem);
-    if (rc == LLMCTL_FAIL) {
-        printf("invalid: %s\n", problem);
-        fputs("llmctl config check: the parser stops at the first problem, "
-              "as httpd does: fix it and check again\n", stderr);
+    if (read_models(p, "config check", argv[1], &text, &len) != LLMCTL_OK) {
+        return LLMCTL_USAGE;
     }
-    else if (rc == LLMCTL_OK) {
-        printf("valid: %s: %d active model(s), %d provider(s)\n", argv[1],
-               m->models->nelts, count_providers(m));
+    if (llm_models_parse_all(p, argv[1], text, len, &problems, &m)) {
+        print_problems(problems);
+        return LLMCTL_FAIL;
     }
-    return rc;
+    printf("valid: %s: %d active model(s), %d provider(s)\n", argv[1],
+           m->models->nelts, count_providers(m));
+    return LLMCTL_OK;
 }
 
 /* ------------------------------------------------------------------ */

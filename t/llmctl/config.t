@@ -1,7 +1,8 @@
 # llmctl config / models / mask, the real binary (docs/llmctl.md):
 #   config check on a valid file and on broken ones (bad JSON, wrong
 #   types, unknown api_type, duplicate provider ids, a fallback that is
-#   not a model), the problem's JSON path asserted, exit codes 0/1/2;
+#   not a model), the problem's JSON path asserted, and on a file with
+#   several problems every one named, in order, exit codes 0/1/2;
 #   models lists models and providers, never an api_token nor a URL's
 #   password, in text and --json;
 #   mask masks a PESEL and an e-mail, pseudonyms consistent within one
@@ -21,7 +22,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 99, need_module 'llm_router', 'llm_mask';
+plan tests => 104, need_module 'llm_router', 'llm_mask';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -134,6 +135,43 @@ for my $b (@broken) {
     ok t_cmp($out, qr/^invalid: \Q$path\E: /, "config check: $what: the file");
     ok t_cmp($out, $re, "config check: $what: the path and the reason");
 }
+
+# Several problems, in different models and providers: every one named
+# with its path, one per line, in the parser's order (active_models',
+# then the fields', fallbacks last), exit 1.
+my $multi = write_file("$dir/multi.json", <<'EOF');
+{
+  "g": {
+    "a": {"providers": [
+      {"id": "x", "api_host": "ftp://h", "api_type": "vllm"},
+      {"id": "y", "api_host": "http://h", "api_type": "gemini", "weight": "1"}
+    ]},
+    "b/c": {"providers_sleep": [{"id": "x", "api_host": "http://i", "api_type": "ollama"}],
+            "fallbacks": ["nope"]}
+  },
+  "active_models": {"g": ["a", "b/c", "missing"]}
+}
+EOF
+($rc, $out, $err) = llmctl(undef, 'config', 'check', $multi);
+ok t_cmp($rc, 1, 'config check: several problems, exit 1');
+my @lines = split /\n/, $out;
+ok t_cmp(scalar(grep { /^invalid: \Q$multi\E: \S+: \S/ } @lines), 7,
+         'config check: one line per problem, each with the file and a path');
+ok t_cmp(join("\n", map { /^invalid: \Q$multi\E: (\S+): (.*)/ ? "$1 $2" : $_ } @lines),
+         join("\n",
+              '$.g.a.providers[0].api_host "ftp://h" is not an http:// or https:// URL',
+              '$.g.a.providers[1].api_type unknown api_type "gemini" (known: openai, vllm, lmstudio, ollama, anthropic)',
+              '$.g.a.providers[1].weight must be a number, not string',
+              '$.g["b/c"].providers_sleep[0].id duplicate provider id "x" (first used at $.g.a.providers[0])',
+              '$.g["b/c"].providers an active model needs at least one provider',
+              '$.g.missing model "missing" is active but not defined in group "g"',
+              '$.g["b/c"].fallbacks[0] "nope" is not an active model of this file'),
+         'config check: every path and reason, in order');
+ok t_cmp($err, qr/^llmctl config check: 7 problem\(s\)$/m,
+         'config check: the count on stderr');
+($rc, $out, $err) = llmctl(undef, 'models', $multi);
+ok t_cmp($err, qr/api_host: "ftp:\/\/h" is not an http:\/\/ or https:\/\/ URL \(and 6 more problem\(s\): llmctl config check lists them all\)/,
+         'models: the first problem, and how many more');
 
 ($rc, $out, $err) = llmctl(undef, 'config', 'check', "$dir/missing.json");
 ok t_cmp($rc, 2, 'config check: an unreadable file, exit 2');
