@@ -93,6 +93,8 @@ typedef struct {
     llm_models_t *m;
     apr_array_header_t *problems;/* const char *: every one, in order */
     apr_hash_t *ids;            /* provider id -> json path of first use */
+    apr_hash_t *listed;         /* model name -> group that listed it first
+                                   in active_models */
     apr_array_header_t *pending;/* pending_chain_t: model names to resolve
                                    once every active model is read */
 } loader_t;
@@ -102,7 +104,7 @@ typedef struct {
 typedef struct {
     llm_model_t *model;
     const char *jpath;
-    apr_array_header_t *names;          /* const char * */
+    apr_array_header_t *names;          /* const char *, NULL: not a name */
     apr_array_header_t **to;            /* const llm_model_t * */
 } pending_chain_t;
 
@@ -432,7 +434,8 @@ static const char *read_provider_list(loader_t *ld, json_object *mo,
 }
 
 /* "fallbacks": ["model", ...]: kept as names until every model is read;
- * a name that is not a string is said and left out. */
+ * a name that is not a string is said, and kept as NULL so that the
+ * names after it keep their index in the file. */
 static void read_chain(loader_t *ld, json_object *mo, const char *mp,
                        llm_model_t *model, const char *key,
                        apr_array_header_t **to)
@@ -460,14 +463,15 @@ static void read_chain(loader_t *ld, json_object *mo, const char *mp,
     pc->names = apr_array_make(ld->p, (int)n, sizeof(const char *));
     for (i = 0; i < n; i++) {
         json_object *nm = json_object_array_get_idx(list, i);
+        const char *name = json_object_is_type(nm, json_type_string)
+                           ? apr_pstrdup(ld->p, json_object_get_string(nm))
+                           : NULL;
 
-        if (!json_object_is_type(nm, json_type_string)) {
+        if (!name) {
             fail(ld, path_index(ld->p, lp, i),
                  "a model name must be a string");
-            continue;
         }
-        APR_ARRAY_PUSH(pc->names, const char *) =
-            apr_pstrdup(ld->p, json_object_get_string(nm));
+        APR_ARRAY_PUSH(pc->names, const char *) = name;
     }
 }
 
@@ -480,9 +484,12 @@ static void resolve_chain(loader_t *ld, pending_chain_t *pc)
 
     for (i = 0; i < pc->names->nelts; i++) {
         const char *name = APR_ARRAY_IDX(pc->names, i, const char *);
-        const llm_model_t *to = llm_models_find(ld->m, name);
+        const llm_model_t *to;
 
-        if (!to) {
+        if (!name) {
+            continue;                   /* not a string: already said */
+        }
+        if (!(to = llm_models_find(ld->m, name))) {
             fail(ld, path_index(ld->p, pc->jpath, (size_t)i),
                  apr_psprintf(ld->p, "\"%s\" is not an active model of "
                               "this file", name));
@@ -516,25 +523,42 @@ static void mark_prefill(apr_array_header_t *providers)
     }
 }
 
+/* A name active_models gives once: a second listing is the problem, and
+ * the model is not read again (its own problems would be said twice). */
+static int list_once(loader_t *ld, const char *group, const char *name,
+                     const char *mp)
+{
+    const char *first = apr_hash_get(ld->listed, name, APR_HASH_KEY_STRING);
+
+    if (first) {
+        fail(ld, mp, apr_psprintf(ld->p, strcmp(first, group)
+                                  ? "model \"%s\" is active in two groups"
+                                  : "model \"%s\" is listed twice in "
+                                    "active_models", name));
+        return 0;
+    }
+    apr_hash_set(ld->listed, apr_pstrdup(ld->p, name), APR_HASH_KEY_STRING,
+                 apr_pstrdup(ld->p, group));
+    return 1;
+}
+
 /* The model @a name of group object @a go, in the table under its name:
- * NULL (said) when it is not defined, or already active elsewhere. A
- * model with a problem in its fields is in the table all the same, so
- * that the fallbacks naming it are not also said to name nothing. */
+ * NULL (said) when it is listed again, or not defined. A model with a
+ * problem in its fields is in the table all the same, so that the
+ * fallbacks naming it are not also said to name nothing. */
 static llm_model_t *claim_model(loader_t *ld, json_object *go,
                                 const char *group, const char *name,
                                 const char *mp, json_object **mo)
 {
     llm_model_t *model;
 
+    if (!list_once(ld, group, name, mp)) {
+        return NULL;
+    }
     if (!json_object_object_get_ex(go, name, mo)
         || !json_object_is_type(*mo, json_type_object)) {
         fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active but not "
                                   "defined in group \"%s\"", name, group));
-        return NULL;
-    }
-    if (apr_hash_get(ld->m->by_name, name, APR_HASH_KEY_STRING)) {
-        fail(ld, mp, apr_psprintf(ld->p, "model \"%s\" is active in two "
-                                  "groups", name));
         return NULL;
     }
     model = apr_pcalloc(ld->p, sizeof(*model));
@@ -699,6 +723,7 @@ static void loader_init(loader_t *ld, apr_pool_t *p, const char *path)
     ld->file = path;
     ld->problems = apr_array_make(p, 4, sizeof(const char *));
     ld->ids = apr_hash_make(p);
+    ld->listed = apr_hash_make(p);
     ld->pending = apr_array_make(p, 4, sizeof(pending_chain_t));
     ld->m = apr_pcalloc(p, sizeof(*ld->m));
     ld->m->path = apr_pstrdup(p, path);

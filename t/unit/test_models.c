@@ -190,6 +190,28 @@ static void test_durations(void)
     ok(llm_parse_duration("5m5", &t) < 0, "nothing after the unit");
 }
 
+/* Every problem of @a json, joined by newlines ("" for none); *m is
+ * NULL unless there is none. */
+static const char *all_problems(const char *json, llm_models_t **m)
+{
+    apr_array_header_t *problems;
+    const char *s = "";
+    int n;
+    int i;
+
+    *m = NULL;
+    n = llm_models_parse_all(pool, "models.json", json, strlen(json),
+                             &problems, m);
+    if (n != problems->nelts) {
+        return "(the count is not the list's length)";
+    }
+    for (i = 0; i < n; i++) {
+        s = apr_pstrcat(pool, s, i ? "\n" : "",
+                        APR_ARRAY_IDX(problems, i, const char *), NULL);
+    }
+    return s;
+}
+
 /* Two models a and b in group g, a with @a extra members. */
 static const char *load_chain(const char *extra, llm_models_t **m)
 {
@@ -235,28 +257,17 @@ static void test_fallbacks(void)
     like(load_chain(",\"fallbacks\":[1]", &m),
          "$.g.a.fallbacks[0]: a model name must be a string",
          "a number as a name refused");
-}
-
-/* Every problem of @a json, joined by newlines ("" for none); *m is
- * NULL unless there is none. */
-static const char *all_problems(const char *json, llm_models_t **m)
-{
-    apr_array_header_t *problems;
-    const char *s = "";
-    int n;
-    int i;
-
-    *m = NULL;
-    n = llm_models_parse_all(pool, "models.json", json, strlen(json),
-                             &problems, m);
-    if (n != problems->nelts) {
-        return "(the count is not the list's length)";
-    }
-    for (i = 0; i < n; i++) {
-        s = apr_pstrcat(pool, s, i ? "\n" : "",
-                        APR_ARRAY_IDX(problems, i, const char *), NULL);
-    }
-    return s;
+    is_str(all_problems(apr_psprintf(pool, "{\"g\":{\"a\":{\"providers\":"
+                                     "[{\"id\":\"pa\",\"api_host\":"
+                                     "\"http://h\",\"api_type\":\"vllm\"}],"
+                                     "\"fallbacks\":[1,\"zz\",\"a\"]}},"
+                                     "\"active_models\":{\"g\":[\"a\"]}}"),
+                        &m),
+           "models.json: $.g.a.fallbacks[0]: a model name must be a string\n"
+           "models.json: $.g.a.fallbacks[1]: \"zz\" is not an active model of "
+           "this file\n"
+           "models.json: $.g.a.fallbacks[2]: a model cannot be its own "
+           "fallback", "each name of a chain at its own index");
 }
 
 /* Problems in two models, their providers and their fallbacks: each one
@@ -338,6 +349,19 @@ static void test_each_problem_once(void)
     is_str(all_problems("{\n\"g\": oops,\n\"active_models\": 1}", &m),
            "models.json: invalid JSON at line 2, column 6: an unexpected "
            "character", "invalid JSON: one problem, with where it is");
+    is_str(all_problems("{\"g\":{},\"active_models\":{\"g\":[\"m\","
+                        "\"m\"]}}", &m),
+           "models.json: $.g.m: model \"m\" is active but not defined in "
+           "group \"g\"\n"
+           "models.json: $.g.m: model \"m\" is listed twice in active_models",
+           "a model listed twice: the listing said, not the model again");
+    is_str(all_problems("{\"g\":{\"m\":{}},\"h\":{\"m\":{}},"
+                        "\"active_models\":{\"g\":[\"m\"],\"h\":[\"m\"]}}",
+                        &m),
+           "models.json: $.g.m.providers: an active model needs at least one "
+           "provider\n"
+           "models.json: $.h.m: model \"m\" is active in two groups",
+           "a model active in two groups");
     is_str(all_problems("{\"active_models\":{\"g\":[]}}", &m), "",
            "an empty list of a missing group is still allowed");
     ok(m != NULL && m->models->nelts == 0, "and gives a table");
