@@ -4,12 +4,19 @@
 
 /*
  * A fuzz target for the models file (llm_models.c): an input is a file's
- * bytes, given to llm_models_parse() with exactly its length (no NUL
- * after it: a file is read whole, but the parser must not count on the
- * terminator).
+ * bytes, given to llm_models_parse_all() (every problem, as llmctl config
+ * check reads a file) and to llm_models_parse() (the first, as httpd
+ * does) with exactly its length (no NUL after it: a file is read whole,
+ * but the parser must not count on the terminator).
  *
  * Properties (a violation abort()s, naming it):
- *   - a refusal says "<path>: " first and leaves *out alone;
+ *   - the count returned is the list's length; each problem says
+ *     "<path>: " first, and none is said twice (going on past a problem
+ *     must not say it again, nor loop);
+ *   - invalid JSON is the only problem of its file;
+ *   - llm_models_parse() says the first problem, alone or followed by
+ *     how many more, and loads exactly when there is none;
+ *   - a refusal leaves *out alone;
  *   - a table that loads is consistent: every model is found by its
  *     name, has a provider, and its providers are in the table at their
  *     slot; every provider has an id, an http(s) api_host without a
@@ -112,13 +119,59 @@ static void check_table(apr_pool_t *p, const llm_models_t *m)
                "one name per model");
 }
 
+/* The problems of one file, as llm_models_parse_all() gave them. */
+static void check_problems(apr_pool_t *p, const apr_array_header_t *problems,
+                           int n)
+{
+    apr_hash_t *said = apr_hash_make(p);
+    int i;
+
+    FUZZ_CHECK(n == problems->nelts, "the count is the list's length");
+    for (i = 0; i < n; i++) {
+        const char *pb = APR_ARRAY_IDX(problems, i, const char *);
+
+        FUZZ_CHECK_TEXT(!strncmp(pb, PATH ": ", strlen(PATH) + 2),
+                        "a problem names the file first", pb);
+        FUZZ_CHECK_TEXT(!apr_hash_get(said, pb, APR_HASH_KEY_STRING),
+                        "no problem is said twice", pb);
+        apr_hash_set(said, pb, APR_HASH_KEY_STRING, pb);
+        FUZZ_CHECK_TEXT(n == 1 || strncmp(pb + strlen(PATH) + 2,
+                                          "invalid JSON", 12),
+                        "invalid JSON is the only problem", pb);
+    }
+}
+
+/* llm_models_parse()'s one message: the first problem, and how many
+ * more when there are. */
+static void check_first(apr_pool_t *p, const apr_array_header_t *problems,
+                        const char *err)
+{
+    const char *first;
+
+    FUZZ_CHECK((err == NULL) == (problems->nelts == 0),
+               "parse refuses exactly when parse_all finds a problem");
+    if (!err) {
+        return;
+    }
+    first = APR_ARRAY_IDX(problems, 0, const char *);
+    FUZZ_CHECK_TEXT(!strcmp(err, problems->nelts == 1 ? first
+                            : apr_psprintf(p, "%s (and %d more problem(s): "
+                                           "llmctl config check lists them "
+                                           "all)", first,
+                                           problems->nelts - 1)),
+                    "parse says the first problem, and how many more", err);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     llm_models_t *m = NULL;
+    llm_models_t *m1 = NULL;
+    apr_array_header_t *problems;
     apr_interval_time_t t;
     apr_pool_t *p;
     const char *err;
     char *buf;
+    int n;
 
     fuzz_start();
     fuzz_input = data;
@@ -130,15 +183,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size) {
         memcpy(buf, data, size);
     }
-    err = llm_models_parse(p, PATH, buf, size, &m);
+    n = llm_models_parse_all(p, PATH, buf, size, &problems, &m);
+    err = llm_models_parse(p, PATH, buf, size, &m1);
     free(buf);
-    if (err) {
-        FUZZ_CHECK_TEXT(!strncmp(err, PATH ": ", strlen(PATH) + 2),
-                        "a refusal names the file first", err);
-        FUZZ_CHECK(m == NULL, "a refusal leaves *out alone");
+    check_problems(p, problems, n);
+    check_first(p, problems, err);
+    if (n) {
+        FUZZ_CHECK(m == NULL && m1 == NULL, "a refusal leaves *out alone");
     }
     else {
-        FUZZ_CHECK(m != NULL, "a table when there is no error");
+        FUZZ_CHECK(m != NULL && m1 != NULL, "a table when there is no "
+                   "problem");
         check_table(p, m);
     }
     /* keep_alive's grammar on the bytes as a string. */
