@@ -172,20 +172,6 @@ static int load_models(apr_pool_t *p, const char *cmd, const char *path,
     return *problem ? LLMCTL_FAIL : LLMCTL_OK;
 }
 
-/* A JSON path step for an object key, as the parser writes them: .key,
- * or ["key"] when the key is not a plain identifier. */
-static const char *path_key(apr_pool_t *p, const char *base, const char *key)
-{
-    const char *c;
-    int plain = *key && !apr_isdigit(*key);
-
-    for (c = key; *c && plain; c++) {
-        plain = apr_isalnum(*c) || *c == '_' || *c == '-';
-    }
-    return plain ? apr_pstrcat(p, base, ".", key, NULL)
-                 : apr_psprintf(p, "%s[\"%s\"]", base, key);
-}
-
 /* ------------------------------------------------------------------ */
 /* config check                                                        */
 /* ------------------------------------------------------------------ */
@@ -861,9 +847,9 @@ static void merge_ids(merge_t *mg, json_object *model, const char *mpath)
         for (i = 0; i < json_object_array_length(list); i++) {
             json_object *pr = json_object_array_get_idx(list, i);
             const char *id = string_field(pr, "id");
-            const char *where = apr_psprintf(mg->p, "%s[%d].id",
-                                             path_key(mg->p, mpath, lists[k]),
-                                             (int)i);
+            const char *where = apr_psprintf(
+                mg->p, "%s[%d].id",
+                llm_models_path_key(mg->p, mpath, lists[k]), (int)i);
             seen_t *s = id ? apr_hash_get(mg->ids, id, APR_HASH_KEY_STRING)
                            : NULL;
 
@@ -945,8 +931,8 @@ static void merge_file(merge_t *mg, const char *path, json_object *root)
     json_object *active = NULL;
 
     json_object_object_foreach(root, group, models) {
-        const char *gpath = path_key(mg->p, apr_pstrcat(mg->p, path, ": $",
-                                                        NULL), group);
+        const char *gpath = llm_models_path_key(
+            mg->p, apr_pstrcat(mg->p, path, ": $", NULL), group);
 
         if (!strcmp(group, "active_models")) {
             active = models;
@@ -956,7 +942,8 @@ static void merge_file(merge_t *mg, const char *path, json_object *root)
             continue;                   /* not a group: not a models key */
         }
         json_object_object_foreach(models, name, model) {
-            merge_model(mg, group, name, model, path_key(mg->p, gpath, name));
+            merge_model(mg, group, name, model,
+                        llm_models_path_key(mg->p, gpath, name));
         }
     }
     if (active) {

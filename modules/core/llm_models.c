@@ -138,6 +138,14 @@ static const char *path_key(apr_pool_t *p, const char *base, const char *key)
                  : apr_psprintf(p, "%s[\"%s\"]", base, key);
 }
 
+/* For tools that name places in a models file (llmctl config merge) the
+ * way its problems do. */
+const char *llm_models_path_key(apr_pool_t *p, const char *base,
+                                const char *key)
+{
+    return path_key(p, base, key);
+}
+
 static const char *path_index(apr_pool_t *p, const char *base, size_t i)
 {
     return apr_psprintf(p, "%s[%" APR_SIZE_T_FMT "]", base, (apr_size_t)i);

@@ -45,6 +45,12 @@ const char *llm_models_parse(apr_pool_t *p, const char *path,
                              const char *json, apr_size_t len,
                              llm_models_t **out);
 
+/** @a base followed by the JSON path step for object key @a key, as the
+ *  parser's problems write it: ".key", or "[\"key\"]" when @a key is not
+ *  a plain name (model names with '/' or ':'). From @a p. */
+const char *llm_models_path_key(apr_pool_t *p, const char *base,
+                                const char *key);
+
 /** Read @a path and call llm_models_parse(). */
 const char *llm_models_load(apr_pool_t *p, const char *path,
                             llm_models_t **out);
