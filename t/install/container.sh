@@ -14,14 +14,8 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-n=0 failed=0
-ok() {   # ok <status> <name>
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-    return "$1"
-}
-skip_all() { echo "1..0 # SKIP $1"; exit 0; }
-free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport'; }
+# shellcheck source=t/install/tap.sh
+. "$top/t/install/tap.sh"
 ccurl() { env -u LD_PRELOAD curl -sS --max-time 30 "$@"; }
 
 [ "$(id -u)" -eq 0 ] || skip_all "needs root"

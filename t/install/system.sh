@@ -13,14 +13,10 @@
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-n=0 failed=0
-ok() {   # ok <status> <name>
-    n=$((n + 1))
-    if [ "$1" -eq 0 ]; then echo "ok $n - $2"; else echo "not ok $n - $2"; failed=$((failed + 1)); fi
-}
-free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport'; }
+# shellcheck source=t/install/tap.sh
+. "$top/t/install/tap.sh"
 
-[ "$(id -u)" -eq 0 ] || { echo "1..0 # SKIP needs root"; exit 0; }
+[ "$(id -u)" -eq 0 ] || skip_all "needs root"
 echo "1..12"
 
 # Debian's apache2 (a2enmod, apache2ctl, /etc/apache2), never started by
