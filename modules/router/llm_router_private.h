@@ -149,6 +149,11 @@ typedef struct {
                                            after content, before its
                                            finish: nothing ended it */
     int continuing;                     /* this attempt continues it */
+    int answer_broke;                   /* the answer the client got from
+                                           this attempt ended without its
+                                           finish (LLM_XLATE ended it with
+                                           an error): the provider failed,
+                                           whatever mod_proxy returned */
     const llm_model_t *asked_model;     /* the model the client named */
     const char *held_ws;                /* white space left out of the
                                            prefill (Anthropic): not to be

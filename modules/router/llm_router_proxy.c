@@ -780,6 +780,13 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
                           "%s: provider %s failed after the response "
                           "began (%d)", r->uri, at->provider->id, status);
         }
+        else if (w->rq->answer_broke && at->outcome == LLM_OUTCOME_OK) {
+            /* The connection ended cleanly, the answer did not (a stream
+             * cut before its finish, that nothing continued): a failure
+             * of the provider for health, metrics and the access log. */
+            at->outcome = LLM_OUTCOME_BROKEN;
+        }
+        w->rq->answer_broke = 0;
         return LLM_ATTEMPT_ANSWERED;
     }
     if (w->too_long) {

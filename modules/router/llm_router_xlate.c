@@ -891,6 +891,7 @@ static void finish(request_rec *r, xl_ctx_t *x)
     llm_encoder_end(x->enc, emit, x);
     x->rq->pub.usage = *llm_encoder_usage(x->enc);
     if (llm_encoder_failed(x->enc)) {
+        x->rq->answer_broke = 1;
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(01041)
                       "%s: the answer of provider %s ended badly; the "
                       "client got an error in its dialect", r->uri,
@@ -995,6 +996,7 @@ static void observe_end(xl_ctx_t *x, apr_bucket *eos)
         marker = llm_wire_stream_error(x->rq->provider_wire);
         APR_BUCKET_INSERT_BEFORE(eos, apr_bucket_immortal_create(
             marker, strlen(marker), eos->list));
+        x->rq->answer_broke = 1;
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, x->r, LLMLOGNO(01052)
                       "%s: provider %s ended its stream before its finish "
                       "reason", x->r->uri, x->rq->pub.attempt

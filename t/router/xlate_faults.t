@@ -40,7 +40,7 @@ for my $c (qw(openai ollama anthropic)) {
     }
 }
 
-plan tests => @pairs * 6 + 8, need_module 'llm_router', 'proxy_http';
+plan tests => @pairs * 8 + 8, need_module 'llm_router', 'proxy_http';
 
 sub body_for {
     my ($c, $model, %o) = @_;
@@ -124,6 +124,15 @@ sub run_case {
     return $s;
 }
 
+# A cut is a failure of the provider: three in a row would take it out
+# of service (LLMBalanceFailures); a whole answer after each keeps it in.
+sub heal {
+    my ($c, $p) = @_;
+    my $s = run_case($c, $p);
+    print "# $c client, $p provider: the answer after a cut was not whole\n"
+        unless $s->{end};
+}
+
 sub show { my $s = shift; "text='$s->{text}' end=$s->{end} errors=$s->{errors} "
     . "bad=$s->{bad} usage=" . ($s->{usage} // '-') . "\n$s->{raw}" }
 
@@ -153,6 +162,7 @@ for my $pair (@pairs) {
         # Ollama's finish is its done:true line: no line, no finish.
         ok !$s->{end} && $s->{errors} == 1 && !$s->{bad}
             or diag "$name, no done: " . show($s);
+        heal($c, $p);
     }
     else {
         ok $s->{text} eq $text && $s->{end} && !$s->{errors} && !$s->{bad}
@@ -167,6 +177,11 @@ for my $pair (@pairs) {
         && length($s->{text}) < length($text)
         && index($text, $s->{text}) == 0
         or diag "$name, cut: " . show($s);
+    # ... and the attempt failed (not "200"): health, metrics and the
+    # access log see a cut stream.
+    $line = access_line($provider{$p});
+    ok $line =~ / tried=[^:\s]+:broken / or diag "$name, cut: access: $line";
+    heal($c, $p);
 
     # Cut before the finish, the connection closed cleanly (Ollama
     # without its last line): the same.
@@ -175,6 +190,9 @@ for my $pair (@pairs) {
         if $p ne 'ollama';
     ok !$s->{end} && $s->{errors} == 1 && !$s->{bad}
         or diag "$name, cut with a FIN: " . show($s);
+    $line = access_line($provider{$p});
+    ok $line =~ / tried=[^:\s]+:broken / or diag "$name, cut with a FIN: access: $line";
+    heal($c, $p);
 }
 
 # --- Usage: asked whenever the client streams, shown only when asked --------
