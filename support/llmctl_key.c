@@ -20,6 +20,7 @@
 #include "apr_tables.h"
 #include "apr_date.h"
 #include "apr_file_info.h"
+#include "apr_file_io.h"
 
 #include "llmctl.h"
 #include <hiredis/hiredis.h>
@@ -169,6 +170,36 @@ static apr_int64_t seconds_of(const char *s)
 /* ------------------------------------------------------------------ */
 /* The file                                                            */
 /* ------------------------------------------------------------------ */
+
+/* A change to the key file is read, made and renamed over the file
+ * under an exclusive lock on "<file>.lock" (not on the file itself,
+ * which the rename replaces), so that two runs at once never lose a
+ * key: the second waits, then reads what the first wrote. The lock goes
+ * when llmctl exits (its pool closes the file). Readers (list, show)
+ * take none: the rename is atomic. */
+static int lock_for_change(apr_pool_t *p, const key_opts_t *o)
+{
+    const char *path;
+    apr_file_t *f;
+    apr_status_t rv;
+    char err[120];
+
+    if (!o->file) {
+        return LLMCTL_OK;       /* Redis: one SET per record */
+    }
+    path = apr_pstrcat(p, o->file, ".lock", NULL);
+    rv = apr_file_open(&f, path, APR_FOPEN_CREATE | APR_FOPEN_WRITE,
+                       APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_lock(f, APR_FLOCK_EXCLUSIVE);
+    }
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "llmctl key: cannot lock %s: %s\n", path,
+                apr_strerror(rv, err, sizeof(err)));
+        return LLMCTL_FAIL;
+    }
+    return LLMCTL_OK;
+}
 
 /* ------------------------------------------------------------------ */
 /* Keys in Redis (LLMAccessKeyRedis On): llm:key:<hash> = the record     */
@@ -444,7 +475,8 @@ static int create(apr_pool_t *p, const key_opts_t *o)
     if (secs < 0) {
         return usage("--expires takes a duration: 30d, 12h, 90m, 3600s");
     }
-    if ((rc = load(p, o, 1, &s)) != LLMCTL_OK) {
+    if ((rc = lock_for_change(p, o)) != LLMCTL_OK
+        || (rc = load(p, o, 1, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = new_key(p, &key))) {
@@ -472,7 +504,8 @@ static int rotate(apr_pool_t *p, const key_opts_t *o)
     if (grace < 0) {
         return usage("--grace takes a duration: 30d, 12h, 90m, 3600s, 0");
     }
-    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
+    if ((rc = lock_for_change(p, o)) != LLMCTL_OK
+        || (rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(old = find(s, o->arg))) {
@@ -583,7 +616,8 @@ static int set_state(apr_pool_t *p, const key_opts_t *o, const char *cmd)
     llm_access_key_t *k;
     int rc;
 
-    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
+    if ((rc = lock_for_change(p, o)) != LLMCTL_OK
+        || (rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = find(s, o->arg))) {
