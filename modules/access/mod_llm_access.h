@@ -29,6 +29,9 @@ APLOG_USE_MODULE(llm_access);
 /* The limit that refused ("requests 60/60s"), for the event. */
 #define LLM_NOTE_ACCESS_LIMIT "llm-access-limit"
 
+/* Labels a refusal's error page application/json. */
+#define LLM_ACCESS_JSON_FILTER "LLM_ACCESS_JSON"
+
 /* Where a key may come from (LLMAccessKeySources). */
 #define LLM_SRC_BEARER   (1 << 0)   /* Authorization: Bearer <key> */
 #define LLM_SRC_XAPIKEY  (1 << 1)   /* x-api-key: <key> (Anthropic) */
