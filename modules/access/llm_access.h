@@ -189,7 +189,7 @@ int llm_access_perm_allows(unsigned perms, unsigned needed);
 
 /** Whether @a model matches one of @a globs (fnmatch: * ? [..], case
  *  sensitive, '/' an ordinary character); an empty list allows all. */
-int llm_access_model_allowed(const apr_array_header_t *globs,
+int llm_access_model_matches(const apr_array_header_t *globs,
                              const char *model);
 
 /** Parse "60/min", "100000/hour", "5/10s", "1000/day". NULL, or why

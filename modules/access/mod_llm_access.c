@@ -245,6 +245,7 @@ static void register_hooks(apr_pool_t *p)
                       NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(llm, llm_request_parsed, llm_access_request_parsed,
                       NULL, NULL, APR_HOOK_FIRST);
+    APR_REGISTER_OPTIONAL_FN(llm_access_model_allowed);
 }
 
 AP_DECLARE_MODULE(llm_access) = {

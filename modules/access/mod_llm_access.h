@@ -120,6 +120,8 @@ int llm_access_note_failure(request_rec *r, const char *auth_type);
  * model's check once the router knows it. */
 void llm_access_register_authz(apr_pool_t *p);
 int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
+/* The optional function of mod_llm.h (GET /v1/models per key). */
+int llm_access_model_allowed(request_rec *r, const char *model);
 
 /* mod_llm_access_redis.c: this thread's connection to sc's Redis (NULL
  * while unreachable); a failed exchange drops it; a good one says Redis
