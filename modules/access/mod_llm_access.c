@@ -33,6 +33,7 @@
 #include "http_request.h"
 #include "mod_auth.h"
 #include "util_filter.h"
+#include "mpm_common.h"
 
 #include "llm_xlate.h"
 
@@ -91,6 +92,11 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "mod_llm_access: %s", why);
             return !OK;
         }
+    }
+    if ((why = llm_access_used_init(pconf, s)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(05019)
+                     "mod_llm_access: %s", why);
+        return !OK;
     }
     return OK;
 }
@@ -246,6 +252,9 @@ static void register_hooks(apr_pool_t *p)
     APR_OPTIONAL_HOOK(llm, llm_request_parsed, llm_access_request_parsed,
                       NULL, NULL, APR_HOOK_FIRST);
     APR_REGISTER_OPTIONAL_FN(llm_access_model_allowed);
+    APR_REGISTER_OPTIONAL_FN(llm_access_each_budget);
+    /* httpd's parent writes the keys' last_used in batches. */
+    ap_hook_monitor(llm_access_used_monitor, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(llm_access) = {
