@@ -17,8 +17,13 @@
  *    <RequireAll> combine keys with any other httpd auth;
  *  - mod_llm_router's llm_request_parsed: the model, known only once
  *    the body is read, against the key's models and Require llm-model.
+ *  - monitor, in httpd's parent: the keys' last_used times, written to
+ *    their store in batches (mod_llm_access_used.c).
  * Each refusal is announced through the llm_access_refused hook (for
- * audit and metrics) and answered as JSON in the client's dialect.
+ * audit and metrics) and answered as JSON in the client's dialect (on
+ * any Location: insert_error_filter below). Optional functions:
+ * llm_access_model_allowed (the router's model lists per key) and
+ * llm_access_each_budget (metrics).
  *
  * The store is read in post_config into the configuration pool: the
  * children share it read-only (no lock), and a graceful restart reads
