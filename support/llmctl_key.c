@@ -20,6 +20,7 @@
 #include "apr_tables.h"
 #include "apr_date.h"
 #include "apr_file_info.h"
+#include "apr_file_io.h"
 
 #include "llmctl.h"
 #include <hiredis/hiredis.h>
@@ -59,8 +60,10 @@ static const char help[] =
 "         duration from now (30d, 12h, 90m, 3600s). --id: default\n"
 "         key-<8 hex>.\n"
 "list     one line per key: id, shown prefix, state, permissions,\n"
-"         expiry. No key is ever shown.\n"
-"show     the record of ID as JSON (its hash, not the key).\n"
+"         expiry, last use. No key is ever shown.\n"
+"show     the record of ID as JSON (its hash, not the key), with\n"
+"         last_used (Unix seconds, null if never), as httpd last wrote\n"
+"         it: every LLMAccessLastUsedInterval (60 s).\n"
 "revoke   ID stops working for good (401 key_inactive); enable refuses\n"
 "         it afterwards.\n"
 "disable  ID stops working (401 key_inactive) until enable.\n"
@@ -170,6 +173,36 @@ static apr_int64_t seconds_of(const char *s)
 /* The file                                                            */
 /* ------------------------------------------------------------------ */
 
+/* A change to the key file is read, made and renamed over the file
+ * under an exclusive lock on "<file>.lock" (not on the file itself,
+ * which the rename replaces), so that two runs at once never lose a
+ * key: the second waits, then reads what the first wrote. The lock goes
+ * when llmctl exits (its pool closes the file). Readers (list, show)
+ * take none: the rename is atomic. */
+static int lock_for_change(apr_pool_t *p, const key_opts_t *o)
+{
+    const char *path;
+    apr_file_t *f;
+    apr_status_t rv;
+    char err[120];
+
+    if (!o->file) {
+        return LLMCTL_OK;       /* Redis: one SET per record */
+    }
+    path = apr_pstrcat(p, o->file, ".lock", NULL);
+    rv = apr_file_open(&f, path, APR_FOPEN_CREATE | APR_FOPEN_WRITE,
+                       APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+    if (rv == APR_SUCCESS) {
+        rv = apr_file_lock(f, APR_FLOCK_EXCLUSIVE);
+    }
+    if (rv != APR_SUCCESS) {
+        fprintf(stderr, "llmctl key: cannot lock %s: %s\n", path,
+                apr_strerror(rv, err, sizeof(err)));
+        return LLMCTL_FAIL;
+    }
+    return LLMCTL_OK;
+}
+
 /* ------------------------------------------------------------------ */
 /* Keys in Redis (LLMAccessKeyRedis On): llm:key:<hash> = the record     */
 /* ------------------------------------------------------------------ */
@@ -269,6 +302,30 @@ static int redis_save(apr_pool_t *p, const llm_access_store_t *s)
         }
     }
     return LLMCTL_OK;
+}
+
+/* last_used of every key: mod_llm_access's parent process writes them
+ * in batches to a sidecar of the key file (or to a hash in Redis). A
+ * store without them shows none. */
+static void load_used(apr_pool_t *p, const key_opts_t *o,
+                      llm_access_store_t *s)
+{
+    apr_hash_t *times;
+    const char *why = NULL;
+
+    if (o->redis) {
+        if (llm_access_redis_used_all(redis, p, &times) != APR_SUCCESS) {
+            why = "Redis did not answer HGETALL " LLM_USED_REDIS_KEY;
+        }
+    }
+    else {
+        why = llm_used_read(p, llm_used_sidecar(p, o->file), &times);
+    }
+    if (why) {
+        fprintf(stderr, "llmctl key: last_used unknown: %s\n", why);
+        return;
+    }
+    llm_used_apply(s, times, o->redis != NULL);
 }
 
 static int load(apr_pool_t *p, const key_opts_t *o, int may_be_new,
@@ -444,7 +501,8 @@ static int create(apr_pool_t *p, const key_opts_t *o)
     if (secs < 0) {
         return usage("--expires takes a duration: 30d, 12h, 90m, 3600s");
     }
-    if ((rc = load(p, o, 1, &s)) != LLMCTL_OK) {
+    if ((rc = lock_for_change(p, o)) != LLMCTL_OK
+        || (rc = load(p, o, 1, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = new_key(p, &key))) {
@@ -472,7 +530,8 @@ static int rotate(apr_pool_t *p, const key_opts_t *o)
     if (grace < 0) {
         return usage("--grace takes a duration: 30d, 12h, 90m, 3600s, 0");
     }
-    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
+    if ((rc = lock_for_change(p, o)) != LLMCTL_OK
+        || (rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(old = find(s, o->arg))) {
@@ -548,17 +607,37 @@ static int list(apr_pool_t *p, const key_opts_t *o)
     if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
-    printf("%-24s %-12s %-9s %-40s %s\n", "ID", "SHOWN", "STATE",
-           "PERMISSIONS", "EXPIRES");
+    load_used(p, o, s);
+    printf("%-24s %-12s %-9s %-40s %-29s %s\n", "ID", "SHOWN", "STATE",
+           "PERMISSIONS", "EXPIRES", "LAST USED");
     for (i = 0; i < s->keys->nelts; i++) {
         const llm_access_key_t *k = APR_ARRAY_IDX(s->keys, i,
                                                   llm_access_key_t *);
 
-        printf("%-24s %-12s %-9s %-40s %s\n", k->id, k->shown,
+        printf("%-24s %-12s %-9s %-40s %-29s %s\n", k->id, k->shown,
                state_of(k, now), perms_text(p, k->perms),
-               when(p, k->expires));
+               when(p, k->expires), when(p, k->last_used));
     }
     return LLMCTL_OK;
+}
+
+/* The record as the file has it, and "last_used" (Unix seconds, null:
+ * never, as far as the store knows), which the key file never holds. */
+static const char *with_last_used(apr_pool_t *p, const llm_access_key_t *k)
+{
+    const char *text = llm_access_key_json(p, k);
+    json_object *o = llm_json_parse(text, strlen(text));
+
+    if (!o) {
+        return text;
+    }
+    llm_json_add(o, "last_used", k->last_used
+                 ? json_object_new_int64(apr_time_sec(k->last_used)) : NULL);
+    text = apr_pstrcat(p, json_object_to_json_string_ext(
+        o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+        | JSON_C_TO_STRING_NOSLASHESCAPE), "\n", NULL);
+    json_object_put(o);
+    return text;
 }
 
 static int show(apr_pool_t *p, const key_opts_t *o)
@@ -573,7 +652,8 @@ static int show(apr_pool_t *p, const key_opts_t *o)
     if (!(k = find(s, o->arg))) {
         return LLMCTL_FAIL;
     }
-    fputs(llm_access_key_json(p, k), stdout);
+    load_used(p, o, s);
+    fputs(with_last_used(p, k), stdout);
     return LLMCTL_OK;
 }
 
@@ -583,7 +663,8 @@ static int set_state(apr_pool_t *p, const key_opts_t *o, const char *cmd)
     llm_access_key_t *k;
     int rc;
 
-    if ((rc = load(p, o, 0, &s)) != LLMCTL_OK) {
+    if ((rc = lock_for_change(p, o)) != LLMCTL_OK
+        || (rc = load(p, o, 0, &s)) != LLMCTL_OK) {
         return rc;
     }
     if (!(k = find(s, o->arg))) {

@@ -97,6 +97,8 @@ typedef struct {
                                          this one, NULL if none */
     apr_time_t grace_until;         /**< a rotated key works until then */
     const char *metadata;           /**< a JSON object's text, or NULL */
+    apr_time_t last_used;           /**< from the last-used store, not
+                                         the key file (llmctl key) */
 } llm_access_key_t;
 
 /** A key store: the records of one file, read once per (re)start. */
@@ -189,7 +191,7 @@ int llm_access_perm_allows(unsigned perms, unsigned needed);
 
 /** Whether @a model matches one of @a globs (fnmatch: * ? [..], case
  *  sensitive, '/' an ordinary character); an empty list allows all. */
-int llm_access_model_allowed(const apr_array_header_t *globs,
+int llm_access_model_matches(const apr_array_header_t *globs,
                              const char *model);
 
 /** Parse "60/min", "100000/hour", "5/10s", "1000/day". NULL, or why
@@ -290,5 +292,111 @@ void llm_budget_check(volatile apr_uint64_t *spent, apr_int64_t budget,
                       llm_limit_result_t *res);
 /** Add @a tokens to what a bucket has spent. */
 void llm_budget_charge(volatile apr_uint64_t *spent, apr_int64_t tokens);
+
+/* ---- last use of each key, batched (llm_access_used.c) ---- */
+
+/** Longest name a last-used slot keeps: a key id (1-64) or a hash hex. */
+#define LLM_USED_NAME 65
+
+/** What a key was last used and, when it has a token budget, where its
+ *  budget's count is. One per key per store, in shared memory; written
+ *  with atomics only: a request stores the time only when it moved by
+ *  the granularity or more, the flusher (httpd's parent process) alone
+ *  writes @a flushed. */
+typedef struct {
+    volatile apr_uint64_t id;            /**< hash of (store, key id); 0
+                                              free */
+    volatile apr_uint64_t store;         /**< llm_used_store_hash() */
+    volatile apr_uint64_t budget;        /**< the budget, tokens; 0 none */
+    volatile apr_uint32_t ready;         /**< the names are written */
+    volatile apr_uint32_t used;          /**< last use, Unix seconds */
+    volatile apr_uint32_t flushed;       /**< written to the store up to */
+    volatile apr_uint32_t budget_ends;   /**< its period's end, Unix s */
+    volatile apr_uint32_t budget_period; /**< llm_access_period_e */
+    volatile apr_uint32_t budget_slot;   /**< its limit slot + 1; 0: in
+                                              Redis */
+    char key_id[LLM_USED_NAME];
+    char hash[LLM_USED_NAME];            /**< the key's SHA-256 hex */
+} llm_used_slot_t;
+
+typedef struct {
+    llm_used_slot_t *slots;
+    apr_uint32_t nslots;
+} llm_used_table_t;
+
+apr_size_t llm_used_table_size(apr_uint32_t nslots);
+void llm_used_table_init(llm_used_table_t *t, void *mem, apr_uint32_t nslots);
+/** A store's identity in the table: "file:<path>" or "redis:<host:port>",
+ *  hashed (never 0). */
+apr_uint64_t llm_used_store_hash(const char *name);
+/** The slot of key @a k of store @a store, claimed (and named) on first
+ *  use; NULL when the table is full. */
+llm_used_slot_t *llm_used_slot(llm_used_table_t *t, apr_uint64_t store,
+                               const llm_access_key_t *k);
+/** A use at @a now (Unix seconds): stored only when it is @a granularity
+ *  seconds or more after the time kept. Returns 1 when it stored. */
+int llm_used_touch(llm_used_slot_t *s, apr_uint32_t now,
+                   apr_uint32_t granularity);
+
+/** One key whose use is not in its store yet. */
+typedef struct {
+    llm_used_slot_t *slot;
+    const char *key_id;
+    const char *hash;
+    apr_uint32_t used;
+} llm_used_entry_t;
+
+/** The keys of @a store used since they were last flushed (entries
+ *  llm_used_entry_t, copied into @a p). */
+apr_array_header_t *llm_used_dirty(apr_pool_t *p, llm_used_table_t *t,
+                                   apr_uint64_t store);
+/** The entries of llm_used_dirty are in their store now. */
+void llm_used_mark_flushed(const apr_array_header_t *entries);
+
+/** Where key @a u's budget is counted: @a count tokens per @a period,
+ *  ending at @a ends, in limit slot @a index (1-based; 0: in Redis).
+ *  Stores only what changed (once per period). */
+void llm_used_set_budget(llm_used_slot_t *u, apr_int64_t count,
+                         llm_access_period_e period, apr_time_t ends,
+                         apr_uint32_t index);
+
+/** What the budget of @a u has spent (its key id @a key_id) at @a now;
+ *  < 0 when it cannot be read. */
+typedef apr_int64_t (llm_used_spent_fn)(void *ctx, const llm_used_slot_t *u,
+                                        const char *key_id, apr_time_t now);
+
+/** llm_access_each_budget's walk: @a fn for each key of store @a a or
+ *  @a b (0: none) whose budget period is not over at @a now and that has
+ *  spent some of it (@a spent says how much), at most @a max keys;
+ *  strings in @a p. Changes nothing. Returns the keys given to fn. */
+int llm_used_each_budget(apr_pool_t *p, llm_used_table_t *t,
+                         apr_uint64_t a, apr_uint64_t b, apr_time_t now,
+                         int max, llm_used_spent_fn *spent, void *ctx,
+                         llm_key_budget_fn *fn, void *baton);
+
+/** Where the last-used times of key file @a key_file are kept: a file
+ *  beside it, "<key file>.last-used",
+ *  {"last_used":{"<id>":<Unix seconds>,...}}. */
+const char *llm_used_sidecar(apr_pool_t *p, const char *key_file);
+/** Read a sidecar into id -> apr_time_t * (an empty hash when there is
+ *  none). NULL, or why not. */
+const char *llm_used_read(apr_pool_t *p, const char *path, apr_hash_t **out);
+/** Merge @a entries into the sidecar @a path (the later time of each id
+ *  wins), written beside and renamed over it with the permissions (and,
+ *  when allowed, the owner) of @a like (the key file). NULL, or why not. */
+const char *llm_used_merge(apr_pool_t *p, const char *path, const char *like,
+                           const apr_array_header_t *entries);
+/** Set last_used of each key of @a s from @a times (id -> apr_time_t *;
+ *  @a by_hash: keyed by the key's hash, as in Redis). */
+void llm_used_apply(llm_access_store_t *s, apr_hash_t *times, int by_hash);
+
+/** Redis: the last-used times, one HSET of every entry on
+ *  LLM_USED_REDIS_KEY (field: the key's hash). */
+#define LLM_USED_REDIS_KEY "llm:key-last-used"
+apr_status_t llm_access_redis_used(struct redisContext *c, apr_pool_t *p,
+                                   const apr_array_header_t *entries);
+/** Redis: every last-used time (hash -> apr_time_t *). */
+apr_status_t llm_access_redis_used_all(struct redisContext *c, apr_pool_t *p,
+                                       apr_hash_t **out);
 
 #endif /* LLM_ACCESS_H */

@@ -78,10 +78,17 @@ llm_limit_slot_t *llm_limit_slot(llm_limit_table_t *t, const char *name)
 
         at = (apr_uint32_t)((id + i) % t->nslots);
         s = &t->slots[at];
-        if (__atomic_compare_exchange_n(&s->id, &seen, id, 0,
-                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
-            || seen == id) {
-            return s;           /* claimed now, or ours already */
+        /* A load first: a compare-and-swap on a slot already taken
+         * fails, but still takes its cache line from every other
+         * process, on every request. */
+        seen = __atomic_load_n(&s->id, __ATOMIC_ACQUIRE);
+        if (seen == id
+            || (seen == 0
+                && (__atomic_compare_exchange_n(&s->id, &seen, id, 0,
+                                                __ATOMIC_ACQ_REL,
+                                                __ATOMIC_ACQUIRE)
+                    || seen == id))) {
+            return s;           /* ours already, or claimed now */
         }
     }
     return NULL;

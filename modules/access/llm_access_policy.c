@@ -85,7 +85,7 @@ int llm_access_perm_allows(unsigned perms_held, unsigned needed)
 
 /* Exact names or globs; not the original's substring match, under which
  * "gpt" allowed every model whose name held those three letters. */
-int llm_access_model_allowed(const apr_array_header_t *globs,
+int llm_access_model_matches(const apr_array_header_t *globs,
                              const char *model)
 {
     int i;

@@ -235,3 +235,57 @@ apr_status_t llm_access_redis_key(struct redisContext *c, apr_pool_t *p,
     freeReplyObject(rep);
     return APR_SUCCESS;
 }
+
+/* One HSET of every entry: a flush is one command, whatever the number
+ * of keys. Each node writes the times it saw; the last flush wins,
+ * which is at most a flush interval behind the newest. */
+apr_status_t llm_access_redis_used(struct redisContext *c, apr_pool_t *p,
+                                   const apr_array_header_t *entries)
+{
+    int n = 2 + 2 * entries->nelts, i;
+    const char **argv = apr_palloc(p, sizeof(*argv) * n);
+    redisReply *rep;
+    apr_status_t rv;
+
+    argv[0] = "HSET";
+    argv[1] = LLM_USED_REDIS_KEY;
+    for (i = 0; i < entries->nelts; i++) {
+        const llm_used_entry_t *e = &APR_ARRAY_IDX(entries, i,
+                                                   llm_used_entry_t);
+
+        argv[2 + 2 * i] = e->hash;
+        argv[3 + 2 * i] = apr_psprintf(p, "%u", e->used);
+    }
+    rep = redisCommandArgv(c, n, argv, NULL);
+    rv = rep && rep->type == REDIS_REPLY_INTEGER ? APR_SUCCESS
+                                                 : APR_EGENERAL;
+    if (rep) {
+        freeReplyObject(rep);
+    }
+    return rv;
+}
+
+apr_status_t llm_access_redis_used_all(struct redisContext *c, apr_pool_t *p,
+                                       apr_hash_t **out)
+{
+    redisReply *rep = redisCommand(c, "HGETALL %s", LLM_USED_REDIS_KEY);
+    size_t i;
+
+    *out = apr_hash_make(p);
+    if (!rep || rep->type != REDIS_REPLY_ARRAY) {
+        if (rep) {
+            freeReplyObject(rep);
+        }
+        return APR_EGENERAL;
+    }
+    for (i = 0; i + 1 < rep->elements; i += 2) {
+        apr_time_t *t = apr_palloc(p, sizeof(*t));
+
+        *t = apr_time_from_sec(apr_atoi64(rep->element[i + 1]->str));
+        apr_hash_set(*out, apr_pstrmemdup(p, rep->element[i]->str,
+                                          rep->element[i]->len),
+                     APR_HASH_KEY_STRING, t);
+    }
+    freeReplyObject(rep);
+    return APR_SUCCESS;
+}

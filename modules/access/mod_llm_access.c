@@ -17,8 +17,13 @@
  *    <RequireAll> combine keys with any other httpd auth;
  *  - mod_llm_router's llm_request_parsed: the model, known only once
  *    the body is read, against the key's models and Require llm-model.
+ *  - monitor, in httpd's parent: the keys' last_used times, written to
+ *    their store in batches (mod_llm_access_used.c).
  * Each refusal is announced through the llm_access_refused hook (for
- * audit and metrics) and answered as JSON in the client's dialect.
+ * audit and metrics) and answered as JSON in the client's dialect (on
+ * any Location: insert_error_filter below). Optional functions:
+ * llm_access_model_allowed (the router's model lists per key) and
+ * llm_access_each_budget (metrics).
  *
  * The store is read in post_config into the configuration pool: the
  * children share it read-only (no lock), and a graceful restart reads
@@ -32,6 +37,10 @@
 #include "http_protocol.h"
 #include "http_request.h"
 #include "mod_auth.h"
+#include "util_filter.h"
+#include "mpm_common.h"
+
+#include "llm_xlate.h"
 
 #define LLM_ACCESS_MODULE_FILE
 #include "mod_llm_access.h"
@@ -88,6 +97,11 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
                          "mod_llm_access: %s", why);
             return !OK;
         }
+    }
+    if ((why = llm_access_used_init(pconf, s)) != NULL) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(05019)
+                     "mod_llm_access: %s", why);
+        return !OK;
     }
     return OK;
 }
@@ -169,8 +183,34 @@ static int is_noted_refusal(request_rec *r)
            || (status == HTTP_FORBIDDEN && r->status == HTTP_UNAUTHORIZED);
 }
 
+/* The refusal as one JSON error instead of httpd's HTML page, for any
+ * Location (a static file, a proxied path that is no LLM route):
+ * OpenAI's shape, Anthropic's when the client sends anthropic-version.
+ * On the router's routes its own hook runs after this one and answers
+ * in the client's dialect instead. The status and err_headers_out
+ * (WWW-Authenticate, Retry-After, X-RateLimit-*) are httpd's to send. */
+static void json_page(request_rec *r, const char *code)
+{
+    const char *message = apr_table_get(r->notes, LLM_NOTE_ACCESS_MESSAGE);
+    llm_wire_e wire = apr_table_get(r->headers_in, "anthropic-version")
+                      ? LLM_WIRE_ANTHROPIC : LLM_WIRE_OPENAI_CHAT;
+
+    ap_custom_response(r, r->status,
+                       llm_error_json_for(r->pool, wire, r->status, code,
+                                          message ? message : code));
+    ap_add_output_filter(LLM_ACCESS_JSON_FILTER, NULL, r, r->connection);
+}
+
+/* httpd labels every error page text/html after insert_error_filter. */
+static apr_status_t json_type_filter(ap_filter_t *f, apr_bucket_brigade *bb)
+{
+    ap_set_content_type(f->r, "application/json");
+    ap_remove_output_filter(f);
+    return ap_pass_brigade(f->next, bb);
+}
+
 /* The error page of a refusal noted above is being made: announce it,
- * with the status the client gets. */
+ * with the status the client gets, and make it JSON. */
 static void insert_error_filter(request_rec *r)
 {
     const char *code = apr_table_get(r->notes, LLM_NOTE_ACCESS_CODE);
@@ -184,6 +224,7 @@ static void insert_error_filter(request_rec *r)
     llm_access_announce(r, (llm_access_kind_e)atoi(kind), r->status, code,
                         apr_table_get(r->notes, LLM_NOTE_KEY_ID), NULL,
                         apr_table_get(r->notes, LLM_NOTE_ACCESS_LIMIT));
+    json_page(r, code);
 }
 
 static void child_init(apr_pool_t *pchild, server_rec *s)
@@ -205,6 +246,8 @@ static void register_hooks(apr_pool_t *p)
     /* Before the router's, which reads the notes set here. */
     ap_hook_insert_error_filter(insert_error_filter, NULL, NULL,
                                 APR_HOOK_FIRST);
+    ap_register_output_filter(LLM_ACCESS_JSON_FILTER, json_type_filter,
+                              NULL, AP_FTYPE_RESOURCE);
     llm_access_register_authz(p);
     /* After authentication and authorisation: a refused request costs
      * nothing. */
@@ -213,6 +256,10 @@ static void register_hooks(apr_pool_t *p)
                       NULL, NULL, APR_HOOK_MIDDLE);
     APR_OPTIONAL_HOOK(llm, llm_request_parsed, llm_access_request_parsed,
                       NULL, NULL, APR_HOOK_FIRST);
+    APR_REGISTER_OPTIONAL_FN(llm_access_model_allowed);
+    APR_REGISTER_OPTIONAL_FN(llm_access_each_budget);
+    /* httpd's parent writes the keys' last_used in batches. */
+    ap_hook_monitor(llm_access_used_monitor, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(llm_access) = {

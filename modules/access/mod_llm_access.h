@@ -29,6 +29,9 @@ APLOG_USE_MODULE(llm_access);
 /* The limit that refused ("requests 60/60s"), for the event. */
 #define LLM_NOTE_ACCESS_LIMIT "llm-access-limit"
 
+/* Labels a refusal's error page application/json. */
+#define LLM_ACCESS_JSON_FILTER "LLM_ACCESS_JSON"
+
 /* Where a key may come from (LLMAccessKeySources). */
 #define LLM_SRC_BEARER   (1 << 0)   /* Authorization: Bearer <key> */
 #define LLM_SRC_XAPIKEY  (1 << 1)   /* x-api-key: <key> (Anthropic) */
@@ -49,7 +52,13 @@ typedef struct {
     int redis_fail_closed;           /* LLMLimitRedisFail; -1 unset */
     int key_redis;                   /* LLMAccessKeyRedis; -1 unset */
     apr_interval_time_t key_cache;   /* LLMAccessKeyCache; -1 unset */
+    int used_interval;               /* LLMAccessLastUsedInterval, s (main
+                                        server); 0 off, -1 unset */
+    apr_uint64_t used_file;          /* post_config: the key file's and */
+    apr_uint64_t used_redis;         /* the Redis's last-used store */
 } llm_access_srv_conf_t;
+
+#define LLM_USED_INTERVAL_DEFAULT 60
 
 #define LLM_KEYCACHE_DEFAULT apr_time_from_sec(30)
 
@@ -85,6 +94,7 @@ typedef struct {
     const char *tokens_bucket;       /* in Redis, when LLMLimitRedis */
     const char *budget_bucket;       /* in Redis, when LLMLimitRedis */
     apr_time_t budget_ends;          /* its period's end */
+    llm_used_slot_t *used_slot;      /* the key's last-used slot */
 } llm_access_req_t;
 
 /* mod_llm_access_config.c */
@@ -117,14 +127,16 @@ int llm_access_note_failure(request_rec *r, const char *auth_type);
  * model's check once the router knows it. */
 void llm_access_register_authz(apr_pool_t *p);
 int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx);
+/* The optional function of mod_llm.h (GET /v1/models per key). */
+int llm_access_model_allowed(request_rec *r, const char *model);
 
 /* mod_llm_access_redis.c: this thread's connection to sc's Redis (NULL
  * while unreachable); a failed exchange drops it; a good one says Redis
  * is back. */
-struct redisContext *llm_access_redis_conn(request_rec *r,
+struct redisContext *llm_access_redis_conn(server_rec *s,
                                            const llm_access_srv_conf_t *sc);
-void llm_access_redis_failed(request_rec *r, const llm_access_srv_conf_t *sc);
-void llm_access_redis_up(request_rec *r, const llm_access_srv_conf_t *sc);
+void llm_access_redis_failed(server_rec *s, const llm_access_srv_conf_t *sc);
+void llm_access_redis_up(server_rec *s, const llm_access_srv_conf_t *sc);
 
 /* mod_llm_access_keycache.c: keys in Redis (LLMAccessKeyRedis On). */
 void llm_access_keycache_init(apr_pool_t *pchild);
@@ -140,5 +152,21 @@ llm_access_verdict_e llm_access_redis_check(request_rec *r,
 const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s);
 int llm_access_check_limits(request_rec *r);
 int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx);
+/* The budget slot's place in the limits' table (1-based), and what it
+ * has spent. */
+apr_uint32_t llm_access_limit_index(const llm_limit_slot_t *slot);
+apr_int64_t llm_access_limit_spent(apr_uint32_t index);
+
+/* mod_llm_access_used.c: last_used per key, batched, and the budgets
+ * each key has spent (llm_access_each_budget). */
+const char *llm_access_used_init(apr_pool_t *pconf, server_rec *s);
+void llm_access_used_touch(request_rec *r, const llm_access_key_t *k,
+                           int from_redis);
+void llm_access_used_budget(llm_access_req_t *st,
+                            const llm_access_budget_t *b, apr_time_t ends,
+                            const llm_limit_slot_t *slot);
+int llm_access_used_monitor(apr_pool_t *p, server_rec *s);
+void llm_access_each_budget(apr_pool_t *p, server_rec *s, int max,
+                            llm_key_budget_fn *fn, void *baton);
 
 #endif /* MOD_LLM_ACCESS_H */

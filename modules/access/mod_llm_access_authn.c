@@ -144,11 +144,13 @@ static int route_allowed(request_rec *r, const llm_access_key_t *k)
     return llm_access_perm_allows(k->perms, needed);
 }
 
-static int accept_key(request_rec *r, const llm_access_key_t *k)
+static int accept_key(request_rec *r, const llm_access_key_t *k,
+                      int from_redis)
 {
     r->user = apr_pstrdup(r->pool, k->id);
     apr_table_setn(r->notes, LLM_NOTE_KEY_ID, r->user);
     llm_access_req(r)->key = k;
+    llm_access_used_touch(r, k, from_redis);
     ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, LLMLOGNO(05004)
                   "key %s accepted", k->id);
     return OK;
@@ -170,6 +172,7 @@ int llm_access_check_authn(request_rec *r)
     const llm_access_key_t *k;
     const char *key;
     llm_access_verdict_e v;
+    int from_redis = 0;
 
     if (!ours && dc->keys != 1) {
         return DECLINED;
@@ -192,6 +195,7 @@ int llm_access_check_authn(request_rec *r)
 
         v = llm_access_redis_check(r, llm_access_srv(r->server), key, &k,
                                    &unavailable);
+        from_redis = 1;
         if (unavailable) {
             apr_table_setn(r->err_headers_out, "Retry-After", "1");
             return llm_access_refuse(r, LLM_ACCESS_STORE_FAILED,
@@ -210,7 +214,7 @@ int llm_access_check_authn(request_rec *r)
                                  "Access to this endpoint is denied by "
                                  "policy.", k);
     }
-    return accept_key(r, k);
+    return accept_key(r, k, from_redis);
 }
 
 /* mod_authz_core refused an authenticated request: under AuthType

@@ -133,6 +133,20 @@ void llm_access_register_authz(apr_pool_t *p)
 /* The model, once the router knows it                                 */
 /* ------------------------------------------------------------------ */
 
+/* The optional function llm_access_model_allowed (mod_llm.h): the
+ * router lists only the models this says yes to. The same test as the
+ * request's model below: the key's models, and the patterns of the
+ * Require llm-model line that granted this request, if one did. A
+ * request without a key may use (and see) every model. */
+int llm_access_model_allowed(request_rec *r, const char *model)
+{
+    llm_access_req_t *st = llm_access_req(r);
+
+    return !st->key
+           || (llm_access_model_matches(st->key->models, model)
+               && llm_access_model_matches(st->require_models, model));
+}
+
 int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx)
 {
     llm_access_req_t *st = llm_access_req(r);
@@ -141,8 +155,7 @@ int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx)
     if (!st->key || !model) {
         return DECLINED;
     }
-    if (llm_access_model_allowed(st->key->models, model)
-        && llm_access_model_allowed(st->require_models, model)) {
+    if (llm_access_model_allowed(r, model)) {
         return OK;
     }
     ctx->error_code = "model_denied_by_policy";

@@ -49,6 +49,7 @@ void *llm_access_create_srv(apr_pool_t *p, server_rec *s)
     c->redis_fail_closed = -1;
     c->key_redis = -1;
     c->key_cache = -1;
+    c->used_interval = -1;
     return c;
 }
 
@@ -71,6 +72,8 @@ void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv)
     }
     c->key_redis = add->key_redis != -1 ? add->key_redis : base->key_redis;
     c->key_cache = add->key_cache >= 0 ? add->key_cache : base->key_cache;
+    c->used_interval = add->used_interval >= 0 ? add->used_interval
+                                               : base->used_interval;
     c->redis_fail_closed = add->redis_fail_closed != -1
                            ? add->redis_fail_closed
                            : base->redis_fail_closed;
@@ -223,6 +226,30 @@ static const char *set_key_cache(cmd_parms *cmd, void *dc, const char *arg)
     return NULL;
 }
 
+/* Seconds between two writes of the keys' last_used, or off. */
+static const char *set_used_interval(cmd_parms *cmd, void *dc,
+                                     const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    apr_int64_t n;
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        llm_access_srv(cmd->server)->used_interval = 0;
+        return NULL;
+    }
+    n = apr_strtoi64(arg, &end, 10);
+    if (*end || n < 1 || n > 86400) {
+        return "LLMAccessLastUsedInterval: seconds, 1 to 86400, or off";
+    }
+    llm_access_srv(cmd->server)->used_interval = (int)n;
+    return NULL;
+}
+
 const command_rec llm_access_cmds[] = {
     AP_INIT_FLAG("LLMAccessKeyRedis", set_key_redis, NULL, RSRC_CONF,
                  "On: keys the key file does not know are looked up in "
@@ -253,7 +280,12 @@ const command_rec llm_access_cmds[] = {
                  RSRC_CONF | ACCESS_CONF,
                  "On: each client address of a key has its own limits"),
     AP_INIT_TAKE1("LLMLimitSlots", set_slots, NULL, RSRC_CONF,
-                  "how many buckets the shared limit table holds (16384)"),
+                  "how many buckets the shared limit table holds, and "
+                  "keys the last-used table (16384)"),
+    AP_INIT_TAKE1("LLMAccessLastUsedInterval", set_used_interval, NULL,
+                  RSRC_CONF,
+                  "seconds between two writes of the keys' last_used "
+                  "times to their store (60), or off"),
     AP_INIT_TAKE1("LLMAccessKeyFile", set_key_file, NULL, RSRC_CONF,
                   "the key store: a JSON file of key hashes and policies "
                   "(relative to ServerRoot), read at each (re)start"),

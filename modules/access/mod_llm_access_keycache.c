@@ -99,14 +99,14 @@ static apr_status_t record_text(request_rec *r,
     if (cache_get(r->pool, hex, ttl, json)) {
         return APR_SUCCESS;
     }
-    if (!(c = llm_access_redis_conn(r, sc))) {
+    if (!(c = llm_access_redis_conn(r->server, sc))) {
         return APR_EGENERAL;
     }
     if (llm_access_redis_key(c, r->pool, hex, json) != APR_SUCCESS) {
-        llm_access_redis_failed(r, sc);
+        llm_access_redis_failed(r->server, sc);
         return APR_EGENERAL;
     }
-    llm_access_redis_up(r, sc);
+    llm_access_redis_up(r->server, sc);
     cache_put(hex, *json, ttl);
     return APR_SUCCESS;
 }

@@ -57,6 +57,22 @@ const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s)
     return NULL;
 }
 
+apr_uint32_t llm_access_limit_index(const llm_limit_slot_t *slot)
+{
+    return table && slot ? (apr_uint32_t)(slot - table->slots) + 1 : 0;
+}
+
+/* A budget's count (slots are never given back: the index stays its
+ * bucket's). */
+apr_int64_t llm_access_limit_spent(apr_uint32_t index)
+{
+    if (!table || !index || index > table->nslots) {
+        return 0;
+    }
+    return (apr_int64_t)__atomic_load_n(&table->slots[index - 1].tat,
+                                        __ATOMIC_ACQUIRE);
+}
+
 /* Whose bucket: the key's, else the user's, else the address's. */
 static const char *holder(request_rec *r, const llm_access_key_t *k,
                           int per_address)
@@ -164,16 +180,16 @@ static limit_outcome_e limit_take(request_rec *r,
     *slot = NULL;
     *in_redis = 0;
     if (sc->redis_host) {
-        struct redisContext *c = llm_access_redis_conn(r, sc);
+        struct redisContext *c = llm_access_redis_conn(r->server, sc);
 
         if (c && llm_access_redis_gcra(c, r->pool, name, rate, cost, 1, res)
                  == APR_SUCCESS) {
-            llm_access_redis_up(r, sc);
+            llm_access_redis_up(r->server, sc);
             *in_redis = 1;
             return LIMIT_DECIDED;
         }
         if (c) {
-            llm_access_redis_failed(r, sc);
+            llm_access_redis_failed(r->server, sc);
         }
         if (sc->redis_fail_closed == 1) {
             return LIMIT_UNAVAILABLE;
@@ -205,17 +221,17 @@ static limit_outcome_e budget_spent(request_rec *r, llm_access_req_t *st,
     llm_limit_slot_t *slot;
 
     if (sc->redis_host) {
-        struct redisContext *c = llm_access_redis_conn(r, sc);
+        struct redisContext *c = llm_access_redis_conn(r->server, sc);
 
         if (c && llm_access_redis_budget(c, r->pool, name, 0, ends, spent)
                  == APR_SUCCESS) {
-            llm_access_redis_up(r, sc);
+            llm_access_redis_up(r->server, sc);
             st->budget_bucket = name;
             st->budget_ends = ends;
             return LIMIT_DECIDED;
         }
         if (c) {
-            llm_access_redis_failed(r, sc);
+            llm_access_redis_failed(r->server, sc);
         }
         if (sc->redis_fail_closed == 1) {
             return LIMIT_UNAVAILABLE;
@@ -255,6 +271,10 @@ static int check_budget(request_rec *r, llm_access_req_t *st,
         return DECLINED;
     default:
         break;
+    }
+    if (st->key && !strcmp(who + 4, st->key->id)) {
+        /* per key (not per address): for llm_access_each_budget */
+        llm_access_used_budget(st, b, ends, st->budget_slot);
     }
     if (spent < b->count) {
         return DECLINED;
@@ -360,14 +380,14 @@ static void charge_redis(request_rec *r, llm_access_req_t *st,
                          apr_int64_t spent)
 {
     const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
-    struct redisContext *c = llm_access_redis_conn(r, sc);
+    struct redisContext *c = llm_access_redis_conn(r->server, sc);
     llm_limit_result_t res;
 
     if (!c || llm_access_redis_gcra(c, r->pool, st->tokens_bucket,
                                     st->tokens_rate, spent, 0, &res)
               != APR_SUCCESS) {
         if (c) {
-            llm_access_redis_failed(r, sc);
+            llm_access_redis_failed(r->server, sc);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(05011)
                       "%" APR_INT64_T_FMT " tokens of key %s not charged: "
@@ -380,14 +400,14 @@ static void charge_budget_redis(request_rec *r, llm_access_req_t *st,
                                 apr_int64_t spent)
 {
     const llm_access_srv_conf_t *sc = llm_access_srv(r->server);
-    struct redisContext *c = llm_access_redis_conn(r, sc);
+    struct redisContext *c = llm_access_redis_conn(r->server, sc);
     apr_int64_t total;
 
     if (!c || llm_access_redis_budget(c, r->pool, st->budget_bucket, spent,
                                       st->budget_ends, &total)
               != APR_SUCCESS) {
         if (c) {
-            llm_access_redis_failed(r, sc);
+            llm_access_redis_failed(r->server, sc);
         }
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, LLMLOGNO(05012)
                       "%" APR_INT64_T_FMT " tokens of key %s not charged "

@@ -57,12 +57,12 @@ static thread_conn_t *thread_conn(void)
     return tc;
 }
 
-static void note_redis(request_rec *r, const llm_access_srv_conf_t *sc,
+static void note_redis(server_rec *s, const llm_access_srv_conf_t *sc,
                        int up, const char *why)
 {
     if (!up && !redis_down) {
         redis_down = 1;
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, LLMLOGNO(05009)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, LLMLOGNO(05009)
                       "Redis at %s cannot be used (%s): %s; keys kept in it "
                       "cannot be checked until it answers", sc->redis, why,
                       sc->redis_fail_closed == 1
@@ -71,14 +71,14 @@ static void note_redis(request_rec *r, const llm_access_srv_conf_t *sc,
     }
     else if (up && redis_down) {
         redis_down = 0;
-        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, LLMLOGNO(05010)
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, LLMLOGNO(05010)
                       "Redis at %s answers again: limits are shared "
                       "across nodes again", sc->redis);
     }
 }
 
 /* This thread's connection to sc's Redis, NULL while unreachable. */
-struct redisContext *llm_access_redis_conn(request_rec *r,
+struct redisContext *llm_access_redis_conn(server_rec *s,
                                            const llm_access_srv_conf_t *sc)
 {
     thread_conn_t *tc = thread_conn();
@@ -102,14 +102,14 @@ struct redisContext *llm_access_redis_conn(request_rec *r,
                                         REDIS_TIMEOUT, &why);
     if (!tc->conn) {
         tc->retry_at = now + REDIS_RETRY_AFTER;
-        note_redis(r, sc, 0, why);
+        note_redis(s, sc, 0, why);
     }
     return tc->conn;
 }
 
 /* Redis did not answer as it should: drop the connection (a new one
  * after REDIS_RETRY_AFTER). */
-void llm_access_redis_failed(request_rec *r,
+void llm_access_redis_failed(server_rec *s,
                              const llm_access_srv_conf_t *sc)
 {
     thread_conn_t *tc = thread_conn();
@@ -119,10 +119,10 @@ void llm_access_redis_failed(request_rec *r,
         tc->conn = NULL;
         tc->retry_at = apr_time_now() + REDIS_RETRY_AFTER;
     }
-    note_redis(r, sc, 0, "no answer, or not the script's");
+    note_redis(s, sc, 0, "no answer, or not the script's");
 }
 
-void llm_access_redis_up(request_rec *r, const llm_access_srv_conf_t *sc)
+void llm_access_redis_up(server_rec *s, const llm_access_srv_conf_t *sc)
 {
-    note_redis(r, sc, 1, NULL);
+    note_redis(s, sc, 1, NULL);
 }

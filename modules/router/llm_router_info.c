@@ -8,6 +8,11 @@
  * /v1/models and /v1/models/{id}, LM Studio's /api/v0/models, Ollama's
  * tags, show and ps, and the "Ollama is running" of its /), and
  * fast_text_mask, answered by mod_llm_mask.
+ *
+ * With mod_llm_access, a request authenticated by an API key sees only
+ * the models its key may use (llm_access_model_allowed): the lists leave
+ * the others out, and /v1/models/{id} and Ollama's show answer 404 for
+ * them exactly as for a model that does not exist.
  */
 
 #include "apr_strings.h"
@@ -18,6 +23,24 @@
 #include <json-c/json.h>
 
 #include "llm_router_private.h"
+
+/* mod_llm_access's llm_access_model_allowed, looked up once per process
+ * (optional functions are all registered before the first request; a
+ * restart starts new children, which look again); NULL when the module
+ * is not loaded: every model is listed. */
+static APR_OPTIONAL_FN_TYPE(llm_access_model_allowed) *allowed_fn;
+static int allowed_looked;
+
+static int visible(request_rec *r, const llm_model_t *m)
+{
+    if (!__atomic_load_n(&allowed_looked, __ATOMIC_ACQUIRE)) {
+        __atomic_store_n(&allowed_fn,
+                         APR_RETRIEVE_OPTIONAL_FN(llm_access_model_allowed),
+                         __ATOMIC_RELEASE);
+        __atomic_store_n(&allowed_looked, 1, __ATOMIC_RELEASE);
+    }
+    return !allowed_fn || allowed_fn(r, m->name);
+}
 
 /* The api_type a model is "owned by" in lists: its first provider's. */
 static const char *owner(const llm_model_t *m)
@@ -43,7 +66,10 @@ static const char *models_list(request_rec *r, const llm_models_t *models)
         const llm_model_t *m = APR_ARRAY_IDX(models->models, i,
                                              llm_model_t *);
 
-        data = apr_pstrcat(r->pool, data, i ? "," : "",
+        if (!visible(r, m)) {
+            continue;
+        }
+        data = apr_pstrcat(r->pool, data, *data ? "," : "",
                            "{\"id\":", llm_json_quote(r->pool, m->name),
                            ",\"object\":\"model\",\"created\":", created,
                            ",\"owned_by\":",
@@ -82,9 +108,13 @@ static const char *tags_list(request_rec *r, const llm_models_t *models)
     int i;
 
     for (i = 0; models && i < models->models->nelts; i++) {
-        data = apr_pstrcat(r->pool, data, i ? "," : "",
-                           ollama_model(r, models, APR_ARRAY_IDX(
-                               models->models, i, llm_model_t *)), NULL);
+        const llm_model_t *m = APR_ARRAY_IDX(models->models, i,
+                                             llm_model_t *);
+
+        if (visible(r, m)) {
+            data = apr_pstrcat(r->pool, data, *data ? "," : "",
+                               ollama_model(r, models, m), NULL);
+        }
     }
     return apr_pstrcat(r->pool, "{\"models\":[", data, "]}\n", NULL);
 }
@@ -106,7 +136,10 @@ static const char *lmstudio_list(request_rec *r, const llm_models_t *models)
         const llm_provider_t *first = APR_ARRAY_IDX(m->providers, 0,
                                                     llm_provider_t *);
 
-        data = apr_pstrcat(r->pool, data, i ? "," : "",
+        if (!visible(r, m)) {
+            continue;
+        }
+        data = apr_pstrcat(r->pool, data, *data ? "," : "",
             "{\"id\":", llm_json_quote(r->pool, m->name),
             ",\"object\":\"model\",\"type\":\"",
             is_embedding_model(m) ? "embeddings" : "llm",
@@ -149,7 +182,7 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
     name = apr_pstrdup(r->pool, name);      /* it lived in the body */
     json_object_put(body);
     m = rq->pub.models ? llm_models_find(rq->pub.models, name) : NULL;
-    if (!m) {
+    if (!m || !visible(r, m)) {
         return llm_router_send_error(r, HTTP_NOT_FOUND, "model_not_found",
             apr_psprintf(r->pool, "model '%s' not found", name));
     }
@@ -181,7 +214,7 @@ static int send_model(request_rec *r, llm_router_req_t *rq)
         rq->wire = LLM_WIRE_ANTHROPIC;      /* its errors in its shape */
     }
     m = rq->pub.models ? llm_models_find(rq->pub.models, id) : NULL;
-    if (!m) {
+    if (!m || !visible(r, m)) {
         return llm_router_send_error_param(r, HTTP_NOT_FOUND,
             "model_not_found", "model", apr_psprintf(r->pool,
             "The model '%s' does not exist or is not active.", id));

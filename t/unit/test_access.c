@@ -186,14 +186,14 @@ static void test_policy(void)
        "admin allows everything");
     ok(!llm_access_perm_allows(LLM_PERM_CHAT, LLM_PERM_EMBEDDING),
        "chat does not allow embedding");
-    ok(llm_access_model_allowed(globs, "anything"), "no patterns: any model");
+    ok(llm_access_model_matches(globs, "anything"), "no patterns: any model");
     APR_ARRAY_PUSH(globs, const char *) = "gpt-4o*";
     APR_ARRAY_PUSH(globs, const char *) = "mock-chat";
-    ok(llm_access_model_allowed(globs, "gpt-4o-mini"), "a glob matches");
-    ok(llm_access_model_allowed(globs, "mock-chat"), "an exact name matches");
-    ok(!llm_access_model_allowed(globs, "mock"),
+    ok(llm_access_model_matches(globs, "gpt-4o-mini"), "a glob matches");
+    ok(llm_access_model_matches(globs, "mock-chat"), "an exact name matches");
+    ok(!llm_access_model_matches(globs, "mock"),
        "a substring does not (the original's bug)");
-    ok(!llm_access_model_allowed(globs, "xgpt-4o"), "globs are anchored");
+    ok(!llm_access_model_matches(globs, "xgpt-4o"), "globs are anchored");
     ok(!llm_access_rate_parse("100k/hour", &r) && r.count == 100000
        && r.window == apr_time_from_sec(3600), "100k/hour");
     ok(!llm_access_rate_parse("5/10s", &r) && r.count == 5
