@@ -24,21 +24,18 @@
 
 #include "llm_router_private.h"
 
-/* mod_llm_access's llm_access_model_allowed, looked up once per process
- * (optional functions are all registered before the first request; a
- * restart starts new children, which look again); NULL when the module
- * is not loaded: every model is listed. */
+/* mod_llm_access's llm_access_model_allowed, looked up at start-up
+ * (llm_router_info_retrieve); NULL when the module is not loaded: every
+ * model is listed. */
 static APR_OPTIONAL_FN_TYPE(llm_access_model_allowed) *allowed_fn;
-static int allowed_looked;
+
+void llm_router_info_retrieve(void)
+{
+    allowed_fn = APR_RETRIEVE_OPTIONAL_FN(llm_access_model_allowed);
+}
 
 static int visible(request_rec *r, const llm_model_t *m)
 {
-    if (!__atomic_load_n(&allowed_looked, __ATOMIC_ACQUIRE)) {
-        __atomic_store_n(&allowed_fn,
-                         APR_RETRIEVE_OPTIONAL_FN(llm_access_model_allowed),
-                         __ATOMIC_RELEASE);
-        __atomic_store_n(&allowed_looked, 1, __ATOMIC_RELEASE);
-    }
     return !allowed_fn || allowed_fn(r, m->name);
 }
 

@@ -316,8 +316,11 @@ int llm_router_handler(request_rec *r);
  * fallback policy; answers the client when no attempt did. */
 int llm_router_route(request_rec *r, llm_router_req_t *rq);
 
-/* llm_router_info.c: the routes the gateway answers itself. */
+/* llm_router_info.c: the routes the gateway answers itself; the
+ * optional functions of other modules they use, looked up at start-up
+ * (optional_fn_retrieve). */
 int llm_router_serve_info(request_rec *r, llm_router_req_t *rq);
+void llm_router_info_retrieve(void);
 
 /* llm_router_body.c: the client's body in, and LLM_BODY, which replays
  * a body from memory. */

@@ -32,6 +32,8 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_post_config(llm_router_post_config, NULL, NULL,
                         APR_HOOK_MIDDLE);
     ap_hook_child_init(llm_router_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_optional_fn_retrieve(llm_router_info_retrieve, NULL, NULL,
+                                 APR_HOOK_MIDDLE);
     ap_hook_child_init(llm_router_malloc_child_init, NULL, NULL,
                        APR_HOOK_FIRST);
     ap_hook_translate_name(llm_router_translate, after, NULL,
