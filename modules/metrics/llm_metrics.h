@@ -64,6 +64,9 @@ typedef struct llm_metrics_family {
     const apr_uint64_t *bounds;  /**< histogram upper bounds, in units */
     int nbounds;
     /* Layout, set by llm_metrics_add. */
+    int nvalues[LLM_METRICS_MAX_DIMS];   /**< values of each dimension */
+    apr_size_t stride[LLM_METRICS_MAX_DIMS]; /**< series per step of a
+                                              dimension's index */
     apr_size_t nseries;
     apr_size_t cells_per_series; /**< 1, or nbounds + 1 buckets + sum */
     apr_size_t offset;           /**< first cell in a slot */
@@ -130,16 +133,173 @@ llm_metrics_slot_t *llm_metrics_slot(const llm_metrics_t *m, int i);
 void llm_metrics_slot_claim(const llm_metrics_t *m, llm_metrics_slot_t *slot,
                             apr_uint32_t pid);
 
-/** Add @a delta to a counter or gauge (a gauge may go down). @a idx holds
- *  one index per dimension; a negative index drops the sample. */
-void llm_metrics_add_to(const llm_metrics_t *m, llm_metrics_slot_t *slot,
-                        const llm_metrics_family_t *f, const int *idx,
-                        apr_int64_t delta);
+/* The first cell of a slot: after a cache line holding its owner. */
+#define LLM_METRICS_SLOT_HEAD 64
 
-/** Observe @a value (in units) in a histogram. */
-void llm_metrics_observe(const llm_metrics_t *m, llm_metrics_slot_t *slot,
-                         const llm_metrics_family_t *f, const int *idx,
-                         apr_uint64_t value);
+/* Relaxed atomic adds, inline where the compiler has them (one locked
+ * instruction on x86-64), else APR's. The request path makes about
+ * twenty of them. */
+#if defined(__GNUC__) || defined(__clang__)
+#define LLM_METRICS_ADD64(p, v) \
+    ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
+#else
+#include "apr_atomic.h"
+#define LLM_METRICS_ADD64(p, v) ((void)apr_atomic_add64((p), (v)))
+#endif
+
+/** The cells of @a slot. */
+static APR_INLINE volatile apr_uint64_t *llm_metrics_cells(
+    llm_metrics_slot_t *slot)
+{
+    return (volatile apr_uint64_t *)((char *)slot + LLM_METRICS_SLOT_HEAD);
+}
+
+/** The series of @a idx in @a f (one index per dimension, from the
+ *  strides computed by llm_metrics_add), or (apr_size_t)-1 when an index
+ *  is out of its dimension (a label without a value). */
+static APR_INLINE apr_size_t llm_metrics_series(
+    const llm_metrics_family_t *f, const int *idx)
+{
+    apr_size_t s = 0;
+    int i;
+
+    for (i = 0; i < f->ndims; i++) {
+        if ((unsigned int)idx[i] >= (unsigned int)f->nvalues[i]) {
+            return (apr_size_t)-1;
+        }
+        s += (apr_size_t)idx[i] * f->stride[i];
+    }
+    return s;
+}
+
+/** Add @a delta to a counter or gauge (a gauge may go down). @a idx holds
+ *  one index per dimension; a negative index drops the sample. Inline:
+ *  the request path makes a dozen of these. */
+static APR_INLINE void llm_metrics_add_to(const llm_metrics_t *m,
+                                          llm_metrics_slot_t *slot,
+                                          const llm_metrics_family_t *f,
+                                          const int *idx, apr_int64_t delta)
+{
+    apr_size_t s = llm_metrics_series(f, idx);
+
+    (void)m;
+    if (!slot || s == (apr_size_t)-1 || f->type == LLM_METRIC_HISTOGRAM
+        || delta == 0) {
+        return;
+    }
+    LLM_METRICS_ADD64(&llm_metrics_cells(slot)[f->offset + s],
+                      (apr_uint64_t)delta);
+}
+
+/** The bucket @a value (in units) falls in: 0 .. nbounds (+Inf). */
+static APR_INLINE int llm_metrics_bucket(const llm_metrics_family_t *f,
+                                         apr_uint64_t value)
+{
+    int b = 0;
+
+    while (b < f->nbounds && value > f->bounds[b]) {
+        b++;
+    }
+    return b;
+}
+
+/** Observe @a value (in units) in a histogram: two atomic adds (its
+ *  bucket and the sum; the count is the sum of the buckets). */
+static APR_INLINE void llm_metrics_observe(const llm_metrics_t *m,
+                                           llm_metrics_slot_t *slot,
+                                           const llm_metrics_family_t *f,
+                                           const int *idx,
+                                           apr_uint64_t value)
+{
+    apr_size_t s = llm_metrics_series(f, idx);
+    volatile apr_uint64_t *c;
+
+    (void)m;
+    if (!slot || s == (apr_size_t)-1 || f->type != LLM_METRIC_HISTOGRAM) {
+        return;
+    }
+    c = &llm_metrics_cells(slot)[f->offset + s * f->cells_per_series];
+    LLM_METRICS_ADD64(&c[llm_metrics_bucket(f, value)], 1);
+    LLM_METRICS_ADD64(&c[f->nbounds + 1], value);
+}
+
+/**
+ * A map from addresses known at start-up (models, servers) to small
+ * integers, read-only once built: open addressing on a multiplicative
+ * hash of the address, so a lookup on the request path is a multiply,
+ * a shift and a compare or two (apr_hash_t hashes the key's bytes one by
+ * one). Built before the children fork, it is the same in every child.
+ */
+typedef struct {
+    unsigned int shift;          /**< 64 - log2(capacity) */
+    apr_size_t mask;
+    const void **keys;
+    int *vals;
+} llm_metrics_ptrmap_t;
+
+/** A map with room for @a n addresses. */
+llm_metrics_ptrmap_t *llm_metrics_ptrmap_make(apr_pool_t *p, int n);
+/** Map @a key (not NULL) to @a val (>= 0); a key set twice keeps the
+ *  last value. Start-up only: not safe against concurrent readers. */
+void llm_metrics_ptrmap_set(llm_metrics_ptrmap_t *pm, const void *key,
+                            int val);
+
+static APR_INLINE apr_size_t llm_metrics_ptr_hash(const void *key,
+                                                  unsigned int shift)
+{
+    return (apr_size_t)(((apr_uint64_t)(apr_uintptr_t)key
+                         * APR_UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+}
+
+/** The value of @a key, @a dflt when it is not in the map. */
+static APR_INLINE int llm_metrics_ptrmap_get(const llm_metrics_ptrmap_t *pm,
+                                             const void *key, int dflt)
+{
+    apr_size_t h = llm_metrics_ptr_hash(key, pm->shift);
+
+    while (pm->keys[h]) {
+        if (pm->keys[h] == key) {
+            return pm->vals[h];
+        }
+        h = (h + 1) & pm->mask;
+    }
+    return dflt;
+}
+
+/**
+ * A cache, learned at run time, from addresses this process sees (the
+ * router's route names, which are not the engine's own copies of them)
+ * to small integers. Each entry is one 64-bit word (the address in the
+ * low 48 bits, value + 1 in the high 16), stored and loaded whole: the
+ * threads of a process share it without a lock, and a torn pair cannot
+ * be read. Direct-mapped; a miss costs the caller its slow lookup once.
+ */
+#define LLM_METRICS_PTRCACHE_SIZE 64
+typedef struct {
+    apr_uint64_t e[LLM_METRICS_PTRCACHE_SIZE];
+} llm_metrics_ptrcache_t;
+
+/** The value cached for @a key, -1 when none. */
+static APR_INLINE int llm_metrics_ptrcache_get(llm_metrics_ptrcache_t *c,
+                                               const void *key)
+{
+    apr_uint64_t k = (apr_uint64_t)(apr_uintptr_t)key;
+    apr_uint64_t e;
+
+#if defined(__GNUC__) || defined(__clang__)
+    e = __atomic_load_n(&c->e[llm_metrics_ptr_hash(key, 58)],
+                        __ATOMIC_RELAXED);
+#else
+    e = c->e[llm_metrics_ptr_hash(key, 58)];
+#endif
+    return e && (e & APR_UINT64_C(0xFFFFFFFFFFFF)) == k
+           ? (int)(e >> 48) - 1 : -1;
+}
+
+/** Remember @a val (0 .. 65534) for @a key; an address that does not fit
+ *  in 48 bits is not cached. */
+void llm_metrics_ptrcache_put(llm_metrics_ptrcache_t *c, const void *key,
+                              int val);
 
 /** The sum over every slot of a counter or gauge series (for tests). */
 apr_int64_t llm_metrics_value(const llm_metrics_t *m,

@@ -20,7 +20,7 @@
 
 #include "llm_metrics.h"
 
-#define SLOT_HEAD 64   /* a cache line: the owner's pid */
+#define SLOT_HEAD LLM_METRICS_SLOT_HEAD  /* the owner's pid */
 
 struct llm_metrics_slot {
     volatile apr_uint32_t pid;
@@ -158,9 +158,15 @@ llm_metrics_family_t *llm_metrics_add(llm_metrics_t *m, const char *name,
             return NULL;
         }
         f->dims[i] = dims[i];
+        f->nvalues[i] = dims[i]->values->nelts;
         f->nseries *= (apr_size_t)dims[i]->values->nelts;
     }
     f->ndims = i;
+    /* mixed radix, the first dimension slowest */
+    for (i = f->ndims - 1; i >= 0; i--) {
+        f->stride[i] = i == f->ndims - 1
+                       ? 1 : f->stride[i + 1] * (apr_size_t)f->nvalues[i + 1];
+    }
     for (i = 1; type == LLM_METRIC_HISTOGRAM && i < nbounds; i++) {
         if (bounds[i] <= bounds[i - 1]) {
             return NULL;
@@ -202,10 +208,7 @@ llm_metrics_slot_t *llm_metrics_slot(const llm_metrics_t *m, int i)
     return (llm_metrics_slot_t *)(m->base + slot_bytes(m) * (apr_size_t)i);
 }
 
-static volatile apr_uint64_t *cells(llm_metrics_slot_t *slot)
-{
-    return (volatile apr_uint64_t *)((char *)slot + SLOT_HEAD);
-}
+#define cells llm_metrics_cells
 
 void llm_metrics_slot_claim(const llm_metrics_t *m, llm_metrics_slot_t *slot,
                             apr_uint32_t pid)
@@ -227,59 +230,10 @@ void llm_metrics_slot_claim(const llm_metrics_t *m, llm_metrics_slot_t *slot,
     apr_atomic_set32(&slot->pid, pid);
 }
 
-/* The series of @a idx, or (apr_size_t)-1 when a label has no value. */
-static apr_size_t series_of(const llm_metrics_family_t *f, const int *idx)
-{
-    apr_size_t s = 0;
-    int i;
-
-    for (i = 0; i < f->ndims; i++) {
-        if (idx[i] < 0 || idx[i] >= f->dims[i]->values->nelts) {
-            return (apr_size_t)-1;
-        }
-        s = s * (apr_size_t)f->dims[i]->values->nelts + (apr_size_t)idx[i];
-    }
-    return s;
-}
-
-void llm_metrics_add_to(const llm_metrics_t *m, llm_metrics_slot_t *slot,
-                        const llm_metrics_family_t *f, const int *idx,
-                        apr_int64_t delta)
-{
-    apr_size_t s = series_of(f, idx);
-
-    (void)m;
-    if (!slot || s == (apr_size_t)-1 || f->type == LLM_METRIC_HISTOGRAM
-        || delta == 0) {
-        return;
-    }
-    apr_atomic_add64(&cells(slot)[f->offset + s], (apr_uint64_t)delta);
-}
-
-void llm_metrics_observe(const llm_metrics_t *m, llm_metrics_slot_t *slot,
-                         const llm_metrics_family_t *f, const int *idx,
-                         apr_uint64_t value)
-{
-    apr_size_t s = series_of(f, idx);
-    volatile apr_uint64_t *c;
-    int b = 0;
-
-    (void)m;
-    if (!slot || s == (apr_size_t)-1 || f->type != LLM_METRIC_HISTOGRAM) {
-        return;
-    }
-    while (b < f->nbounds && value > f->bounds[b]) {
-        b++;
-    }
-    c = &cells(slot)[f->offset + s * f->cells_per_series];
-    apr_atomic_add64(&c[b], 1);
-    apr_atomic_add64(&c[f->nbounds + 1], value);
-}
-
 apr_int64_t llm_metrics_value(const llm_metrics_t *m,
                               const llm_metrics_family_t *f, const int *idx)
 {
-    apr_size_t s = series_of(f, idx);
+    apr_size_t s = llm_metrics_series(f, idx);
     apr_uint64_t sum = 0;
     int i;
 
@@ -315,4 +269,54 @@ void llm_metrics_sum_family(const llm_metrics_t *m,
             out[c] += src[c];
         }
     }
+}
+
+llm_metrics_ptrmap_t *llm_metrics_ptrmap_make(apr_pool_t *p, int n)
+{
+    llm_metrics_ptrmap_t *pm = apr_pcalloc(p, sizeof(*pm));
+    apr_size_t cap = 8;
+    unsigned int bits = 3;
+
+    while (cap < (apr_size_t)(n > 0 ? n : 0) * 2) {
+        cap <<= 1;
+        bits++;
+    }
+    pm->shift = 64 - bits;
+    pm->mask = cap - 1;
+    pm->keys = apr_pcalloc(p, cap * sizeof(*pm->keys));
+    pm->vals = apr_pcalloc(p, cap * sizeof(*pm->vals));
+    return pm;
+}
+
+void llm_metrics_ptrmap_set(llm_metrics_ptrmap_t *pm, const void *key,
+                            int val)
+{
+    apr_size_t h = llm_metrics_ptr_hash(key, pm->shift), n;
+
+    /* at most half full (llm_metrics_ptrmap_make): a free cell exists */
+    for (n = 0; n <= pm->mask; n++, h = (h + 1) & pm->mask) {
+        if (!pm->keys[h] || pm->keys[h] == key) {
+            pm->keys[h] = key;
+            pm->vals[h] = val;
+            return;
+        }
+    }
+}
+
+void llm_metrics_ptrcache_put(llm_metrics_ptrcache_t *c, const void *key,
+                              int val)
+{
+    apr_uint64_t k = (apr_uint64_t)(apr_uintptr_t)key;
+    apr_uint64_t e;
+
+    if (!key || (k >> 48) || val < 0 || val >= 0xFFFF) {
+        return;
+    }
+    e = k | ((apr_uint64_t)(val + 1) << 48);
+#if defined(__GNUC__) || defined(__clang__)
+    __atomic_store_n(&c->e[llm_metrics_ptr_hash(key, 58)], e,
+                     __ATOMIC_RELAXED);
+#else
+    c->e[llm_metrics_ptr_hash(key, 58)] = e;
+#endif
 }

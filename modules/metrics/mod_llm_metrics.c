@@ -32,6 +32,7 @@
 #include "http_protocol.h"
 #include "ap_mpm.h"
 #include "scoreboard.h"
+#include "http_config.h"
 #include <unistd.h>
 
 /* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
@@ -142,6 +143,31 @@ static apr_status_t segment(server_rec *s, apr_size_t size,
     return APR_SUCCESS;
 }
 
+/* Which of this module's notes a directive names (a LogFormat,
+ * CustomLog, ErrorLogFormat, or any other that reads notes): the others
+ * are not made. */
+static unsigned int notes_named(const ap_directive_t *d)
+{
+    unsigned int want = 0;
+
+    for (; d; d = d->next) {
+        if (d->args && ap_strstr_c(d->args, LLM_METRICS_NOTE_ID)) {
+            want |= LLM_METRICS_WANT_ID;
+            if (!strcasecmp(d->directive, "ErrorLogFormat")) {
+                want |= LLM_METRICS_WANT_ID_EARLY;
+            }
+        }
+        if (d->args && ap_strstr_c(d->args, LLM_METRICS_NOTE_TTFT)) {
+            want |= LLM_METRICS_WANT_TTFT;
+        }
+        if (d->args && ap_strstr_c(d->args, LLM_METRICS_NOTE_OVERHEAD)) {
+            want |= LLM_METRICS_WANT_OVERHEAD;
+        }
+        want |= notes_named(d->first_child);
+    }
+    return want;
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
                        apr_pool_t *ptemp, server_rec *s)
 {
@@ -169,11 +195,16 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
     llm_metrics_index_servers(set, pconf, s);
     llm_metrics_record_init();
     have_unique_id = ap_find_linked_module("mod_unique_id.c") != NULL;
+    set->notes = notes_named(ap_conftree);
     current = set;
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LLMLOGNO(06002)
                  "mod_llm_metrics: %d families, %" APR_SIZE_T_FMT " cells "
-                 "per child slot, %d slots (%" APR_SIZE_T_FMT " bytes)",
-                 set->reg->families->nelts, set->reg->cells, nslots, size);
+                 "per child slot, %d slots (%" APR_SIZE_T_FMT " bytes); "
+                 "notes named by the configuration: %s%s%s",
+                 set->reg->families->nelts, set->reg->cells, nslots, size,
+                 set->notes & LLM_METRICS_WANT_ID ? "id " : "",
+                 set->notes & LLM_METRICS_WANT_TTFT ? "ttft " : "",
+                 set->notes & LLM_METRICS_WANT_OVERHEAD ? "overhead" : "");
     return OK;
 }
 
@@ -253,24 +284,24 @@ llm_metrics_slot_t *llm_metrics_my_slot(request_rec *r)
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Per request (r->request_config): what this module added that it must
- * take back. */
-typedef struct {
-    int in_progress;
-    int streaming;
-} req_marks_t;
-
-static req_marks_t *marks(request_rec *r)
+llm_metrics_marks_t *llm_metrics_marks(request_rec *r)
 {
-    req_marks_t *m = ap_get_module_config(r->request_config,
-                                          &llm_metrics_module);
+    llm_metrics_marks_t *m;
 
+    /* the initial request's: log_transaction sees that one, the router's
+     * hooks may run in an internal redirect or a subrequest */
+    while (r->prev || r->main) {
+        r = r->prev ? r->prev : r->main;
+    }
+    m = ap_get_module_config(r->request_config, &llm_metrics_module);
     if (!m) {
         m = apr_pcalloc(r->pool, sizeof(*m));
         ap_set_module_config(r->request_config, &llm_metrics_module, m);
     }
     return m;
 }
+
+#define marks llm_metrics_marks
 
 static llm_metrics_slot_t *counting(request_rec *r)
 {
@@ -290,14 +321,18 @@ static char *hex_before(char *c, apr_uint64_t v)
 
 /* The id that ties the request's samples to its access-log line:
  * mod_unique_id's when it is loaded, else time-pid-counter in hex, made
- * without a formatter (this runs for every request). */
-static void request_id(request_rec *r)
+ * without a formatter; made once, when first asked for. */
+static const char *request_id(request_rec *r, llm_metrics_marks_t *mk)
 {
     static volatile apr_uint32_t seq;
-    const char *id = have_unique_id
-                     ? apr_table_get(r->subprocess_env, "UNIQUE_ID") : NULL;
+    const char *id;
     char buf[64], *c = buf + sizeof(buf);
 
+    if (mk->id) {
+        return mk->id;
+    }
+    id = have_unique_id ? apr_table_get(r->subprocess_env, "UNIQUE_ID")
+                        : NULL;
     if (!id) {
         c = hex_before(c, apr_atomic_inc32(&seq));
         *--c = '-';
@@ -306,37 +341,56 @@ static void request_id(request_rec *r)
         c = hex_before(c, (apr_uint64_t)r->request_time);
         id = apr_pstrmemdup(r->pool, c, (apr_size_t)(buf + sizeof(buf) - c));
     }
-    /* added once per request: no need to look for an older value */
-    apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, id);
+    return mk->id = id;
+}
+
+/* The request id note, once (added: no need to look for an older
+ * value). */
+static void note_request_id(request_rec *r, llm_metrics_marks_t *mk)
+{
+    if (!mk->id) {
+        apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, request_id(r, mk));
+    }
 }
 
 static int post_read_request(request_rec *r)
 {
     llm_metrics_slot_t *slot;
+    llm_metrics_marks_t *mk;
 
     if (r->main || r->prev || !(slot = counting(r))) {
         return DECLINED;
     }
-    request_id(r);
+    mk = marks(r);
+    if (current->notes & LLM_METRICS_WANT_ID_EARLY) {
+        note_request_id(r, mk);
+    }
     llm_metrics_add_to(current->reg, slot, current->http_in_progress, NULL,
                        1);
-    marks(r)->in_progress = 1;
+    mk->in_progress = 1;
     return DECLINED;
 }
 
 static int log_transaction(request_rec *r)
 {
     llm_metrics_slot_t *slot = counting(r);
+    llm_metrics_marks_t *mk;
 
     if (!slot) {
         return DECLINED;
     }
-    if (marks(r)->in_progress) {
+    mk = marks(r);
+    /* before mod_log_config writes the line (this hook runs first); late,
+     * so that the router's notes are set in a shorter table */
+    if (current->notes & LLM_METRICS_WANT_ID) {
+        note_request_id(r, mk);
+    }
+    if (mk->in_progress) {
         llm_metrics_add_to(current->reg, slot, current->http_in_progress,
                            NULL, -1);
-        marks(r)->in_progress = 0;
+        mk->in_progress = 0;
     }
-    llm_metrics_record_http(r, current, slot);
+    llm_metrics_record_http(r, current, slot, mk);
     return DECLINED;
 }
 

@@ -80,18 +80,54 @@ typedef struct {
                          *fallbacks, *masked_values, *streamed_bytes;
     apr_array_header_t *tables;  /* llm_models_t *, for the health gauges */
     apr_array_header_t *table_ix; /* llm_metrics_table_ix_t */
-    apr_hash_t *by_model;        /* const llm_model_t * -> model_ix_t */
-    apr_hash_t *by_server;       /* server_rec * -> int * (strategy) */
+    /* by address, no string hashed on the request path: */
+    llm_metrics_ptrmap_t *by_model;  /* const llm_model_t * -> index in
+                                        model_ix */
+    struct llm_metrics_model_ix *model_ix;
+    llm_metrics_ptrmap_t *by_server; /* server_rec * -> strategy index */
+    /* the router's route names (ctx->endpoint) -> endpoint index,
+     * learned per process (they are the router's copies of the names) */
+    llm_metrics_ptrcache_t endpoint_cache;
     int status_ix[LLM_METRICS_MAX_STATUS]; /* status -> index in status */
+    unsigned int notes;          /* LLM_METRICS_WANT_*: the notes the
+                                    configuration names */
 } llm_metrics_set_t;
+
+/* The notes this module sets, each only when a directive of the
+ * configuration (a LogFormat, CustomLog, ErrorLogFormat...) names it:
+ * a note nobody reads costs every request its making and makes every
+ * later apr_table_setn on r->notes compare one more entry. */
+#define LLM_METRICS_WANT_ID       1u
+#define LLM_METRICS_WANT_TTFT     2u
+#define LLM_METRICS_WANT_OVERHEAD 4u
+#define LLM_METRICS_WANT_ID_EARLY 8u   /* named by ErrorLogFormat: set the
+                                          id as the request is read */
+
+/* Per request (the initial request's request_config): what this module
+ * added that it must take back, and what llm_request_done found that
+ * log_transaction uses again. */
+typedef struct {
+    int in_progress;
+    int streaming;
+    int llm_done;                /* llm_request_done recorded: */
+    int endpoint;                /*   its endpoint index */
+    int model;                   /*   its model index */
+    int streamed;                /*   a streamed answer was attempted */
+    int refused;                 /* an access refusal was counted */
+    const char *id;              /* the request id, once made */
+} llm_metrics_marks_t;
 
 /* A model's label indexes, found by its address (no string hashed on
  * the request path). strategy is -1 when the model has no balance of
  * its own. */
-typedef struct {
+typedef struct llm_metrics_model_ix {
     int model;
     int strategy;
 } llm_metrics_model_ix_t;
+
+/* The indexes of ctx->model (NULL: a model not in a models file). */
+const llm_metrics_model_ix_t *llm_metrics_model_of(const llm_metrics_set_t *s,
+                                                   const llm_model_t *m);
 
 /* The balance method in force at the top of each server, by server
  * (from the router, once the configuration is final). */
@@ -116,11 +152,14 @@ llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
 /* mod_llm_metrics.c: this generation's set and this process's slot. */
 llm_metrics_set_t *llm_metrics_current(void);
 llm_metrics_slot_t *llm_metrics_my_slot(request_rec *r);
+/* The marks of r's initial request. */
+llm_metrics_marks_t *llm_metrics_marks(request_rec *r);
 
 /* mod_llm_metrics_record.c: what a request moves. */
 void llm_metrics_record_init(void);
 void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *set,
-                             llm_metrics_slot_t *slot);
+                             llm_metrics_slot_t *slot,
+                             const llm_metrics_marks_t *mk);
 void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
                             llm_metrics_set_t *set, llm_metrics_slot_t *slot);
 void llm_metrics_record_access(request_rec *r, const llm_access_event_t *ev,

@@ -50,12 +50,26 @@ static void observe(llm_metrics_set_t *s, llm_metrics_slot_t *slot,
 
 #define IDX(...) ((const int[]){ __VA_ARGS__ })
 
+/* The index of a route name: the router's names are its own copies of
+ * them (core is linked into each module), so they are hashed once per
+ * process and then found by address. */
+static int route_index(llm_metrics_set_t *s, const char *name)
+{
+    int i = llm_metrics_ptrcache_get(&s->endpoint_cache, name);
+
+    if (i < 0) {
+        i = ix(s->endpoint, name);
+        llm_metrics_ptrcache_put(&s->endpoint_cache, name, i);
+    }
+    return i;
+}
+
 int llm_metrics_endpoint_index(request_rec *r, llm_metrics_set_t *s)
 {
     llm_req_ctx_t *ctx = ctx_of(r);
 
     if (ctx && ctx->endpoint) {
-        return ix(s->endpoint, ctx->endpoint);
+        return route_index(s, ctx->endpoint);
     }
     if (r->handler && !strcmp(r->handler, LLM_METRICS_HANDLER)) {
         return ix(s->endpoint, "metrics");
@@ -79,22 +93,33 @@ static int method_index(request_rec *r, llm_metrics_set_t *s)
     return ix(s->method, r->method);
 }
 
+/* The request's Content-Length: httpd's HTTP_IN filter accepted it
+ * (digits only, no sign, no overflow), so its digits are read here
+ * without strtoll. */
 static void request_size(request_rec *r, llm_metrics_set_t *s,
                          llm_metrics_slot_t *slot, int m, int e)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t len;
+    apr_uint64_t len = 0;
+    int n = 0;
 
-    if (cl && apr_strtoff(&len, cl, NULL, 10) == APR_SUCCESS && len >= 0) {
-        observe(s, slot, s->http_request_size, IDX(m, e), len);
+    if (!cl) {
+        return;
+    }
+    for (; *cl >= '0' && *cl <= '9' && n < 19; cl++, n++) {
+        len = len * 10 + (apr_uint64_t)(*cl - '0');
+    }
+    if (n && !*cl) {
+        observe(s, slot, s->http_request_size, IDX(m, e),
+                (apr_int64_t)len);
     }
 }
 
 void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
-                             llm_metrics_slot_t *slot)
+                             llm_metrics_slot_t *slot,
+                             const llm_metrics_marks_t *mk)
 {
     request_rec *last = r;
-    llm_req_ctx_t *ctx = ctx_of(r);
     int m, e, st;
 
     while (last->next) {
@@ -103,7 +128,8 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
     st = last->status >= 0 && last->status < LLM_METRICS_MAX_STATUS
          ? s->status_ix[last->status] : s->status->other;
     m = method_index(r, s);
-    e = llm_metrics_endpoint_index(r, s);
+    /* llm_request_done found the route already */
+    e = mk->llm_done ? mk->endpoint : llm_metrics_endpoint_index(r, s);
     inc(s, slot, s->http_requests, IDX(m, e, st), 1);
     observe(s, slot, s->http_duration, IDX(m, e),
             apr_time_now() - r->request_time);
@@ -112,13 +138,8 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
     }
     request_size(r, s, slot, m, e);
     observe(s, slot, s->http_response_size, IDX(m, e, st), last->bytes_sent);
-    if (ctx && ctx->stream && ctx->attempts && ctx->attempts->nelts) {
-        const llm_metrics_model_ix_t *mix = ctx->model
-            ? apr_hash_get(s->by_model, &ctx->model, sizeof(ctx->model))
-            : NULL;
-
-        inc(s, slot, s->streamed_bytes,
-            IDX(mix ? mix->model : s->model->other), last->bytes_sent);
+    if (mk->llm_done && mk->streamed) {
+        inc(s, slot, s->streamed_bytes, IDX(mk->model), last->bytes_sent);
     }
 }
 
@@ -187,13 +208,11 @@ static const char *wire_name(llm_wire_e w)
 static int strategy_of(request_rec *r, llm_metrics_set_t *s,
                        const llm_metrics_model_ix_t *mix)
 {
-    const int *ix;
-
     if (mix && mix->strategy >= 0) {
         return mix->strategy;
     }
-    ix = apr_hash_get(s->by_server, &r->server, sizeof(r->server));
-    return ix ? *ix : s->strategy->other;
+    return llm_metrics_ptrmap_get(s->by_server, r->server,
+                                  s->strategy->other);
 }
 
 /* The api dimension is made from llm_api_type_name in enum order. */
@@ -387,25 +406,34 @@ static void set_time_notes(rec_t *x, const llm_attempt_t *last,
 {
     /* llm_request_done runs once per request: add, no need to look for
      * an older value (setn would compare every note) */
-    if (last && last->first_byte) {
+    if ((x->s->notes & LLM_METRICS_WANT_TTFT) && last && last->first_byte) {
         apr_table_addn(x->r->notes, LLM_METRICS_NOTE_TTFT,
                        ms_of(x->r->pool, last->first_byte - last->started));
     }
-    apr_table_addn(x->r->notes, LLM_METRICS_NOTE_OVERHEAD,
-                   ms_of(x->r->pool, overhead));
+    if (x->s->notes & LLM_METRICS_WANT_OVERHEAD) {
+        apr_table_addn(x->r->notes, LLM_METRICS_NOTE_OVERHEAD,
+                       ms_of(x->r->pool, overhead));
+    }
 }
 
 void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
                             llm_metrics_set_t *s, llm_metrics_slot_t *slot)
 {
     rec_t x = { r, ctx, s, slot, 0, NULL };
+    llm_metrics_marks_t *mk = llm_metrics_marks(r);
     const llm_attempt_t *last = NULL;
     apr_time_t start = ctx->started ? ctx->started : r->request_time;
     apr_interval_time_t overhead;
+    int endpoint = ctx->endpoint ? route_index(s, ctx->endpoint)
+                                 : s->endpoint->other;
 
-    x.mix = ctx->model ? apr_hash_get(s->by_model, &ctx->model,
-                                      sizeof(ctx->model)) : NULL;
+    x.mix = llm_metrics_model_of(s, ctx->model);
     x.model = x.mix ? x.mix->model : s->model->other;
+    /* for log_transaction */
+    mk->llm_done = 1;
+    mk->endpoint = endpoint;
+    mk->model = x.model;
+    mk->streamed = ctx->stream && ctx->attempts && ctx->attempts->nelts;
     if (ctx->attempts && ctx->attempts->nelts) {
         last = &APR_ARRAY_IDX(ctx->attempts, ctx->attempts->nelts - 1,
                               llm_attempt_t);
@@ -421,8 +449,7 @@ void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
     if (last) {
         record_answer(&x, last);
     }
-    observe(s, slot, s->overhead, IDX(ix(s->endpoint, ctx->endpoint)),
-            overhead);
+    observe(s, slot, s->overhead, IDX(endpoint), overhead);
     set_time_notes(&x, last, overhead);
 }
 

@@ -335,27 +335,38 @@ static void index_pairs(apr_pool_t *p, llm_metrics_set_t *s)
 /* Each model's indexes, by its address. */
 static void index_models(apr_pool_t *p, llm_metrics_set_t *s)
 {
-    int t, i;
+    int t, i, n = 0;
 
-    s->by_model = apr_hash_make(p);
+    for (t = 0; t < s->tables->nelts; t++) {
+        n += APR_ARRAY_IDX(s->tables, t, const llm_models_t *)->models->nelts;
+    }
+    s->by_model = llm_metrics_ptrmap_make(p, n);
+    s->model_ix = apr_pcalloc(p, sizeof(*s->model_ix) * (n + 1));
+    n = 0;
     for (t = 0; t < s->tables->nelts; t++) {
         const llm_models_t *ms = APR_ARRAY_IDX(s->tables, t,
                                                const llm_models_t *);
 
-        for (i = 0; i < ms->models->nelts; i++) {
+        for (i = 0; i < ms->models->nelts; i++, n++) {
             const llm_model_t *m = APR_ARRAY_IDX(ms->models, i,
                                                  const llm_model_t *);
-            llm_metrics_model_ix_t *ix = apr_palloc(p, sizeof(*ix));
-            const llm_model_t **key = apr_palloc(p, sizeof(*key));
+            llm_metrics_model_ix_t *ix = &s->model_ix[n];
 
             ix->model = llm_metrics_dim_index(s->model, m->name);
             ix->strategy = m->balance ? llm_metrics_dim_index(s->strategy,
                                                               m->balance)
                                       : -1;
-            *key = m;   /* the hash keeps the key's address */
-            apr_hash_set(s->by_model, key, sizeof(*key), ix);
+            llm_metrics_ptrmap_set(s->by_model, m, n);
         }
     }
+}
+
+const llm_metrics_model_ix_t *llm_metrics_model_of(const llm_metrics_set_t *s,
+                                                   const llm_model_t *m)
+{
+    int i = m ? llm_metrics_ptrmap_get(s->by_model, m, -1) : -1;
+
+    return i >= 0 ? &s->model_ix[i] : NULL;
 }
 
 void llm_metrics_index_servers(llm_metrics_set_t *s, apr_pool_t *p,
@@ -364,20 +375,21 @@ void llm_metrics_index_servers(llm_metrics_set_t *s, apr_pool_t *p,
     APR_OPTIONAL_FN_TYPE(llm_router_server_info) *info =
         APR_RETRIEVE_OPTIONAL_FN(llm_router_server_info);
     server_rec *v;
+    int n = 0;
 
-    s->by_server = apr_hash_make(p);
+    for (v = main_server; v; v = v->next) {
+        n++;
+    }
+    s->by_server = llm_metrics_ptrmap_make(p, n);
     for (v = main_server; v; v = v->next) {
         const char *method = NULL, *path = NULL;
-        int on = 0, *ix = apr_palloc(p, sizeof(*ix));
-        server_rec **key = apr_palloc(p, sizeof(*key));
+        int on = 0;
 
         if (info) {
             info(v, &on, &path, &method);
         }
-        *ix = llm_metrics_dim_index(s->strategy,
-                                    method ? method : LLM_BALANCE_DEFAULT);
-        *key = v;
-        apr_hash_set(s->by_server, key, sizeof(*key), ix);
+        llm_metrics_ptrmap_set(s->by_server, v, llm_metrics_dim_index(
+            s->strategy, method ? method : LLM_BALANCE_DEFAULT));
     }
 }
 

@@ -247,6 +247,47 @@ static void test_processes(void)
          "and as many observations");
 }
 
+/* The address maps of the request path: every key found, a missing one
+ * not (the default), many keys in a small map. */
+static void test_ptrmap(void)
+{
+    static int objs[300];
+    llm_metrics_ptrmap_t *pm = llm_metrics_ptrmap_make(pool, 300);
+    llm_metrics_ptrcache_t *c = apr_pcalloc(pool, sizeof(*c));
+    int i, bad = 0;
+
+    for (i = 0; i < 300; i++) {
+        llm_metrics_ptrmap_set(pm, &objs[i], i * 7);
+    }
+    llm_metrics_ptrmap_set(pm, &objs[5], 1);     /* set again: the last */
+    for (i = 0; i < 300; i++) {
+        bad += llm_metrics_ptrmap_get(pm, &objs[i], -1)
+               != (i == 5 ? 1 : i * 7);
+    }
+    is_int(bad, 0, "ptrmap: 300 addresses, each its value");
+    is_int(llm_metrics_ptrmap_get(pm, &bad, -2), -2,
+           "ptrmap: an address not in it gives the default");
+
+    is_int(llm_metrics_ptrcache_get(c, &objs[1]), -1, "ptrcache: a miss");
+    llm_metrics_ptrcache_put(c, &objs[1], 42);
+    is_int(llm_metrics_ptrcache_get(c, &objs[1]), 42, "ptrcache: a hit");
+    llm_metrics_ptrcache_put(c, &objs[1], 0);
+    is_int(llm_metrics_ptrcache_get(c, &objs[1]), 0, "ptrcache: value 0");
+    for (i = 0; i < 300; i++) {
+        llm_metrics_ptrcache_put(c, &objs[i], i);
+    }
+    for (bad = 0, i = 0; i < 300; i++) {
+        int v = llm_metrics_ptrcache_get(c, &objs[i]);
+
+        bad += v != -1 && v != i;    /* evicted, or its own value */
+    }
+    is_int(bad, 0, "ptrcache: a colliding address never reads another's "
+           "value");
+    llm_metrics_ptrcache_put(c, &objs[2], 0xFFFF);
+    ok(llm_metrics_ptrcache_get(c, &objs[2]) != 0xFFFF,
+       "ptrcache: a value too large is not cached");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -256,6 +297,7 @@ int main(void)
     test_pairs();
     test_dead_writer();
     test_processes();
+    test_ptrmap();
     printf("1..%d\n", tap_n);
     return tap_failed != 0;
 }
