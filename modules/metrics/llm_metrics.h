@@ -51,6 +51,11 @@ typedef struct llm_metrics_dim {
     apr_array_header_t *values;  /**< const char *, in order */
     apr_hash_t *index;           /**< value -> index + 1 */
     int other;                   /**< index of "other", -1 when none */
+    /** NULL, or the values are known at scrape time only (key ids): the
+     *  label of value @a i, NULL when it has none yet (the series is not
+     *  shown). values then holds placeholders, for the count. */
+    const char *(*label)(void *baton, int i);
+    void *baton;
 } llm_metrics_dim_t;
 
 typedef struct llm_metrics_family {
@@ -102,6 +107,43 @@ llm_metrics_dim_t *llm_metrics_dim_array(apr_pool_t *p, const char *name,
 /** The index of @a value in @a d: its own, else "other", else -1 (the
  *  sample is then not recorded). NULL is "other". */
 int llm_metrics_dim_index(const llm_metrics_dim_t *d, const char *value);
+
+/** A dimension of @a n values whose labels @a label gives at scrape
+ *  time (see llm_metrics_dim_t.label). */
+llm_metrics_dim_t *llm_metrics_dim_dynamic(apr_pool_t *p, const char *name,
+                                           int n,
+                                           const char *(*label)(void *, int),
+                                           void *baton);
+
+/*
+ * Key ids (llm_metrics_keys.c): the values of a key_id label, a bounded
+ * table in shared memory filled first come (see the file's comment).
+ * The label's values: LLM_METRICS_KEY_NONE (""), LLM_METRICS_KEY_OTHER
+ * ("_other"), then the table's key ids.
+ */
+#define LLM_METRICS_KEY_NONE  0
+#define LLM_METRICS_KEY_OTHER 1
+#define LLM_METRICS_KEY_FIRST 2
+#define LLM_METRICS_KEY_OTHER_NAME "_other"
+#define LLM_METRICS_KEY_ID_MAX 64   /**< longer key ids are "_other" */
+
+typedef struct llm_metrics_keys llm_metrics_keys_t;
+
+/** Bytes of shared memory for a table of @a max key ids. */
+apr_size_t llm_metrics_keys_size(int max);
+/** A table of at most @a max key ids (0: every key id is "_other"). */
+llm_metrics_keys_t *llm_metrics_keys_make(apr_pool_t *p, int max);
+/** Use @a base (llm_metrics_keys_size(max) bytes, zeroed once by its
+ *  creator) for the table; until then every key id is "_other". */
+void llm_metrics_keys_attach(llm_metrics_keys_t *k, void *base);
+int llm_metrics_keys_max(const llm_metrics_keys_t *k);
+/** The label value of key id @a id (NULL or "": none), claiming an entry
+ *  for it when the table has room. Lock-free; for the request path. */
+int llm_metrics_keys_index(llm_metrics_keys_t *k, const char *id);
+/** Read the table's published key ids (before a scrape writes labels). */
+void llm_metrics_keys_snapshot(llm_metrics_keys_t *k, apr_pool_t *p);
+/** The label callback of a key_id dimension (@a baton: the table). */
+const char *llm_metrics_keys_label(void *baton, int value);
 
 /**
  * Add a family before llm_metrics_attach. @a dims is NULL-terminated (up

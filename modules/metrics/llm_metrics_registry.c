@@ -94,6 +94,22 @@ llm_metrics_dim_t *llm_metrics_dim_pair(apr_pool_t *p, const char *name,
     return d;
 }
 
+llm_metrics_dim_t *llm_metrics_dim_dynamic(apr_pool_t *p, const char *name,
+                                           int n,
+                                           const char *(*label)(void *, int),
+                                           void *baton)
+{
+    llm_metrics_dim_t *d = llm_metrics_dim(p, name, NULL, 0, 0);
+    int i;
+
+    for (i = 0; i < n; i++) {
+        dim_push(p, d, apr_psprintf(p, "#%d", i));   /* placeholders */
+    }
+    d->label = label;
+    d->baton = baton;
+    return d;
+}
+
 int llm_metrics_dim_index(const llm_metrics_dim_t *d, const char *value)
 {
     apr_uintptr_t i = value ? (apr_uintptr_t)apr_hash_get(

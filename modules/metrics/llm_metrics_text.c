@@ -132,7 +132,8 @@ void llm_metrics_write_sample(llm_buf_t *out, const char *name,
 }
 
 /* The label pairs of series @a s into @a labels (a pair label gives two),
- * with room for one more (le); returns how many labels. */
+ * with room for one more (le); returns how many labels, -1 when a label
+ * known at scrape time has no value (yet). */
 static int series_labels(apr_pool_t *p, const llm_metrics_family_t *f,
                          apr_size_t s, const char **labels)
 {
@@ -142,7 +143,13 @@ static int series_labels(apr_pool_t *p, const llm_metrics_family_t *f,
     for (i = f->ndims - 1; i >= 0; i--) {
         apr_size_t nv = (apr_size_t)f->dims[i]->values->nelts;
 
-        values[i] = APR_ARRAY_IDX(f->dims[i]->values, s % nv, const char *);
+        values[i] = f->dims[i]->label
+                    ? f->dims[i]->label(f->dims[i]->baton, (int)(s % nv))
+                    : APR_ARRAY_IDX(f->dims[i]->values, s % nv,
+                                    const char *);
+        if (!values[i]) {
+            return -1;
+        }
         s /= nv;
     }
     for (i = 0; i < f->ndims; i++) {
@@ -228,7 +235,9 @@ static void write_family(const llm_metrics_t *m, llm_buf_t *out,
         if (f->ndims && !series_moved(f, c)) {
             continue;
         }
-        n = series_labels(p, f, s, labels);
+        if ((n = series_labels(p, f, s, labels)) < 0) {
+            continue;
+        }
         if (f->type == LLM_METRIC_HISTOGRAM) {
             write_histogram_series(out, p, f, c, labels, n);
         }

@@ -171,9 +171,10 @@ static unsigned int notes_named(const ap_directive_t *d)
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
                        apr_pool_t *ptemp, server_rec *s)
 {
-    llm_metrics_set_t *set = llm_metrics_set_make(pconf, tables);
+    llm_metrics_set_t *set = llm_metrics_set_make(pconf, tables,
+                                                  llm_metrics_key_ids(s));
     int nslots = 0;
-    apr_size_t size;
+    apr_size_t size, cells;
     void *base;
     apr_status_t rv;
 
@@ -182,7 +183,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         || nslots < 1) {
         nslots = 1;
     }
-    size = llm_metrics_size(set->reg, nslots);
+    /* the children's slots, then the key id table */
+    cells = llm_metrics_size(set->reg, nslots);
+    size = cells + llm_metrics_keys_size(llm_metrics_keys_max(set->keys));
     rv = segment(s, size, layout_of(ptemp, set->reg), &base);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, LLMLOGNO(06001)
@@ -192,8 +195,10 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     llm_metrics_attach(set->reg, base, nslots);
+    llm_metrics_keys_attach(set->keys, (char *)base + cells);
     llm_metrics_index_servers(set, pconf, s);
     llm_metrics_record_init();
+    llm_metrics_handler_init();
     have_unique_id = ap_find_linked_module("mod_unique_id.c") != NULL;
     set->notes = notes_named(ap_conftree);
     current = set;

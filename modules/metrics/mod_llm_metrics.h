@@ -31,7 +31,11 @@ APLOG_USE_MODULE(llm_metrics);
 /* Per server (VirtualHost). */
 typedef struct {
     int enabled;                 /* LLMMetrics; -1 unset */
+    int key_ids;                 /* LLMMetricsKeyIds (global); -1 unset */
 } llm_metrics_srv_conf_t;
+
+#define LLM_METRICS_KEY_IDS_DEFAULT 100
+#define LLM_METRICS_KEY_IDS_LIMIT   10000
 
 /* Values of the fixed label tables, by position (mod_llm_metrics_set.c
  * makes the tables in this order, so a value's index is its enum). */
@@ -45,6 +49,8 @@ typedef enum {
     LLM_STAGE_RECEIVED = 0, LLM_STAGE_GUARD_REQUEST, LLM_STAGE_MASKING,
     LLM_STAGE_PROVIDER, LLM_STAGE_GUARD_RESPONSE
 } llm_metrics_stage_e;
+/* auth_attempts_total's result: llm_access_kind_e, then success. */
+#define LLM_AUTH_SUCCESS 5
 typedef enum {
     LLM_RESULT_SUCCESS = 0, LLM_RESULT_FAILURE, LLM_RESULT_PASS,
     LLM_RESULT_BLOCK, LLM_RESULT_UNCHECKED, LLM_RESULT_APPLIED,
@@ -65,7 +71,8 @@ typedef struct {
     llm_metrics_dim_t *method, *endpoint, *status, *model, *api, *provider,
                       *error, *reason, *strategy, *stage, *result,
                       *direction, *format, *wire, *to_api, *fallback,
-                      *entity, *access_kind, *access_endpoint;
+                      *entity, *access_kind, *access_endpoint, *key_id;
+    llm_metrics_keys_t *keys;    /* the key_id label's table */
     /* the original's */
     llm_metrics_family_t *http_requests, *http_duration, *http_in_progress,
                          *http_exceptions, *http_request_size,
@@ -74,7 +81,7 @@ typedef struct {
                          *provider_latency, *provider_errors, *lb_selected,
                          *pipeline_stage, *retries, *retries_exhausted,
                          *tokens, *response_format, *payload_conversion,
-                         *auth_attempts, *rate_limited, *key_budget;
+                         *auth_attempts, *rate_limited;
     /* added */
     llm_metrics_family_t *ttft, *overhead, *active_streams, *failovers,
                          *fallbacks, *masked_values, *streamed_bytes;
@@ -144,10 +151,12 @@ extern const command_rec llm_metrics_cmds[];
 void *llm_metrics_create_srv(apr_pool_t *p, server_rec *s);
 void *llm_metrics_merge_srv(apr_pool_t *p, void *basev, void *addv);
 int llm_metrics_enabled(server_rec *s);
+int llm_metrics_key_ids(server_rec *main_server);
 
 /* mod_llm_metrics_set.c: the families, from the models files known now. */
 llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
-                                        apr_array_header_t *tables);
+                                        apr_array_header_t *tables,
+                                        int key_ids);
 
 /* mod_llm_metrics.c: this generation's set and this process's slot. */
 llm_metrics_set_t *llm_metrics_current(void);
@@ -168,6 +177,7 @@ void llm_metrics_record_access(request_rec *r, const llm_access_event_t *ev,
 int llm_metrics_endpoint_index(request_rec *r, llm_metrics_set_t *set);
 
 /* mod_llm_metrics_handler.c: the scrape. */
+void llm_metrics_handler_init(void);
 int llm_metrics_handler(request_rec *r);
 
 #endif /* MOD_LLM_METRICS_H */

@@ -15,6 +15,7 @@
 #include "apr_atomic.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "http_main.h"
 
 #include "mod_llm_metrics.h"
 
@@ -107,6 +108,83 @@ static void write_health(apr_pool_t *p, llm_metrics_set_t *set,
     llm_buf_add(out, g.inflight.data, g.inflight.len);
 }
 
+/* ------------------------------------------------------------------ */
+/* Token budgets (key_budget_usage_tokens), from mod_llm_access         */
+/* ------------------------------------------------------------------ */
+
+static APR_OPTIONAL_FN_TYPE(llm_access_each_budget) *each_budget;
+
+void llm_metrics_handler_init(void)
+{
+    each_budget = APR_RETRIEVE_OPTIONAL_FN(llm_access_each_budget);
+}
+
+typedef struct {
+    apr_pool_t *p;
+    llm_buf_t used, limit;
+    apr_hash_t *seen;            /* "key\1period": servers that share a
+                                    key store give each key once */
+    int left;                    /* series still allowed */
+} budgets_t;
+
+static int one_budget(void *baton, const llm_key_budget_t *b)
+{
+    budgets_t *x = baton;
+    const char *labels[4];
+    const char *key;
+
+    if (!b || !b->key_id || !b->period) {
+        return 0;
+    }
+    if (x->left <= 0) {
+        return 1;
+    }
+    key = apr_pstrcat(x->p, b->key_id, LLM_METRICS_PAIR_SEP, b->period,
+                      NULL);
+    if (apr_hash_get(x->seen, key, APR_HASH_KEY_STRING)) {
+        return 0;
+    }
+    apr_hash_set(x->seen, key, APR_HASH_KEY_STRING, key);
+    x->left--;
+    labels[0] = "key_id";
+    labels[1] = b->key_id;
+    labels[2] = "period";
+    labels[3] = b->period;
+    llm_metrics_write_sample(&x->used, "key_budget_usage_tokens", labels, 2,
+                             (apr_int64_t)b->used, 0);
+    llm_metrics_write_sample(&x->limit, "key_budget_limit_tokens", labels, 2,
+                             (apr_int64_t)b->limit, 0);
+    return 0;
+}
+
+/* Every server's keys with a budget spent in part, at most
+ * LLMMetricsKeyIds of them; no samples when mod_llm_access is not
+ * loaded (or does not publish budgets): the families stay. */
+static void write_budgets(request_rec *r, llm_metrics_set_t *set,
+                          llm_buf_t *out)
+{
+    budgets_t x;
+    server_rec *s;
+
+    x.p = r->pool;
+    llm_buf_init(&x.used, r->pool);
+    llm_buf_init(&x.limit, r->pool);
+    x.seen = apr_hash_make(r->pool);
+    x.left = llm_metrics_keys_max(set->keys);
+    for (s = ap_server_conf; each_budget && s && x.left > 0; s = s->next) {
+        each_budget(r->pool, s, x.left, one_budget, &x);
+    }
+    llm_metrics_write_head(out, "key_budget_usage_tokens",
+                           "Tokens of a key's token budget spent in the "
+                           "current period (from mod_llm_access).",
+                           LLM_METRIC_GAUGE);
+    llm_buf_add(out, x.used.data, x.used.len);
+    llm_metrics_write_head(out, "key_budget_limit_tokens",
+                           "A key's token budget for the period.",
+                           LLM_METRIC_GAUGE);
+    llm_buf_add(out, x.limit.data, x.limit.len);
+}
+
 int llm_metrics_handler(request_rec *r)
 {
     llm_metrics_set_t *set = llm_metrics_current();
@@ -126,7 +204,9 @@ int llm_metrics_handler(request_rec *r)
     }
     llm_buf_init(&out, r->pool);
     llm_buf_reserve(&out, 64 * 1024);
+    llm_metrics_keys_snapshot(set->keys, r->pool);
     llm_metrics_write(set->reg, &out, r->pool);
+    write_budgets(r, set, &out);
     write_health(r->pool, set, &out);
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
     ap_set_content_length(r, (apr_off_t)out.len);

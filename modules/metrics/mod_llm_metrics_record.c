@@ -81,6 +81,10 @@ int llm_metrics_endpoint_index(request_rec *r, llm_metrics_set_t *s)
 /* HTTP (log_transaction)                                              */
 /* ------------------------------------------------------------------ */
 
+static void record_authenticated(request_rec *r, llm_metrics_set_t *s,
+                                 llm_metrics_slot_t *slot,
+                                 const llm_metrics_marks_t *mk);
+
 /* GET, HEAD, POST by their numbers, the rest by name ("other"). */
 static int method_index(request_rec *r, llm_metrics_set_t *s)
 {
@@ -140,6 +144,9 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
     observe(s, slot, s->http_response_size, IDX(m, e, st), last->bytes_sent);
     if (mk->llm_done && mk->streamed) {
         inc(s, slot, s->streamed_bytes, IDX(mk->model), last->bytes_sent);
+    }
+    if (r->user) {
+        record_authenticated(r, s, slot, mk);
     }
 }
 
@@ -460,17 +467,32 @@ void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
 void llm_metrics_record_access(request_rec *r, const llm_access_event_t *ev,
                                llm_metrics_set_t *s, llm_metrics_slot_t *slot)
 {
-    static const char *const kinds[] = {
-        "auth_failed", "denied", "rate_limited", "budget_spent",
-        "store_failed"
-    };
-    const char *kind = (int)ev->kind >= 0 && (int)ev->kind < 5
-                       ? kinds[ev->kind] : NULL;
+    /* an unknown key has no key id: "" (no client makes a series) */
+    int key = llm_metrics_keys_index(s->keys, ev->key_id);
+    int kind = (int)ev->kind >= 0 && (int)ev->kind < LLM_AUTH_SUCCESS
+               ? (int)ev->kind : s->access_kind->other;
 
-    inc(s, slot, s->auth_attempts, IDX(ix(s->access_kind, kind)), 1);
+    llm_metrics_marks(r)->refused = 1;
+    inc(s, slot, s->auth_attempts, IDX(kind, key), 1);
     if (ev->kind == LLM_ACCESS_RATE_LIMITED
         || ev->kind == LLM_ACCESS_BUDGET_SPENT) {
         inc(s, slot, s->rate_limited,
-            IDX(llm_metrics_endpoint_index(r, s)), 1);
+            IDX(key, llm_metrics_endpoint_index(r, s)), 1);
     }
+}
+
+/* A request mod_llm_access authenticated (AuthType llm-key: r->user and
+ * the key id note) and did not refuse. */
+static void record_authenticated(request_rec *r, llm_metrics_set_t *s,
+                                 llm_metrics_slot_t *slot,
+                                 const llm_metrics_marks_t *mk)
+{
+    const char *id;
+
+    if (!r->user || mk->refused
+        || !(id = apr_table_get(r->notes, LLM_NOTE_KEY_ID))) {
+        return;
+    }
+    inc(s, slot, s->auth_attempts,
+        IDX(LLM_AUTH_SUCCESS, llm_metrics_keys_index(s->keys, id)), 1);
 }

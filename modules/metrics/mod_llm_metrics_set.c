@@ -59,8 +59,10 @@ static const char *const entities[] = {
     "credit_card", "ssl_cert", "jwt", "invoice_number", "order_number",
     "transaction_ref", "sim_card", "social_id", "eu_vat"
 };
+/* llm_access_kind_e in order, then LLM_AUTH_SUCCESS */
 static const char *const access_kinds[] = {
-    "auth_failed", "denied", "rate_limited", "budget_spent", "store_failed"
+    "auth_failed", "denied", "rate_limited", "budget_spent", "store_failed",
+    "success"
 };
 
 /* Buckets, in microseconds or bytes. */
@@ -175,6 +177,10 @@ static void make_dims(apr_pool_t *p, llm_metrics_set_t *s)
     s->entity = llm_metrics_dim(p, "entity_type", entities, N(entities), 1);
     s->access_kind = llm_metrics_dim(p, "result", access_kinds,
                                      N(access_kinds), 1);
+    s->key_id = llm_metrics_dim_dynamic(p, "key_id",
+                                        LLM_METRICS_KEY_FIRST
+                                        + llm_metrics_keys_max(s->keys),
+                                        llm_metrics_keys_label, s->keys);
 }
 
 #define D(...) ((const llm_metrics_dim_t *const[]){ __VA_ARGS__, NULL })
@@ -249,12 +255,11 @@ static void router_families(llm_metrics_set_t *s)
 static void access_families(llm_metrics_set_t *s)
 {
     s->auth_attempts = COUNTER("auth_attempts_total",
-        "Requests mod_llm_access refused, by why.", D(s->access_kind));
+        "Requests authenticated by an API key, and requests mod_llm_access "
+        "refused, by why and key id.", D(s->access_kind, s->key_id));
     s->rate_limited = COUNTER("rate_limit_exceeded_total",
         "Requests refused by a rate limit or a token budget.",
-        D(s->access_endpoint));
-    s->key_budget = GAUGE("key_budget_usage_tokens",
-        "Tokens of the budget spent (set by the access module).", NULL);
+        D(s->key_id, s->access_endpoint));
 }
 
 /* What the original lacks. */
@@ -411,11 +416,13 @@ int llm_metrics_pair_index(const llm_metrics_set_t *s, const llm_models_t *m,
 }
 
 llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
-                                        apr_array_header_t *tables)
+                                        apr_array_header_t *tables,
+                                        int key_ids)
 {
     llm_metrics_set_t *s = apr_pcalloc(p, sizeof(*s));
 
     s->tables = tables;
+    s->keys = llm_metrics_keys_make(p, key_ids);
     s->reg = llm_metrics_make(p);
     make_dims(p, s);
     index_statuses(s);

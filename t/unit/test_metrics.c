@@ -288,6 +288,77 @@ static void test_ptrmap(void)
        "ptrcache: a value too large is not cached");
 }
 
+/* The key_id table: no key id, first come, full, labels at scrape; four
+ * processes meeting the same 40 key ids at once give each one entry. */
+static void test_keys(void)
+{
+    apr_shm_t *shm;
+    llm_metrics_keys_t *k = llm_metrics_keys_make(pool, 3);
+    apr_size_t size = llm_metrics_keys_size(3);
+    char long_id[100];
+    int a, i, seen[64] = { 0 }, bad = 0, named = 0;
+
+    is_int(llm_metrics_keys_index(k, "a"), LLM_METRICS_KEY_OTHER,
+           "keys: before a table, every key id is _other");
+    llm_metrics_keys_attach(k, apr_pcalloc(pool, size));
+    is_int(llm_metrics_keys_index(k, NULL), LLM_METRICS_KEY_NONE,
+           "keys: no key id");
+    is_int(llm_metrics_keys_index(k, ""), LLM_METRICS_KEY_NONE,
+           "keys: an empty key id is none");
+    a = llm_metrics_keys_index(k, "a");
+    ok(a >= LLM_METRICS_KEY_FIRST, "keys: the first key id has its value");
+    is_int(llm_metrics_keys_index(k, "a"), a, "keys: the same again");
+    ok(llm_metrics_keys_index(k, "b") >= LLM_METRICS_KEY_FIRST
+       && llm_metrics_keys_index(k, "c") >= LLM_METRICS_KEY_FIRST
+       && llm_metrics_keys_index(k, "b") != llm_metrics_keys_index(k, "c"),
+       "keys: three fit");
+    is_int(llm_metrics_keys_index(k, "d"), LLM_METRICS_KEY_OTHER,
+           "keys: the fourth is _other");
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    is_int(llm_metrics_keys_index(k, long_id), LLM_METRICS_KEY_OTHER,
+           "keys: a key id too long is _other");
+    llm_metrics_keys_snapshot(k, pool);
+    is_str(llm_metrics_keys_label(k, a), "a", "keys: its label");
+    is_str(llm_metrics_keys_label(k, LLM_METRICS_KEY_NONE), "",
+           "keys: none is the empty label");
+    is_str(llm_metrics_keys_label(k, LLM_METRICS_KEY_OTHER), "_other",
+           "keys: _other");
+
+    k = llm_metrics_keys_make(pool, 64);
+    size = llm_metrics_keys_size(64);
+    if (apr_shm_create(&shm, size, NULL, pool) != APR_SUCCESS) {
+        ok(0, "shared memory");
+        return;
+    }
+    memset(apr_shm_baseaddr_get(shm), 0, size);
+    llm_metrics_keys_attach(k, apr_shm_baseaddr_get(shm));
+    for (a = 0; a < 4; a++) {
+        if (fork() == 0) {
+            for (i = 0; i < 40; i++) {
+                llm_metrics_keys_index(k, apr_psprintf(pool, "key-%d",
+                                                       (i * 7 + a) % 40));
+            }
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {
+    }
+    llm_metrics_keys_snapshot(k, pool);
+    for (i = 0; i < 64; i++) {
+        const char *l = llm_metrics_keys_label(k, LLM_METRICS_KEY_FIRST + i);
+        int n;
+
+        if (l) {
+            named++;
+            n = atoi(l + 4);
+            bad += seen[n]++ != 0;
+        }
+    }
+    is_int(named, 40, "keys: 40 key ids from 4 processes, 40 entries");
+    is_int(bad, 0, "keys: none twice");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -298,6 +369,7 @@ int main(void)
     test_dead_writer();
     test_processes();
     test_ptrmap();
+    test_keys();
     printf("1..%d\n", tap_n);
     return tap_failed != 0;
 }
