@@ -75,12 +75,15 @@ typedef struct llm_metrics_family {
     apr_size_t nseries;
     apr_size_t cells_per_series; /**< 1, or nbounds + 1 buckets + sum */
     apr_size_t offset;           /**< first cell in a slot */
+    int exemplars;               /**< a histogram keeping exemplars */
+    apr_size_t ex_offset;        /**< its first exemplar in a slot */
 } llm_metrics_family_t;
 
 typedef struct llm_metrics {
     apr_pool_t *pool;
     apr_array_header_t *families; /**< llm_metrics_family_t *, in order */
     apr_size_t cells;             /**< per slot */
+    apr_size_t exemplars;         /**< exemplar records per slot */
     int nslots;
     char *base;                   /**< llm_metrics_attach */
 } llm_metrics_t;
@@ -156,6 +159,56 @@ llm_metrics_family_t *llm_metrics_add(llm_metrics_t *m, const char *name,
                                       const apr_uint64_t *bounds,
                                       int nbounds,
                                       const llm_metrics_dim_t *const *dims);
+
+/**
+ * Exemplars: a histogram family marked with llm_metrics_keep_exemplars
+ * (before llm_metrics_attach) keeps, in each slot, the last observation
+ * of each bucket of each series with the id of the request that made it
+ * (llm_metrics_observe_ex). A scrape in the OpenMetrics format shows on
+ * each bucket the newest across the slots. Each record is guarded by a
+ * sequence number (a seqlock): a writer takes it odd with a
+ * compare-and-swap (a thread that finds it taken leaves that sample
+ * without exemplar), writes, and makes it even again; a reader copies
+ * the record and keeps the copy when the number was even and unchanged.
+ */
+#define LLM_METRICS_EXEMPLAR_ID_MAX 40   /**< longer ids are not kept */
+
+/** Keep exemplars for histogram @a f; 0 when it is not one, or too late. */
+int llm_metrics_keep_exemplars(llm_metrics_t *m, llm_metrics_family_t *f);
+
+/**
+ * A request id: its text (mod_unique_id's UNIQUE_ID), or, when text is
+ * NULL, time-pid-seq, written in hex only when shown (a scrape, a log
+ * note): the request path keeps three numbers.
+ */
+typedef struct {
+    const char *text;
+    apr_size_t len;              /**< of text */
+    apr_uint64_t time;
+    apr_uint32_t pid;
+    apr_uint32_t seq;
+} llm_metrics_id_t;
+
+/** Write @a id into @a buf (LLM_METRICS_EXEMPLAR_ID_MAX + 1 bytes, NUL
+ *  terminated); returns its length (0: a text id too long). */
+apr_size_t llm_metrics_id_format(const llm_metrics_id_t *id, char *buf);
+
+/** Write the exemplar of record @a rec of @a slot (llm_metrics_observe_ex
+ *  finds it). */
+void llm_metrics_exemplar_put(const llm_metrics_t *m, llm_metrics_slot_t *slot,
+                              apr_size_t rec, apr_uint64_t value,
+                              apr_time_t now, const llm_metrics_id_t *id);
+
+/** An exemplar as a scrape reads it. */
+typedef struct {
+    apr_uint64_t value;
+    apr_time_t time;
+    char id[LLM_METRICS_EXEMPLAR_ID_MAX + 1];   /**< NUL terminated */
+} llm_metrics_exemplar_t;
+
+/** The newest exemplar of record @a rec across the slots; 0 when none. */
+int llm_metrics_exemplar_newest(const llm_metrics_t *m, apr_size_t rec,
+                                llm_metrics_exemplar_t *out);
 
 /** Bytes of memory the cells of @a nslots writers need. */
 apr_size_t llm_metrics_size(const llm_metrics_t *m, int nslots);
@@ -265,6 +318,35 @@ static APR_INLINE void llm_metrics_observe(const llm_metrics_t *m,
     LLM_METRICS_ADD64(&c[f->nbounds + 1], value);
 }
 
+/** Observe @a value as llm_metrics_observe, and keep it as the exemplar
+ *  of its bucket with the request id @a id and the time @a now, when @a f
+ *  keeps exemplars and @a id is not NULL. */
+static APR_INLINE void llm_metrics_observe_ex(const llm_metrics_t *m,
+                                              llm_metrics_slot_t *slot,
+                                              const llm_metrics_family_t *f,
+                                              const int *idx,
+                                              apr_uint64_t value,
+                                              const llm_metrics_id_t *id,
+                                              apr_time_t now)
+{
+    apr_size_t s = llm_metrics_series(f, idx);
+    volatile apr_uint64_t *c;
+    int b;
+
+    if (!slot || s == (apr_size_t)-1 || f->type != LLM_METRIC_HISTOGRAM) {
+        return;
+    }
+    b = llm_metrics_bucket(f, value);
+    c = &llm_metrics_cells(slot)[f->offset + s * f->cells_per_series];
+    LLM_METRICS_ADD64(&c[b], 1);
+    LLM_METRICS_ADD64(&c[f->nbounds + 1], value);
+    if (f->exemplars && id) {
+        llm_metrics_exemplar_put(m, slot, f->ex_offset
+                                 + s * (apr_size_t)(f->nbounds + 1) + b,
+                                 value, now, id);
+    }
+}
+
 /**
  * A map from addresses known at start-up (models, servers) to small
  * integers, read-only once built: open addressing on a multiplicative
@@ -361,9 +443,23 @@ void llm_metrics_sum_family(const llm_metrics_t *m,
 void llm_metrics_write(const llm_metrics_t *m, llm_buf_t *out,
                        apr_pool_t *scratch);
 
+/** The same in the OpenMetrics text format 1.0.0 when @a flags has
+ *  LLM_METRICS_OPENMETRICS: a counter family is named without its
+ *  "_total" (its samples keep it), the buckets of the families keeping
+ *  exemplars carry them. The caller ends the page with
+ *  llm_metrics_write_eof. */
+#define LLM_METRICS_OPENMETRICS 1u
+void llm_metrics_write_as(const llm_metrics_t *m, llm_buf_t *out,
+                          apr_pool_t *scratch, unsigned int flags);
+/** "# EOF" for an OpenMetrics page. */
+void llm_metrics_write_eof(llm_buf_t *out);
+
 /* Pieces of the format, for families computed at scrape time. */
 void llm_metrics_write_head(llm_buf_t *out, const char *name,
                             const char *help, llm_metric_type_e type);
+void llm_metrics_write_head_as(llm_buf_t *out, const char *name,
+                               const char *help, llm_metric_type_e type,
+                               unsigned int flags);
 /** One sample line: @a name{labels} value. @a labels are pairs (name,
  *  value), @a nlabels pairs; @a value is @a v / 10^scale. */
 void llm_metrics_write_sample(llm_buf_t *out, const char *name,

@@ -200,9 +200,205 @@ llm_metrics_family_t *llm_metrics_add(llm_metrics_t *m, const char *name,
     return f;
 }
 
+/* One exemplar: see llm_metrics.h. 64 bytes. */
+typedef struct {
+    volatile apr_uint32_t seq;   /* odd: being written; 0: never */
+    apr_uint32_t len;            /* of the text id; ID_NUMBERS: numbers */
+    apr_uint64_t value;
+    apr_uint64_t time;           /* apr_time_t */
+    char id[LLM_METRICS_EXEMPLAR_ID_MAX];
+} exemplar_t;
+
+#define ID_NUMBERS 0xFFFFFFFFu
+
+/* The compiler's atomics where it has them: inline, and the barriers
+ * the seqlock needs only (APR's are calls with full barriers). */
+#if defined(__GNUC__) || defined(__clang__)
+static int seq_take(volatile apr_uint32_t *p, apr_uint32_t seq)
+{
+    return __atomic_compare_exchange_n(p, &seq, seq + 1, 0,
+                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+static void seq_give(volatile apr_uint32_t *p, apr_uint32_t seq)
+{
+    __atomic_store_n(p, seq, __ATOMIC_RELEASE);
+}
+static apr_uint32_t seq_read(volatile apr_uint32_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+static apr_uint32_t seq_again(volatile apr_uint32_t *p)
+{
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+#else
+static int seq_take(volatile apr_uint32_t *p, apr_uint32_t seq)
+{
+    return apr_atomic_cas32(p, seq + 1, seq) == seq;
+}
+static void seq_give(volatile apr_uint32_t *p, apr_uint32_t seq)
+{
+    apr_atomic_set32(p, seq);
+}
+static apr_uint32_t seq_read(volatile apr_uint32_t *p)
+{
+    return apr_atomic_read32(p);
+}
+static apr_uint32_t seq_again(volatile apr_uint32_t *p)
+{
+    /* a compare-and-swap that changes nothing: a full barrier */
+    return apr_atomic_cas32(p, 0, 0);
+}
+#endif
+
+/* Append @a v in hex before @a c (writing backwards). */
+static char *hex_before(char *c, apr_uint64_t v)
+{
+    do {
+        *--c = "0123456789abcdef"[v & 15];
+        v >>= 4;
+    } while (v);
+    return c;
+}
+
+apr_size_t llm_metrics_id_format(const llm_metrics_id_t *id, char *buf)
+{
+    char tmp[64], *end = tmp + sizeof(tmp), *c = end;
+    apr_size_t n;
+
+    if (id->text) {
+        n = id->len <= LLM_METRICS_EXEMPLAR_ID_MAX ? id->len : 0;
+        memcpy(buf, id->text, n);
+        buf[n] = '\0';
+        return n;
+    }
+    c = hex_before(c, id->seq);
+    *--c = '-';
+    c = hex_before(c, id->pid);
+    *--c = '-';
+    c = hex_before(c, id->time);
+    n = (apr_size_t)(end - c);       /* at most 34 */
+    memcpy(buf, c, n);
+    buf[n] = '\0';
+    return n;
+}
+
 static apr_size_t slot_bytes(const llm_metrics_t *m)
 {
-    return SLOT_HEAD + m->cells * sizeof(apr_uint64_t);
+    return SLOT_HEAD + m->cells * sizeof(apr_uint64_t)
+           + m->exemplars * sizeof(exemplar_t);
+}
+
+int llm_metrics_keep_exemplars(llm_metrics_t *m, llm_metrics_family_t *f)
+{
+    if (m->base || !f || f->type != LLM_METRIC_HISTOGRAM || f->exemplars) {
+        return 0;
+    }
+    f->exemplars = 1;
+    f->ex_offset = m->exemplars;
+    m->exemplars += f->nseries * (apr_size_t)(f->nbounds + 1);
+    return 1;
+}
+
+static exemplar_t *exemplar_at(const llm_metrics_t *m,
+                               llm_metrics_slot_t *slot, apr_size_t rec)
+{
+    return (exemplar_t *)((char *)slot + SLOT_HEAD
+                          + m->cells * sizeof(apr_uint64_t)) + rec;
+}
+
+void llm_metrics_exemplar_put(const llm_metrics_t *m, llm_metrics_slot_t *slot,
+                              apr_size_t rec, apr_uint64_t value,
+                              apr_time_t now, const llm_metrics_id_t *id)
+{
+    exemplar_t *e;
+    apr_uint32_t seq;
+
+    if (rec >= m->exemplars
+        || (id->text && id->len > LLM_METRICS_EXEMPLAR_ID_MAX)) {
+        return;
+    }
+    e = exemplar_at(m, slot, rec);
+    seq = seq_read(&e->seq);
+    /* another thread of this process writes it: this sample goes
+     * without exemplar */
+    if ((seq & 1) || !seq_take(&e->seq, seq)) {
+        return;
+    }
+    e->value = value;
+    e->time = (apr_uint64_t)now;
+    if (id->text) {
+        e->len = (apr_uint32_t)id->len;
+        memcpy(e->id, id->text, id->len);
+    }
+    else {
+        e->len = ID_NUMBERS;
+        memcpy(e->id, &id->time, sizeof(id->time));
+        memcpy(e->id + 8, &id->pid, sizeof(id->pid));
+        memcpy(e->id + 12, &id->seq, sizeof(id->seq));
+    }
+    seq_give(&e->seq, seq + 2);
+}
+
+/* Record @a e of one slot, copied whole, into @a out; 0 when it was
+ * never written or kept changing. */
+static int exemplar_copy(exemplar_t *e, llm_metrics_exemplar_t *out)
+{
+    int tries;
+
+    for (tries = 0; tries < 4; tries++) {
+        apr_uint32_t s1 = seq_read(&e->seq), len;
+        llm_metrics_id_t id = { NULL, 0, 0, 0, 0 };
+        char raw[LLM_METRICS_EXEMPLAR_ID_MAX];
+
+        if (!s1) {
+            return 0;            /* never written */
+        }
+        if (s1 & 1) {
+            continue;            /* being written: again */
+        }
+        len = e->len;
+        out->value = e->value;
+        out->time = (apr_time_t)e->time;
+        memcpy(raw, e->id, sizeof(raw));
+        if (seq_again(&e->seq) != s1) {
+            continue;
+        }
+        if (len == ID_NUMBERS) {
+            memcpy(&id.time, raw, sizeof(id.time));
+            memcpy(&id.pid, raw + 8, sizeof(id.pid));
+            memcpy(&id.seq, raw + 12, sizeof(id.seq));
+        }
+        else if (len <= LLM_METRICS_EXEMPLAR_ID_MAX) {
+            id.text = raw;
+            id.len = len;
+        }
+        else {
+            return 0;
+        }
+        return llm_metrics_id_format(&id, out->id) > 0;
+    }
+    return 0;
+}
+
+int llm_metrics_exemplar_newest(const llm_metrics_t *m, apr_size_t rec,
+                                llm_metrics_exemplar_t *out)
+{
+    int i, found = 0;
+
+    for (i = 0; i < m->nslots && rec < m->exemplars; i++) {
+        llm_metrics_slot_t *slot = llm_metrics_slot(m, i);
+        llm_metrics_exemplar_t copy;
+
+        if (apr_atomic_read32(&slot->pid)
+            && exemplar_copy(exemplar_at(m, slot, rec), &copy)
+            && (!found || copy.time > out->time)) {
+            *out = copy;
+            found = 1;
+        }
+    }
+    return found;
 }
 
 apr_size_t llm_metrics_size(const llm_metrics_t *m, int nslots)

@@ -45,6 +45,8 @@ static llm_metrics_set_t *current;
 
 /* Whether mod_unique_id gives each request its UNIQUE_ID. */
 static int have_unique_id;
+/* This process's pid (for the request ids) */
+static apr_uint32_t my_pid;
 
 /* This process's slot: claimed once, by the first request it serves. */
 static llm_metrics_slot_t *my_slot;
@@ -113,7 +115,7 @@ static unsigned int layout_of(apr_pool_t *p, const llm_metrics_t *m)
 }
 
 /* The segment for @a size bytes of this layout: the previous
- * generation's when it matches, else a new one, zeroed. */
+ * generation's when it matches, else a new one (zeroed by the system). */
 static apr_status_t segment(server_rec *s, apr_size_t size,
                             unsigned int layout, void **base)
 {
@@ -135,7 +137,9 @@ static apr_status_t segment(server_rec *s, apr_size_t size,
         if ((rv = apr_shm_create(&l->shm, size, NULL, pp)) != APR_SUCCESS) {
             return rv;
         }
-        memset(apr_shm_baseaddr_get(l->shm), 0, size);
+        /* a new segment is zero pages (anonymous memory, a new file or
+         * a new SysV segment): no memset, which would make every page of
+         * every slot resident in the parent at once */
         l->layout = layout;
         l->size = size;
     }
@@ -217,6 +221,7 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     (void)pchild;
     (void)s;
+    my_pid = (apr_uint32_t)getpid();
     my_slot = NULL;
     apr_atomic_set32(&my_slot_state, 0);
 }
@@ -314,47 +319,49 @@ static llm_metrics_slot_t *counting(request_rec *r)
            ? llm_metrics_my_slot(r) : NULL;
 }
 
-/* Append @a v in hex before @a c (writing backwards). */
-static char *hex_before(char *c, apr_uint64_t v)
-{
-    do {
-        *--c = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    return c;
-}
-
 /* The id that ties the request's samples to its access-log line:
- * mod_unique_id's when it is loaded, else time-pid-counter in hex, made
- * without a formatter; made once, when first asked for. */
-static const char *request_id(request_rec *r, llm_metrics_marks_t *mk)
+ * mod_unique_id's when it is loaded, else time-pid-counter, written in
+ * hex only when shown (the note, a scrape's exemplars); made once, when
+ * first asked for. */
+const llm_metrics_id_t *llm_metrics_request_id(request_rec *r,
+                                               llm_metrics_marks_t *mk)
 {
     static volatile apr_uint32_t seq;
-    const char *id;
-    char buf[64], *c = buf + sizeof(buf);
 
-    if (mk->id) {
-        return mk->id;
+    if (mk->id_made) {
+        return &mk->id;
     }
-    id = have_unique_id ? apr_table_get(r->subprocess_env, "UNIQUE_ID")
-                        : NULL;
-    if (!id) {
-        c = hex_before(c, apr_atomic_inc32(&seq));
-        *--c = '-';
-        c = hex_before(c, (apr_uint64_t)getpid());
-        *--c = '-';
-        c = hex_before(c, (apr_uint64_t)r->request_time);
-        id = apr_pstrmemdup(r->pool, c, (apr_size_t)(buf + sizeof(buf) - c));
+    mk->id_made = 1;
+    mk->id.text = have_unique_id
+                  ? apr_table_get(r->subprocess_env, "UNIQUE_ID") : NULL;
+    if (mk->id.text) {
+        mk->id.len = strlen(mk->id.text);
     }
-    return mk->id = id;
+    else {
+        mk->id.time = (apr_uint64_t)r->request_time;
+        mk->id.pid = my_pid ? my_pid : (apr_uint32_t)getpid();
+        mk->id.seq = apr_atomic_inc32(&seq);
+    }
+    return &mk->id;
 }
 
 /* The request id note, once (added: no need to look for an older
  * value). */
 static void note_request_id(request_rec *r, llm_metrics_marks_t *mk)
 {
-    if (!mk->id) {
-        apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, request_id(r, mk));
+    const llm_metrics_id_t *id;
+
+    if (mk->id_noted) {
+        return;
+    }
+    mk->id_noted = 1;
+    id = llm_metrics_request_id(r, mk);
+    if (id->text) {
+        apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, id->text);
+    }
+    else {
+        llm_metrics_id_format(id, mk->idbuf);
+        apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, mk->idbuf);
     }
 }
 
@@ -402,11 +409,12 @@ static int log_transaction(request_rec *r)
 static int provider_chosen(request_rec *r, llm_req_ctx_t *ctx)
 {
     llm_metrics_slot_t *slot;
+    llm_metrics_marks_t *mk;
 
-    if (ctx->stream && !marks(r)->streaming && (slot = counting(r))) {
+    if (ctx->stream && (slot = counting(r)) && !(mk = marks(r))->streaming) {
         llm_metrics_add_to(current->reg, slot, current->active_streams,
                            NULL, 1);
-        marks(r)->streaming = 1;
+        mk->streaming = 1;
     }
     return OK;
 }
@@ -414,16 +422,18 @@ static int provider_chosen(request_rec *r, llm_req_ctx_t *ctx)
 static int request_done(request_rec *r, llm_req_ctx_t *ctx)
 {
     llm_metrics_slot_t *slot = counting(r);
+    llm_metrics_marks_t *mk;
 
     if (!slot) {
         return DECLINED;
     }
-    if (marks(r)->streaming) {
+    mk = marks(r);
+    if (mk->streaming) {
         llm_metrics_add_to(current->reg, slot, current->active_streams,
                            NULL, -1);
-        marks(r)->streaming = 0;
+        mk->streaming = 0;
     }
-    llm_metrics_record_llm(r, ctx, current, slot);
+    llm_metrics_record_llm(r, ctx, current, slot, mk);
     return OK;
 }
 

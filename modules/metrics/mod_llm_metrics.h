@@ -121,7 +121,10 @@ typedef struct {
     int model;                   /*   its model index */
     int streamed;                /*   a streamed answer was attempted */
     int refused;                 /* an access refusal was counted */
-    const char *id;              /* the request id, once made */
+    int id_made;                 /* the request id, once made: */
+    llm_metrics_id_t id;
+    int id_noted;                /* its note is set */
+    char idbuf[LLM_METRICS_EXEMPLAR_ID_MAX + 1];
 } llm_metrics_marks_t;
 
 /* A model's label indexes, found by its address (no string hashed on
@@ -163,14 +166,19 @@ llm_metrics_set_t *llm_metrics_current(void);
 llm_metrics_slot_t *llm_metrics_my_slot(request_rec *r);
 /* The marks of r's initial request. */
 llm_metrics_marks_t *llm_metrics_marks(request_rec *r);
+/* The request id of r (made once, kept in its marks): the exemplars'
+ * and the note's. */
+const llm_metrics_id_t *llm_metrics_request_id(request_rec *r,
+                                               llm_metrics_marks_t *mk);
 
 /* mod_llm_metrics_record.c: what a request moves. */
 void llm_metrics_record_init(void);
 void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *set,
                              llm_metrics_slot_t *slot,
-                             const llm_metrics_marks_t *mk);
+                             llm_metrics_marks_t *mk);
 void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
-                            llm_metrics_set_t *set, llm_metrics_slot_t *slot);
+                            llm_metrics_set_t *set, llm_metrics_slot_t *slot,
+                            llm_metrics_marks_t *mk);
 void llm_metrics_record_access(request_rec *r, const llm_access_event_t *ev,
                                llm_metrics_set_t *set,
                                llm_metrics_slot_t *slot);

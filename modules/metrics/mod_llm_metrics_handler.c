@@ -12,6 +12,7 @@
  */
 
 #include "apr_strings.h"
+#include "apr_lib.h"
 #include "apr_atomic.h"
 #include "http_protocol.h"
 #include "http_request.h"
@@ -185,10 +186,84 @@ static void write_budgets(request_rec *r, llm_metrics_set_t *set,
     llm_buf_add(out, x.limit.data, x.limit.len);
 }
 
+/* ------------------------------------------------------------------ */
+/* The format: OpenMetrics when the scraper prefers it                  */
+/* ------------------------------------------------------------------ */
+
+/* The q of one media range's parameters ("; q=0.5; version=1.0.0"),
+ * 0 when its version is not @a version (NULL: any). */
+static double range_q(const char *params, const char *version)
+{
+    double q = 1.0;
+    const char *p = params;
+
+    while (p && *p) {
+        const char *semi = strchr(p, ';');
+        const char *end = semi ? semi : p + strlen(p);
+
+        while (p < end && apr_isspace(*p)) {
+            p++;
+        }
+        if (!strncasecmp(p, "q=", 2)) {
+            q = atof(p + 2);
+        }
+        else if (version && !strncasecmp(p, "version=", 8)) {
+            const char *v = p + 8;
+            apr_size_t n = (apr_size_t)(end - v);
+
+            while (n && apr_isspace(v[n - 1])) {
+                n--;
+            }
+            if (n != strlen(version) || strncmp(v, version, n)) {
+                return 0;
+            }
+        }
+        p = semi ? semi + 1 : NULL;
+    }
+    return q;
+}
+
+/* Whether the Accept header prefers OpenMetrics 1.0.0 (or OpenMetrics of
+ * no version) to the text format: Prometheus asks
+ * "application/openmetrics-text;version=1.0.0,...,text/plain;
+ * version=0.0.4;q=0.5" and any type at q=0.1. Without it, the text
+ * format. */
+static int wants_openmetrics(request_rec *r)
+{
+    const char *accept = apr_table_get(r->headers_in, "Accept");
+    char *list, *range, *state;
+    double om = 0, text = 0;
+
+    if (!accept || !ap_strcasestr(accept, "application/openmetrics-text")) {
+        return 0;
+    }
+    list = apr_pstrdup(r->pool, accept);
+    for (range = apr_strtok(list, ",", &state); range;
+         range = apr_strtok(NULL, ",", &state)) {
+        char *params = strchr(range, ';');
+        double q;
+
+        if (params) {
+            *params++ = '\0';
+        }
+        apr_collapse_spaces(range, range);   /* returns the end */
+        if (!strcasecmp(range, "application/openmetrics-text")) {
+            q = range_q(params, "1.0.0");
+            om = q > om ? q : om;
+        }
+        else if (!strcasecmp(range, "text/plain")) {
+            q = range_q(params, NULL);
+            text = q > text ? q : text;
+        }
+    }
+    return om > 0 && om >= text;
+}
+
 int llm_metrics_handler(request_rec *r)
 {
     llm_metrics_set_t *set = llm_metrics_current();
     llm_buf_t out;
+    unsigned int flags;
 
     if (!r->handler || strcmp(r->handler, LLM_METRICS_HANDLER)) {
         return DECLINED;
@@ -204,11 +279,20 @@ int llm_metrics_handler(request_rec *r)
     }
     llm_buf_init(&out, r->pool);
     llm_buf_reserve(&out, 64 * 1024);
+    flags = wants_openmetrics(r) ? LLM_METRICS_OPENMETRICS : 0;
     llm_metrics_keys_snapshot(set->keys, r->pool);
-    llm_metrics_write(set->reg, &out, r->pool);
+    llm_metrics_write_as(set->reg, &out, r->pool, flags);
     write_budgets(r, set, &out);
     write_health(r->pool, set, &out);
-    ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    apr_table_mergen(r->headers_out, "Vary", "Accept");
+    if (flags & LLM_METRICS_OPENMETRICS) {
+        llm_metrics_write_eof(&out);
+        ap_set_content_type(r, "application/openmetrics-text; "
+                               "version=1.0.0; charset=utf-8");
+    }
+    else {
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+    }
     ap_set_content_length(r, (apr_off_t)out.len);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (!r->header_only) {

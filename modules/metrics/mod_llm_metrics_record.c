@@ -48,6 +48,17 @@ static void observe(llm_metrics_set_t *s, llm_metrics_slot_t *slot,
     llm_metrics_observe(s->reg, slot, f, idx, v > 0 ? (apr_uint64_t)v : 0);
 }
 
+/* The same, keeping the request id as the bucket's exemplar. */
+static void observe_ex(llm_metrics_set_t *s, llm_metrics_slot_t *slot,
+                       const llm_metrics_family_t *f, const int *idx,
+                       apr_int64_t v, request_rec *r,
+                       llm_metrics_marks_t *mk, apr_time_t when)
+{
+    llm_metrics_observe_ex(s->reg, slot, f, idx,
+                           v > 0 ? (apr_uint64_t)v : 0,
+                           llm_metrics_request_id(r, mk), when);
+}
+
 #define IDX(...) ((const int[]){ __VA_ARGS__ })
 
 /* The index of a route name: the router's names are its own copies of
@@ -121,9 +132,10 @@ static void request_size(request_rec *r, llm_metrics_set_t *s,
 
 void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
                              llm_metrics_slot_t *slot,
-                             const llm_metrics_marks_t *mk)
+                             llm_metrics_marks_t *mk)
 {
     request_rec *last = r;
+    apr_time_t now = apr_time_now();
     int m, e, st;
 
     while (last->next) {
@@ -135,8 +147,8 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
     /* llm_request_done found the route already */
     e = mk->llm_done ? mk->endpoint : llm_metrics_endpoint_index(r, s);
     inc(s, slot, s->http_requests, IDX(m, e, st), 1);
-    observe(s, slot, s->http_duration, IDX(m, e),
-            apr_time_now() - r->request_time);
+    observe_ex(s, slot, s->http_duration, IDX(m, e), now - r->request_time,
+               r, mk, now);
     if (last->status >= 500) {
         inc(s, slot, s->http_exceptions, IDX(m, e), 1);
     }
@@ -235,6 +247,7 @@ typedef struct {
     llm_metrics_slot_t *slot;
     int model;                     /* index in s->model */
     const llm_metrics_model_ix_t *mix; /* NULL: a model not in a file */
+    llm_metrics_marks_t *mk;
 } rec_t;
 
 static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
@@ -247,13 +260,15 @@ static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
     inc(s, x->slot, s->provider_calls, IDX(api, x->model), 1);
     inc(s, x->slot, s->lb_selected, IDX(strategy, x->model), 1);
     if (at->ended) {
-        observe(s, x->slot, s->provider_latency, IDX(api, x->model),
-                at->ended - at->started);
+        observe_ex(s, x->slot, s->provider_latency, IDX(api, x->model),
+                   at->ended - at->started, x->r, x->mk, at->ended);
     }
     if (at->first_byte) {
-        observe(s, x->slot, s->ttft,
-                IDX(llm_metrics_pair_index(s, x->ctx->models, at->provider)),
-                at->first_byte - at->started);
+        observe_ex(s, x->slot, s->ttft,
+                   IDX(llm_metrics_pair_index(s, x->ctx->models,
+                                              at->provider)),
+                   at->first_byte - at->started, x->r, x->mk,
+                   at->first_byte);
     }
     if (wire_family(x->ctx->wire) != api_family(at->provider->api_type)) {
         inc(s, x->slot, s->payload_conversion,
@@ -424,12 +439,13 @@ static void set_time_notes(rec_t *x, const llm_attempt_t *last,
 }
 
 void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
-                            llm_metrics_set_t *s, llm_metrics_slot_t *slot)
+                            llm_metrics_set_t *s, llm_metrics_slot_t *slot,
+                            llm_metrics_marks_t *mk)
 {
-    rec_t x = { r, ctx, s, slot, 0, NULL };
-    llm_metrics_marks_t *mk = llm_metrics_marks(r);
+    rec_t x = { r, ctx, s, slot, 0, NULL, mk };
     const llm_attempt_t *last = NULL;
     apr_time_t start = ctx->started ? ctx->started : r->request_time;
+    apr_time_t now;
     apr_interval_time_t overhead;
     int endpoint = ctx->endpoint ? route_index(s, ctx->endpoint)
                                  : s->endpoint->other;
@@ -452,11 +468,12 @@ void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
         record_stages(&x, last);
         record_masking(&x);
     }
-    overhead = apr_time_now() - start - record_attempts(&x);
+    now = apr_time_now();
+    overhead = now - start - record_attempts(&x);
     if (last) {
         record_answer(&x, last);
     }
-    observe(s, slot, s->overhead, IDX(endpoint), overhead);
+    observe_ex(s, slot, s->overhead, IDX(endpoint), overhead, r, mk, now);
     set_time_notes(&x, last, overhead);
 }
 

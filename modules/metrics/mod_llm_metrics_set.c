@@ -432,5 +432,10 @@ llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
     router_families(s);
     access_families(s);
     added_families(s);
+    /* the latency histograms tie a sample to its access-log line */
+    llm_metrics_keep_exemplars(s->reg, s->http_duration);
+    llm_metrics_keep_exemplars(s->reg, s->provider_latency);
+    llm_metrics_keep_exemplars(s->reg, s->ttft);
+    llm_metrics_keep_exemplars(s->reg, s->overhead);
     return s;
 }

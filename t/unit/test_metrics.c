@@ -32,7 +32,7 @@ typedef struct {
 
 static const apr_uint64_t bounds_us[] = { 5000, 100000, 1000000 };
 
-static fixture_t make(int nslots, void *base)
+static fixture_t make_ex(int nslots, void *base, int exemplars)
 {
     fixture_t x;
     const llm_metrics_dim_t *d1[2], *d2[3];
@@ -50,11 +50,19 @@ static fixture_t make(int nslots, void *base)
                                 LLM_METRIC_HISTOGRAM, 6, bounds_us, 3, d1);
     x.plain = llm_metrics_add(x.m, "t_plain_total", "Never moves.",
                               LLM_METRIC_COUNTER, 0, NULL, 0, NULL);
+    if (exemplars) {
+        llm_metrics_keep_exemplars(x.m, x.latency);
+    }
     if (!base) {
         base = apr_pcalloc(pool, llm_metrics_size(x.m, nslots));
     }
     llm_metrics_attach(x.m, base, nslots);
     return x;
+}
+
+static fixture_t make(int nslots, void *base)
+{
+    return make_ex(nslots, base, 0);
 }
 
 static const char *scrape(fixture_t *x)
@@ -359,6 +367,60 @@ static void test_keys(void)
     is_int(bad, 0, "keys: none twice");
 }
 
+/* OpenMetrics: counters' families without _total, exemplars on the
+ * buckets (the newest of the slots, in its bucket), none in the text
+ * format; a family that is no histogram keeps none. */
+static void test_exemplars(void)
+{
+    fixture_t x = make_ex(2, NULL, 1);
+    llm_metrics_slot_t *s0 = llm_metrics_slot(x.m, 0);
+    llm_metrics_slot_t *s1 = llm_metrics_slot(x.m, 1);
+    int post[1] = { 1 }, get[1] = { 0 };
+    llm_metrics_id_t old_id = { "old", 3, 0, 0, 0 };
+    llm_metrics_id_t new_id = { "new\"id", 6, 0, 0, 0 };
+    llm_metrics_id_t numbers = { NULL, 0, APR_UINT64_C(0x5e0be100ab), 4660,
+                                 255 };
+    char buf[LLM_METRICS_EXEMPLAR_ID_MAX + 1];
+    llm_buf_t b;
+
+    is_int(llm_metrics_id_format(&numbers, buf), 18, "id: time-pid-seq");
+    is_str(buf, "5e0be100ab-1234-ff", "id: in hex");
+    ok(!llm_metrics_keep_exemplars(x.m, x.requests),
+       "exemplars: not for a counter");
+    llm_metrics_slot_claim(x.m, s0, 100);
+    llm_metrics_slot_claim(x.m, s1, 101);
+    llm_metrics_observe_ex(x.m, s0, x.latency, post, 20000, &old_id,
+                           APR_TIME_C(1000000000000000));
+    llm_metrics_observe_ex(x.m, s1, x.latency, post, 30000, &new_id,
+                           APR_TIME_C(1000000000500000));
+    llm_metrics_observe_ex(x.m, s0, x.latency, post, 4000, &numbers,
+                           APR_TIME_C(1000000000000001));
+    llm_metrics_observe_ex(x.m, s0, x.latency, get, 4000, NULL,
+                           APR_TIME_C(1000000000000001));
+    llm_metrics_add_to(x.m, s0, x.requests, (const int[]){ 1, 0 }, 1);
+    ok(!strstr(scrape(&x), "# {"), "exemplars: none in the text format");
+    llm_buf_init(&b, pool);
+    llm_metrics_write_as(x.m, &b, pool, LLM_METRICS_OPENMETRICS);
+    llm_metrics_write_eof(&b);
+    llm_buf_add(&b, "", 1);
+    like(b.data, "# TYPE t_requests counter\n", "OpenMetrics: a counter's "
+         "family without _total");
+    like(b.data, "\nt_requests_total{method=\"POST\",kind=\"a\\\"b\"} 1\n",
+         "OpenMetrics: its samples with it");
+    like(b.data, "t_seconds_bucket{method=\"POST\",le=\"0.1\"} 3 "
+         "# {request_id=\"new\\\"id\"} 0.03 1000000000.5\n",
+         "exemplar: the newest of the slots, escaped, value and time");
+    like(b.data, "t_seconds_bucket{method=\"POST\",le=\"0.005\"} 1 "
+         "# {request_id=\"5e0be100ab-1234-ff\"} 0.004 1000000000.000001\n",
+         "exemplar: each bucket its own");
+    like(b.data, "t_seconds_bucket{method=\"POST\",le=\"1\"} 3\n",
+         "exemplar: none on a bucket no sample fell in");
+    like(b.data, "t_seconds_bucket{method=\"GET\",le=\"0.005\"} 1\n",
+         "exemplar: none without a request id");
+    ok(strlen(b.data) > 6 && !strcmp(b.data + strlen(b.data) - 6, "# EOF\n"),
+       "OpenMetrics: ends with # EOF");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -370,6 +432,7 @@ int main(void)
     test_processes();
     test_ptrmap();
     test_keys();
+    test_exemplars();
     printf("1..%d\n", tap_n);
     return tap_failed != 0;
 }
