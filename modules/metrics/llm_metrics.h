@@ -143,8 +143,6 @@ int llm_metrics_keys_max(const llm_metrics_keys_t *k);
 /** The label value of key id @a id (NULL or "": none), claiming an entry
  *  for it when the table has room. Lock-free; for the request path. */
 int llm_metrics_keys_index(llm_metrics_keys_t *k, const char *id);
-/** Read the table's published key ids (before a scrape writes labels). */
-void llm_metrics_keys_snapshot(llm_metrics_keys_t *k, apr_pool_t *p);
 /** The label callback of a key_id dimension (@a baton: the table). */
 const char *llm_metrics_keys_label(void *baton, int value);
 

@@ -20,7 +20,6 @@
 
 #include <string.h>
 #include "apr_atomic.h"
-#include "apr_strings.h"
 #include "apr_thread_proc.h"
 
 #include "llm_metrics.h"
@@ -41,10 +40,10 @@ typedef struct {
 struct llm_metrics_keys {
     head_t *head;
     entry_t *entries;
+    volatile apr_uint32_t *where; /* number -> its entry + 1 (0: none
+                                     yet), for the scrape's labels */
     apr_uint32_t cap;            /* a power of two, >= 2 * max */
     int max;
-    const char **names;          /* number -> published id (the scrape's
-                                    view), in the process's memory */
 };
 
 static apr_uint32_t capacity(int max)
@@ -59,7 +58,8 @@ static apr_uint32_t capacity(int max)
 
 apr_size_t llm_metrics_keys_size(int max)
 {
-    return sizeof(head_t) + capacity(max) * sizeof(entry_t);
+    return sizeof(head_t) + capacity(max) * sizeof(entry_t)
+           + (apr_size_t)(max > 0 ? max : 0) * sizeof(apr_uint32_t);
 }
 
 llm_metrics_keys_t *llm_metrics_keys_make(apr_pool_t *p, int max)
@@ -75,6 +75,7 @@ void llm_metrics_keys_attach(llm_metrics_keys_t *k, void *base)
 {
     k->head = base;
     k->entries = (entry_t *)((char *)base + sizeof(head_t));
+    k->where = (volatile apr_uint32_t *)(k->entries + k->cap);
 }
 
 int llm_metrics_keys_max(const llm_metrics_keys_t *k)
@@ -139,8 +140,11 @@ int llm_metrics_keys_index(llm_metrics_keys_t *k, const char *id)
             if (apr_atomic_cas32(&e->state, WRITING, FREE) == FREE) {
                 e->number = apr_atomic_inc32(&k->head->used);
                 memcpy(e->id, id, len + 1);
-                /* the CAS of apr_atomic is a full barrier: the text is
-                 * seen before the state */
+                if (e->number < (apr_uint32_t)k->max) {
+                    k->where[e->number] = h + 1;
+                }
+                /* the CAS of apr_atomic is a full barrier: the text and
+                 * where it is are seen before the state */
                 apr_atomic_cas32(&e->state, PUBLISHED, WRITING);
                 return label_of(k, e->number);
             }
@@ -156,25 +160,11 @@ int llm_metrics_keys_index(llm_metrics_keys_t *k, const char *id)
     return LLM_METRICS_KEY_OTHER;
 }
 
-void llm_metrics_keys_snapshot(llm_metrics_keys_t *k, apr_pool_t *p)
-{
-    apr_uint32_t i;
-
-    k->names = apr_pcalloc(p, sizeof(*k->names) * ((apr_size_t)k->max + 1));
-    for (i = 0; k->head && i < k->cap; i++) {
-        entry_t *e = &k->entries[i];
-
-        if (apr_atomic_read32(&e->state) == PUBLISHED
-            && e->number < (apr_uint32_t)k->max) {
-            k->names[e->number] = apr_pstrmemdup(p, e->id, strnlen(
-                e->id, LLM_METRICS_KEY_ID_MAX));
-        }
-    }
-}
-
 const char *llm_metrics_keys_label(void *baton, int value)
 {
     llm_metrics_keys_t *k = baton;
+    apr_uint32_t where;
+    entry_t *e;
 
     if (value == LLM_METRICS_KEY_NONE) {
         return "";
@@ -183,5 +173,17 @@ const char *llm_metrics_keys_label(void *baton, int value)
         return LLM_METRICS_KEY_OTHER_NAME;
     }
     value -= LLM_METRICS_KEY_FIRST;
-    return k->names && value >= 0 && value < k->max ? k->names[value] : NULL;
+    if (!k->head || value < 0 || value >= k->max) {
+        return NULL;
+    }
+    /* read from the segment, where a published entry never changes (no
+     * copy in the process: concurrent scrapes share nothing) */
+    where = apr_atomic_read32(&k->where[value]);
+    if (!where || where > k->cap) {
+        return NULL;
+    }
+    e = &k->entries[where - 1];
+    return apr_atomic_read32(&e->state) == PUBLISHED
+           && e->number == (apr_uint32_t)value
+           && memchr(e->id, '\0', sizeof(e->id)) ? e->id : NULL;
 }

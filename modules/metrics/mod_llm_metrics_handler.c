@@ -280,7 +280,6 @@ int llm_metrics_handler(request_rec *r)
     llm_buf_init(&out, r->pool);
     llm_buf_reserve(&out, 64 * 1024);
     flags = wants_openmetrics(r) ? LLM_METRICS_OPENMETRICS : 0;
-    llm_metrics_keys_snapshot(set->keys, r->pool);
     llm_metrics_write_as(set->reg, &out, r->pool, flags);
     write_budgets(r, set, &out);
     write_health(r->pool, set, &out);
