@@ -5,7 +5,9 @@
 /*
  * The scrape: "SetHandler llm-metrics" in a <Location> (protected with
  * the usual Require), answering GET with every family in the Prometheus
- * text format. The counters are the sums of every child's slot; the
+ * text format, or in OpenMetrics with exemplars when the scraper's
+ * Accept prefers it. The counters are the sums of every child's slot; the
+ * token budgets come from mod_llm_access (llm_access_each_budget); the
  * provider gauges are read at this moment from mod_llm_balance's shared
  * provider state (llm_provider_stats_t), without locks: each number is
  * exact, the page a snapshot taken over a few microseconds.

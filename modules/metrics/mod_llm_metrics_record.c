@@ -7,9 +7,11 @@
  * the request (log_transaction: the status and bytes are final); the LLM
  * ones when the router says the request is over (llm_request_done, with
  * the whole context: attempts, usage, masking, guards); the access ones
- * when mod_llm_access refuses (llm_access_refused). Each sample is one
- * or two atomic adds into this process's slot: no lock, no allocation
- * but a label key or two in r->pool.
+ * when mod_llm_access refuses (llm_access_refused) or, for a request it
+ * authenticated, when it is logged. Each sample is one or two atomic
+ * adds into this process's slot, the latency histograms also write an
+ * exemplar record there: no lock, no allocation but the notes a log
+ * format names (and a lower-cased entity type when masking counted).
  */
 
 #include "apr_strings.h"
