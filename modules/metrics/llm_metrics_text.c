@@ -95,17 +95,52 @@ static const char *type_name(llm_metric_type_e t)
            : t == LLM_METRIC_GAUGE ? "gauge" : "histogram";
 }
 
-void llm_metrics_write_head(llm_buf_t *out, const char *name,
-                            const char *help, llm_metric_type_e type)
+void llm_metrics_write_head_as(llm_buf_t *out, const char *name,
+                               const char *help, llm_metric_type_e type,
+                               unsigned int flags)
 {
+    apr_size_t len = strlen(name);
+
+    /* OpenMetrics names a counter family without the _total of its
+     * samples */
+    if ((flags & LLM_METRICS_OPENMETRICS) && type == LLM_METRIC_COUNTER
+        && len > 6 && !strcmp(name + len - 6, "_total")) {
+        len -= 6;
+    }
     ADD_LIT(out, "# HELP ");
-    add_str(out, name);
+    llm_buf_add(out, name, len);
     ADD_LIT(out, " ");
     add_help(out, help);
     ADD_LIT(out, "\n# TYPE ");
-    add_str(out, name);
+    llm_buf_add(out, name, len);
     ADD_LIT(out, " ");
     add_str(out, type_name(type));
+    ADD_LIT(out, "\n");
+}
+
+void llm_metrics_write_head(llm_buf_t *out, const char *name,
+                            const char *help, llm_metric_type_e type)
+{
+    llm_metrics_write_head_as(out, name, help, type, 0);
+}
+
+void llm_metrics_write_eof(llm_buf_t *out)
+{
+    ADD_LIT(out, "# EOF\n");
+}
+
+/* " # {request_id="..."} value timestamp" before the end of the line
+ * just written (OpenMetrics). */
+static void add_exemplar(llm_buf_t *out, const llm_metrics_family_t *f,
+                         const llm_metrics_exemplar_t *e)
+{
+    out->len--;                                  /* the newline */
+    ADD_LIT(out, " # {request_id=\"");
+    add_label_value(out, e->id);
+    ADD_LIT(out, "\"} ");
+    add_decimal(out, (apr_int64_t)e->value, f->scale);
+    ADD_LIT(out, " ");
+    add_decimal(out, (apr_int64_t)e->time, 6);  /* seconds */
     ADD_LIT(out, "\n");
 }
 
@@ -132,7 +167,8 @@ void llm_metrics_write_sample(llm_buf_t *out, const char *name,
 }
 
 /* The label pairs of series @a s into @a labels (a pair label gives two),
- * with room for one more (le); returns how many labels. */
+ * with room for one more (le); returns how many labels, -1 when a label
+ * known at scrape time has no value (yet). */
 static int series_labels(apr_pool_t *p, const llm_metrics_family_t *f,
                          apr_size_t s, const char **labels)
 {
@@ -142,7 +178,13 @@ static int series_labels(apr_pool_t *p, const llm_metrics_family_t *f,
     for (i = f->ndims - 1; i >= 0; i--) {
         apr_size_t nv = (apr_size_t)f->dims[i]->values->nelts;
 
-        values[i] = APR_ARRAY_IDX(f->dims[i]->values, s % nv, const char *);
+        values[i] = f->dims[i]->label
+                    ? f->dims[i]->label(f->dims[i]->baton, (int)(s % nv))
+                    : APR_ARRAY_IDX(f->dims[i]->values, s % nv,
+                                    const char *);
+        if (!values[i]) {
+            return -1;
+        }
         s /= nv;
     }
     for (i = 0; i < f->ndims; i++) {
@@ -164,10 +206,13 @@ static int series_labels(apr_pool_t *p, const llm_metrics_family_t *f,
 }
 
 static void write_histogram_series(llm_buf_t *out, apr_pool_t *p,
+                                   const llm_metrics_t *m,
                                    const llm_metrics_family_t *f,
+                                   apr_size_t s, unsigned int flags,
                                    const apr_uint64_t *c, const char **labels,
                                    int nlabels)
 {
+    int ex = (flags & LLM_METRICS_OPENMETRICS) && f->exemplars;
     const char *bucket = apr_pstrcat(p, f->name, "_bucket", NULL);
     apr_uint64_t cum = 0;
     llm_buf_t le;
@@ -188,6 +233,15 @@ static void write_histogram_series(llm_buf_t *out, apr_pool_t *p,
         labels[2 * nlabels + 1] = le.data;
         llm_metrics_write_sample(out, bucket, labels, nlabels + 1,
                                  (apr_int64_t)cum, 0);
+        if (ex && c[b]) {
+            llm_metrics_exemplar_t e;
+
+            if (llm_metrics_exemplar_newest(
+                    m, f->ex_offset + s * (apr_size_t)(f->nbounds + 1) + b,
+                    &e)) {
+                add_exemplar(out, f, &e);
+            }
+        }
     }
     llm_metrics_write_sample(out, apr_pstrcat(p, f->name, "_sum", NULL),
                              labels, nlabels,
@@ -212,7 +266,8 @@ static int series_moved(const llm_metrics_family_t *f, const apr_uint64_t *c)
 }
 
 static void write_family(const llm_metrics_t *m, llm_buf_t *out,
-                         apr_pool_t *p, const llm_metrics_family_t *f)
+                         apr_pool_t *p, const llm_metrics_family_t *f,
+                         unsigned int flags)
 {
     apr_uint64_t *sums = apr_palloc(p, f->nseries * f->cells_per_series
                                        * sizeof(*sums));
@@ -221,16 +276,18 @@ static void write_family(const llm_metrics_t *m, llm_buf_t *out,
     int n;
 
     llm_metrics_sum_family(m, f, sums);
-    llm_metrics_write_head(out, f->name, f->help, f->type);
+    llm_metrics_write_head_as(out, f->name, f->help, f->type, flags);
     for (s = 0; s < f->nseries; s++) {
         const apr_uint64_t *c = sums + s * f->cells_per_series;
 
         if (f->ndims && !series_moved(f, c)) {
             continue;
         }
-        n = series_labels(p, f, s, labels);
+        if ((n = series_labels(p, f, s, labels)) < 0) {
+            continue;
+        }
         if (f->type == LLM_METRIC_HISTOGRAM) {
-            write_histogram_series(out, p, f, c, labels, n);
+            write_histogram_series(out, p, m, f, s, flags, c, labels, n);
         }
         else {
             llm_metrics_write_sample(out, f->name, labels, n,
@@ -242,6 +299,12 @@ static void write_family(const llm_metrics_t *m, llm_buf_t *out,
 void llm_metrics_write(const llm_metrics_t *m, llm_buf_t *out,
                        apr_pool_t *scratch)
 {
+    llm_metrics_write_as(m, out, scratch, 0);
+}
+
+void llm_metrics_write_as(const llm_metrics_t *m, llm_buf_t *out,
+                          apr_pool_t *scratch, unsigned int flags)
+{
     int i;
 
     for (i = 0; i < m->families->nelts; i++) {
@@ -250,7 +313,8 @@ void llm_metrics_write(const llm_metrics_t *m, llm_buf_t *out,
         /* one family's sums at a time: the scratch pool stays small */
         apr_pool_create(&p, scratch);
         write_family(m, out, p, APR_ARRAY_IDX(m->families, i,
-                                              const llm_metrics_family_t *));
+                                              const llm_metrics_family_t *),
+                     flags);
         apr_pool_destroy(p);
     }
 }

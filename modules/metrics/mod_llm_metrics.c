@@ -32,6 +32,7 @@
 #include "http_protocol.h"
 #include "ap_mpm.h"
 #include "scoreboard.h"
+#include "http_config.h"
 #include <unistd.h>
 
 /* AP_DECLARE_MODULE below declares what APLOG_USE_MODULE would. */
@@ -44,6 +45,8 @@ static llm_metrics_set_t *current;
 
 /* Whether mod_unique_id gives each request its UNIQUE_ID. */
 static int have_unique_id;
+/* This process's pid (for the request ids) */
+static apr_uint32_t my_pid;
 
 /* This process's slot: claimed once, by the first request it serves. */
 static llm_metrics_slot_t *my_slot;
@@ -112,7 +115,7 @@ static unsigned int layout_of(apr_pool_t *p, const llm_metrics_t *m)
 }
 
 /* The segment for @a size bytes of this layout: the previous
- * generation's when it matches, else a new one, zeroed. */
+ * generation's when it matches, else a new one (zeroed by the system). */
 static apr_status_t segment(server_rec *s, apr_size_t size,
                             unsigned int layout, void **base)
 {
@@ -134,7 +137,9 @@ static apr_status_t segment(server_rec *s, apr_size_t size,
         if ((rv = apr_shm_create(&l->shm, size, NULL, pp)) != APR_SUCCESS) {
             return rv;
         }
-        memset(apr_shm_baseaddr_get(l->shm), 0, size);
+        /* a new segment is zero pages (anonymous memory, a new file or
+         * a new SysV segment): no memset, which would make every page of
+         * every slot resident in the parent at once */
         l->layout = layout;
         l->size = size;
     }
@@ -142,12 +147,38 @@ static apr_status_t segment(server_rec *s, apr_size_t size,
     return APR_SUCCESS;
 }
 
+/* Which of this module's notes a directive names (a LogFormat,
+ * CustomLog, ErrorLogFormat, or any other that reads notes): the others
+ * are not made. */
+static unsigned int notes_named(const ap_directive_t *d)
+{
+    unsigned int want = 0;
+
+    for (; d; d = d->next) {
+        if (d->args && ap_strstr_c(d->args, LLM_METRICS_NOTE_ID)) {
+            want |= LLM_METRICS_WANT_ID;
+            if (!strcasecmp(d->directive, "ErrorLogFormat")) {
+                want |= LLM_METRICS_WANT_ID_EARLY;
+            }
+        }
+        if (d->args && ap_strstr_c(d->args, LLM_METRICS_NOTE_TTFT)) {
+            want |= LLM_METRICS_WANT_TTFT;
+        }
+        if (d->args && ap_strstr_c(d->args, LLM_METRICS_NOTE_OVERHEAD)) {
+            want |= LLM_METRICS_WANT_OVERHEAD;
+        }
+        want |= notes_named(d->first_child);
+    }
+    return want;
+}
+
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
                        apr_pool_t *ptemp, server_rec *s)
 {
-    llm_metrics_set_t *set = llm_metrics_set_make(pconf, tables);
+    llm_metrics_set_t *set = llm_metrics_set_make(pconf, tables,
+                                                  llm_metrics_key_ids(s));
     int nslots = 0;
-    apr_size_t size;
+    apr_size_t size, cells;
     void *base;
     apr_status_t rv;
 
@@ -156,7 +187,9 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         || nslots < 1) {
         nslots = 1;
     }
-    size = llm_metrics_size(set->reg, nslots);
+    /* the children's slots, then the key id table */
+    cells = llm_metrics_size(set->reg, nslots);
+    size = cells + llm_metrics_keys_size(llm_metrics_keys_max(set->keys));
     rv = segment(s, size, layout_of(ptemp, set->reg), &base);
     if (rv != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, rv, s, LLMLOGNO(06001)
@@ -166,14 +199,21 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
         return !OK;
     }
     llm_metrics_attach(set->reg, base, nslots);
+    llm_metrics_keys_attach(set->keys, (char *)base + cells);
     llm_metrics_index_servers(set, pconf, s);
     llm_metrics_record_init();
+    llm_metrics_handler_init();
     have_unique_id = ap_find_linked_module("mod_unique_id.c") != NULL;
+    set->notes = notes_named(ap_conftree);
     current = set;
     ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, LLMLOGNO(06002)
                  "mod_llm_metrics: %d families, %" APR_SIZE_T_FMT " cells "
-                 "per child slot, %d slots (%" APR_SIZE_T_FMT " bytes)",
-                 set->reg->families->nelts, set->reg->cells, nslots, size);
+                 "per child slot, %d slots (%" APR_SIZE_T_FMT " bytes); "
+                 "notes named by the configuration: %s%s%s",
+                 set->reg->families->nelts, set->reg->cells, nslots, size,
+                 set->notes & LLM_METRICS_WANT_ID ? "id " : "",
+                 set->notes & LLM_METRICS_WANT_TTFT ? "ttft " : "",
+                 set->notes & LLM_METRICS_WANT_OVERHEAD ? "overhead" : "");
     return OK;
 }
 
@@ -181,6 +221,7 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     (void)pchild;
     (void)s;
+    my_pid = (apr_uint32_t)getpid();
     my_slot = NULL;
     apr_atomic_set32(&my_slot_state, 0);
 }
@@ -253,18 +294,16 @@ llm_metrics_slot_t *llm_metrics_my_slot(request_rec *r)
 /* Requests                                                            */
 /* ------------------------------------------------------------------ */
 
-/* Per request (r->request_config): what this module added that it must
- * take back. */
-typedef struct {
-    int in_progress;
-    int streaming;
-} req_marks_t;
-
-static req_marks_t *marks(request_rec *r)
+llm_metrics_marks_t *llm_metrics_marks(request_rec *r)
 {
-    req_marks_t *m = ap_get_module_config(r->request_config,
-                                          &llm_metrics_module);
+    llm_metrics_marks_t *m;
 
+    /* the initial request's: log_transaction sees that one, the router's
+     * hooks may run in an internal redirect or a subrequest */
+    while (r->prev || r->main) {
+        r = r->prev ? r->prev : r->main;
+    }
+    m = ap_get_module_config(r->request_config, &llm_metrics_module);
     if (!m) {
         m = apr_pcalloc(r->pool, sizeof(*m));
         ap_set_module_config(r->request_config, &llm_metrics_module, m);
@@ -272,82 +311,110 @@ static req_marks_t *marks(request_rec *r)
     return m;
 }
 
+#define marks llm_metrics_marks
+
 static llm_metrics_slot_t *counting(request_rec *r)
 {
     return current && llm_metrics_enabled(r->server)
            ? llm_metrics_my_slot(r) : NULL;
 }
 
-/* Append @a v in hex before @a c (writing backwards). */
-static char *hex_before(char *c, apr_uint64_t v)
-{
-    do {
-        *--c = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    return c;
-}
-
 /* The id that ties the request's samples to its access-log line:
- * mod_unique_id's when it is loaded, else time-pid-counter in hex, made
- * without a formatter (this runs for every request). */
-static void request_id(request_rec *r)
+ * mod_unique_id's when it is loaded, else time-pid-counter, written in
+ * hex only when shown (the note, a scrape's exemplars); made once, when
+ * first asked for. */
+const llm_metrics_id_t *llm_metrics_request_id(request_rec *r,
+                                               llm_metrics_marks_t *mk)
 {
     static volatile apr_uint32_t seq;
-    const char *id = have_unique_id
-                     ? apr_table_get(r->subprocess_env, "UNIQUE_ID") : NULL;
-    char buf[64], *c = buf + sizeof(buf);
 
-    if (!id) {
-        c = hex_before(c, apr_atomic_inc32(&seq));
-        *--c = '-';
-        c = hex_before(c, (apr_uint64_t)getpid());
-        *--c = '-';
-        c = hex_before(c, (apr_uint64_t)r->request_time);
-        id = apr_pstrmemdup(r->pool, c, (apr_size_t)(buf + sizeof(buf) - c));
+    if (mk->id_made) {
+        return &mk->id;
     }
-    /* added once per request: no need to look for an older value */
-    apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, id);
+    mk->id_made = 1;
+    mk->id.text = have_unique_id
+                  ? apr_table_get(r->subprocess_env, "UNIQUE_ID") : NULL;
+    if (mk->id.text) {
+        mk->id.len = strlen(mk->id.text);
+    }
+    else {
+        mk->id.time = (apr_uint64_t)r->request_time;
+        mk->id.pid = my_pid ? my_pid : (apr_uint32_t)getpid();
+        mk->id.seq = apr_atomic_inc32(&seq);
+    }
+    return &mk->id;
+}
+
+/* The request id note, once (added: no need to look for an older
+ * value). */
+static void note_request_id(request_rec *r, llm_metrics_marks_t *mk)
+{
+    const llm_metrics_id_t *id;
+
+    if (mk->id_noted) {
+        return;
+    }
+    mk->id_noted = 1;
+    id = llm_metrics_request_id(r, mk);
+    if (id->text) {
+        apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, id->text);
+    }
+    else {
+        llm_metrics_id_format(id, mk->idbuf);
+        apr_table_addn(r->notes, LLM_METRICS_NOTE_ID, mk->idbuf);
+    }
 }
 
 static int post_read_request(request_rec *r)
 {
     llm_metrics_slot_t *slot;
+    llm_metrics_marks_t *mk;
 
     if (r->main || r->prev || !(slot = counting(r))) {
         return DECLINED;
     }
-    request_id(r);
+    mk = marks(r);
+    if (current->notes & LLM_METRICS_WANT_ID_EARLY) {
+        note_request_id(r, mk);
+    }
     llm_metrics_add_to(current->reg, slot, current->http_in_progress, NULL,
                        1);
-    marks(r)->in_progress = 1;
+    mk->in_progress = 1;
     return DECLINED;
 }
 
 static int log_transaction(request_rec *r)
 {
     llm_metrics_slot_t *slot = counting(r);
+    llm_metrics_marks_t *mk;
 
     if (!slot) {
         return DECLINED;
     }
-    if (marks(r)->in_progress) {
+    mk = marks(r);
+    /* before mod_log_config writes the line (this hook runs first); late,
+     * so that the router's notes are set in a shorter table */
+    if (current->notes & LLM_METRICS_WANT_ID) {
+        note_request_id(r, mk);
+    }
+    if (mk->in_progress) {
         llm_metrics_add_to(current->reg, slot, current->http_in_progress,
                            NULL, -1);
-        marks(r)->in_progress = 0;
+        mk->in_progress = 0;
     }
-    llm_metrics_record_http(r, current, slot);
+    llm_metrics_record_http(r, current, slot, mk);
     return DECLINED;
 }
 
 static int provider_chosen(request_rec *r, llm_req_ctx_t *ctx)
 {
     llm_metrics_slot_t *slot;
+    llm_metrics_marks_t *mk;
 
-    if (ctx->stream && !marks(r)->streaming && (slot = counting(r))) {
+    if (ctx->stream && (slot = counting(r)) && !(mk = marks(r))->streaming) {
         llm_metrics_add_to(current->reg, slot, current->active_streams,
                            NULL, 1);
-        marks(r)->streaming = 1;
+        mk->streaming = 1;
     }
     return OK;
 }
@@ -355,16 +422,18 @@ static int provider_chosen(request_rec *r, llm_req_ctx_t *ctx)
 static int request_done(request_rec *r, llm_req_ctx_t *ctx)
 {
     llm_metrics_slot_t *slot = counting(r);
+    llm_metrics_marks_t *mk;
 
     if (!slot) {
         return DECLINED;
     }
-    if (marks(r)->streaming) {
+    mk = marks(r);
+    if (mk->streaming) {
         llm_metrics_add_to(current->reg, slot, current->active_streams,
                            NULL, -1);
-        marks(r)->streaming = 0;
+        mk->streaming = 0;
     }
-    llm_metrics_record_llm(r, ctx, current, slot);
+    llm_metrics_record_llm(r, ctx, current, slot, mk);
     return OK;
 }
 

@@ -7,9 +7,11 @@
  * the request (log_transaction: the status and bytes are final); the LLM
  * ones when the router says the request is over (llm_request_done, with
  * the whole context: attempts, usage, masking, guards); the access ones
- * when mod_llm_access refuses (llm_access_refused). Each sample is one
- * or two atomic adds into this process's slot: no lock, no allocation
- * but a label key or two in r->pool.
+ * when mod_llm_access refuses (llm_access_refused) or, for a request it
+ * authenticated, when it is logged. Each sample is one or two atomic
+ * adds into this process's slot, the latency histograms also write an
+ * exemplar record there: no lock, no allocation but the notes a log
+ * format names (and a lower-cased entity type when masking counted).
  */
 
 #include "apr_strings.h"
@@ -48,14 +50,39 @@ static void observe(llm_metrics_set_t *s, llm_metrics_slot_t *slot,
     llm_metrics_observe(s->reg, slot, f, idx, v > 0 ? (apr_uint64_t)v : 0);
 }
 
+/* The same, keeping the request id as the bucket's exemplar. */
+static void observe_ex(llm_metrics_set_t *s, llm_metrics_slot_t *slot,
+                       const llm_metrics_family_t *f, const int *idx,
+                       apr_int64_t v, request_rec *r,
+                       llm_metrics_marks_t *mk, apr_time_t when)
+{
+    llm_metrics_observe_ex(s->reg, slot, f, idx,
+                           v > 0 ? (apr_uint64_t)v : 0,
+                           llm_metrics_request_id(r, mk), when);
+}
+
 #define IDX(...) ((const int[]){ __VA_ARGS__ })
+
+/* The index of a route name: the router's names are its own copies of
+ * them (core is linked into each module), so they are hashed once per
+ * process and then found by address. */
+static int route_index(llm_metrics_set_t *s, const char *name)
+{
+    int i = llm_metrics_ptrcache_get(&s->endpoint_cache, name);
+
+    if (i < 0) {
+        i = ix(s->endpoint, name);
+        llm_metrics_ptrcache_put(&s->endpoint_cache, name, i);
+    }
+    return i;
+}
 
 int llm_metrics_endpoint_index(request_rec *r, llm_metrics_set_t *s)
 {
     llm_req_ctx_t *ctx = ctx_of(r);
 
     if (ctx && ctx->endpoint) {
-        return ix(s->endpoint, ctx->endpoint);
+        return route_index(s, ctx->endpoint);
     }
     if (r->handler && !strcmp(r->handler, LLM_METRICS_HANDLER)) {
         return ix(s->endpoint, "metrics");
@@ -66,6 +93,10 @@ int llm_metrics_endpoint_index(request_rec *r, llm_metrics_set_t *s)
 /* ------------------------------------------------------------------ */
 /* HTTP (log_transaction)                                              */
 /* ------------------------------------------------------------------ */
+
+static void record_authenticated(request_rec *r, llm_metrics_set_t *s,
+                                 llm_metrics_slot_t *slot,
+                                 const llm_metrics_marks_t *mk);
 
 /* GET, HEAD, POST by their numbers, the rest by name ("other"). */
 static int method_index(request_rec *r, llm_metrics_set_t *s)
@@ -79,22 +110,34 @@ static int method_index(request_rec *r, llm_metrics_set_t *s)
     return ix(s->method, r->method);
 }
 
+/* The request's Content-Length: httpd's HTTP_IN filter accepted it
+ * (digits only, no sign, no overflow), so its digits are read here
+ * without strtoll. */
 static void request_size(request_rec *r, llm_metrics_set_t *s,
                          llm_metrics_slot_t *slot, int m, int e)
 {
     const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    apr_off_t len;
+    apr_uint64_t len = 0;
+    int n = 0;
 
-    if (cl && apr_strtoff(&len, cl, NULL, 10) == APR_SUCCESS && len >= 0) {
-        observe(s, slot, s->http_request_size, IDX(m, e), len);
+    if (!cl) {
+        return;
+    }
+    for (; *cl >= '0' && *cl <= '9' && n < 19; cl++, n++) {
+        len = len * 10 + (apr_uint64_t)(*cl - '0');
+    }
+    if (n && !*cl) {
+        observe(s, slot, s->http_request_size, IDX(m, e),
+                (apr_int64_t)len);
     }
 }
 
 void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
-                             llm_metrics_slot_t *slot)
+                             llm_metrics_slot_t *slot,
+                             llm_metrics_marks_t *mk)
 {
     request_rec *last = r;
-    llm_req_ctx_t *ctx = ctx_of(r);
+    apr_time_t now = apr_time_now();
     int m, e, st;
 
     while (last->next) {
@@ -103,22 +146,21 @@ void llm_metrics_record_http(request_rec *r, llm_metrics_set_t *s,
     st = last->status >= 0 && last->status < LLM_METRICS_MAX_STATUS
          ? s->status_ix[last->status] : s->status->other;
     m = method_index(r, s);
-    e = llm_metrics_endpoint_index(r, s);
+    /* llm_request_done found the route already */
+    e = mk->llm_done ? mk->endpoint : llm_metrics_endpoint_index(r, s);
     inc(s, slot, s->http_requests, IDX(m, e, st), 1);
-    observe(s, slot, s->http_duration, IDX(m, e),
-            apr_time_now() - r->request_time);
+    observe_ex(s, slot, s->http_duration, IDX(m, e), now - r->request_time,
+               r, mk, now);
     if (last->status >= 500) {
         inc(s, slot, s->http_exceptions, IDX(m, e), 1);
     }
     request_size(r, s, slot, m, e);
     observe(s, slot, s->http_response_size, IDX(m, e, st), last->bytes_sent);
-    if (ctx && ctx->stream && ctx->attempts && ctx->attempts->nelts) {
-        const llm_metrics_model_ix_t *mix = ctx->model
-            ? apr_hash_get(s->by_model, &ctx->model, sizeof(ctx->model))
-            : NULL;
-
-        inc(s, slot, s->streamed_bytes,
-            IDX(mix ? mix->model : s->model->other), last->bytes_sent);
+    if (mk->llm_done && mk->streamed) {
+        inc(s, slot, s->streamed_bytes, IDX(mk->model), last->bytes_sent);
+    }
+    if (r->user) {
+        record_authenticated(r, s, slot, mk);
     }
 }
 
@@ -187,13 +229,11 @@ static const char *wire_name(llm_wire_e w)
 static int strategy_of(request_rec *r, llm_metrics_set_t *s,
                        const llm_metrics_model_ix_t *mix)
 {
-    const int *ix;
-
     if (mix && mix->strategy >= 0) {
         return mix->strategy;
     }
-    ix = apr_hash_get(s->by_server, &r->server, sizeof(r->server));
-    return ix ? *ix : s->strategy->other;
+    return llm_metrics_ptrmap_get(s->by_server, r->server,
+                                  s->strategy->other);
 }
 
 /* The api dimension is made from llm_api_type_name in enum order. */
@@ -209,6 +249,7 @@ typedef struct {
     llm_metrics_slot_t *slot;
     int model;                     /* index in s->model */
     const llm_metrics_model_ix_t *mix; /* NULL: a model not in a file */
+    llm_metrics_marks_t *mk;
 } rec_t;
 
 static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
@@ -221,13 +262,15 @@ static void record_attempt(rec_t *x, const llm_attempt_t *at, int last,
     inc(s, x->slot, s->provider_calls, IDX(api, x->model), 1);
     inc(s, x->slot, s->lb_selected, IDX(strategy, x->model), 1);
     if (at->ended) {
-        observe(s, x->slot, s->provider_latency, IDX(api, x->model),
-                at->ended - at->started);
+        observe_ex(s, x->slot, s->provider_latency, IDX(api, x->model),
+                   at->ended - at->started, x->r, x->mk, at->ended);
     }
     if (at->first_byte) {
-        observe(s, x->slot, s->ttft,
-                IDX(llm_metrics_pair_index(s, x->ctx->models, at->provider)),
-                at->first_byte - at->started);
+        observe_ex(s, x->slot, s->ttft,
+                   IDX(llm_metrics_pair_index(s, x->ctx->models,
+                                              at->provider)),
+                   at->first_byte - at->started, x->r, x->mk,
+                   at->first_byte);
     }
     if (wire_family(x->ctx->wire) != api_family(at->provider->api_type)) {
         inc(s, x->slot, s->payload_conversion,
@@ -387,25 +430,35 @@ static void set_time_notes(rec_t *x, const llm_attempt_t *last,
 {
     /* llm_request_done runs once per request: add, no need to look for
      * an older value (setn would compare every note) */
-    if (last && last->first_byte) {
+    if ((x->s->notes & LLM_METRICS_WANT_TTFT) && last && last->first_byte) {
         apr_table_addn(x->r->notes, LLM_METRICS_NOTE_TTFT,
                        ms_of(x->r->pool, last->first_byte - last->started));
     }
-    apr_table_addn(x->r->notes, LLM_METRICS_NOTE_OVERHEAD,
-                   ms_of(x->r->pool, overhead));
+    if (x->s->notes & LLM_METRICS_WANT_OVERHEAD) {
+        apr_table_addn(x->r->notes, LLM_METRICS_NOTE_OVERHEAD,
+                       ms_of(x->r->pool, overhead));
+    }
 }
 
 void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
-                            llm_metrics_set_t *s, llm_metrics_slot_t *slot)
+                            llm_metrics_set_t *s, llm_metrics_slot_t *slot,
+                            llm_metrics_marks_t *mk)
 {
-    rec_t x = { r, ctx, s, slot, 0, NULL };
+    rec_t x = { r, ctx, s, slot, 0, NULL, mk };
     const llm_attempt_t *last = NULL;
     apr_time_t start = ctx->started ? ctx->started : r->request_time;
+    apr_time_t now;
     apr_interval_time_t overhead;
+    int endpoint = ctx->endpoint ? route_index(s, ctx->endpoint)
+                                 : s->endpoint->other;
 
-    x.mix = ctx->model ? apr_hash_get(s->by_model, &ctx->model,
-                                      sizeof(ctx->model)) : NULL;
+    x.mix = llm_metrics_model_of(s, ctx->model);
     x.model = x.mix ? x.mix->model : s->model->other;
+    /* for log_transaction */
+    mk->llm_done = 1;
+    mk->endpoint = endpoint;
+    mk->model = x.model;
+    mk->streamed = ctx->stream && ctx->attempts && ctx->attempts->nelts;
     if (ctx->attempts && ctx->attempts->nelts) {
         last = &APR_ARRAY_IDX(ctx->attempts, ctx->attempts->nelts - 1,
                               llm_attempt_t);
@@ -417,12 +470,12 @@ void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
         record_stages(&x, last);
         record_masking(&x);
     }
-    overhead = apr_time_now() - start - record_attempts(&x);
+    now = apr_time_now();
+    overhead = now - start - record_attempts(&x);
     if (last) {
         record_answer(&x, last);
     }
-    observe(s, slot, s->overhead, IDX(ix(s->endpoint, ctx->endpoint)),
-            overhead);
+    observe_ex(s, slot, s->overhead, IDX(endpoint), overhead, r, mk, now);
     set_time_notes(&x, last, overhead);
 }
 
@@ -433,17 +486,32 @@ void llm_metrics_record_llm(request_rec *r, llm_req_ctx_t *ctx,
 void llm_metrics_record_access(request_rec *r, const llm_access_event_t *ev,
                                llm_metrics_set_t *s, llm_metrics_slot_t *slot)
 {
-    static const char *const kinds[] = {
-        "auth_failed", "denied", "rate_limited", "budget_spent",
-        "store_failed"
-    };
-    const char *kind = (int)ev->kind >= 0 && (int)ev->kind < 5
-                       ? kinds[ev->kind] : NULL;
+    /* an unknown key has no key id: "" (no client makes a series) */
+    int key = llm_metrics_keys_index(s->keys, ev->key_id);
+    int kind = (int)ev->kind >= 0 && (int)ev->kind < LLM_AUTH_SUCCESS
+               ? (int)ev->kind : s->access_kind->other;
 
-    inc(s, slot, s->auth_attempts, IDX(ix(s->access_kind, kind)), 1);
+    llm_metrics_marks(r)->refused = 1;
+    inc(s, slot, s->auth_attempts, IDX(kind, key), 1);
     if (ev->kind == LLM_ACCESS_RATE_LIMITED
         || ev->kind == LLM_ACCESS_BUDGET_SPENT) {
         inc(s, slot, s->rate_limited,
-            IDX(llm_metrics_endpoint_index(r, s)), 1);
+            IDX(key, llm_metrics_endpoint_index(r, s)), 1);
     }
+}
+
+/* A request mod_llm_access authenticated (AuthType llm-key: r->user and
+ * the key id note) and did not refuse. */
+static void record_authenticated(request_rec *r, llm_metrics_set_t *s,
+                                 llm_metrics_slot_t *slot,
+                                 const llm_metrics_marks_t *mk)
+{
+    const char *id;
+
+    if (!r->user || mk->refused
+        || !(id = apr_table_get(r->notes, LLM_NOTE_KEY_ID))) {
+        return;
+    }
+    inc(s, slot, s->auth_attempts,
+        IDX(LLM_AUTH_SUCCESS, llm_metrics_keys_index(s->keys, id)), 1);
 }

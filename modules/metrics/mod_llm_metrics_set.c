@@ -59,8 +59,10 @@ static const char *const entities[] = {
     "credit_card", "ssl_cert", "jwt", "invoice_number", "order_number",
     "transaction_ref", "sim_card", "social_id", "eu_vat"
 };
+/* llm_access_kind_e in order, then LLM_AUTH_SUCCESS */
 static const char *const access_kinds[] = {
-    "auth_failed", "denied", "rate_limited", "budget_spent", "store_failed"
+    "auth_failed", "denied", "rate_limited", "budget_spent", "store_failed",
+    "success"
 };
 
 /* Buckets, in microseconds or bytes. */
@@ -175,6 +177,10 @@ static void make_dims(apr_pool_t *p, llm_metrics_set_t *s)
     s->entity = llm_metrics_dim(p, "entity_type", entities, N(entities), 1);
     s->access_kind = llm_metrics_dim(p, "result", access_kinds,
                                      N(access_kinds), 1);
+    s->key_id = llm_metrics_dim_dynamic(p, "key_id",
+                                        LLM_METRICS_KEY_FIRST
+                                        + llm_metrics_keys_max(s->keys),
+                                        llm_metrics_keys_label, s->keys);
 }
 
 #define D(...) ((const llm_metrics_dim_t *const[]){ __VA_ARGS__, NULL })
@@ -249,12 +255,11 @@ static void router_families(llm_metrics_set_t *s)
 static void access_families(llm_metrics_set_t *s)
 {
     s->auth_attempts = COUNTER("auth_attempts_total",
-        "Requests mod_llm_access refused, by why.", D(s->access_kind));
+        "Requests authenticated by an API key, and requests mod_llm_access "
+        "refused, by why and key id.", D(s->access_kind, s->key_id));
     s->rate_limited = COUNTER("rate_limit_exceeded_total",
         "Requests refused by a rate limit or a token budget.",
-        D(s->access_endpoint));
-    s->key_budget = GAUGE("key_budget_usage_tokens",
-        "Tokens of the budget spent (set by the access module).", NULL);
+        D(s->key_id, s->access_endpoint));
 }
 
 /* What the original lacks. */
@@ -335,27 +340,38 @@ static void index_pairs(apr_pool_t *p, llm_metrics_set_t *s)
 /* Each model's indexes, by its address. */
 static void index_models(apr_pool_t *p, llm_metrics_set_t *s)
 {
-    int t, i;
+    int t, i, n = 0;
 
-    s->by_model = apr_hash_make(p);
+    for (t = 0; t < s->tables->nelts; t++) {
+        n += APR_ARRAY_IDX(s->tables, t, const llm_models_t *)->models->nelts;
+    }
+    s->by_model = llm_metrics_ptrmap_make(p, n);
+    s->model_ix = apr_pcalloc(p, sizeof(*s->model_ix) * (n + 1));
+    n = 0;
     for (t = 0; t < s->tables->nelts; t++) {
         const llm_models_t *ms = APR_ARRAY_IDX(s->tables, t,
                                                const llm_models_t *);
 
-        for (i = 0; i < ms->models->nelts; i++) {
+        for (i = 0; i < ms->models->nelts; i++, n++) {
             const llm_model_t *m = APR_ARRAY_IDX(ms->models, i,
                                                  const llm_model_t *);
-            llm_metrics_model_ix_t *ix = apr_palloc(p, sizeof(*ix));
-            const llm_model_t **key = apr_palloc(p, sizeof(*key));
+            llm_metrics_model_ix_t *ix = &s->model_ix[n];
 
             ix->model = llm_metrics_dim_index(s->model, m->name);
             ix->strategy = m->balance ? llm_metrics_dim_index(s->strategy,
                                                               m->balance)
                                       : -1;
-            *key = m;   /* the hash keeps the key's address */
-            apr_hash_set(s->by_model, key, sizeof(*key), ix);
+            llm_metrics_ptrmap_set(s->by_model, m, n);
         }
     }
+}
+
+const llm_metrics_model_ix_t *llm_metrics_model_of(const llm_metrics_set_t *s,
+                                                   const llm_model_t *m)
+{
+    int i = m ? llm_metrics_ptrmap_get(s->by_model, m, -1) : -1;
+
+    return i >= 0 ? &s->model_ix[i] : NULL;
 }
 
 void llm_metrics_index_servers(llm_metrics_set_t *s, apr_pool_t *p,
@@ -364,20 +380,21 @@ void llm_metrics_index_servers(llm_metrics_set_t *s, apr_pool_t *p,
     APR_OPTIONAL_FN_TYPE(llm_router_server_info) *info =
         APR_RETRIEVE_OPTIONAL_FN(llm_router_server_info);
     server_rec *v;
+    int n = 0;
 
-    s->by_server = apr_hash_make(p);
+    for (v = main_server; v; v = v->next) {
+        n++;
+    }
+    s->by_server = llm_metrics_ptrmap_make(p, n);
     for (v = main_server; v; v = v->next) {
         const char *method = NULL, *path = NULL;
-        int on = 0, *ix = apr_palloc(p, sizeof(*ix));
-        server_rec **key = apr_palloc(p, sizeof(*key));
+        int on = 0;
 
         if (info) {
             info(v, &on, &path, &method);
         }
-        *ix = llm_metrics_dim_index(s->strategy,
-                                    method ? method : LLM_BALANCE_DEFAULT);
-        *key = v;
-        apr_hash_set(s->by_server, key, sizeof(*key), ix);
+        llm_metrics_ptrmap_set(s->by_server, v, llm_metrics_dim_index(
+            s->strategy, method ? method : LLM_BALANCE_DEFAULT));
     }
 }
 
@@ -399,11 +416,13 @@ int llm_metrics_pair_index(const llm_metrics_set_t *s, const llm_models_t *m,
 }
 
 llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
-                                        apr_array_header_t *tables)
+                                        apr_array_header_t *tables,
+                                        int key_ids)
 {
     llm_metrics_set_t *s = apr_pcalloc(p, sizeof(*s));
 
     s->tables = tables;
+    s->keys = llm_metrics_keys_make(p, key_ids);
     s->reg = llm_metrics_make(p);
     make_dims(p, s);
     index_statuses(s);
@@ -413,5 +432,10 @@ llm_metrics_set_t *llm_metrics_set_make(apr_pool_t *p,
     router_families(s);
     access_families(s);
     added_families(s);
+    /* the latency histograms tie a sample to its access-log line */
+    llm_metrics_keep_exemplars(s->reg, s->http_duration);
+    llm_metrics_keep_exemplars(s->reg, s->provider_latency);
+    llm_metrics_keep_exemplars(s->reg, s->ttft);
+    llm_metrics_keep_exemplars(s->reg, s->overhead);
     return s;
 }

@@ -32,7 +32,7 @@ typedef struct {
 
 static const apr_uint64_t bounds_us[] = { 5000, 100000, 1000000 };
 
-static fixture_t make(int nslots, void *base)
+static fixture_t make_ex(int nslots, void *base, int exemplars)
 {
     fixture_t x;
     const llm_metrics_dim_t *d1[2], *d2[3];
@@ -50,11 +50,19 @@ static fixture_t make(int nslots, void *base)
                                 LLM_METRIC_HISTOGRAM, 6, bounds_us, 3, d1);
     x.plain = llm_metrics_add(x.m, "t_plain_total", "Never moves.",
                               LLM_METRIC_COUNTER, 0, NULL, 0, NULL);
+    if (exemplars) {
+        llm_metrics_keep_exemplars(x.m, x.latency);
+    }
     if (!base) {
         base = apr_pcalloc(pool, llm_metrics_size(x.m, nslots));
     }
     llm_metrics_attach(x.m, base, nslots);
     return x;
+}
+
+static fixture_t make(int nslots, void *base)
+{
+    return make_ex(nslots, base, 0);
 }
 
 static const char *scrape(fixture_t *x)
@@ -247,6 +255,170 @@ static void test_processes(void)
          "and as many observations");
 }
 
+/* The address maps of the request path: every key found, a missing one
+ * not (the default), many keys in a small map. */
+static void test_ptrmap(void)
+{
+    static int objs[300];
+    llm_metrics_ptrmap_t *pm = llm_metrics_ptrmap_make(pool, 300);
+    llm_metrics_ptrcache_t *c = apr_pcalloc(pool, sizeof(*c));
+    int i, bad = 0;
+
+    for (i = 0; i < 300; i++) {
+        llm_metrics_ptrmap_set(pm, &objs[i], i * 7);
+    }
+    llm_metrics_ptrmap_set(pm, &objs[5], 1);     /* set again: the last */
+    for (i = 0; i < 300; i++) {
+        bad += llm_metrics_ptrmap_get(pm, &objs[i], -1)
+               != (i == 5 ? 1 : i * 7);
+    }
+    is_int(bad, 0, "ptrmap: 300 addresses, each its value");
+    is_int(llm_metrics_ptrmap_get(pm, &bad, -2), -2,
+           "ptrmap: an address not in it gives the default");
+
+    is_int(llm_metrics_ptrcache_get(c, &objs[1]), -1, "ptrcache: a miss");
+    llm_metrics_ptrcache_put(c, &objs[1], 42);
+    is_int(llm_metrics_ptrcache_get(c, &objs[1]), 42, "ptrcache: a hit");
+    llm_metrics_ptrcache_put(c, &objs[1], 0);
+    is_int(llm_metrics_ptrcache_get(c, &objs[1]), 0, "ptrcache: value 0");
+    for (i = 0; i < 300; i++) {
+        llm_metrics_ptrcache_put(c, &objs[i], i);
+    }
+    for (bad = 0, i = 0; i < 300; i++) {
+        int v = llm_metrics_ptrcache_get(c, &objs[i]);
+
+        bad += v != -1 && v != i;    /* evicted, or its own value */
+    }
+    is_int(bad, 0, "ptrcache: a colliding address never reads another's "
+           "value");
+    llm_metrics_ptrcache_put(c, &objs[2], 0xFFFF);
+    ok(llm_metrics_ptrcache_get(c, &objs[2]) != 0xFFFF,
+       "ptrcache: a value too large is not cached");
+}
+
+/* The key_id table: no key id, first come, full, labels at scrape; four
+ * processes meeting the same 40 key ids at once give each one entry. */
+static void test_keys(void)
+{
+    apr_shm_t *shm;
+    llm_metrics_keys_t *k = llm_metrics_keys_make(pool, 3);
+    apr_size_t size = llm_metrics_keys_size(3);
+    char long_id[100];
+    int a, i, seen[64] = { 0 }, bad = 0, named = 0;
+
+    is_int(llm_metrics_keys_index(k, "a"), LLM_METRICS_KEY_OTHER,
+           "keys: before a table, every key id is _other");
+    llm_metrics_keys_attach(k, apr_pcalloc(pool, size));
+    is_int(llm_metrics_keys_index(k, NULL), LLM_METRICS_KEY_NONE,
+           "keys: no key id");
+    is_int(llm_metrics_keys_index(k, ""), LLM_METRICS_KEY_NONE,
+           "keys: an empty key id is none");
+    a = llm_metrics_keys_index(k, "a");
+    ok(a >= LLM_METRICS_KEY_FIRST, "keys: the first key id has its value");
+    is_int(llm_metrics_keys_index(k, "a"), a, "keys: the same again");
+    ok(llm_metrics_keys_index(k, "b") >= LLM_METRICS_KEY_FIRST
+       && llm_metrics_keys_index(k, "c") >= LLM_METRICS_KEY_FIRST
+       && llm_metrics_keys_index(k, "b") != llm_metrics_keys_index(k, "c"),
+       "keys: three fit");
+    is_int(llm_metrics_keys_index(k, "d"), LLM_METRICS_KEY_OTHER,
+           "keys: the fourth is _other");
+    memset(long_id, 'x', sizeof(long_id) - 1);
+    long_id[sizeof(long_id) - 1] = '\0';
+    is_int(llm_metrics_keys_index(k, long_id), LLM_METRICS_KEY_OTHER,
+           "keys: a key id too long is _other");
+    is_str(llm_metrics_keys_label(k, a), "a", "keys: its label");
+    is_str(llm_metrics_keys_label(k, LLM_METRICS_KEY_NONE), "",
+           "keys: none is the empty label");
+    is_str(llm_metrics_keys_label(k, LLM_METRICS_KEY_OTHER), "_other",
+           "keys: _other");
+
+    k = llm_metrics_keys_make(pool, 64);
+    size = llm_metrics_keys_size(64);
+    if (apr_shm_create(&shm, size, NULL, pool) != APR_SUCCESS) {
+        ok(0, "shared memory");
+        return;
+    }
+    memset(apr_shm_baseaddr_get(shm), 0, size);
+    llm_metrics_keys_attach(k, apr_shm_baseaddr_get(shm));
+    for (a = 0; a < 4; a++) {
+        if (fork() == 0) {
+            for (i = 0; i < 40; i++) {
+                llm_metrics_keys_index(k, apr_psprintf(pool, "key-%d",
+                                                       (i * 7 + a) % 40));
+            }
+            _exit(0);
+        }
+    }
+    while (wait(NULL) > 0) {
+    }
+    for (i = 0; i < 64; i++) {
+        const char *l = llm_metrics_keys_label(k, LLM_METRICS_KEY_FIRST + i);
+        int n;
+
+        if (l) {
+            named++;
+            n = atoi(l + 4);
+            bad += seen[n]++ != 0;
+        }
+    }
+    is_int(named, 40, "keys: 40 key ids from 4 processes, 40 entries");
+    is_int(bad, 0, "keys: none twice");
+}
+
+/* OpenMetrics: counters' families without _total, exemplars on the
+ * buckets (the newest of the slots, in its bucket), none in the text
+ * format; a family that is no histogram keeps none. */
+static void test_exemplars(void)
+{
+    fixture_t x = make_ex(2, NULL, 1);
+    llm_metrics_slot_t *s0 = llm_metrics_slot(x.m, 0);
+    llm_metrics_slot_t *s1 = llm_metrics_slot(x.m, 1);
+    int post[1] = { 1 }, get[1] = { 0 };
+    llm_metrics_id_t old_id = { "old", 3, 0, 0, 0 };
+    llm_metrics_id_t new_id = { "new\"id", 6, 0, 0, 0 };
+    llm_metrics_id_t numbers = { NULL, 0, APR_UINT64_C(0x5e0be100ab), 4660,
+                                 255 };
+    char buf[LLM_METRICS_EXEMPLAR_ID_MAX + 1];
+    llm_buf_t b;
+
+    is_int(llm_metrics_id_format(&numbers, buf), 18, "id: time-pid-seq");
+    is_str(buf, "5e0be100ab-1234-ff", "id: in hex");
+    ok(!llm_metrics_keep_exemplars(x.m, x.requests),
+       "exemplars: not for a counter");
+    llm_metrics_slot_claim(x.m, s0, 100);
+    llm_metrics_slot_claim(x.m, s1, 101);
+    llm_metrics_observe_ex(x.m, s0, x.latency, post, 20000, &old_id,
+                           APR_TIME_C(1000000000000000));
+    llm_metrics_observe_ex(x.m, s1, x.latency, post, 30000, &new_id,
+                           APR_TIME_C(1000000000500000));
+    llm_metrics_observe_ex(x.m, s0, x.latency, post, 4000, &numbers,
+                           APR_TIME_C(1000000000000001));
+    llm_metrics_observe_ex(x.m, s0, x.latency, get, 4000, NULL,
+                           APR_TIME_C(1000000000000001));
+    llm_metrics_add_to(x.m, s0, x.requests, (const int[]){ 1, 0 }, 1);
+    ok(!strstr(scrape(&x), "# {"), "exemplars: none in the text format");
+    llm_buf_init(&b, pool);
+    llm_metrics_write_as(x.m, &b, pool, LLM_METRICS_OPENMETRICS);
+    llm_metrics_write_eof(&b);
+    llm_buf_add(&b, "", 1);
+    like(b.data, "# TYPE t_requests counter\n", "OpenMetrics: a counter's "
+         "family without _total");
+    like(b.data, "\nt_requests_total{method=\"POST\",kind=\"a\\\"b\"} 1\n",
+         "OpenMetrics: its samples with it");
+    like(b.data, "t_seconds_bucket{method=\"POST\",le=\"0.1\"} 3 "
+         "# {request_id=\"new\\\"id\"} 0.03 1000000000.5\n",
+         "exemplar: the newest of the slots, escaped, value and time");
+    like(b.data, "t_seconds_bucket{method=\"POST\",le=\"0.005\"} 1 "
+         "# {request_id=\"5e0be100ab-1234-ff\"} 0.004 1000000000.000001\n",
+         "exemplar: each bucket its own");
+    like(b.data, "t_seconds_bucket{method=\"POST\",le=\"1\"} 3\n",
+         "exemplar: none on a bucket no sample fell in");
+    like(b.data, "t_seconds_bucket{method=\"GET\",le=\"0.005\"} 1\n",
+         "exemplar: none without a request id");
+    ok(strlen(b.data) > 6 && !strcmp(b.data + strlen(b.data) - 6, "# EOF\n"),
+       "OpenMetrics: ends with # EOF");
+}
+
 int main(void)
 {
     apr_initialize();
@@ -256,6 +428,9 @@ int main(void)
     test_pairs();
     test_dead_writer();
     test_processes();
+    test_ptrmap();
+    test_keys();
+    test_exemplars();
     printf("1..%d\n", tap_n);
     return tap_failed != 0;
 }
