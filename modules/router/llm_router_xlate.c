@@ -1021,6 +1021,11 @@ static apr_status_t observe(ap_filter_t *f, xl_ctx_t *x,
             if (APR_BUCKET_IS_EOS(e)) {
                 observe_end(x, e);
             }
+            else {
+                /* mod_proxy's word that the provider broke off after
+                 * the answer began (a reset, or a close mid-body). */
+                x->rq->answer_broke = 1;
+            }
             x->mode = XL_PASS;
             break;
         }
