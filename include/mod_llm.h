@@ -267,6 +267,8 @@ typedef enum {
                                     against the provider */
 } llm_outcome_e;
 
+struct llm_balance_method;
+
 typedef struct llm_attempt {
     llm_provider_t *provider;
     llm_outcome_e outcome;
@@ -279,6 +281,9 @@ typedef struct llm_attempt {
     apr_time_t first_byte;     /**< 0 when none reached the client */
     apr_time_t ended;
     void *method_data;         /**< owned by the balance method */
+    const struct llm_balance_method *method; /**< the method that chose
+                                    the provider: the Location's, the
+                                    model's or the server's (metrics) */
 } llm_attempt_t;
 
 #define LLM_REQ_CTX_VERSION 1

@@ -92,6 +92,9 @@ typedef struct {
                                         model_ix */
     struct llm_metrics_model_ix *model_ix;
     llm_metrics_ptrmap_t *by_server; /* server_rec * -> strategy index */
+    llm_metrics_ptrmap_t *by_method; /* llm_balance_method_t * (the
+                                        registered methods) -> strategy
+                                        index */
     /* the router's route names (ctx->endpoint) -> endpoint index,
      * learned per process (they are the router's copies of the names) */
     llm_metrics_ptrcache_t endpoint_cache;

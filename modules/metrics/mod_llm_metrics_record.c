@@ -225,7 +225,8 @@ static const char *wire_name(llm_wire_e w)
            ? names[w] : NULL;
 }
 
-/* The balance method in force: the model's own, else its server's. */
+/* The balance method of an attempt that does not say which chose it
+ * (llm_attempt_t.method): the model's own, else its server's. */
 static int strategy_of(request_rec *r, llm_metrics_set_t *s,
                        const llm_metrics_model_ix_t *mix)
 {
@@ -304,7 +305,11 @@ static apr_interval_time_t record_attempts(rec_t *x)
         if (!at->provider) {
             continue;
         }
-        record_attempt(x, at, i == a->nelts - 1, strategy);
+        record_attempt(x, at, i == a->nelts - 1,
+                       at->method ? llm_metrics_ptrmap_get(x->s->by_method,
+                                                           at->method,
+                                                           strategy)
+                                  : strategy);
         if (at->ended > at->started) {
             waited += at->ended - at->started;
         }

@@ -141,6 +141,27 @@ static apr_array_header_t *api_names(apr_pool_t *p)
     return a;
 }
 
+/* The registered balance methods by address (llm_attempt_t.method), so
+ * that a request's method, its Location's included, is found without a
+ * string compared. */
+static void methods_by_address(apr_pool_t *p, llm_metrics_set_t *s,
+                               const apr_array_header_t *names)
+{
+    int i;
+
+    s->by_method = llm_metrics_ptrmap_make(p, names->nelts + 1);
+    for (i = 0; i < names->nelts; i++) {
+        const char *name = APR_ARRAY_IDX(names, i, const char *);
+        const void *m = ap_lookup_provider(LLM_BALANCE_GROUP, name,
+                                           LLM_BALANCE_VERSION);
+
+        if (m) {
+            llm_metrics_ptrmap_set(s->by_method, m,
+                                   llm_metrics_dim_index(s->strategy, name));
+        }
+    }
+}
+
 static void make_dims(apr_pool_t *p, llm_metrics_set_t *s)
 {
     apr_array_header_t *models = apr_array_make(p, 16, sizeof(char *));
@@ -165,6 +186,7 @@ static void make_dims(apr_pool_t *p, llm_metrics_set_t *s)
     s->error = llm_metrics_dim(p, "error_code", errors, N(errors), 1);
     s->reason = llm_metrics_dim(p, "reason", errors, N(errors), 1);
     s->strategy = llm_metrics_dim_array(p, "strategy", lb, 1);
+    methods_by_address(p, s, lb);
     s->stage = llm_metrics_dim(p, "stage", stages, N(stages), 0);
     s->result = llm_metrics_dim(p, "result", results, N(results), 0);
     s->direction = llm_metrics_dim(p, "direction", directions,

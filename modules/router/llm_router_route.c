@@ -300,6 +300,7 @@ static llm_attempt_end_e attempt_one(route_t *rt, int n)
     memset(at, 0, sizeof(*at));
     ctx->attempt = at;
     ctx->model = rt->model;
+    at->method = rt->method;
     i = rt->method->choose(r, rt->model, rt->cand, n, at);
     if (i < 0 || i >= n) {
         ctx->attempts->nelts--;

@@ -1,8 +1,11 @@
-# A stream cut before its finish that nothing continues (no prefill
-# provider) is a failed attempt: llm_router_provider_error_total counts
-# it as stream_cut, the attempt is not a success, the access log's
-# llm-tried says "broken" — whether the provider reset the connection
-# or closed it cleanly (FIN). A whole stream of the same model is not.
+# What the metrics say of each attempt:
+# - a stream cut before its finish that nothing continues (no prefill
+#   provider) is a failed attempt: llm_router_provider_error_total
+#   counts it as stream_cut, the access log's llm-tried says "broken" —
+#   whether the provider reset the connection or closed it cleanly
+#   (FIN); a whole stream is not;
+# - llm_router_lb_strategy_selected_total names the balance method that
+#   chose: a <Location>'s LLMRouterBalance, else the server's.
 use strict;
 use warnings FATAL => 'all';
 
@@ -13,7 +16,7 @@ use lib 't/lib';
 use LLMTest;
 use LLMMetrics;
 
-plan tests => 8, need_module 'llm_router', 'llm_metrics', 'proxy_http';
+plan tests => 10, need_module 'llm_router', 'llm_metrics', 'proxy_http';
 
 my $dir = Apache::Test::vars('serverroot') . '/logs/metrics-cut';
 t_mkdir($dir);
@@ -34,16 +37,20 @@ my $port = eval {
         'LogFormat "%{llm-model}n %{llm-tried}n" m',
         "CustomLog $dir/access_log m",
         'LLMRouter On', "LLMRouterModels $dir/models.json",
+        'LLMRouterBalance weighted',
+        '<Location /lf>', 'LLMRouterPrefix /lf',
+        'LLMRouterBalance least_inflight', '</Location>',
         'LLMMetrics On',
         '<Location /metrics>', 'SetHandler llm-metrics', '</Location>');
 };
 ok $port or diag $@;
 
 sub stream {
-    my $model = shift;
+    my ($model, $path) = @_;
     my $body = '{"model":"' . $model . '","stream":true,"messages":'
         . '[{"role":"user","content":"Hello"}]}';
-    return raw_request($port, "POST /v1/chat/completions HTTP/1.0\r\n"
+    $path //= '/v1/chat/completions';
+    return raw_request($port, "POST $path HTTP/1.0\r\n"
         . "Host: localhost\r\nContent-Type: application/json\r\n"
         . "Content-Length: " . length($body) . "\r\n\r\n$body");
 }
@@ -68,5 +75,13 @@ my $kind = 'provider_type="vllm",model_name="%s",error_code="stream_cut"';
 ok sample($page, 'llm_router_provider_error_total', sprintf $kind, 'rst') == 1;
 ok sample($page, 'llm_router_provider_error_total', sprintf $kind, 'fin') == 1;
 ok sample($page, 'llm_router_provider_error_total', sprintf $kind, 'whole') == 0;
+
+# The Location's method, then the server's, by name.
+stream('whole', '/lf/chat/completions') for 1 .. 2;
+$page = scrape($port);
+ok sample($page, 'llm_router_lb_strategy_selected_total',
+          'strategy="least_inflight",model_name="whole"') == 2;
+ok sample($page, 'llm_router_lb_strategy_selected_total',
+          'strategy="weighted",model_name="whole"') == 1;
 
 stop_httpd($dir);
