@@ -783,8 +783,10 @@ static llm_attempt_end_e finish(request_rec *r, const llm_model_t *model,
         else if (w->rq->answer_broke && at->outcome == LLM_OUTCOME_OK) {
             /* The connection ended cleanly, the answer did not (a stream
              * cut before its finish, that nothing continued): a failure
-             * of the provider for health, metrics and the access log. */
-            at->outcome = LLM_OUTCOME_BROKEN;
+             * of the provider for health, metrics and the access log —
+             * unless the request's own time limit cut it. */
+            at->outcome = deadline_passed(r, w->rq) ? LLM_OUTCOME_DEADLINE
+                                                    : LLM_OUTCOME_BROKEN;
         }
         w->rq->answer_broke = 0;
         return LLM_ATTEMPT_ANSWERED;
