@@ -500,6 +500,12 @@ APR_DECLARE_EXTERNAL_HOOK(llm, LLM, int, llm_access_refused,
 APR_DECLARE_OPTIONAL_FN(int, llm_access_model_allowed,
                         (request_rec *r, const char *model));
 
+/** The refusal of a model the request's key may not use, the same on
+ *  every route (chat and the rest: mod_llm_access; /v1/models/{id} and
+ *  /api/show: the router): 403 with this code and message. */
+#define LLM_MODEL_DENIED_CODE    "model_denied_by_policy"
+#define LLM_MODEL_DENIED_MESSAGE "This model is not allowed for this key."
+
 /** One key's token budget in its current period (key_budget_usage_tokens). */
 typedef struct llm_key_budget {
     const char *key_id;

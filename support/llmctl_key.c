@@ -11,9 +11,13 @@
  * nowhere: the file holds its SHA-256.
  */
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "apr_lib.h"
 #include "apr_strings.h"
@@ -21,6 +25,7 @@
 #include "apr_date.h"
 #include "apr_file_info.h"
 #include "apr_file_io.h"
+#include "apr_portable.h"
 
 #include "llmctl.h"
 #include <hiredis/hiredis.h>
@@ -173,11 +178,31 @@ static apr_int64_t seconds_of(const char *s)
 /* The file                                                            */
 /* ------------------------------------------------------------------ */
 
+/* "<file>.lock", made if need be: never through a symbolic link, and
+ * only a regular file (llmctl often runs as root in a directory others
+ * may write to). */
+static apr_status_t open_lock_file(apr_pool_t *p, const char *path,
+                                   apr_file_t **f)
+{
+    struct stat st;
+    apr_os_file_t fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC
+                                  | O_NONBLOCK, 0600);
+
+    if (fd < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return APR_EINVAL;
+    }
+    return apr_os_file_put(f, &fd, APR_FOPEN_WRITE, p);
+}
+
 /* A change to the key file is read, made and renamed over the file
  * under an exclusive lock on "<file>.lock" (not on the file itself,
  * which the rename replaces), so that two runs at once never lose a
  * key: the second waits, then reads what the first wrote. The lock goes
- * when llmctl exits (its pool closes the file). Readers (list, show)
+ * when llmctl exits. Readers (list, show)
  * take none: the rename is atomic. */
 static int lock_for_change(apr_pool_t *p, const key_opts_t *o)
 {
@@ -190,8 +215,7 @@ static int lock_for_change(apr_pool_t *p, const key_opts_t *o)
         return LLMCTL_OK;       /* Redis: one SET per record */
     }
     path = apr_pstrcat(p, o->file, ".lock", NULL);
-    rv = apr_file_open(&f, path, APR_FOPEN_CREATE | APR_FOPEN_WRITE,
-                       APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+    rv = open_lock_file(p, path, &f);
     if (rv == APR_SUCCESS) {
         rv = apr_file_lock(f, APR_FLOCK_EXCLUSIVE);
     }

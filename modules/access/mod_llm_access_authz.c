@@ -158,8 +158,8 @@ int llm_access_request_parsed(request_rec *r, llm_req_ctx_t *ctx)
     if (llm_access_model_allowed(r, model)) {
         return OK;
     }
-    ctx->error_code = "model_denied_by_policy";
-    ctx->error_message = "This model is not allowed for this key.";
+    ctx->error_code = LLM_MODEL_DENIED_CODE;
+    ctx->error_message = LLM_MODEL_DENIED_MESSAGE;
     ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, LLMLOGNO(05006)
                   "%s %s: 403 model_denied_by_policy (key %s, model %s)",
                   r->method, r->uri, st->key->id, model);

@@ -76,10 +76,17 @@ const char *llm_file_slurp(apr_pool_t *p, const char *path, apr_size_t max,
     apr_status_t rv;
     char ebuf[120];
 
-    rv = apr_file_open(&f, path, APR_FOPEN_READ | APR_FOPEN_BINARY,
+    /* Not blocking: opening a FIFO put where a file belongs would wait
+     * for a writer (httpd's parent reads some of these files). */
+    rv = apr_file_open(&f, path,
+                       APR_FOPEN_READ | APR_FOPEN_BINARY | APR_FOPEN_NONBLOCK,
                        APR_OS_DEFAULT, p);
     if (rv == APR_SUCCESS) {
-        rv = apr_file_info_get(&fi, APR_FINFO_SIZE, f);
+        rv = apr_file_info_get(&fi, APR_FINFO_SIZE | APR_FINFO_TYPE, f);
+        if (rv == APR_SUCCESS && fi.filetype != APR_REG) {
+            apr_file_close(f);
+            return apr_psprintf(p, "%s: not a regular file", path);
+        }
         if (rv == APR_SUCCESS && (apr_size_t)fi.size > max) {
             apr_file_close(f);
             return apr_psprintf(p, "%s: larger than %" APR_SIZE_T_FMT

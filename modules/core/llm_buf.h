@@ -27,7 +27,8 @@ void llm_buf_add(llm_buf_t *b, const char *s, apr_size_t n);
 void llm_buf_reserve(llm_buf_t *b, apr_size_t n);
 
 /** The whole file @a path, NUL-terminated, in @a p (at most @a max
- *  bytes). NULL, or why not ("<path>: cannot read: ..."). */
+ *  bytes). NULL, or why not ("<path>: cannot read: ...", "<path>: not a
+ *  regular file": never waits on a FIFO or a device). */
 const char *llm_file_slurp(apr_pool_t *p, const char *path, apr_size_t max,
                            char **buf, apr_size_t *len);
 

@@ -11,8 +11,8 @@
  *
  * With mod_llm_access, a request authenticated by an API key sees only
  * the models its key may use (llm_access_model_allowed): the lists leave
- * the others out, and /v1/models/{id} and Ollama's show answer 404 for
- * them exactly as for a model that does not exist.
+ * the others out, and /v1/models/{id} and Ollama's show refuse them as a
+ * chat with them is refused (403 model_denied_by_policy).
  */
 
 #include "apr_strings.h"
@@ -37,6 +37,15 @@ void llm_router_info_retrieve(void)
 static int visible(request_rec *r, const llm_model_t *m)
 {
     return !allowed_fn || allowed_fn(r, m->name);
+}
+
+/* A model the key may not use: what a chat with it answers (the names
+ * of models are no secret from key holders; lists leave them out so
+ * that a client sees what it can use). */
+static int send_denied(request_rec *r)
+{
+    return llm_router_send_error(r, HTTP_FORBIDDEN, LLM_MODEL_DENIED_CODE,
+                                 LLM_MODEL_DENIED_MESSAGE);
 }
 
 /* The api_type a model is "owned by" in lists: its first provider's. */
@@ -179,9 +188,12 @@ static int send_show(request_rec *r, llm_router_req_t *rq)
     name = apr_pstrdup(r->pool, name);      /* it lived in the body */
     json_object_put(body);
     m = rq->pub.models ? llm_models_find(rq->pub.models, name) : NULL;
-    if (!m || !visible(r, m)) {
+    if (!m) {
         return llm_router_send_error(r, HTTP_NOT_FOUND, "model_not_found",
             apr_psprintf(r->pool, "model '%s' not found", name));
+    }
+    if (!visible(r, m)) {
+        return send_denied(r);
     }
     return llm_router_send_json(r, HTTP_OK, apr_pstrcat(r->pool,
         "{\"modelfile\":\"\",\"parameters\":\"\",\"template\":\"\","
@@ -211,10 +223,13 @@ static int send_model(request_rec *r, llm_router_req_t *rq)
         rq->wire = LLM_WIRE_ANTHROPIC;      /* its errors in its shape */
     }
     m = rq->pub.models ? llm_models_find(rq->pub.models, id) : NULL;
-    if (!m || !visible(r, m)) {
+    if (!m) {
         return llm_router_send_error_param(r, HTTP_NOT_FOUND,
             "model_not_found", "model", apr_psprintf(r->pool,
             "The model '%s' does not exist or is not active.", id));
+    }
+    if (!visible(r, m)) {
+        return send_denied(r);
     }
     loaded = rq->pub.models->loaded_at;
     if (rq->wire == LLM_WIRE_ANTHROPIC) {

@@ -15,7 +15,7 @@ use JSON::PP;
 use lib 't/lib';
 use LLMTest;
 
-plan tests => 16, need_module 'llm_router', 'llm_access', 'proxy_http';
+plan tests => 17, need_module 'llm_router', 'llm_access', 'proxy_http';
 
 my $J = JSON::PP->new->utf8->canonical;
 my $root = Apache::Test::vars('serverroot');
@@ -71,23 +71,30 @@ ok names('/api/v0/models', $k{mocks}) eq $mocks;
 ok names('/api/tags', $k{one}, 'name') eq 'ollama-chat';
 ok names('/api/tags', $k{all}, 'name') eq $every;
 
-# /v1/models/{id}: the same 404 for a model the key may not use as for
-# one that does not exist (only the name in the message differs).
+# /v1/models/{id}: a model the key may not use is refused as a chat
+# with it is; one that does not exist is a 404.
 my $res = get('/v1/models/mock-chat', $k{one});
-my $hidden = $res->{content};
-ok $res->{status} == 404 && $hidden =~ /"code":"model_not_found"/
-    or diag "hidden: $res->{status} $hidden";
+my $denied = $res->{content};
+ok $res->{status} == 403 && $denied =~ /"code":"model_denied_by_policy"/
+    or diag "denied: $res->{status} $denied";
+$res = $http->post("http://127.0.0.1:$port/v1/chat/completions", {
+    headers => { Authorization => "Bearer $k{one}",
+                 'Content-Type' => 'application/json' },
+    content => '{"model":"mock-chat","messages":[{"role":"user","content":"hi"}]}' });
+ok $res->{status} == 403 && $res->{content} eq $denied
+    or diag "chat: $res->{status} $res->{content} vs $denied";
 $res = get('/v1/models/no-such-model', $k{one});
-(my $unknown = $res->{content}) =~ s/no-such-model/mock-chat/g;
-ok $res->{status} == 404 && $unknown eq $hidden
-    or diag "unknown: $res->{content} vs $hidden";
+ok $res->{status} == 404 && $res->{content} =~ /"code":"model_not_found"/
+    or diag "unknown: $res->{status} $res->{content}";
 $res = get('/v1/models/ollama-chat', $k{one});
 ok $res->{status} == 200 && $res->{content} =~ /"id":"ollama-chat"/;
 # Ollama's show, likewise.
 $res = $http->post("http://127.0.0.1:$port/api/show", {
     headers => { Authorization => "Bearer $k{one}" },
     content => '{"model":"mock-chat"}' });
-ok $res->{status} == 404 or diag "show: $res->{status} $res->{content}";
+# (Ollama's error shape has the message only)
+ok $res->{status} == 403 && $res->{content} =~ /not allowed for this key/
+    or diag "show: $res->{status} $res->{content}";
 $res = $http->post("http://127.0.0.1:$port/api/show", {
     headers => { Authorization => "Bearer $k{one}" },
     content => '{"model":"ollama-chat"}' });

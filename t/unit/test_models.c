@@ -6,6 +6,10 @@
  * one of a file, in order, each once. */
 
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "apr_general.h"
 #include "apr_strings.h"
@@ -367,6 +371,32 @@ static void test_each_problem_once(void)
     ok(m != NULL && m->models->nelts == 0, "and gives a table");
 }
 
+/* A FIFO (or a directory) where the models file belongs is refused at
+ * once: httpd's start must not wait for a writer. */
+static void test_not_a_file(void)
+{
+    char dir[] = "/tmp/llm-models-XXXXXX";
+    const char *fifo;
+    llm_models_t *m = NULL;
+    const char *err;
+    time_t t0;
+
+    if (!mkdtemp(dir)) {
+        ok(0, "mkdtemp");
+        return;
+    }
+    fifo = apr_pstrcat(pool, dir, "/models.json", NULL);
+    ok(mkfifo(fifo, 0600) == 0, "a FIFO made");
+    t0 = time(NULL);
+    err = llm_models_load(pool, fifo, &m);
+    ok(err && strstr(err, "not a regular file"), "a FIFO: not a regular file");
+    ok(time(NULL) - t0 < 2, "... said at once, no writer awaited");
+    err = llm_models_load(pool, dir, &m);
+    ok(err && strstr(err, "not a regular file"), "a directory: the same");
+    unlink(fifo);
+    rmdir(dir);
+}
+
 int main(void)
 {
     apr_initialize();
@@ -379,6 +409,7 @@ int main(void)
     test_fallbacks();
     test_every_problem();
     test_each_problem_once();
+    test_not_a_file();
     apr_pool_destroy(pool);
     return tap_done();
 }
