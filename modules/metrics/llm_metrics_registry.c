@@ -216,8 +216,16 @@ typedef struct {
 #if defined(__GNUC__) || defined(__clang__)
 static int seq_take(volatile apr_uint32_t *p, apr_uint32_t seq)
 {
-    return __atomic_compare_exchange_n(p, &seq, seq + 1, 0,
-                                       __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+    if (!__atomic_compare_exchange_n(p, &seq, seq + 1, 0,
+                                     __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+        return 0;
+    }
+    /* The odd number before the data: the acquire above orders only the
+     * exchange's read, and on weakly ordered CPUs (AArch64, POWER) the
+     * record's stores could be seen first, a torn read taken for whole
+     * (Linux's write_seqcount_begin has the same barrier). */
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    return 1;
 }
 static void seq_give(volatile apr_uint32_t *p, apr_uint32_t seq)
 {
