@@ -97,14 +97,14 @@ const char *llm_balance_redis_parse(apr_pool_t *p, const char *arg,
         return NULL;
     }
     b = apr_pcalloc(p, sizeof(*b));
-    b->name = apr_pstrdup(p, arg);
+    b->name = llm_redis_redact(p, arg);     /* for logs: no password */
     b->index = -1;
     b->target.prefix = LLM_REDIS_DEFAULT_PREFIX;
     b->target.timeout = LLM_REDIS_DEFAULT_TIMEOUT;
     b->target.lock_ttl = LLM_REDIS_DEFAULT_LOCK_TTL;
     b->target.count_ttl = LLM_REDIS_DEFAULT_COUNT_TTL;
     if ((err = llm_redis_parse_target(p, arg, &b->target)) != NULL) {
-        return apr_psprintf(p, "LLMBalanceRedis %s: %s", arg, err);
+        return apr_psprintf(p, "LLMBalanceRedis %s: %s", b->name, err);
     }
     *out = b;
     return NULL;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "apr_lib.h"
 #include "apr_sha1.h"
 #include "apr_strings.h"
 
@@ -129,14 +130,83 @@ static struct timeval to_timeval(apr_interval_time_t t)
     return tv;
 }
 
+/* %XX in place; 0 when an escape is not two hex digits. */
+static int percent_decode(char *s)
+{
+    char *out = s;
+
+    for (; *s; s++) {
+        if (*s != '%') {
+            *out++ = *s;
+            continue;
+        }
+        if (!apr_isxdigit(s[1]) || !apr_isxdigit(s[2])) {
+            return 0;
+        }
+        *out++ = (char)((apr_isdigit(s[1]) ? s[1] - '0'
+                         : (s[1] | 0x20) - 'a' + 10) * 16
+                        + (apr_isdigit(s[2]) ? s[2] - '0'
+                           : (s[2] | 0x20) - 'a' + 10));
+        s += 2;
+    }
+    *out = '\0';
+    return 1;
+}
+
+/* "[user]:password@" at the start of @a *s (a redis:// URL's rest):
+ * into t->user and t->password, *s moved past it. */
+static const char *parse_userinfo(char **s, llm_redis_target_t *t)
+{
+    char *at = strrchr(*s, '@');
+    char *slash = strchr(*s, '/');
+    char *colon;
+
+    if (!at || (slash && slash < at)) {
+        return NULL;
+    }
+    *at = '\0';
+    colon = strchr(*s, ':');
+    if (!colon) {
+        return "the password goes after a ':' (redis://:password@host)";
+    }
+    *colon = '\0';
+    if (!percent_decode(*s) || !percent_decode(colon + 1)) {
+        return "a '%' in the user or password must be followed by two "
+               "hex digits";
+    }
+    t->user = **s ? *s : NULL;
+    t->password = colon + 1;
+    *s = at + 1;
+    return NULL;
+}
+
+const char *llm_redis_redact(apr_pool_t *p, const char *arg)
+{
+    const char *rest = arg + 8;
+    const char *at = strrchr(rest, '@');
+    const char *slash = strchr(rest, '/');
+    const char *colon;
+
+    if (strncmp(arg, "redis://", 8) || !at || (slash && slash < at)) {
+        return apr_pstrdup(p, arg);
+    }
+    colon = memchr(rest, ':', (apr_size_t)(at - rest));
+    return apr_pstrcat(p, "redis://",
+                       apr_pstrmemdup(p, rest, colon ? (apr_size_t)(colon - rest)
+                                                     : 0),
+                       ":***", at, NULL);
+}
+
 const char *llm_redis_parse_target(apr_pool_t *p, const char *arg,
                                    llm_redis_target_t *t)
 {
     char *s = apr_pstrdup(p, arg);
     char *slash;
     char *colon;
+    const char *why;
 
     t->db = 0;
+    t->user = t->password = NULL;
     if (!strncmp(s, "unix:", 5)) {
         char *q = strstr(s + 5, "?db=");
 
@@ -151,6 +221,9 @@ const char *llm_redis_parse_target(apr_pool_t *p, const char *arg,
     }
     if (!strncmp(s, "redis://", 8)) {
         s += 8;
+        if ((why = parse_userinfo(&s, t)) != NULL) {
+            return why;
+        }
     }
     if ((slash = strchr(s, '/')) != NULL) {
         char *end;
@@ -178,6 +251,26 @@ const char *llm_redis_parse_target(apr_pool_t *p, const char *arg,
     return NULL;
 }
 
+/* AUTH [user] password: 1 when Redis took it. The error said is
+ * Redis's, which never repeats the password. */
+static int authenticate(apr_pool_t *p, redisContext *c,
+                        const llm_redis_target_t *t, const char **err)
+{
+    redisReply *rep = t->user
+        ? redisCommand(c, "AUTH %s %s", t->user, t->password)
+        : redisCommand(c, "AUTH %s", t->password);
+    int good = rep && rep->type != REDIS_REPLY_ERROR;
+
+    if (!good) {
+        *err = apr_pstrcat(p, "AUTH refused: ",
+                           rep ? rep->str : c->errstr, NULL);
+    }
+    if (rep) {
+        freeReplyObject(rep);
+    }
+    return good;
+}
+
 redisContext *llm_redis_connect(apr_pool_t *p, const llm_redis_target_t *t,
                                 const char **err)
 {
@@ -191,6 +284,10 @@ redisContext *llm_redis_connect(apr_pool_t *p, const llm_redis_target_t *t,
     }
     if (c->err || redisSetTimeout(c, tv) != REDIS_OK) {
         *err = apr_pstrdup(p, c->errstr);
+        redisFree(c);
+        return NULL;
+    }
+    if (t->password && !authenticate(p, c, t, err)) {
         redisFree(c);
         return NULL;
     }

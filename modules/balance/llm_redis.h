@@ -26,6 +26,9 @@ struct redisContext;
 
 typedef struct llm_redis_target {
     const char *host;          /**< host name, or a unix socket path */
+    const char *user;          /**< AUTH user (Redis 6 ACL), NULL: none */
+    const char *password;      /**< AUTH password, NULL: no AUTH; never
+                                    in a log or an error */
     int port;                  /**< 0 for a unix socket */
     int db;                    /**< SELECT this database (0: none) */
     const char *prefix;        /**< key prefix, e.g. "llm:" */
@@ -41,12 +44,17 @@ typedef struct llm_redis_target {
 #define LLM_REDIS_DEFAULT_COUNT_TTL apr_time_from_sec(86400)
 
 /**
- * Parse "host[:port][/db]", "redis://host[:port][/db]" or
+ * Parse "host[:port][/db]", "redis://[[user]:password@]host[:port][/db]"
+ * (user and password percent-encoded, as in a URL) or
  * "unix:/path[?db=N]" into @a t (other fields untouched). Returns NULL
- * or an error message.
+ * or an error message (never holding the password).
  */
 const char *llm_redis_parse_target(apr_pool_t *p, const char *arg,
                                    llm_redis_target_t *t);
+
+/** @a arg as llm_redis_parse_target reads it, with the password of a
+ *  redis:// URL replaced by "***": what logs and pages may show. */
+const char *llm_redis_redact(apr_pool_t *p, const char *arg);
 
 /** A connection, or NULL with @a *err set (static or from @a p). */
 struct redisContext *llm_redis_connect(apr_pool_t *p,
