@@ -26,7 +26,7 @@ my $have_go = -x '/usr/bin/go' && -d "$gopath/src/github.com/Masterminds/sprig"
     && -d "$gopath/src/gopkg.in/yaml.v3";
 my $have_yaml = eval { require YAML::XS; 1 };
 
-plan tests => 42,
+plan tests => 44,
     need need_module('llm_router'),
          { 'Go and sprig (scripts/install-deps: golang-go, golang-github-masterminds-sprig-dev)' => $have_go },
          { 'YAML::XS (scripts/install-deps: libyaml-libyaml-perl)' => $have_yaml };
@@ -150,6 +150,14 @@ podAnnotations: {prometheus.io/scrape: "true"}
 nodeSelector: {gpu: "false"}
 tolerations: [{key: dedicated, operator: Exists}]
 affinity: {podAntiAffinity: {}}
+probes: {path: /api/ping}
+preStopDelaySeconds: 9
+extraVolumes:
+  - name: keys
+    secret: {secretName: llm-keys}
+extraVolumeMounts:
+  - name: keys
+    mountPath: /etc/mod_llm/keys
 YAML
 close $fh;
 ($docs, $err, $status) = render("$dir/values.yaml");
@@ -187,6 +195,14 @@ ok !subset($svc->{spec}{selector}, $rpod->{metadata}{labels})
 ok subset($rsvc->{spec}{selector}, $rpod->{metadata}{labels})
     && !subset($rsvc->{spec}{selector}, $pod->{metadata}{labels});
 ok $rpod->{spec}{containers}[0]{ports}[0]{containerPort} == 6380;
+ok $c->{livenessProbe}{httpGet}{path} eq '/api/ping'
+    && $c->{readinessProbe}{httpGet}{path} eq '/api/ping'
+    && $c->{lifecycle}{preStop}{exec}{command}[2] =~ /^sleep 9; kill -WINCH 1/;
+my %vols = map { $_->{name} => $_ } @{ $pod->{spec}{volumes} };
+my %mnts = map { $_->{name} => $_ } @{ $c->{volumeMounts} };
+ok $vols{keys}{secret}{secretName} eq 'llm-keys'
+    && $mnts{keys}{mountPath} eq '/etc/mod_llm/keys'
+    && $mnts{models} && $vols{conf};
 
 # --- values: what the templates name, what the README lists ---
 my $values = YAML::XS::LoadFile("$chart/values.yaml");

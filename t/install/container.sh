@@ -77,7 +77,7 @@ ok $? "buildah builds its mock stage"
 # user, a health check, a graceful stop signal.
 inspect=$(pod image inspect localhost/mod_llm:test --format \
     '{{.Config.User}} {{.Config.StopSignal}} {{index .HealthCheck.Test 0}}' 2>&1)
-[ "$inspect" = "www-data SIGWINCH CMD-SHELL" ]
+[ "$inspect" = "www-data SIGWINCH CMD" ]
 ok $? "runs as www-data, stops on SIGWINCH, has a HEALTHCHECK ($inspect)"
 contents=$(pod run --rm "${run_opts[@]}" --entrypoint sh localhost/mod_llm:test -c \
     'command -v gcc cc make apxs; ls /usr/lib/apache2/modules | grep -c "^mod_llm_"; ls /usr/lib/apache2/modules/mod_llm_mock.so 2>/dev/null; command -v llmctl' 2>>"$work/podman.log")
@@ -99,9 +99,12 @@ JSON
 mkdir -p "$work/conf.d"
 printf 'LLMRouterMaxBody 2000\n' > "$work/conf.d/limits.conf"
 chmod -R a+rX "$work"
-podq run -d --name gw "${run_opts[@]}" -e LLM_PORT="$gw_port" \
+# The original's names for the port and the prefix; a models file whose
+# path has a space.
+podq run -d --name gw "${run_opts[@]}" -e LLM_ROUTER_SERVER_PORT="$gw_port" \
     -e LLM_ROUTER_EP_PREFIX=/router \
-    -v "$work/models.json:/etc/mod_llm/models.json:ro" \
+    -e LLM_MODELS="/srv/my models/models.json" \
+    -v "$work/models.json:/srv/my models/models.json:ro" \
     -v "$work/conf.d:/etc/mod_llm/conf.d:ro" \
     localhost/mod_llm:test >/dev/null
 up=1
@@ -109,10 +112,10 @@ for _ in $(seq 1 100); do
     ccurl -f "http://127.0.0.1:$gw_port/ping" >/dev/null 2>&1 && { up=0; break; }
     sleep 0.1
 done
-ok $up "the gateway container answers /ping" || pod logs gw 2>&1 | tail -10 | sed 's/^/# /'
+ok $up "the gateway container answers /ping (a models file at a path with a space)" || pod logs gw 2>&1 | tail -10 | sed 's/^/# /'
 
 pod healthcheck run gw >/dev/null 2>&1
-ok $? "its HEALTHCHECK passes"
+ok $? "its HEALTHCHECK passes (on LLM_ROUTER_SERVER_PORT's port)"
 
 chat='{"model":"container-chat","messages":[{"role":"user","content":"hi"}]}'
 answer=$(ccurl "http://127.0.0.1:$gw_port/v1/chat/completions" -H 'content-type: application/json' -d "$chat")
@@ -168,8 +171,11 @@ ok $? "no models file: exit 2 and a clear message"
 # redis-server of this machine: no registry for the redis image), the
 # compose models file with the mock's port, the compose environment.
 redis_port=$(free_port)
+# With a password holding what a URL must encode: the entrypoint maps
+# LLM_ROUTER_REDIS_PASSWORD into LLMBalanceRedis's redis:// URL.
+redis_pass='s3c@r/t:pw'
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
-    --daemonize no >"$work/redis.log" 2>&1 &
+    --requirepass "$redis_pass" --daemonize no >"$work/redis.log" 2>&1 &
 redis_pid=$!
 compose_env=$(perl -ne 'print "$1=$2\n" if /^\s+(LLM_[A-Z_]+):\s*"?([^"\s]+)"?/ && $1 ne "LLM_PORT"' \
     "$top/docker/compose.yaml" | sort -u)
@@ -187,7 +193,7 @@ for node in a b; do
     done <<<"$compose_env"
     podq run -d --name "gateway-$node" "${run_opts[@]}" \
         --add-host redis:127.0.0.1 --add-host mock:127.0.0.1 \
-        -e LLM_PORT="$p" "${env_args[@]}" \
+        -e LLM_PORT="$p" -e LLM_ROUTER_REDIS_PASSWORD="$redis_pass" "${env_args[@]}" \
         -v "$work/compose-models.json:/etc/mod_llm/models.json:ro" \
         localhost/mod_llm:test >/dev/null
 done
@@ -210,9 +216,10 @@ done
 counts=$(echo $said | tr ' ' '\n' | sort | uniq -c | awk '{print $1}' | tr '\n' ' ')
 [ "$counts" = "2 2 2 " ]
 ok $? "requests alternated between the nodes take the three providers in turn (Redis-shared counts):$said"
-keys=$(env -u LD_PRELOAD redis-cli -p "$redis_port" --scan --pattern 'llm:sel:*' 2>/dev/null)
-[ "$keys" = "llm:sel:compose-chat" ]
-ok $? "the nodes' choices are counted in Redis ($keys)"
+keys=$(env -u LD_PRELOAD redis-cli -p "$redis_port" -a "$redis_pass" --no-auth-warning \
+    --scan --pattern 'llm:sel:*' 2>/dev/null)
+[ "$keys" = "llm:sel:compose-chat" ] && ! pod logs gateway-a 2>&1 | grep -q 's3c@r'
+ok $? "the nodes' choices are counted in Redis, with LLM_ROUTER_REDIS_PASSWORD ($keys), never logged"
 podq stop -t 20 gateway-a gateway-b >/dev/null 2>&1
 codes=$(pod inspect gateway-a gateway-b --format '{{.State.ExitCode}}' | tr '\n' ' ')
 [ "$codes" = "0 0 " ]
