@@ -219,9 +219,13 @@ typedef struct {
 } llm_limit_slot_t;
 
 /** A table of slots in memory the caller owns (shared memory in
- *  httpd, any memory in the unit tests), zeroed before first use. */
+ *  httpd, any memory in the unit tests), zeroed before first use:
+ *  llm_limit_table_size() bytes, the slots and then, for each, the end
+ *  of the period of the budget it counts (Unix seconds; 0: the slot is
+ *  no budget's), which the state file (llm_access_budget.c) needs. */
 typedef struct {
     llm_limit_slot_t *slots;
+    volatile apr_uint32_t *ends;
     apr_uint32_t nslots;
 } llm_limit_table_t;
 
@@ -240,6 +244,9 @@ void llm_limit_table_init(llm_limit_table_t *t, void *mem,
 /** The slot of bucket @a name, claimed on first use; NULL when the
  *  table is full. */
 llm_limit_slot_t *llm_limit_slot(llm_limit_table_t *t, const char *name);
+/** The same by the hash of the name (never 0), as the state file keeps
+ *  it. */
+llm_limit_slot_t *llm_limit_slot_id(llm_limit_table_t *t, apr_uint64_t id);
 /** GCRA: let a request of @a cost through @a rate at @a now, or not;
  *  the bucket is charged only when it is let through. */
 void llm_limit_take(volatile apr_uint64_t *tat, const llm_access_rate_t *rate,
@@ -292,6 +299,59 @@ void llm_budget_check(volatile apr_uint64_t *spent, apr_int64_t budget,
                       llm_limit_result_t *res);
 /** Add @a tokens to what a bucket has spent. */
 void llm_budget_charge(volatile apr_uint64_t *spent, apr_int64_t tokens);
+
+/* ---- budgets across a full stop: the state file (llm_access_budget.c) */
+
+/** The state file's first line: its layout. A file that starts with
+ *  anything else is another layout's, and is not read. */
+#define LLM_BUDGET_STATE_MAGIC "mod_llm budget state 1"
+
+/** One budget bucket as the state file keeps it. */
+typedef struct {
+    apr_uint64_t id;        /**< the hash of the bucket's name, which
+                                 names its holder, period and budget */
+    apr_uint32_t ends;      /**< its period's end, Unix seconds */
+    apr_int64_t spent;      /**< tokens, > 0 */
+} llm_budget_rec_t;
+
+/** Slot @a slot of @a t counts a budget whose period ends at @a ends: a
+ *  load per request, a store once per period. */
+void llm_budget_mark(llm_limit_table_t *t, const llm_limit_slot_t *slot,
+                     apr_time_t ends);
+/** The budget buckets of @a t whose period is not over at @a now and
+ *  that spent something (llm_budget_rec_t, in slot order). */
+apr_array_header_t *llm_budget_collect(apr_pool_t *p,
+                                       const llm_limit_table_t *t,
+                                       apr_time_t now);
+/** The state file's text of @a recs; *sum (when not NULL) is its
+ *  checksum, which changes when any record does. */
+const char *llm_budget_state_text(apr_pool_t *p,
+                                  const apr_array_header_t *recs,
+                                  apr_uint64_t *sum);
+/** Parse a state file's @a len bytes into llm_budget_rec_t records.
+ *  NULL, or why not (another layout, a broken line, a wrong count or
+ *  checksum: a file that is not exactly what llm_budget_state_text
+ *  writes). */
+const char *llm_budget_state_parse(apr_pool_t *p, const char *text,
+                                   apr_size_t len, apr_array_header_t **out);
+/** Read and parse @a path; no file is no record. NULL, or why not. */
+const char *llm_budget_state_load(apr_pool_t *p, const char *path,
+                                  apr_array_header_t **out);
+/** Put @a recs back in @a t at @a now: records of a period that is over
+ *  (or that cannot be current: more than 31 days ahead) are dropped
+ *  (*dropped), as are those a full table has no slot for (*full).
+ *  Returns how many were restored. */
+int llm_budget_restore(llm_limit_table_t *t, const apr_array_header_t *recs,
+                       apr_time_t now, int *dropped, int *full);
+
+/* ---- files httpd and llmctl write (llm_access_store.c) ---- */
+
+/** Replace @a path by @a text atomically: written to "<path>.tmp",
+ *  fsync()ed, renamed over @a path, the directory fsync()ed; the mode
+ *  (and, when root writes, the owner) of @a like when it is not NULL,
+ *  else 0600. NULL, or why not. */
+const char *llm_access_file_replace(apr_pool_t *p, const char *path,
+                                    const char *like, const char *text);
 
 /* ---- last use of each key, batched (llm_access_used.c) ---- */
 

@@ -21,7 +21,10 @@
  * record and the reason, as a bad models file does.
  */
 
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "apr_file_io.h"
 #include "apr_lib.h"
@@ -468,29 +471,82 @@ const char *llm_access_key_json(apr_pool_t *p, const llm_access_key_t *k)
     return text;
 }
 
-static const char *write_all(apr_pool_t *p, const char *tmp,
-                             const char *text)
+/* @a text into @a tmp, on the disk before it returns. */
+static const char *write_synced(apr_pool_t *p, const char *tmp,
+                                const char *text)
 {
     apr_file_t *f;
-    apr_size_t len = strlen(text);
     apr_status_t rv;
+    char err[120];
 
     rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE
                        | APR_FOPEN_TRUNCATE, APR_FPROT_UREAD
                        | APR_FPROT_UWRITE, p);
     if (rv == APR_SUCCESS) {
-        rv = apr_file_write_full(f, text, len, NULL);
+        rv = apr_file_write_full(f, text, strlen(text), NULL);
         if (rv == APR_SUCCESS) {
             rv = apr_file_sync(f);
         }
         apr_file_close(f);
     }
     if (rv != APR_SUCCESS) {
-        char err[120];
-
         return apr_pstrcat(p, tmp, ": cannot write: ",
                            apr_strerror(rv, err, sizeof(err)), NULL);
     }
+    return NULL;
+}
+
+/* The mode and, when we may, the owner of @a like: whoever reads that
+ * file (llmctl beside the key file) reads this one too. */
+static const char *take_mode_of(apr_pool_t *p, const char *tmp,
+                                const char *like)
+{
+    struct stat st;
+
+    if (!like || stat(like, &st) != 0) {
+        return NULL;
+    }
+    if (geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) != 0) {
+        return apr_pstrcat(p, tmp, ": cannot give it the owner of ", like,
+                           NULL);
+    }
+    chmod(tmp, st.st_mode & 0666);
+    return NULL;
+}
+
+/* The rename itself on the disk: a crash (or a power cut) after this
+ * finds the new file, not the old one. */
+static void sync_dir(apr_pool_t *p, const char *path)
+{
+    char *dir = apr_pstrdup(p, path), *slash = strrchr(dir, '/');
+    int fd;
+
+    if (slash) {
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    }
+    if ((fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY)) >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+}
+
+const char *llm_access_file_replace(apr_pool_t *p, const char *path,
+                                    const char *like, const char *text)
+{
+    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
+    const char *why = write_synced(p, tmp, text);
+
+    if (!why) {
+        why = take_mode_of(p, tmp, like);
+    }
+    if (!why && apr_file_rename(tmp, path, p) != APR_SUCCESS) {
+        why = apr_pstrcat(p, path, ": cannot replace it", NULL);
+    }
+    if (why) {
+        apr_file_remove(tmp, p);
+        return why;
+    }
+    sync_dir(p, path);
     return NULL;
 }
 
@@ -500,7 +556,6 @@ const char *llm_access_store_save(apr_pool_t *p, const llm_access_store_t *s)
 {
     json_object *root = json_object_new_object();
     json_object *keys = json_object_new_array();
-    const char *tmp = apr_pstrcat(p, s->path, ".tmp", NULL);
     const char *why;
     int i;
 
@@ -509,13 +564,10 @@ const char *llm_access_store_save(apr_pool_t *p, const llm_access_store_t *s)
             p, APR_ARRAY_IDX(s->keys, i, llm_access_key_t *)));
     }
     llm_json_add(root, "keys", keys);
-    why = write_all(p, tmp, apr_pstrcat(p, json_object_to_json_string_ext(
-        root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
-        | JSON_C_TO_STRING_NOSLASHESCAPE), "\n",
-        NULL));
+    why = llm_access_file_replace(p, s->path, NULL, apr_pstrcat(
+        p, json_object_to_json_string_ext(
+            root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED
+            | JSON_C_TO_STRING_NOSLASHESCAPE), "\n", NULL));
     json_object_put(root);
-    if (!why && apr_file_rename(tmp, s->path, p) != APR_SUCCESS) {
-        why = apr_pstrcat(p, s->path, ": cannot replace it", NULL);
-    }
     return why;
 }

@@ -29,8 +29,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "apr_file_io.h"
 #include "apr_strings.h"
@@ -315,45 +313,10 @@ static const char *sidecar_text(apr_pool_t *p, apr_hash_t *times)
     return text;
 }
 
-/* @a text into @a tmp, with the mode and, when we may, the owner of
- * @a like: the key file's reader reads this one too. */
-static const char *write_like(apr_pool_t *p, const char *tmp,
-                              const char *like, const char *text)
-{
-    struct stat st;
-    apr_file_t *f;
-    apr_status_t rv;
-    char err[120];
-
-    rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_TRUNCATE, APR_FPROT_UREAD
-                       | APR_FPROT_UWRITE, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_write_full(f, text, strlen(text), NULL);
-        if (rv == APR_SUCCESS) {
-            rv = apr_file_sync(f);
-        }
-        apr_file_close(f);
-    }
-    if (rv != APR_SUCCESS) {
-        return apr_pstrcat(p, tmp, ": cannot write: ",
-                           apr_strerror(rv, err, sizeof(err)), NULL);
-    }
-    if (like && stat(like, &st) == 0) {
-        if (geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) != 0) {
-            return apr_pstrcat(p, tmp, ": cannot give it the key file's "
-                               "owner", NULL);
-        }
-        chmod(tmp, st.st_mode & 0666);
-    }
-    return NULL;
-}
-
 const char *llm_used_merge(apr_pool_t *p, const char *path, const char *like,
                            const apr_array_header_t *entries)
 {
     apr_hash_t *times;
-    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
     const char *why = llm_used_read(p, path, &times);
     int i;
 
@@ -374,15 +337,7 @@ const char *llm_used_merge(apr_pool_t *p, const char *path, const char *like,
             *t = apr_time_from_sec(e->used);
         }
     }
-    if ((why = write_like(p, tmp, like, sidecar_text(p, times))) != NULL) {
-        apr_file_remove(tmp, p);
-        return why;
-    }
-    if (apr_file_rename(tmp, path, p) != APR_SUCCESS) {
-        apr_file_remove(tmp, p);
-        return apr_pstrcat(p, path, ": cannot replace it", NULL);
-    }
-    return NULL;
+    return llm_access_file_replace(p, path, like, sidecar_text(p, times));
 }
 
 void llm_used_apply(llm_access_store_t *s, apr_hash_t *times, int by_hash)

@@ -18,7 +18,8 @@
  *  - mod_llm_router's llm_request_parsed: the model, known only once
  *    the body is read, against the key's models and Require llm-model.
  *  - monitor, in httpd's parent: the keys' last_used times, written to
- *    their store in batches (mod_llm_access_used.c).
+ *    their store in batches (mod_llm_access_used.c), and the token
+ *    budgets to their state file (mod_llm_access_budget.c).
  * Each refusal is announced through the llm_access_refused hook (for
  * audit and metrics) and answered as JSON in the client's dialect (on
  * any Location: insert_error_filter below). Optional functions:
@@ -98,6 +99,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog,
             return !OK;
         }
     }
+    llm_access_budget_init(pconf, ptemp, s);
     if ((why = llm_access_used_init(pconf, s)) != NULL) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, LLMLOGNO(05019)
                      "mod_llm_access: %s", why);
@@ -260,6 +262,7 @@ static void register_hooks(apr_pool_t *p)
     APR_REGISTER_OPTIONAL_FN(llm_access_each_budget);
     /* httpd's parent writes the keys' last_used in batches. */
     ap_hook_monitor(llm_access_used_monitor, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(llm_access_budget_monitor, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 AP_DECLARE_MODULE(llm_access) = {

@@ -56,9 +56,15 @@ typedef struct {
                                         server); 0 off, -1 unset */
     apr_uint64_t used_file;          /* post_config: the key file's and */
     apr_uint64_t used_redis;         /* the Redis's last-used store */
+    const char *budget_file;         /* LLMBudgetStateFile (main server);
+                                        NULL unset, "" off */
+    int budget_interval;             /* LLMBudgetStateInterval, s (main
+                                        server); -1 unset */
+    int has_budget;                  /* an LLMBudgetTokens in its config */
 } llm_access_srv_conf_t;
 
 #define LLM_USED_INTERVAL_DEFAULT 60
+#define LLM_BUDGET_INTERVAL_DEFAULT 60
 
 #define LLM_KEYCACHE_DEFAULT apr_time_from_sec(30)
 
@@ -152,6 +158,8 @@ llm_access_verdict_e llm_access_redis_check(request_rec *r,
 const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s);
 int llm_access_check_limits(request_rec *r);
 int llm_access_request_done(request_rec *r, llm_req_ctx_t *ctx);
+/* The limits' table (NULL before post_config). */
+llm_limit_table_t *llm_access_limit_table(void);
 /* The budget slot's place in the limits' table (1-based), and what it
  * has spent. */
 apr_uint32_t llm_access_limit_index(const llm_limit_slot_t *slot);
@@ -168,5 +176,11 @@ void llm_access_used_budget(llm_access_req_t *st,
 int llm_access_used_monitor(apr_pool_t *p, server_rec *s);
 void llm_access_each_budget(apr_pool_t *p, server_rec *s, int max,
                             llm_key_budget_fn *fn, void *baton);
+
+/* mod_llm_access_budget.c: budgets kept across a full stop (the state
+ * file, written by httpd's parent only). */
+void llm_access_budget_init(apr_pool_t *pconf, apr_pool_t *ptemp,
+                            server_rec *s);
+int llm_access_budget_monitor(apr_pool_t *p, server_rec *s);
 
 #endif /* MOD_LLM_ACCESS_H */

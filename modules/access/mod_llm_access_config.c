@@ -50,6 +50,7 @@ void *llm_access_create_srv(apr_pool_t *p, server_rec *s)
     c->key_redis = -1;
     c->key_cache = -1;
     c->used_interval = -1;
+    c->budget_interval = -1;
     return c;
 }
 
@@ -74,6 +75,10 @@ void *llm_access_merge_srv(apr_pool_t *p, void *basev, void *addv)
     c->key_cache = add->key_cache >= 0 ? add->key_cache : base->key_cache;
     c->used_interval = add->used_interval >= 0 ? add->used_interval
                                                : base->used_interval;
+    c->budget_file = add->budget_file ? add->budget_file : base->budget_file;
+    c->budget_interval = add->budget_interval >= 0 ? add->budget_interval
+                                                   : base->budget_interval;
+    c->has_budget = add->has_budget;
     c->redis_fail_closed = add->redis_fail_closed != -1
                            ? add->redis_fail_closed
                            : base->redis_fail_closed;
@@ -158,6 +163,46 @@ static const char *set_budget(cmd_parms *cmd, void *dcv, const char *arg)
     if ((why = llm_access_budget_parse(arg, &dc->budget)) != NULL) {
         return apr_psprintf(cmd->pool, "LLMBudgetTokens %s: %s", arg, why);
     }
+    /* so that start-up can say when budgets are not kept in a file */
+    llm_access_srv(cmd->server)->has_budget = 1;
+    return NULL;
+}
+
+/* Where httpd's parent keeps the budgets across a full stop, or off. */
+static const char *set_budget_file(cmd_parms *cmd, void *dc, const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    llm_access_srv_conf_t *sc = llm_access_srv(cmd->server);
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    if (!strcasecmp(arg, "off")) {
+        sc->budget_file = "";
+        return NULL;
+    }
+    sc->budget_file = ap_server_root_relative(cmd->pool, arg);
+    return sc->budget_file ? NULL
+        : apr_pstrcat(cmd->pool, "LLMBudgetStateFile: bad path ", arg, NULL);
+}
+
+static const char *set_budget_interval(cmd_parms *cmd, void *dc,
+                                       const char *arg)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    apr_int64_t n;
+
+    (void)dc;
+    if (err) {
+        return err;
+    }
+    n = apr_strtoi64(arg, &end, 10);
+    if (*end || n < 1 || n > 86400) {
+        return "LLMBudgetStateInterval: seconds, 1 to 86400";
+    }
+    llm_access_srv(cmd->server)->budget_interval = (int)n;
     return NULL;
 }
 
@@ -275,6 +320,14 @@ const command_rec llm_access_cmds[] = {
                   RSRC_CONF | ACCESS_CONF,
                   "tokens each key may spend per calendar day or month "
                   "(UTC): 5M/month, 200k/day, or off"),
+    AP_INIT_TAKE1("LLMBudgetStateFile", set_budget_file, NULL, RSRC_CONF,
+                  "where httpd's parent keeps the token budgets across a "
+                  "full stop (default: <LLMAccessKeyFile>.budgets), or "
+                  "off"),
+    AP_INIT_TAKE1("LLMBudgetStateInterval", set_budget_interval, NULL,
+                  RSRC_CONF,
+                  "seconds between two writes of the budget state file "
+                  "(60)"),
     AP_INIT_FLAG("LLMLimitPerAddress", ap_set_flag_slot,
                  (void *)APR_OFFSETOF(llm_access_dir_conf_t, per_address),
                  RSRC_CONF | ACCESS_CONF,

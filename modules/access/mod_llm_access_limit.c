@@ -57,6 +57,11 @@ const char *llm_access_limits_init(apr_pool_t *pconf, server_rec *s)
     return NULL;
 }
 
+llm_limit_table_t *llm_access_limit_table(void)
+{
+    return table;
+}
+
 apr_uint32_t llm_access_limit_index(const llm_limit_slot_t *slot)
 {
     return table && slot ? (apr_uint32_t)(slot - table->slots) + 1 : 0;
@@ -242,13 +247,30 @@ static limit_outcome_e budget_spent(request_rec *r, llm_access_req_t *st,
     }
     *spent = (apr_int64_t)__atomic_load_n(&slot->tat, __ATOMIC_ACQUIRE);
     st->budget_slot = slot;
+    /* what the state file keeps across a full stop (a load, a store once
+     * per period) */
+    llm_budget_mark(table, slot, ends);
     return LIMIT_DECIDED;
 }
 
-/* The key's budget, else the directive's; the bucket is the period's. */
+/* A budget's X-RateLimit-*: tokens left, and the seconds until its
+ * period ends (when a new bucket starts from zero). */
+static void budget_headers(request_rec *r, apr_int64_t budget,
+                           apr_int64_t spent, apr_interval_time_t reset)
+{
+    llm_limit_result_t res = { 0 };
+
+    res.limit = budget;
+    res.remaining = spent < budget ? budget - spent : 0;
+    res.reset = reset;
+    rate_headers(r, &res);
+}
+
+/* The key's budget, else the directive's; the bucket is the period's.
+ * @a headers: no request or token limit will say X-RateLimit-*. */
 static int check_budget(request_rec *r, llm_access_req_t *st,
                         llm_access_dir_conf_t *dc, const char *who,
-                        apr_time_t now)
+                        apr_time_t now, int headers)
 {
     const llm_access_budget_t *b = st->key && st->key->budget.count
                                    ? &st->key->budget
@@ -275,6 +297,9 @@ static int check_budget(request_rec *r, llm_access_req_t *st,
     if (st->key && !strcmp(who + 4, st->key->id)) {
         /* per key (not per address): for llm_access_each_budget */
         llm_access_used_budget(st, b, ends, st->budget_slot);
+    }
+    if (headers) {
+        budget_headers(r, b->count, spent, ends - now);
     }
     if (spent < b->count) {
         return DECLINED;
@@ -366,7 +391,8 @@ int llm_access_check_limits(request_rec *r)
         return DECLINED;
     }
     who = holder(r, st->key, dc->per_address == 1);
-    if ((rv = check_budget(r, st, dc, who, apr_time_now())) != DECLINED
+    if ((rv = check_budget(r, st, dc, who, apr_time_now(),
+                           !req_rate && !tok_rate)) != DECLINED
         || (req_rate && (rv = check_requests(r, st, who, req_rate))
                         != DECLINED)
         || (tok_rate && (rv = check_tokens(r, st, who, tok_rate, !req_rate))

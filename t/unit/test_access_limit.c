@@ -36,7 +36,8 @@ static void *hammer(void *arg)
 
 int main(void)
 {
-    static llm_limit_slot_t mem[64];
+    /* 64 slots and their 64 period ends (4 bytes each) */
+    static llm_limit_slot_t mem[64 + 64 / 4];
     llm_access_rate_t per_min = { 10, apr_time_from_sec(60) };
     llm_access_rate_t tokens = { 1000, apr_time_from_sec(60) };
     apr_time_t now = apr_time_from_sec(1000000);
