@@ -346,7 +346,8 @@ int llm_budget_restore(llm_limit_table_t *t, const apr_array_header_t *recs,
 
 /* ---- files httpd and llmctl write (llm_access_store.c) ---- */
 
-/** Replace @a path by @a text atomically: written to "<path>.tmp",
+/** Replace @a path by @a text atomically: written to a new file beside
+ *  it ("<path>.XXXXXX", mkstemp: never through a symbolic link),
  *  fsync()ed, renamed over @a path, the directory fsync()ed; the mode
  *  (and, when root writes, the owner) of @a like when it is not NULL,
  *  else 0600. NULL, or why not. */

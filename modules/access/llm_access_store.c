@@ -21,7 +21,9 @@
  * record and the reason, as a bad models file does.
  */
 
+#include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -471,47 +473,49 @@ const char *llm_access_key_json(apr_pool_t *p, const llm_access_key_t *k)
     return text;
 }
 
-/* @a text into @a tmp, on the disk before it returns. */
-static const char *write_synced(apr_pool_t *p, const char *tmp,
-                                const char *text)
+/* A new file beside @a path, made with O_EXCL under a name no one can
+ * guess (mkstemp): never one a symbolic link already names, which the
+ * root parent writing these files would otherwise follow. */
+static int make_temp(apr_pool_t *p, const char *path, char **tmp)
 {
-    apr_file_t *f;
-    apr_status_t rv;
-    char err[120];
-
-    rv = apr_file_open(&f, tmp, APR_FOPEN_WRITE | APR_FOPEN_CREATE
-                       | APR_FOPEN_TRUNCATE, APR_FPROT_UREAD
-                       | APR_FPROT_UWRITE, p);
-    if (rv == APR_SUCCESS) {
-        rv = apr_file_write_full(f, text, strlen(text), NULL);
-        if (rv == APR_SUCCESS) {
-            rv = apr_file_sync(f);
-        }
-        apr_file_close(f);
-    }
-    if (rv != APR_SUCCESS) {
-        return apr_pstrcat(p, tmp, ": cannot write: ",
-                           apr_strerror(rv, err, sizeof(err)), NULL);
-    }
-    return NULL;
+    *tmp = apr_pstrcat(p, path, ".XXXXXX", NULL);
+    return mkstemp(*tmp);
 }
 
-/* The mode and, when we may, the owner of @a like: whoever reads that
- * file (llmctl beside the key file) reads this one too. */
-static const char *take_mode_of(apr_pool_t *p, const char *tmp,
-                                const char *like)
+/* The mode and, when we may, the owner of @a like, given to the open
+ * file @a fd (never to a path: a path could be swapped for a link):
+ * whoever reads that file (llmctl beside the key file) reads this one. */
+static int take_mode_of(int fd, const char *like)
 {
     struct stat st;
 
     if (!like || stat(like, &st) != 0) {
-        return NULL;
+        return 0;
     }
-    if (geteuid() == 0 && chown(tmp, st.st_uid, st.st_gid) != 0) {
-        return apr_pstrcat(p, tmp, ": cannot give it the owner of ", like,
-                           NULL);
+    if (geteuid() == 0 && fchown(fd, st.st_uid, st.st_gid) != 0) {
+        return -1;
     }
-    chmod(tmp, st.st_mode & 0666);
-    return NULL;
+    return fchmod(fd, st.st_mode & 0666);
+}
+
+/* @a text into @a fd, on the disk before it returns. */
+static int write_synced(int fd, const char *text)
+{
+    apr_size_t left = strlen(text);
+
+    while (left) {
+        ssize_t n = write(fd, text, left);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return -1;
+        }
+        text += n;
+        left -= (apr_size_t)n;
+    }
+    return fsync(fd);
 }
 
 /* The rename itself on the disk: a crash (or a power cut) after this
@@ -533,18 +537,24 @@ static void sync_dir(apr_pool_t *p, const char *path)
 const char *llm_access_file_replace(apr_pool_t *p, const char *path,
                                     const char *like, const char *text)
 {
-    const char *tmp = apr_pstrcat(p, path, ".tmp", NULL);
-    const char *why = write_synced(p, tmp, text);
+    char *tmp;
+    char err[120];
+    int fd = make_temp(p, path, &tmp);
+    int bad;
 
-    if (!why) {
-        why = take_mode_of(p, tmp, like);
+    if (fd < 0) {
+        return apr_pstrcat(p, path, ": cannot write beside it: ",
+                           apr_strerror(APR_FROM_OS_ERROR(errno), err,
+                                        sizeof(err)), NULL);
     }
-    if (!why && apr_file_rename(tmp, path, p) != APR_SUCCESS) {
-        why = apr_pstrcat(p, path, ": cannot replace it", NULL);
-    }
-    if (why) {
-        apr_file_remove(tmp, p);
-        return why;
+    bad = take_mode_of(fd, like) != 0 || write_synced(fd, text) != 0;
+    bad = close(fd) != 0 || bad;
+    /* rename() replaces @a path itself, a link there included: it never
+     * writes through one. */
+    if (bad || rename(tmp, path) != 0) {
+        apr_strerror(APR_FROM_OS_ERROR(errno), err, sizeof(err));
+        unlink(tmp);
+        return apr_pstrcat(p, path, ": cannot replace it: ", err, NULL);
     }
     sync_dir(p, path);
     return NULL;

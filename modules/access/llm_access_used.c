@@ -269,10 +269,18 @@ const char *llm_used_read(apr_pool_t *p, const char *path, apr_hash_t **out)
         json_object *v = json_object_iter_peek_value(&it);
         apr_time_t *t = apr_palloc(p, sizeof(*t));
 
+        apr_int64_t sec;
+
         if (!llm_json_is(v, json_type_int)) {
             continue;
         }
-        *t = apr_time_from_sec(json_object_get_int64(v));
+        /* A time this file could hold: 1970 to 2106 (a value past what
+         * apr_time_t holds would overflow, and win every merge). */
+        sec = json_object_get_int64(v);
+        if (sec < 0 || sec > APR_UINT32_MAX) {
+            continue;
+        }
+        *t = apr_time_from_sec(sec);
         apr_hash_set(*out, apr_pstrdup(p, json_object_iter_peek_name(&it)),
                      APR_HASH_KEY_STRING, t);
     }

@@ -102,7 +102,7 @@ $r = call($k{s});
 ok $r->[0] == 429 && $r->[3] eq 'budget_exceeded' or diag "s again: @$r";
 stop();
 ok -e $state or diag "no $state";
-ok !-e "$state.tmp";
+ok !glob("$state.*") or diag 'left beside it: ' . join ' ', glob("$state.*");
 ok spent_in_file() == $spent + $s_spent
     or diag "the file: " . slurp($state);
 my ($body, $sum) = slurp($state) =~ /\A(.*)end \d+ ([0-9a-f]{16})\n\z/s;

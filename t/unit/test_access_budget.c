@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include "apr_general.h"
+#include "apr_file_io.h"
 #include "apr_strings.h"
 
 #include "tap.h"
+#include "temp_files.h"
 #include "llm_access.h"
 
 #define NSLOTS 64
@@ -179,8 +181,31 @@ static void test_files(apr_pool_t *p, const char *good)
        "and read back");
     ok(stat(path, &st) == 0 && (st.st_mode & 0777) == 0600,
        "mode 0600");
-    ok(access(apr_pstrcat(p, path, ".tmp", NULL), F_OK) != 0,
-       "no temporary file left");
+    ok(temp_files_left(path) == 0, "no temporary file left");
+    {
+        /* The root parent writes these files: a link planted at the
+         * file's name (or at its old temporary name) is replaced, its
+         * target never written. */
+        const char *victim = apr_pstrcat(p, dir, "/victim", NULL);
+        const char *link_at = apr_pstrcat(p, dir, "/linked.budgets", NULL);
+        struct stat vs;
+        apr_file_t *vf;
+
+        apr_file_open(&vf, victim, APR_FOPEN_WRITE | APR_FOPEN_CREATE,
+                      APR_FPROT_UREAD | APR_FPROT_UWRITE, p);
+        apr_file_puts("victim", vf);
+        apr_file_close(vf);
+        ok(symlink(victim, link_at) == 0
+           && symlink(victim, apr_pstrcat(p, link_at, ".tmp", NULL)) == 0,
+           "links planted at the file's name and at <name>.tmp");
+        ok(!llm_access_file_replace(p, link_at, NULL, good)
+           && lstat(link_at, &vs) == 0 && S_ISREG(vs.st_mode)
+           && stat(victim, &vs) == 0 && vs.st_size == 6,
+           "the link replaced by the file, its target untouched");
+        unlink(apr_pstrcat(p, link_at, ".tmp", NULL));
+        unlink(link_at);
+        unlink(victim);
+    }
     ok(!llm_access_file_replace(p, path, NULL, "mod_llm budget state 1\nen"),
        "a truncated file written by hand");
     why = llm_budget_state_load(p, path, &recs);

@@ -19,6 +19,7 @@
 #include "apr_file_io.h"
 
 #include "tap.h"
+#include "temp_files.h"
 #include "llm_access.h"
 
 static llm_used_table_t table;
@@ -183,8 +184,7 @@ int main(void)
        && *t == apr_time_from_sec(t0 + 200), "a newer use replaces it");
     ok(stat(side, &st) == 0 && (st.st_mode & 0777) == 0640,
        "the key file's mode");
-    ok(stat(apr_pstrcat(p, side, ".tmp", NULL), &st) != 0,
-       "no temporary file left");
+    ok(temp_files_left(side) == 0, "no temporary file left");
 
     /* Into a store, for llmctl key. */
     s = llm_access_store_make(p, path);
@@ -212,7 +212,6 @@ int main(void)
        "and written anew at the next flush");
     apr_file_remove(side, p);
     apr_file_remove(path, p);
-    apr_file_remove(apr_pstrcat(p, path, ".tmp", NULL), p);
     rmdir(dir);
 
     /* Budgets: the keys of the server's stores whose period is on and
