@@ -187,23 +187,30 @@ static const char *set_budget_file(cmd_parms *cmd, void *dc, const char *arg)
         : apr_pstrcat(cmd->pool, "LLMBudgetStateFile: bad path ", arg, NULL);
 }
 
+/* A whole number of seconds from 1 to a day into *out: 1, or 0. */
+static int interval_seconds(const char *arg, int *out)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    if (*end || end == arg || n < 1 || n > 86400) {
+        return 0;
+    }
+    *out = (int)n;
+    return 1;
+}
+
 static const char *set_budget_interval(cmd_parms *cmd, void *dc,
                                        const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
-    apr_int64_t n;
 
     (void)dc;
     if (err) {
         return err;
     }
-    n = apr_strtoi64(arg, &end, 10);
-    if (*end || n < 1 || n > 86400) {
-        return "LLMBudgetStateInterval: seconds, 1 to 86400";
-    }
-    llm_access_srv(cmd->server)->budget_interval = (int)n;
-    return NULL;
+    return interval_seconds(arg, &llm_access_srv(cmd->server)->budget_interval)
+           ? NULL : "LLMBudgetStateInterval: seconds, 1 to 86400";
 }
 
 static const char *set_slots(cmd_parms *cmd, void *dc, const char *arg)
@@ -276,8 +283,6 @@ static const char *set_used_interval(cmd_parms *cmd, void *dc,
                                      const char *arg)
 {
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    char *end;
-    apr_int64_t n;
 
     (void)dc;
     if (err) {
@@ -287,12 +292,8 @@ static const char *set_used_interval(cmd_parms *cmd, void *dc,
         llm_access_srv(cmd->server)->used_interval = 0;
         return NULL;
     }
-    n = apr_strtoi64(arg, &end, 10);
-    if (*end || n < 1 || n > 86400) {
-        return "LLMAccessLastUsedInterval: seconds, 1 to 86400, or off";
-    }
-    llm_access_srv(cmd->server)->used_interval = (int)n;
-    return NULL;
+    return interval_seconds(arg, &llm_access_srv(cmd->server)->used_interval)
+           ? NULL : "LLMAccessLastUsedInterval: seconds, 1 to 86400, or off";
 }
 
 const command_rec llm_access_cmds[] = {
