@@ -61,7 +61,7 @@ mirror=$(awk '/^URIs:/ {print $2; exit} /^deb / {print $2; exit}' \
 mmdebstrap --quiet --variant=minbase --mode=root bookworm "$work/base.tar" \
     "${mirror:-http://deb.debian.org/debian}" >"$work/mmdebstrap.log" 2>&1 \
     && pod import "$work/base.tar" docker.io/library/debian:bookworm-slim >/dev/null 2>&1
-ok $? "debian:bookworm-slim made by mmdebstrap and imported" || tail -5 "$work/mmdebstrap.log" | sed 's/^/# /'
+ok $? "debian:bookworm-slim made by mmdebstrap and imported" || tail -5 "$work/mmdebstrap.log" | diag
 
 build() {   # build <target> <tag>
     buildah "${store[@]}" bud --isolation chroot --pull=never --layers \
@@ -69,7 +69,7 @@ build() {   # build <target> <tag>
         >>"$work/build.log" 2>&1
 }
 build gateway localhost/mod_llm:test
-ok $? "buildah builds docker/Dockerfile (the gateway)" || tail -20 "$work/build.log" | sed 's/^/# /'
+ok $? "buildah builds docker/Dockerfile (the gateway)" || tail -20 "$work/build.log" | diag
 build mock localhost/mod_llm-mock:test
 ok $? "buildah builds its mock stage"
 
@@ -82,7 +82,7 @@ ok $? "runs as www-data, stops on SIGWINCH, has a HEALTHCHECK ($inspect)"
 contents=$(pod run --rm "${run_opts[@]}" --entrypoint sh localhost/mod_llm:test -c \
     'command -v gcc cc make apxs; ls /usr/lib/apache2/modules | grep -c "^mod_llm_"; ls /usr/lib/apache2/modules/mod_llm_mock.so 2>/dev/null; command -v llmctl' 2>>"$work/podman.log")
 [ "$contents" = "$(printf '6\n/usr/bin/llmctl')" ]
-ok $? "no compiler or test mock in the image; six modules and llmctl" || echo "$contents" | sed 's/^/# /'
+ok $? "no compiler or test mock in the image; six modules and llmctl" || echo "$contents" | diag
 
 # The mock upstream and the gateway, on spare ports of the host.
 mock_port=$(free_port) gw_port=$(free_port)
@@ -112,7 +112,7 @@ for _ in $(seq 1 100); do
     ccurl -f "http://127.0.0.1:$gw_port/ping" >/dev/null 2>&1 && { up=0; break; }
     sleep 0.1
 done
-ok $up "the gateway container answers /ping (a models file at a path with a space)" || pod logs gw 2>&1 | tail -10 | sed 's/^/# /'
+ok $up "the gateway container answers /ping (a models file at a path with a space)" || pod logs gw 2>&1 | tail -10 | diag
 
 pod healthcheck run gw >/dev/null 2>&1
 ok $? "its HEALTHCHECK passes (on LLM_ROUTER_SERVER_PORT's port)"
@@ -120,7 +120,7 @@ ok $? "its HEALTHCHECK passes (on LLM_ROUTER_SERVER_PORT's port)"
 chat='{"model":"container-chat","messages":[{"role":"user","content":"hi"}]}'
 answer=$(ccurl "http://127.0.0.1:$gw_port/v1/chat/completions" -H 'content-type: application/json' -d "$chat")
 echo "$answer" | grep -q '"content":"Hello from the mock upstream."'
-ok $? "a chat request through the container to the mock stage" || echo "# $answer"
+ok $? "a chat request through the container to the mock stage" || echo "$answer" | diag
 
 stream=$(ccurl -N "http://127.0.0.1:$gw_port/v1/chat/completions" -H 'content-type: application/json' \
     -d '{"model":"container-chat","stream":true,"messages":[{"role":"user","content":"hi"}]}')
@@ -139,7 +139,7 @@ ok $? "a mounted /etc/mod_llm/conf.d file is in force (LLMRouterMaxBody: $status
 
 pid1=$(pod exec gw sh -c 'tr "\0" " " </proc/1/cmdline; echo; awk "/^Uid:/ {print \$2}" /proc/1/status')
 echo "$pid1" | head -1 | grep -q '^apache2 -DFOREGROUND' && [ "$(echo "$pid1" | tail -1)" = 33 ]
-ok $? "PID 1 is httpd in the foreground, as www-data (uid 33)" || echo "$pid1" | sed 's/^/# /'
+ok $? "PID 1 is httpd in the foreground, as www-data (uid 33)" || echo "$pid1" | diag
 
 logs=$(pod logs gw 2>&1)
 echo "$logs" | grep -q 'resuming normal operations' \
@@ -157,9 +157,12 @@ podq stop -t 20 gw >/dev/null 2>&1
 wait $slow
 grep -q '^data: \[DONE\]' "$work/slow.txt"
 ok $? "podman stop waits for a stream in flight, which ends with [DONE]"
-code=$(pod inspect gw --format '{{.State.ExitCode}}')
+# (podman wait: the exit status once the container is over, not a
+# state read while it still ends)
+code=$(pod wait gw 2>>"$work/podman.log")
 [ "$code" = 0 ] && pod logs gw 2>&1 | grep -q 'caught SIGWINCH, shutting down gracefully'
-ok $? "httpd stopped gracefully (SIGWINCH), exit status $code" || pod logs gw 2>&1 | tail -5 | sed 's/^/# /' 
+ok $? "httpd stopped gracefully (SIGWINCH), exit status $code" \
+    || { echo "exit status: $code"; pod logs gw 2>&1 | tail -8; } | diag
 
 # Without a readable models file the container says so and stops.
 out=$(pod run --rm "${run_opts[@]}" -e LLM_MODELS=/nowhere.json localhost/mod_llm:test 2>&1)
@@ -221,9 +224,10 @@ keys=$(env -u LD_PRELOAD redis-cli -p "$redis_port" -a "$redis_pass" --no-auth-w
 [ "$keys" = "llm:sel:compose-chat" ] && ! pod logs gateway-a 2>&1 | grep -q 's3c@r'
 ok $? "the nodes' choices are counted in Redis, with LLM_ROUTER_REDIS_PASSWORD ($keys), never logged"
 podq stop -t 20 gateway-a gateway-b >/dev/null 2>&1
-codes=$(pod inspect gateway-a gateway-b --format '{{.State.ExitCode}}' | tr '\n' ' ')
+codes=$(pod wait gateway-a gateway-b 2>>"$work/podman.log" | tr '\n' ' ')
 [ "$codes" = "0 0 " ]
-ok $? "both nodes stopped gracefully"
+ok $? "both nodes stopped gracefully" \
+    || { echo "exit statuses: $codes"; pod logs gateway-a 2>&1 | tail -5; } | diag
 
 docs=$(grep -c 'LLM_ROUTER_EP_PREFIX\|LLM_ROUTER_REDIS_HOST' "$top/docs/install.md")
 [ "$docs" -ge 2 ]

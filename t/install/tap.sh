@@ -8,3 +8,5 @@ ok() {   # ok <status> <name>: one test line; returns <status>
 }
 skip_all() { echo "1..0 # SKIP $1"; exit 0; }
 free_port() { perl -MIO::Socket::INET -e 'print IO::Socket::INET->new(Listen => 1, LocalAddr => "127.0.0.1:0")->sockport'; }
+# Lines of standard input as TAP comments on stderr (prove shows them).
+diag() { sed 's/^/# /' >&2; }
