@@ -417,6 +417,24 @@ static inline int fuzz_start(void)
     return 1;
 }
 
+/* The input in a buffer of exactly its length (free() it): no NUL after
+ * it, so that ASan sees a parser read past the end. Also records it for
+ * fuzz_dump. */
+static inline char *fuzz_exact_copy(const uint8_t *data, size_t size)
+{
+    char *buf = malloc(size ? size : 1);
+
+    if (!buf) {
+        abort();
+    }
+    if (size) {                 /* an empty input's data may be NULL */
+        memcpy(buf, data, size);
+    }
+    fuzz_input = data;
+    fuzz_input_len = size;
+    return buf;
+}
+
 /* The built-ins' prompts (t/fuzz/run runs from the repository's root),
  * or NULL: built-ins are then not built. */
 static inline llm_prompts_t *fuzz_prompts(void)

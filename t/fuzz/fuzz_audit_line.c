@@ -293,16 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (fuzz_start()) {
         trail_setup();
     }
-    fuzz_input = data;
-    fuzz_input_len = size;
     apr_pool_create(&p, fuzz_root);
-    /* A copy of exactly the input's length: no NUL after it. */
-    if (!(buf = malloc(size ? size : 1))) {
-        abort();
-    }
-    if (size) {
-        memcpy(buf, data, size);
-    }
+    buf = fuzz_exact_copy(data, size);
     check_head(p, buf, size);
     check_unsealed(p, buf, size);
     free(buf);

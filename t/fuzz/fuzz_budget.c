@@ -123,17 +123,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *buf;
 
     fuzz_start();
-    fuzz_input = data;
-    fuzz_input_len = size;
     apr_pool_create(&p, fuzz_root);
-    /* A copy of exactly the input's length: the parser must not read
-     * past it (no NUL after it). */
-    if (!(buf = malloc(size ? size : 1))) {
-        abort();
-    }
-    if (size) {
-        memcpy(buf, data, size);
-    }
+    buf = fuzz_exact_copy(data, size);
     check(p, buf, size);
     if (!memchr(buf, '\0', size)) {
         check_sealed(p, buf, size);

@@ -174,15 +174,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int n;
 
     fuzz_start();
-    fuzz_input = data;
-    fuzz_input_len = size;
     apr_pool_create(&p, fuzz_root);
-    if (!(buf = malloc(size ? size : 1))) {
-        abort();
-    }
-    if (size) {
-        memcpy(buf, data, size);
-    }
+    buf = fuzz_exact_copy(data, size);
     n = llm_models_parse_all(p, PATH, buf, size, &problems, &m);
     err = llm_models_parse(p, PATH, buf, size, &m1);
     free(buf);
