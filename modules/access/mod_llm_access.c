@@ -229,6 +229,48 @@ static void insert_error_filter(request_rec *r)
     json_page(r, code);
 }
 
+/* ------------------------------------------------------------------ */
+/* Writes of httpd's parent                                            */
+/* ------------------------------------------------------------------ */
+
+typedef struct {
+    llm_access_parent_job_t *job;
+    server_rec *s;
+} job_end_t;
+
+static apr_status_t parent_job_last(void *data)
+{
+    job_end_t *e = data;
+
+    if (e->job->interval_s && getpid() == e->job->pid) {
+        e->job->run(e->s);
+    }
+    return APR_SUCCESS;
+}
+
+void llm_access_parent_job_start(llm_access_parent_job_t *j,
+                                 apr_pool_t *pconf, server_rec *s)
+{
+    job_end_t *e = apr_palloc(pconf, sizeof(*e));
+
+    j->pid = getpid();
+    j->next = apr_time_now() + apr_time_from_sec(j->interval_s);
+    e->job = j;
+    e->s = s;
+    apr_pool_cleanup_register(pconf, e, parent_job_last,
+                              apr_pool_cleanup_null);
+}
+
+void llm_access_parent_job_tick(llm_access_parent_job_t *j, server_rec *s)
+{
+    apr_time_t now = apr_time_now();
+
+    if (j->interval_s && now >= j->next && getpid() == j->pid) {
+        j->next = now + apr_time_from_sec(j->interval_s);
+        j->run(s);
+    }
+}
+
 static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     (void)s;

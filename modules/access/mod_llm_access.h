@@ -165,6 +165,20 @@ llm_limit_table_t *llm_access_limit_table(void);
 apr_uint32_t llm_access_limit_index(const llm_limit_slot_t *slot);
 apr_int64_t llm_access_limit_spent(apr_uint32_t index);
 
+/* mod_llm_access.c: a file or Redis write httpd's parent does every
+ * interval (its monitor hook) and once more when the generation ends
+ * (stop, restart: a pconf cleanup); never in a child, which runs the
+ * same cleanups as it exits. */
+typedef struct llm_access_parent_job {
+    void (*run)(server_rec *s);
+    apr_uint32_t interval_s;           /* 0: never */
+    apr_time_t next;
+    pid_t pid;                         /* httpd's parent */
+} llm_access_parent_job_t;
+void llm_access_parent_job_start(llm_access_parent_job_t *j,
+                                 apr_pool_t *pconf, server_rec *s);
+void llm_access_parent_job_tick(llm_access_parent_job_t *j, server_rec *s);
+
 /* mod_llm_access_used.c: last_used per key, batched, and the budgets
  * each key has spent (llm_access_each_budget). */
 const char *llm_access_used_init(apr_pool_t *pconf, server_rec *s);

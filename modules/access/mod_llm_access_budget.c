@@ -35,9 +35,8 @@
 #define RESTORED_KEY "llm_access_budgets_restored"
 
 static const char *state_path;      /* NULL: budgets not kept */
-static apr_uint32_t interval_s;
-static pid_t parent_pid;
-static apr_time_t next_write;
+static void write_state(server_rec *s);
+static llm_access_parent_job_t job = { write_state, 0, 0, 0 };
 static apr_uint64_t written_sum;     /* the checksum of the last write */
 static int written;                  /* written_sum says something */
 static int failing;                  /* a write failed, said once */
@@ -138,8 +137,8 @@ static void write_state(server_rec *s)
     apr_uint64_t sum;
     apr_pool_t *p;
 
-    if (!t || !state_path || getpid() != parent_pid) {
-        return;                 /* a child, or nothing to keep */
+    if (!t || !state_path) {
+        return;                 /* nothing to keep */
     }
     apr_pool_create(&p, s->process->pool);
     recs = llm_budget_collect(p, t, apr_time_now());
@@ -160,22 +159,9 @@ static void write_state(server_rec *s)
 
 int llm_access_budget_monitor(apr_pool_t *p, server_rec *s)
 {
-    apr_time_t now = apr_time_now();
-
     (void)p;
-    if (state_path && now >= next_write) {
-        next_write = now + apr_time_from_sec(interval_s);
-        write_state(s);
-    }
+    llm_access_parent_job_tick(&job, s);
     return DECLINED;
-}
-
-/* The generation ends (a stop, a restart): the children are gone or
- * going, and what they charged goes out now. */
-static apr_status_t last_write(void *data)
-{
-    write_state(data);
-    return APR_SUCCESS;
 }
 
 /* What the file holds now is what there is to write: a start-up does
@@ -196,11 +182,9 @@ void llm_access_budget_init(apr_pool_t *pconf, apr_pool_t *ptemp,
     void *restored = NULL;
 
     state_path = path_of(pconf, s);
-    interval_s = (apr_uint32_t)(sc->budget_interval > 0
-                                ? sc->budget_interval
-                                : LLM_BUDGET_INTERVAL_DEFAULT);
-    parent_pid = getpid();
-    next_write = apr_time_now() + apr_time_from_sec(interval_s);
+    job.interval_s = (apr_uint32_t)(sc->budget_interval > 0
+                                    ? sc->budget_interval
+                                    : LLM_BUDGET_INTERVAL_DEFAULT);
     if (!state_path && !sc->budget_file && budgets_configured(s)) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, LLMLOGNO(05026)
                      "token budgets are kept in shared memory only: a "
@@ -218,5 +202,7 @@ void llm_access_budget_init(apr_pool_t *pconf, apr_pool_t *ptemp,
         restore(ptemp, s, t);
         note_written(ptemp, t);
     }
-    apr_pool_cleanup_register(pconf, s, last_write, apr_pool_cleanup_null);
+    /* At the generation's end (stop, restart) too: the children are
+     * gone or going, and what they charged goes out then. */
+    llm_access_parent_job_start(&job, pconf, s);
 }

@@ -35,10 +35,10 @@
 #define REDIS_TIMEOUT apr_time_from_msec(500)
 
 static llm_used_table_t *table;      /* the process's life, like limits */
-static apr_uint32_t interval_s;      /* 0: last_used off */
+static void flush_all(server_rec *main_s);
+/* the parent's flushes; job.interval_s 0: last_used off */
+static llm_access_parent_job_t job = { flush_all, 0, 0, 0 };
 static apr_uint32_t granularity_s;
-static pid_t parent_pid;
-static apr_time_t next_flush;
 static int failing;                  /* the parent said a flush failed */
 static int full_said;                /* a child said the table is full */
 
@@ -154,7 +154,7 @@ static void flush_all(server_rec *main_s)
     apr_hash_t *done;
     server_rec *s;
 
-    if (!table || !interval_s || getpid() != parent_pid) {
+    if (!table) {
         return;
     }
     apr_pool_create(&p, main_s->process->pool);
@@ -176,21 +176,9 @@ static void flush_all(server_rec *main_s)
 
 int llm_access_used_monitor(apr_pool_t *p, server_rec *s)
 {
-    apr_time_t now = apr_time_now();
-
     (void)p;
-    if (interval_s && now >= next_flush) {
-        next_flush = now + apr_time_from_sec(interval_s);
-        flush_all(s);
-    }
+    llm_access_parent_job_tick(&job, s);
     return DECLINED;
-}
-
-/* The generation ends (stop, restart): what it saw goes out now. */
-static apr_status_t last_flush(void *data)
-{
-    flush_all(data);
-    return APR_SUCCESS;
 }
 
 const char *llm_access_used_init(apr_pool_t *pconf, server_rec *s)
@@ -198,17 +186,17 @@ const char *llm_access_used_init(apr_pool_t *pconf, server_rec *s)
     const char *why;
     int n = llm_access_srv(s)->used_interval;
 
-    interval_s = (apr_uint32_t)(n >= 0 ? n : LLM_USED_INTERVAL_DEFAULT);
-    granularity_s = interval_s / 10;
+    job.interval_s = (apr_uint32_t)(n >= 0 ? n : LLM_USED_INTERVAL_DEFAULT);
+    granularity_s = job.interval_s / 10;
     granularity_s = granularity_s < 1 ? 1
                     : granularity_s > 60 ? 60 : granularity_s;
     if ((why = make_table(s)) != NULL) {
         return why;
     }
     name_stores(pconf, s);
-    parent_pid = getpid();
-    next_flush = apr_time_now() + apr_time_from_sec(interval_s);
-    apr_pool_cleanup_register(pconf, s, last_flush, apr_pool_cleanup_null);
+    /* At the generation's end (stop, restart) too: what it saw goes out
+     * then. */
+    llm_access_parent_job_start(&job, pconf, s);
     return NULL;
 }
 
@@ -237,7 +225,7 @@ void llm_access_used_touch(request_rec *r, const llm_access_key_t *k,
         return;
     }
     llm_access_req(r)->used_slot = slot;
-    if (interval_s) {
+    if (job.interval_s) {
         llm_used_touch(slot, (apr_uint32_t)apr_time_sec(r->request_time),
                        granularity_s);
     }
