@@ -442,6 +442,11 @@ const char *llm_used_sidecar(apr_pool_t *p, const char *key_file);
 /** Read a sidecar into id -> apr_time_t * (an empty hash when there is
  *  none). NULL, or why not. */
 const char *llm_used_read(apr_pool_t *p, const char *path, apr_hash_t **out);
+/** The same from @a len bytes at @a buf (no NUL needed), into @a out;
+ *  @a path names the file in the error. Ids with a time outside
+ *  1970..2106 are left out. */
+const char *llm_used_parse(apr_pool_t *p, const char *path,
+                           const char *buf, apr_size_t len, apr_hash_t *out);
 /** Merge @a entries into the sidecar @a path (the later time of each id
  *  wins), written beside and renamed over it with the permissions (and,
  *  when allowed, the owner) of @a like (the key file). NULL, or why not. */

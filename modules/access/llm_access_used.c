@@ -245,8 +245,6 @@ const char *llm_used_read(apr_pool_t *p, const char *path, apr_hash_t **out)
     char *buf;
     apr_size_t len;
     const char *why;
-    json_object *root, *times;
-    struct json_object_iterator it, end;
 
     *out = apr_hash_make(p);
     if (apr_stat(&fi, path, APR_FINFO_TYPE, p) == APR_ENOENT) {
@@ -255,6 +253,15 @@ const char *llm_used_read(apr_pool_t *p, const char *path, apr_hash_t **out)
     if ((why = llm_file_slurp(p, path, LLM_ACCESS_FILE_MAX, &buf, &len))) {
         return why;
     }
+    return llm_used_parse(p, path, buf, len, *out);
+}
+
+const char *llm_used_parse(apr_pool_t *p, const char *path,
+                           const char *buf, apr_size_t len, apr_hash_t *out)
+{
+    json_object *root, *times;
+    struct json_object_iterator it, end;
+
     root = llm_json_parse(buf, len);
     times = root ? llm_json_get(root, "last_used") : NULL;
     if (!llm_json_is(times, json_type_object)) {
@@ -281,7 +288,7 @@ const char *llm_used_read(apr_pool_t *p, const char *path, apr_hash_t **out)
             continue;
         }
         *t = apr_time_from_sec(sec);
-        apr_hash_set(*out, apr_pstrdup(p, json_object_iter_peek_name(&it)),
+        apr_hash_set(out, apr_pstrdup(p, json_object_iter_peek_name(&it)),
                      APR_HASH_KEY_STRING, t);
     }
     json_object_put(root);

@@ -105,6 +105,29 @@ static void check_key(const llm_access_store_t *s, const uint8_t *data,
     }
 }
 
+/* The same bytes as a last-used sidecar, which httpd's parent reads:
+ * refused naming the file, or times of 1970..2106 only. */
+static void check_sidecar(apr_pool_t *p, const uint8_t *data, size_t size)
+{
+    apr_hash_t *times = apr_hash_make(p);
+    apr_hash_index_t *hi;
+    char *buf = fuzz_exact_copy(data, size);
+    const char *err = llm_used_parse(p, PATH, buf, size, times);
+
+    free(buf);
+    if (err) {
+        FUZZ_CHECK_TEXT(!strncmp(err, PATH ": ", strlen(PATH) + 2),
+                        "a broken sidecar is said, naming the file", err);
+        return;
+    }
+    for (hi = apr_hash_first(p, times); hi; hi = apr_hash_next(hi)) {
+        const apr_time_t *t = apr_hash_this_val(hi);
+
+        FUZZ_CHECK(*t >= 0 && *t <= apr_time_from_sec(APR_UINT32_MAX),
+                   "a last-used time within 1970..2106");
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     llm_access_store_t *s = NULL;
@@ -116,15 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int i;
 
     fuzz_start();
-    fuzz_input = data;
-    fuzz_input_len = size;
     apr_pool_create(&p, fuzz_root);
-    if (!(buf = malloc(size ? size : 1))) {
-        abort();
-    }
-    if (size) {
-        memcpy(buf, data, size);
-    }
+    buf = fuzz_exact_copy(data, size);
     err = llm_access_store_parse(p, PATH, buf, size, &s);
     free(buf);
     if (err) {
@@ -138,6 +154,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_roundtrip(p, s);
     }
     check_key(err ? NULL : s, data, size);
+    check_sidecar(p, data, size);
     if (!llm_access_rate_parse(apr_pstrmemdup(p, (const char *)data, size),
                                &rate)) {
         FUZZ_CHECK(rate.count > 0 && rate.window > 0,
