@@ -26,12 +26,7 @@ mkdir $dir;
 my $file = "$dir/keys.json";
 my $state = "$file.budgets";
 my $hdir = "$dir/httpd";
-my $llmctl = llmctl_path();
-sub make_key {
-    my $key = `$llmctl key create --file $file @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
+sub make_key { create_key($file, @_) }
 # a: the directive's budget; s: its own, spent by one answer.
 my %k = (a => make_key('--id a'), s => make_key('--id s --budget 1/month'));
 my $BUDGET = 100000;

@@ -34,9 +34,7 @@ my $llmctl = "$build/llmctl";
 # llmctl key create: the key on stdout, once.
 sub make_key {
     my ($id, @opts) = @_;
-    my $key = `$llmctl key create --file $file --id $id @opts 2>/dev/null`;
-    chomp $key;
-    return $key;
+    return create_key($file, "--id $id", @opts);
 }
 sub ctl { system("$llmctl key @_ --file $file >/dev/null 2>&1") >> 8 }
 

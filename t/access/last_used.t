@@ -29,12 +29,7 @@ rmtree($dir);
 mkdir $dir;
 my $file = "$dir/keys.json";
 my $llmctl = llmctl_path();
-sub make_key {
-    my $key = `$llmctl key create @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
-my %k = map { $_ => make_key("--file $file --id $_") } qw(busy quiet late);
+my %k = map { $_ => create_key($file, "--id $_") } qw(busy quiet late);
 
 sub show {
     my ($id, $where) = @_;

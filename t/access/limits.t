@@ -22,17 +22,8 @@ my $root = Apache::Test::vars('serverroot');
 my $dir = "$root/logs/access-limits";
 rmtree($dir);
 mkdir $dir;
-my ($build) = do {
-    open my $fh, '<', Apache::Test::vars('httpd_conf') or die;
-    map { m{^LoadModule llm_access_module (\S+)/mod_llm_access\.so} ? $1 : () }
-        <$fh>;
-};
 my $file = "$dir/keys.json";
-sub make_key {
-    my $key = `$build/llmctl key create --file $file @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
+sub make_key { create_key($file, @_) }
 my %k = (a => make_key('--id a'), b => make_key('--id b'),
          small => make_key('--id small --requests 3/min'),
          tok => make_key('--id tok'));

@@ -23,12 +23,7 @@ my $dir = "$root/logs/access-models";
 rmtree($dir);
 mkdir $dir;
 my $file = "$dir/keys.json";
-my $llmctl = llmctl_path();
-sub make_key {
-    my $key = `$llmctl key create --file $file @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
+sub make_key { create_key($file, @_) }
 my %k = (all => make_key('--id all'),
          mocks => make_key('--id mocks --models mock-*'),
          one => make_key('--id one --models ollama-chat'));

@@ -62,11 +62,7 @@ my ($build) = do {
         <$fh>;
 };
 my $file = "$dir/keys.json";
-sub make_key {
-    my $key = `$build/llmctl key create --file $file @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
+sub make_key { create_key($file, @_) }
 my %k = (a => make_key('--id a'), t => make_key('--id t'),
          bud => make_key('--id bud'));
 

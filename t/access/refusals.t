@@ -27,12 +27,7 @@ for my $d (qw(static limited)) {
     print $fh "hello\n";
 }
 my $file = "$dir/keys.json";
-my $llmctl = llmctl_path();
-sub make_key {
-    my $key = `$llmctl key create --file $file @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
+sub make_key { create_key($file, @_) }
 my %k = (chat => make_key('--id chat --permissions chat'),
          admin => make_key('--id admin --permissions admin'));
 (my $mock = mock_url('/health')) =~ s{/+$}{};

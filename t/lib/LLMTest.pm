@@ -15,7 +15,7 @@ our @EXPORT = qw(post_json get_json json_of chat_body is_error mock_url
                  error_log_mark error_log_since jdump diag access_line
                  access_line_matching
                  free_port start_httpd stop_httpd stream_request
-                 provider_state llmctl_path gpg_keypair
+                 provider_state llmctl_path create_key gpg_keypair
                  wait_stopped);
 
 # A provider's entry of a gateway's status page (JSON), by id: {} when
@@ -152,6 +152,17 @@ sub llmctl_path {
             if m{^LoadModule llm_audit_module (\S+)/mod_llm_audit\.so};
     }
     die 'no llm_audit_module in the test configuration';
+}
+
+# A new API key in the key file $file (llmctl key create, options as
+# llmctl takes them, e.g. "--id a", "--models mock-*"): the key, printed
+# once by llmctl.
+sub create_key {
+    my ($file, @opts) = @_;
+    my $llmctl = llmctl_path();
+    my $key = `$llmctl key create --file $file @opts 2>/dev/null`;
+    chomp $key;
+    return $key;
 }
 
 # A throw-away OpenPGP key pair without a passphrase in the GnuPG home

@@ -24,13 +24,8 @@ my $root = Apache::Test::vars('serverroot');
 my $dir = "$root/logs/metrics-access";
 rmtree($dir);
 mkdir $dir;
-my $llmctl = llmctl_path();
 my $file = "$dir/keys.json";
-sub make_key {
-    my $key = `$llmctl key create --file $file @_ 2>/dev/null`;
-    chomp $key;
-    return $key;
-}
+sub make_key { create_key($file, @_) }
 my %k = (a => make_key('--id a'), b => make_key('--id b'),
          small => make_key('--id small --requests 2/min'),
          c => make_key('--id c'));
