@@ -221,7 +221,7 @@ counts=$(echo $said | tr ' ' '\n' | sort | uniq -c | awk '{print $1}' | tr '\n' 
 ok $? "requests alternated between the nodes take the three providers in turn (Redis-shared counts):$said"
 keys=$(env -u LD_PRELOAD redis-cli -p "$redis_port" -a "$redis_pass" --no-auth-warning \
     --scan --pattern 'llm:sel:*' 2>/dev/null)
-[ "$keys" = "llm:sel:compose-chat" ] && ! pod logs gateway-a 2>&1 | grep -q 's3c@r'
+[ "$keys" = "llm:sel:compose-chat" ] && ! pod logs gateway-a 2>&1 | grep -q -e 's3c@r' -e 's3c%40r'
 ok $? "the nodes' choices are counted in Redis, with LLM_ROUTER_REDIS_PASSWORD ($keys), never logged"
 podq stop -t 20 gateway-a gateway-b >/dev/null 2>&1
 codes=$(pod wait gateway-a gateway-b 2>>"$work/podman.log" | tr '\n' ' ')
