@@ -139,7 +139,7 @@ SKIP: {
     for (1 .. 50) { last if $redis->('PING') eq 'PONG'; sleep 0.1 }
     my $stop = sub { $redis->('SHUTDOWN', 'NOSAVE') };
     my $where = "--redis 127.0.0.1:$rport";
-    my %r = map { $_ => make_key("$where --id $_") } qw(rbusy rquiet);
+    my %r = map { $_ => create_key($where, "--id $_") } qw(rbusy rquiet);
     ok $r{rbusy} =~ /^sk-llm-/;
 
     my $rp = start_httpd("$dir/httpd-r", {},

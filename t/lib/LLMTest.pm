@@ -154,13 +154,14 @@ sub llmctl_path {
     die 'no llm_audit_module in the test configuration';
 }
 
-# A new API key in the key file $file (llmctl key create, options as
-# llmctl takes them, e.g. "--id a", "--models mock-*"): the key, printed
-# once by llmctl.
+# A new API key in $store — a key file's path, or llmctl's own
+# "--redis host:port" — with options as llmctl takes them ("--id a",
+# "--models mock-*"): the key, printed once by llmctl key create.
 sub create_key {
-    my ($file, @opts) = @_;
+    my ($store, @opts) = @_;
     my $llmctl = llmctl_path();
-    my $key = `$llmctl key create --file $file @opts 2>/dev/null`;
+    my $where = $store =~ /^--/ ? $store : "--file $store";
+    my $key = `$llmctl key create $where @opts 2>/dev/null`;
     chomp $key;
     return $key;
 }
